@@ -1,0 +1,43 @@
+#pragma once
+// The HTTP/1.1 server in front of everything (Boost.Beast): a fresh parser per message
+// with a body limit chosen from the request head, a timeout on every read, keep-alive,
+// one request in flight per connection (the next is read after the answer is written).
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "funcd/gateway/http_types.hpp"
+
+namespace funcd::http {
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    unsigned short port = 8080;
+    // How long a connection may take to send a request head, and a body, before it is closed.
+    std::chrono::seconds read_timeout{30};
+    // Most bytes of request headers (Beast's default is 8 KiB).
+    std::size_t header_limit = 16 * 1024;
+};
+
+class Server {
+public:
+    Server(boost::asio::io_context& io, ServerOptions options, BodyLimitFn body_limit, HandlerFn handler);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds and starts accepting. Throws std::system_error when the address cannot be bound.
+    void listen();
+    // The bound port (useful with port 0).
+    unsigned short port() const;
+    // Stops accepting; idle keep-alive connections are closed, busy ones after their answer.
+    void stop();
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace funcd::http

@@ -1,0 +1,49 @@
+#pragma once
+// Plain request/response types between the HTTP server (Beast) and the handlers,
+// so only the server's translation unit compiles Beast.
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace funcd::http {
+
+struct Request {
+    std::string method;  // upper case, as sent
+    std::string target;  // path and query, as sent
+    std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+    std::string body;
+    std::string remote_address;
+
+    // First header with this (lower-case) name, or empty.
+    std::string_view header(std::string_view lower_name) const {
+        for (const auto& [k, v] : headers)
+            if (k == lower_name) return v;
+        return {};
+    }
+    bool has_header(std::string_view lower_name) const {
+        for (const auto& [k, v] : headers)
+            if (k == lower_name) return true;
+        return false;
+    }
+};
+
+struct Response {
+    int status = 200;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::string content_type = "application/json";
+};
+
+using Responder = std::function<void(Response)>;
+
+// Decides, from the request head alone, how large a body it accepts (bytes).
+// Larger bodies are answered 413 without being read.
+using BodyLimitFn = std::function<std::size_t(std::string_view method, std::string_view target)>;
+
+// Handles one request; must call the responder exactly once (possibly later, from the
+// same io_context).
+using HandlerFn = std::function<void(Request, Responder)>;
+
+}  // namespace funcd::http

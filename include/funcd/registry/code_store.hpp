@@ -1,0 +1,36 @@
+#pragma once
+// Code, content-addressed on disk: DATA_DIR/code/<sha256 of the zip>/, unpacked once,
+// read-only afterwards, shared by every version that uploads the same bytes.
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace funcd {
+
+struct StoredCode {
+    std::string sha256;
+    std::int64_t size = 0;
+    std::filesystem::path dir;
+};
+
+class CodeStore {
+public:
+    explicit CodeStore(std::filesystem::path root);
+
+    // Unpacks `zip` unless its content is already stored. Throws ApiError(400) for a bad archive.
+    StoredCode put(std::string_view zip);
+
+    std::filesystem::path dir_for(const std::string& sha256) const { return root_ / sha256; }
+
+    // Removes every stored tree whose hash is not in `in_use`, and leftovers of
+    // interrupted unpacks.
+    void collect_garbage(const std::set<std::string>& in_use);
+
+private:
+    std::filesystem::path root_;
+    std::mutex mutex_;  // serialises put/collect_garbage so a tree is never removed while being added
+};
+
+}  // namespace funcd

@@ -1,0 +1,94 @@
+#pragma once
+// A function's settings as a user deploys them, and their validation.
+// Limits and defaults follow AWS Lambda's so a Lambda user's settings carry over.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "funcd/common/time_format.hpp"
+
+namespace funcd {
+
+enum class Runtime { python3, provided };
+
+std::string_view to_string(Runtime r);
+std::optional<Runtime> parse_runtime(std::string_view text);
+
+namespace limits {
+// Lambda's quotas (docs: "Lambda quotas").
+inline constexpr int kMinMemoryMb = 128;
+inline constexpr int kMaxMemoryMb = 10240;
+inline constexpr int kDefaultMemoryMb = 128;
+inline constexpr int kMinTimeoutS = 1;
+inline constexpr int kMaxTimeoutS = 900;
+inline constexpr int kDefaultTimeoutS = 3;
+inline constexpr std::size_t kMaxEnvBytes = 4 * 1024;
+inline constexpr std::size_t kMaxZipBytes = 50 * 1024 * 1024;
+inline constexpr std::uint64_t kMaxUnpackedBytes = 250ull * 1024 * 1024;
+inline constexpr std::size_t kMaxArchiveEntries = 10000;
+inline constexpr std::size_t kMaxPayloadBytes = 6 * 1024 * 1024;  // sync invoke request and response
+inline constexpr std::size_t kMaxDescriptionBytes = 256;
+// funcd's own: how long an idle worker is kept warm.
+inline constexpr int kMinKeepAliveS = 1;
+inline constexpr int kMaxKeepAliveS = 86400;
+inline constexpr int kDefaultKeepAliveS = 600;
+}  // namespace limits
+
+struct FunctionConfig {
+    std::string name;
+    Runtime runtime = Runtime::provided;
+    std::string handler;
+    int memory_mb = limits::kDefaultMemoryMb;
+    int timeout_s = limits::kDefaultTimeoutS;
+    std::map<std::string, std::string> env;
+    int keep_alive_s = limits::kDefaultKeepAliveS;
+    std::string description;
+};
+
+// A deployed, immutable version of a function: its settings plus its code.
+struct FunctionVersion {
+    FunctionConfig config;
+    std::int64_t version = 0;
+    std::string code_sha256;
+    std::int64_t code_size = 0;  // bytes of the uploaded zip
+    SystemTime last_modified;
+    std::filesystem::path code_dir;
+};
+
+// Throws ApiError(400) naming the bad name.
+void validate_function_name(std::string_view name);
+
+// The deploy request's settings. `code_zip` is set when the request carried code.
+struct DeployRequest {
+    FunctionConfig config;
+    std::optional<std::string> code_zip;
+};
+
+// Body form (a): {"runtime": ..., "handler": ..., "code": {"zip_base64": ...}, ...}.
+// Throws ApiError(400) naming the field on any bad or unknown field.
+DeployRequest parse_deploy_json(std::string_view name, std::string_view body);
+
+// Body form (b): raw zip body with the settings as query parameters
+// (runtime, handler, memory_mb, timeout_s, keep_alive_s, description, env.KEY=VALUE).
+DeployRequest parse_deploy_query(std::string_view name,
+                                 const std::vector<std::pair<std::string, std::string>>& params,
+                                 std::string zip);
+
+// Checks ranges, the handler's shape and the environment (keys, reserved names, 4 KB total).
+// Throws ApiError(400) naming the field.
+void validate_config(const FunctionConfig& config);
+
+// Checks that an unpacked code tree can run `config`: `provided` needs an executable
+// `bootstrap` at the root, `python3` the handler's module file. Throws ApiError(400).
+void validate_code_for_runtime(const FunctionConfig& config, const std::filesystem::path& code_dir);
+
+// The description the API returns for a version.
+nlohmann::json describe(const FunctionVersion& v);
+
+}  // namespace funcd

@@ -1,0 +1,70 @@
+#pragma once
+// The AWS Lambda Runtime API (2018-06-01) served on one worker's listening socket.
+// Every connection accepted on that socket belongs to that worker, so requests need no
+// other identification. HTTP framing lives here; what the requests mean lives in the
+// worker (RuntimeApiHandler).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+
+#include "funcd/common/unique_fd.hpp"
+
+namespace funcd {
+
+// The event a parked `GET /invocation/next` is answered with.
+struct EventDelivery {
+    std::string request_id;
+    std::int64_t deadline_ms = 0;  // Unix epoch milliseconds
+    std::string function_arn;
+    std::string trace_id;
+    std::shared_ptr<const std::string> payload;
+};
+
+// A parked `next` request. deliver() returns false when the connection is gone, in
+// which case the event was not handed over.
+class NextWaiter {
+public:
+    virtual ~NextWaiter() = default;
+    virtual bool deliver(const EventDelivery& event) = 0;
+};
+
+struct RuntimeReply {
+    int status = 202;
+    std::string body;  // JSON
+};
+
+class RuntimeApiHandler {
+public:
+    virtual ~RuntimeApiHandler() = default;
+    // The runtime asks for work; answer now or keep the waiter until there is some.
+    virtual void on_next(std::shared_ptr<NextWaiter> waiter) = 0;
+    virtual RuntimeReply on_response(std::string_view request_id, std::string body) = 0;
+    // `error_type` is the Lambda-Runtime-Function-Error-Type header (may be empty).
+    virtual RuntimeReply on_error(std::string_view request_id, std::string_view error_type,
+                                  std::string body) = 0;
+    virtual RuntimeReply on_init_error(std::string_view error_type, std::string body) = 0;
+};
+
+// Accepts connections on `listener` and serves the Runtime API to them until close().
+// Holds the handler weakly: once the worker is gone, requests get 500 and the
+// connection is closed.
+class RuntimeApiEndpoint {
+public:
+    RuntimeApiEndpoint(boost::asio::io_context& io, UniqueFd listener,
+                       std::weak_ptr<RuntimeApiHandler> handler);
+    ~RuntimeApiEndpoint();
+    RuntimeApiEndpoint(const RuntimeApiEndpoint&) = delete;
+    RuntimeApiEndpoint& operator=(const RuntimeApiEndpoint&) = delete;
+
+    // Stops accepting and closes every open connection.
+    void close();
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace funcd
