@@ -52,7 +52,9 @@ struct LaunchedWorker {
 class SandboxLauncher {
 public:
     virtual ~SandboxLauncher() = default;
-    virtual SandboxPaths paths() const = 0;
+    // Where a worker launched for this code and runtime sees them.
+    virtual SandboxPaths paths_for(const std::filesystem::path& code_dir,
+                                   const std::filesystem::path& runtime_dir) const = 0;
     // Starts one worker. Throws std::system_error when the worker cannot be started.
     virtual LaunchedWorker launch(const WorkerSpec& spec) = 0;
 };

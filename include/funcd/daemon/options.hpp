@@ -1,0 +1,33 @@
+#pragma once
+// `funcd serve` settings: command-line flags, then FUNCD_* environment variables, then defaults.
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "funcd/metering/pricing.hpp"
+
+namespace funcd {
+
+struct DaemonOptions {
+    std::string listen_host = "127.0.0.1";
+    unsigned short listen_port = 8080;
+    std::filesystem::path data_dir = "data";
+    std::optional<std::filesystem::path> api_token_file;
+    std::optional<std::string> api_token;  // FUNCD_API_TOKEN
+    std::filesystem::path runtime_dir = FUNCD_DEFAULT_RUNTIME_DIR;
+    std::string python = "/usr/bin/python3";
+    // Lambda allows 10 s for a runtime to initialise before the first event.
+    std::chrono::milliseconds init_timeout{10'000};
+    Prices prices;
+    std::string log_level = "info";
+};
+
+// Parses `serve`'s arguments (argv after the subcommand) and the environment.
+// Throws std::invalid_argument with a message for the user.
+DaemonOptions parse_serve_options(const std::vector<std::string>& args);
+
+std::string serve_usage();
+
+}  // namespace funcd

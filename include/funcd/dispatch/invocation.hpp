@@ -1,0 +1,43 @@
+#pragma once
+// One invocation's data as it travels dispatcher -> pool -> worker and back.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "funcd/metering/usage_record.hpp"
+#include "funcd/registry/registry.hpp"
+
+namespace funcd {
+
+struct InvocationResult {
+    Outcome outcome = Outcome::success;
+    // success: the function's result bytes; errors: a Lambda-style error document
+    // {"errorMessage", "errorType", ...}.
+    std::string body;
+    std::string error_type;  // empty on success
+    std::int64_t version = 0;
+    SystemTime start;
+    std::int64_t duration_us = 0;
+    std::optional<std::int64_t> init_duration_us;  // set on the invocation that cold-started a worker
+    std::uint64_t max_memory_used_bytes = 0;
+};
+
+struct Invocation {
+    std::string request_id;
+    std::string trace_id;
+    std::shared_ptr<const std::string> payload;
+    FunctionPtr function;
+    std::chrono::steady_clock::time_point received;
+    // Called exactly once, on the event loop.
+    std::function<void(InvocationResult)> done;
+};
+
+using InvocationPtr = std::shared_ptr<Invocation>;
+
+// {"errorMessage": message, "errorType": type}
+std::string error_document(std::string_view type, std::string_view message);
+
+}  // namespace funcd

@@ -1,0 +1,55 @@
+#pragma once
+// The HTTP API: /healthz, the authenticated /v1 control API, and invocations.
+// Blocking work (unpacking code, SQLite queries) runs on `blocking`; everything that
+// touches pools and workers runs on the loop.
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "funcd/dispatch/dispatcher.hpp"
+#include "funcd/gateway/http_types.hpp"
+#include "funcd/metering/pricing.hpp"
+
+namespace funcd {
+
+class ControlApi {
+public:
+    ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+               PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, Prices prices, std::string api_token);
+
+    // For http::Server.
+    void handle(http::Request req, http::Responder respond);
+    static std::size_t body_limit(std::string_view method, std::string_view target);
+
+    // Removes code no longer referenced by any version or live worker (off the loop).
+    void collect_code_garbage();
+
+private:
+    void deploy(const std::string& name, http::Request& req, http::Responder& respond);
+    void remove(const std::string& name, http::Responder& respond);
+    void get_function(const std::string& name, http::Responder& respond);
+    void list_functions(http::Responder& respond);
+    void invoke(const std::string& name, http::Request& req, http::Responder& respond);
+    void usage(const http::Request& req, http::Responder& respond);
+    void usage_records(const http::Request& req, http::Responder& respond);
+    bool authorized(const http::Request& req) const;
+
+    // Runs `work` on the blocking pool and answers with its result (or its ApiError) on the loop.
+    void offload(http::Responder respond, std::function<http::Response()> work);
+
+    boost::asio::io_context& io_;
+    boost::asio::thread_pool& blocking_;
+    Registry& registry_;
+    PoolManager& pools_;
+    Dispatcher& dispatcher_;
+    UsageStore& usage_;
+    Prices prices_;
+    std::string api_token_;
+};
+
+// The JSON error document every API error uses.
+http::Response error_response(int status, std::string_view type, std::string_view message);
+
+}  // namespace funcd

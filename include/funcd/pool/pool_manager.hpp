@@ -1,0 +1,63 @@
+#pragma once
+// Owns every function version's pool, retires old versions' pools when a new version
+// is deployed, and runs the keep-alive reaper that takes idle functions to zero.
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "funcd/pool/worker_pool.hpp"
+
+namespace funcd {
+
+struct InstanceCounts {
+    std::size_t idle = 0;
+    std::size_t busy = 0;
+};
+
+class PoolManager {
+public:
+    explicit PoolManager(PoolEnvironment& env);
+    ~PoolManager();
+
+    // The pool serving `fn`. A newer version retires the older version's pool; an
+    // older one (a deploy raced this lookup) is served by the newest pool.
+    WorkerPool& pool_for(const FunctionPtr& fn);
+    // A new version is current: retire pools of older versions of that function.
+    void activate(const FunctionPtr& fn);
+    // The function was deleted: retire all its pools.
+    void retire_function(const std::string& name);
+
+    InstanceCounts instances(const std::string& name) const;
+    std::size_t live_workers() const;
+    // Code hashes still used by live workers (retired pools included).
+    std::set<std::string> code_in_use() const;
+
+    // Called (on the loop) when a retired pool has no workers left.
+    void on_pool_drained(std::function<void()> callback) { drained_callback_ = std::move(callback); }
+
+    // Ends every worker; pools are dropped as their workers exit.
+    void kill_all();
+
+private:
+    struct FunctionPools {
+        std::unique_ptr<WorkerPool> current;
+        std::vector<std::unique_ptr<WorkerPool>> retired;
+    };
+
+    std::unique_ptr<WorkerPool> make_pool(const FunctionPtr& fn);
+    void retire(FunctionPools& pools);
+    void drop_drained(const std::string& name);
+    void schedule_reap();
+
+    PoolEnvironment& env_;
+    std::map<std::string, FunctionPools, std::less<>> pools_;
+    boost::asio::steady_timer reaper_;
+    std::function<void()> drained_callback_;
+};
+
+}  // namespace funcd

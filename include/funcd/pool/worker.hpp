@@ -1,0 +1,122 @@
+#pragma once
+// One worker: a launched runtime process and the state of its Runtime API conversation.
+//
+//   starting --first /next--> idle <--response/error-- busy
+//       |                      |  \--assign--> busy --/next--> (event delivered)
+//       +-- exit, init error, init timeout, invocation timeout, kill --> dead
+//
+// An invocation can be assigned before the runtime asks for it (cold start, or right
+// after it answered the previous one); it is handed over at the runtime's next /next.
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "funcd/dispatch/invocation.hpp"
+#include "funcd/logs/function_log.hpp"
+#include "funcd/runtime_api/runtime_api_endpoint.hpp"
+#include "funcd/sandbox/launcher.hpp"
+
+namespace funcd {
+
+class Worker;
+
+// The pool a worker reports to.
+class WorkerOwner {
+public:
+    virtual ~WorkerOwner() = default;
+    // Ready for an invocation: initialised with nothing assigned, or done with the last one.
+    virtual void worker_available(Worker& w) = 0;
+    // The process is gone and reaped; the worker must be dropped.
+    virtual void worker_exited(Worker& w) = 0;
+};
+
+struct WorkerSettings {
+    std::chrono::milliseconds init_timeout{10'000};
+    std::string function_arn;
+};
+
+class Worker final : public RuntimeApiHandler, public std::enable_shared_from_this<Worker> {
+public:
+    enum class State { starting, idle, busy, dead };
+    using Clock = std::chrono::steady_clock;
+
+    // Launches the process. Throws std::system_error when it cannot be started.
+    static std::shared_ptr<Worker> launch(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn,
+                                          std::shared_ptr<FunctionLog> log, SandboxLauncher& launcher,
+                                          const WorkerSpec& spec, const WorkerSettings& settings);
+    ~Worker() override;
+
+    // Hands an invocation to this worker (state starting or idle, nothing assigned).
+    void assign(InvocationPtr inv);
+    // Ends the worker now; an invocation in flight completes as an exit error.
+    void kill();
+    // The worker goes away after its current invocation instead of becoming idle.
+    void retire();
+
+    State state() const { return state_; }
+    bool has_invocation() const { return current_ != nullptr; }
+    pid_t pid() const { return pid_; }
+    Clock::time_point last_used() const { return last_used_; }
+    const FunctionPtr& function() const { return fn_; }
+
+    // RuntimeApiHandler
+    void on_next(std::shared_ptr<NextWaiter> waiter) override;
+    RuntimeReply on_response(std::string_view request_id, std::string body) override;
+    RuntimeReply on_error(std::string_view request_id, std::string_view error_type, std::string body) override;
+    RuntimeReply on_init_error(std::string_view error_type, std::string body) override;
+
+private:
+    Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, std::shared_ptr<FunctionLog> log,
+           const WorkerSettings& settings);
+    void start(LaunchedWorker launched);
+
+    void deliver();
+    void complete(Outcome outcome, std::string body, std::string error_type);
+    void on_timer();
+    void on_process_exit();
+    void read_output();
+    void drain_output();
+    void consume_output(const char* data, std::size_t n);
+    std::string current_request_id() const;
+    std::optional<RuntimeReply> check_request_id(std::string_view request_id) const;
+
+    boost::asio::io_context& io_;
+    WorkerOwner& owner_;
+    FunctionPtr fn_;
+    std::shared_ptr<FunctionLog> log_;
+    WorkerSettings settings_;
+
+    pid_t pid_ = -1;
+    std::unique_ptr<WorkerResources> resources_;
+    std::unique_ptr<RuntimeApiEndpoint> endpoint_;
+    boost::asio::posix::stream_descriptor exit_watch_;
+    boost::asio::posix::stream_descriptor output_;
+    std::vector<char> read_buffer_;
+    std::string partial_line_;
+    boost::asio::steady_timer timer_;
+
+    State state_ = State::starting;
+    bool retiring_ = false;
+    bool killed_ = false;
+    InvocationPtr current_;
+    bool delivered_ = false;
+    std::shared_ptr<NextWaiter> waiter_;
+    std::optional<std::pair<std::string, std::string>> posted_init_error_;  // type, body
+
+    Clock::time_point launched_at_;
+    std::optional<Clock::time_point> initialised_at_;
+    bool report_init_ = true;  // the first invocation reports the init duration
+    Clock::time_point delivered_at_;
+    SystemTime delivered_wall_;
+    Clock::time_point last_used_;
+};
+
+}  // namespace funcd

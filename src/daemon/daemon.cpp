@@ -1,0 +1,163 @@
+#include "funcd/daemon/daemon.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "funcd/common/ids.hpp"
+#include "funcd/dispatch/dispatcher.hpp"
+#include "funcd/gateway/control_api.hpp"
+#include "funcd/gateway/http_server.hpp"
+#include "funcd/logs/function_log.hpp"
+#include "funcd/metering/usage_store.hpp"
+#include "funcd/pool/pool_manager.hpp"
+#include "funcd/registry/code_store.hpp"
+#include "funcd/registry/registry.hpp"
+#include "funcd/sandbox/process_launcher.hpp"
+
+namespace funcd {
+namespace {
+
+// Threads for blocking work (unpacking zips, SQLite queries) so the loop never waits on disk.
+constexpr std::size_t kBlockingThreads = 2;
+// On SIGTERM, in-flight invocations get this long to finish before their workers are killed.
+constexpr auto kShutdownGrace = std::chrono::seconds(30);
+// After killing workers, how long to wait for their exits to be observed.
+constexpr auto kWorkerExitWait = std::chrono::seconds(5);
+constexpr auto kShutdownPoll = std::chrono::milliseconds(10);
+
+std::string trim(std::string s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    std::size_t start = 0;
+    while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
+    return s.substr(start);
+}
+
+}  // namespace
+
+std::string load_or_create_api_token(const DaemonOptions& options) {
+    if (options.api_token_file) {
+        std::ifstream in(*options.api_token_file);
+        if (!in) throw std::runtime_error("cannot read the API token file " + options.api_token_file->string());
+        std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        token = trim(token);
+        if (token.empty()) throw std::runtime_error("the API token file " + options.api_token_file->string() + " is empty");
+        return token;
+    }
+    if (options.api_token) return *options.api_token;
+
+    const auto path = options.data_dir / "api-token";
+    if (std::ifstream in(path); in) {
+        std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        token = trim(token);
+        if (!token.empty()) {
+            spdlog::info("api token: using {}", path.string());
+            return token;
+        }
+    }
+    std::string token = random_hex(32);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot create " + path.string() + ": " + std::strerror(errno));
+    std::string line = token + "\n";
+    bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ::fchmod(fd, 0600);
+    ::fsync(fd);
+    ::close(fd);
+    if (!ok) throw std::runtime_error("cannot write " + path.string());
+    spdlog::info("api token: created {} (send it as 'Authorization: Bearer <token>')", path.string());
+    return token;
+}
+
+int run_daemon(const DaemonOptions& options) {
+    ::signal(SIGPIPE, SIG_IGN);
+    const auto data_dir = std::filesystem::absolute(options.data_dir);
+    std::filesystem::create_directories(data_dir);
+    std::filesystem::create_directories(data_dir / "code");
+
+    DaemonOptions opts = options;
+    opts.data_dir = data_dir;
+    const std::string token = load_or_create_api_token(opts);
+
+    boost::asio::io_context io(1);
+    boost::asio::thread_pool blocking(kBlockingThreads);
+
+    CodeStore code(data_dir / "code");
+    Registry registry(data_dir / "funcd.db", code);
+    UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal");
+    LogDirectory logs(io, data_dir / "logs");
+    ProcessLauncher launcher;
+    PoolEnvironment env{io, launcher, logs, std::filesystem::absolute(opts.runtime_dir), opts.python,
+                        opts.init_timeout};
+    PoolManager pools(env);
+    Dispatcher dispatcher(registry, pools, usage);
+    ControlApi api(io, blocking, registry, pools, dispatcher, usage, opts.prices, token);
+    pools.on_pool_drained([&api] { api.collect_code_garbage(); });
+    api.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
+
+    http::ServerOptions server_options;
+    server_options.host = opts.listen_host;
+    server_options.port = opts.listen_port;
+    http::Server server(
+        io, server_options, &ControlApi::body_limit,
+        [&api](http::Request req, http::Responder respond) { api.handle(std::move(req), std::move(respond)); });
+    server.listen();
+    spdlog::info("funcd: listening on {}:{} data_dir={} runtime_dir={}", opts.listen_host, server.port(),
+                 data_dir.string(), env.runtime_dir.string());
+
+    // Graceful stop: refuse new work, let in-flight invocations answer, end all workers.
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    boost::asio::steady_timer shutdown_timer(io);
+    std::function<void()> wait_for_workers;
+    std::function<void()> wait_for_invocations;
+    auto deadline = std::chrono::steady_clock::now();
+    wait_for_workers = [&] {
+        if (pools.live_workers() == 0 || std::chrono::steady_clock::now() >= deadline) {
+            if (pools.live_workers() > 0) spdlog::warn("funcd: {} workers did not exit in time", pools.live_workers());
+            io.stop();
+            return;
+        }
+        shutdown_timer.expires_after(kShutdownPoll);
+        shutdown_timer.async_wait([&](const boost::system::error_code&) { wait_for_workers(); });
+    };
+    wait_for_invocations = [&] {
+        if (dispatcher.in_flight() == 0 || std::chrono::steady_clock::now() >= deadline) {
+            if (dispatcher.in_flight() > 0)
+                spdlog::warn("funcd: {} invocations still running after {} s; ending their workers",
+                             dispatcher.in_flight(), kShutdownGrace.count());
+            pools.kill_all();
+            deadline = std::chrono::steady_clock::now() + kWorkerExitWait;
+            wait_for_workers();
+            return;
+        }
+        shutdown_timer.expires_after(kShutdownPoll);
+        shutdown_timer.async_wait([&](const boost::system::error_code&) { wait_for_invocations(); });
+    };
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        spdlog::info("funcd: signal {} received; stopping ({} invocations in flight)", sig, dispatcher.in_flight());
+        server.stop();
+        dispatcher.stop_accepting();
+        deadline = std::chrono::steady_clock::now() + kShutdownGrace;
+        wait_for_invocations();
+    });
+
+    io.run();
+    blocking.join();
+    usage.flush();
+    logs.flush_all();
+    spdlog::info("funcd: stopped");
+    return 0;
+}
+
+}  // namespace funcd

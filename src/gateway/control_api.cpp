@@ -1,0 +1,325 @@
+#include "funcd/gateway/control_api.hpp"
+
+#include <openssl/crypto.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "funcd/common/api_error.hpp"
+
+namespace funcd {
+namespace {
+
+using nlohmann::json;
+
+// Body limits by endpoint. A deploy's JSON carries the zip base64-encoded (4/3 larger)
+// plus settings; the raw-zip form is checked against the zip limit after reading.
+constexpr std::size_t kDeployBodyLimit = limits::kMaxZipBytes / 3 * 4 + 64 * 1024;
+constexpr std::size_t kDefaultBodyLimit = 64 * 1024;
+constexpr int kDefaultRecordsLimit = 100;
+
+http::Response json_response(int status, const json& body) { return {status, {}, body.dump(), "application/json"}; }
+
+struct ParsedTarget {
+    std::vector<std::string> segments;
+    std::vector<std::pair<std::string, std::string>> params;
+};
+
+ParsedTarget parse_target(std::string_view target) {
+    auto parsed = boost::urls::parse_origin_form(target);
+    if (!parsed) throw ApiError::bad_content("malformed request target: " + std::string(target));
+    ParsedTarget out;
+    for (auto seg : parsed->segments()) out.segments.emplace_back(seg);
+    if (!out.segments.empty() && out.segments.back().empty()) out.segments.pop_back();  // trailing slash
+    for (auto p : parsed->params()) out.params.emplace_back(p.key, p.has_value ? std::string(p.value) : std::string());
+    return out;
+}
+
+std::optional<std::string> param(const ParsedTarget& t, std::string_view key) {
+    for (const auto& [k, v] : t.params)
+        if (k == key) return v;
+    return std::nullopt;
+}
+
+void reject_unknown_params(const ParsedTarget& t, std::initializer_list<std::string_view> allowed) {
+    for (const auto& [k, v] : t.params)
+        if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+            throw ApiError::bad_parameter("unknown query parameter '" + k + "'");
+}
+
+std::optional<SystemTime> time_param(const ParsedTarget& t, std::string_view key) {
+    auto v = param(t, key);
+    if (!v) return std::nullopt;
+    auto parsed = parse_rfc3339(*v);
+    if (!parsed)
+        throw ApiError::bad_parameter(fmt::format("{} must be an RFC 3339 time such as 2026-11-26T10:00:00Z (got '{}')",
+                                                  key, *v));
+    return parsed;
+}
+
+std::string_view media_type(std::string_view content_type) {
+    auto semi = content_type.find(';');
+    auto mt = content_type.substr(0, semi);
+    while (!mt.empty() && mt.back() == ' ') mt.remove_suffix(1);
+    return mt;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+}
+
+std::string millis3(std::int64_t us) { return fmt::format("{:.3f}", us / 1000.0); }
+
+http::Response method_not_allowed(std::string_view method, std::string_view allowed) {
+    auto r = error_response(405, "MethodNotAllowedException",
+                            fmt::format("method {} is not allowed here; use {}", method, allowed));
+    r.headers.emplace_back("Allow", allowed);
+    return r;
+}
+
+}  // namespace
+
+http::Response error_response(int status, std::string_view type, std::string_view message) {
+    return json_response(status, json{{"error", {{"type", type}, {"message", message}}}});
+}
+
+ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+                       PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, Prices prices,
+                       std::string api_token)
+    : io_(io),
+      blocking_(blocking),
+      registry_(registry),
+      pools_(pools),
+      dispatcher_(dispatcher),
+      usage_(usage),
+      prices_(prices),
+      api_token_(std::move(api_token)) {}
+
+std::size_t ControlApi::body_limit(std::string_view method, std::string_view target) {
+    const bool functions = target.starts_with("/v1/functions/");
+    if (method == "PUT" && functions) return kDeployBodyLimit;
+    if (method == "POST" && functions) return limits::kMaxPayloadBytes;
+    return kDefaultBodyLimit;
+}
+
+bool ControlApi::authorized(const http::Request& req) const {
+    std::string_view auth = req.header("authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (auth.size() <= kBearer.size() || !iequals(auth.substr(0, kBearer.size()), kBearer)) return false;
+    std::string_view token = auth.substr(kBearer.size());
+    // Constant-time: the comparison must not tell an attacker how much of a guess was right.
+    return token.size() == api_token_.size() && CRYPTO_memcmp(token.data(), api_token_.data(), token.size()) == 0;
+}
+
+void ControlApi::handle(http::Request req, http::Responder respond) {
+    try {
+        ParsedTarget t = parse_target(req.target);
+        const auto& s = t.segments;
+        const std::string& m = req.method;
+
+        if (s.size() == 1 && s[0] == "healthz") {
+            if (m != "GET" && m != "HEAD") return respond(method_not_allowed(m, "GET"));
+            return respond(json_response(200, {{"status", "ok"}}));
+        }
+        if (s.empty() || s[0] != "v1")
+            return respond(error_response(404, "NotFoundException", "no route for " + req.target));
+        if (!authorized(req))
+            return respond(error_response(401, "UnauthorizedException",
+                                          "missing or wrong API token: send 'Authorization: Bearer <token>' "
+                                          "(the token is in DATA_DIR/api-token unless configured)"));
+
+        if (s.size() == 2 && s[1] == "functions") {
+            if (m != "GET") return respond(method_not_allowed(m, "GET"));
+            return list_functions(respond);
+        }
+        if (s.size() >= 3 && s[1] == "functions") {
+            const std::string& name = s[2];
+            validate_function_name(name);
+            if (s.size() == 3) {
+                if (m == "PUT") return deploy(name, req, respond);
+                if (m == "GET") return get_function(name, respond);
+                if (m == "DELETE") return remove(name, respond);
+                return respond(method_not_allowed(m, "GET, PUT, DELETE"));
+            }
+            if (s.size() == 4 && s[3] == "invoke") {
+                if (m != "POST") return respond(method_not_allowed(m, "POST"));
+                return invoke(name, req, respond);
+            }
+        }
+        if (s.size() == 2 && s[1] == "usage") {
+            if (m != "GET") return respond(method_not_allowed(m, "GET"));
+            return usage(req, respond);
+        }
+        if (s.size() == 3 && s[1] == "usage" && s[2] == "records") {
+            if (m != "GET") return respond(method_not_allowed(m, "GET"));
+            return usage_records(req, respond);
+        }
+        respond(error_response(404, "NotFoundException", "no route for " + req.target));
+    } catch (const ApiError& e) {
+        respond(error_response(e.status(), e.type(), e.what()));
+    } catch (const std::exception& e) {
+        spdlog::error("api: {} {} failed: {}", req.method, req.target, e.what());
+        respond(error_response(500, "ServiceException", "internal error; see the daemon's log"));
+    }
+}
+
+void ControlApi::offload(http::Responder respond, std::function<http::Response()> work) {
+    boost::asio::post(blocking_, [this, respond = std::move(respond), work = std::move(work)]() mutable {
+        http::Response r;
+        try {
+            r = work();
+        } catch (const ApiError& e) {
+            r = error_response(e.status(), e.type(), e.what());
+        } catch (const std::exception& e) {
+            spdlog::error("api: background request failed: {}", e.what());
+            r = error_response(500, "ServiceException", "internal error; see the daemon's log");
+        }
+        boost::asio::post(io_, [respond = std::move(respond), r = std::move(r)]() mutable { respond(std::move(r)); });
+    });
+}
+
+void ControlApi::deploy(const std::string& name, http::Request& req, http::Responder& respond) {
+    const std::string_view type = media_type(req.header("content-type"));
+    DeployRequest parsed;
+    if (iequals(type, "application/json")) {
+        parsed = parse_deploy_json(name, req.body);
+    } else if (iequals(type, "application/zip")) {
+        if (req.body.size() > limits::kMaxZipBytes)
+            throw ApiError::too_large(fmt::format("the zip is {} bytes; the limit is {} bytes", req.body.size(),
+                                                  limits::kMaxZipBytes));
+        parsed = parse_deploy_query(name, parse_target(req.target).params, std::move(req.body));
+    } else {
+        throw ApiError::unsupported_media(
+            "send the function as application/json (with code.zip_base64) or as application/zip "
+            "(settings as query parameters); got Content-Type '" + std::string(type) + "'");
+    }
+    offload(std::move(respond), [this, parsed = std::move(parsed)]() mutable {
+        DeployResult result = registry_.deploy(std::move(parsed));
+        // Route new invocations to the new version and retire the old version's idle workers.
+        boost::asio::post(io_, [this, fn = result.function] {
+            pools_.activate(fn);
+            collect_code_garbage();
+        });
+        return json_response(result.created ? 201 : 200, describe(*result.function));
+    });
+}
+
+void ControlApi::remove(const std::string& name, http::Responder& respond) {
+    offload(std::move(respond), [this, name] {
+        if (!registry_.remove(name)) throw ApiError::not_found("function '" + name + "' does not exist");
+        boost::asio::post(io_, [this, name] {
+            pools_.retire_function(name);
+            collect_code_garbage();
+        });
+        return http::Response{204, {}, {}, "application/json"};
+    });
+}
+
+void ControlApi::collect_code_garbage() {
+    boost::asio::post(blocking_, [this, live = pools_.code_in_use()] {
+        try {
+            registry_.collect_code_garbage(live);
+        } catch (const std::exception& e) {
+            spdlog::error("api: code garbage collection failed: {}", e.what());
+        }
+    });
+}
+
+void ControlApi::get_function(const std::string& name, http::Responder& respond) {
+    FunctionPtr fn = registry_.find(name);
+    if (!fn) throw ApiError::not_found("function '" + name + "' does not exist");
+    json body = describe(*fn);
+    InstanceCounts c = pools_.instances(name);
+    body["instances"] = {{"idle", c.idle}, {"busy", c.busy}};
+    respond(json_response(200, body));
+}
+
+void ControlApi::list_functions(http::Responder& respond) {
+    json list = json::array();
+    for (const auto& fn : registry_.list()) list.push_back(describe(*fn));
+    respond(json_response(200, {{"functions", std::move(list)}}));
+}
+
+void ControlApi::invoke(const std::string& name, http::Request& req, http::Responder& respond) {
+    std::string payload = std::move(req.body);
+    if (payload.empty()) {
+        payload = "{}";
+    } else if (!json::accept(payload)) {
+        throw ApiError::bad_content("the request body must be JSON (the event passed to the function)");
+    }
+    FunctionPtr fn = dispatcher_.admit(name);
+    dispatcher_.invoke(std::move(fn), std::move(payload), [respond = std::move(respond)](const Invocation& inv,
+                                                                                InvocationResult r) {
+        http::Response out;
+        out.headers.reserve(6);
+        out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
+        out.headers.emplace_back("X-Funcd-Executed-Version", std::to_string(r.version));
+        if (r.outcome == Outcome::init_error) {
+            // The runtime never became ready: not the function's answer but a failed
+            // start, hence a gateway error rather than Lambda's 200 + error body.
+            json doc = json::parse(r.body, nullptr, false);
+            std::string message = doc.is_object() ? doc.value("errorMessage", r.body) : r.body;
+            json body{{"error", {{"type", r.error_type}, {"message", message}}},
+                      {"errorType", r.error_type},
+                      {"errorMessage", message}};
+            if (doc.is_object() && doc.contains("stackTrace")) body["stackTrace"] = doc["stackTrace"];
+            out.status = 502;
+            out.body = body.dump();
+            out.headers.emplace_back("X-Funcd-Function-Error", "Unhandled");
+            if (r.init_duration_us) out.headers.emplace_back("X-Funcd-Init-Duration-Ms", millis3(*r.init_duration_us));
+            return respond(std::move(out));
+        }
+        out.status = 200;
+        out.body = std::move(r.body);
+        out.headers.emplace_back("X-Funcd-Duration-Ms", millis3(r.duration_us));
+        out.headers.emplace_back("X-Funcd-Billed-Duration-Ms", std::to_string(billed_ms_for(r.duration_us)));
+        if (r.init_duration_us) out.headers.emplace_back("X-Funcd-Init-Duration-Ms", millis3(*r.init_duration_us));
+        if (r.outcome != Outcome::success) out.headers.emplace_back("X-Funcd-Function-Error", "Unhandled");
+        respond(std::move(out));
+    });
+}
+
+void ControlApi::usage(const http::Request& req, http::Responder& respond) {
+    ParsedTarget t = parse_target(req.target);
+    reject_unknown_params(t, {"function", "since", "until"});
+    UsageQuery q;
+    q.function = param(t, "function");
+    q.since = time_param(t, "since");
+    q.until = time_param(t, "until");
+    offload(std::move(respond), [this, q] {
+        UsageReport report = usage_.report(q, prices_);
+        json functions = json::array();
+        for (const auto& f : report.functions) functions.push_back(to_json(f, true));
+        return json_response(200, {{"functions", std::move(functions)},
+                                   {"total", to_json(report.total, false)},
+                                   {"prices",
+                                    {{"per_gb_second", prices_.per_gb_second},
+                                     {"per_request", prices_.per_request}}}});
+    });
+}
+
+void ControlApi::usage_records(const http::Request& req, http::Responder& respond) {
+    ParsedTarget t = parse_target(req.target);
+    reject_unknown_params(t, {"function", "limit"});
+    int limit = kDefaultRecordsLimit;
+    if (auto v = param(t, "limit")) {
+        auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
+        if (ec != std::errc() || p != v->data() + v->size() || limit < 1 || limit > 1000)
+            throw ApiError::bad_parameter("limit must be an integer from 1 to 1000 (got '" + *v + "')");
+    }
+    offload(std::move(respond), [this, function = param(t, "function"), limit] {
+        json records = json::array();
+        for (const auto& r : usage_.records(function, limit)) records.push_back(to_json(r));
+        return json_response(200, {{"records", std::move(records)}});
+    });
+}
+
+}  // namespace funcd

@@ -1,0 +1,112 @@
+#include "funcd/logs/function_log.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "funcd/common/time_format.hpp"
+
+namespace funcd {
+namespace {
+
+// Buffered log bytes that trigger a write even before the periodic flush.
+constexpr std::size_t kFlushThresholdBytes = 64 * 1024;
+// How stale a log line may be before it reaches the file: short enough for `tail -f`.
+constexpr auto kFlushInterval = std::chrono::milliseconds(200);
+
+}  // namespace
+
+FunctionLog::FunctionLog(std::filesystem::path file) : file_(std::move(file)) {
+    fd_.reset(::open(file_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+    if (!fd_) spdlog::error("logs: open {} failed: {} (errno {})", file_.string(), std::strerror(errno), errno);
+}
+
+FunctionLog::~FunctionLog() { flush(); }
+
+void FunctionLog::append_prefix() {
+    buffer_ += format_rfc3339(std::chrono::system_clock::now());
+    buffer_ += '\t';
+}
+
+void FunctionLog::output(std::string_view request_id, std::string_view text) {
+    append_prefix();
+    buffer_ += request_id.empty() ? std::string_view("-") : request_id;
+    buffer_ += '\t';
+    buffer_ += text;
+    buffer_ += '\n';
+    if (buffer_.size() >= kFlushThresholdBytes) flush();
+}
+
+void FunctionLog::platform(std::string_view text) {
+    append_prefix();
+    buffer_ += text;
+    buffer_ += '\n';
+    if (buffer_.size() >= kFlushThresholdBytes) flush();
+}
+
+void FunctionLog::flush() {
+    if (buffer_.empty() || !fd_) {
+        buffer_.clear();
+        return;
+    }
+    const char* p = buffer_.data();
+    std::size_t left = buffer_.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd_.get(), p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            spdlog::error("logs: write {} failed: {} (errno {}); {} bytes dropped", file_.string(),
+                          std::strerror(errno), errno, left);
+            break;
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+    buffer_.clear();
+}
+
+LogDirectory::LogDirectory(boost::asio::io_context& io, std::filesystem::path dir)
+    : dir_(std::move(dir)), timer_(io) {
+    std::filesystem::create_directories(dir_);
+    schedule_flush();
+}
+
+LogDirectory::~LogDirectory() { flush_all(); }
+
+std::filesystem::path LogDirectory::path_for(const std::string& function) const {
+    return dir_ / (function + ".log");
+}
+
+std::shared_ptr<FunctionLog> LogDirectory::open(const std::string& function) {
+    auto& slot = logs_[function];
+    if (auto existing = slot.lock()) return existing;
+    auto log = std::make_shared<FunctionLog>(path_for(function));
+    slot = log;
+    return log;
+}
+
+void LogDirectory::flush_all() {
+    for (auto it = logs_.begin(); it != logs_.end();) {
+        if (auto log = it->second.lock()) {
+            log->flush();
+            ++it;
+        } else {
+            it = logs_.erase(it);
+        }
+    }
+}
+
+void LogDirectory::schedule_flush() {
+    timer_.expires_after(kFlushInterval);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        flush_all();
+        schedule_flush();
+    });
+}
+
+}  // namespace funcd

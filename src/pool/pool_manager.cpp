@@ -1,0 +1,114 @@
+#include "funcd/pool/pool_manager.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+namespace funcd {
+namespace {
+
+// How often idle workers are checked against their keep-alive. The shortest keep-alive
+// is 1 s, so a worker outlives it by at most a quarter of that.
+constexpr auto kReapInterval = std::chrono::milliseconds(250);
+
+}  // namespace
+
+PoolManager::PoolManager(PoolEnvironment& env) : env_(env), reaper_(env.io) { schedule_reap(); }
+
+PoolManager::~PoolManager() { reaper_.cancel(); }
+
+std::unique_ptr<WorkerPool> PoolManager::make_pool(const FunctionPtr& fn) {
+    const std::string name = fn->config.name;
+    return std::make_unique<WorkerPool>(env_, fn, [this, name](WorkerPool&) {
+        // Never destroy a pool from inside its own call stack.
+        boost::asio::post(env_.io, [this, name] { drop_drained(name); });
+    });
+}
+
+WorkerPool& PoolManager::pool_for(const FunctionPtr& fn) {
+    auto& pools = pools_[fn->config.name];
+    if (pools.current && pools.current->function()->version >= fn->version) return *pools.current;
+    retire(pools);
+    pools.current = make_pool(fn);
+    return *pools.current;
+}
+
+void PoolManager::activate(const FunctionPtr& fn) {
+    auto it = pools_.find(fn->config.name);
+    if (it == pools_.end() || !it->second.current) return;
+    if (it->second.current->function()->version < fn->version) retire(it->second);
+}
+
+void PoolManager::retire_function(const std::string& name) {
+    auto it = pools_.find(name);
+    if (it != pools_.end()) retire(it->second);
+}
+
+void PoolManager::retire(FunctionPools& pools) {
+    if (!pools.current) return;
+    spdlog::info("pool: retiring function={} version={} ({} workers)", pools.current->function()->config.name,
+                 pools.current->function()->version, pools.current->live());
+    auto pool = std::move(pools.current);
+    pool->retire();
+    pools.retired.push_back(std::move(pool));
+}
+
+void PoolManager::drop_drained(const std::string& name) {
+    auto it = pools_.find(name);
+    if (it == pools_.end()) return;
+    auto& retired = it->second.retired;
+    std::erase_if(retired, [](const auto& p) { return p->live() == 0; });
+    if (!it->second.current && retired.empty()) pools_.erase(it);
+    if (drained_callback_) drained_callback_();
+}
+
+InstanceCounts PoolManager::instances(const std::string& name) const {
+    InstanceCounts c;
+    auto it = pools_.find(name);
+    if (it == pools_.end()) return c;
+    auto add = [&](const WorkerPool& p) {
+        c.idle += p.idle();
+        c.busy += p.busy();
+    };
+    if (it->second.current) add(*it->second.current);
+    for (const auto& p : it->second.retired) add(*p);
+    return c;
+}
+
+std::size_t PoolManager::live_workers() const {
+    std::size_t n = 0;
+    for (const auto& [name, pools] : pools_) {
+        if (pools.current) n += pools.current->live();
+        for (const auto& p : pools.retired) n += p->live();
+    }
+    return n;
+}
+
+std::set<std::string> PoolManager::code_in_use() const {
+    std::set<std::string> out;
+    for (const auto& [name, pools] : pools_) {
+        if (pools.current && pools.current->live() > 0) out.insert(pools.current->function()->code_sha256);
+        for (const auto& p : pools.retired)
+            if (p->live() > 0) out.insert(p->function()->code_sha256);
+    }
+    return out;
+}
+
+void PoolManager::kill_all() {
+    for (auto& [name, pools] : pools_) {
+        if (pools.current) pools.current->kill_all();
+        for (auto& p : pools.retired) p->kill_all();
+    }
+}
+
+void PoolManager::schedule_reap() {
+    reaper_.expires_after(kReapInterval);
+    reaper_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        const auto now = Worker::Clock::now();
+        for (auto& [name, pools] : pools_)
+            if (pools.current) pools.current->reap_idle(now);
+        schedule_reap();
+    });
+}
+
+}  // namespace funcd

@@ -1,0 +1,381 @@
+#include "funcd/pool/worker.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "funcd/common/ids.hpp"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace funcd {
+namespace {
+
+// Bytes read from a worker's output per read: one page-cache-friendly chunk.
+constexpr std::size_t kOutputChunk = 64 * 1024;
+// A line longer than this is cut and logged in pieces; CloudWatch's event limit is 256 KiB.
+constexpr std::size_t kMaxLogLine = 256 * 1024;
+
+std::int64_t micros(std::chrono::steady_clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+
+std::string exit_description(const siginfo_t& info) {
+    if (info.si_code == CLD_EXITED) return fmt::format("exit status {}", info.si_status);
+    const char* name = sigabbrev_np(info.si_status);
+    return fmt::format("signal: {}", name ? name : std::to_string(info.si_status).c_str());
+}
+
+}  // namespace
+
+std::shared_ptr<Worker> Worker::launch(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn,
+                                       std::shared_ptr<FunctionLog> log, SandboxLauncher& launcher,
+                                       const WorkerSpec& spec, const WorkerSettings& settings) {
+    std::shared_ptr<Worker> w(new Worker(io, owner, std::move(fn), std::move(log), settings));
+    w->start(launcher.launch(spec));
+    return w;
+}
+
+Worker::Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, std::shared_ptr<FunctionLog> log,
+               const WorkerSettings& settings)
+    : io_(io),
+      owner_(owner),
+      fn_(std::move(fn)),
+      log_(std::move(log)),
+      settings_(settings),
+      exit_watch_(io),
+      output_(io),
+      timer_(io) {}
+
+Worker::~Worker() {
+    if (state_ != State::dead && resources_) resources_->kill_all();
+}
+
+void Worker::start(LaunchedWorker launched) {
+    launched_at_ = Clock::now();
+    last_used_ = launched_at_;
+    pid_ = launched.pid;
+    resources_ = std::move(launched.resources);
+    endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(launched.runtime_api_listener),
+                                                     std::weak_ptr<RuntimeApiHandler>(shared_from_this()));
+    exit_watch_.assign(launched.pidfd.release());
+    output_.assign(launched.output.release());
+    ::fcntl(output_.native_handle(), F_SETFL, ::fcntl(output_.native_handle(), F_GETFL) | O_NONBLOCK);
+    read_buffer_.resize(kOutputChunk);
+
+    exit_watch_.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                           [self = shared_from_this()](const boost::system::error_code& ec) {
+                               if (!ec) self->on_process_exit();
+                           });
+    read_output();
+    timer_.expires_after(settings_.init_timeout);
+    timer_.async_wait([self = weak_from_this()](const boost::system::error_code& ec) {
+        if (auto w = self.lock(); w && !ec) w->on_timer();
+    });
+    spdlog::debug("worker: launched function={} version={} pid={}", fn_->config.name, fn_->version, pid_);
+}
+
+void Worker::assign(InvocationPtr inv) {
+    current_ = std::move(inv);
+    delivered_ = false;
+    if (state_ == State::idle) {
+        state_ = State::busy;
+        if (waiter_) deliver();
+    }
+    // While starting, the event waits for the runtime's first /next.
+}
+
+void Worker::deliver() {
+    auto waiter = std::move(waiter_);
+    const auto now_wall = std::chrono::system_clock::now();
+    const auto deadline = now_wall + std::chrono::seconds(fn_->config.timeout_s);
+    EventDelivery event{
+        current_->request_id,
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline.time_since_epoch()).count(),
+        settings_.function_arn,
+        current_->trace_id,
+        current_->payload,
+    };
+    if (!waiter->deliver(event)) {
+        // The runtime hung up while waiting; hand the event over at its next /next.
+        spdlog::debug("worker: pid={} next connection closed before delivery", pid_);
+        return;
+    }
+    delivered_ = true;
+    state_ = State::busy;
+    delivered_at_ = Clock::now();
+    delivered_wall_ = now_wall;
+    log_->platform(fmt::format("START RequestId: {} Version: {}", current_->request_id, fn_->version));
+    timer_.expires_after(std::chrono::seconds(fn_->config.timeout_s));
+    timer_.async_wait([self = weak_from_this()](const boost::system::error_code& ec) {
+        if (auto w = self.lock(); w && !ec) w->on_timer();
+    });
+}
+
+void Worker::on_next(std::shared_ptr<NextWaiter> waiter) {
+    if (state_ == State::dead || killed_) return;  // the waiter is dropped; the connection closes with the worker
+    if (!initialised_at_) {
+        initialised_at_ = Clock::now();
+        timer_.cancel();
+    }
+    if (current_ && delivered_) {
+        // Asking for more work without answering: Lambda fails the invocation.
+        complete(Outcome::function_error,
+                 error_document("Runtime.InvalidResponse", "the runtime asked for the next event without "
+                                                           "posting a response or error for the current one"),
+                 "Runtime.InvalidResponse");
+        if (state_ == State::dead || killed_) return;
+    }
+    waiter_ = std::move(waiter);
+    if (current_ && !delivered_) {
+        state_ = State::busy;
+        deliver();
+    } else if (state_ == State::starting) {
+        state_ = State::idle;
+        owner_.worker_available(*this);
+    }
+}
+
+std::optional<RuntimeReply> Worker::check_request_id(std::string_view request_id) const {
+    if (!current_ || !delivered_)
+        return RuntimeReply{403, error_document("InvalidStateTransition",
+                                                "no invocation is in progress on this runtime")};
+    if (request_id != current_->request_id)
+        return RuntimeReply{400, error_document("InvalidRequestID", fmt::format("request id {} is not the "
+                                                                                "invocation in progress",
+                                                                                request_id))};
+    return std::nullopt;
+}
+
+RuntimeReply Worker::on_response(std::string_view request_id, std::string body) {
+    if (auto bad = check_request_id(request_id)) return *bad;
+    complete(Outcome::success, std::move(body), {});
+    return {202, R"({"status":"OK"})"};
+}
+
+RuntimeReply Worker::on_error(std::string_view request_id, std::string_view error_type, std::string body) {
+    if (auto bad = check_request_id(request_id)) return *bad;
+    // Keep the runtime's document when it is one; otherwise wrap what it sent.
+    std::string type(error_type);
+    auto doc = nlohmann::json::parse(body, nullptr, false);
+    if (doc.is_object()) {
+        if (auto it = doc.find("errorType"); it != doc.end() && it->is_string()) type = it->get<std::string>();
+    } else {
+        body = error_document(type.empty() ? "Unhandled" : type, body);
+    }
+    if (type.empty()) type = "Unhandled";
+    complete(Outcome::function_error, std::move(body), std::move(type));
+    return {202, R"({"status":"OK"})"};
+}
+
+RuntimeReply Worker::on_init_error(std::string_view error_type, std::string body) {
+    if (initialised_at_)
+        return {403, error_document("InvalidStateTransition", "init error reported after initialisation")};
+    auto doc = nlohmann::json::parse(body, nullptr, false);
+    std::string type(error_type);
+    if (doc.is_object()) {
+        if (auto it = doc.find("errorType"); it != doc.end() && it->is_string()) type = it->get<std::string>();
+    } else {
+        body = error_document(type.empty() ? "Runtime.InitError" : type, body);
+    }
+    if (type.empty()) type = "Runtime.InitError";
+    log_->platform(fmt::format("INIT_ERROR {} {}", type, body));
+    posted_init_error_.emplace(type, body);
+    if (current_) complete(Outcome::init_error, std::move(body), std::move(type));
+    kill();
+    return {202, R"({"status":"OK"})"};
+}
+
+void Worker::on_timer() {
+    if (state_ == State::dead || killed_) return;
+    if (!initialised_at_) {
+        auto message = fmt::format("the runtime did not ask for an event within {} ms of starting",
+                                   settings_.init_timeout.count());
+        log_->platform("INIT_TIMEOUT " + message);
+        if (current_) complete(Outcome::init_error, error_document("Runtime.InitError", message), "Runtime.InitError");
+        kill();
+        return;
+    }
+    if (current_ && delivered_) {
+        auto message = fmt::format("Task timed out after {}.00 seconds", fn_->config.timeout_s);
+        // Kill first: nothing the function does after its deadline may be observed.
+        kill();
+        complete(Outcome::timeout, error_document("Sandbox.Timedout", message), "Sandbox.Timedout");
+    }
+}
+
+void Worker::kill() {
+    if (killed_ || state_ == State::dead) return;
+    killed_ = true;
+    resources_->kill_all();
+}
+
+void Worker::retire() {
+    retiring_ = true;
+    if (state_ == State::idle && !current_) kill();
+}
+
+void Worker::complete(Outcome outcome, std::string body, std::string error_type) {
+    InvocationPtr inv = std::move(current_);
+    const bool delivered = delivered_;
+    current_.reset();
+    delivered_ = false;
+    timer_.cancel();
+    drain_output();
+
+    const auto now = Clock::now();
+    last_used_ = now;
+    InvocationResult r;
+    r.outcome = outcome;
+    r.body = std::move(body);
+    r.error_type = std::move(error_type);
+    r.version = fn_->version;
+    r.start = delivered ? delivered_wall_ : std::chrono::system_clock::now();
+    r.duration_us = delivered ? micros(now - delivered_at_) : 0;
+    if (report_init_) {
+        report_init_ = false;
+        r.init_duration_us = micros((initialised_at_ ? *initialised_at_ : now) - launched_at_);
+    }
+    r.max_memory_used_bytes = resources_->peak_memory_bytes().value_or(0);
+
+    const bool keeps_running = (outcome == Outcome::success || outcome == Outcome::function_error) && !killed_;
+    if (keeps_running) {
+        state_ = State::idle;
+    } else {
+        kill();
+    }
+
+    if (delivered) {
+        log_->platform(fmt::format("END RequestId: {}", inv->request_id));
+        std::string report = fmt::format(
+            "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: "
+            "{} MB",
+            inv->request_id, r.duration_us / 1000.0, billed_ms_for(r.duration_us), fn_->config.memory_mb,
+            (r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
+        if (r.init_duration_us) report += fmt::format("\tInit Duration: {:.2f} ms", *r.init_duration_us / 1000.0);
+        if (outcome == Outcome::timeout) report += "\tStatus: timeout";
+        log_->platform(report);
+    }
+
+    auto done = std::move(inv->done);
+    done(std::move(r));
+
+    if (keeps_running) {
+        if (retiring_) {
+            kill();
+        } else {
+            owner_.worker_available(*this);
+        }
+    }
+}
+
+void Worker::on_process_exit() {
+    siginfo_t info{};
+    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(exit_watch_.native_handle()), &info, WEXITED) != 0) {
+        spdlog::error("worker: waitid pid={} failed: {} (errno {})", pid_, std::strerror(errno), errno);
+    }
+    const std::string how = exit_description(info);
+    spdlog::debug("worker: exited function={} pid={} {}", fn_->config.name, pid_, how);
+    // The process is gone but what it forked may not be (same group).
+    resources_->kill_all();
+
+    if (current_) {
+        if (delivered_) {
+            complete(Outcome::exit_error,
+                     nlohmann::json{{"errorType", "Runtime.ExitError"},
+                                    {"errorMessage", fmt::format("RequestId: {} Error: Runtime exited with error: {}",
+                                                                 current_->request_id, how)}}
+                         .dump(),
+                     "Runtime.ExitError");
+        } else if (posted_init_error_) {
+            auto [type, body] = *posted_init_error_;
+            complete(Outcome::init_error, std::move(body), std::move(type));
+        } else {
+            // Exit status 126/127 before asking for work: the entry point could not run.
+            const bool bad_entry = info.si_code == CLD_EXITED && (info.si_status == 126 || info.si_status == 127) &&
+                                   !initialised_at_;
+            const char* type = bad_entry ? "Runtime.InvalidEntrypoint" : "Runtime.ExitError";
+            complete(Outcome::init_error,
+                     error_document(type, fmt::format("Runtime exited with error: {} before it was ready", how)),
+                     type);
+        }
+    }
+    state_ = State::dead;
+    killed_ = true;
+    timer_.cancel();
+    drain_output();
+    if (!partial_line_.empty()) {
+        log_->output(current_request_id(), partial_line_);
+        partial_line_.clear();
+    }
+    endpoint_->close();
+    output_.close();
+    waiter_.reset();
+    owner_.worker_exited(*this);
+}
+
+std::string Worker::current_request_id() const {
+    return current_ && delivered_ ? current_->request_id : std::string();
+}
+
+void Worker::read_output() {
+    output_.async_read_some(boost::asio::buffer(read_buffer_),
+                            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                                if (ec) return;  // EOF or closed: the worker is gone
+                                self->consume_output(self->read_buffer_.data(), n);
+                                self->read_output();
+                            });
+}
+
+void Worker::drain_output() {
+    if (!output_.is_open()) return;
+    // What the runtime printed before posting its answer is already in the pipe; read
+    // it now so it is tagged with the invocation it belongs to.
+    char buf[16 * 1024];
+    for (;;) {
+        ssize_t n = ::read(output_.native_handle(), buf, sizeof buf);
+        if (n > 0) {
+            consume_output(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
+}
+
+void Worker::consume_output(const char* data, std::size_t n) {
+    const std::string request_id = current_request_id();
+    std::string_view chunk(data, n);
+    while (!chunk.empty()) {
+        auto nl = chunk.find('\n');
+        if (nl == std::string_view::npos) {
+            partial_line_.append(chunk);
+            if (partial_line_.size() >= kMaxLogLine) {
+                log_->output(request_id, partial_line_);
+                partial_line_.clear();
+            }
+            return;
+        }
+        if (partial_line_.empty()) {
+            log_->output(request_id, chunk.substr(0, nl));
+        } else {
+            partial_line_.append(chunk.substr(0, nl));
+            log_->output(request_id, partial_line_);
+            partial_line_.clear();
+        }
+        chunk.remove_prefix(nl + 1);
+    }
+}
+
+}  // namespace funcd

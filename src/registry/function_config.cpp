@@ -1,0 +1,379 @@
+#include "funcd/registry/function_config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <set>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "funcd/common/api_error.hpp"
+#include "funcd/common/base64.hpp"
+
+namespace funcd {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kDefaultPythonHandler = "lambda_function.lambda_handler";
+constexpr std::string_view kDefaultProvidedHandler = "bootstrap";
+constexpr std::size_t kMaxFunctionNameBytes = 64;  // Lambda's limit on an unqualified name
+constexpr std::size_t kMaxHandlerBytes = 128;      // Lambda's limit on the Handler setting
+
+// Names the runtime or Lambda itself sets; a user value would break or spoof the runtime.
+const std::set<std::string, std::less<>> kReservedEnvKeys = {
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+};
+
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+struct IntRange {
+    std::string_view field;
+    int min;
+    int max;
+};
+constexpr IntRange kMemoryRange{"memory_mb", limits::kMinMemoryMb, limits::kMaxMemoryMb};
+constexpr IntRange kTimeoutRange{"timeout_s", limits::kMinTimeoutS, limits::kMaxTimeoutS};
+constexpr IntRange kKeepAliveRange{"keep_alive_s", limits::kMinKeepAliveS, limits::kMaxKeepAliveS};
+
+[[noreturn]] void bad_int(const IntRange& r, const std::string& got) {
+    throw ApiError::bad_parameter(std::string(r.field) + " must be an integer from " + std::to_string(r.min) +
+                                  " to " + std::to_string(r.max) + " (got " + got + ")");
+}
+
+void check_range(const IntRange& r, long long v) {
+    if (v < r.min || v > r.max) bad_int(r, std::to_string(v));
+}
+
+std::string runtime_choices() { return "python3, provided"; }
+
+Runtime runtime_from_text(std::string_view text) {
+    auto r = parse_runtime(text);
+    if (!r)
+        throw ApiError::bad_parameter("runtime must be one of " + runtime_choices() + " (got '" +
+                                      std::string(text) + "')");
+    return *r;
+}
+
+void apply_default_handler(FunctionConfig& c) {
+    if (c.handler.empty())
+        c.handler = c.runtime == Runtime::python3 ? kDefaultPythonHandler : kDefaultProvidedHandler;
+}
+
+// Reports what a mistyped JSON value was, for messages like "(got a string)".
+std::string json_kind(const json& v) {
+    switch (v.type()) {
+        case json::value_t::string: return "a string";
+        case json::value_t::boolean: return "a boolean";
+        case json::value_t::null: return "null";
+        case json::value_t::number_float: return "a fractional number";
+        case json::value_t::array: return "an array";
+        case json::value_t::object: return "an object";
+        default: return "a number";
+    }
+}
+
+int json_int(const json& v, const IntRange& r) {
+    if (v.is_number_unsigned()) {
+        const auto u = v.get<std::uint64_t>();
+        if (u > static_cast<std::uint64_t>(r.max)) bad_int(r, std::to_string(u));
+        return static_cast<int>(u);
+    }
+    if (!v.is_number_integer()) bad_int(r, json_kind(v));
+    const auto i = v.get<std::int64_t>();
+    check_range(r, i);
+    return static_cast<int>(i);
+}
+
+std::string json_string(const json& v, std::string_view field) {
+    if (!v.is_string())
+        throw ApiError::bad_parameter(std::string(field) + " must be a string (got " + json_kind(v) + ")");
+    return v.get<std::string>();
+}
+
+void check_zip_size(std::size_t size) {
+    if (size > limits::kMaxZipBytes)
+        throw ApiError::too_large("the function's zip is " + std::to_string(size) + " bytes; the limit is " +
+                                  std::to_string(limits::kMaxZipBytes));
+}
+
+// Strict decimal: digits only, so "+5", "-0", " 5", "5x" and "0x10" are all refused.
+int query_int(const std::string& text, const IntRange& r) {
+    const bool digits_only = !text.empty() && std::all_of(text.begin(), text.end(), is_digit);
+    long long v = 0;
+    if (!digits_only) bad_int(r, "'" + text + "'");
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size()) bad_int(r, "'" + text + "'");
+    check_range(r, v);
+    return static_cast<int>(v);
+}
+
+bool is_python_identifier(std::string_view s) {
+    if (s.empty() || is_digit(s[0])) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return is_alpha(c) || is_digit(c) || c == '_'; });
+}
+
+// `<module path>.<function>`; segments split on '/' or '.' so empty ones rule out
+// leading '/', "//" and ".." in a single check.
+bool is_python_handler(std::string_view h) {
+    const auto dot = h.rfind('.');
+    if (dot == std::string_view::npos || !is_python_identifier(h.substr(dot + 1))) return false;
+    const auto module = h.substr(0, dot);
+    std::size_t seg = 0;
+    for (std::size_t i = 0; i <= module.size(); ++i) {
+        if (i == module.size() || module[i] == '/' || module[i] == '.') {
+            if (i == seg) return false;
+            seg = i + 1;
+        } else if (!is_alpha(module[i]) && !is_digit(module[i]) && module[i] != '_' && module[i] != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+void validate_handler(const FunctionConfig& c) {
+    const std::string& h = c.handler;
+    if (h.size() > kMaxHandlerBytes)
+        throw ApiError::bad_parameter("handler must be at most " + std::to_string(kMaxHandlerBytes) +
+                                      " bytes (got " + std::to_string(h.size()) + ")");
+    if (c.runtime == Runtime::python3) {
+        if (!is_python_handler(h))
+            throw ApiError::bad_parameter(
+                "handler '" + h +
+                "' is invalid for runtime python3: use <module path>.<function>, e.g. "
+                "lambda_function.lambda_handler or pkg/app.handler, with path segments of letters, digits, "
+                "'-' or '_'");
+    } else {
+        if (h.empty() || std::any_of(h.begin(), h.end(), is_control))
+            throw ApiError::bad_parameter("handler for runtime provided must be a non-empty string without "
+                                          "control characters");
+    }
+}
+
+std::string decode_zip_base64(const json& code) {
+    if (!code.is_object() || code.size() != 1 || !code.contains("zip_base64"))
+        throw ApiError::bad_parameter("code must be an object with exactly one field, zip_base64");
+    const auto& text = code["zip_base64"];
+    if (!text.is_string())
+        throw ApiError::bad_parameter("code.zip_base64 must be a base64 string (got " + json_kind(text) + ")");
+    const auto& encoded = text.get_ref<const std::string&>();
+    // Every 4 characters carry at most 3 bytes, so an oversized zip is refused before decoding it.
+    if (encoded.size() / 4 * 3 > limits::kMaxZipBytes + 3) {
+        const auto data_chars = std::count_if(encoded.begin(), encoded.end(), [](char ch) {
+            return ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n' && ch != '\f' && ch != '\v' && ch != '=';
+        });
+        check_zip_size(static_cast<std::size_t>(data_chars) / 4 * 3);
+    }
+    auto zip = base64_decode(encoded);
+    if (!zip) throw ApiError::bad_parameter("code.zip_base64 is not valid base64");
+    return std::move(*zip);
+}
+
+
+void validate_env(const std::map<std::string, std::string>& env) {
+    std::size_t total = 0;
+    for (const auto& [key, value] : env) {
+        const bool key_ok = key.size() >= 2 && is_alpha(key[0]) &&
+                            std::all_of(key.begin() + 1, key.end(),
+                                        [](char c) { return is_alpha(c) || is_digit(c) || c == '_'; });
+        if (!key_ok)
+            throw ApiError::bad_parameter("env key '" + key +
+                                          "' is invalid: use a letter followed by letters, digits or '_' "
+                                          "(at least 2 characters)");
+        if (kReservedEnvKeys.count(key))
+            throw ApiError::bad_parameter("env key '" + key + "' is reserved by the runtime");
+        if (value.find('\0') != std::string::npos)
+            throw ApiError::bad_parameter("env." + key + " must not contain NUL bytes");
+        total += key.size() + value.size();
+    }
+    if (total > limits::kMaxEnvBytes)
+        throw ApiError::bad_parameter("env is " + std::to_string(total) + " bytes of keys and values; the limit is " +
+                                      std::to_string(limits::kMaxEnvBytes));
+}
+
+}  // namespace
+
+std::string_view to_string(Runtime r) {
+    switch (r) {
+        case Runtime::python3: return "python3";
+        case Runtime::provided: return "provided";
+    }
+    return "unknown";
+}
+
+std::optional<Runtime> parse_runtime(std::string_view text) {
+    if (text == "python3") return Runtime::python3;
+    if (text == "provided") return Runtime::provided;
+    return std::nullopt;
+}
+
+void validate_function_name(std::string_view name) {
+    const bool ok = !name.empty() && name.size() <= kMaxFunctionNameBytes &&
+                    std::all_of(name.begin(), name.end(),
+                                [](char c) { return is_alpha(c) || is_digit(c) || c == '-' || c == '_'; });
+    if (!ok)
+        throw ApiError::bad_parameter("function name '" + std::string(name) +
+                                      "' is invalid: use 1 to 64 letters, digits, '-' or '_'");
+}
+
+DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
+    validate_function_name(name);
+    json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) throw ApiError::bad_content("the request body is not valid JSON");
+    if (!doc.is_object()) throw ApiError::bad_content("the request body must be a JSON object");
+
+    DeployRequest req;
+    FunctionConfig& c = req.config;
+    c.name = std::string(name);
+    bool have_runtime = false;
+    for (const auto& [key, value] : doc.items()) {
+        if (key == "runtime") {
+            if (!value.is_string())
+                throw ApiError::bad_parameter("runtime must be a string, one of " + runtime_choices() + " (got " +
+                                              json_kind(value) + ")");
+            c.runtime = runtime_from_text(value.get_ref<const std::string&>());
+            have_runtime = true;
+        } else if (key == "handler") {
+            c.handler = json_string(value, "handler");
+            if (c.handler.empty()) throw ApiError::bad_parameter("handler must not be empty");
+        } else if (key == "memory_mb") {
+            c.memory_mb = json_int(value, kMemoryRange);
+        } else if (key == "timeout_s") {
+            c.timeout_s = json_int(value, kTimeoutRange);
+        } else if (key == "keep_alive_s") {
+            c.keep_alive_s = json_int(value, kKeepAliveRange);
+        } else if (key == "description") {
+            c.description = json_string(value, "description");
+        } else if (key == "env") {
+            if (!value.is_object())
+                throw ApiError::bad_parameter("env must be an object of string values (got " + json_kind(value) +
+                                              ")");
+            for (const auto& [k, v] : value.items()) c.env[k] = json_string(v, "env." + k);
+        } else if (key == "code") {
+            req.code_zip = decode_zip_base64(value);
+            check_zip_size(req.code_zip->size());
+        } else {
+            throw ApiError::bad_parameter("unknown field '" + key + "'");
+        }
+    }
+    if (!have_runtime) throw ApiError::bad_parameter("runtime is required: one of " + runtime_choices());
+    apply_default_handler(c);
+    validate_config(c);
+    return req;
+}
+
+DeployRequest parse_deploy_query(std::string_view name,
+                                 const std::vector<std::pair<std::string, std::string>>& params,
+                                 std::string zip) {
+    validate_function_name(name);
+    DeployRequest req;
+    FunctionConfig& c = req.config;
+    c.name = std::string(name);
+    constexpr std::string_view kEnvPrefix = "env.";
+    std::set<std::string, std::less<>> seen;
+    bool have_runtime = false;
+    for (const auto& [key, value] : params) {
+        // A repeated parameter is ambiguous; refusing it beats silently picking one.
+        if (!seen.insert(key).second) throw ApiError::bad_parameter("parameter '" + key + "' is given more than once");
+        if (key == "runtime") {
+            c.runtime = runtime_from_text(value);
+            have_runtime = true;
+        } else if (key == "handler") {
+            if (value.empty()) throw ApiError::bad_parameter("handler must not be empty");
+            c.handler = value;
+        } else if (key == "memory_mb") {
+            c.memory_mb = query_int(value, kMemoryRange);
+        } else if (key == "timeout_s") {
+            c.timeout_s = query_int(value, kTimeoutRange);
+        } else if (key == "keep_alive_s") {
+            c.keep_alive_s = query_int(value, kKeepAliveRange);
+        } else if (key == "description") {
+            c.description = value;
+        } else if (key.starts_with(kEnvPrefix)) {
+            c.env[key.substr(kEnvPrefix.size())] = value;
+        } else {
+            throw ApiError::bad_parameter("unknown parameter '" + key + "'");
+        }
+    }
+    if (!have_runtime) throw ApiError::bad_parameter("runtime is required: one of " + runtime_choices());
+    if (zip.empty()) throw ApiError::bad_parameter("the request body must be the function's zip");
+    check_zip_size(zip.size());
+    req.code_zip = std::move(zip);
+    apply_default_handler(c);
+    validate_config(c);
+    return req;
+}
+
+void validate_config(const FunctionConfig& c) {
+    validate_function_name(c.name);
+    check_range(kMemoryRange, c.memory_mb);
+    check_range(kTimeoutRange, c.timeout_s);
+    check_range(kKeepAliveRange, c.keep_alive_s);
+    if (c.description.size() > limits::kMaxDescriptionBytes)
+        throw ApiError::bad_parameter("description must be at most " + std::to_string(limits::kMaxDescriptionBytes) +
+                                      " bytes (got " + std::to_string(c.description.size()) + ")");
+    validate_handler(c);
+    validate_env(c.env);
+}
+
+void validate_code_for_runtime(const FunctionConfig& c, const fs::path& code_dir) {
+    if (c.runtime == Runtime::provided) {
+        struct stat st {};
+        const auto bootstrap = code_dir / "bootstrap";
+        if (::stat(bootstrap.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0)
+            throw ApiError::bad_parameter(
+                "runtime provided needs an executable file named 'bootstrap' at the root of the zip");
+        return;
+    }
+    // validate_config has already checked the handler's shape, so the module path is clean.
+    std::string module = c.handler.substr(0, c.handler.rfind('.'));
+    std::replace(module.begin(), module.end(), '.', '/');
+    std::error_code ec;
+    if (fs::is_regular_file(code_dir / (module + ".py"), ec) ||
+        fs::is_regular_file(code_dir / module / "__init__.py", ec))
+        return;
+    throw ApiError::bad_parameter("handler '" + c.handler + "': module file " + module +
+                                  ".py not found in the zip");
+}
+
+json describe(const FunctionVersion& v) {
+    const FunctionConfig& c = v.config;
+    return json{
+        {"name", c.name},
+        {"runtime", to_string(c.runtime)},
+        {"handler", c.handler},
+        {"memory_mb", c.memory_mb},
+        {"timeout_s", c.timeout_s},
+        {"env", c.env},
+        {"keep_alive_s", c.keep_alive_s},
+        {"description", c.description},
+        {"version", v.version},
+        {"code_sha256", v.code_sha256},
+        {"code_size", v.code_size},
+        {"last_modified", format_rfc3339(v.last_modified)},
+    };
+}
+
+}  // namespace funcd

@@ -1,0 +1,165 @@
+#include "funcd/sandbox/process_launcher.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <system_error>
+
+namespace funcd {
+namespace {
+
+// Pending connections a worker's Runtime API socket queues; a runtime opens one or two.
+constexpr int kRuntimeApiBacklog = 16;
+
+[[noreturn]] void throw_errno(const std::string& what) {
+    int e = errno;
+    spdlog::error("launcher: {} failed: {} (errno {})", what, std::strerror(e), e);
+    throw std::system_error(e, std::generic_category(), what);
+}
+
+// Peak resident memory of one process tree's leader, from /proc/<pid>/status (VmHWM).
+// The file is opened once at launch and re-read with pread, which regenerates it.
+class ProcessGroupResources final : public WorkerResources {
+public:
+    explicit ProcessGroupResources(pid_t pid) : pid_(pid) {
+        std::string path = "/proc/" + std::to_string(pid) + "/status";
+        status_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!status_) spdlog::warn("launcher: open {} failed: {} (errno {})", path, std::strerror(errno), errno);
+    }
+
+    void kill_all() override {
+        // The worker leads its own process group; killing the group reaches what it
+        // forked, stopped processes included (SIGKILL needs no delivery).
+        if (::kill(-pid_, SIGKILL) != 0 && errno != ESRCH)
+            spdlog::warn("launcher: kill(-{}) failed: {} (errno {})", pid_, std::strerror(errno), errno);
+        // Before the child's setpgid the group does not exist yet.
+        ::kill(pid_, SIGKILL);
+    }
+
+    std::optional<std::uint64_t> peak_memory_bytes() override {
+        if (!status_) return std::nullopt;
+        char buf[4096];
+        ssize_t n = ::pread(status_.get(), buf, sizeof buf - 1, 0);
+        if (n <= 0) return peak_;  // the process is gone: keep the last reading
+        buf[n] = '\0';
+        const char* p = std::strstr(buf, "VmHWM:");
+        if (!p) return peak_;
+        p += 6;
+        while (*p == ' ' || *p == '\t') ++p;
+        std::uint64_t kb = 0;
+        std::from_chars(p, buf + n, kb);
+        peak_ = std::max(peak_.value_or(0), kb * 1024);
+        return peak_;
+    }
+
+private:
+    pid_t pid_;
+    UniqueFd status_;
+    std::optional<std::uint64_t> peak_;
+};
+
+}  // namespace
+
+UniqueFd listen_loopback_ephemeral() {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) throw_errno("socket");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw_errno("bind 127.0.0.1:0");
+    if (::listen(fd.get(), kRuntimeApiBacklog) != 0) throw_errno("listen");
+    return fd;
+}
+
+unsigned short local_port(int fd) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) throw_errno("getsockname");
+    return ntohs(addr.sin_port);
+}
+
+SandboxPaths ProcessLauncher::paths_for(const std::filesystem::path& code_dir,
+                                        const std::filesystem::path& runtime_dir) const {
+    return {code_dir.string(), runtime_dir.string()};
+}
+
+LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
+    LaunchedWorker out;
+    out.runtime_api_listener = listen_loopback_ephemeral();
+    const std::string api_env =
+        "AWS_LAMBDA_RUNTIME_API=127.0.0.1:" + std::to_string(local_port(out.runtime_api_listener.get()));
+
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe2");
+    UniqueFd out_read(pipe_fds[0]), out_write(pipe_fds[1]);
+    UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!dev_null) throw_errno("open /dev/null");
+
+    // Everything the child needs is built before fork: after it, only
+    // async-signal-safe calls are allowed (the daemon has other threads).
+    std::vector<char*> argv;
+    for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(const_cast<char*>(api_env.c_str()));
+    envp.push_back(nullptr);
+    const std::string cwd = spec.code_dir.string();
+    const pid_t parent = ::getpid();
+
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno("fork");
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);  // the daemon died before the line above
+        ::setpgid(0, 0);
+        ::dup2(dev_null.get(), 0);
+        ::dup2(out_write.get(), 1);
+        ::dup2(out_write.get(), 2);
+        ::close_range(3, ~0U, 0);
+        // The daemon ignores SIGPIPE and blocks nothing, but a runtime must start with defaults.
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+        if (::chdir(cwd.c_str()) != 0) {
+            static const char msg[] = "funcd: cannot enter the code directory\n";
+            [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
+            ::_exit(126);
+        }
+        ::execve(argv[0], argv.data(), envp.data());
+        static const char msg[] = "funcd: cannot execute the runtime entry point\n";
+        [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
+        ::_exit(127);
+    }
+    // Also set from the parent, so the group exists before anyone signals it.
+    ::setpgid(pid, pid);
+
+    out.pid = pid;
+    out.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!out.pidfd) {
+        int e = errno;
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        errno = e;
+        throw_errno("pidfd_open");
+    }
+    out.output = std::move(out_read);
+    out.resources = std::make_unique<ProcessGroupResources>(pid);
+    return out;
+}
+
+}  // namespace funcd

@@ -1,0 +1,496 @@
+"""Runs funcd's runtimes against a fake Lambda Runtime API and checks what they post back.
+
+Each test starts a small HTTP server that hands out a fixed queue of events and records
+every request; once the queue is empty it closes connections, which every runtime takes
+as its cue to exit.
+"""
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+SOURCE_DIR = Path(__file__).resolve().parents[2]
+BOOTSTRAP = SOURCE_DIR / "runtime" / "python" / "bootstrap.py"
+API_PREFIX = "/2018-06-01/runtime"
+# Generous: the runtimes finish in milliseconds, but CI machines stall.
+PROCESS_TIMEOUT_S = 30
+SERVER_POLL_S = 0.02
+
+# Queue marker: close the connection instead of answering `next`.
+DROP = object()
+
+
+class Event:
+    def __init__(self, request_id, body, deadline_ms=None, headers=None, trace_id=None):
+        self.request_id = request_id
+        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.deadline_ms = deadline_ms if deadline_ms is not None else int(time.time() * 1000) + 60_000
+        self.headers = headers or {}
+        self.trace_id = trace_id
+
+
+class Post:
+    def __init__(self, path, headers, body):
+        self.path = path
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class FakeRuntimeApi:
+    def __init__(self, events, post_status=None, split_writes=False):
+        self.events = queue.Queue()
+        for e in events:
+            self.events.put(e)
+        # request id (or "init") -> status to answer that POST with instead of 202
+        self.post_status = post_status or {}
+        self.split_writes = split_writes
+        self.lock = threading.Lock()
+        self.posts = []
+        self.nexts = 0
+        self.served_from = {}  # request id -> client address that received it
+
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                api.on_next(self)
+
+            def do_POST(self):
+                api.on_post(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        # A short poll keeps shutdown(), which waits for the serving loop to notice, quick.
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(SERVER_POLL_S,),
+                                       daemon=True)
+
+    @property
+    def address(self):
+        host, port = self.server.server_address
+        return f"{host}:{port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def on_next(self, h):
+        if h.path != API_PREFIX + "/invocation/next":
+            h.send_error(404)
+            return
+        with self.lock:
+            self.nexts += 1
+        try:
+            event = self.events.get_nowait()
+        except queue.Empty:
+            event = DROP
+        if event is DROP:
+            h.close_connection = True
+            return
+        with self.lock:
+            self.served_from[event.request_id] = h.client_address
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(event.body)))
+        h.send_header("Lambda-Runtime-Aws-Request-Id", event.request_id)
+        h.send_header("Lambda-Runtime-Deadline-Ms", str(event.deadline_ms))
+        h.send_header("Lambda-Runtime-Invoked-Function-Arn",
+                      "arn:aws:lambda:local:000000000000:function:fn")
+        if event.trace_id:
+            h.send_header("Lambda-Runtime-Trace-Id", event.trace_id)
+        for name, value in event.headers.items():
+            h.send_header(name, value)
+        h.end_headers()
+        if self.split_writes:
+            # Dribble the body out so the runtime has to reassemble it from several reads.
+            step = max(1, len(event.body) // 7)
+            for i in range(0, len(event.body), step):
+                h.wfile.write(event.body[i:i + step])
+                h.wfile.flush()
+                time.sleep(0.005)
+        else:
+            h.wfile.write(event.body)
+
+    def on_post(self, h):
+        length = int(h.headers.get("Content-Length", "0"))
+        body = h.rfile.read(length)
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        with self.lock:
+            self.posts.append(Post(h.path, headers, body))
+        parts = h.path[len(API_PREFIX):].split("/")
+        key = "init" if parts[1:] == ["init", "error"] else (parts[2] if len(parts) > 2 else "")
+        status = self.post_status.get(key, 202)
+        reply = b'{"status":"OK"}' if status == 202 else b'{"errorMessage":"refused"}'
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(reply)))
+        h.end_headers()
+        h.wfile.write(reply)
+
+
+class Run:
+    def __init__(self, proc, api, code_dir):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.api = api
+        self.code_dir = code_dir
+
+    def post_for(self, request_id):
+        matches = [p for p in self.api.posts if f"/invocation/{request_id}/" in p.path]
+        assert len(matches) == 1, (request_id, [p.path for p in self.api.posts])
+        return matches[0]
+
+
+def runtime_env(api, handler, code_dir, extra=None):
+    env = {
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "_HANDLER": handler,
+        "LAMBDA_TASK_ROOT": str(code_dir),
+        "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent.parent),
+        "AWS_LAMBDA_FUNCTION_NAME": "fn",
+        "AWS_LAMBDA_FUNCTION_VERSION": "3",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fn",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/01/[3]abc",
+        "AWS_REGION": "local",
+        "TZ": ":UTC",
+        "LANG": "C.UTF-8",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    env.update(extra or {})
+    return env
+
+
+class RuntimeTestCase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="funcd-runtime-test-"))
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def write_code(self, files):
+        code = self.tmp / "code"
+        for name, text in files.items():
+            path = code / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text))
+        code.mkdir(exist_ok=True)
+        return code
+
+    def run_runtime(self, argv, events, code_dir, handler="app.handler", env=None, **api_options):
+        with FakeRuntimeApi(events, **api_options) as api:
+            proc = subprocess.run(argv, cwd=code_dir, env=runtime_env(api, handler, code_dir, env),
+                                  capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+        return Run(proc, api, code_dir)
+
+
+class PythonBootstrapTest(RuntimeTestCase):
+    def run_python(self, files, events, handler="app.handler", **kwargs):
+        code = self.write_code(files)
+        return self.run_runtime([sys.executable, "-I", "-u", str(BOOTSTRAP)], events, code,
+                                handler, **kwargs)
+
+    def assert_init_error(self, run, error_type, message_start):
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertEqual(run.api.nexts, 0)
+        self.assertEqual(len(run.api.posts), 1)
+        post = run.api.posts[0]
+        self.assertEqual(post.path, API_PREFIX + "/init/error")
+        self.assertEqual(post.headers["lambda-runtime-function-error-type"], error_type)
+        body = post.json()
+        self.assertEqual(body["errorType"], error_type)
+        self.assertTrue(body["errorMessage"].startswith(message_start), body["errorMessage"])
+        self.assertIsInstance(body["stackTrace"], list)
+        self.assertIn(error_type, run.stderr)
+        return body
+
+    def test_success_posts_json_result_on_one_connection(self):
+        run = self.run_python(
+            {"app.py": """
+                def handler(event, context):
+                    return {"got": event}
+            """},
+            [Event("req-1", {"a": 1}), Event("req-2", [1, "two"])])
+        for rid, event in (("req-1", {"a": 1}), ("req-2", [1, "two"])):
+            post = run.post_for(rid)
+            self.assertEqual(post.path, f"{API_PREFIX}/invocation/{rid}/response")
+            self.assertEqual(post.json(), {"got": event})
+            self.assertNotIn("lambda-runtime-function-error-type", post.headers)
+        self.assertEqual(run.api.served_from["req-1"], run.api.served_from["req-2"])
+        # The queue ran dry, the server hung up twice, and the runtime gave up.
+        self.assertEqual(run.returncode, 1)
+
+    def test_none_result_is_null(self):
+        run = self.run_python({"app.py": "def handler(event, context):\n    pass\n"},
+                              [Event("r", {})])
+        self.assertEqual(run.post_for("r").body, b"null")
+
+    def test_empty_event_is_empty_object(self):
+        run = self.run_python({"app.py": "def handler(event, context):\n    return event\n"},
+                              [Event("r", b"")])
+        self.assertEqual(run.post_for("r").json(), {})
+
+    def test_context_fields_and_remaining_time(self):
+        client_context = {"client": {"installation_id": "inst", "app_title": "t"},
+                          "custom": {"k": "v"}, "env": {"platform": "x"}}
+        identity = {"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}
+        now_ms = int(time.time() * 1000)
+        run = self.run_python(
+            {"app.py": """
+                import os
+
+                def handler(event, context):
+                    cc = context.client_context
+                    return {
+                        "aws_request_id": context.aws_request_id,
+                        "function_name": context.function_name,
+                        "function_version": context.function_version,
+                        "memory_limit_in_mb": context.memory_limit_in_mb,
+                        "invoked_function_arn": context.invoked_function_arn,
+                        "log_group_name": context.log_group_name,
+                        "log_stream_name": context.log_stream_name,
+                        "remaining": context.get_remaining_time_in_millis(),
+                        "client": None if cc is None else [cc.client.installation_id, cc.custom, cc.env],
+                        "identity": [context.identity.cognito_identity_id,
+                                     context.identity.cognito_identity_pool_id],
+                        "trace": os.environ.get("_X_AMZN_TRACE_ID"),
+                    }
+            """},
+            [Event("ctx-1", {}, deadline_ms=now_ms + 60_000, trace_id="Root=1-abc",
+                   headers={"Lambda-Runtime-Client-Context": json.dumps(client_context),
+                            "Lambda-Runtime-Cognito-Identity": json.dumps(identity)}),
+             Event("ctx-2", {}, deadline_ms=now_ms - 5_000)])
+        first = run.post_for("ctx-1").json()
+        self.assertEqual(first["aws_request_id"], "ctx-1")
+        self.assertEqual(first["function_name"], "fn")
+        self.assertEqual(first["function_version"], "3")
+        self.assertEqual(first["memory_limit_in_mb"], 256)
+        self.assertEqual(first["invoked_function_arn"], "arn:aws:lambda:local:000000000000:function:fn")
+        self.assertEqual(first["log_group_name"], "/aws/lambda/fn")
+        self.assertEqual(first["log_stream_name"], "2024/01/01/[3]abc")
+        self.assertGreater(first["remaining"], 30_000)
+        self.assertLessEqual(first["remaining"], 60_000)
+        self.assertEqual(first["client"], ["inst", {"k": "v"}, {"platform": "x"}])
+        self.assertEqual(first["identity"], ["id-1", "pool-1"])
+        self.assertEqual(first["trace"], "Root=1-abc")
+
+        second = run.post_for("ctx-2").json()
+        self.assertEqual(second["remaining"], 0)
+        self.assertIsNone(second["client"])
+        self.assertEqual(second["identity"], [None, None])
+        self.assertIsNone(second["trace"], "a trace id must not outlive its invocation")
+
+    def test_exception_reports_class_message_and_user_frames(self):
+        run = self.run_python(
+            {"app.py": """
+                class QuotaExceeded(Exception):
+                    pass
+
+                def check(n):
+                    raise QuotaExceeded(f"over by {n}")
+
+                def handler(event, context):
+                    check(event["n"])
+            """},
+            [Event("bad", {"n": 7}), Event("after", {"n": 1})])
+        post = run.post_for("bad")
+        self.assertEqual(post.path, f"{API_PREFIX}/invocation/bad/error")
+        self.assertEqual(post.headers["lambda-runtime-function-error-type"], "QuotaExceeded")
+        body = post.json()
+        self.assertEqual(body["errorType"], "QuotaExceeded")
+        self.assertEqual(body["errorMessage"], "over by 7")
+        self.assertEqual(body["requestId"], "bad")
+        app = run.code_dir / "app.py"
+        self.assertEqual(body["stackTrace"], [
+            f'  File "{app}", line 9, in handler\n    check(event["n"])\n',
+            f'  File "{app}", line 6, in check\n    raise QuotaExceeded(f"over by {{n}}")\n',
+        ])
+        self.assertIn("QuotaExceeded: over by 7", run.stderr)
+        self.assertIn(f'File "{app}", line 6, in check', run.stderr)
+        # The worker stays usable after a failed invocation.
+        self.assertTrue(run.post_for("after").path.endswith("/error"))
+
+    def test_unserialisable_result_is_marshal_error(self):
+        run = self.run_python(
+            {"app.py": """
+                def handler(event, context):
+                    return {"when": object()} if event["kind"] == "object" else float("nan")
+            """},
+            [Event("obj", {"kind": "object"}), Event("nan", {"kind": "nan"})])
+        for rid in ("obj", "nan"):
+            post = run.post_for(rid)
+            self.assertEqual(post.path, f"{API_PREFIX}/invocation/{rid}/error")
+            self.assertEqual(post.headers["lambda-runtime-function-error-type"], "Runtime.MarshalError")
+            body = post.json()
+            self.assertEqual(body["errorType"], "Runtime.MarshalError")
+            self.assertEqual(body["requestId"], rid)
+            self.assertTrue(body["errorMessage"].startswith("Unable to marshal response"))
+
+    def test_invalid_event_is_unmarshal_error(self):
+        run = self.run_python({"app.py": "def handler(event, context):\n    return 1\n"},
+                              [Event("r", b"{not json")])
+        post = run.post_for("r")
+        self.assertTrue(post.path.endswith("/error"))
+        self.assertEqual(post.json()["errorType"], "Runtime.UnmarshalError")
+
+    def test_print_output_reaches_stdout(self):
+        run = self.run_python(
+            {"app.py": """
+                import sys
+
+                def handler(event, context):
+                    print("log line from", context.aws_request_id)
+                    print("to stderr", file=sys.stderr)
+                    return "ok"
+            """},
+            [Event("p-1", {})])
+        self.assertIn("log line from p-1", run.stdout)
+        self.assertIn("to stderr", run.stderr)
+        self.assertEqual(run.post_for("p-1").json(), "ok")
+
+    def test_handler_in_subdirectory_and_package(self):
+        files = {
+            "src/pkg/__init__.py": "",
+            "src/pkg/mod.py": "def handler(event, context):\n    return 'sub'\n",
+            "lib/tools.py": "def go(event, context):\n    return 'pkg'\n",
+        }
+        run = self.run_python(files, [Event("s", {})], handler="src/pkg.mod.handler")
+        self.assertEqual(run.post_for("s").json(), "sub")
+        run = self.run_python(files, [Event("d", {})], handler="lib.tools.go")
+        self.assertEqual(run.post_for("d").json(), "pkg")
+
+    def test_user_code_gets_a_complete_http_client(self):
+        run = self.run_python(
+            {"app.py": """
+                import http.client
+                import urllib.request
+
+                def handler(event, context):
+                    return [hasattr(http.client, "HTTPSConnection"),
+                            hasattr(urllib.request, "HTTPSHandler")]
+            """},
+            [Event("h", {})])
+        self.assertEqual(run.post_for("h").json(), [True, True])
+
+    def test_import_error(self):
+        run = self.run_python({"app.py": "raise RuntimeError('no config')\n"}, [Event("x", {})])
+        body = self.assert_init_error(run, "Runtime.ImportModuleError",
+                                      "Unable to import module 'app': no config")
+        self.assertTrue(any("app.py" in line for line in body["stackTrace"]), body["stackTrace"])
+        self.assertFalse(any("bootstrap.py" in line for line in body["stackTrace"]))
+
+    def test_syntax_error_is_import_error(self):
+        run = self.run_python({"app.py": "def handler(event, context)\n    return 1\n"},
+                              [Event("x", {})])
+        self.assert_init_error(run, "Runtime.ImportModuleError", "Unable to import module 'app': ")
+
+    def test_missing_module_is_import_error(self):
+        run = self.run_python({"other.py": ""}, [Event("x", {})])
+        self.assert_init_error(run, "Runtime.ImportModuleError",
+                               "Unable to import module 'app': No module named 'app'")
+
+    def test_missing_or_uncallable_handler(self):
+        run = self.run_python({"app.py": "def other(event, context):\n    pass\n"}, [Event("x", {})])
+        self.assert_init_error(run, "Runtime.HandlerNotFound", "Handler 'handler' missing on module 'app'")
+        run = self.run_python({"app.py": "handler = 3\n"}, [Event("x", {})])
+        self.assert_init_error(run, "Runtime.HandlerNotFound", "Handler 'handler' missing on module 'app'")
+
+    def test_malformed_handler_name(self):
+        for spec in ("app", "app.", ".handler", "a..handler", "app.not-a-name"):
+            with self.subTest(spec=spec):
+                run = self.run_python({"app.py": "def handler(e, c):\n    pass\n"}, [Event("x", {})],
+                                      handler=spec)
+                self.assert_init_error(run, "Runtime.MalformedHandlerName", f"Bad handler '{spec}'")
+
+    def test_reconnects_after_a_dropped_connection(self):
+        run = self.run_python({"app.py": "def handler(event, context):\n    return event\n"},
+                              [DROP, Event("r", {"x": 1})])
+        self.assertEqual(run.post_for("r").json(), {"x": 1})
+
+    def test_client_error_on_post_is_logged_and_loop_continues(self):
+        run = self.run_python({"app.py": "def handler(event, context):\n    return 1\n"},
+                              [Event("refused", {}), Event("fine", {})], post_status={"refused": 400})
+        self.assertIn("400", run.stderr)
+        self.assertEqual(run.post_for("fine").json(), 1)
+
+    def test_server_error_on_post_exits(self):
+        run = self.run_python({"app.py": "def handler(event, context):\n    return 1\n"},
+                              [Event("broken", {}), Event("never", {})], post_status={"broken": 500})
+        self.assertEqual(run.returncode, 1)
+        self.assertEqual(run.api.nexts, 1)
+        self.assertEqual(run.api.events.qsize(), 1)
+
+    def test_hello_python_example(self):
+        example = SOURCE_DIR / "examples" / "hello-python"
+        run = self.run_runtime([sys.executable, "-I", "-u", str(BOOTSTRAP)],
+                               [Event("hi", {"name": "funcd"}), Event("bye", {})], example)
+        self.assertEqual(run.post_for("hi").json(), {"message": "hello, funcd", "request_id": "hi"})
+        self.assertEqual(run.post_for("bye").json(), {"message": "hello, world", "request_id": "bye"})
+        self.assertIn("hi", run.stdout)
+
+
+BIG_EVENT = {"blob": "x" * 300_000, "n": list(range(1000))}
+
+
+@unittest.skipUnless(os.environ.get("FUNCD_NOOP_BOOTSTRAP"), "FUNCD_NOOP_BOOTSTRAP is not set")
+class NoopBootstrapTest(RuntimeTestCase):
+    def run_noop(self, events, env=None, **api_options):
+        return self.run_runtime([os.environ["FUNCD_NOOP_BOOTSTRAP"]], events, self.write_code({}),
+                                env=env, **api_options)
+
+    def test_answers_empty_object_on_one_connection(self):
+        run = self.run_noop([Event("n-1", {"a": 1}), Event("n-2", BIG_EVENT)])
+        for rid in ("n-1", "n-2"):
+            post = run.post_for(rid)
+            self.assertEqual(post.path, f"{API_PREFIX}/invocation/{rid}/response")
+            self.assertEqual(post.body, b"{}")
+        self.assertEqual(run.api.served_from["n-1"], run.api.served_from["n-2"])
+        self.assertEqual(run.returncode, 1)
+
+    def test_echo_reassembles_split_bodies(self):
+        events = [Event("e-1", {"hello": "world"}), Event("e-2", BIG_EVENT), Event("e-3", b"")]
+        run = self.run_noop(events, env={"NOOP_ECHO": "1"}, split_writes=True)
+        for event in events:
+            self.assertEqual(run.post_for(event.request_id).body, event.body)
+
+    def test_stops_on_refused_response(self):
+        run = self.run_noop([Event("n-1", {}), Event("n-2", {})], post_status={"n-1": 400})
+        self.assertEqual(run.returncode, 1)
+        self.assertEqual(run.api.events.qsize(), 1)
+
+
+@unittest.skipUnless(shutil.which("curl"), "curl is not installed")
+class HelloProvidedTest(RuntimeTestCase):
+    def test_echoes_events(self):
+        example = SOURCE_DIR / "examples" / "hello-provided"
+        events = [Event("c-1", {"x": 1}), Event("c-2", ["a", {"b": None}])]
+        run = self.run_runtime([str(example / "bootstrap")], events, example)
+        for event in events:
+            post = run.post_for(event.request_id)
+            self.assertEqual(post.path, f"{API_PREFIX}/invocation/{event.request_id}/response")
+            self.assertEqual(post.json(), {"echo": json.loads(event.body)})
+        self.assertIn("handling c-1", run.stdout)
+        self.assertNotEqual(run.returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

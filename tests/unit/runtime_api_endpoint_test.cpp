@@ -1,0 +1,404 @@
+#include "funcd/runtime_api/runtime_api_endpoint.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+using funcd::EventDelivery;
+using funcd::NextWaiter;
+using funcd::RuntimeApiEndpoint;
+using funcd::RuntimeApiHandler;
+using funcd::RuntimeReply;
+using funcd::UniqueFd;
+
+// A blocking client on a plain socket, standing in for a runtime.
+class RuntimeClient {
+public:
+    explicit RuntimeClient(unsigned short port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+            throw std::runtime_error("connect failed");
+        timeval tv{5, 0};  // no test waits this long for an answer it expects
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    ~RuntimeClient() { close(); }
+
+    void close() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+    void send(std::string_view data) {
+        while (!data.empty()) {
+            const auto n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+            if (n <= 0) throw std::runtime_error("send failed");
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+
+    void post(std::string_view path, std::string_view body, std::string_view extra_headers = {}) {
+        send("POST " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + std::string(extra_headers) +
+             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body));
+    }
+
+    bhttp::response<bhttp::string_body> read_response() {
+        bhttp::response_parser<bhttp::string_body> parser;
+        parser.eager(true);
+        for (;;) {
+            if (!pending_.empty()) {
+                boost::system::error_code ec;
+                const auto used = parser.put(net::buffer(pending_), ec);
+                pending_.erase(0, used);
+                if (ec && ec != bhttp::error::need_more) throw std::runtime_error("bad response: " + ec.message());
+                if (parser.is_done()) return parser.release();
+                if (used > 0 && !pending_.empty()) continue;
+            }
+            char chunk[65536];
+            const auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+            if (n <= 0) throw std::runtime_error("no response");
+            pending_.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+
+    bool closed_by_server() {
+        if (!pending_.empty()) return false;
+        char byte;
+        const auto n = ::recv(fd_, &byte, 1, 0);
+        return n == 0 || (n < 0 && errno == ECONNRESET);
+    }
+
+    bool silent_for(std::chrono::milliseconds wait) {
+        pollfd p{fd_, POLLIN, 0};
+        return pending_.empty() && ::poll(&p, 1, static_cast<int>(wait.count())) == 0;
+    }
+
+private:
+    int fd_ = -1;
+    std::string pending_;
+};
+
+struct Call {
+    std::string kind, request_id, error_type, body;
+};
+
+class FakeWorker : public RuntimeApiHandler {
+public:
+    void on_next(std::shared_ptr<NextWaiter> waiter) override {
+        if (deliver_at_once) {
+            last_deliver_result = waiter->deliver(*deliver_at_once);
+            return;
+        }
+        std::lock_guard lock(mutex);
+        waiters.push_back(std::move(waiter));
+    }
+    RuntimeReply on_response(std::string_view id, std::string body) override {
+        record({"response", std::string(id), {}, std::move(body)});
+        return {202, R"({"status":"OK"})"};
+    }
+    RuntimeReply on_error(std::string_view id, std::string_view type, std::string body) override {
+        record({"error", std::string(id), std::string(type), std::move(body)});
+        return {202, R"({"status":"OK"})"};
+    }
+    RuntimeReply on_init_error(std::string_view type, std::string body) override {
+        record({"init_error", {}, std::string(type), std::move(body)});
+        if (on_init_error_hook) on_init_error_hook();
+        return {202, R"({"status":"OK"})"};
+    }
+
+    std::vector<Call> calls_snapshot() {
+        std::lock_guard lock(mutex);
+        return calls;
+    }
+    std::size_t waiter_count() {
+        std::lock_guard lock(mutex);
+        return waiters.size();
+    }
+
+    std::mutex mutex;
+    std::vector<Call> calls;
+    std::vector<std::shared_ptr<NextWaiter>> waiters;
+    std::optional<EventDelivery> deliver_at_once;
+    bool last_deliver_result = false;
+    std::function<void()> on_init_error_hook;
+
+private:
+    void record(Call call) {
+        std::lock_guard lock(mutex);
+        calls.push_back(std::move(call));
+    }
+};
+
+class RuntimeApiEndpointTest : public ::testing::Test {
+protected:
+    // Runs `f` on the io thread and returns its result.
+    template <class F>
+    auto on_io(F f) {
+        std::packaged_task<decltype(f())()> task(std::move(f));
+        auto result = task.get_future();
+        net::post(io_, [&task] { task(); });
+        return result.get();
+    }
+
+    void SetUp() override {
+        UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        ASSERT_EQ(::listen(listener.get(), 16), 0);
+        socklen_t len = sizeof addr;
+        ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+        endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(listener), worker_);
+        thread_ = std::thread([this] { io_.run(); });
+    }
+
+    void TearDown() override {
+        on_io([this] {
+            endpoint_.reset();
+            worker_.reset();
+        });
+        work_.reset();
+        io_.stop();
+        thread_.join();
+    }
+
+    void wait_for_waiters(std::size_t n) {
+        for (int i = 0; i < 5000 && worker_->waiter_count() < n; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        ASSERT_EQ(worker_->waiter_count(), n);
+    }
+
+    static constexpr const char* kNext = "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+    net::io_context io_;
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{io_.get_executor()};
+    std::thread thread_;
+    std::shared_ptr<FakeWorker> worker_ = std::make_shared<FakeWorker>();
+    std::unique_ptr<RuntimeApiEndpoint> endpoint_;
+    unsigned short port_ = 0;
+};
+
+EventDelivery sample_event() {
+    EventDelivery event;
+    event.request_id = "8f5a1c1e-0000-4000-8000-000000000001";
+    event.deadline_ms = 1700000000123;
+    event.function_arn = "arn:aws:lambda:local:000000000000:function:echo";
+    event.trace_id = "Root=1-00000000-000000000000000000000001;Sampled=0";
+    event.payload = std::make_shared<const std::string>(R"({"hello":"world"})");
+    return event;
+}
+
+nlohmann::json json_of(const std::string& body) { return nlohmann::json::parse(body); }
+
+TEST_F(RuntimeApiEndpointTest, NextIsParkedUntilAnEventIsDelivered) {
+    RuntimeClient runtime(port_);
+    runtime.send(kNext);
+    wait_for_waiters(1);
+    EXPECT_TRUE(runtime.silent_for(std::chrono::milliseconds(50)));
+
+    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+    const auto res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res["Lambda-Runtime-Aws-Request-Id"], "8f5a1c1e-0000-4000-8000-000000000001");
+    EXPECT_EQ(res["Lambda-Runtime-Deadline-Ms"], "1700000000123");
+    EXPECT_EQ(res["Lambda-Runtime-Invoked-Function-Arn"], "arn:aws:lambda:local:000000000000:function:echo");
+    EXPECT_EQ(res["Lambda-Runtime-Trace-Id"], "Root=1-00000000-000000000000000000000001;Sampled=0");
+    EXPECT_EQ(res["Content-Type"], "application/json");
+    EXPECT_EQ(res.body(), R"({"hello":"world"})");
+    EXPECT_TRUE(res.keep_alive());
+
+    // A waiter answers once; the connection then serves the runtime's next request.
+    EXPECT_FALSE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+    runtime.post("/2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response", "{}");
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+}
+
+TEST_F(RuntimeApiEndpointTest, DeliverFromInsideOnNextIsWritten) {
+    worker_->deliver_at_once = sample_event();
+    RuntimeClient runtime(port_);
+    runtime.send(kNext);
+    const auto res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res.body(), R"({"hello":"world"})");
+    EXPECT_TRUE(on_io([&] { return worker_->last_deliver_result; }));
+}
+
+TEST_F(RuntimeApiEndpointTest, ResponseReachesTheWorker) {
+    RuntimeClient runtime(port_);
+    runtime.post("/2018-06-01/runtime/invocation/req-1/response", R"({"result":1})");
+    const auto res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 202);
+    EXPECT_EQ(res.body(), R"({"status":"OK"})");
+    EXPECT_EQ(res["Content-Type"], "application/json");
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].kind, "response");
+    EXPECT_EQ(calls[0].request_id, "req-1");
+    EXPECT_EQ(calls[0].body, R"({"result":1})");
+}
+
+TEST_F(RuntimeApiEndpointTest, InvocationErrorCarriesTheErrorTypeHeader) {
+    RuntimeClient runtime(port_);
+    runtime.post("/2018-06-01/runtime/invocation/req-2/error?ignored=1", R"({"errorMessage":"boom"})",
+                 "Lambda-Runtime-Function-Error-Type: Runtime.Unhandled\r\n");
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].kind, "error");
+    EXPECT_EQ(calls[0].request_id, "req-2");
+    EXPECT_EQ(calls[0].error_type, "Runtime.Unhandled");
+    EXPECT_EQ(calls[0].body, R"({"errorMessage":"boom"})");
+}
+
+TEST_F(RuntimeApiEndpointTest, InitErrorReachesTheWorker) {
+    RuntimeClient runtime(port_);
+    runtime.post("/2018-06-01/runtime/init/error", R"({"errorMessage":"no handler"})",
+                 "Lambda-Runtime-Function-Error-Type: Runtime.ImportModuleError\r\n");
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].kind, "init_error");
+    EXPECT_EQ(calls[0].error_type, "Runtime.ImportModuleError");
+    EXPECT_EQ(calls[0].body, R"({"errorMessage":"no handler"})");
+}
+
+TEST_F(RuntimeApiEndpointTest, UnknownPathAndWrongMethodAreRefused) {
+    RuntimeClient runtime(port_);
+    runtime.send("GET /2018-06-01/runtime/nope HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 404);
+    EXPECT_EQ(json_of(res.body())["errorType"], "InvalidRequest");
+    EXPECT_EQ(json_of(res.body())["errorMessage"], "unknown Runtime API path /2018-06-01/runtime/nope");
+
+    runtime.send("GET /2018-06-01/runtime/invocation/req-1/response HTTP/1.1\r\nHost: h\r\n\r\n");
+    res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 405);
+    EXPECT_EQ(json_of(res.body())["errorType"], "InvalidRequest");
+    EXPECT_TRUE(worker_->calls_snapshot().empty());
+}
+
+TEST_F(RuntimeApiEndpointTest, OversizedResponseFailsTheInvocation) {
+    RuntimeClient runtime(port_);
+    runtime.send("POST /2018-06-01/runtime/invocation/req-3/response HTTP/1.1\r\nHost: h\r\n"
+                 "Content-Length: 6291457\r\n\r\n");
+    const auto res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 413);
+    EXPECT_EQ(json_of(res.body())["errorType"], "RequestEntityTooLarge");
+    EXPECT_TRUE(runtime.closed_by_server());
+
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].kind, "error");
+    EXPECT_EQ(calls[0].request_id, "req-3");
+    EXPECT_EQ(calls[0].error_type, "Function.ResponseSizeTooLarge");
+    const auto body = json_of(calls[0].body);
+    EXPECT_EQ(body["errorType"], "Function.ResponseSizeTooLarge");
+    EXPECT_EQ(body["errorMessage"],
+              "Response payload size exceeded maximum allowed payload size (6291456 bytes).");
+}
+
+TEST_F(RuntimeApiEndpointTest, OversizedChunkedResponseIsCaughtWhileReading) {
+    RuntimeClient runtime(port_);
+    const std::string chunk(1024 * 1024, 'x');
+    std::string request = "POST /2018-06-01/runtime/invocation/req-4/response HTTP/1.1\r\nHost: h\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 7; ++i) request += "100000\r\n" + chunk + "\r\n";
+    request += "0\r\n\r\n";
+    runtime.send(request);
+    EXPECT_EQ(runtime.read_response().result_int(), 413);
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].request_id, "req-4");
+    EXPECT_EQ(calls[0].error_type, "Function.ResponseSizeTooLarge");
+}
+
+TEST_F(RuntimeApiEndpointTest, PayloadAtTheLimitIsAccepted) {
+    RuntimeClient runtime(port_);
+    runtime.post("/2018-06-01/runtime/invocation/req-5/response", std::string(6291456, 'y'),
+                 "Expect: 100-continue\r\n");
+    auto res = runtime.read_response();
+    if (res.result_int() == 100) res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 202);
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].body.size(), 6291456u);
+}
+
+TEST_F(RuntimeApiEndpointTest, DeliverFailsOnceTheRuntimeHasGone) {
+    {
+        RuntimeClient runtime(port_);
+        runtime.send(kNext);
+        wait_for_waiters(1);
+    }
+    EXPECT_FALSE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+}
+
+TEST_F(RuntimeApiEndpointTest, GoneWorkerGets500) {
+    const std::weak_ptr<FakeWorker> weak = worker_;
+    on_io([&] { worker_.reset(); });
+    ASSERT_TRUE(weak.expired());
+    RuntimeClient runtime(port_);
+    runtime.post("/2018-06-01/runtime/invocation/req-1/response", "{}");
+    const auto res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 500);
+    EXPECT_EQ(json_of(res.body())["errorType"], "ServiceException");
+    EXPECT_EQ(json_of(res.body())["errorMessage"], "worker is shutting down");
+    EXPECT_TRUE(runtime.closed_by_server());
+}
+
+TEST_F(RuntimeApiEndpointTest, EndpointMayBeDestroyedFromInsideAHandler) {
+    worker_->on_init_error_hook = [this] { endpoint_.reset(); };
+    RuntimeClient parked(port_);
+    parked.send(kNext);
+    wait_for_waiters(1);
+
+    RuntimeClient runtime(port_);
+    runtime.post("/2018-06-01/runtime/init/error", "{}", "Lambda-Runtime-Function-Error-Type: Runtime.Exit\r\n");
+    EXPECT_TRUE(runtime.closed_by_server());
+    EXPECT_TRUE(parked.closed_by_server());
+    EXPECT_FALSE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+    EXPECT_THROW(RuntimeClient{port_}, std::runtime_error);
+}
+
+TEST_F(RuntimeApiEndpointTest, CloseEndsEveryConnection) {
+    RuntimeClient parked(port_);
+    parked.send(kNext);
+    wait_for_waiters(1);
+    RuntimeClient idle(port_);
+    idle.post("/2018-06-01/runtime/invocation/req-1/response", "{}");
+    EXPECT_EQ(idle.read_response().result_int(), 202);
+
+    on_io([&] { endpoint_->close(); });
+    EXPECT_TRUE(parked.closed_by_server());
+    EXPECT_TRUE(idle.closed_by_server());
+    EXPECT_FALSE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+}
+
+}  // namespace
