@@ -93,8 +93,13 @@ std::optional<SystemTime> parse_rfc3339(std::string_view s) {
     }
     if (pos != s.size()) return std::nullopt;
 
-    const auto local = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + frac;
-    return time_point_cast<SystemTime::duration>(local - offset);
+    // system_clock counts nanoseconds in 64 bits, which ends in 2262: later (or much
+    // earlier) times are clamped rather than left to wrap around.
+    const seconds whole = sys_days{ymd}.time_since_epoch() + hours{h} + minutes{mi} + seconds{sec} - offset;
+    constexpr auto kMaxSeconds = duration_cast<seconds>(SystemTime::duration::max()).count() - 1;
+    if (whole.count() > kMaxSeconds) return SystemTime::max();
+    if (whole.count() < -kMaxSeconds) return SystemTime::min();
+    return SystemTime(duration_cast<SystemTime::duration>(whole) + duration_cast<SystemTime::duration>(frac));
 }
 
 }  // namespace funcd

@@ -1,6 +1,7 @@
 #include "funcd/gateway/http_server.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <list>
 #include <optional>
 #include <string_view>
@@ -225,6 +226,7 @@ private:
 
     void write() {
         state_ = State::writing;
+        // A client that stops reading its answer holds memory like one that stops sending.
         stream_.expires_after(core_->options.read_timeout);
         bhttp::async_write(stream_, res_, [self = shared_from_this()](error_code ec, std::size_t) {
             if (self->state_ == State::closed) return;

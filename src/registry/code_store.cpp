@@ -41,7 +41,15 @@ StoredCode CodeStore::put(std::string_view zip) {
     }
     spdlog::info("stored code {} ({} bytes zipped, {} entries, {} bytes unpacked)", out.sha256, out.size,
                  stats.entries, stats.bytes);
+    out.created = true;
     return out;
+}
+
+void CodeStore::discard(const StoredCode& code) {
+    if (!code.created) return;
+    std::lock_guard lock(mutex_);
+    spdlog::info("removing code {} of a failed deploy", code.sha256);
+    remove_readonly_tree(code.dir);
 }
 
 void CodeStore::collect_garbage(const std::set<std::string>& in_use) {

@@ -191,7 +191,6 @@ std::string decode_zip_base64(const json& code) {
     return std::move(*zip);
 }
 
-
 void validate_env(const std::map<std::string, std::string>& env) {
     std::size_t total = 0;
     for (const auto& [key, value] : env) {

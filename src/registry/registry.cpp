@@ -74,8 +74,9 @@ DeployResult Registry::deploy(DeployRequest request) {
 
     auto next = std::make_shared<FunctionVersion>();
     next->config = std::move(request.config);
+    StoredCode stored;
     if (request.code_zip) {
-        StoredCode stored = code_.put(*request.code_zip);
+        stored = code_.put(*request.code_zip);
         next->code_sha256 = stored.sha256;
         next->code_size = stored.size;
         next->code_dir = stored.dir;
@@ -88,24 +89,16 @@ DeployResult Registry::deploy(DeployRequest request) {
         throw ApiError::bad_parameter("code is required when creating function '" + name +
                                       "': send code.zip_base64 or the zip as the body");
     }
-    validate_code_for_runtime(next->config, next->code_dir);
-
     next->version = previous ? previous->version + 1 : 1;
     next->last_modified = std::chrono::system_clock::now();
-
-    sqlite::Statement upsert(db_, R"sql(
-        INSERT INTO functions (name, version, config_json, code_sha256, code_size, last_modified_us)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-        ON CONFLICT(name) DO UPDATE SET version = ?2, config_json = ?3, code_sha256 = ?4,
-            code_size = ?5, last_modified_us = ?6)sql");
-    upsert.bind(1, name)
-        .bind(2, next->version)
-        .bind(3, config_to_json(next->config).dump())
-        .bind(4, next->code_sha256)
-        .bind(5, next->code_size)
-        .bind(6, to_unix_us(next->last_modified));
-    upsert.run();
-
+    try {
+        validate_code_for_runtime(next->config, next->code_dir);
+        commit(*next);
+    } catch (...) {
+        // Nothing references code this failed deploy unpacked; do not leave it on disk.
+        code_.discard(stored);
+        throw;
+    }
     {
         std::lock_guard lock(map_mutex_);
         current_[name] = next;
@@ -113,6 +106,21 @@ DeployResult Registry::deploy(DeployRequest request) {
     spdlog::info("registry: deployed function={} version={} code={} runtime={}", name, next->version,
                  next->code_sha256.substr(0, 12), to_string(next->config.runtime));
     return {std::move(next), previous == nullptr};
+}
+
+void Registry::commit(const FunctionVersion& v) {
+    sqlite::Statement upsert(db_, R"sql(
+        INSERT INTO functions (name, version, config_json, code_sha256, code_size, last_modified_us)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        ON CONFLICT(name) DO UPDATE SET version = ?2, config_json = ?3, code_sha256 = ?4,
+            code_size = ?5, last_modified_us = ?6)sql");
+    upsert.bind(1, v.config.name)
+        .bind(2, v.version)
+        .bind(3, config_to_json(v.config).dump())
+        .bind(4, v.code_sha256)
+        .bind(5, v.code_size)
+        .bind(6, to_unix_us(v.last_modified));
+    upsert.run();
 }
 
 FunctionPtr Registry::remove(std::string_view name) {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 #include <list>
 #include <optional>
 #include <string_view>
@@ -261,7 +262,7 @@ private:
 
     void park(RuntimeApiHandler& handler, bool keep_alive);
     void watch_peer();
-    bool peer_gone() const;
+    bool peer_gone();
 
     void reply(int status, std::string body, bool keep_alive) {
         reply_ = {};
@@ -353,10 +354,9 @@ void Session::watch_peer() {
     });
 }
 
-bool Session::peer_gone() const {
+bool Session::peer_gone() {
     char byte;
-    const auto n = ::recv(const_cast<tcp::socket&>(stream_.socket()).native_handle(), &byte, 1,
-                          MSG_PEEK | MSG_DONTWAIT);
+    const auto n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) return false;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
     if (n < 0) spdlog::debug("runtime api: parked connection failed: {}", std::strerror(errno));

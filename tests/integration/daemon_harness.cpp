@@ -172,6 +172,7 @@ Daemon::Daemon(std::vector<std::string> extra_args, std::optional<std::filesyste
     pid_ = ::fork();
     if (pid_ == 0) {
         int out = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0) ::_exit(126);
         ::dup2(out, 1);
         ::dup2(out, 2);
         ::setenv("FUNCD_API_TOKEN", kToken.c_str(), 1);

@@ -68,6 +68,8 @@ public:
     // Sends `sig` and waits for exit; returns the wait status.
     int stop(int sig = 15, std::chrono::seconds wait = std::chrono::seconds(40));
     bool running() const { return pid_ > 0; }
+    // The data directory outlives this daemon (to restart another one on it); the caller removes it.
+    void keep_data_dir() { own_data_dir_ = false; }
 
 private:
     std::filesystem::path data_dir_;

@@ -287,6 +287,7 @@ TEST(Invoke, RestartKeepsFunctionsAndUsage) {
     std::string request_id;
     {
         Daemon d;
+        d.keep_data_dir();
         data = d.data_dir();
         ASSERT_EQ(d.deploy("keep", {{"runtime", "python3"}, {"handler", "app.handler"}, {"memory_mb", 512}},
                            python_zip(kEchoPy))
@@ -300,6 +301,11 @@ TEST(Invoke, RestartKeepsFunctionsAndUsage) {
         EXPECT_TRUE(eventually([&] { return descendants_of(d.pid()).empty(); }));
     }
     Daemon d2({}, data);
+    d2.keep_data_dir();
+    struct Cleanup {
+        std::filesystem::path dir;
+        ~Cleanup() { std::filesystem::remove_all(dir); }
+    } cleanup{data};
     auto fn = d2.api("GET", "/v1/functions/keep");
     ASSERT_EQ(fn.status, 200);
     EXPECT_EQ(fn.json()["memory_mb"], 512);
@@ -308,7 +314,6 @@ TEST(Invoke, RestartKeepsFunctionsAndUsage) {
     auto records = d2.api("GET", "/v1/usage/records?function=keep&limit=10").json()["records"];
     ASSERT_EQ(records.size(), 2u);
     EXPECT_EQ(records[1]["request_id"], request_id);
-    std::filesystem::remove_all(data);
 }
 
 TEST(Invoke, DaemonKilledLeavesNoWorkers) {

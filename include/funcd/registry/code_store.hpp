@@ -13,6 +13,7 @@ struct StoredCode {
     std::string sha256;
     std::int64_t size = 0;
     std::filesystem::path dir;
+    bool created = false;  // this put unpacked it (it was not stored before)
 };
 
 class CodeStore {
@@ -21,6 +22,8 @@ public:
 
     // Unpacks `zip` unless its content is already stored. Throws ApiError(400) for a bad archive.
     StoredCode put(std::string_view zip);
+    // Removes a tree put() just created that ended up unused (its deploy failed).
+    void discard(const StoredCode& code);
 
     std::filesystem::path dir_for(const std::string& sha256) const { return root_ / sha256; }
 

@@ -48,6 +48,7 @@ public:
 
 private:
     void load();
+    void commit(const FunctionVersion& v);  // the durable write of a deploy
 
     CodeStore& code_;
     sqlite::Database db_;

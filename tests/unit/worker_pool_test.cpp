@@ -1,0 +1,1018 @@
+#include "funcd/pool/worker_pool.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "funcd/dispatch/invocation.hpp"
+#include "funcd/logs/function_log.hpp"
+#include "funcd/sandbox/launcher.hpp"
+#include "funcd/sandbox/process_launcher.hpp"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace {
+
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using funcd::FunctionConfig;
+using funcd::FunctionPtr;
+using funcd::FunctionVersion;
+using funcd::Invocation;
+using funcd::InvocationPtr;
+using funcd::InvocationResult;
+using funcd::LaunchedWorker;
+using funcd::LogDirectory;
+using funcd::Outcome;
+using funcd::PoolEnvironment;
+using funcd::SandboxLauncher;
+using funcd::SandboxPaths;
+using funcd::UniqueFd;
+using funcd::Worker;
+using funcd::WorkerPool;
+using funcd::WorkerResources;
+using funcd::WorkerSpec;
+
+// Longest any single wait in these tests may take before it counts as a hang.
+constexpr auto kPatience = 5s;
+// What the fake reports as a worker's peak memory: 48 MiB, so REPORT shows "48 MB".
+constexpr std::uint64_t kPeakMemory = 48ull << 20;
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+int pidfd_send_signal(int pidfd, int sig) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+// A pidfd becomes readable when its process has exited, whether or not it was reaped yet.
+bool exited_within(int pidfd, std::chrono::milliseconds wait) {
+    pollfd p{pidfd, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
+}
+
+class FakeResources final : public WorkerResources {
+public:
+    FakeResources(UniqueFd pidfd, std::shared_ptr<std::atomic<int>> kills)
+        : pidfd_(std::move(pidfd)), kills_(std::move(kills)) {}
+    // Signalling through a pidfd cannot hit an unrelated process that reused the pid.
+    void kill_all() override {
+        ++*kills_;
+        pidfd_send_signal(pidfd_.get(), SIGKILL);
+    }
+    std::optional<std::uint64_t> peak_memory_bytes() override { return kPeakMemory; }
+
+private:
+    UniqueFd pidfd_;
+    std::shared_ptr<std::atomic<int>> kills_;
+};
+
+// One worker the fake started; the test plays its runtime.
+struct Launch {
+    WorkerSpec spec;
+    pid_t pid = -1;
+    UniqueFd pidfd;   // the test's own handle on the child, independent of the worker's
+    UniqueFd output;  // write end of the pipe the worker reads as the process's output
+    unsigned short port = 0;
+    std::shared_ptr<std::atomic<int>> kills = std::make_shared<std::atomic<int>>(0);
+
+    void print(std::string_view text) const {
+        ASSERT_EQ(::write(output.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    }
+    void kill() const { ASSERT_EQ(pidfd_send_signal(pidfd.get(), SIGKILL), 0); }
+    bool exited_within(std::chrono::milliseconds wait) const { return ::exited_within(pidfd.get(), wait); }
+};
+
+// Starts an idle child process per worker instead of a runtime: the pool sees a real
+// process with a real exit, while the runtime's side of the Runtime API is the test.
+class FakeLauncher final : public SandboxLauncher {
+public:
+    ~FakeLauncher() override {
+        for (auto& l : launches_) {
+            pidfd_send_signal(l->pidfd.get(), SIGKILL);
+            siginfo_t info{};
+            // Fails with ECHILD when the worker already reaped it.
+            ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(l->pidfd.get()), &info, WEXITED);
+        }
+    }
+
+    SandboxPaths paths_for(const fs::path&, const fs::path&) const override {
+        return {"/var/task", "/opt/funcd-runtime"};
+    }
+
+    LaunchedWorker launch(const WorkerSpec& spec) override {
+        std::lock_guard lock(mutex_);
+        ++attempts_;
+        if (fail_launches_) throw std::system_error(EAGAIN, std::generic_category(), "fork");
+
+        auto record = std::make_unique<Launch>();
+        record->spec = spec;
+        LaunchedWorker out;
+        out.runtime_api_listener = funcd::listen_loopback_ephemeral();
+        record->port = funcd::local_port(out.runtime_api_listener.get());
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+        out.output.reset(fds[0]);
+        record->output.reset(fds[1]);
+
+        const std::optional<int> exit_status = exit_status_;
+        const pid_t pid = ::fork();
+        if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
+        if (pid == 0) {
+            // The io thread forks and outlives every worker of a test; if the test binary
+            // dies, its children go with it.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            ::close_range(3, ~0U, 0);
+            if (exit_status) ::_exit(*exit_status);
+            for (;;) ::pause();
+        }
+        record->pid = pid;
+        out.pid = pid;
+        out.pidfd.reset(pidfd_open(pid));
+        record->pidfd.reset(::fcntl(out.pidfd.get(), F_DUPFD_CLOEXEC, 0));
+        out.resources =
+            std::make_unique<FakeResources>(UniqueFd(::fcntl(out.pidfd.get(), F_DUPFD_CLOEXEC, 0)), record->kills);
+        launches_.push_back(std::move(record));
+        return out;
+    }
+
+    std::size_t count() const {
+        std::lock_guard lock(mutex_);
+        return launches_.size();
+    }
+    int attempts() const {
+        std::lock_guard lock(mutex_);
+        return attempts_;
+    }
+    // Records are never removed, so the reference stays valid for the test.
+    const Launch& at(std::size_t i) const {
+        std::lock_guard lock(mutex_);
+        if (i >= launches_.size()) throw std::out_of_range("no launch #" + std::to_string(i));
+        return *launches_[i];
+    }
+    void fail_launches(bool fail) {
+        std::lock_guard lock(mutex_);
+        fail_launches_ = fail;
+    }
+    // Children of later launches exit at once with this status.
+    void exit_at_once(int status) {
+        std::lock_guard lock(mutex_);
+        exit_status_ = status;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<std::unique_ptr<Launch>> launches_;
+    int attempts_ = 0;
+    bool fail_launches_ = false;
+    std::optional<int> exit_status_;
+};
+
+// A blocking client on a plain socket: the worker's runtime.
+class RuntimeClient {
+public:
+    explicit RuntimeClient(unsigned short port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+            throw std::runtime_error("connect failed");
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    ~RuntimeClient() { close(); }
+    RuntimeClient(const RuntimeClient&) = delete;
+    RuntimeClient& operator=(const RuntimeClient&) = delete;
+
+    void close() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+    void send(std::string_view data) {
+        while (!data.empty()) {
+            const auto n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+            if (n <= 0) throw std::runtime_error("send failed");
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+
+    void send_next() { send("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); }
+
+    bhttp::response<bhttp::string_body> next() {
+        send_next();
+        return read_response();
+    }
+
+    bhttp::response<bhttp::string_body> post(std::string_view path, std::string_view body,
+                                             std::string_view extra_headers = {}) {
+        send("POST " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + std::string(extra_headers) +
+             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body));
+        return read_response();
+    }
+
+    bhttp::response<bhttp::string_body> respond(const std::string& request_id, std::string_view body) {
+        return post("/2018-06-01/runtime/invocation/" + request_id + "/response", body);
+    }
+
+    bhttp::response<bhttp::string_body> read_response() {
+        bhttp::response_parser<bhttp::string_body> parser;
+        parser.eager(true);
+        for (;;) {
+            if (!pending_.empty()) {
+                boost::system::error_code ec;
+                const auto used = parser.put(net::buffer(pending_), ec);
+                pending_.erase(0, used);
+                if (ec && ec != bhttp::error::need_more) throw std::runtime_error("bad response: " + ec.message());
+                if (parser.is_done()) return parser.release();
+                if (used > 0 && !pending_.empty()) continue;
+            }
+            char chunk[65536];
+            const auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+            if (n <= 0) throw std::runtime_error("no response");
+            pending_.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+
+    // Nothing arrives for `wait`.
+    bool silent_for(std::chrono::milliseconds wait) {
+        pollfd p{fd_, POLLIN, 0};
+        return pending_.empty() && ::poll(&p, 1, static_cast<int>(wait.count())) == 0;
+    }
+
+private:
+    int fd_ = -1;
+    std::string pending_;
+};
+
+// An invocation as the dispatcher would hand it over, with its result observable from
+// the test thread.
+struct Submitted {
+    std::string request_id;
+    std::future<InvocationResult> result;
+    std::shared_ptr<std::atomic<int>> done_calls = std::make_shared<std::atomic<int>>(0);
+
+    bool finished() const { return result.wait_for(0s) == std::future_status::ready; }
+
+    InvocationResult wait(std::chrono::milliseconds patience = kPatience) {
+        if (result.wait_for(patience) != std::future_status::ready)
+            throw std::runtime_error("invocation " + request_id + " did not complete");
+        return result.get();
+    }
+};
+
+nlohmann::json json_of(const std::string& body) { return nlohmann::json::parse(body); }
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+class WorkerPoolTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::string tmpl = (fs::temp_directory_path() / "funcd-pool-test-XXXXXX").string();
+        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+        dir_ = tmpl;
+        fs::create_directories(dir_ / "code");
+        fs::create_directories(dir_ / "runtime");
+        io_thread_ = std::thread([this] { io_.run(); });
+        on_io([this] {
+            logs_ = std::make_unique<LogDirectory>(io_, dir_ / "logs");
+            return 0;
+        });
+        env_ = std::make_unique<PoolEnvironment>(
+            PoolEnvironment{io_, launcher_, *logs_, dir_ / "runtime", "/usr/bin/python3", 5000ms});
+    }
+
+    void TearDown() override {
+        if (pool_) {
+            on_io([this] {
+                pool_->kill_all();
+                return 0;
+            });
+            if (wait_until([this] { return pool_->live() == 0; })) {
+                on_io([this] {
+                    pool_.reset();
+                    return 0;
+                });
+            } else {
+                // Destroying a pool with live workers would leave them a dangling owner.
+                ADD_FAILURE() << "workers still live at teardown";
+                pool_.release();
+            }
+        }
+        on_io([this] {
+            logs_.reset();
+            return 0;
+        });
+        work_.reset();
+        io_.stop();
+        io_thread_.join();
+        std::error_code ignored;
+        fs::remove_all(dir_, ignored);
+    }
+
+    // Runs `f` on the io thread, which owns the pool, and returns its result.
+    template <class F>
+    auto on_io(F f) -> decltype(f()) {
+        std::packaged_task<decltype(f())()> task(std::move(f));
+        auto result = task.get_future();
+        net::post(io_, [&task] { task(); });
+        return result.get();
+    }
+
+    // Polls `pred` on the io thread until it holds.
+    template <class F>
+    bool wait_until(F pred, std::chrono::milliseconds patience = kPatience) {
+        const auto give_up = std::chrono::steady_clock::now() + patience;
+        while (!on_io(pred)) {
+            if (std::chrono::steady_clock::now() > give_up) return false;
+            std::this_thread::sleep_for(2ms);
+        }
+        return true;
+    }
+
+    static FunctionConfig config() {
+        FunctionConfig c;
+        c.name = "echo";
+        c.runtime = funcd::Runtime::provided;
+        c.handler = "bootstrap";
+        c.memory_mb = 128;
+        c.timeout_s = 3;
+        c.keep_alive_s = 600;
+        return c;
+    }
+
+    void start_pool(FunctionConfig c = config(), std::chrono::milliseconds init_timeout = 5000ms) {
+        auto fn = std::make_shared<FunctionVersion>();
+        fn->config = std::move(c);
+        fn->version = 7;
+        fn->code_sha256 = "0123abcd";
+        fn->code_dir = dir_ / "code";
+        fn_ = fn;
+        env_->init_timeout = init_timeout;
+        on_io([this] {
+            pool_ = std::make_unique<WorkerPool>(*env_, fn_, [this](WorkerPool&) { ++drained_; });
+            return 0;
+        });
+    }
+
+    Submitted submit(std::string request_id, std::string payload = R"({"n":1})") {
+        auto inv = std::make_shared<Invocation>();
+        inv->request_id = request_id;
+        inv->trace_id = "Root=1-5f84c7a9-" + request_id;
+        inv->payload = std::make_shared<const std::string>(std::move(payload));
+        inv->function = fn_;
+        inv->received = std::chrono::steady_clock::now();
+        Submitted s;
+        s.request_id = request_id;
+        auto promise = std::make_shared<std::promise<InvocationResult>>();
+        s.result = promise->get_future();
+        inv->done = [promise, calls = s.done_calls](InvocationResult r) {
+            // A second call is counted, not delivered: tests assert there is none.
+            if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
+        };
+        on_io([this, inv] {
+            pool_->submit(inv);
+            return 0;
+        });
+        return s;
+    }
+
+    std::size_t idle() { return on_io([this] { return pool_->idle(); }); }
+    std::size_t busy() { return on_io([this] { return pool_->busy(); }); }
+    std::size_t live() { return on_io([this] { return pool_->live(); }); }
+    bool live_drops_to(std::size_t n) {
+        return wait_until([this, n] { return pool_->live() == n; });
+    }
+
+    // The runtime asks for its first event, takes it and answers it.
+    void serve(RuntimeClient& rt, Submitted& s, std::string_view answer = R"({"ok":true})") {
+        const auto event = rt.next();
+        ASSERT_EQ(event.result_int(), 200);
+        ASSERT_EQ(event["Lambda-Runtime-Aws-Request-Id"], s.request_id);
+        ASSERT_EQ(rt.respond(s.request_id, answer).result_int(), 202);
+        const auto r = s.wait();
+        ASSERT_EQ(r.outcome, Outcome::success);
+    }
+
+    std::string log_text() {
+        on_io([this] {
+            logs_->flush_all();
+            return 0;
+        });
+        return read_file(dir_ / "logs" / "echo.log");
+    }
+
+    fs::path dir_;
+    net::io_context io_;
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{io_.get_executor()};
+    std::thread io_thread_;
+    FakeLauncher launcher_;
+    std::unique_ptr<LogDirectory> logs_;
+    std::unique_ptr<PoolEnvironment> env_;
+    FunctionPtr fn_;
+    std::unique_ptr<WorkerPool> pool_;
+    std::atomic<int> drained_{0};
+};
+
+std::int64_t epoch_ms_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+TEST_F(WorkerPoolTest, ColdStartLaunchesAWorkerThatGetsTheEventAtItsFirstNext) {
+    auto c = config();
+    c.memory_mb = 256;
+    start_pool(c);
+    auto s = submit("req-cold", R"({"n":42})");
+
+    ASSERT_EQ(launcher_.count(), 1u);
+    const Launch& l = launcher_.at(0);
+    EXPECT_EQ(l.spec.function_name, "echo");
+    EXPECT_EQ(l.spec.version, 7);
+    EXPECT_EQ(l.spec.memory_mb, 256);
+    EXPECT_EQ(l.spec.code_dir, dir_ / "code");
+    EXPECT_EQ(l.spec.argv, std::vector<std::string>{"/var/task/bootstrap"});
+    auto has_env = [&](const std::string& kv) {
+        return std::find(l.spec.env.begin(), l.spec.env.end(), kv) != l.spec.env.end();
+    };
+    EXPECT_TRUE(has_env("_HANDLER=bootstrap"));
+    EXPECT_TRUE(has_env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256"));
+    EXPECT_TRUE(has_env("LAMBDA_TASK_ROOT=/var/task"));
+    EXPECT_EQ(busy(), 1u);
+    EXPECT_EQ(idle(), 0u);
+
+    RuntimeClient rt(l.port);
+    // Time spent before the first /next is the worker's initialisation.
+    std::this_thread::sleep_for(50ms);
+    const auto before = epoch_ms_now();
+    const auto event = rt.next();
+    const auto after = epoch_ms_now();
+    ASSERT_EQ(event.result_int(), 200);
+    EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-cold");
+    EXPECT_EQ(event["Lambda-Runtime-Trace-Id"], "Root=1-5f84c7a9-req-cold");
+    EXPECT_EQ(event["Lambda-Runtime-Invoked-Function-Arn"], "arn:aws:lambda:us-east-1:000000000000:function:echo");
+    EXPECT_EQ(event.body(), R"({"n":42})");
+    const auto deadline = std::stoll(std::string(event["Lambda-Runtime-Deadline-Ms"]));
+    EXPECT_GE(deadline, before + 3000);
+    EXPECT_LE(deadline, after + 3000);
+    EXPECT_FALSE(s.finished());
+
+    std::this_thread::sleep_for(30ms);
+    const auto reply = rt.respond("req-cold", R"({"answer":42})");
+    EXPECT_EQ(reply.result_int(), 202);
+    const auto r = s.wait();
+    EXPECT_EQ(r.outcome, Outcome::success);
+    EXPECT_EQ(r.body, R"({"answer":42})");
+    EXPECT_EQ(r.error_type, "");
+    EXPECT_EQ(r.version, 7);
+    ASSERT_TRUE(r.init_duration_us.has_value());
+    EXPECT_GE(*r.init_duration_us, 50'000);
+    EXPECT_LT(*r.init_duration_us, 5'000'000);
+    EXPECT_GE(r.duration_us, 30'000);
+    EXPECT_LT(r.duration_us, 5'000'000);
+    EXPECT_EQ(r.max_memory_used_bytes, kPeakMemory);
+    EXPECT_EQ(s.done_calls->load(), 1);
+
+    EXPECT_EQ(idle(), 1u);
+    EXPECT_EQ(busy(), 0u);
+    EXPECT_EQ(live(), 1u);
+    EXPECT_EQ(launcher_.count(), 1u);
+    EXPECT_FALSE(l.exited_within(0ms));
+}
+
+TEST_F(WorkerPoolTest, WarmWorkerWithParkedNextTakesTheNextInvocationWithoutALaunch) {
+    start_pool();
+    auto first = submit("req-1");
+    RuntimeClient rt(launcher_.at(0).port);
+    serve(rt, first);
+
+    rt.send_next();
+    // An idle worker's /next stays parked until there is work.
+    EXPECT_TRUE(rt.silent_for(100ms));
+    auto second = submit("req-2", R"({"n":2})");
+    EXPECT_EQ(launcher_.count(), 1u);
+    const auto event = rt.read_response();
+    ASSERT_EQ(event.result_int(), 200);
+    EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-2");
+    EXPECT_EQ(event.body(), R"({"n":2})");
+    EXPECT_EQ(busy(), 1u);
+    EXPECT_EQ(idle(), 0u);
+
+    ASSERT_EQ(rt.respond("req-2", "2").result_int(), 202);
+    const auto r = second.wait();
+    EXPECT_EQ(r.outcome, Outcome::success);
+    EXPECT_EQ(r.body, "2");
+    EXPECT_FALSE(r.init_duration_us.has_value());
+    EXPECT_EQ(idle(), 1u);
+    EXPECT_EQ(launcher_.count(), 1u);
+}
+
+TEST_F(WorkerPoolTest, InvocationAssignedBeforeTheRuntimeAsksIsDeliveredAtItsNextNext) {
+    start_pool();
+    auto first = submit("req-1");
+    RuntimeClient rt(launcher_.at(0).port);
+    serve(rt, first);
+
+    // The runtime has answered but not yet asked again.
+    auto second = submit("req-2");
+    EXPECT_EQ(launcher_.count(), 1u);
+    EXPECT_EQ(busy(), 1u);
+    const auto event = rt.next();
+    ASSERT_EQ(event.result_int(), 200);
+    EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-2");
+    ASSERT_EQ(rt.respond("req-2", "ok").result_int(), 202);
+    EXPECT_EQ(second.wait().outcome, Outcome::success);
+}
+
+TEST_F(WorkerPoolTest, ConcurrentInvocationsWithNoIdleWorkerLaunchOneWorkerEach) {
+    start_pool();
+    auto a = submit("req-a");
+    auto b = submit("req-b");
+    ASSERT_EQ(launcher_.count(), 2u);
+    EXPECT_EQ(busy(), 2u);
+    EXPECT_EQ(live(), 2u);
+
+    RuntimeClient rt_a(launcher_.at(0).port);
+    RuntimeClient rt_b(launcher_.at(1).port);
+    const auto event_b = rt_b.next();
+    const auto event_a = rt_a.next();
+    EXPECT_EQ(event_a["Lambda-Runtime-Aws-Request-Id"], "req-a");
+    EXPECT_EQ(event_b["Lambda-Runtime-Aws-Request-Id"], "req-b");
+
+    ASSERT_EQ(rt_b.respond("req-b", "b").result_int(), 202);
+    EXPECT_EQ(b.wait().body, "b");
+    EXPECT_FALSE(a.finished());
+    EXPECT_EQ(idle(), 1u);
+    EXPECT_EQ(busy(), 1u);
+    ASSERT_EQ(rt_a.respond("req-a", "a").result_int(), 202);
+    EXPECT_EQ(a.wait().body, "a");
+    EXPECT_EQ(idle(), 2u);
+    EXPECT_EQ(launcher_.count(), 2u);
+}
+
+TEST_F(WorkerPoolTest, ResponseForAnotherRequestIdIsRejectedAndLeavesTheInvocationRunning) {
+    start_pool();
+    auto s = submit("req-1");
+    RuntimeClient rt(launcher_.at(0).port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+
+    const auto wrong = rt.respond("req-other", "nope");
+    EXPECT_EQ(wrong.result_int(), 400);
+    EXPECT_EQ(json_of(wrong.body()).value("errorType", ""), "InvalidRequestID");
+    EXPECT_FALSE(s.finished());
+    EXPECT_EQ(busy(), 1u);
+
+    ASSERT_EQ(rt.respond("req-1", "yes").result_int(), 202);
+    const auto r = s.wait();
+    EXPECT_EQ(r.outcome, Outcome::success);
+    EXPECT_EQ(r.body, "yes");
+
+    // A second answer for the finished invocation has nothing to attach to.
+    const auto again = rt.respond("req-1", "again");
+    EXPECT_EQ(again.result_int(), 403);
+    EXPECT_EQ(s.done_calls->load(), 1);
+}
+
+TEST_F(WorkerPoolTest, ResponseBeforeTheEventWasDeliveredIsRejected) {
+    start_pool();
+    auto s = submit("req-1");
+    RuntimeClient rt(launcher_.at(0).port);
+
+    const auto early = rt.respond("req-1", "too soon");
+    EXPECT_EQ(early.result_int(), 403);
+    EXPECT_EQ(json_of(early.body()).value("errorType", ""), "InvalidStateTransition");
+    EXPECT_FALSE(s.finished());
+
+    const auto event = rt.next();
+    ASSERT_EQ(event.result_int(), 200);
+    EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-1");
+    ASSERT_EQ(rt.respond("req-1", "in time").result_int(), 202);
+    EXPECT_EQ(s.wait().body, "in time");
+}
+
+TEST_F(WorkerPoolTest, FunctionErrorCompletesTheInvocationAndKeepsTheWorker) {
+    start_pool();
+    auto s = submit("req-1");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+
+    const std::string doc = R"({"errorMessage":"x","errorType":"ValueError"})";
+    const auto reply = rt.post("/2018-06-01/runtime/invocation/req-1/error", doc,
+                               "Lambda-Runtime-Function-Error-Type: Unhandled\r\n");
+    EXPECT_EQ(reply.result_int(), 202);
+    const auto r = s.wait();
+    EXPECT_EQ(r.outcome, Outcome::function_error);
+    EXPECT_EQ(r.error_type, "ValueError");
+    EXPECT_EQ(r.body, doc);
+    EXPECT_EQ(idle(), 1u);
+    EXPECT_EQ(live(), 1u);
+    EXPECT_FALSE(l.exited_within(50ms));
+
+    // A body that is not an error document is wrapped in one, typed by the header.
+    auto second = submit("req-2");
+    ASSERT_EQ(rt.next().result_int(), 200);
+    ASSERT_EQ(rt.post("/2018-06-01/runtime/invocation/req-2/error", "plain words",
+                      "Lambda-Runtime-Function-Error-Type: Runtime.Custom\r\n")
+                  .result_int(),
+              202);
+    const auto r2 = second.wait();
+    EXPECT_EQ(r2.outcome, Outcome::function_error);
+    EXPECT_EQ(r2.error_type, "Runtime.Custom");
+    EXPECT_EQ(json_of(r2.body).value("errorType", ""), "Runtime.Custom");
+    EXPECT_EQ(json_of(r2.body).value("errorMessage", ""), "plain words");
+    EXPECT_EQ(idle(), 1u);
+    EXPECT_EQ(launcher_.count(), 1u);
+}
+
+TEST_F(WorkerPoolTest, InvocationPastItsTimeoutFailsAndTheWorkerIsKilled) {
+    auto c = config();
+    c.timeout_s = 1;
+    start_pool(c);
+    auto s = submit("req-slow");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+
+    const auto r = s.wait(3000ms);
+    EXPECT_EQ(r.outcome, Outcome::timeout);
+    EXPECT_EQ(r.error_type, "Sandbox.Timedout");
+    const auto doc = json_of(r.body);
+    EXPECT_EQ(doc.value("errorType", ""), "Sandbox.Timedout");
+    EXPECT_EQ(doc.value("errorMessage", ""), "Task timed out after 1.00 seconds");
+    EXPECT_GE(r.duration_us, 1'000'000);
+    EXPECT_GE(l.kills->load(), 1);
+    EXPECT_TRUE(l.exited_within(2000ms));
+    EXPECT_TRUE(live_drops_to(0));
+    EXPECT_EQ(idle(), 0u);
+    EXPECT_EQ(s.done_calls->load(), 1);
+    EXPECT_NE(log_text().find("REPORT RequestId: req-slow\t"), std::string::npos);
+    EXPECT_NE(log_text().find("\tStatus: timeout"), std::string::npos);
+}
+
+TEST_F(WorkerPoolTest, WorkerExitingDuringAnInvocationFailsItWithExitError) {
+    start_pool();
+    auto s = submit("req-1");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+
+    l.kill();
+    const auto r = s.wait();
+    EXPECT_EQ(r.outcome, Outcome::exit_error);
+    EXPECT_EQ(r.error_type, "Runtime.ExitError");
+    EXPECT_NE(r.body.find("Runtime.ExitError"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("signal: KILL"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("req-1"), std::string::npos) << r.body;
+    EXPECT_TRUE(live_drops_to(0));
+    EXPECT_EQ(idle(), 0u);
+}
+
+TEST_F(WorkerPoolTest, WorkerExitingBeforeItsFirstNextFailsTheInvocationAsInitError) {
+    start_pool();
+    auto s = submit("req-1");
+    launcher_.at(0).kill();
+    const auto r = s.wait();
+    EXPECT_EQ(r.outcome, Outcome::init_error);
+    EXPECT_EQ(r.error_type, "Runtime.ExitError");
+    EXPECT_NE(r.body.find("signal: KILL"), std::string::npos) << r.body;
+    EXPECT_EQ(r.duration_us, 0);
+    EXPECT_TRUE(r.init_duration_us.has_value());
+    EXPECT_TRUE(live_drops_to(0));
+}
+
+TEST_F(WorkerPoolTest, EntryPointThatCannotRunIsReportedAsInvalidEntrypoint) {
+    launcher_.exit_at_once(127);
+    start_pool();
+    auto s = submit("req-1");
+    const auto r = s.wait();
+    EXPECT_EQ(r.outcome, Outcome::init_error);
+    EXPECT_EQ(r.error_type, "Runtime.InvalidEntrypoint");
+    EXPECT_NE(r.body.find("exit status 127"), std::string::npos) << r.body;
+    EXPECT_TRUE(live_drops_to(0));
+}
+
+TEST_F(WorkerPoolTest, RuntimeThatNeverAsksForWorkFailsWithInitErrorAfterTheInitTimeout) {
+    start_pool(config(), 200ms);
+    const auto submitted = std::chrono::steady_clock::now();
+    auto s = submit("req-1");
+    const Launch& l = launcher_.at(0);
+    const auto r = s.wait(3000ms);
+    EXPECT_GE(std::chrono::steady_clock::now() - submitted, 200ms);
+    EXPECT_EQ(r.outcome, Outcome::init_error);
+    EXPECT_EQ(r.error_type, "Runtime.InitError");
+    EXPECT_EQ(json_of(r.body).value("errorType", ""), "Runtime.InitError");
+    EXPECT_TRUE(l.exited_within(2000ms));
+    EXPECT_TRUE(live_drops_to(0));
+    EXPECT_NE(log_text().find("INIT_TIMEOUT"), std::string::npos);
+}
+
+TEST_F(WorkerPoolTest, InitErrorPostFailsTheInvocationWithThePostedTypeAndKillsTheWorker) {
+    start_pool();
+    auto s = submit("req-1");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    const std::string doc = R"({"errorMessage":"missing setting","errorType":"Config.Missing"})";
+    rt.send("POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Lambda-Runtime-Function-Error-Type: Runtime.Unknown\r\nContent-Length: " +
+            std::to_string(doc.size()) + "\r\n\r\n" + doc);
+
+    const auto r = s.wait();
+    EXPECT_EQ(r.outcome, Outcome::init_error);
+    EXPECT_EQ(r.error_type, "Config.Missing");
+    EXPECT_EQ(r.body, doc);
+    EXPECT_GE(l.kills->load(), 1);
+    EXPECT_TRUE(l.exited_within(2000ms));
+    EXPECT_TRUE(live_drops_to(0));
+    EXPECT_EQ(s.done_calls->load(), 1);
+    EXPECT_NE(log_text().find("INIT_ERROR Config.Missing"), std::string::npos);
+}
+
+TEST_F(WorkerPoolTest, InitErrorAfterInitialisationIsRejected) {
+    start_pool();
+    auto s = submit("req-1");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+
+    const auto late = rt.post("/2018-06-01/runtime/init/error", R"({"errorMessage":"late","errorType":"X"})");
+    EXPECT_EQ(late.result_int(), 403);
+    EXPECT_FALSE(s.finished());
+    EXPECT_FALSE(l.exited_within(50ms));
+    ASSERT_EQ(rt.respond("req-1", "fine").result_int(), 202);
+    EXPECT_EQ(s.wait().outcome, Outcome::success);
+}
+
+TEST_F(WorkerPoolTest, IdleWorkerPastItsKeepAliveIsReaped) {
+    auto c = config();
+    c.keep_alive_s = 1;
+    start_pool(c);
+    auto s = submit("req-1");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    serve(rt, s);
+    rt.send_next();
+
+    on_io([this] {
+        pool_->reap_idle(Worker::Clock::now());
+        return 0;
+    });
+    EXPECT_EQ(idle(), 1u);
+    EXPECT_FALSE(l.exited_within(50ms));
+
+    on_io([this] {
+        pool_->reap_idle(Worker::Clock::now() + 2s);
+        return 0;
+    });
+    EXPECT_EQ(idle(), 0u);
+    EXPECT_TRUE(l.exited_within(2000ms));
+    EXPECT_TRUE(live_drops_to(0));
+
+    // With nothing warm, the next invocation starts a new worker.
+    auto again = submit("req-2");
+    EXPECT_EQ(launcher_.count(), 2u);
+    RuntimeClient rt2(launcher_.at(1).port);
+    serve(rt2, again);
+}
+
+class WorkerPoolTwoIdleTest : public WorkerPoolTest {
+protected:
+    // Two idle workers: #0 finished first, #1 `gap` later; both runtimes wait on /next.
+    void make_two_idle(std::chrono::milliseconds gap) {
+        auto a = submit("req-a");
+        auto b = submit("req-b");
+        ASSERT_EQ(launcher_.count(), 2u);
+        rt0_.emplace(launcher_.at(0).port);
+        rt1_.emplace(launcher_.at(1).port);
+        serve(*rt0_, a);
+        std::this_thread::sleep_for(gap);
+        serve(*rt1_, b);
+        rt0_->send_next();
+        rt1_->send_next();
+        ASSERT_EQ(idle(), 2u);
+    }
+
+    std::optional<RuntimeClient> rt0_, rt1_;
+};
+
+TEST_F(WorkerPoolTwoIdleTest, MostRecentlyUsedIdleWorkerServesFirst) {
+    start_pool();
+    make_two_idle(0ms);
+    auto s = submit("req-c");
+    const auto event = rt1_->read_response();
+    EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-c");
+    EXPECT_TRUE(rt0_->silent_for(100ms));
+    EXPECT_EQ(launcher_.count(), 2u);
+    EXPECT_EQ(idle(), 1u);
+    ASSERT_EQ(rt1_->respond("req-c", "c").result_int(), 202);
+    EXPECT_EQ(s.wait().outcome, Outcome::success);
+}
+
+TEST_F(WorkerPoolTwoIdleTest, ReapingEndsOnlyWorkersIdleLongerThanTheKeepAlive) {
+    auto c = config();
+    c.keep_alive_s = 1;
+    start_pool(c);
+    make_two_idle(300ms);
+    // #0 has been idle ~300 ms longer than #1: 150 ms short of the keep-alive, only #0 expired.
+    on_io([this] {
+        pool_->reap_idle(Worker::Clock::now() + 850ms);
+        return 0;
+    });
+    EXPECT_EQ(idle(), 1u);
+    EXPECT_TRUE(launcher_.at(0).exited_within(2000ms));
+    EXPECT_FALSE(launcher_.at(1).exited_within(0ms));
+    EXPECT_TRUE(live_drops_to(1));
+
+    auto s = submit("req-c");
+    EXPECT_EQ(launcher_.count(), 2u);
+    const auto event = rt1_->read_response();
+    EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-c");
+}
+
+TEST_F(WorkerPoolTest, RetireEndsIdleWorkersAtOnceAndBusyOnesAfterTheirInvocation) {
+    start_pool();
+    auto a = submit("req-a");
+    auto b = submit("req-b");
+    ASSERT_EQ(launcher_.count(), 2u);
+    const Launch& idle_worker = launcher_.at(0);
+    const Launch& busy_worker = launcher_.at(1);
+    RuntimeClient rt0(idle_worker.port);
+    RuntimeClient rt1(busy_worker.port);
+    serve(rt0, a);
+    rt0.send_next();
+    ASSERT_EQ(rt1.next().result_int(), 200);
+    ASSERT_EQ(idle(), 1u);
+    ASSERT_EQ(busy(), 1u);
+
+    on_io([this] {
+        pool_->retire();
+        return 0;
+    });
+    EXPECT_TRUE(on_io([this] { return pool_->retired(); }));
+    EXPECT_EQ(idle(), 0u);
+    EXPECT_TRUE(idle_worker.exited_within(2000ms));
+    EXPECT_TRUE(live_drops_to(1));
+    EXPECT_FALSE(busy_worker.exited_within(0ms));
+    EXPECT_EQ(drained_.load(), 0);
+
+    ASSERT_EQ(rt1.respond("req-b", "last").result_int(), 202);
+    const auto r = b.wait();
+    EXPECT_EQ(r.outcome, Outcome::success);
+    EXPECT_EQ(r.body, "last");
+    EXPECT_EQ(idle(), 0u);
+    EXPECT_TRUE(busy_worker.exited_within(2000ms));
+    EXPECT_TRUE(live_drops_to(0));
+    EXPECT_EQ(drained_.load(), 1);
+}
+
+TEST_F(WorkerPoolTest, RetiringAPoolWithoutWorkersReportsItDrainedAtOnce) {
+    start_pool();
+    on_io([this] {
+        pool_->retire();
+        return 0;
+    });
+    EXPECT_EQ(drained_.load(), 1);
+}
+
+TEST_F(WorkerPoolTest, KillAllFailsTheInvocationInFlightAsExitError) {
+    start_pool();
+    auto s = submit("req-1");
+    RuntimeClient rt(launcher_.at(0).port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+    on_io([this] {
+        pool_->kill_all();
+        return 0;
+    });
+    const auto r = s.wait();
+    EXPECT_EQ(r.outcome, Outcome::exit_error);
+    EXPECT_NE(r.body.find("signal: KILL"), std::string::npos) << r.body;
+    EXPECT_TRUE(live_drops_to(0));
+}
+
+TEST_F(WorkerPoolTest, LaunchFailureFailsTheInvocationAsInitError) {
+    launcher_.fail_launches(true);
+    start_pool();
+    auto s = submit("req-1");
+    const auto r = s.wait();
+    EXPECT_EQ(launcher_.attempts(), 1);
+    EXPECT_EQ(r.outcome, Outcome::init_error);
+    EXPECT_EQ(r.error_type, "Runtime.InitError");
+    EXPECT_NE(r.body.find("could not start the function's runtime"), std::string::npos) << r.body;
+    EXPECT_EQ(r.version, 7);
+    EXPECT_EQ(live(), 0u);
+    EXPECT_EQ(idle(), 0u);
+}
+
+TEST_F(WorkerPoolTest, EventIsKeptForTheNextRequestWhenTheParkedRuntimeHungUp) {
+    start_pool();
+    auto first = submit("req-1");
+    const Launch& l = launcher_.at(0);
+    {
+        RuntimeClient rt(l.port);
+        serve(rt, first);
+        rt.send_next();
+        EXPECT_TRUE(rt.silent_for(50ms));
+    }
+    auto second = submit("req-2");
+    EXPECT_EQ(launcher_.count(), 1u);
+    RuntimeClient again(l.port);
+    const auto event = again.next();
+    ASSERT_EQ(event.result_int(), 200);
+    EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-2");
+    ASSERT_EQ(again.respond("req-2", "ok").result_int(), 202);
+    EXPECT_EQ(second.wait().outcome, Outcome::success);
+}
+
+TEST_F(WorkerPoolTest, LogHasPlatformLinesAndOutputTaggedWithTheRequestItWasPrintedDuring) {
+    start_pool();
+    auto s = submit("req-log");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+
+    l.print("booting\n");
+    // Initialisation output must be logged before the event exists to be untagged.
+    ASSERT_TRUE(wait_until([this] {
+        logs_->flush_all();
+        return read_file(dir_ / "logs" / "echo.log").find("booting") != std::string::npos;
+    }));
+    ASSERT_EQ(rt.next().result_int(), 200);
+    l.print("hello from handler\n");
+    ASSERT_EQ(rt.respond("req-log", "{}").result_int(), 202);
+    ASSERT_EQ(s.wait().outcome, Outcome::success);
+
+    const std::string log = log_text();
+    const auto booting = log.find("\t-\tbooting\n");
+    const auto start = log.find("\tSTART RequestId: req-log Version: 7\n");
+    const auto hello = log.find("\treq-log\thello from handler\n");
+    const auto end = log.find("\tEND RequestId: req-log\n");
+    const auto report = log.find("\tREPORT RequestId: req-log\tDuration: ");
+    ASSERT_NE(booting, std::string::npos) << log;
+    ASSERT_NE(start, std::string::npos) << log;
+    ASSERT_NE(hello, std::string::npos) << log;
+    ASSERT_NE(end, std::string::npos) << log;
+    ASSERT_NE(report, std::string::npos) << log;
+    EXPECT_LT(booting, start);
+    EXPECT_LT(start, hello);
+    EXPECT_LT(hello, end);
+    EXPECT_LT(end, report);
+    const std::string report_line = log.substr(report, log.find('\n', report) - report);
+    EXPECT_NE(report_line.find("\tMemory Size: 128 MB\tMax Memory Used: 48 MB\tInit Duration: "), std::string::npos)
+        << report_line;
+
+    // A warm invocation's REPORT has no init duration.
+    auto warm = submit("req-warm");
+    ASSERT_EQ(rt.next().result_int(), 200);
+    ASSERT_EQ(rt.respond("req-warm", "{}").result_int(), 202);
+    ASSERT_EQ(warm.wait().outcome, Outcome::success);
+    const std::string later = log_text();
+    const auto warm_report = later.find("\tREPORT RequestId: req-warm\t");
+    ASSERT_NE(warm_report, std::string::npos) << later;
+    const std::string warm_line = later.substr(warm_report, later.find('\n', warm_report) - warm_report);
+    EXPECT_EQ(warm_line.find("Init Duration"), std::string::npos) << warm_line;
+}
+
+}  // namespace
