@@ -291,7 +291,17 @@ void Worker::on_process_exit() {
     resources_->kill_all();
 
     if (current_) {
-        if (delivered_) {
+        if (delivered_ && resources_->out_of_memory()) {
+            log_->platform(fmt::format("OUT_OF_MEMORY RequestId: {} memory_mb={}", current_->request_id,
+                                       fn_->config.memory_mb));
+            complete(Outcome::exit_error,
+                     nlohmann::json{{"errorType", "Runtime.OutOfMemory"},
+                                    {"errorMessage", fmt::format("RequestId: {} Error: Runtime exited with error: {}: "
+                                                                 "out of memory (memory_mb {})",
+                                                                 current_->request_id, how, fn_->config.memory_mb)}}
+                         .dump(),
+                     "Runtime.OutOfMemory");
+        } else if (delivered_) {
             complete(Outcome::exit_error,
                      nlohmann::json{{"errorType", "Runtime.ExitError"},
                                     {"errorMessage", fmt::format("RequestId: {} Error: Runtime exited with error: {}",

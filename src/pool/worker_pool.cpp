@@ -28,6 +28,8 @@ WorkerSpec WorkerPool::make_spec() const {
     spec.memory_mb = c.memory_mb;
     spec.code_dir = fn_->code_dir;
     spec.runtime_dir = env_.runtime_dir;
+    spec.ephemeral_storage_mb = c.ephemeral_storage_mb;
+    spec.host_network = c.network == NetworkMode::host;
     if (c.runtime == Runtime::python3) {
         // -I: ignore PYTHON* variables and the user's site directory; -u: unbuffered,
         // so output lines reach the log tagged with the invocation that printed them.

@@ -57,6 +57,14 @@ struct IntRange {
 constexpr IntRange kMemoryRange{"memory_mb", limits::kMinMemoryMb, limits::kMaxMemoryMb};
 constexpr IntRange kTimeoutRange{"timeout_s", limits::kMinTimeoutS, limits::kMaxTimeoutS};
 constexpr IntRange kKeepAliveRange{"keep_alive_s", limits::kMinKeepAliveS, limits::kMaxKeepAliveS};
+constexpr IntRange kEphemeralRange{"ephemeral_storage_mb", limits::kMinEphemeralStorageMb,
+                                   limits::kMaxEphemeralStorageMb};
+
+NetworkMode network_from_text(std::string_view text) {
+    auto n = parse_network(text);
+    if (!n) throw ApiError::bad_parameter("network must be \"none\" or \"host\" (got '" + std::string(text) + "')");
+    return *n;
+}
 
 [[noreturn]] void bad_int(const IntRange& r, const std::string& got) {
     throw ApiError::bad_parameter(std::string(r.field) + " must be an integer from " + std::to_string(r.min) +
@@ -228,6 +236,14 @@ std::optional<Runtime> parse_runtime(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view to_string(NetworkMode n) { return n == NetworkMode::host ? "host" : "none"; }
+
+std::optional<NetworkMode> parse_network(std::string_view text) {
+    if (text == "none") return NetworkMode::none;
+    if (text == "host") return NetworkMode::host;
+    return std::nullopt;
+}
+
 void validate_function_name(std::string_view name) {
     const bool ok = !name.empty() && name.size() <= kMaxFunctionNameBytes &&
                     std::all_of(name.begin(), name.end(),
@@ -265,6 +281,10 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
             c.keep_alive_s = json_int(value, kKeepAliveRange);
         } else if (key == "description") {
             c.description = json_string(value, "description");
+        } else if (key == "ephemeral_storage_mb") {
+            c.ephemeral_storage_mb = json_int(value, kEphemeralRange);
+        } else if (key == "network") {
+            c.network = network_from_text(json_string(value, "network"));
         } else if (key == "env") {
             if (!value.is_object())
                 throw ApiError::bad_parameter("env must be an object of string values (got " + json_kind(value) +
@@ -310,6 +330,10 @@ DeployRequest parse_deploy_query(std::string_view name,
             c.keep_alive_s = query_int(value, kKeepAliveRange);
         } else if (key == "description") {
             c.description = value;
+        } else if (key == "ephemeral_storage_mb") {
+            c.ephemeral_storage_mb = query_int(value, kEphemeralRange);
+        } else if (key == "network") {
+            c.network = network_from_text(value);
         } else if (key.starts_with(kEnvPrefix)) {
             c.env[key.substr(kEnvPrefix.size())] = value;
         } else {
@@ -330,6 +354,7 @@ void validate_config(const FunctionConfig& c) {
     check_range(kMemoryRange, c.memory_mb);
     check_range(kTimeoutRange, c.timeout_s);
     check_range(kKeepAliveRange, c.keep_alive_s);
+    check_range(kEphemeralRange, c.ephemeral_storage_mb);
     if (c.description.size() > limits::kMaxDescriptionBytes)
         throw ApiError::bad_parameter("description must be at most " + std::to_string(limits::kMaxDescriptionBytes) +
                                       " bytes (got " + std::to_string(c.description.size()) + ")");
@@ -368,6 +393,8 @@ json describe(const FunctionVersion& v) {
         {"env", c.env},
         {"keep_alive_s", c.keep_alive_s},
         {"description", c.description},
+        {"ephemeral_storage_mb", c.ephemeral_storage_mb},
+        {"network", to_string(c.network)},
         {"version", v.version},
         {"code_sha256", v.code_sha256},
         {"code_size", v.code_size},

@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS functions (
 nlohmann::json config_to_json(const FunctionConfig& c) {
     return {{"runtime", to_string(c.runtime)}, {"handler", c.handler},         {"memory_mb", c.memory_mb},
             {"timeout_s", c.timeout_s},        {"env", c.env},                 {"keep_alive_s", c.keep_alive_s},
-            {"description", c.description}};
+            {"description", c.description},    {"ephemeral_storage_mb", c.ephemeral_storage_mb},
+            {"network", to_string(c.network)}};
 }
 
 FunctionConfig config_from_json(const std::string& name, const nlohmann::json& j) {
@@ -36,6 +37,9 @@ FunctionConfig config_from_json(const std::string& name, const nlohmann::json& j
     c.env = j.at("env").get<std::map<std::string, std::string>>();
     c.keep_alive_s = j.at("keep_alive_s").get<int>();
     c.description = j.value("description", "");
+    // Settings added after a function was stored take their defaults.
+    c.ephemeral_storage_mb = j.value("ephemeral_storage_mb", limits::kDefaultEphemeralStorageMb);
+    c.network = parse_network(j.value("network", "none")).value_or(NetworkMode::none);
     return c;
 }
 

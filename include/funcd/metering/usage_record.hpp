@@ -18,7 +18,7 @@ struct UsageRecord {
     std::string request_id;
     std::string function;
     std::int64_t version = 0;
-    SystemTime start;                 // when the event was handed to the worker (or the request arrived, if it never was)
+    SystemTime start;                 // when the event was handed to the worker (or the failure, if it never was)
     std::int64_t duration_us = 0;     // event handed to the worker -> its response or error
     std::int64_t billed_ms = 0;       // duration rounded up to the next whole millisecond
     int memory_mb = 0;                // configured memory size

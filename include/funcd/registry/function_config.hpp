@@ -20,6 +20,12 @@ enum class Runtime { python3, provided };
 std::string_view to_string(Runtime r);
 std::optional<Runtime> parse_runtime(std::string_view text);
 
+// A worker's network: its own namespace with only loopback (default), or the host's.
+enum class NetworkMode { none, host };
+
+std::string_view to_string(NetworkMode n);
+std::optional<NetworkMode> parse_network(std::string_view text);
+
 namespace limits {
 // Lambda's quotas (docs: "Lambda quotas").
 inline constexpr int kMinMemoryMb = 128;
@@ -38,6 +44,10 @@ inline constexpr std::size_t kMaxDescriptionBytes = 256;
 inline constexpr int kMinKeepAliveS = 1;
 inline constexpr int kMaxKeepAliveS = 86400;
 inline constexpr int kDefaultKeepAliveS = 600;
+// Lambda's /tmp: 512 MB to 10,240 MB.
+inline constexpr int kMinEphemeralStorageMb = 512;
+inline constexpr int kMaxEphemeralStorageMb = 10240;
+inline constexpr int kDefaultEphemeralStorageMb = 512;
 }  // namespace limits
 
 struct FunctionConfig {
@@ -49,6 +59,10 @@ struct FunctionConfig {
     std::map<std::string, std::string> env;
     int keep_alive_s = limits::kDefaultKeepAliveS;
     std::string description;
+    // Size of the worker's /tmp. It is a tmpfs, so what the function writes there is
+    // memory and counts against memory_mb (unlike Lambda, where it is disk).
+    int ephemeral_storage_mb = limits::kDefaultEphemeralStorageMb;
+    NetworkMode network = NetworkMode::none;
 };
 
 // A deployed, immutable version of a function: its settings plus its code.

@@ -18,7 +18,7 @@ namespace funcd {
 // Paths as the worker process sees them.
 struct SandboxPaths {
     std::string task_root;     // the function's code (LAMBDA_TASK_ROOT)
-    std::string runtime_root;  // funcd's runtimes directory (LAMBDA_RUNTIME_DIR's parent)
+    std::string runtime_root;  // funcd's runtimes directory (LAMBDA_RUNTIME_DIR)
 };
 
 struct WorkerSpec {
@@ -29,6 +29,8 @@ struct WorkerSpec {
     std::filesystem::path runtime_dir;  // on the host
     std::vector<std::string> argv;      // argv[0] is the program, as the worker sees it
     std::vector<std::string> env;       // KEY=VALUE, all but AWS_LAMBDA_RUNTIME_API
+    int ephemeral_storage_mb = 512;     // size of the worker's /tmp
+    bool host_network = false;          // share the host's network instead of a private loopback
 };
 
 // Resources that live as long as one worker (process group, cgroup, ...).
@@ -39,6 +41,8 @@ public:
     virtual void kill_all() = 0;
     // Highest memory use of the worker so far, in bytes, if known.
     virtual std::optional<std::uint64_t> peak_memory_bytes() = 0;
+    // True when the worker hit its memory limit and the kernel killed it for that.
+    virtual bool out_of_memory() { return false; }
 };
 
 struct LaunchedWorker {

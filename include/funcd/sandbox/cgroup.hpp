@@ -1,0 +1,58 @@
+#pragma once
+// A cgroup per worker: memory limit without swap, a pids limit, CPU weight in
+// proportion to memory, the memory peak for metering, and a kill that reaches every
+// process of the worker. cgroup v2 where the host has the controllers there; otherwise
+// the v1 memory/pids/cpu hierarchies (as on hosts that mount only those).
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace funcd {
+
+struct CgroupLimits {
+    std::uint64_t memory_bytes = 128ull << 20;
+    // Lambda's per-environment process/thread limit.
+    std::uint64_t pids_max = 1024;
+    int memory_mb = 128;  // CPU weight is derived from it: Lambda gives 1 vCPU at 1769 MB
+};
+
+class WorkerCgroup {
+public:
+    virtual ~WorkerCgroup() = default;  // removes the cgroup (after killing what is left in it)
+    // Moves `pid` into the cgroup (every controller). Throws std::system_error.
+    virtual void add(pid_t pid) = 0;
+    // SIGKILLs every process in the cgroup, stopped ones included. Idempotent.
+    virtual void kill_all() = 0;
+    virtual std::optional<std::uint64_t> peak_memory_bytes() = 0;
+    // True once the kernel's OOM killer acted in this cgroup.
+    virtual bool oom_killed() = 0;
+    // For clone3(CLONE_INTO_CGROUP): a directory fd of the v2 cgroup, or -1 (v1).
+    virtual int clone_into_fd() const { return -1; }
+    // The cgroup's directories (one per v1 hierarchy, one for v2), for logs and checks.
+    virtual std::vector<std::filesystem::path> directories() const { return {}; }
+};
+
+class CgroupManager {
+public:
+    virtual ~CgroupManager() = default;
+    // Finds usable controllers and creates funcd's parent cgroup(s) named `name`;
+    // nullptr when this host offers none we can write to (logged).
+    static std::unique_ptr<CgroupManager> detect(const std::string& name = "funcd");
+
+    // Creates the cgroup of one worker. Throws std::system_error.
+    virtual std::unique_ptr<WorkerCgroup> create(const std::string& id, const CgroupLimits& limits) = 0;
+    // E.g. "cgroup v1 (memory, pids, cpu)" for the start-up log.
+    virtual std::string describe() const = 0;
+};
+
+// CPU weight for a memory size, cgroup v2 scale (1..10000, 100 = default) and v1
+// cpu.shares scale (2..262144, 1024 = default): 1769 MB = one full default share.
+std::uint64_t cpu_weight_v2(int memory_mb);
+std::uint64_t cpu_shares_v1(int memory_mb);
+
+}  // namespace funcd

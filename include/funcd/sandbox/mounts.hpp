@@ -1,0 +1,51 @@
+#pragma once
+// The worker's filesystem: a private mount namespace whose root is a small read-only
+// tmpfs holding read-only bind mounts of the host's system directories, a synthetic
+// /etc, the function's code at /var/task, the runtimes at /var/runtime, a tmpfs /tmp,
+// a minimal /dev, and a /proc of the worker's own PID namespace.
+//
+// The parent decides everything (what exists on the host, which flags each source mount
+// has locked) and writes it down as an ordered list of operations; the child only
+// replays the list, so it needs no allocation between clone and exec.
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace funcd {
+
+struct MountOp {
+    enum class Kind { mount, make_dir, make_file, make_symlink };
+    Kind kind = Kind::mount;
+    std::string target;        // absolute path in the child's mount namespace, before pivot_root
+    std::string source;        // mount: source; make_symlink: the link's contents
+    std::string fstype;        // mount only
+    std::string data;          // mount: filesystem options; make_file: the file's contents
+    unsigned long flags = 0;   // mount only
+    mode_t mode = 0755;        // make_dir / make_file
+    std::string inside;        // the path as the worker sees it, for error reports
+};
+
+struct RootPlan {
+    std::string new_root;      // where the root tmpfs is mounted before pivot_root
+    std::vector<MountOp> ops;
+};
+
+struct RootSpec {
+    std::filesystem::path mount_point;  // an existing empty host directory (see NamespaceLauncher)
+    std::filesystem::path code_dir;     // -> /var/task
+    std::filesystem::path runtime_dir;  // -> /var/runtime
+    int tmp_mb = 512;                   // size of /tmp
+    std::string passwd;                 // contents of /etc/passwd
+    std::string group;                  // contents of /etc/group
+};
+
+// Parent: the operations that build the root. Only reads the host (lstat/statfs).
+RootPlan plan_root(const RootSpec& spec);
+
+// Child: replays the plan, then enters the new root (pivot_root), detaches the old one
+// and makes the root itself read-only. Returns 0 or errno; `what` names the path.
+int child_build_root(const RootPlan& plan, const char** what) noexcept;
+
+}  // namespace funcd

@@ -1,0 +1,74 @@
+#pragma once
+// The sandbox: each worker is a process in new user, PID, mount, network, IPC, UTS and
+// cgroup namespaces, inside a minimal read-only root entered with pivot_root, with no
+// capabilities, no_new_privs, rlimits, a cgroup, and seccomp installed last before exec.
+//
+// Parent and child synchronise over a socketpair: the parent writes the id maps and
+// places the child in its cgroup, then lets it go on; the child builds its root, binds
+// the Runtime API socket (127.0.0.1:9001 in its own network namespace) and sends it to
+// the parent with SCM_RIGHTS, then execs. A failing step is reported back with its name
+// and errno, so the parent can log exactly what broke.
+#include <sys/types.h>
+
+#include <filesystem>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "funcd/sandbox/cgroup.hpp"
+#include "funcd/sandbox/launcher.hpp"
+#include "funcd/sandbox/seccomp_policy.hpp"
+
+namespace funcd {
+
+struct SandboxOptions {
+    // Host uids/gids handed to workers, one per live worker (per-uid limits then apply
+    // per worker). Only used when the daemon runs as root; otherwise the worker is the
+    // daemon's own uid, mapped.
+    uid_t uid_base = 200000;
+    unsigned uid_slots = 50000;
+    // Inside the sandbox the function runs as this uid/gid (Lambda's sbx_user1051 is 993).
+    uid_t inside_uid = 993;
+    gid_t inside_gid = 990;
+    // An empty host directory the root of every worker is mounted on, each in its own
+    // private mount namespace. Empty: /run/funcd/sandbox-root as root, otherwise
+    // funcd-sandbox-root-<uid> in the temporary directory.
+    std::filesystem::path root_mount_point;
+};
+
+// Hands out distinct host uids; shared with every worker's resources so a slot is
+// returned whenever the worker goes, even after the launcher.
+class UidPool;
+
+class NamespaceLauncher final : public SandboxLauncher {
+public:
+    // `cgroups` may be null (no writable cgroup hierarchy: limits are then not enforced).
+    NamespaceLauncher(SandboxOptions options, std::unique_ptr<CgroupManager> cgroups, SeccompPolicy seccomp);
+    ~NamespaceLauncher() override;
+
+    SandboxPaths paths_for(const std::filesystem::path& code_dir,
+                           const std::filesystem::path& runtime_dir) const override;  // /var/task, /var/runtime
+    LaunchedWorker launch(const WorkerSpec& spec) override;
+
+    // What this host does not let the sandbox enforce (empty when everything is).
+    const std::vector<std::string>& unenforced() const { return unenforced_; }
+
+    // Whether this kernel lets us create the namespaces at all (probes with a child).
+    static bool supported(std::string* why);
+
+private:
+    SandboxOptions options_;
+    std::unique_ptr<CgroupManager> cgroups_;
+    SeccompPolicy seccomp_;
+    std::shared_ptr<UidPool> uids_;
+    bool privileged_ = false;
+    std::vector<std::string> unenforced_;
+    std::filesystem::path root_mount_point_;
+    std::atomic<std::uint64_t> next_worker_ = 0;  // names worker cgroups uniquely
+};
+
+}  // namespace funcd

@@ -1,0 +1,644 @@
+#include "funcd/sandbox/cgroup.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+#include "funcd/common/unique_fd.hpp"
+
+namespace funcd {
+namespace {
+
+// Lambda allocates CPU in proportion to memory and gives one full vCPU at 1769 MB.
+constexpr std::uint64_t kMemoryMbPerVcpu = 1769;
+// cgroup v2 cpu.weight: default 100, kernel range [1, 10000] (Documentation/admin-guide/cgroup-v2.rst).
+constexpr std::uint64_t kCpuWeightDefault = 100;
+constexpr std::uint64_t kCpuWeightMin = 1;
+constexpr std::uint64_t kCpuWeightMax = 10000;
+// cgroup v1 cpu.shares: default 1024, kernel range [2, 262144] (MIN_SHARES/MAX_SHARES in kernel/sched).
+constexpr std::uint64_t kCpuSharesDefault = 1024;
+constexpr std::uint64_t kCpuSharesMin = 2;
+constexpr std::uint64_t kCpuSharesMax = 262144;
+
+// A SIGKILLed process stays in cgroup.procs until it has finished exiting (freeing a large
+// address space takes a while), and rmdir fails with EBUSY until then: both are retried.
+constexpr int kKillRounds = 100;
+constexpr int kRmdirAttempts = 100;
+constexpr auto kRetryPause = std::chrono::milliseconds(1);
+
+// Mode of the cgroup directories we create; the cgroup filesystem ignores most of it.
+constexpr mode_t kDirMode = 0755;
+
+// ---- Small file helpers: cgroup files are tiny, read and written in one go. ----
+
+// Returns 0 or errno. A cgroup write is a single write(): the kernel parses each write
+// on its own, so a split write would be two (wrong) commands.
+int write_file(const std::string& path, std::string_view data) noexcept {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int err = 0;
+    ssize_t n;
+    do {
+        n = ::write(fd, data.data(), data.size());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        err = errno;
+    else if (static_cast<std::size_t>(n) != data.size())
+        err = EIO;
+    ::close(fd);
+    return err;
+}
+
+// The whole file, or nullopt with *err set.
+std::optional<std::string> read_file(const std::string& path, int* err) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = errno;
+        return std::nullopt;
+    }
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            *err = errno;
+            ::close(fd);
+            return std::nullopt;
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+// The value of `key` in a flat keyed file ("key value" per line: memory.events, memory.oom_control).
+std::optional<std::uint64_t> keyed_value(std::string_view text, std::string_view key) {
+    while (!text.empty()) {
+        std::size_t eol = text.find('\n');
+        std::string_view line = text.substr(0, eol);
+        if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ')
+            return parse_u64(line.substr(key.size() + 1));
+        if (eol == std::string_view::npos) break;
+        text.remove_prefix(eol + 1);
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+    std::vector<std::string_view> parts;
+    while (true) {
+        std::size_t i = s.find(sep);
+        if (i != 0 && !s.empty()) parts.push_back(s.substr(0, i));
+        if (i == std::string_view::npos) break;
+        s.remove_prefix(i + 1);
+    }
+    return parts;
+}
+
+bool contains(const std::vector<std::string_view>& v, std::string_view x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+[[noreturn]] void throw_errno(int err, const std::string& what) {
+    spdlog::error("cgroup: {} failed: {} (errno {})", what, std::strerror(err), err);
+    throw std::system_error(err, std::generic_category(), what);
+}
+
+// Creates `dir`; true when it now exists (created, or already there) and is writable.
+bool make_dir(const std::string& dir, bool* existed = nullptr) {
+    if (::mkdir(dir.c_str(), kDirMode) == 0) {
+        if (existed) *existed = false;
+        return true;
+    }
+    int e = errno;
+    if (e == EEXIST) {
+        if (existed) *existed = true;
+        if (::access(dir.c_str(), W_OK) == 0) return true;
+        e = errno;
+        spdlog::info("cgroup: {} exists but is not writable: {} (errno {})", dir, std::strerror(e), e);
+        return false;
+    }
+    spdlog::info("cgroup: mkdir {} failed: {} (errno {})", dir, std::strerror(e), e);
+    return false;
+}
+
+void remove_dir(const std::string& dir) {
+    for (int attempt = 0; attempt < kRmdirAttempts; ++attempt) {
+        if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
+        if (errno != EBUSY) break;
+        std::this_thread::sleep_for(kRetryPause);
+    }
+    int e = errno;
+    spdlog::warn("cgroup: rmdir {} failed: {} (errno {}); leaving it behind", dir, std::strerror(e), e);
+}
+
+std::vector<pid_t> read_pids(const std::string& procs_file, bool* ok) {
+    std::vector<pid_t> pids;
+    int err = 0;
+    auto text = read_file(procs_file, &err);
+    *ok = text.has_value();
+    if (!text) {
+        if (err != ENOENT)
+            spdlog::warn("cgroup: reading {} failed: {} (errno {})", procs_file, std::strerror(err), err);
+        return pids;
+    }
+    for (std::string_view line : split(*text, '\n'))
+        if (auto v = parse_u64(line)) pids.push_back(static_cast<pid_t>(*v));
+    return pids;
+}
+
+// SIGKILLs what cgroup.procs lists until it lists nothing: a process may fork between the
+// read and the kill, so one pass is not enough. Stopped processes need no resume: SIGKILL
+// is acted on by a stopped task. (Without cgroup.kill or a freezer a pid listed here can in
+// principle exit and be reused before the kill; the window is microseconds.)
+void kill_listed(const std::string& procs_file) {
+    for (int round = 0; round < kKillRounds; ++round) {
+        bool ok = false;
+        std::vector<pid_t> pids = read_pids(procs_file, &ok);
+        if (!ok || pids.empty()) return;
+        for (pid_t pid : pids)
+            if (::kill(pid, SIGKILL) != 0 && errno != ESRCH)
+                spdlog::warn("cgroup: kill({}, SIGKILL) from {} failed: {} (errno {})", pid, procs_file,
+                             std::strerror(errno), errno);
+        std::this_thread::sleep_for(kRetryPause);
+    }
+    spdlog::warn("cgroup: {} still lists processes after {} kill rounds", procs_file, kKillRounds);
+}
+
+// ---- /proc/self/mountinfo ----
+
+struct Mount {
+    std::string root;         // path inside the filesystem that is mounted
+    std::string mount_point;  // where
+    std::string fstype;
+    std::string super_options;
+};
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3') {
+            out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+            i += 3;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+std::vector<Mount> cgroup_mounts() {
+    std::vector<Mount> mounts;
+    int err = 0;
+    auto text = read_file("/proc/self/mountinfo", &err);
+    if (!text) {
+        spdlog::warn("cgroup: reading /proc/self/mountinfo failed: {} (errno {})", std::strerror(err), err);
+        return mounts;
+    }
+    for (std::string_view line : split(*text, '\n')) {
+        // id parent major:minor root mount-point options [optional fields...] - fstype source super-options
+        std::vector<std::string_view> f = split(line, ' ');
+        auto dash = std::find(f.begin(), f.end(), std::string_view("-"));
+        if (f.size() < 5 || dash == f.end() || f.end() - dash < 4) continue;
+        std::string_view fstype = dash[1];
+        if (fstype != "cgroup" && fstype != "cgroup2") continue;
+        mounts.push_back(Mount{unescape(f[3]), unescape(f[4]), std::string(fstype), std::string(dash[3])});
+    }
+    return mounts;
+}
+
+// ---- cgroup v2 ----
+
+class CgroupV2 final : public WorkerCgroup {
+public:
+    explicit CgroupV2(std::string dir) : dir_(std::move(dir)) {}
+
+    ~CgroupV2() override {
+        if (created_) {
+            kill_all();
+            fd_.reset();
+            remove_dir(dir_);
+        }
+    }
+
+    void create(const CgroupLimits& limits, bool cpu) {
+        bool existed = false;
+        if (::mkdir(dir_.c_str(), kDirMode) != 0) {
+            if (errno != EEXIST) throw_errno(errno, "mkdir " + dir_);
+            existed = true;
+        }
+        created_ = true;
+        if (existed) {
+            spdlog::warn("cgroup: {} already existed (left by an earlier run?); reusing it", dir_);
+            kill_all();
+        }
+        set("memory.max", std::to_string(limits.memory_bytes), true);
+        // Only present when swap is accounted; without it there is nothing to switch off.
+        set("memory.swap.max", "0", false);
+        // On OOM the whole worker goes, not one process of it: a runtime missing a child
+        // (or the child missing its runtime) would only fail later in stranger ways.
+        set("memory.oom.group", "1", false);
+        set("pids.max", std::to_string(limits.pids_max), true);
+        // Weight, not cpu.max: a hard quota throttles a burst for the rest of each period,
+        // which shows up as tail latency even on an idle host.
+        if (cpu) set("cpu.weight", std::to_string(cpu_weight_v2(limits.memory_mb)), false);
+        fd_.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd_) spdlog::warn("cgroup: open {} failed: {} (errno {})", dir_, std::strerror(errno), errno);
+    }
+
+    void add(pid_t pid) override {
+        if (int e = write_file(dir_ + "/cgroup.procs", std::to_string(pid)); e != 0)
+            throw_errno(e, "moving pid " + std::to_string(pid) + " into " + dir_);
+    }
+
+    void kill_all() override {
+        if (!has_kill_) {
+            kill_listed(dir_ + "/cgroup.procs");
+            return;
+        }
+        // cgroup.kill (5.14+) kills every process atomically with respect to forks.
+        int e = write_file(dir_ + "/cgroup.kill", "1");
+        if (e == 0) return;
+        if (e == ENOENT) {
+            has_kill_ = false;
+        } else {
+            spdlog::warn("cgroup: writing {}/cgroup.kill failed: {} (errno {})", dir_, std::strerror(e), e);
+        }
+        kill_listed(dir_ + "/cgroup.procs");
+    }
+
+    std::optional<std::uint64_t> peak_memory_bytes() override {
+        int err = 0;
+        if (has_peak_) {
+            // memory.peak: 5.19+.
+            if (auto t = read_file(dir_ + "/memory.peak", &err)) return parse_u64(*t);
+            if (err != ENOENT) {
+                spdlog::warn("cgroup: reading {}/memory.peak failed: {} (errno {})", dir_, std::strerror(err), err);
+                return std::nullopt;
+            }
+            has_peak_ = false;
+        }
+        // Older kernels only tell the current use: keep the highest we have seen.
+        auto t = read_file(dir_ + "/memory.current", &err);
+        if (!t) {
+            spdlog::warn("cgroup: reading {}/memory.current failed: {} (errno {})", dir_, std::strerror(err), err);
+            return seen_max_ ? std::optional(seen_max_) : std::nullopt;
+        }
+        if (auto v = parse_u64(*t)) seen_max_ = std::max(seen_max_, *v);
+        return seen_max_;
+    }
+
+    bool oom_killed() override {
+        int err = 0;
+        auto t = read_file(dir_ + "/memory.events", &err);
+        if (!t) {
+            spdlog::warn("cgroup: reading {}/memory.events failed: {} (errno {})", dir_, std::strerror(err), err);
+            return false;
+        }
+        return keyed_value(*t, "oom_kill").value_or(0) > 0;
+    }
+
+    int clone_into_fd() const override { return fd_.get(); }
+    std::vector<std::filesystem::path> directories() const override { return {dir_}; }
+
+private:
+    void set(const char* file, const std::string& value, bool required) {
+        std::string path = dir_ + "/" + file;
+        int e = write_file(path, value);
+        if (e == 0) return;
+        if (required) throw_errno(e, "writing " + value + " to " + path);
+        if (e == ENOENT)
+            spdlog::debug("cgroup: {} not available; not set", path);
+        else
+            spdlog::warn("cgroup: writing {} to {} failed: {} (errno {})", value, path, std::strerror(e), e);
+    }
+
+    std::string dir_;
+    UniqueFd fd_;
+    bool created_ = false;
+    bool has_kill_ = true;
+    bool has_peak_ = true;
+    std::uint64_t seen_max_ = 0;
+};
+
+class CgroupV2Manager final : public CgroupManager {
+public:
+    CgroupV2Manager(std::string parent, bool cpu) : parent_(std::move(parent)), cpu_(cpu) {}
+
+    std::unique_ptr<WorkerCgroup> create(const std::string& id, const CgroupLimits& limits) override {
+        auto cg = std::make_unique<CgroupV2>(parent_ + "/" + id);
+        cg->create(limits, cpu_);  // on a throw, cg's destructor removes what was made
+        return cg;
+    }
+
+    std::string describe() const override {
+        return "cgroup v2 at " + parent_ + (cpu_ ? " (memory, pids, cpu)" : " (memory, pids)");
+    }
+
+    static std::unique_ptr<CgroupManager> detect(const std::vector<Mount>& mounts, const std::string& name);
+
+private:
+    std::string parent_;
+    bool cpu_;
+};
+
+std::vector<std::string_view> words(const std::optional<std::string>& text) {
+    if (!text) return {};
+    std::vector<std::string_view> out;
+    for (std::string_view line : split(*text, '\n'))
+        for (std::string_view w : split(line, ' ')) out.push_back(w);
+    return out;
+}
+
+// Makes memory, pids (and cpu when offered) available to the children of `dir`. Writes
+// only what is missing: a cgroup that holds processes refuses subtree_control writes
+// ("no internal processes"), but one that already delegates them is usable as is.
+bool enable_controllers(const std::string& dir, bool* cpu) {
+    int err = 0;
+    auto available_text = read_file(dir + "/cgroup.controllers", &err);
+    if (!available_text) {
+        spdlog::info("cgroup: reading {}/cgroup.controllers failed: {} (errno {})", dir, std::strerror(err), err);
+        return false;
+    }
+    auto available = words(available_text);
+    auto enabled_text = read_file(dir + "/cgroup.subtree_control", &err);
+    auto enabled = words(enabled_text);
+    *cpu = contains(available, "cpu");
+    for (std::string_view c : {std::string_view("memory"), std::string_view("pids"), std::string_view("cpu")}) {
+        bool needed = c != "cpu";
+        if (!contains(available, c)) {
+            if (needed) {
+                spdlog::info("cgroup: {} has no {} controller (has: {})", dir, c, *available_text);
+                return false;
+            }
+            continue;
+        }
+        if (contains(enabled, c)) continue;
+        std::string path = dir + "/cgroup.subtree_control";
+        if (int e = write_file(path, "+" + std::string(c)); e != 0) {
+            spdlog::info("cgroup: enabling {} in {} failed: {} (errno {})", c, path, std::strerror(e), e);
+            if (needed) return false;
+            *cpu = false;
+        }
+    }
+    return true;
+}
+
+std::unique_ptr<CgroupManager> CgroupV2Manager::detect(const std::vector<Mount>& mounts, const std::string& name) {
+    // The unified hierarchy: /sys/fs/cgroup on a v2 host, /sys/fs/cgroup/unified in hybrid mode.
+    const Mount* mount = nullptr;
+    for (const Mount& m : mounts) {
+        if (m.fstype != "cgroup2") continue;
+        if (!mount || m.mount_point == "/sys/fs/cgroup") mount = &m;
+    }
+    if (!mount) {
+        spdlog::debug("cgroup: no cgroup2 mount");
+        return nullptr;
+    }
+    int err = 0;
+    auto root_controllers = read_file(mount->mount_point + "/cgroup.controllers", &err);
+    if (!root_controllers) {
+        spdlog::info("cgroup: reading {}/cgroup.controllers failed: {} (errno {})", mount->mount_point,
+                     std::strerror(err), err);
+        return nullptr;
+    }
+    auto have = words(root_controllers);
+    if (!contains(have, "memory") || !contains(have, "pids")) {
+        spdlog::info("cgroup: cgroup2 at {} lacks the memory or pids controller (has: {}); trying v1",
+                     mount->mount_point, root_controllers->empty() ? "none\n" : *root_controllers);
+        return nullptr;
+    }
+
+    // Our own cgroup, relative to the mount's root ("0::/system.slice/funcd.service").
+    std::string own = "/";
+    if (auto self = read_file("/proc/self/cgroup", &err)) {
+        for (std::string_view line : split(*self, '\n'))
+            if (line.substr(0, 3) == "0::") own = std::string(line.substr(3));
+    } else {
+        spdlog::warn("cgroup: reading /proc/self/cgroup failed: {} (errno {})", std::strerror(err), err);
+    }
+    if (mount->root != "/" && own.rfind(mount->root, 0) == 0) own = own.substr(mount->root.size());
+    if (own.empty() || own[0] != '/') own = "/" + own;
+
+    // Workers cannot live below our own cgroup: it holds the daemon, and a cgroup with
+    // processes cannot hand controllers to children. Its parent is an inner node (or the
+    // root, which is exempt), so funcd's cgroup goes beside ours; the root is the fallback.
+    std::vector<std::string> bases;
+    if (own != "/") bases.push_back(std::filesystem::path(own).parent_path().string());
+    bases.push_back("/");
+    for (const std::string& base : bases) {
+        std::string base_dir = mount->mount_point + (base == "/" ? "" : base);
+        bool cpu = false;
+        if (!enable_controllers(base_dir, &cpu)) continue;
+        std::string parent = base_dir + "/" + name;
+        if (!make_dir(parent)) continue;
+        bool parent_cpu = false;
+        if (!enable_controllers(parent, &parent_cpu)) continue;
+        auto manager = std::make_unique<CgroupV2Manager>(parent, cpu && parent_cpu);
+        spdlog::info("cgroup: using {}", manager->describe());
+        return manager;
+    }
+    spdlog::info("cgroup: no writable place for funcd's cgroup under {}", mount->mount_point);
+    return nullptr;
+}
+
+// ---- cgroup v1 ----
+
+class CgroupV1 final : public WorkerCgroup {
+public:
+    // Controller directories; `cpu` may be empty. Hierarchies mounted together share a directory.
+    CgroupV1(std::string memory, std::string pids, std::string cpu)
+        : memory_(std::move(memory)), pids_(std::move(pids)), cpu_(std::move(cpu)) {}
+
+    ~CgroupV1() override {
+        if (dirs_.empty()) return;
+        kill_all();
+        for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) remove_dir(*it);
+    }
+
+    void create(const CgroupLimits& limits) {
+        bool any_existed = false;
+        for (const std::string* dir : {&memory_, &pids_, &cpu_}) {
+            if (dir->empty() || std::find(dirs_.begin(), dirs_.end(), *dir) != dirs_.end()) continue;
+            if (::mkdir(dir->c_str(), kDirMode) != 0) {
+                if (errno != EEXIST) throw_errno(errno, "mkdir " + *dir);
+                any_existed = true;
+            }
+            dirs_.push_back(*dir);
+        }
+        if (any_existed) {
+            spdlog::warn("cgroup: {} already existed (left by an earlier run?); reusing it", memory_);
+            kill_all();
+        }
+        std::string bytes = std::to_string(limits.memory_bytes);
+        set(memory_, "memory.limit_in_bytes", bytes, true);
+        // memory+swap at the same figure means no swap at all. The file only exists with
+        // swap accounting; it has to come after limit_in_bytes, which may not exceed it.
+        set(memory_, "memory.memsw.limit_in_bytes", bytes, false);
+        set(memory_, "memory.swappiness", "0", false);
+        set(pids_, "pids.max", std::to_string(limits.pids_max), true);
+        // cpu.shares, not cfs_quota_us: a hard quota throttles a burst for the rest of the
+        // period, which shows up as tail latency even on an idle host.
+        if (!cpu_.empty()) set(cpu_, "cpu.shares", std::to_string(cpu_shares_v1(limits.memory_mb)), false);
+    }
+
+    void add(pid_t pid) override {
+        std::string value = std::to_string(pid);
+        for (const std::string& dir : dirs_)
+            if (int e = write_file(dir + "/cgroup.procs", value); e != 0)
+                throw_errno(e, "moving pid " + value + " into " + dir);
+    }
+
+    void kill_all() override {
+        // Every process of the worker is in the memory hierarchy (add() writes it first).
+        if (!dirs_.empty()) kill_listed(memory_ + "/cgroup.procs");
+    }
+
+    std::optional<std::uint64_t> peak_memory_bytes() override {
+        int err = 0;
+        auto t = read_file(memory_ + "/memory.max_usage_in_bytes", &err);
+        if (!t) {
+            spdlog::warn("cgroup: reading {}/memory.max_usage_in_bytes failed: {} (errno {})", memory_,
+                         std::strerror(err), err);
+            return std::nullopt;
+        }
+        return parse_u64(*t);
+    }
+
+    bool oom_killed() override {
+        int err = 0;
+        auto t = read_file(memory_ + "/memory.oom_control", &err);
+        if (!t) {
+            spdlog::warn("cgroup: reading {}/memory.oom_control failed: {} (errno {})", memory_, std::strerror(err),
+                         err);
+            return false;
+        }
+        // The oom_kill counter exists since 4.13; older kernels cannot tell.
+        return keyed_value(*t, "oom_kill").value_or(0) > 0;
+    }
+
+    std::vector<std::filesystem::path> directories() const override {
+        return {dirs_.begin(), dirs_.end()};
+    }
+
+private:
+    static void set(const std::string& dir, const char* file, const std::string& value, bool required) {
+        std::string path = dir + "/" + file;
+        int e = write_file(path, value);
+        if (e == 0) return;
+        if (required) throw_errno(e, "writing " + value + " to " + path);
+        if (e == ENOENT)
+            spdlog::debug("cgroup: {} not available; not set", path);
+        else
+            spdlog::debug("cgroup: writing {} to {} refused: {} (errno {})", value, path, std::strerror(e), e);
+    }
+
+    std::string memory_, pids_, cpu_;
+    std::vector<std::string> dirs_;  // created (or found), in creation order
+};
+
+class CgroupV1Manager final : public CgroupManager {
+public:
+    CgroupV1Manager(std::string memory, std::string pids, std::string cpu)
+        : memory_(std::move(memory)), pids_(std::move(pids)), cpu_(std::move(cpu)) {}
+
+    std::unique_ptr<WorkerCgroup> create(const std::string& id, const CgroupLimits& limits) override {
+        auto cg = std::make_unique<CgroupV1>(memory_ + "/" + id, pids_ + "/" + id, cpu_.empty() ? "" : cpu_ + "/" + id);
+        cg->create(limits);  // on a throw, cg's destructor removes what was made
+        return cg;
+    }
+
+    std::string describe() const override {
+        return "cgroup v1 (memory at " + memory_ + ", pids at " + pids_ +
+               (cpu_.empty() ? ", no cpu controller)" : ", cpu at " + cpu_ + ")");
+    }
+
+    static std::unique_ptr<CgroupManager> detect(const std::vector<Mount>& mounts, const std::string& name) {
+        std::string memory, pids, cpu;
+        for (const Mount& m : mounts) {
+            if (m.fstype != "cgroup") continue;
+            auto opts = split(m.super_options, ',');
+            if (memory.empty() && contains(opts, "memory")) memory = m.mount_point;
+            if (pids.empty() && contains(opts, "pids")) pids = m.mount_point;
+            if (cpu.empty() && contains(opts, "cpu")) cpu = m.mount_point;
+        }
+        if (memory.empty() || pids.empty()) {
+            spdlog::info("cgroup: no v1 {} hierarchy mounted", memory.empty() ? "memory" : "pids");
+            return nullptr;
+        }
+        memory += "/" + name;
+        pids += "/" + name;
+        if (!make_dir(memory) || (pids != memory && !make_dir(pids))) return nullptr;
+        if (!cpu.empty()) {
+            cpu += "/" + name;
+            if (cpu != memory && cpu != pids && !make_dir(cpu)) {
+                spdlog::info("cgroup: CPU weights are not applied ({} not usable)", cpu);
+                cpu.clear();
+            }
+        } else {
+            spdlog::info("cgroup: no v1 cpu hierarchy mounted; CPU weights are not applied");
+        }
+        auto manager = std::make_unique<CgroupV1Manager>(memory, pids, cpu);
+        spdlog::info("cgroup: using {}", manager->describe());
+        return manager;
+    }
+
+private:
+    std::string memory_, pids_, cpu_;
+};
+
+bool valid_name(const std::string& name) {
+    return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
+}
+
+}  // namespace
+
+std::unique_ptr<CgroupManager> CgroupManager::detect(const std::string& name) {
+    if (!valid_name(name)) {
+        spdlog::error("cgroup: invalid cgroup name '{}'", name);
+        return nullptr;
+    }
+    std::vector<Mount> mounts = cgroup_mounts();
+    if (auto v2 = CgroupV2Manager::detect(mounts, name)) return v2;
+    if (auto v1 = CgroupV1Manager::detect(mounts, name)) return v1;
+    spdlog::warn("cgroup: no writable cgroup hierarchy with memory and pids controllers{}; "
+                 "workers run without memory, process and CPU limits",
+                 ::geteuid() == 0 ? "" : " (not running as root)");
+    return nullptr;
+}
+
+std::uint64_t cpu_weight_v2(int memory_mb) {
+    std::uint64_t mb = memory_mb > 0 ? static_cast<std::uint64_t>(memory_mb) : 0;
+    return std::clamp(kCpuWeightDefault * mb / kMemoryMbPerVcpu, kCpuWeightMin, kCpuWeightMax);
+}
+
+std::uint64_t cpu_shares_v1(int memory_mb) {
+    std::uint64_t mb = memory_mb > 0 ? static_cast<std::uint64_t>(memory_mb) : 0;
+    return std::clamp(kCpuSharesDefault * mb / kMemoryMbPerVcpu, kCpuSharesMin, kCpuSharesMax);
+}
+
+}  // namespace funcd
