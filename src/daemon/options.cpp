@@ -53,6 +53,8 @@ std::string serve_usage() {
   --price-per-gb-second X            (default 0.0000166667, Lambda x86)
   --price-per-million-requests X     (default 0.20, Lambda)
   --log-level LEVEL                  trace, debug, info, warn, error (default info)
+  --sandbox on|off                   isolate workers (default on); off runs untrusted code
+                                     as plain processes and is meant for development only
 )";
 }
 
@@ -84,6 +86,11 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--price-per-gb-second") o.prices.per_gb_second = parse_price(flag, next());
         else if (flag == "--price-per-million-requests") o.prices.per_request = parse_price(flag, next()) / 1e6;
         else if (flag == "--log-level") o.log_level = next();
+        else if (flag == "--sandbox") {
+            std::string v = next();
+            if (v != "on" && v != "off") throw std::invalid_argument("--sandbox wants on or off, got '" + v + "'");
+            o.sandbox = v == "on";
+        }
         else throw std::invalid_argument("unknown option '" + args[i] + "'");
     }
     return o;

@@ -79,10 +79,7 @@ void Worker::start(LaunchedWorker launched) {
                                if (!ec) self->on_process_exit();
                            });
     read_output();
-    timer_.expires_after(settings_.init_timeout);
-    timer_.async_wait([self = weak_from_this()](const boost::system::error_code& ec) {
-        if (auto w = self.lock(); w && !ec) w->on_timer();
-    });
+    arm_timer(settings_.init_timeout);
     spdlog::debug("worker: launched function={} version={} pid={}", fn_->config.name, fn_->version, pid_);
 }
 
@@ -91,9 +88,22 @@ void Worker::assign(InvocationPtr inv) {
     delivered_ = false;
     if (state_ == State::idle) {
         state_ = State::busy;
-        if (waiter_) deliver();
+        if (waiter_) {
+            deliver();
+        } else {
+            // The runtime has not asked for work again since its last answer. Should it
+            // never ask, the invocation must still end within its timeout.
+            arm_timer(std::chrono::seconds(fn_->config.timeout_s));
+        }
     }
-    // While starting, the event waits for the runtime's first /next.
+    // While starting, the event waits for the runtime's first /next (under the init timer).
+}
+
+void Worker::arm_timer(std::chrono::steady_clock::duration after) {
+    timer_.expires_after(after);
+    timer_.async_wait([self = weak_from_this()](const boost::system::error_code& ec) {
+        if (auto w = self.lock(); w && !ec) w->on_timer();
+    });
 }
 
 void Worker::deliver() {
@@ -110,6 +120,7 @@ void Worker::deliver() {
     if (!waiter->deliver(event)) {
         // The runtime hung up while waiting; hand the event over at its next /next.
         spdlog::debug("worker: pid={} next connection closed before delivery", pid_);
+        arm_timer(std::chrono::seconds(fn_->config.timeout_s));
         return;
     }
     delivered_ = true;
@@ -117,10 +128,7 @@ void Worker::deliver() {
     delivered_at_ = Clock::now();
     delivered_wall_ = now_wall;
     log_->platform(fmt::format("START RequestId: {} Version: {}", current_->request_id, fn_->version));
-    timer_.expires_after(std::chrono::seconds(fn_->config.timeout_s));
-    timer_.async_wait([self = weak_from_this()](const boost::system::error_code& ec) {
-        if (auto w = self.lock(); w && !ec) w->on_timer();
-    });
+    arm_timer(std::chrono::seconds(fn_->config.timeout_s));
 }
 
 void Worker::on_next(std::shared_ptr<NextWaiter> waiter) {
@@ -207,7 +215,9 @@ void Worker::on_timer() {
         kill();
         return;
     }
-    if (current_ && delivered_) {
+    if (current_) {
+        // Delivered and unanswered, or assigned and never asked for: either way the
+        // caller's time is up.
         auto message = fmt::format("Task timed out after {}.00 seconds", fn_->config.timeout_s);
         // Kill first: nothing the function does after its deadline may be observed.
         kill();

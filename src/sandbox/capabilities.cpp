@@ -31,8 +31,7 @@ int last_capability() {
 }
 
 int child_drop_bounding_and_ambient(int last_cap, const char** what) noexcept {
-    // The bounding set has to go before the uid changes: PR_CAPBSET_DROP needs
-    // CAP_SETPCAP in the effective set, which switching to a non-zero uid clears.
+    // Before the capability sets: PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set.
     for (int cap = 0; cap <= last_cap; ++cap) {
         if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
             *what = "bounding set";
@@ -47,8 +46,8 @@ int child_drop_bounding_and_ambient(int last_cap, const char** what) noexcept {
 }
 
 int child_clear_capability_sets() noexcept {
-    // Switching to a non-zero uid already empties permitted and effective, but not the
-    // inheritable set; clear all three explicitly rather than rely on that rule.
+    // The uid switch kept them (see the step order), and execve would keep a permitted
+    // set too, as the inheritable one: all three are cleared explicitly.
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
     if (::syscall(SYS_capset, &header, data) != 0) return errno;

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -39,7 +40,7 @@ constexpr int kKillRounds = 100;
 constexpr int kRmdirAttempts = 100;
 constexpr auto kRetryPause = std::chrono::milliseconds(1);
 
-// Mode of the cgroup directories we create; the cgroup filesystem ignores most of it.
+// Only the daemon (root) writes to worker cgroups; anyone may read their statistics.
 constexpr mode_t kDirMode = 0755;
 
 // ---- Small file helpers: cgroup files are tiny, read and written in one go. ----
@@ -86,8 +87,13 @@ std::optional<std::string> read_file(const std::string& path, int* err) {
     return out;
 }
 
-std::optional<std::uint64_t> parse_u64(std::string_view s) {
+std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+    return s;
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+    s = trim(s);
     std::uint64_t v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
@@ -146,12 +152,14 @@ bool make_dir(const std::string& dir, bool* existed = nullptr) {
 }
 
 void remove_dir(const std::string& dir) {
+    int e = 0;
     for (int attempt = 0; attempt < kRmdirAttempts; ++attempt) {
-        if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
-        if (errno != EBUSY) break;
+        if (::rmdir(dir.c_str()) == 0) return;
+        e = errno;
+        if (e == ENOENT) return;
+        if (e != EBUSY) break;
         std::this_thread::sleep_for(kRetryPause);
     }
-    int e = errno;
     spdlog::warn("cgroup: rmdir {} failed: {} (errno {}); leaving it behind", dir, std::strerror(e), e);
 }
 
@@ -180,9 +188,11 @@ void kill_listed(const std::string& procs_file) {
         std::vector<pid_t> pids = read_pids(procs_file, &ok);
         if (!ok || pids.empty()) return;
         for (pid_t pid : pids)
-            if (::kill(pid, SIGKILL) != 0 && errno != ESRCH)
+            if (::kill(pid, SIGKILL) != 0 && errno != ESRCH) {
+                int e = errno;
                 spdlog::warn("cgroup: kill({}, SIGKILL) from {} failed: {} (errno {})", pid, procs_file,
-                             std::strerror(errno), errno);
+                             std::strerror(e), e);
+            }
         std::this_thread::sleep_for(kRetryPause);
     }
     spdlog::warn("cgroup: {} still lists processes after {} kill rounds", procs_file, kKillRounds);
@@ -248,7 +258,8 @@ public:
     void create(const CgroupLimits& limits, bool cpu) {
         bool existed = false;
         if (::mkdir(dir_.c_str(), kDirMode) != 0) {
-            if (errno != EEXIST) throw_errno(errno, "mkdir " + dir_);
+            int e = errno;
+            if (e != EEXIST) throw_errno(e, "mkdir " + dir_);
             existed = true;
         }
         created_ = true;
@@ -267,7 +278,10 @@ public:
         // which shows up as tail latency even on an idle host.
         if (cpu) set("cpu.weight", std::to_string(cpu_weight_v2(limits.memory_mb)), false);
         fd_.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!fd_) spdlog::warn("cgroup: open {} failed: {} (errno {})", dir_, std::strerror(errno), errno);
+        if (!fd_) {
+            int e = errno;
+            spdlog::warn("cgroup: open {} failed: {} (errno {}); no CLONE_INTO_CGROUP", dir_, std::strerror(e), e);
+        }
     }
 
     void add(pid_t pid) override {
@@ -276,7 +290,7 @@ public:
     }
 
     void kill_all() override {
-        if (!has_kill_) {
+        if (!has_kill_.load(std::memory_order_relaxed)) {
             kill_listed(dir_ + "/cgroup.procs");
             return;
         }
@@ -284,7 +298,7 @@ public:
         int e = write_file(dir_ + "/cgroup.kill", "1");
         if (e == 0) return;
         if (e == ENOENT) {
-            has_kill_ = false;
+            has_kill_.store(false, std::memory_order_relaxed);
         } else {
             spdlog::warn("cgroup: writing {}/cgroup.kill failed: {} (errno {})", dir_, std::strerror(e), e);
         }
@@ -293,23 +307,27 @@ public:
 
     std::optional<std::uint64_t> peak_memory_bytes() override {
         int err = 0;
-        if (has_peak_) {
+        if (has_peak_.load(std::memory_order_relaxed)) {
             // memory.peak: 5.19+.
             if (auto t = read_file(dir_ + "/memory.peak", &err)) return parse_u64(*t);
             if (err != ENOENT) {
                 spdlog::warn("cgroup: reading {}/memory.peak failed: {} (errno {})", dir_, std::strerror(err), err);
                 return std::nullopt;
             }
-            has_peak_ = false;
+            has_peak_.store(false, std::memory_order_relaxed);
         }
         // Older kernels only tell the current use: keep the highest we have seen.
         auto t = read_file(dir_ + "/memory.current", &err);
         if (!t) {
             spdlog::warn("cgroup: reading {}/memory.current failed: {} (errno {})", dir_, std::strerror(err), err);
-            return seen_max_ ? std::optional(seen_max_) : std::nullopt;
+            std::uint64_t seen = seen_max_.load(std::memory_order_relaxed);
+            return seen ? std::optional(seen) : std::nullopt;
         }
-        if (auto v = parse_u64(*t)) seen_max_ = std::max(seen_max_, *v);
-        return seen_max_;
+        std::uint64_t now = parse_u64(*t).value_or(0);
+        std::uint64_t seen = seen_max_.load(std::memory_order_relaxed);
+        while (now > seen && !seen_max_.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+        }
+        return std::max(seen, now);
     }
 
     bool oom_killed() override {
@@ -340,9 +358,11 @@ private:
     std::string dir_;
     UniqueFd fd_;
     bool created_ = false;
-    bool has_kill_ = true;
-    bool has_peak_ = true;
-    std::uint64_t seen_max_ = 0;
+    // Probed on first use and remembered; the pool may read usage from another thread
+    // than the one that kills.
+    std::atomic<bool> has_kill_{true};
+    std::atomic<bool> has_peak_{true};
+    std::atomic<std::uint64_t> seen_max_{0};
 };
 
 class CgroupV2Manager final : public CgroupManager {
@@ -386,13 +406,15 @@ bool enable_controllers(const std::string& dir, bool* cpu) {
     }
     auto available = words(available_text);
     auto enabled_text = read_file(dir + "/cgroup.subtree_control", &err);
+    if (!enabled_text)
+        spdlog::info("cgroup: reading {}/cgroup.subtree_control failed: {} (errno {})", dir, std::strerror(err), err);
     auto enabled = words(enabled_text);
     *cpu = contains(available, "cpu");
     for (std::string_view c : {std::string_view("memory"), std::string_view("pids"), std::string_view("cpu")}) {
         bool needed = c != "cpu";
         if (!contains(available, c)) {
             if (needed) {
-                spdlog::info("cgroup: {} has no {} controller (has: {})", dir, c, *available_text);
+                spdlog::info("cgroup: {} has no {} controller (has: {})", dir, c, trim(*available_text));
                 return false;
             }
             continue;
@@ -428,8 +450,9 @@ std::unique_ptr<CgroupManager> CgroupV2Manager::detect(const std::vector<Mount>&
     }
     auto have = words(root_controllers);
     if (!contains(have, "memory") || !contains(have, "pids")) {
+        std::string_view listed = trim(*root_controllers);
         spdlog::info("cgroup: cgroup2 at {} lacks the memory or pids controller (has: {}); trying v1",
-                     mount->mount_point, root_controllers->empty() ? "none\n" : *root_controllers);
+                     mount->mount_point, listed.empty() ? "none" : listed);
         return nullptr;
     }
 
@@ -485,7 +508,8 @@ public:
         for (const std::string* dir : {&memory_, &pids_, &cpu_}) {
             if (dir->empty() || std::find(dirs_.begin(), dirs_.end(), *dir) != dirs_.end()) continue;
             if (::mkdir(dir->c_str(), kDirMode) != 0) {
-                if (errno != EEXIST) throw_errno(errno, "mkdir " + *dir);
+                int e = errno;
+                if (e != EEXIST) throw_errno(e, "mkdir " + *dir);
                 any_existed = true;
             }
             dirs_.push_back(*dir);

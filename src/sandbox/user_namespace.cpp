@@ -57,7 +57,7 @@ int child_switch_ids(const IdMapping& ids, const char** what) noexcept {
         *what = "setgroups";
         return errno;
     }
-    // gid first: once the uid is no longer 0 inside, CAP_SETGID is gone.
+    // Groups before the uid, the order that also works where a uid switch drops CAP_SETGID.
     if (::syscall(SYS_setresgid, ids.inside_gid, ids.inside_gid, ids.inside_gid) != 0) {
         *what = "setresgid";
         return errno;

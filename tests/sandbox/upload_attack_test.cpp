@@ -99,7 +99,9 @@ TEST_F(SandboxAttack, HostileUploadsAreRefusedAndStoreNothing) {
     for (const auto& c : cases) {
         SCOPED_TRACE(c.kind);
         std::string zip = zips.make(c.kind);
-        if (c.kind == "bomb") EXPECT_LT(zip.size(), 2u << 20) << "the bomb should be small when zipped";
+        if (c.kind == "bomb") {
+            EXPECT_LT(zip.size(), 2u << 20) << "the bomb should be small when zipped";
+        }
         json settings = {{"runtime", c.runtime}};
         if (c.runtime == "python3") settings["handler"] = "app.handler";
         auto r = d->deploy("up_" + c.kind, settings, zip);
@@ -113,8 +115,9 @@ TEST_F(SandboxAttack, HostileUploadsAreRefusedAndStoreNothing) {
     // Nothing was registered, and no code tree (or half-unpacked one) is left.
     auto list = d->api("GET", "/v1/functions");
     ASSERT_EQ(list.status, 200) << list.body;
+    const json listed = list.json();
     std::vector<std::string> names;
-    for (const auto& f : list.json()["functions"]) names.push_back(f["name"]);
+    for (const auto& f : listed["functions"]) names.push_back(f["name"]);
     EXPECT_EQ(names, std::vector<std::string>{"benign"}) << list.body;
     auto code_entries = [&] {
         std::set<std::string> out;

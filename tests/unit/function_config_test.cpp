@@ -392,5 +392,33 @@ TEST(Describe, ReportsEveryField) {
     EXPECT_EQ(d["code_sha256"], std::string(64, 'a'));
     EXPECT_EQ(d["code_size"], 1234);
     EXPECT_EQ(d["last_modified"], format_rfc3339(v.last_modified));
-    EXPECT_EQ(d.size(), 12u);
+    EXPECT_EQ(d["ephemeral_storage_mb"], 512);
+    EXPECT_EQ(d["network"], "none");
+    EXPECT_EQ(d.size(), 14u);
+}
+
+TEST(DeployJson, SandboxSettings) {
+    auto r = parse_deploy_json("fn", R"({"runtime": "python3", "ephemeral_storage_mb": 1024, "network": "host"})");
+    EXPECT_EQ(r.config.ephemeral_storage_mb, 1024);
+    EXPECT_EQ(r.config.network, NetworkMode::host);
+    auto defaults = parse_deploy_json("fn", R"({"runtime": "python3"})");
+    EXPECT_EQ(defaults.config.ephemeral_storage_mb, 512);
+    EXPECT_EQ(defaults.config.network, NetworkMode::none);
+    for (const char* bad : {R"({"runtime": "python3", "ephemeral_storage_mb": 511})",
+                            R"({"runtime": "python3", "ephemeral_storage_mb": 10241})",
+                            R"({"runtime": "python3", "network": "bridge"})",
+                            R"({"runtime": "python3", "network": 1})"}) {
+        try {
+            parse_deploy_json("fn", bad);
+            ADD_FAILURE() << "accepted " << bad;
+        } catch (const ApiError& e) {
+            EXPECT_EQ(e.status(), 400) << bad;
+            const std::string m = e.what();
+            EXPECT_TRUE(m.find("ephemeral_storage_mb") != std::string::npos || m.find("network") != std::string::npos)
+                << m;
+        }
+    }
+    auto q = parse_deploy_query("fn", {{"runtime", "provided"}, {"ephemeral_storage_mb", "2048"}, {"network", "none"}},
+                                "zip");
+    EXPECT_EQ(q.config.ephemeral_storage_mb, 2048);
 }

@@ -857,7 +857,7 @@ TEST_F(WorkerPoolTwoIdleTest, ReapingEndsOnlyWorkersIdleLongerThanTheKeepAlive) 
     c.keep_alive_s = 1;
     start_pool(c);
     make_two_idle(300ms);
-    // #0 has been idle ~300 ms longer than #1: 150 ms short of the keep-alive, only #0 expired.
+    // Seen 850 ms from now, #0 (idle ~300 ms longer) is past the 1 s keep-alive and #1 is ~150 ms short of it.
     on_io([this] {
         pool_->reap_idle(Worker::Clock::now() + 850ms);
         return 0;

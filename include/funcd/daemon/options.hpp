@@ -22,6 +22,8 @@ struct DaemonOptions {
     std::chrono::milliseconds init_timeout{10'000};
     Prices prices;
     std::string log_level = "info";
+    // Workers run sandboxed unless a developer explicitly turns it off.
+    bool sandbox = true;
 };
 
 // Parses `serve`'s arguments (argv after the subcommand) and the environment.

@@ -81,6 +81,7 @@ private:
     void deliver();
     void complete(Outcome outcome, std::string body, std::string error_type);
     void on_timer();
+    void arm_timer(std::chrono::steady_clock::duration after);
     void on_process_exit();
     void read_output();
     void drain_output();

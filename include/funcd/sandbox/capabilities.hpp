@@ -7,10 +7,10 @@ namespace funcd {
 // read by the parent before clone. Falls back to the number the headers know.
 int last_capability();
 
-// Child, while still privileged inside the namespace: empties the bounding set and the
+// Child, once nothing left needs a capability: empties the bounding set and the
 // ambient set. Returns 0 or errno.
 int child_drop_bounding_and_ambient(int last_cap, const char** what) noexcept;
-// Child, after switching ids: clears effective, permitted and inheritable sets.
+// Child, right after: clears effective, permitted and inheritable sets.
 int child_clear_capability_sets() noexcept;
 
 }  // namespace funcd

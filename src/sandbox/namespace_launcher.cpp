@@ -1,0 +1,577 @@
+#include "funcd/sandbox/namespace_launcher.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <system_error>
+
+#include "funcd/sandbox/capabilities.hpp"
+#include "funcd/sandbox/mounts.hpp"
+#include "funcd/sandbox/network.hpp"
+#include "funcd/sandbox/process_launcher.hpp"
+#include "funcd/sandbox/rlimits.hpp"
+#include "funcd/sandbox/sync_channel.hpp"
+#include "funcd/sandbox/uid_pool.hpp"
+#include "funcd/sandbox/user_namespace.hpp"
+
+namespace funcd {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Every namespace but the network one, which a host-network worker shares.
+constexpr unsigned long kNamespaceFlags =
+    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+// How long the parent waits for the child's next report (the listener, a failure, or
+// exec). A child normally gets from clone to exec in a few milliseconds; the bound only
+// exists so a stuck child cannot hold a daemon thread, and leaves room for a burst of
+// cold starts queueing for a small host's CPUs.
+constexpr int kChildReportTimeoutMs = 1000;
+// The child's exit status when a step failed (as a shell's "found but not executable").
+constexpr int kChildStepFailed = 126;
+// What `hostname` says inside: resolvable through the host's /etc/hosts, which runtimes
+// that look up their own name rely on, and says nothing about the host.
+constexpr const char* kHostname = "localhost";
+// Lambda's function user.
+constexpr const char* kInsideUserName = "sbx_user1051";
+constexpr int kOverflowId = 65534;  // nobody/nogroup, what unmapped ids show up as
+
+[[noreturn]] void throw_errno(int err, const std::string& what) {
+    spdlog::error("sandbox: {} failed: {} (errno {})", what, std::strerror(err), err);
+    throw std::system_error(err, std::generic_category(), what);
+}
+
+// Moves `fd` above the standard descriptors. The child dup2()s onto 0, 1 and 2, which
+// would silently replace a descriptor that happened to get one of those numbers (a
+// daemon started with a closed stdin).
+UniqueFd above_stdio(UniqueFd fd, const char* what) {
+    if (fd.get() > 2) return fd;
+    UniqueFd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!moved) throw_errno(errno, std::string("fcntl(F_DUPFD_CLOEXEC) for ") + what);
+    return moved;
+}
+
+// ---------------------------------------------------------------------------------------
+// The child. Everything it reads was prepared before clone; it only makes syscalls.
+
+struct ChildPlan {
+    int sync = -1;          // the child's end of the socketpair (close-on-exec)
+    int parent_end = -1;    // the parent's end, closed first so the child sees its hang-up
+    int dev_null = -1;
+    int output = -1;
+    bool private_network = true;
+    RootPlan root;
+    RlimitPlan rlimits;
+    IdMapping ids;
+    int last_cap = 0;
+    const SeccompPolicy* seccomp = nullptr;
+    std::vector<std::string> env;  // storage behind envp
+    std::vector<char*> argv;
+    std::vector<char*> envp;
+};
+
+using StepFn = int (*)(const ChildPlan&, const char** what) noexcept;
+
+struct ChildStep {
+    const char* name;  // what the parent logs and what the exception names
+    StepFn run;        // 0 or errno
+};
+
+int step_sync(const ChildPlan& p, const char**) noexcept {
+    ::close(p.parent_end);
+    // Until the go byte the parent is writing our id maps and cgroup: nothing may run
+    // with the unmapped ids, nor outside the worker's cgroup. EOF instead of the byte
+    // means the parent died or gave up.
+    return child_wait_for_go(p.sync) ? 0 : ECANCELED;
+}
+
+int step_session(const ChildPlan&, const char**) noexcept {
+    // Detached from the daemon's terminal and process group: a job-control signal to
+    // those must not reach the worker.
+    return ::setsid() < 0 ? errno : 0;
+}
+
+int step_hostname(const ChildPlan&, const char**) noexcept {
+    return ::sethostname(kHostname, std::strlen(kHostname)) != 0 ? errno : 0;
+}
+
+int step_mounts(const ChildPlan& p, const char** what) noexcept { return child_build_root(p.root, what); }
+
+int step_loopback(const ChildPlan& p, const char**) noexcept {
+    return p.private_network ? child_bring_loopback_up() : 0;
+}
+
+int step_runtime_api(const ChildPlan& p, const char** what) noexcept {
+    if (!p.private_network) return 0;  // the parent listens on the host's loopback itself
+    int fd = -1;
+    if (int err = child_listen_runtime_api(&fd, what)) return err;
+    int err = child_send_fd(p.sync, fd);
+    if (err) *what = "send to parent";
+    ::close(fd);
+    return err;
+}
+
+int step_rlimits(const ChildPlan& p, const char** what) noexcept { return child_apply_rlimits(p.rlimits, what); }
+
+int step_working_directory(const ChildPlan&, const char**) noexcept {
+    return ::chdir("/var/task") != 0 ? errno : 0;
+}
+
+int step_stdio(const ChildPlan& p, const char** what) noexcept {
+    // dup2 clears close-on-exec on the copies, so these three survive execve.
+    const struct {
+        int from, to;
+        const char* name;
+    } moves[] = {{p.dev_null, 0, "stdin"}, {p.output, 1, "stdout"}, {p.output, 2, "stderr"}};
+    for (const auto& m : moves) {
+        if (::dup2(m.from, m.to) < 0) {
+            *what = m.name;
+            return errno;
+        }
+    }
+    return 0;
+}
+
+int step_close_descriptors(const ChildPlan& p, const char**) noexcept {
+    // The child holds a copy of every descriptor of the daemon (listeners, databases,
+    // other workers' pipes). Close-on-exec would cover most, but not a descriptor
+    // another thread opened without it, so close them all. The sync socket stays: it
+    // carries a failure of the remaining steps and closes itself at exec.
+    if (p.sync > 3 && ::close_range(3, static_cast<unsigned>(p.sync) - 1, 0) != 0) return errno;
+    if (::close_range(static_cast<unsigned>(p.sync) + 1, ~0U, 0) != 0) return errno;
+    return 0;
+}
+
+int step_bounding_set(const ChildPlan& p, const char** what) noexcept {
+    return child_drop_bounding_and_ambient(p.last_cap, what);
+}
+
+int step_credentials(const ChildPlan& p, const char** what) noexcept { return child_switch_ids(p.ids, what); }
+
+int step_capabilities(const ChildPlan&, const char**) noexcept { return child_clear_capability_sets(); }
+
+int step_parent_death_signal(const ChildPlan& p, const char**) noexcept {
+    // Set only now: changing the effective uid or gid clears the parent-death signal,
+    // so set earlier it would be gone. The signal follows the thread that called clone.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return errno;
+    // If the parent died before the line above, nothing will signal us. getppid() can't
+    // tell (the parent is outside our PID namespace: it reads 0); its end of the
+    // socketpair can.
+    return child_parent_alive(p.sync) ? 0 : ECANCELED;
+}
+
+int step_no_new_privs(const ChildPlan&, const char**) noexcept {
+    // No setuid bit or file capability can give anything back after exec; seccomp
+    // filters also require it from an unprivileged process.
+    return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ? errno : 0;
+}
+
+int step_signals(const ChildPlan&, const char**) noexcept {
+    // The mask and ignored dispositions survive execve; a runtime must start with the
+    // defaults, not with whatever the daemon blocks or ignores (SIGPIPE).
+    sigset_t none;
+    sigemptyset(&none);
+    if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) return errno;
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        ::sigaction(sig, &dfl, nullptr);  // EINVAL for libc-internal signals: nothing to reset
+    }
+    return 0;
+}
+
+int step_seccomp(const ChildPlan& p, const char**) noexcept { return install_seccomp(*p.seccomp); }
+
+int step_execve(const ChildPlan& p, const char** what) noexcept {
+    *what = p.argv[0];
+    ::execve(p.argv[0], p.argv.data(), p.envp.data());
+    return errno;
+}
+
+// The containment steps, in the order they run. Each can fail; the first failure ends
+// the child and reaches the parent as "<name>[ <what>]: errno N". Order matters where
+// the kernel makes it matter:
+// - credentials first: the child starts as the host's uid, which is not mapped in its
+//   namespace, and the kernel refuses to create files (EOVERFLOW) for an owner it cannot
+//   represent in the filesystem's namespace -- the root tmpfs included. Switching keeps
+//   the namespace's capabilities: the kernel only strips them when leaving the
+//   namespace's uid 0, which is not mapped here;
+// - the parent-death signal after the switch, which clears it;
+// - mounts while capabilities last; /proc before the old root is detached;
+// - the bounding set before the capability sets (it needs CAP_SETPCAP), no_new_privs
+//   before seccomp, seccomp last, so none of the setup has to pass the filter.
+constexpr ChildStep kChildSteps[] = {
+    {"sync", step_sync},
+    {"credentials", step_credentials},
+    {"parent death signal", step_parent_death_signal},
+    {"session", step_session},
+    {"hostname", step_hostname},
+    {"mounts", step_mounts},
+    {"loopback", step_loopback},
+    {"runtime api listener", step_runtime_api},
+    {"rlimits", step_rlimits},
+    {"working directory", step_working_directory},
+    {"stdio", step_stdio},
+    {"close descriptors", step_close_descriptors},
+    {"capability bounding set", step_bounding_set},
+    {"capabilities", step_capabilities},
+    {"no_new_privs", step_no_new_privs},
+    {"signals", step_signals},
+    {"seccomp", step_seccomp},
+    {"execve", step_execve},
+};
+
+[[noreturn]] void run_child(const ChildPlan& plan) noexcept {
+    for (const ChildStep& step : kChildSteps) {
+        const char* what = nullptr;
+        if (int err = step.run(plan, &what); err != 0) {
+            child_report_failure(plan.sync, step.name, what, err);
+            ::_exit(kChildStepFailed);
+        }
+    }
+    ::_exit(kChildStepFailed);  // not reached: the last step execs or fails
+}
+
+// ---------------------------------------------------------------------------------------
+// The parent.
+
+// Peak resident memory of the worker's PID 1, from /proc/<pid>/status (VmHWM): the
+// fallback when there is no cgroup to ask.
+class StatusPeak {
+public:
+    explicit StatusPeak(pid_t pid) {
+        std::string path = "/proc/" + std::to_string(pid) + "/status";
+        fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd_) spdlog::warn("sandbox: open {} failed: {} (errno {})", path, std::strerror(errno), errno);
+    }
+    std::optional<std::uint64_t> read() {
+        if (!fd_) return std::nullopt;
+        char buf[4096];
+        ssize_t n = ::pread(fd_.get(), buf, sizeof buf - 1, 0);
+        if (n <= 0) return peak_;  // the process is gone: keep the last reading
+        buf[n] = '\0';
+        const char* p = std::strstr(buf, "VmHWM:");
+        if (!p) return peak_;
+        p += 6;
+        while (*p == ' ' || *p == '\t') ++p;
+        std::uint64_t kb = 0;
+        std::from_chars(p, buf + n, kb);
+        peak_ = std::max(peak_.value_or(0), kb * 1024);
+        return peak_;
+    }
+
+private:
+    UniqueFd fd_;
+    std::optional<std::uint64_t> peak_;
+};
+
+class SandboxResources final : public WorkerResources {
+public:
+    SandboxResources(pid_t pid, UniqueFd pidfd, std::unique_ptr<WorkerCgroup> cgroup, UidLease uid)
+        : pid_(pid), pidfd_(std::move(pidfd)), cgroup_(std::move(cgroup)), uid_(std::move(uid)), status_(pid) {}
+
+    ~SandboxResources() override {
+        kill_all();
+        // The cgroup goes first (its destructor kills what is left and removes it),
+        // the uid last: a uid is handed to the next worker only once nothing runs as it.
+        cgroup_.reset();
+        uid_.reset();
+    }
+
+    void kill_all() override {
+        // The worker is PID 1 of its namespace: when it dies the kernel kills every
+        // other process in the namespace. Signalled through its pidfd, so a pid reused
+        // after the worker was reaped is never hit.
+        if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
+            spdlog::warn("sandbox: pidfd_send_signal(worker {}, SIGKILL) failed: {} (errno {})", pid_,
+                         std::strerror(errno), errno);
+        if (cgroup_) {
+            try {
+                cgroup_->kill_all();
+            } catch (const std::exception& e) {
+                spdlog::warn("sandbox: killing the cgroup of worker {} failed: {}", pid_, e.what());
+            }
+        }
+    }
+
+    std::optional<std::uint64_t> peak_memory_bytes() override {
+        if (cgroup_) {
+            if (auto peak = cgroup_->peak_memory_bytes()) return peak;
+        }
+        return status_.read();
+    }
+
+    bool out_of_memory() override { return cgroup_ && cgroup_->oom_killed(); }
+
+private:
+    pid_t pid_;
+    UniqueFd pidfd_;
+    std::unique_ptr<WorkerCgroup> cgroup_;
+    UidLease uid_;
+    StatusPeak status_;
+};
+
+std::string passwd_text(const SandboxOptions& o) {
+    return "root:x:0:0:root:/root:/sbin/nologin\n" + std::string(kInsideUserName) + ":x:" +
+           std::to_string(o.inside_uid) + ":" + std::to_string(o.inside_gid) + "::/tmp:/sbin/nologin\n" +
+           "nobody:x:" + std::to_string(kOverflowId) + ":" + std::to_string(kOverflowId) +
+           ":nobody:/nonexistent:/sbin/nologin\n";
+}
+
+std::string group_text(const SandboxOptions& o) {
+    return "root:x:0:\n" + std::string(kInsideUserName) + ":x:" + std::to_string(o.inside_gid) + ":\n" +
+           "nogroup:x:" + std::to_string(kOverflowId) + ":\n";
+}
+
+fs::path default_root_mount_point(bool privileged) {
+    if (privileged) return "/run/funcd/sandbox-root";
+    std::error_code ec;
+    fs::path tmp = fs::temp_directory_path(ec);
+    if (ec) tmp = "/tmp";
+    return tmp / ("funcd-sandbox-root-" + std::to_string(::geteuid()));
+}
+
+// The mount point must exist on the host (a tmp cleaner may have removed it) and be
+// ours: a directory another user planted there, or a symlink, would let them choose
+// where the worker's root lands.
+void ensure_mount_point(const fs::path& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        if (errno != ENOENT) throw_errno(errno, "mkdir " + dir.string());
+        std::error_code ec;
+        fs::create_directories(dir.parent_path(), ec);
+        if (ec) throw_errno(ec.value(), "mkdir " + dir.parent_path().string());
+        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno(errno, "mkdir " + dir.string());
+    }
+    struct stat st{};
+    if (::lstat(dir.c_str(), &st) != 0) throw_errno(errno, "lstat " + dir.string());
+    if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+        spdlog::error("sandbox: {} is not a directory owned by uid {}", dir.string(), ::geteuid());
+        throw std::system_error(EPERM, std::generic_category(), "sandbox root mount point " + dir.string());
+    }
+}
+
+// SIGKILLs and reaps a child that will not become a worker.
+void discard_child(pid_t pid, int pidfd) {
+    if (::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
+        spdlog::error("sandbox: pidfd_send_signal({}, SIGKILL) failed: {} (errno {})", pid, std::strerror(errno),
+                      errno);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+}
+
+}  // namespace
+
+NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<CgroupManager> cgroups,
+                                     SeccompPolicy seccomp)
+    : options_(std::move(options)),
+      cgroups_(std::move(cgroups)),
+      seccomp_(std::move(seccomp)),
+      uids_(std::make_shared<UidPool>(options_.uid_base, options_.uid_slots)),
+      privileged_(::geteuid() == 0) {
+    root_mount_point_ =
+        options_.root_mount_point.empty() ? default_root_mount_point(privileged_) : options_.root_mount_point;
+    if (!cgroups_)
+        unenforced_.push_back("no writable cgroup hierarchy: memory_mb, the pids limit and CPU weight are not enforced");
+    if (!privileged_)
+        unenforced_.push_back(
+            "not root: every worker runs as the daemon's uid (no per-worker uid, no RLIMIT_NPROC) and keeps its "
+            "supplementary groups");
+}
+
+NamespaceLauncher::~NamespaceLauncher() = default;
+
+SandboxPaths NamespaceLauncher::paths_for(const std::filesystem::path&, const std::filesystem::path&) const {
+    return {"/var/task", "/var/runtime"};
+}
+
+LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
+    const auto started = std::chrono::steady_clock::now();
+    if (spec.argv.empty()) throw std::system_error(EINVAL, std::generic_category(), "sandbox: empty argv");
+    ensure_mount_point(root_mount_point_);
+
+    // Host ids: a uid of our own per worker when we may map any uid, else our own.
+    IdMapping ids;
+    ids.inside_uid = options_.inside_uid;
+    ids.inside_gid = options_.inside_gid;
+    ids.privileged = privileged_;
+    UidLease lease;
+    if (privileged_) {
+        auto uid = uids_->acquire();
+        if (!uid) {
+            spdlog::error("sandbox: all {} worker uids from {} are in use", options_.uid_slots, options_.uid_base);
+            throw std::system_error(EAGAIN, std::generic_category(), "sandbox: no free worker uid");
+        }
+        lease = UidLease(uids_, *uid);
+        ids.host_uid = *uid;
+        ids.host_gid = static_cast<gid_t>(*uid);
+    } else {
+        ids.host_uid = ::geteuid();
+        ids.host_gid = ::getegid();
+    }
+
+    // The cgroup exists before the child does, so a failure here costs no process.
+    std::unique_ptr<WorkerCgroup> cgroup;
+    if (cgroups_) {
+        CgroupLimits limits;
+        limits.memory_mb = spec.memory_mb;
+        limits.memory_bytes = static_cast<std::uint64_t>(std::max(spec.memory_mb, 1)) << 20;
+        const std::string id = spec.function_name + "-" + std::to_string(spec.version) + "-" +
+                               std::to_string(next_worker_.fetch_add(1, std::memory_order_relaxed));
+        try {
+            cgroup = cgroups_->create(id, limits);
+        } catch (const std::exception& e) {
+            spdlog::error("sandbox: creating cgroup {} for {} failed: {}", id, spec.function_name, e.what());
+            throw;
+        }
+    }
+
+    // Descriptors. All close-on-exec, so workers forked concurrently by other threads
+    // do not keep them past their exec (a kept copy of the child's sync end would delay
+    // the end-of-file that tells us our child exec'd).
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) throw_errno(errno, "socketpair");
+    UniqueFd parent_end(pair[0]), child_end(pair[1]);
+    child_end = above_stdio(std::move(child_end), "the sync socket");
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
+    UniqueFd out_read(pipe_fds[0]), out_write(pipe_fds[1]);
+    out_write = above_stdio(std::move(out_write), "the output pipe");
+    UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!dev_null) throw_errno(errno, "open /dev/null");
+    dev_null = above_stdio(std::move(dev_null), "/dev/null");
+
+    UniqueFd listener;
+    std::string api_env;
+    if (spec.host_network) {
+        listener = listen_loopback_ephemeral();
+        api_env = "AWS_LAMBDA_RUNTIME_API=127.0.0.1:" + std::to_string(local_port(listener.get()));
+    } else {
+        api_env = std::string("AWS_LAMBDA_RUNTIME_API=") + kRuntimeApiAddress;
+    }
+
+    // Everything the child reads, built now: after clone it may not allocate.
+    ChildPlan plan;
+    plan.sync = child_end.get();
+    plan.parent_end = parent_end.get();
+    plan.dev_null = dev_null.get();
+    plan.output = out_write.get();
+    plan.private_network = !spec.host_network;
+    plan.root = plan_root(RootSpec{root_mount_point_, spec.code_dir, spec.runtime_dir, spec.ephemeral_storage_mb,
+                                   passwd_text(options_), group_text(options_)});
+    plan.rlimits = plan_rlimits(spec.ephemeral_storage_mb, privileged_);
+    plan.ids = ids;
+    plan.last_cap = last_capability();
+    plan.seccomp = &seccomp_;
+    plan.env = spec.env;
+    plan.env.push_back(api_env);
+    for (const auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+    plan.argv.push_back(nullptr);
+    for (auto& e : plan.env) plan.envp.push_back(e.data());
+    plan.envp.push_back(nullptr);
+
+    // A raw clone, not fork(): fork cannot create namespaces, and unshare(CLONE_NEWUSER)
+    // refuses a multi-threaded caller. With a null stack the child continues on a copy
+    // of this stack, like after fork -- but without glibc's fork handlers, so it must
+    // not touch anything libc-internal (malloc, stdio, locks) before exec.
+    unsigned long flags = kNamespaceFlags | CLONE_PIDFD | SIGCHLD;
+    if (!spec.host_network) flags |= CLONE_NEWNET;
+    int pidfd_raw = -1;
+    long ret = ::syscall(SYS_clone, flags, nullptr, &pidfd_raw, nullptr, 0);
+    if (ret == 0) run_child(plan);
+    if (ret < 0) throw_errno(errno, "clone (namespaces for " + spec.function_name + ")");
+    const auto pid = static_cast<pid_t>(ret);
+    UniqueFd pidfd(pidfd_raw);
+    child_end.reset();
+    out_write.reset();
+    dev_null.reset();
+
+    auto fail = [&](int err, const std::string& what) -> void {
+        spdlog::error("sandbox: worker {} of {}: {} failed: {} (errno {})", pid, spec.function_name, what,
+                      std::strerror(err), err);
+        discard_child(pid, pidfd.get());
+        throw std::system_error(err, std::generic_category(), what);
+    };
+
+    // The child waits for the go byte, so nothing it does runs unmapped or uncontained.
+    try {
+        write_id_maps(pid, ids);
+        if (cgroup) cgroup->add(pid);
+    } catch (const std::system_error& e) {
+        discard_child(pid, pidfd.get());
+        throw;
+    }
+    if (int err = parent_send_go(parent_end.get())) fail(err, "sandbox step 'sync' (send go)");
+
+    for (;;) {
+        auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        ChildReport report =
+            parent_receive(parent_end.get(), std::max<int>(0, kChildReportTimeoutMs - static_cast<int>(elapsed.count())));
+        if (report.kind == ChildReport::Kind::fd) {
+            if (listener) fail(EPROTO, "sandbox: unexpected second descriptor from the child");
+            listener = std::move(report.fd);
+            continue;
+        }
+        if (report.kind == ChildReport::Kind::failure) fail(report.error, "sandbox step '" + report.step + "'");
+        if (report.kind == ChildReport::Kind::timeout)
+            fail(ETIMEDOUT, "sandbox: waiting for the child (" + std::to_string(kChildReportTimeoutMs) + " ms)");
+        if (report.kind == ChildReport::Kind::io_error) fail(report.error, "sandbox: reading the sync socket");
+        // End-of-file: the child's end closed at exec. Without a listener it died first.
+        if (!listener) fail(EPROTO, "sandbox: child ended before handing over the Runtime API socket");
+        break;
+    }
+
+    UniqueFd resources_pidfd(::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!resources_pidfd) fail(errno, "fcntl(F_DUPFD_CLOEXEC) of the pidfd");
+
+    LaunchedWorker out;
+    out.pid = pid;
+    out.pidfd = std::move(pidfd);
+    out.output = std::move(out_read);
+    out.runtime_api_listener = std::move(listener);
+    out.resources = std::make_unique<SandboxResources>(pid, std::move(resources_pidfd), std::move(cgroup),
+                                                       std::move(lease));
+    spdlog::debug("sandbox: {} worker pid {} exec'd after {} us", spec.function_name, pid,
+                  std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
+                      .count());
+    return out;
+}
+
+bool NamespaceLauncher::supported(std::string* why) {
+    // Probe with the same clone the launcher uses: user namespaces can be disabled
+    // (user.max_user_namespaces = 0), forbidden to unprivileged users, or blocked by a
+    // container runtime's seccomp profile, and each shows up as a clone error.
+    unsigned long flags = kNamespaceFlags | CLONE_NEWNET | SIGCHLD;
+    long ret = ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0);
+    if (ret == 0) ::_exit(0);
+    if (ret < 0) {
+        int err = errno;
+        if (why) *why = std::string("clone with new user/pid/mount/net/ipc/uts/cgroup namespaces: ") + std::strerror(err);
+        return false;
+    }
+    int status = 0;
+    while (::waitpid(static_cast<pid_t>(ret), &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (why) *why = "the namespace probe child did not exit cleanly";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace funcd

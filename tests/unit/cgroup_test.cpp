@@ -1,0 +1,239 @@
+#include "funcd/sandbox/cgroup.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace funcd {
+namespace {
+
+// A parent of its own, so the tests never touch a running daemon's cgroups.
+constexpr const char* kTestParent = "funcd-unit-test";
+constexpr std::uint64_t kMiB = 1ull << 20;
+
+std::string unique_id(const char* what) {
+    static std::atomic<int> counter{0};
+    return std::string(what) + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::unique_ptr<CgroupManager> manager_or_null() {
+    if (::geteuid() != 0) return nullptr;
+    return CgroupManager::detect(kTestParent);
+}
+
+#define REQUIRE_CGROUPS(m)                                                  \
+    auto m = manager_or_null();                                             \
+    if (!m) GTEST_SKIP() << "needs root and a writable cgroup hierarchy"
+
+// A child that blocks until the parent writes to (or closes) `gate`, then runs `body`.
+template <typename Body>
+pid_t gated_child(int gate[2], int report_fd, Body body) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(gate[1]);
+        char c;
+        if (::read(gate[0], &c, 1) != 1) ::_exit(2);
+        ::_exit(body(report_fd));
+    }
+    ::close(gate[0]);
+    return pid;
+}
+
+void release(int gate[2]) {
+    char c = 'g';
+    ASSERT_EQ(::write(gate[1], &c, 1), 1);
+    ::close(gate[1]);
+}
+
+TEST(CgroupWeights, FollowLambdasCpuPerMemory) {
+    EXPECT_EQ(cpu_weight_v2(1769), 100u);
+    EXPECT_EQ(cpu_weight_v2(128), 7u);
+    EXPECT_EQ(cpu_weight_v2(10240), 578u);
+    EXPECT_EQ(cpu_weight_v2(1), 1u);
+    EXPECT_EQ(cpu_weight_v2(0), 1u);
+    EXPECT_EQ(cpu_weight_v2(-5), 1u);
+    EXPECT_EQ(cpu_weight_v2(1'000'000), 10000u);
+    EXPECT_EQ(cpu_shares_v1(1769), 1024u);
+    EXPECT_EQ(cpu_shares_v1(128), 74u);
+    EXPECT_EQ(cpu_shares_v1(1), 2u);
+    EXPECT_EQ(cpu_shares_v1(100'000'000), 262144u);
+}
+
+TEST(Cgroup, MemoryLimitKillsAndIsReported) {
+    REQUIRE_CGROUPS(manager);
+    CgroupLimits limits;
+    limits.memory_bytes = 64 * kMiB;
+    limits.pids_max = 16;
+    limits.memory_mb = 64;
+    std::string id = unique_id("oom");
+    auto cg = manager->create(id, limits);
+    ASSERT_FALSE(cg->directories().empty());
+
+    int gate[2];
+    ASSERT_EQ(::pipe(gate), 0);
+    pid_t pid = gated_child(gate, -1, [](int) {
+        // Well past the limit, touched page by page so it is really charged.
+        constexpr std::size_t kSize = 100 * kMiB;
+        auto* p = static_cast<char*>(::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        if (p == MAP_FAILED) return 3;
+        for (std::size_t i = 0; i < kSize; i += 4096) p[i] = 1;
+        return 0;
+    });
+    ASSERT_GT(pid, 0);
+    cg->add(pid);
+    std::string proc_cgroup = read_text("/proc/" + std::to_string(pid) + "/cgroup");
+    EXPECT_NE(proc_cgroup.find(id), std::string::npos) << proc_cgroup;
+    release(gate);
+
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+    EXPECT_EQ(WTERMSIG(status), SIGKILL);
+    EXPECT_TRUE(cg->oom_killed());
+    auto peak = cg->peak_memory_bytes();
+    ASSERT_TRUE(peak.has_value());
+    EXPECT_LE(*peak, limits.memory_bytes);
+    EXPECT_GE(*peak, limits.memory_bytes * 3 / 4);
+}
+
+TEST(Cgroup, NoOomWithinTheLimit) {
+    REQUIRE_CGROUPS(manager);
+    auto cg = manager->create(unique_id("fits"), CgroupLimits{});
+    int gate[2];
+    ASSERT_EQ(::pipe(gate), 0);
+    pid_t pid = gated_child(gate, -1, [](int) {
+        constexpr std::size_t kSize = 8 * kMiB;
+        auto* p = static_cast<char*>(::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        if (p == MAP_FAILED) return 3;
+        std::memset(p, 1, kSize);
+        return 0;
+    });
+    cg->add(pid);
+    release(gate);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    EXPECT_FALSE(cg->oom_killed());
+    auto peak = cg->peak_memory_bytes();
+    ASSERT_TRUE(peak.has_value());
+    EXPECT_GE(*peak, 8 * kMiB);
+}
+
+TEST(Cgroup, PidsLimitStopsForks) {
+    REQUIRE_CGROUPS(manager);
+    CgroupLimits limits;
+    limits.pids_max = 16;
+    auto cg = manager->create(unique_id("pids"), limits);
+
+    int gate[2], report[2];
+    ASSERT_EQ(::pipe(gate), 0);
+    ASSERT_EQ(::pipe(report), 0);
+    pid_t pid = gated_child(gate, report[1], [](int out) {
+        // Children that wait forever, until kill_all.
+        int forked = 0, eagain = 0;
+        for (int i = 0; i < 50; ++i) {
+            pid_t c = ::fork();
+            if (c == 0) {
+                ::pause();
+                ::_exit(0);
+            }
+            if (c > 0)
+                ++forked;
+            else if (errno == EAGAIN)
+                ++eagain;
+        }
+        int counts[2] = {forked, eagain};
+        (void)!::write(out, counts, sizeof counts);
+        ::pause();
+        return 0;
+    });
+    ::close(report[1]);
+    cg->add(pid);
+    release(gate);
+
+    int counts[2] = {-1, -1};
+    ASSERT_EQ(::read(report[0], counts, sizeof counts), static_cast<ssize_t>(sizeof counts));
+    ::close(report[0]);
+    // 16 tasks: the child itself and 15 of its children.
+    EXPECT_EQ(counts[0], 15);
+    EXPECT_EQ(counts[1], 35);
+
+    cg->kill_all();
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    // The grandchildren went too: nothing is left in any controller.
+    for (const auto& dir : cg->directories())
+        EXPECT_EQ(read_text(dir.string() + "/cgroup.procs"), "") << dir;
+}
+
+TEST(Cgroup, KillAllReachesStoppedProcessesAndDestructorRemovesDirs) {
+    REQUIRE_CGROUPS(manager);
+    auto cg = manager->create(unique_id("stop"), CgroupLimits{});
+    std::vector<std::filesystem::path> dirs = cg->directories();
+    ASSERT_FALSE(dirs.empty());
+    for (const auto& d : dirs) EXPECT_TRUE(std::filesystem::is_directory(d)) << d;
+
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) ::pause();
+    }
+    ASSERT_GT(pid, 0);
+    cg->add(pid);
+    ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, WUNTRACED), pid);
+    ASSERT_TRUE(WIFSTOPPED(status));
+
+    cg->kill_all();
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    cg->kill_all();  // idempotent
+
+    cg.reset();
+    for (const auto& d : dirs) EXPECT_FALSE(std::filesystem::exists(d)) << d;
+}
+
+TEST(Cgroup, DestructorKillsWhatIsLeft) {
+    REQUIRE_CGROUPS(manager);
+    auto cg = manager->create(unique_id("left"), CgroupLimits{});
+    std::vector<std::filesystem::path> dirs = cg->directories();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) ::pause();
+    }
+    ASSERT_GT(pid, 0);
+    cg->add(pid);
+    cg.reset();
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    // The child was still a zombie of ours while the directory went: that does not block rmdir.
+    for (const auto& d : dirs) EXPECT_FALSE(std::filesystem::exists(d)) << d;
+}
+
+TEST(Cgroup, DescribeNamesTheVersion) {
+    REQUIRE_CGROUPS(manager);
+    EXPECT_EQ(manager->describe().rfind("cgroup v", 0), 0u) << manager->describe();
+}
+
+}  // namespace
+}  // namespace funcd
