@@ -24,6 +24,7 @@
 #include "funcd/pool/pool_manager.hpp"
 #include "funcd/registry/code_store.hpp"
 #include "funcd/registry/registry.hpp"
+#include "funcd/sandbox/namespace_launcher.hpp"
 #include "funcd/sandbox/process_launcher.hpp"
 
 namespace funcd {
@@ -42,6 +43,35 @@ std::string trim(std::string s) {
     std::size_t start = 0;
     while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
     return s.substr(start);
+}
+
+// The sandbox unless explicitly turned off; never silently unsandboxed.
+std::unique_ptr<SandboxLauncher> make_launcher(bool sandbox) {
+    if (!sandbox) {
+        spdlog::warn("sandbox: OFF (--sandbox off). Functions run as plain processes with the daemon's user, "
+                     "its files and its network. Use this for development only, never with untrusted code.");
+        return std::make_unique<ProcessLauncher>();
+    }
+    std::string why;
+    if (!NamespaceLauncher::supported(&why))
+        throw std::runtime_error("the sandbox cannot run on this host (" + why +
+                                 "); run funcd as root or enable unprivileged user namespaces "
+                                 "(sysctl kernel.unprivileged_userns_clone=1), or pass --sandbox off "
+                                 "to run functions unisolated (development only)");
+    auto cgroups = CgroupManager::detect();
+    const std::string cgroup_text = cgroups ? cgroups->describe() : std::string("no cgroups");
+    auto seccomp = SeccompPolicy::build();
+    const std::size_t filter_size = seccomp.instructions();
+    auto launcher = std::make_unique<NamespaceLauncher>(SandboxOptions{}, std::move(cgroups), std::move(seccomp));
+    spdlog::info("sandbox: namespaces (user, pid, mount, net, ipc, uts, cgroup), pivot_root, seccomp ({} BPF "
+                 "instructions), {}",
+                 filter_size, cgroup_text);
+    if (!launcher->unenforced().empty()) {
+        std::string list;
+        for (const auto& item : launcher->unenforced()) list += "\n  - " + item;
+        spdlog::warn("sandbox: this host does not let funcd enforce:{}", list);
+    }
+    return launcher;
 }
 
 }  // namespace
@@ -96,8 +126,8 @@ int run_daemon(const DaemonOptions& options) {
     Registry registry(data_dir / "funcd.db", code);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal");
     LogDirectory logs(io, data_dir / "logs");
-    ProcessLauncher launcher;
-    PoolEnvironment env{io, launcher, logs, std::filesystem::absolute(opts.runtime_dir), opts.python,
+    std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
+    PoolEnvironment env{io, *launcher, logs, std::filesystem::absolute(opts.runtime_dir), opts.python,
                         opts.init_timeout};
     PoolManager pools(env);
     Dispatcher dispatcher(registry, pools, usage);

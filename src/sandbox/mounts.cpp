@@ -10,8 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 

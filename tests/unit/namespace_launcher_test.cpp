@@ -197,8 +197,9 @@ if exec 3<>/dev/tcp/127.0.0.1/9001; then echo connect=ok; echo ping >&3; else ec
         auto end = root.find(' ', pos);
         if (end == std::string::npos) end = root.size();
         std::string entry = root.substr(pos, end - pos);
-        if (!entry.empty())
+        if (!entry.empty()) {
             EXPECT_NE(std::find(allowed.begin(), allowed.end(), entry), allowed.end()) << "unexpected /" << entry;
+        }
         pos = end + 1;
     }
     EXPECT_NE(root.find("var"), std::string::npos);
@@ -216,6 +217,15 @@ TEST_F(NamespaceLauncherTest, HostNetworkUsesAnEphemeralPortOnTheHostLoopback) {
     auto api = facts(out)["api"];
     EXPECT_EQ(api.rfind("127.0.0.1:", 0), 0u) << out;
     EXPECT_NE(api, "127.0.0.1:9001") << out;
+}
+
+TEST_F(NamespaceLauncherTest, RunsTheSystemPython) {
+    if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+    funcd::LaunchedWorker w = launcher_->launch(spec_for(
+        {"/usr/bin/python3", "-I", "-c", "import json, socket, ssl, os; print('py=' + json.dumps(os.getuid()))"}));
+    const std::string out = read_all(w.output.get(), 5000ms);
+    reap(w);
+    EXPECT_EQ(facts(out)["py"], "993") << out;
 }
 
 TEST_F(NamespaceLauncherTest, FailingStepIsNamed) {
@@ -265,31 +275,38 @@ TEST_F(NamespaceLauncherTest, ColdStartToFirstNext) {
                                                       fs::perms::group_exec | fs::perms::others_read |
                                                       fs::perms::others_exec);
 
-    constexpr int kRuns = 20;
-    std::vector<double> launch_ms, next_ms;
-    for (int i = 0; i < kRuns; ++i) {
-        const auto t0 = Clock::now();
-        funcd::LaunchedWorker w = launcher_->launch(spec_for({"/var/task/bootstrap"}));
-        const auto t1 = Clock::now();
-        funcd::UniqueFd conn = accept_within(w.runtime_api_listener.get(), 5000ms);
-        ASSERT_TRUE(conn);
-        char buf[256];
-        pollfd p{conn.get(), POLLIN, 0};
-        ASSERT_EQ(::poll(&p, 1, 5000), 1);
-        ssize_t n = ::read(conn.get(), buf, sizeof buf - 1);
-        const auto t2 = Clock::now();
-        ASSERT_GT(n, 0);
-        buf[n] = '\0';
-        EXPECT_NE(std::string(buf).find("/runtime/invocation/next"), std::string::npos) << buf;
-        reap(w);
-        launch_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        next_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
+    // With the cgroup, then without: on cgroup v1 hosts moving the child into its cgroup
+    // costs an RCU grace period, which the second figure leaves out.
+    funcd::SandboxOptions options;
+    options.root_mount_point = dir_ / "root";
+    funcd::NamespaceLauncher no_cgroup(options, nullptr, funcd::SeccompPolicy::build());
+    for (funcd::NamespaceLauncher* launcher : {launcher_.get(), &no_cgroup}) {
+        constexpr int kRuns = 20;
+        std::vector<double> launch_ms, next_ms;
+        for (int i = 0; i < kRuns; ++i) {
+            const auto t0 = Clock::now();
+            funcd::LaunchedWorker w = launcher->launch(spec_for({"/var/task/bootstrap"}));
+            const auto t1 = Clock::now();
+            funcd::UniqueFd conn = accept_within(w.runtime_api_listener.get(), 5000ms);
+            ASSERT_TRUE(conn);
+            char buf[256];
+            pollfd p{conn.get(), POLLIN, 0};
+            ASSERT_EQ(::poll(&p, 1, 5000), 1);
+            ssize_t n = ::read(conn.get(), buf, sizeof buf - 1);
+            const auto t2 = Clock::now();
+            ASSERT_GT(n, 0);
+            buf[n] = '\0';
+            EXPECT_NE(std::string(buf).find("/runtime/invocation/next"), std::string::npos) << buf;
+            reap(w);
+            launch_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            next_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
+        }
+        std::sort(launch_ms.begin(), launch_ms.end());
+        std::sort(next_ms.begin(), next_ms.end());
+        std::printf("sandbox cold start (%s), %d runs: launch() p50 %.2f ms, max %.2f; to first /next p50 %.2f ms, max %.2f\n",
+                    launcher->unenforced().empty() ? "with cgroup" : "without cgroup", kRuns, launch_ms[kRuns / 2],
+                    launch_ms.back(), next_ms[kRuns / 2], next_ms.back());
     }
-    std::sort(launch_ms.begin(), launch_ms.end());
-    std::sort(next_ms.begin(), next_ms.end());
-    std::printf("sandbox cold start over %d runs: launch() p50 %.2f ms (max %.2f); to first /next p50 %.2f ms (max %.2f)\n",
-                kRuns, launch_ms[kRuns / 2], launch_ms.back(), next_ms[kRuns / 2], next_ms.back());
-    RecordProperty("first_next_p50_us", static_cast<int>(next_ms[kRuns / 2] * 1000));
 }
 
 TEST(NamespaceLauncherUidPool, HandsOutDistinctUidsAndReusesReturnedOnes) {
