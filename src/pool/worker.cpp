@@ -31,10 +31,16 @@ std::int64_t micros(std::chrono::steady_clock::duration d) {
     return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
 }
 
-std::string exit_description(const siginfo_t& info) {
-    if (info.si_code == CLD_EXITED) return fmt::format("exit status {}", info.si_status);
-    const char* name = sigabbrev_np(info.si_status);
-    return fmt::format("signal: {}", name ? name : std::to_string(info.si_status).c_str());
+// How the runtime ended: exited with a code, or killed by a signal.
+struct ExitStatus {
+    bool exited = true;
+    int code = 0;  // the exit code or the signal number
+};
+
+std::string describe(const ExitStatus& e) {
+    if (e.exited) return fmt::format("exit status {}", e.code);
+    const char* name = sigabbrev_np(e.code);
+    return fmt::format("signal: {}", name ? name : std::to_string(e.code).c_str());
 }
 
 }  // namespace
@@ -69,6 +75,7 @@ void Worker::start(LaunchedWorker launched) {
     resources_ = std::move(launched.resources);
     endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(launched.runtime_api_listener),
                                                      std::weak_ptr<RuntimeApiHandler>(shared_from_this()));
+    exit_status_ = std::move(launched.exit_status);
     exit_watch_.assign(launched.pidfd.release());
     output_.assign(launched.output.release());
     ::fcntl(output_.native_handle(), F_SETFL, ::fcntl(output_.native_handle(), F_GETFL) | O_NONBLOCK);
@@ -295,7 +302,16 @@ void Worker::on_process_exit() {
     if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(exit_watch_.native_handle()), &info, WEXITED) != 0) {
         spdlog::error("worker: waitid pid={} failed: {} (errno {})", pid_, std::strerror(errno), errno);
     }
-    const std::string how = exit_description(info);
+    ExitStatus status{info.si_code == CLD_EXITED, info.si_status};
+    if (exit_status_) {
+        // A sandbox init ran the runtime; its report is the runtime's own status.
+        int wait_status = 0;
+        if (::read(exit_status_.get(), &wait_status, sizeof wait_status) == sizeof wait_status)
+            status = WIFEXITED(wait_status) ? ExitStatus{true, WEXITSTATUS(wait_status)}
+                                            : ExitStatus{false, WTERMSIG(wait_status)};
+        exit_status_.reset();
+    }
+    const std::string how = describe(status);
     spdlog::debug("worker: exited function={} pid={} {}", fn_->config.name, pid_, how);
     // The process is gone but what it forked may not be (same group).
     resources_->kill_all();
@@ -323,8 +339,7 @@ void Worker::on_process_exit() {
             complete(Outcome::init_error, std::move(body), std::move(type));
         } else {
             // Exit status 126/127 before asking for work: the entry point could not run.
-            const bool bad_entry = info.si_code == CLD_EXITED && (info.si_status == 126 || info.si_status == 127) &&
-                                   !initialised_at_;
+            const bool bad_entry = status.exited && (status.code == 126 || status.code == 127) && !initialised_at_;
             const char* type = bad_entry ? "Runtime.InvalidEntrypoint" : "Runtime.ExitError";
             complete(Outcome::init_error,
                      error_document(type, fmt::format("Runtime exited with error: {} before it was ready", how)),

@@ -88,7 +88,12 @@ public:
     // noexec and the atime mode, all locked when the mount came from a more privileged
     // namespace), so the flags the source already has are read here and kept.
     void bind_readonly(const std::string& source, const std::string& inside, unsigned long extra_flags) {
-        mount(source, inside, {}, MS_BIND | MS_REC);
+        bind_readonly_via(source, source, inside, extra_flags);
+    }
+    // The same, mounting from `via` (a /proc/self/fd path to `source`).
+    void bind_readonly_via(const std::string& source, const std::string& via, const std::string& inside,
+                           unsigned long extra_flags) {
+        mount(via, inside, {}, MS_BIND | MS_REC);
         mount({}, inside, {}, MS_REMOUNT | MS_BIND | MS_RDONLY | extra_flags | locked_flags(source));
     }
     // A bind that keeps the source's flags (device nodes: read-write, and dev allowed).
@@ -203,9 +208,13 @@ RootPlan plan_root(const RootSpec& spec) {
 
     p.dir("/var");
     p.dir("/var/task");
-    p.bind_readonly(spec.code_dir.string(), "/var/task", kNoDevices);
+    auto via = [](const fs::path& path, int fd) {
+        return fd >= 0 ? "/proc/self/fd/" + std::to_string(fd) : path.string();
+    };
+    p.bind_readonly_via(spec.code_dir.string(), via(spec.code_dir, spec.code_fd), "/var/task", kNoDevices);
     p.dir("/var/runtime");
-    p.bind_readonly(spec.runtime_dir.string(), "/var/runtime", kNoDevices);
+    p.bind_readonly_via(spec.runtime_dir.string(), via(spec.runtime_dir, spec.runtime_fd), "/var/runtime",
+                        kNoDevices);
 
     p.dir("/tmp", 01777);
     p.mount("tmpfs", "/tmp", "tmpfs", kNoDevices, "size=" + std::to_string(std::max(spec.tmp_mb, 1)) + "m,mode=1777");

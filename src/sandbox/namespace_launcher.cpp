@@ -80,6 +80,13 @@ struct ChildPlan {
     IdMapping ids;
     int last_cap = 0;
     const SeccompPolicy* seccomp = nullptr;
+    // The host directories bound at /var/task and /var/runtime, opened by the child into
+    // these descriptor numbers (reserved by the parent) before it gives up host uid 0.
+    const char* code_dir = nullptr;
+    const char* runtime_dir = nullptr;
+    int code_slot = -1;
+    int runtime_slot = -1;
+    int exit_status = -1;  // write end: the init passes on the runtime's wait status
     std::vector<std::string> env;  // storage behind envp
     std::vector<char*> argv;
     std::vector<char*> envp;
@@ -98,6 +105,25 @@ int step_sync(const ChildPlan& p, const char**) noexcept {
     // with the unmapped ids, nor outside the worker's cgroup. EOF instead of the byte
     // means the parent died or gave up.
     return child_wait_for_go(p.sync) ? 0 : ECANCELED;
+}
+
+int open_into(const char* path, int slot) noexcept {
+    int fd = ::open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int err = ::dup3(fd, slot, O_CLOEXEC) < 0 ? errno : 0;
+    ::close(fd);
+    return err;
+}
+
+int step_bind_sources(const ChildPlan& p, const char** what) noexcept {
+    // Opened here, not in the parent: a bind mount's source must belong to the child's
+    // own mount namespace (EINVAL otherwise). And opened now, while the child still has
+    // host uid 0: as the worker's uid it could not search the data directory (0700), and
+    // in a user namespace capabilities do not apply to inodes of unmapped owners.
+    *what = p.code_dir;
+    if (int err = open_into(p.code_dir, p.code_slot)) return err;
+    *what = p.runtime_dir;
+    return open_into(p.runtime_dir, p.runtime_slot);
 }
 
 int step_session(const ChildPlan&, const char**) noexcept {
@@ -152,8 +178,11 @@ int step_close_descriptors(const ChildPlan& p, const char**) noexcept {
     // other workers' pipes). Close-on-exec would cover most, but not a descriptor
     // another thread opened without it, so close them all. The sync socket stays: it
     // carries a failure of the remaining steps and closes itself at exec.
-    if (p.sync > 3 && ::close_range(3, static_cast<unsigned>(p.sync) - 1, 0) != 0) return errno;
-    if (::close_range(static_cast<unsigned>(p.sync) + 1, ~0U, 0) != 0) return errno;
+    const unsigned keep_low = static_cast<unsigned>(std::min(p.sync, p.exit_status));
+    const unsigned keep_high = static_cast<unsigned>(std::max(p.sync, p.exit_status));
+    if (keep_low > 3 && ::close_range(3, keep_low - 1, 0) != 0) return errno;
+    if (keep_high > keep_low + 1 && ::close_range(keep_low + 1, keep_high - 1, 0) != 0) return errno;
+    if (::close_range(keep_high + 1, ~0U, 0) != 0) return errno;
     return 0;
 }
 
@@ -198,10 +227,33 @@ int step_signals(const ChildPlan&, const char**) noexcept {
 
 int step_seccomp(const ChildPlan& p, const char**) noexcept { return install_seccomp(*p.seccomp); }
 
-int step_execve(const ChildPlan& p, const char** what) noexcept {
+// PID 1 of the namespace stays ours: a runtime as PID 1 would never reap the orphans
+// its children leave (zombies count against pids.max), and the kernel drops every
+// signal a namespace's init sends itself without a handler (a runtime's own
+// kill(getpid(), SIGKILL) would do nothing). The init forks the runtime, reaps
+// everything, and when the runtime ends passes its wait status to the daemon and exits,
+// which makes the kernel kill whatever is left in the namespace.
+int step_runtime(const ChildPlan& p, const char** what) noexcept {
     *what = p.argv[0];
-    ::execve(p.argv[0], p.argv.data(), p.envp.data());
-    return errno;
+    long pid = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
+    if (pid < 0) return errno;
+    if (pid == 0) {
+        ::execve(p.argv[0], p.argv.data(), p.envp.data());
+        child_report_failure(p.sync, "execve", p.argv[0], errno);
+        ::_exit(127);
+    }
+    // The runtime's exec closes its copy of the sync socket; with ours closed too, the
+    // daemon reads end-of-file exactly when the exec succeeded.
+    ::close(p.sync);
+    for (;;) {
+        int status = 0;
+        pid_t done = ::waitpid(-1, &status, 0);
+        if (done == static_cast<pid_t>(pid)) {
+            [[maybe_unused]] auto n = ::write(p.exit_status, &status, sizeof status);
+            ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        }
+        if (done < 0 && errno != EINTR) ::_exit(kChildStepFailed);
+    }
 }
 
 // The containment steps, in the order they run. Each can fail; the first failure ends
@@ -218,6 +270,7 @@ int step_execve(const ChildPlan& p, const char** what) noexcept {
 //   before seccomp, seccomp last, so none of the setup has to pass the filter.
 constexpr ChildStep kChildSteps[] = {
     {"sync", step_sync},
+    {"bind sources", step_bind_sources},
     {"credentials", step_credentials},
     {"parent death signal", step_parent_death_signal},
     {"session", step_session},
@@ -234,7 +287,7 @@ constexpr ChildStep kChildSteps[] = {
     {"no_new_privs", step_no_new_privs},
     {"signals", step_signals},
     {"seccomp", step_seccomp},
-    {"execve", step_execve},
+    {"runtime", step_runtime},
 };
 
 [[noreturn]] void run_child(const ChildPlan& plan) noexcept {
@@ -245,7 +298,7 @@ constexpr ChildStep kChildSteps[] = {
             ::_exit(kChildStepFailed);
         }
     }
-    ::_exit(kChildStepFailed);  // not reached: the last step execs or fails
+    ::_exit(kChildStepFailed);  // not reached: the last step never returns on success
 }
 
 // ---------------------------------------------------------------------------------------
@@ -471,9 +524,27 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     plan.parent_end = parent_end.get();
     plan.dev_null = dev_null.get();
     plan.output = out_write.get();
+    int status_fds[2];
+    if (::pipe2(status_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2 (exit status)");
+    UniqueFd status_read(status_fds[0]), status_write(status_fds[1]);
+    status_write = above_stdio(std::move(status_write), "the exit status pipe");
+    plan.exit_status = status_write.get();
     plan.private_network = !spec.host_network;
-    plan.root = plan_root(RootSpec{root_mount_point_, spec.code_dir, spec.runtime_dir, spec.ephemeral_storage_mb,
-                                   passwd_text(options_), group_text(options_)});
+    // Two descriptor numbers the child replaces with the directories it binds.
+    UniqueFd code_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!code_slot) throw_errno(errno, "open /dev/null");
+    code_slot = above_stdio(std::move(code_slot), "/dev/null");
+    UniqueFd runtime_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!runtime_slot) throw_errno(errno, "open /dev/null");
+    runtime_slot = above_stdio(std::move(runtime_slot), "/dev/null");
+    const std::string code_dir = spec.code_dir.string(), runtime_dir = spec.runtime_dir.string();
+    plan.code_dir = code_dir.c_str();
+    plan.runtime_dir = runtime_dir.c_str();
+    plan.code_slot = code_slot.get();
+    plan.runtime_slot = runtime_slot.get();
+    RootSpec root{root_mount_point_, spec.code_dir, spec.runtime_dir, code_slot.get(), runtime_slot.get(),
+                  spec.ephemeral_storage_mb, passwd_text(options_), group_text(options_)};
+    plan.root = plan_root(root);
     plan.rlimits = plan_rlimits(spec.ephemeral_storage_mb, privileged_);
     plan.ids = ids;
     plan.last_cap = last_capability();
@@ -563,6 +634,8 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     out.pid = pid;
     out.pidfd = std::move(pidfd);
     out.output = std::move(out_read);
+    status_write.reset();
+    out.exit_status = std::move(status_read);
     out.runtime_api_listener = std::move(listener);
     out.resources = std::make_unique<SandboxResources>(pid, std::move(resources_pidfd), std::move(cgroup),
                                                        std::move(lease));

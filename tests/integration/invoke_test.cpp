@@ -14,10 +14,12 @@ namespace {
 
 using nlohmann::json;
 
-const char* kEchoPy = R"(import os
+// WORKER identifies the worker process (pids repeat across PID namespaces).
+const char* kEchoPy = R"(import os, uuid
+WORKER = uuid.uuid4().hex
 def handler(event, context):
     print("handling", event.get("n"))
-    return {"event": event, "pid": os.getpid(), "request_id": context.aws_request_id,
+    return {"event": event, "worker": WORKER, "request_id": context.aws_request_id,
             "name": context.function_name, "version": context.function_version,
             "memory": context.memory_limit_in_mb, "remaining": context.get_remaining_time_in_millis(),
             "env": os.environ.get("GREETING"), "cwd": os.getcwd()}
@@ -53,7 +55,7 @@ TEST(Invoke, PythonColdThenWarm) {
 
     auto second = d.invoke("echo", R"({"n": 2})");
     ASSERT_EQ(second.status, 200) << second.body;
-    EXPECT_EQ(second.json()["pid"], r1["pid"]) << "the warm worker is reused";
+    EXPECT_EQ(second.json()["worker"], r1["worker"]) << "the warm worker is reused";
     EXPECT_TRUE(second.header("x-funcd-init-duration-ms").empty()) << "warm invocations report no init";
     EXPECT_NE(second.header("x-funcd-request-id"), first.header("x-funcd-request-id"));
 
@@ -105,21 +107,22 @@ TEST(Invoke, ProvidedRuntimeBothDeployForms) {
 TEST(Invoke, ConcurrentInvocationsRunOnSeparateWorkers) {
     Daemon d;
     ASSERT_EQ(d.deploy("slow", {{"runtime", "python3"}, {"handler", "app.handler"}},
-                       python_zip("import os, time\ndef handler(e, c):\n    time.sleep(1.0)\n    return os.getpid()\n"))
+                       python_zip("import time, uuid\nWORKER = uuid.uuid4().hex\n"
+                                  "def handler(e, c):\n    time.sleep(1.0)\n    return WORKER\n"))
                   .status,
               201);
     const int n = 4;
     std::vector<std::future<HttpResult>> calls;
     auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < n; ++i) calls.push_back(std::async(std::launch::async, [&] { return d.invoke("slow"); }));
-    std::set<int> pids;
+    std::set<std::string> workers;
     for (auto& c : calls) {
         auto r = c.get();
         ASSERT_EQ(r.status, 200) << r.body;
-        pids.insert(std::stoi(r.body));
+        workers.insert(r.body);
     }
     auto elapsed = std::chrono::steady_clock::now() - start;
-    EXPECT_EQ(pids.size(), static_cast<std::size_t>(n)) << "each concurrent invocation had its own worker";
+    EXPECT_EQ(workers.size(), static_cast<std::size_t>(n)) << "each concurrent invocation had its own worker";
     EXPECT_LT(elapsed, std::chrono::milliseconds(n * 1000)) << "they ran in parallel";
     auto info = d.api("GET", "/v1/functions/slow").json();
     EXPECT_EQ(info["instances"]["idle"], n);

@@ -90,14 +90,21 @@ protected:
         funcd::SandboxOptions options;
         options.root_mount_point = dir_ / "root";
         launcher_ = std::make_unique<funcd::NamespaceLauncher>(
-            options, funcd::CgroupManager::detect("funcd-nsl-test-" + std::to_string(::getpid())),
+            options, funcd::CgroupManager::detect(cgroup_name()),
             funcd::SeccompPolicy::build());
     }
 
     void TearDown() override {
         launcher_.reset();
         if (!dir_.empty()) fs::remove_all(dir_);
+        // The manager leaves its parent cgroup for the next daemon run; a test removes it.
+        std::error_code ec;
+        for (const char* root : {"/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids",
+                                 "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/unified"})
+            fs::remove(fs::path(root) / cgroup_name(), ec);
     }
+
+    static std::string cgroup_name() { return "funcd-nsl-test-" + std::to_string(::getpid()); }
 
     void write_script(const std::string& name, const std::string& text) {
         const fs::path p = dir_ / "code" / name;

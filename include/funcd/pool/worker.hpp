@@ -99,6 +99,7 @@ private:
     std::unique_ptr<WorkerResources> resources_;
     std::unique_ptr<RuntimeApiEndpoint> endpoint_;
     boost::asio::posix::stream_descriptor exit_watch_;
+    UniqueFd exit_status_;  // the sandbox init's report of the runtime's wait status, if any
     boost::asio::posix::stream_descriptor output_;
     std::vector<char> read_buffer_;
     std::string partial_line_;

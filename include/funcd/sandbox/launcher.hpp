@@ -50,6 +50,9 @@ struct LaunchedWorker {
     UniqueFd pidfd;                 // readable once the worker's main process exited
     UniqueFd output;                // read end of the worker's stdout+stderr
     UniqueFd runtime_api_listener;  // listening TCP socket the worker's runtime connects to
+    // Optional: where the sandbox's init writes the runtime's wait status (an int) when
+    // the runtime is not the process `pid` itself.
+    UniqueFd exit_status;
     std::unique_ptr<WorkerResources> resources;
 };
 

@@ -36,6 +36,11 @@ struct RootSpec {
     std::filesystem::path mount_point;  // an existing empty host directory (see NamespaceLauncher)
     std::filesystem::path code_dir;     // -> /var/task
     std::filesystem::path runtime_dir;  // -> /var/runtime
+    // O_PATH descriptors of code_dir and runtime_dir opened by the daemon. The child binds
+    // through them (/proc/self/fd/N) because, as an unprivileged host uid, it could not
+    // look the paths up itself when a parent directory (the data dir, 0700) is closed to it.
+    int code_fd = -1;
+    int runtime_fd = -1;
     int tmp_mb = 512;                   // size of /tmp
     std::string passwd;                 // contents of /etc/passwd
     std::string group;                  // contents of /etc/group
