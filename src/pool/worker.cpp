@@ -312,6 +312,13 @@ void Worker::on_process_exit() {
         exit_status_.reset();
     }
     const std::string how = describe(status);
+    if (!status.exited && status.code == SIGSYS) {
+        // Blocked calls fail with EPERM; SIGSYS means the filter's kill action fired (a
+        // syscall through a foreign ABI, e.g. int 0x80): an attempt worth an operator's eye.
+        spdlog::warn("sandbox violation: function={} version={} pid={} killed by seccomp (SIGSYS)", fn_->config.name,
+                     fn_->version, pid_);
+        log_->platform("SANDBOX_VIOLATION the runtime was killed by seccomp (SIGSYS)");
+    }
     spdlog::debug("worker: exited function={} pid={} {}", fn_->config.name, pid_, how);
     // The process is gone but what it forked may not be (same group).
     resources_->kill_all();

@@ -41,6 +41,7 @@ TEST_F(SandboxAttack, ForkBombIsCappedByThePidsLimitAndLeavesNothing) {
 
     auto r = d->invoke("forkbomb", json{{"mark", comm}, {"cap", 1100}, {"seconds", 5}}.dump());
     ASSERT_EQ(r.status, 200) << r.body;
+    RecordProperty("observed", r.body);
     json body = r.json();
     if (r.header("x-funcd-function-error") == "Unhandled") {
         EXPECT_EQ(body["errorType"], "Sandbox.Timedout") << r.body;
@@ -84,6 +85,7 @@ TEST_F(SandboxAttack, MemoryHogIsStoppedAtMemoryMb) {
     ASSERT_EQ(records.status, 200) << records.body;
     auto list = records.json()["records"];
     ASSERT_EQ(list.size(), 1u) << records.body;
+    RecordProperty("observed", r.body + " " + list[0].dump());
     ASSERT_TRUE(list[0]["max_memory_used_mb"].is_number()) << records.body;
     EXPECT_LE(list[0]["max_memory_used_mb"].get<int>(), 128 + 8) << records.body;
 

