@@ -55,7 +55,7 @@ def handler(event, context):
         "chmod_code": os_errno(lambda: os.chmod("/var/task/app.py", 0o777)),
         # Opened for writing only, never written: a successful open is already the escape.
         "write_opens": {p: os_errno(lambda: os.close(os.open(p, os.O_WRONLY))) for p in event["write_opens"]},
-        "task_files": sorted(os.listdir("/var/task")) if os.path.isdir("/var/task") else None,
+        "code_listing": sorted(os.listdir("/var/task")) if os.path.isdir("/var/task") else None,
         "own_code_is_mine": "kFilesProbe-marker" in own,
         "dev": sorted(os.listdir("/dev")),
         "env": dict(os.environ),
@@ -93,8 +93,8 @@ TEST_F(SandboxAttack, HostFilesAndOtherFunctionsAreOutOfReach) {
                                            benign_code.string(), "/proc/" + std::to_string(d->pid()) + "/environ"};
     if (std::filesystem::exists(d->data_dir() / "api-token")) read_paths.push_back((d->data_dir() / "api-token").string());
 
-    // Kernel and cgroup knobs that would reach beyond the worker: SysRq, the core dump
-    // helper (run as root on the host), and moving itself out of its cgroups.
+    // Kernel and cgroup knobs that would reach beyond the worker: SysRq, core_pattern (a
+    // pipe there runs a program as root on the host), and moving itself out of its cgroups.
     const std::vector<std::string> write_opens = {
         "/proc/sysrq-trigger", "/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches",
         "/sys/fs/cgroup/memory/cgroup.procs", "/sys/fs/cgroup/pids/cgroup.procs", "/sys/fs/cgroup/cgroup.procs",
@@ -127,7 +127,7 @@ TEST_F(SandboxAttack, HostFilesAndOtherFunctionsAreOutOfReach) {
         EXPECT_TRUE(one_of(body["reads"][p], {ENOENT})) << "host path " << p << " gave " << body["reads"][p]
                                                         << " (null: it was read)";
     }
-    EXPECT_EQ(body["task_files"], json::array({"app.py"})) << "/var/task shows only this function's code";
+    EXPECT_EQ(body["code_listing"], json::array({"app.py"})) << "/var/task shows only this function's code";
     EXPECT_EQ(body["own_code_is_mine"], true);
 
     // Nothing of the daemon's reaches the environment.

@@ -1,7 +1,7 @@
 #pragma once
 // Shared pieces of the sandbox attack suite: a fixture that starts the real daemon (sandbox
 // on, as by default) with a benign function deployed, a check that the daemon still serves
-// that function normally after an attack, Python helpers the attacking functions share, and
+// that function normally after an attack, Python code every attacking function shares, and
 // a way to find (and clean up) processes an attack left behind, wherever they ended up in
 // the host's process tree.
 #include <dirent.h>
@@ -146,7 +146,7 @@ protected:
 
     // Starts funcd (sandbox on: the default) and deploys the benign function "benign".
     std::unique_ptr<Daemon> start(std::vector<std::string> extra_args = {}) {
-        extra_args.push_back("--sandbox"); extra_args.push_back("off"); auto d = std::make_unique<Daemon>(std::move(extra_args));
+        auto d = std::make_unique<Daemon>(std::move(extra_args));
         auto dep = d->deploy("benign", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kBenignPy));
         EXPECT_EQ(dep.status, 201) << dep.body;
         benign_sha_ = dep.status == 201 ? dep.json().value("code_sha256", "") : "";
