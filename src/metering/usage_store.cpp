@@ -33,6 +33,9 @@ constexpr std::size_t kMaxBatch = 10'000;
 // (disk full, read-only file) to about one log line a second; the journal keeps the
 // records safe meanwhile.
 constexpr auto kRetryInterval = std::chrono::seconds(1);
+// How long the flusher lets records gather before committing them. Usage queries flush
+// first, so nobody waits for it; only SQLite's view of the records lags by this much.
+constexpr auto kBatchWindow = std::chrono::milliseconds(50);
 
 constexpr int kMaxRecordsLimit = 1000;
 
@@ -194,6 +197,8 @@ void UsageStore::record(const UsageRecord& r) {
         write_all(journal_fd_, line, journal_path_);
         queue_.push_back(r);
         ++appended_seq_;
+        // Only the first record of a batch needs to wake the flusher; later ones join it.
+        if (queue_.size() != 1) return;
     }
     wake_.notify_one();
 }
@@ -201,6 +206,9 @@ void UsageStore::record(const UsageRecord& r) {
 void UsageStore::flush() {
     std::unique_lock lock(mutex_);
     const std::uint64_t target = appended_seq_;
+    if (committed_seq_ >= target) return;
+    flush_requested_ = true;  // skip the batching window
+    wake_.notify_one();
     committed_cv_.wait(lock, [&] { return committed_seq_ >= target; });
 }
 
@@ -209,6 +217,12 @@ void UsageStore::flusher_main() {
     for (;;) {
         wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         if (queue_.empty()) return;  // stopping, and everything is committed
+        // Let records gather: one transaction per window instead of one per invocation
+        // keeps SQLite's CPU off the core the invocations need. They are durable in the
+        // journal meanwhile.
+        wake_.wait_for(lock, kBatchWindow,
+                       [&] { return stopping_ || flush_requested_ || queue_.size() >= kMaxBatch; });
+        flush_requested_ = false;
 
         const std::size_t n = std::min(queue_.size(), kMaxBatch);
         std::vector<UsageRecord> batch(std::make_move_iterator(queue_.begin()),

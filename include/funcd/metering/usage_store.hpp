@@ -86,6 +86,7 @@ private:
     std::uint64_t appended_seq_ = 0;   // records appended to the journal
     std::uint64_t committed_seq_ = 0;  // records committed to SQLite
     bool stopping_ = false;
+    bool flush_requested_ = false;  // a flush() is waiting: commit without the batching window
     std::mutex db_mutex_;  // one SQLite connection, used by the flusher and by queries
     std::thread flusher_;
 };
