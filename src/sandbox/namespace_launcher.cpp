@@ -484,7 +484,10 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         CgroupLimits limits;
         limits.memory_mb = spec.memory_mb;
         limits.memory_bytes = static_cast<std::uint64_t>(std::max(spec.memory_mb, 1)) << 20;
-        const std::string id = spec.function_name + "-" + std::to_string(spec.version) + "-" +
+        // The daemon's pid keeps the names of two daemons on one host (or a restarted one
+        // and its predecessor's leftovers) apart: the cgroup parent is shared.
+        const std::string id = std::to_string(::getpid()) + "-" + spec.function_name + "-" +
+                               std::to_string(spec.version) + "-" +
                                std::to_string(next_worker_.fetch_add(1, std::memory_order_relaxed));
         try {
             cgroup = cgroups_->create(id, limits);
