@@ -1,4 +1,5 @@
 #include "funcd/sandbox/namespace_launcher.hpp"
+#include "funcd/sandbox/process_memory.hpp"
 
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -304,36 +305,6 @@ constexpr ChildStep kChildSteps[] = {
 // ---------------------------------------------------------------------------------------
 // The parent.
 
-// Peak resident memory of the worker's PID 1, from /proc/<pid>/status (VmHWM): the
-// fallback when there is no cgroup to ask.
-class StatusPeak {
-public:
-    explicit StatusPeak(pid_t pid) {
-        std::string path = "/proc/" + std::to_string(pid) + "/status";
-        fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd_) spdlog::warn("sandbox: open {} failed: {} (errno {})", path, std::strerror(errno), errno);
-    }
-    std::optional<std::uint64_t> read() {
-        if (!fd_) return std::nullopt;
-        char buf[4096];
-        ssize_t n = ::pread(fd_.get(), buf, sizeof buf - 1, 0);
-        if (n <= 0) return peak_;  // the process is gone: keep the last reading
-        buf[n] = '\0';
-        const char* p = std::strstr(buf, "VmHWM:");
-        if (!p) return peak_;
-        p += 6;
-        while (*p == ' ' || *p == '\t') ++p;
-        std::uint64_t kb = 0;
-        std::from_chars(p, buf + n, kb);
-        peak_ = std::max(peak_.value_or(0), kb * 1024);
-        return peak_;
-    }
-
-private:
-    UniqueFd fd_;
-    std::optional<std::uint64_t> peak_;
-};
-
 class SandboxResources final : public WorkerResources {
 public:
     SandboxResources(pid_t pid, UniqueFd pidfd, std::unique_ptr<WorkerCgroup> cgroup, UidLease uid)
@@ -377,7 +348,7 @@ private:
     UniqueFd pidfd_;
     std::unique_ptr<WorkerCgroup> cgroup_;
     UidLease uid_;
-    StatusPeak status_;
+    ProcessPeakMemory status_;  // PID 1's peak: the fallback when there is no cgroup to ask
 };
 
 std::string passwd_text(const SandboxOptions& o) {

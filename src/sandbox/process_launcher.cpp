@@ -1,4 +1,5 @@
 #include "funcd/sandbox/process_launcher.hpp"
+#include "funcd/sandbox/process_memory.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -29,15 +30,9 @@ constexpr int kRuntimeApiBacklog = 16;
     throw std::system_error(e, std::generic_category(), what);
 }
 
-// Peak resident memory of one process tree's leader, from /proc/<pid>/status (VmHWM).
-// The file is opened once at launch and re-read with pread, which regenerates it.
 class ProcessGroupResources final : public WorkerResources {
 public:
-    explicit ProcessGroupResources(pid_t pid) : pid_(pid) {
-        std::string path = "/proc/" + std::to_string(pid) + "/status";
-        status_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!status_) spdlog::warn("launcher: open {} failed: {} (errno {})", path, std::strerror(errno), errno);
-    }
+    explicit ProcessGroupResources(pid_t pid) : pid_(pid), memory_(pid) {}
 
     void kill_all() override {
         // The worker leads its own process group; killing the group reaches what it
@@ -48,26 +43,11 @@ public:
         ::kill(pid_, SIGKILL);
     }
 
-    std::optional<std::uint64_t> peak_memory_bytes() override {
-        if (!status_) return std::nullopt;
-        char buf[4096];
-        ssize_t n = ::pread(status_.get(), buf, sizeof buf - 1, 0);
-        if (n <= 0) return peak_;  // the process is gone: keep the last reading
-        buf[n] = '\0';
-        const char* p = std::strstr(buf, "VmHWM:");
-        if (!p) return peak_;
-        p += 6;
-        while (*p == ' ' || *p == '\t') ++p;
-        std::uint64_t kb = 0;
-        std::from_chars(p, buf + n, kb);
-        peak_ = std::max(peak_.value_or(0), kb * 1024);
-        return peak_;
-    }
+    std::optional<std::uint64_t> peak_memory_bytes() override { return memory_.read(); }
 
 private:
     pid_t pid_;
-    UniqueFd status_;
-    std::optional<std::uint64_t> peak_;
+    ProcessPeakMemory memory_;
 };
 
 }  // namespace
