@@ -62,7 +62,8 @@ std::unique_ptr<SandboxLauncher> make_launcher(bool sandbox) {
     const std::string cgroup_text = cgroups ? cgroups->describe() : std::string("no cgroups");
     auto seccomp = SeccompPolicy::build();
     const std::size_t filter_size = seccomp.instructions();
-    auto launcher = std::make_unique<NamespaceLauncher>(SandboxOptions{}, std::move(cgroups), std::move(seccomp));
+    auto launcher = std::make_unique<NamespaceLauncher>(SandboxOptions::for_daemon(::getpid()), std::move(cgroups),
+                                                        std::move(seccomp));
     spdlog::info("sandbox: namespaces (user, pid, mount, net, ipc, uts, cgroup), pivot_root, seccomp ({} BPF "
                  "instructions), {}",
                  filter_size, cgroup_text);

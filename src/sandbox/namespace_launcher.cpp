@@ -401,6 +401,18 @@ void discard_child(pid_t pid, int pidfd) {
 
 }  // namespace
 
+SandboxOptions SandboxOptions::for_daemon(pid_t pid) {
+    // 4096 blocks of 65,536 uids above 100,000 (the usual range of subordinate ids
+    // starts at 100,000): up to 268,535,807, well inside 32-bit uids.
+    constexpr uid_t kFirstUid = 100000;
+    constexpr uid_t kBlockSize = 65536;
+    constexpr uid_t kBlocks = 4096;
+    SandboxOptions o;
+    o.uid_base = kFirstUid + (static_cast<uid_t>(pid) % kBlocks) * kBlockSize;
+    o.uid_slots = 50000;
+    return o;
+}
+
 NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<CgroupManager> cgroups,
                                      SeccompPolicy seccomp)
     : options_(std::move(options)),

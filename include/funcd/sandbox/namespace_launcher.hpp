@@ -31,6 +31,11 @@ struct SandboxOptions {
     // daemon's own uid, mapped.
     uid_t uid_base = 200000;
     unsigned uid_slots = 50000;
+
+    // A uid block for this daemon: daemons sharing a host (tests run several at once)
+    // must not hand out the same host uids, or one's fork bomb would exhaust the other's
+    // RLIMIT_NPROC, which the kernel counts per uid host-wide.
+    static SandboxOptions for_daemon(pid_t pid);
     // Inside the sandbox the function runs as this uid/gid (Lambda's sbx_user1051 is 993).
     uid_t inside_uid = 993;
     gid_t inside_gid = 990;
