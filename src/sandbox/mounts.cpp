@@ -243,7 +243,7 @@ RootPlan plan_root(const RootSpec& spec) {
     // because the kernel only lets a user namespace mount proc while a complete proc
     // mount is visible to it.
     p.dir("/proc", 0555);
-    p.mount("proc", "/proc", "proc", kNoDevices | MS_NOEXEC);
+    p.mount("proc", "/proc", "proc", kNoDevices | MS_NOEXEC | MS_RDONLY);
     return p.take();
 }
 
