@@ -4,41 +4,29 @@ Started by the daemon as `python3 -I -u bootstrap.py` in the function's code roo
 Only the standard library is used, and only the parts the loop needs, because every
 module imported here is paid for on each cold start.
 """
-import importlib
+import _socket as socket  # socket.py adds enum-typed constants and selectors, unneeded here
 import json
 import os
 import sys
 import time
 
-
-def _import_private_http_client():
-    # http.client imports ssl only to offer HTTPSConnection, which the loopback Runtime
-    # API never needs, and ssl is a large share of start-up time. Import a copy with ssl
-    # hidden, then unregister it, so user code that imports http.client gets a complete
-    # module of its own (with HTTPS) rather than this one.
-    if "http.client" in sys.modules or "ssl" in sys.modules:
-        import http.client
-        return http.client
-    sys.modules["ssl"] = None
-    try:
-        import http.client as module
-    finally:
-        del sys.modules["ssl"]
-    del sys.modules["http.client"]
-    delattr(sys.modules["http"], "client")
-    return module
-
-
-_http = _import_private_http_client()
-
 API_VERSION = "2018-06-01"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
-JSON_HEADERS = {"Content-Type": "application/json"}
+JSON_CONTENT_TYPE = "application/json"
 # Lambda hands an empty invoke payload to handlers as an empty object.
 EMPTY_EVENT = b"{}"
 
 # Frames from these files are the runtime's own and would only hide the user's.
-_RUNTIME_FILES = (__file__, os.path.abspath(__file__), importlib.__file__)
+_RUNTIME_FILES = (__file__, os.path.abspath(__file__))
+
+RECV_BYTES = 64 * 1024
+# Response heads from the Runtime API are a few hundred bytes; anything near this is broken.
+MAX_HEAD_BYTES = 64 * 1024
+# Far above Lambda's 6 MB payload limit, low enough to refuse a corrupt length.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+# Statuses whose responses never carry a body, whatever their headers say.
+BODILESS_STATUSES = (204, 304)
+SWITCHING_PROTOCOLS = 101
 
 
 class RuntimeFault(Exception):
@@ -51,6 +39,28 @@ class RuntimeFault(Exception):
 
 
 # --- Runtime API client ---------------------------------------------------------------
+# http.client would do, but importing it (email.*, urllib, ssl...) costs more than the
+# rest of a cold start; the Runtime API needs only a small, well-behaved subset of HTTP/1.1.
+
+class ProtocolError(Exception):
+    """An answer that is not the HTTP this client speaks, or a request it cannot write safely."""
+
+
+# What a broken or confused connection raises; either way a fresh connection may help.
+TRANSPORT_ERRORS = (OSError, ProtocolError)
+
+
+class Response:
+    __slots__ = ("status", "headers", "will_close")
+
+    def __init__(self, status, headers, will_close):
+        self.status = status
+        self.headers = headers  # lower-cased names
+        self.will_close = will_close
+
+    def getheader(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
 
 class RuntimeClient:
     def __init__(self, address):
@@ -59,54 +69,213 @@ class RuntimeClient:
             raise SystemExit(f"funcd runtime: bad AWS_LAMBDA_RUNTIME_API {address!r}")
         self._host = host.strip("[]")
         self._port = int(port)
-        self._conn = None
+        self._authority = address
+        self._sock = None
+        self._buf = bytearray()
         self._prefix = f"/{API_VERSION}/runtime"
 
     def _request(self, method, path, body=None, headers=None):
+        target = self._prefix + path
+        # A request id with a space or control character in it would forge the request line.
+        if not (target.isascii() and target.isprintable()) or " " in target:
+            raise ProtocolError(f"refusing to send {target!r}")
+        head = [f"{method} {target} HTTP/1.1", f"Host: {self._authority}"]
+        if body is not None:
+            head.append(f"Content-Length: {len(body)}")
+        for name, value in (headers or {}).items():
+            if not value.isprintable():
+                # type() accepts any string as a class name, and a line break in an error
+                # type would end the header early.
+                value = "".join(c if c.isprintable() else "?" for c in value)
+            head.append(f"{name}: {value}")
+        # One write, so that with Nagle off the request leaves as few packets as it can.
+        message = "\r\n".join(head).encode("latin-1", "replace") + b"\r\n\r\n"
+        if body:
+            message += body
         # A keep-alive connection the daemon closed while we were idle shows up only when
         # it is next used, so one fresh connection is tried before giving up.
         for attempt in (0, 1):
-            if self._conn is None:
-                # No timeout: `next` is held open for as long as there is no work.
-                self._conn = _http.HTTPConnection(self._host, self._port)
             try:
-                self._conn.request(method, self._prefix + path, body=body,
-                                   headers=headers or {})
-                resp = self._conn.getresponse()
-                data = resp.read()
+                if self._sock is None:
+                    self._connect()
+                self._sock.sendall(message)
+                resp, data = self._read_response()
                 if resp.will_close:
                     self._drop()
                 return resp, data
-            except (OSError, _http.HTTPException):
+            except TRANSPORT_ERRORS:
                 self._drop()
                 if attempt:
                     raise
 
+    def _connect(self):
+        # A bytes host keeps getaddrinfo from loading the IDNA codec for a name that is
+        # plain ASCII anyway.
+        error = None
+        for family, kind, proto, _, address in socket.getaddrinfo(
+                self._host.encode(), self._port, 0, socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                # Requests are written whole, so waiting to coalesce them only adds latency.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                # No timeout: `next` is held open for as long as there is no work.
+                sock.connect(address)
+            except OSError as e:
+                sock.close()
+                error = e
+                continue
+            self._sock = sock
+            return
+        raise error or OSError(f"no address for {self._host!r}")
+
     def _drop(self):
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._buf.clear()
+
+    def _fill(self):
+        if not self._recv():
+            raise ConnectionResetError("the Runtime API closed the connection")
+
+    def _recv(self):
+        data = self._sock.recv(RECV_BYTES)
+        self._buf += data
+        return len(data)
+
+    def _read_line(self):
+        start = 0
+        while True:
+            end = self._buf.find(b"\n", start)
+            if end >= 0:
+                break
+            if len(self._buf) > MAX_HEAD_BYTES:
+                raise ProtocolError("response head too large")
+            start = len(self._buf)
+            self._fill()
+        line = bytes(self._buf[:end]).rstrip(b"\r")
+        del self._buf[:end + 1]
+        return line.decode("latin-1")
+
+    def _read_exact(self, size):
+        if size > MAX_BODY_BYTES:
+            raise ProtocolError(f"response body of {size} bytes is too large")
+        buffered = min(size, len(self._buf))
+        data = bytearray(size)
+        data[:buffered] = self._buf[:buffered]
+        del self._buf[:buffered]
+        # Straight into place: a 6 MB event must not be copied chunk by chunk.
+        view = memoryview(data)
+        while buffered < size:
+            n = self._sock.recv_into(view[buffered:])
+            if not n:
+                raise ConnectionResetError("the Runtime API closed the connection mid-body")
+            buffered += n
+        return bytes(data)
+
+    def _read_head(self):
+        while True:
+            status_line = self._read_line()
+            version, _, rest = status_line.partition(" ")
+            code, _, _ = rest.partition(" ")
+            if not version.startswith("HTTP/") or not code.isdigit() or len(code) != 3:
+                raise ProtocolError(f"bad status line {status_line[:200]!r}")
+            headers = {}
+            last = None
+            head_bytes = len(status_line)
+            while True:
+                line = self._read_line()
+                if not line:
+                    break
+                head_bytes += len(line)
+                if head_bytes > MAX_HEAD_BYTES:
+                    raise ProtocolError("response head too large")
+                if line[0] in " \t" and last is not None:
+                    headers[last] += " " + line.strip()  # obsolete line folding
+                    continue
+                name, colon, value = line.partition(":")
+                if not colon:
+                    raise ProtocolError(f"bad header line {line[:200]!r}")
+                last = name.strip().lower()
+                value = value.strip()
+                headers[last] = f"{headers[last]}, {value}" if last in headers else value
+            status = int(code)
+            # Interim answers (100 Continue and the like) precede the real one.
+            if 100 <= status < 200 and status != SWITCHING_PROTOCOLS:
+                continue
+            return version, status, headers
+
+    def _read_chunked(self):
+        chunks = []
+        total = 0
+        while True:
+            size_text = self._read_line().partition(";")[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ProtocolError(f"bad chunk size {size_text[:40]!r}") from None
+            if size == 0:
+                break
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise ProtocolError("chunked response body too large")
+            chunks.append(self._read_exact(size))
+            if self._read_line():
+                raise ProtocolError("chunk not followed by a line break")
+        while self._read_line():  # trailers, which nothing here needs
+            pass
+        return b"".join(chunks)
+
+    def _read_to_close(self):
+        while self._recv():
+            if len(self._buf) > MAX_BODY_BYTES:
+                raise ProtocolError("response body too large")
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    def _read_response(self):
+        version, status, headers = self._read_head()
+        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+        # HTTP/1.0 closes after every response unless it offered to keep the connection.
+        will_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
+        length = headers.get("content-length")
+        if status in BODILESS_STATUSES or status == SWITCHING_PROTOCOLS:
+            data = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            data = self._read_chunked()
+        elif length is not None:
+            # Repeated Content-Length headers were joined above; they must agree.
+            values = {v.strip() for v in length.split(",")}
+            size = values.pop() if len(values) == 1 else ""
+            if not size.isdigit():
+                raise ProtocolError(f"bad Content-Length {length[:40]!r}")
+            data = self._read_exact(int(size))
+        else:
+            # No framing at all: the body runs until the server hangs up.
+            data = self._read_to_close()
+            will_close = True
+        return Response(status, headers, will_close), data
 
     def next(self):
         try:
             resp, data = self._request("GET", "/invocation/next")
-        except (OSError, _http.HTTPException) as e:
+        except TRANSPORT_ERRORS as e:
             fatal(f"cannot reach the Runtime API: {e!r}")
         if resp.status != 200:
             fatal(f"invocation/next answered {resp.status}: {data[:200]!r}")
         return resp, data
 
     def post(self, path, payload, error_type=None):
-        headers = JSON_HEADERS
+        headers = {"Content-Type": JSON_CONTENT_TYPE}
         if error_type is not None:
-            headers = dict(JSON_HEADERS)
             headers[ERROR_TYPE_HEADER] = error_type
         # The daemon attributes log lines to the request running when they arrive, so
         # everything the handler printed must be out before the invocation is closed.
         flush_std_streams()
         try:
             resp, data = self._request("POST", path, payload, headers)
-        except (OSError, _http.HTTPException) as e:
+        except TRANSPORT_ERRORS as e:
             fatal(f"cannot reach the Runtime API: {e!r}")
         if resp.status >= 500:
             fatal(f"POST {path} answered {resp.status}: {data[:200]!r}")
@@ -184,7 +353,11 @@ def load_handler(spec):
         raise RuntimeFault("Runtime.MalformedHandlerName",
                            f"Bad handler '{spec}': expected 'module.function'")
     try:
-        module = importlib.import_module(".".join(segments))
+        # __import__ rather than importlib.import_module, which would be one more import
+        # paid at start-up; it returns the top-level package, so look the module up.
+        module_name = ".".join(segments)
+        __import__(module_name)
+        module = sys.modules[module_name]
     except (Exception, SystemExit) as e:
         raise RuntimeFault("Runtime.ImportModuleError",
                            f"Unable to import module '{module_path}': {e}", e) from e

@@ -28,14 +28,23 @@ SERVER_POLL_S = 0.02
 # Queue marker: close the connection instead of answering `next`.
 DROP = object()
 
+# How an Event's body is delimited on the wire.
+FRAME_BY_LENGTH = "length"      # Content-Length, as the daemon does
+FRAME_BY_CHUNKS = "chunked"     # Transfer-Encoding: chunked
+FRAME_BY_CLOSE = "close"        # neither: the body ends when the server hangs up
+CHUNK_COUNT = 3
+
 
 class Event:
-    def __init__(self, request_id, body, deadline_ms=None, headers=None, trace_id=None):
+    def __init__(self, request_id, body, deadline_ms=None, headers=None, trace_id=None,
+                 framing=FRAME_BY_LENGTH, keep_alive=True):
         self.request_id = request_id
         self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.deadline_ms = deadline_ms if deadline_ms is not None else int(time.time() * 1000) + 60_000
         self.headers = headers or {}
         self.trace_id = trace_id
+        self.framing = framing
+        self.keep_alive = keep_alive
 
 
 class Post:
@@ -111,7 +120,12 @@ class FakeRuntimeApi:
             self.served_from[event.request_id] = h.client_address
         h.send_response(200)
         h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(event.body)))
+        if event.framing == FRAME_BY_LENGTH:
+            h.send_header("Content-Length", str(len(event.body)))
+        elif event.framing == FRAME_BY_CHUNKS:
+            h.send_header("Transfer-Encoding", "chunked")
+        if not event.keep_alive or event.framing == FRAME_BY_CLOSE:
+            h.send_header("Connection", "close")
         h.send_header("Lambda-Runtime-Aws-Request-Id", event.request_id)
         h.send_header("Lambda-Runtime-Deadline-Ms", str(event.deadline_ms))
         h.send_header("Lambda-Runtime-Invoked-Function-Arn",
@@ -121,7 +135,13 @@ class FakeRuntimeApi:
         for name, value in event.headers.items():
             h.send_header(name, value)
         h.end_headers()
-        if self.split_writes:
+        if event.framing == FRAME_BY_CHUNKS:
+            step = max(1, -(-len(event.body) // CHUNK_COUNT))
+            for i in range(0, len(event.body), step):
+                chunk = event.body[i:i + step]
+                h.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(chunk), chunk))
+            h.wfile.write(b"0\r\nX-Trailer: ignored\r\n\r\n")
+        elif self.split_writes:
             # Dribble the body out so the runtime has to reassemble it from several reads.
             step = max(1, len(event.body) // 7)
             for i in range(0, len(event.body), step):
@@ -235,6 +255,9 @@ class PythonBootstrapTest(RuntimeTestCase):
             self.assertEqual(post.path, f"{API_PREFIX}/invocation/{rid}/response")
             self.assertEqual(post.json(), {"got": event})
             self.assertNotIn("lambda-runtime-function-error-type", post.headers)
+            self.assertEqual(post.headers["host"], run.api.address)
+            self.assertEqual(post.headers["content-type"], "application/json")
+            self.assertEqual(int(post.headers["content-length"]), len(post.body))
         self.assertEqual(run.api.served_from["req-1"], run.api.served_from["req-2"])
         # The queue ran dry, the server hung up twice, and the runtime gave up.
         self.assertEqual(run.returncode, 1)
@@ -420,6 +443,71 @@ class PythonBootstrapTest(RuntimeTestCase):
                 run = self.run_python({"app.py": "def handler(e, c):\n    pass\n"}, [Event("x", {})],
                                       handler=spec)
                 self.assert_init_error(run, "Runtime.MalformedHandlerName", f"Bad handler '{spec}'")
+
+    def test_reads_chunked_unframed_and_split_bodies(self):
+        big = {"blob": "x" * 200_000, "n": list(range(1000))}
+        events = [Event("chunked", big, framing=FRAME_BY_CHUNKS),
+                  Event("empty-chunked", b"", framing=FRAME_BY_CHUNKS),
+                  Event("unframed", {"u": 1}, framing=FRAME_BY_CLOSE),
+                  Event("split", big)]
+        run = self.run_python({"app.py": "def handler(event, context):\n    return event\n"},
+                              events, split_writes=True)
+        self.assertEqual(run.post_for("chunked").json(), big)
+        self.assertEqual(run.post_for("empty-chunked").json(), {})
+        self.assertEqual(run.post_for("unframed").json(), {"u": 1})
+        self.assertEqual(run.post_for("split").json(), big)
+
+    def test_connection_close_is_honoured(self):
+        run = self.run_python({"app.py": "def handler(event, context):\n    return event\n"},
+                              [Event("closing", {"a": 1}, keep_alive=False), Event("next", {"b": 2})])
+        self.assertEqual(run.post_for("closing").json(), {"a": 1})
+        self.assertEqual(run.post_for("next").json(), {"b": 2})
+        self.assertNotEqual(run.api.served_from["closing"], run.api.served_from["next"])
+
+    def test_header_names_are_case_insensitive(self):
+        run = self.run_python(
+            {"app.py": """
+                def handler(event, context):
+                    return [context.client_context.custom, context.identity.cognito_identity_id]
+            """},
+            [Event("ci", {}, headers={
+                "LAMBDA-RUNTIME-CLIENT-CONTEXT": json.dumps({"custom": {"k": "v"}}),
+                "lambda-runtime-cognito-identity": json.dumps({"cognitoIdentityId": "id-1"})})])
+        self.assertEqual(run.post_for("ci").json(), [{"k": "v"}, "id-1"])
+
+    def test_error_type_cannot_add_headers(self):
+        run = self.run_python(
+            {"app.py": """
+                Odd = type("Odd\\r\\nX-Injected: yes", (Exception,), {})
+
+                def handler(event, context):
+                    raise Odd("boom")
+            """},
+            [Event("odd", {})])
+        post = run.post_for("odd")
+        self.assertNotIn("x-injected", post.headers)
+        self.assertEqual(post.headers["lambda-runtime-function-error-type"], "Odd??X-Injected: yes")
+        self.assertEqual(post.json()["errorType"], "Odd\r\nX-Injected: yes")
+
+    def test_request_id_that_would_break_the_request_line_is_fatal(self):
+        run = self.run_python({"app.py": "def handler(event, context):\n    return 1\n"},
+                              [Event("a b", {}), Event("never", {})])
+        self.assertEqual(run.returncode, 1)
+        self.assertEqual(run.api.posts, [])
+        self.assertEqual(run.api.events.qsize(), 1)
+
+    def test_start_up_imports_no_http_stack(self):
+        # Every module the runtime imports is paid for on each cold start.
+        run = self.run_python(
+            {"app.py": """
+                import sys
+
+                def handler(event, context):
+                    return [m for m in ("http.client", "email", "ssl", "urllib", "traceback")
+                            if m in sys.modules]
+            """},
+            [Event("m", {})])
+        self.assertEqual(run.post_for("m").json(), [])
 
     def test_reconnects_after_a_dropped_connection(self):
         run = self.run_python({"app.py": "def handler(event, context):\n    return event\n"},
