@@ -20,6 +20,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <gtest/gtest.h>
+
+#include "raw_http_client.hpp"
 #include <nlohmann/json.hpp>
 
 namespace {
@@ -34,73 +36,12 @@ using funcd::RuntimeReply;
 using funcd::UniqueFd;
 
 // A blocking client on a plain socket, standing in for a runtime.
-class RuntimeClient {
+class RuntimeClient : public funcd::testing::RawHttpClient {
 public:
-    explicit RuntimeClient(unsigned short port) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(port);
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-            throw std::runtime_error("connect failed");
-        timeval tv{5, 0};  // no test waits this long for an answer it expects
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    }
-    ~RuntimeClient() { close(); }
-
-    void close() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-    void send(std::string_view data) {
-        while (!data.empty()) {
-            const auto n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-            if (n <= 0) throw std::runtime_error("send failed");
-            data.remove_prefix(static_cast<std::size_t>(n));
-        }
-    }
-
+    using RawHttpClient::RawHttpClient;
     void post(std::string_view path, std::string_view body, std::string_view extra_headers = {}) {
-        send("POST " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + std::string(extra_headers) +
-             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body));
+        send_post(path, body, extra_headers);
     }
-
-    bhttp::response<bhttp::string_body> read_response() {
-        bhttp::response_parser<bhttp::string_body> parser;
-        parser.eager(true);
-        for (;;) {
-            if (!pending_.empty()) {
-                boost::system::error_code ec;
-                const auto used = parser.put(net::buffer(pending_), ec);
-                pending_.erase(0, used);
-                if (ec && ec != bhttp::error::need_more) throw std::runtime_error("bad response: " + ec.message());
-                if (parser.is_done()) return parser.release();
-                if (used > 0 && !pending_.empty()) continue;
-            }
-            char chunk[65536];
-            const auto n = ::recv(fd_, chunk, sizeof chunk, 0);
-            if (n <= 0) throw std::runtime_error("no response");
-            pending_.append(chunk, static_cast<std::size_t>(n));
-        }
-    }
-
-    bool closed_by_server() {
-        if (!pending_.empty()) return false;
-        char byte;
-        const auto n = ::recv(fd_, &byte, 1, 0);
-        return n == 0 || (n < 0 && errno == ECONNRESET);
-    }
-
-    bool silent_for(std::chrono::milliseconds wait) {
-        pollfd p{fd_, POLLIN, 0};
-        return pending_.empty() && ::poll(&p, 1, static_cast<int>(wait.count())) == 0;
-    }
-
-private:
-    int fd_ = -1;
-    std::string pending_;
 };
 
 struct Call {
