@@ -543,14 +543,24 @@ public:
     }
 
     std::optional<std::uint64_t> peak_memory_bytes() override {
-        int err = 0;
-        auto t = read_file(memory_ + "/memory.max_usage_in_bytes", &err);
-        if (!t) {
+        // Read after every invocation: the file stays open and pread(0) regenerates it,
+        // which saves an open and a close on the invoke path.
+        if (!peak_fd_) {
+            const std::string path = memory_ + "/memory.max_usage_in_bytes";
+            peak_fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!peak_fd_) {
+                spdlog::warn("cgroup: open {} failed: {} (errno {})", path, std::strerror(errno), errno);
+                return std::nullopt;
+            }
+        }
+        char buf[64];
+        const ssize_t n = ::pread(peak_fd_.get(), buf, sizeof buf, 0);
+        if (n <= 0) {
             spdlog::warn("cgroup: reading {}/memory.max_usage_in_bytes failed: {} (errno {})", memory_,
-                         std::strerror(err), err);
+                         std::strerror(errno), errno);
             return std::nullopt;
         }
-        return parse_u64(*t);
+        return parse_u64(std::string_view(buf, static_cast<std::size_t>(n)));
     }
 
     bool oom_killed() override {
@@ -570,6 +580,7 @@ public:
     }
 
 private:
+    funcd::UniqueFd peak_fd_;  // memory.max_usage_in_bytes, opened on first use
     static void set(const std::string& dir, const char* file, const std::string& value, bool required) {
         std::string path = dir + "/" + file;
         int e = write_file(path, value);
