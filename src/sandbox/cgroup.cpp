@@ -243,6 +243,19 @@ std::vector<Mount> cgroup_mounts() {
 
 // ---- cgroup v2 ----
 
+// Writes one limit. A required one that fails is an error; an optional one may be
+// missing on this kernel (ENOENT: e.g. no swap accounting) or refused, which is logged.
+void set_limit(const std::string& dir, const char* file, const std::string& value, bool required) {
+    std::string path = dir + "/" + file;
+    int e = write_file(path, value);
+    if (e == 0) return;
+    if (required) throw_errno(e, "writing " + value + " to " + path);
+    if (e == ENOENT)
+        spdlog::debug("cgroup: {} not available; not set", path);
+    else
+        spdlog::warn("cgroup: writing {} to {} failed: {} (errno {})", value, path, std::strerror(e), e);
+}
+
 class CgroupV2 final : public WorkerCgroup {
 public:
     explicit CgroupV2(std::string dir) : dir_(std::move(dir)) {}
@@ -345,14 +358,7 @@ public:
 
 private:
     void set(const char* file, const std::string& value, bool required) {
-        std::string path = dir_ + "/" + file;
-        int e = write_file(path, value);
-        if (e == 0) return;
-        if (required) throw_errno(e, "writing " + value + " to " + path);
-        if (e == ENOENT)
-            spdlog::debug("cgroup: {} not available; not set", path);
-        else
-            spdlog::warn("cgroup: writing {} to {} failed: {} (errno {})", value, path, std::strerror(e), e);
+        set_limit(dir_, file, value, required);
     }
 
     std::string dir_;
@@ -519,15 +525,15 @@ public:
             kill_all();
         }
         std::string bytes = std::to_string(limits.memory_bytes);
-        set(memory_, "memory.limit_in_bytes", bytes, true);
+        set_limit(memory_, "memory.limit_in_bytes", bytes, true);
         // memory+swap at the same figure means no swap at all. The file only exists with
         // swap accounting; it has to come after limit_in_bytes, which may not exceed it.
-        set(memory_, "memory.memsw.limit_in_bytes", bytes, false);
-        set(memory_, "memory.swappiness", "0", false);
-        set(pids_, "pids.max", std::to_string(limits.pids_max), true);
+        set_limit(memory_, "memory.memsw.limit_in_bytes", bytes, false);
+        set_limit(memory_, "memory.swappiness", "0", false);
+        set_limit(pids_, "pids.max", std::to_string(limits.pids_max), true);
         // cpu.shares, not cfs_quota_us: a hard quota throttles a burst for the rest of the
         // period, which shows up as tail latency even on an idle host.
-        if (!cpu_.empty()) set(cpu_, "cpu.shares", std::to_string(cpu_shares_v1(limits.memory_mb)), false);
+        if (!cpu_.empty()) set_limit(cpu_, "cpu.shares", std::to_string(cpu_shares_v1(limits.memory_mb)), false);
     }
 
     void add(pid_t pid) override {
@@ -581,16 +587,6 @@ public:
 
 private:
     funcd::UniqueFd peak_fd_;  // memory.max_usage_in_bytes, opened on first use
-    static void set(const std::string& dir, const char* file, const std::string& value, bool required) {
-        std::string path = dir + "/" + file;
-        int e = write_file(path, value);
-        if (e == 0) return;
-        if (required) throw_errno(e, "writing " + value + " to " + path);
-        if (e == ENOENT)
-            spdlog::debug("cgroup: {} not available; not set", path);
-        else
-            spdlog::debug("cgroup: writing {} to {} refused: {} (errno {})", value, path, std::strerror(e), e);
-    }
 
     std::string memory_, pids_, cpu_;
     std::vector<std::string> dirs_;  // created (or found), in creation order

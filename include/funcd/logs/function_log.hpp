@@ -30,8 +30,6 @@ public:
     void platform(std::string_view text);
     void flush();
 
-    const std::filesystem::path& path() const { return file_; }
-
 private:
     void append_prefix();
 
