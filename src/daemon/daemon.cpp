@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,42 @@ constexpr auto kShutdownGrace = std::chrono::seconds(30);
 // After killing workers, how long to wait for their exits to be observed.
 constexpr auto kWorkerExitWait = std::chrono::seconds(5);
 constexpr auto kShutdownPoll = std::chrono::milliseconds(10);
+// Threads that launch workers. A launch mostly waits on the kernel (clone, cgroup attach
+// waiting for an RCU grace period, the child's setup), so a few threads overlap a burst's
+// cold starts even on 2 cores; bench/launch_latency measures 1 to 8.
+constexpr std::size_t kLaunchThreads = 4;
+// Default memory budget: this share of the host's RAM, leaving the rest to the daemon,
+// the page cache and the host's own services.
+constexpr double kDefaultMemoryBudgetShare = 0.8;
+
+std::int64_t default_memory_budget_mb() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page_size <= 0) {
+        spdlog::warn("memory budget: cannot read the host's RAM size (errno {}); using 4096 MB", errno);
+        return 4096;
+    }
+    const double mb = static_cast<double>(pages) * static_cast<double>(page_size) / (1 << 20);
+    return static_cast<std::int64_t>(mb * kDefaultMemoryBudgetShare);
+}
+
+// Every worker holds a few descriptors in the daemon (its Runtime API socket and
+// connection, pidfd, output pipe, exit pipe, cgroup files), and a burst holds a client
+// connection per invocation: the usual soft limit of 1024 would cap a burst near 150.
+void raise_descriptor_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        spdlog::warn("rlimit: getrlimit(RLIMIT_NOFILE) failed: {} (errno {})", std::strerror(errno), errno);
+        return;
+    }
+    if (rl.rlim_cur >= rl.rlim_max) return;
+    const rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        spdlog::warn("rlimit: raising RLIMIT_NOFILE to {} failed: {} (errno {})", rl.rlim_max, std::strerror(errno),
+                     errno);
+    else
+        spdlog::debug("rlimit: RLIMIT_NOFILE {} -> {}", before, rl.rlim_cur);
+}
 
 std::string trim(std::string s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
@@ -112,6 +149,7 @@ std::string load_or_create_api_token(const DaemonOptions& options) {
 
 int run_daemon(const DaemonOptions& options) {
     ::signal(SIGPIPE, SIG_IGN);
+    raise_descriptor_limit();
     const auto data_dir = std::filesystem::absolute(options.data_dir);
     std::filesystem::create_directories(data_dir);
     std::filesystem::create_directories(data_dir / "code");
@@ -124,14 +162,26 @@ int run_daemon(const DaemonOptions& options) {
     boost::asio::thread_pool blocking(kBlockingThreads);
 
     CodeStore code(data_dir / "code");
-    Registry registry(data_dir / "funcd.db", code);
+    Registry registry(data_dir / "funcd.db", code, opts.max_concurrency);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal");
     LogDirectory logs(io, data_dir / "logs");
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
+    boost::asio::thread_pool launch_threads(kLaunchThreads);
+    MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
     PoolEnvironment env{io, *launcher, logs, std::filesystem::absolute(opts.runtime_dir), opts.python,
                         opts.init_timeout};
+    env.launch_threads = &launch_threads;
+    env.memory = &memory;
     PoolManager pools(env);
-    Dispatcher dispatcher(registry, pools, usage);
+    Dispatcher dispatcher(io, registry, pools, usage, {opts.max_concurrency, opts.queue_wait, opts.metering});
+    env.on_worker_available = [&dispatcher] { dispatcher.capacity_freed(); };
+    memory.on_release([&dispatcher] { dispatcher.capacity_freed(); });
+    spdlog::info("limits: max_concurrency={} memory_budget_mb={} queue_wait_ms={} metering={}",
+                 opts.max_concurrency, memory.limit_mb(), opts.queue_wait.count(), opts.metering ? "on" : "off");
+    if (!opts.metering) spdlog::warn("metering: OFF (--metering off); invocations leave no usage records");
+    // Provisioned workers come back after a restart.
+    for (const auto& fn : registry.list())
+        if (fn->config.concurrency.provisioned > 0) pools.activate(fn);
     ControlApi api(io, blocking, registry, pools, dispatcher, usage, opts.prices, token);
     pools.on_pool_drained([&api] { api.collect_code_garbage(); });
     api.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
@@ -185,6 +235,7 @@ int run_daemon(const DaemonOptions& options) {
 
     io.run();
     blocking.join();
+    launch_threads.join();
     usage.flush();
     logs.flush_all();
     spdlog::info("funcd: stopped");

@@ -9,6 +9,10 @@
 namespace funcd {
 namespace {
 
+// Each worker holds a handful of descriptors in the daemon; beyond this the host's
+// process and descriptor limits, not ours, would be the real cap.
+constexpr long kMaxConcurrencyLimit = 100'000;
+
 void parse_listen(std::string_view value, DaemonOptions& o) {
     auto colon = value.rfind(':');
     if (colon == std::string_view::npos || colon == 0)
@@ -39,6 +43,20 @@ long parse_positive(std::string_view flag, const std::string& value) {
     return n;
 }
 
+long parse_non_negative(std::string_view flag, const std::string& value) {
+    long n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || end != value.data() + value.size() || n < 0)
+        throw std::invalid_argument(fmt::format("{} wants a non-negative integer, got '{}'", flag, value));
+    return n;
+}
+
+bool parse_on_off(std::string_view flag, const std::string& value) {
+    if (value != "on" && value != "off")
+        throw std::invalid_argument(fmt::format("{} wants on or off, got '{}'", flag, value));
+    return value == "on";
+}
+
 }  // namespace
 
 std::string serve_usage() {
@@ -55,6 +73,10 @@ std::string serve_usage() {
   --log-level LEVEL                  trace, debug, info, warn, error (default info)
   --sandbox on|off                   isolate workers (default on); off runs untrusted code
                                      as plain processes and is meant for development only
+  --max-concurrency N                invocations running at once, all functions (default 1000)
+  --memory-budget-mb N               sum of memory_mb of live workers (default 80% of RAM)
+  --queue-wait-ms N                  how long an invocation over a limit waits before 429 (default 100; 0 = none)
+  --metering on|off                  usage records (default on; off is for measuring its cost)
 )";
 }
 
@@ -86,11 +108,16 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--price-per-gb-second") o.prices.per_gb_second = parse_price(flag, next());
         else if (flag == "--price-per-million-requests") o.prices.per_request = parse_price(flag, next()) / 1e6;
         else if (flag == "--log-level") o.log_level = next();
-        else if (flag == "--sandbox") {
-            std::string v = next();
-            if (v != "on" && v != "off") throw std::invalid_argument("--sandbox wants on or off, got '" + v + "'");
-            o.sandbox = v == "on";
+        else if (flag == "--sandbox") o.sandbox = parse_on_off(flag, next());
+        else if (flag == "--metering") o.metering = parse_on_off(flag, next());
+        else if (flag == "--max-concurrency") {
+            long n = parse_positive(flag, next());
+            if (n > kMaxConcurrencyLimit)
+                throw std::invalid_argument(fmt::format("--max-concurrency is at most {}", kMaxConcurrencyLimit));
+            o.max_concurrency = static_cast<int>(n);
         }
+        else if (flag == "--memory-budget-mb") o.memory_budget_mb = parse_positive(flag, next());
+        else if (flag == "--queue-wait-ms") o.queue_wait = std::chrono::milliseconds(parse_non_negative(flag, next()));
         else throw std::invalid_argument("unknown option '" + args[i] + "'");
     }
     return o;

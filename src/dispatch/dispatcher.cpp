@@ -1,18 +1,38 @@
 #include "funcd/dispatch/dispatcher.hpp"
 
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fmt/format.h>
+
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
 
 namespace funcd {
 
-Dispatcher::Dispatcher(Registry& registry, PoolManager& pools, UsageStore& usage)
-    : registry_(registry), pools_(pools), usage_(usage) {}
+Dispatcher::Dispatcher(boost::asio::io_context& io, Registry& registry, PoolManager& pools, UsageStore& usage,
+                       DispatchOptions options)
+    : io_(io), registry_(registry), pools_(pools), usage_(usage), options_(options), queue_timer_(io) {
+    reservations_changed();
+}
 
 FunctionPtr Dispatcher::admit(std::string_view function) const {
     if (!accepting_) throw ApiError::shutting_down("funcd is shutting down; retry against the restarted daemon");
     FunctionPtr fn = registry_.find(function);
     if (!fn) throw ApiError::not_found("function '" + std::string(function) + "' does not exist");
     return fn;
+}
+
+void Dispatcher::reservations_changed() {
+    int total = 0;
+    for (const auto& fn : registry_.list()) total += fn->config.concurrency.reserved.value_or(0);
+    reserved_total_ = total;
+    capacity_freed();
+}
+
+int Dispatcher::running(const std::string& function) const {
+    auto it = running_.find(function);
+    return it == running_.end() ? 0 : it->second;
 }
 
 void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done) {
@@ -25,24 +45,154 @@ void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done) {
     ++in_flight_;
     inv->done = [this, inv_raw = inv.get(), done = std::move(done)](InvocationResult r) {
         const FunctionConfig& c = inv_raw->function->config;
-        UsageRecord rec;
-        rec.request_id = inv_raw->request_id;
-        rec.function = c.name;
-        rec.version = r.version;
-        rec.start = r.start;
-        rec.duration_us = r.duration_us;
-        // An event never handed to a worker (init failure) ran for nothing and bills nothing.
-        rec.billed_ms = r.outcome == Outcome::init_error ? 0 : billed_ms_for(r.duration_us);
-        rec.memory_mb = c.memory_mb;
-        rec.max_memory_used_mb = static_cast<std::int64_t>((r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
-        rec.init_duration_us = r.init_duration_us;
-        rec.outcome = r.outcome;
-        // Durable before the caller hears anything.
-        usage_.record(rec);
+        if (!r.throttled) {
+            finished(*inv_raw);
+            if (options_.metering) {
+                UsageRecord rec;
+                rec.request_id = inv_raw->request_id;
+                rec.function = c.name;
+                rec.version = r.version;
+                rec.start = r.start;
+                rec.duration_us = r.duration_us;
+                // An event never handed to a worker (init failure) ran for nothing and bills nothing.
+                rec.billed_ms = r.outcome == Outcome::init_error ? 0 : billed_ms_for(r.duration_us);
+                rec.memory_mb = c.memory_mb;
+                rec.max_memory_used_mb =
+                    static_cast<std::int64_t>((r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
+                rec.init_duration_us = r.init_duration_us;
+                rec.outcome = r.outcome;
+                // Durable before the caller hears anything.
+                usage_.record(rec);
+            }
+        }
         --in_flight_;
         done(*inv_raw, std::move(r));
     };
-    pools_.pool_for(fn).submit(std::move(inv));
+    // Invocations already waiting go first when capacity is there.
+    if (!waiting_.empty()) pump();
+    const Limit limit = try_start(inv);
+    if (limit == Limit::none) return;
+    // Waiting cannot help a disabled function; a full queue must not grow.
+    if (limit == Limit::disabled || options_.queue_wait.count() == 0 ||
+        waiting_.size() >= static_cast<std::size_t>(options_.max_concurrency))
+        return throttle(std::move(inv), limit);
+    waiting_.push_back({std::move(inv), std::chrono::steady_clock::now() + options_.queue_wait, limit});
+    if (waiting_.size() == 1) arm_queue_timer();
+}
+
+Dispatcher::Limit Dispatcher::try_start(InvocationPtr& inv) {
+    const FunctionConfig& c = inv->function->config;
+    int& mine = running_[c.name];
+    if (c.concurrency.reserved) {
+        if (*c.concurrency.reserved == 0) return Limit::disabled;
+        if (mine >= *c.concurrency.reserved) return Limit::reserved;
+    } else if (running_unreserved_ >= options_.max_concurrency - reserved_total_) {
+        return Limit::global;
+    }
+    if (running_total_ >= options_.max_concurrency) return Limit::global;
+
+    // Counted before submitting: a start that fails at once answers (and un-counts) inside submit.
+    const bool unreserved = !c.concurrency.reserved;
+    inv->admission = {true, unreserved};
+    ++mine;
+    ++running_total_;
+    if (unreserved) ++running_unreserved_;
+    if (pools_.pool_for(inv->function).submit(inv) == WorkerPool::Submit::no_memory) {
+        finished(*inv);
+        return Limit::memory;
+    }
+    return Limit::none;
+}
+
+void Dispatcher::finished(Invocation& inv) {
+    if (!inv.admission.running) return;
+    auto it = running_.find(inv.function->config.name);
+    if (it != running_.end() && --it->second <= 0) running_.erase(it);
+    --running_total_;
+    if (inv.admission.unreserved) --running_unreserved_;
+    inv.admission.running = false;
+    if (!waiting_.empty()) capacity_freed();
+}
+
+void Dispatcher::capacity_freed() {
+    if (pump_posted_ || waiting_.empty()) return;
+    // After the current handler: a worker finishing an invocation becomes idle only once
+    // its answer has been delivered.
+    pump_posted_ = true;
+    boost::asio::post(io_, [this] {
+        pump_posted_ = false;
+        pump();
+    });
+}
+
+void Dispatcher::pump() {
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+        const Limit limit = try_start(it->inv);
+        if (limit == Limit::none) {
+            it = waiting_.erase(it);
+        } else {
+            it->limit = limit;
+            ++it;
+        }
+    }
+}
+
+void Dispatcher::arm_queue_timer() {
+    if (waiting_.empty()) return;
+    queue_timer_.expires_at(waiting_.front().deadline);
+    queue_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        // Every entry waits the same time, so deadlines are in queue order.
+        const auto now = std::chrono::steady_clock::now();
+        while (!waiting_.empty() && waiting_.front().deadline <= now) {
+            Waiting w = std::move(waiting_.front());
+            waiting_.pop_front();
+            throttle(std::move(w.inv), w.limit);
+        }
+        arm_queue_timer();
+    });
+}
+
+std::string_view Dispatcher::throttle_reason(Limit limit) {
+    // Lambda's reasons (the Reason field of TooManyRequestsException), plus ours for the
+    // memory budget, which Lambda does not have.
+    switch (limit) {
+        case Limit::disabled:
+        case Limit::reserved: return "ReservedFunctionConcurrentInvocationLimitExceeded";
+        case Limit::global: return "ConcurrentInvocationLimitExceeded";
+        default: return "MemoryBudgetExceeded";
+    }
+}
+
+std::string Dispatcher::throttle_message(const FunctionConfig& c, Limit limit) const {
+    switch (limit) {
+        case Limit::disabled:
+            return fmt::format("Rate Exceeded: function '{}' has reserved_concurrency 0 (disabled)", c.name);
+        case Limit::reserved:
+            return fmt::format("Rate Exceeded: function '{}' is at its reserved_concurrency of {}", c.name,
+                               *c.concurrency.reserved);
+        case Limit::global:
+            return fmt::format("Rate Exceeded: the daemon is at its concurrency limit (--max-concurrency {}, "
+                               "of which {} reserved by functions)",
+                               options_.max_concurrency, reserved_total_);
+        default:
+            return fmt::format("Rate Exceeded: the memory budget has no room for another {} MB worker of '{}' "
+                               "(--memory-budget-mb; busy workers hold it)",
+                               c.memory_mb, c.name);
+    }
+}
+
+void Dispatcher::throttle(InvocationPtr inv, Limit limit) {
+    const FunctionConfig& c = inv->function->config;
+    InvocationResult r;
+    r.throttled = std::string(throttle_reason(limit));
+    r.error_type = "TooManyRequestsException";
+    r.body = throttle_message(c, limit);
+    r.version = inv->function->version;
+    r.start = std::chrono::system_clock::now();
+    spdlog::debug("dispatch: throttled function={} request_id={} reason={}", c.name, inv->request_id, *r.throttled);
+    auto done = std::move(inv->done);
+    done(std::move(r));
 }
 
 }  // namespace funcd

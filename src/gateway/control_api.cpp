@@ -153,6 +153,12 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
                 if (m != "POST") return respond(method_not_allowed(m, "POST"));
                 return invoke(name, req, respond);
             }
+            if (s.size() == 4 && s[3] == "concurrency") {
+                if (m == "GET") return get_concurrency(name, respond);
+                if (m == "PUT") return put_concurrency(name, req, respond);
+                if (m == "DELETE") return put_concurrency(name, std::nullopt, respond);
+                return respond(method_not_allowed(m, "GET, PUT, DELETE"));
+            }
         }
         if (s.size() == 2 && s[1] == "usage") {
             if (m != "GET") return respond(method_not_allowed(m, "GET"));
@@ -203,9 +209,11 @@ void ControlApi::deploy(const std::string& name, http::Request& req, http::Respo
     }
     offload(std::move(respond), [this, parsed = std::move(parsed)]() mutable {
         DeployResult result = registry_.deploy(std::move(parsed));
-        // Route new invocations to the new version and retire the old version's idle workers.
+        // Route new invocations to the new version, retire the old version's idle workers,
+        // start provisioned ones.
         boost::asio::post(io_, [this, fn = result.function] {
             pools_.activate(fn);
+            dispatcher_.reservations_changed();
             collect_code_garbage();
         });
         return json_response(result.created ? 201 : 200, describe(*result.function));
@@ -217,9 +225,46 @@ void ControlApi::remove(const std::string& name, http::Responder& respond) {
         if (!registry_.remove(name)) throw ApiError::not_found("function '" + name + "' does not exist");
         boost::asio::post(io_, [this, name] {
             pools_.retire_function(name);
+            dispatcher_.reservations_changed();
             collect_code_garbage();
         });
         return http::Response{204, {}, {}, "application/json"};
+    });
+}
+
+json ControlApi::concurrency_json(const FunctionVersion& fn) const {
+    json body = describe(fn.config.concurrency);
+    ProvisionedCounts p = pools_.provisioned(fn.config.name);
+    body["provisioned"] = {{"requested", fn.config.concurrency.provisioned}, {"ready", p.ready}};
+    return body;
+}
+
+void ControlApi::get_concurrency(const std::string& name, http::Responder& respond) {
+    FunctionPtr fn = registry_.find(name);
+    if (!fn) throw ApiError::not_found("function '" + name + "' does not exist");
+    json body = concurrency_json(*fn);
+    body["running"] = dispatcher_.running(name);
+    respond(json_response(200, body));
+}
+
+void ControlApi::put_concurrency(const std::string& name, std::optional<std::reference_wrapper<http::Request>> req,
+                                 http::Responder& respond) {
+    FunctionPtr current = registry_.find(name);
+    if (!current) throw ApiError::not_found("function '" + name + "' does not exist");
+    // DELETE removes both settings; PUT changes what its body names.
+    ConcurrencySettings settings;
+    if (req) {
+        if (!iequals(media_type(req->get().header("content-type")), "application/json"))
+            throw ApiError::unsupported_media("send the settings as application/json");
+        settings = parse_concurrency_json(req->get().body, current->config.concurrency);
+    }
+    offload(std::move(respond), [this, name, settings] {
+        FunctionPtr fn = registry_.set_concurrency(name, settings);
+        boost::asio::post(io_, [this, fn] {
+            pools_.update_function(fn);
+            dispatcher_.reservations_changed();
+        });
+        return json_response(200, describe(fn->config.concurrency));
     });
 }
 
@@ -239,6 +284,8 @@ void ControlApi::get_function(const std::string& name, http::Responder& respond)
     json body = describe(*fn);
     InstanceCounts c = pools_.instances(name);
     body["instances"] = {{"idle", c.idle}, {"busy", c.busy}};
+    body["provisioned"] = concurrency_json(*fn)["provisioned"];
+    body["running"] = dispatcher_.running(name);
     respond(json_response(200, body));
 }
 
@@ -261,6 +308,17 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
         http::Response out;
         out.headers.reserve(6);
         out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
+        if (r.throttled) {
+            // Lambda's throttle: TooManyRequestsException with the limit's reason. Retry-After
+            // is in whole seconds (RFC 9110), the smallest it can say.
+            out = error_response(429, r.error_type, r.body);
+            json body = json::parse(out.body);
+            body["Reason"] = *r.throttled;
+            out.body = body.dump();
+            out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
+            out.headers.emplace_back("Retry-After", "1");
+            return respond(std::move(out));
+        }
         out.headers.emplace_back("X-Funcd-Executed-Version", std::to_string(r.version));
         if (r.outcome == Outcome::init_error) {
             // The runtime never became ready: not the function's answer but a failed

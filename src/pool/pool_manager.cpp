@@ -6,15 +6,42 @@
 namespace funcd {
 namespace {
 
-// How often idle workers are checked against their keep-alive. The shortest keep-alive
-// is 1 s, so a worker outlives it by at most a quarter of that.
+// How often idle workers are checked against their keep-alive (and pre-warms and
+// provisioned workers are looked after). The shortest keep-alive is 1 s, so a worker
+// outlives it by at most a quarter of that.
 constexpr auto kReapInterval = std::chrono::milliseconds(250);
 
 }  // namespace
 
-PoolManager::PoolManager(PoolEnvironment& env) : env_(env), reaper_(env.io) { schedule_reap(); }
+PoolManager::PoolManager(PoolEnvironment& env) : env_(env), reaper_(env.io) {
+    if (env_.memory)
+        env_.memory->set_evictor(
+            [this](std::int64_t needed, const WorkerPool* requester) { evict_idle(needed, requester); });
+    schedule_reap();
+}
 
-PoolManager::~PoolManager() { reaper_.cancel(); }
+PoolManager::~PoolManager() {
+    reaper_.cancel();
+    if (env_.memory) env_.memory->set_evictor(nullptr);
+}
+
+void PoolManager::evict_idle(std::int64_t needed_mb, const WorkerPool* requester) {
+    while (needed_mb > 0) {
+        WorkerPool* victim = nullptr;
+        std::optional<Worker::Clock::time_point> oldest;
+        for (auto& [name, pools] : pools_) {
+            WorkerPool* p = pools.current.get();
+            if (!p || p == requester) continue;
+            auto t = p->oldest_idle();
+            if (t && (!oldest || *t < *oldest)) {
+                oldest = t;
+                victim = p;
+            }
+        }
+        if (!victim) return;
+        needed_mb -= victim->evict_oldest_idle();
+    }
+}
 
 std::unique_ptr<WorkerPool> PoolManager::make_pool(const FunctionPtr& fn) {
     const std::string name = fn->config.name;
@@ -34,8 +61,19 @@ WorkerPool& PoolManager::pool_for(const FunctionPtr& fn) {
 
 void PoolManager::activate(const FunctionPtr& fn) {
     auto it = pools_.find(fn->config.name);
-    if (it == pools_.end() || !it->second.current) return;
-    if (it->second.current->function()->version < fn->version) retire(it->second);
+    if (it != pools_.end() && it->second.current && it->second.current->function()->version < fn->version)
+        retire(it->second);
+    // Pools are otherwise made by the first invocation; provisioned workers need theirs now.
+    if (fn->config.concurrency.provisioned > 0) pool_for(fn).ensure_provisioned();
+}
+
+void PoolManager::update_function(const FunctionPtr& fn) {
+    auto it = pools_.find(fn->config.name);
+    if (it != pools_.end() && it->second.current && it->second.current->function()->version == fn->version) {
+        it->second.current->update_function(fn);
+        return;
+    }
+    activate(fn);
 }
 
 void PoolManager::retire_function(const std::string& name) {
@@ -74,6 +112,12 @@ InstanceCounts PoolManager::instances(const std::string& name) const {
     return c;
 }
 
+ProvisionedCounts PoolManager::provisioned(const std::string& name) const {
+    auto it = pools_.find(name);
+    if (it == pools_.end() || !it->second.current) return {};
+    return it->second.current->provisioned();
+}
+
 std::size_t PoolManager::live_workers() const {
     std::size_t n = 0;
     for (const auto& [name, pools] : pools_) {
@@ -106,7 +150,7 @@ void PoolManager::schedule_reap() {
         if (ec) return;
         const auto now = Worker::Clock::now();
         for (auto& [name, pools] : pools_)
-            if (pools.current) pools.current->reap_idle(now);
+            if (pools.current) pools.current->tick(now);
         schedule_reap();
     });
 }

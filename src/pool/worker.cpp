@@ -48,9 +48,33 @@ std::string describe(const ExitStatus& e) {
 std::shared_ptr<Worker> Worker::launch(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn,
                                        std::shared_ptr<FunctionLog> log, SandboxLauncher& launcher,
                                        const WorkerSpec& spec, const WorkerSettings& settings) {
-    std::shared_ptr<Worker> w(new Worker(io, owner, std::move(fn), std::move(log), settings));
+    auto w = create(io, owner, std::move(fn), std::move(log), settings);
     w->start(launcher.launch(spec));
     return w;
+}
+
+std::shared_ptr<Worker> Worker::create(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn,
+                                       std::shared_ptr<FunctionLog> log, const WorkerSettings& settings) {
+    std::shared_ptr<Worker> w(new Worker(io, owner, std::move(fn), std::move(log), settings));
+    w->launched_at_ = Clock::now();
+    w->last_used_ = w->launched_at_;
+    w->arm_timer(settings.init_timeout);
+    return w;
+}
+
+void Worker::launch_failed(const std::string& why) {
+    if (state_ == State::dead) return;
+    spdlog::error("worker: cannot start a worker for function={} version={}: {}", fn_->config.name, fn_->version,
+                  why);
+    log_->platform("INIT_ERROR could not start the runtime: " + why);
+    killed_ = true;
+    timer_.cancel();
+    if (current_)
+        complete(Outcome::init_error,
+                 error_document("Runtime.InitError", "could not start the function's runtime: " + why),
+                 "Runtime.InitError");
+    state_ = State::dead;
+    owner_.worker_exited(*this);
 }
 
 Worker::Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, std::shared_ptr<FunctionLog> log,
@@ -62,15 +86,14 @@ Worker::Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, 
       settings_(settings),
       exit_watch_(io),
       output_(io),
-      timer_(io) {}
+      timer_(io),
+      report_init_(settings.report_init) {}
 
 Worker::~Worker() {
     if (state_ != State::dead && resources_) resources_->kill_all();
 }
 
 void Worker::start(LaunchedWorker launched) {
-    launched_at_ = Clock::now();
-    last_used_ = launched_at_;
     pid_ = launched.pid;
     resources_ = std::move(launched.resources);
     endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(launched.runtime_api_listener),
@@ -86,7 +109,8 @@ void Worker::start(LaunchedWorker launched) {
                                if (!ec) self->on_process_exit();
                            });
     read_output();
-    arm_timer(settings_.init_timeout);
+    // Ended (killed, timed out) while its process was being launched.
+    if (killed_ || state_ == State::dead) resources_->kill_all();
     spdlog::debug("worker: launched function={} version={} pid={}", fn_->config.name, fn_->version, pid_);
 }
 
@@ -235,7 +259,8 @@ void Worker::on_timer() {
 void Worker::kill() {
     if (killed_ || state_ == State::dead) return;
     killed_ = true;
-    resources_->kill_all();
+    // Not launched yet: start() ends the process as soon as it exists.
+    if (resources_) resources_->kill_all();
 }
 
 void Worker::retire() {
@@ -264,7 +289,7 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type)
         report_init_ = false;
         r.init_duration_us = micros((initialised_at_ ? *initialised_at_ : now) - launched_at_);
     }
-    r.max_memory_used_bytes = resources_->peak_memory_bytes().value_or(0);
+    r.max_memory_used_bytes = resources_ ? resources_->peak_memory_bytes().value_or(0) : 0;
 
     const bool keeps_running = (outcome == Outcome::success || outcome == Outcome::function_error) && !killed_;
     if (keeps_running) {

@@ -8,18 +8,36 @@
 #include <fmt/format.h>
 
 namespace funcd {
+namespace {
+
+using Clock = Worker::Clock;
+
+void erase_worker(std::vector<std::shared_ptr<Worker>>& v, const Worker& w) {
+    std::erase_if(v, [&](const auto& p) { return p.get() == &w; });
+}
+
+}  // namespace
 
 WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(WorkerPool&)> on_drained)
     : env_(env), fn_(std::move(fn)), on_drained_(std::move(on_drained)), log_(env.logs.open(fn_->config.name)) {
-    spec_ = make_spec();
+    spec_ = std::make_shared<const WorkerSpec>(make_spec(false));
+    provisioned_spec_ = std::make_shared<const WorkerSpec>(make_spec(true));
     settings_.init_timeout = env_.init_timeout;
     settings_.function_arn =
         fmt::format("arn:aws:lambda:{}:{}:function:{}", env_.region, env_.account_id, fn_->config.name);
+    keep_alive_ = make_policy();
+    decision_.keep_alive = std::chrono::seconds(fn_->config.keep_alive_s);
 }
 
 WorkerPool::~WorkerPool() { kill_all(); }
 
-WorkerSpec WorkerPool::make_spec() const {
+std::unique_ptr<KeepAlivePolicy> WorkerPool::make_policy() const {
+    const std::chrono::seconds fixed(fn_->config.keep_alive_s);
+    return fn_->config.keep_alive_mode == KeepAliveMode::adaptive ? make_hybrid_keep_alive(fixed)
+                                                                   : make_fixed_keep_alive(fixed);
+}
+
+WorkerSpec WorkerPool::make_spec(bool provisioned) const {
     const FunctionConfig& c = fn_->config;
     const SandboxPaths inside = env_.launcher.paths_for(fn_->code_dir, env_.runtime_dir);
     WorkerSpec spec;
@@ -44,7 +62,7 @@ WorkerSpec WorkerPool::make_spec() const {
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + std::to_string(c.memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + c.name,
         "AWS_LAMBDA_LOG_STREAM_NAME=" + std::to_string(fn_->version) + "/" + c.name,
-        "AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+        std::string("AWS_LAMBDA_INITIALIZATION_TYPE=") + (provisioned ? "provisioned-concurrency" : "on-demand"),
         "AWS_EXECUTION_ENV=AWS_Lambda_" + std::string(c.runtime == Runtime::python3 ? "python3" : "provided"),
         "AWS_REGION=" + env_.region,
         "AWS_DEFAULT_REGION=" + env_.region,
@@ -60,22 +78,62 @@ WorkerSpec WorkerPool::make_spec() const {
     return spec;
 }
 
-std::shared_ptr<Worker> WorkerPool::cold_start() {
-    auto w = Worker::launch(env_.io, *this, fn_, log_, env_.launcher, spec_, settings_);
+bool WorkerPool::charge() { return !env_.memory || env_.memory->try_charge(fn_->config.memory_mb, this); }
+
+void WorkerPool::discharge(const Worker& w) {
+    if (charged_.erase(&w) && env_.memory) env_.memory->release(fn_->config.memory_mb);
+}
+
+std::shared_ptr<Worker> WorkerPool::cold_start(bool provisioned, bool report_init) {
+    WorkerSettings settings = settings_;
+    settings.provisioned = provisioned;
+    settings.report_init = report_init;
+    auto w = Worker::create(env_.io, *this, fn_, log_, settings);
     workers_.push_back(w);
+    charged_.insert(w.get());
+    auto spec = provisioned ? provisioned_spec_ : spec_;
+    if (!env_.launch_threads) {
+        try {
+            w->start(env_.launcher.launch(*spec));
+        } catch (...) {
+            discharge(*w);
+            erase_worker(workers_, *w);
+            throw;
+        }
+        return w;
+    }
+    boost::asio::post(*env_.launch_threads, [w, spec, &launcher = env_.launcher, &io = env_.io] {
+        try {
+            auto launched = std::make_shared<LaunchedWorker>(launcher.launch(*spec));
+            boost::asio::post(io, [w, launched] { w->start(std::move(*launched)); });
+        } catch (const std::exception& e) {
+            boost::asio::post(io, [w, why = std::string(e.what())] { w->launch_failed(why); });
+        }
+    });
     return w;
 }
 
-void WorkerPool::submit(InvocationPtr inv) {
-    if (!idle_.empty()) {
-        auto w = std::move(idle_.back());
-        idle_.pop_back();
+WorkerPool::Submit WorkerPool::submit(InvocationPtr& inv) {
+    keep_alive_->on_arrival(Clock::now());
+    prewarm_at_.reset();
+    for (auto* stack : {&idle_provisioned_, &idle_}) {
+        if (stack->empty()) continue;
+        auto w = std::move(stack->back());
+        stack->pop_back();
         w->assign(std::move(inv));
-        return;
+        return Submit::started;
     }
+    if (!starting_.empty()) {
+        // A pre-warmed or provisioned worker still initialising: sooner than a new one.
+        auto w = std::move(starting_.front());
+        starting_.erase(starting_.begin());
+        w->assign(std::move(inv));
+        return Submit::started;
+    }
+    if (!charge()) return Submit::no_memory;
     std::shared_ptr<Worker> w;
     try {
-        w = cold_start();
+        w = cold_start(false, true);
     } catch (const std::exception& e) {
         spdlog::error("pool: cannot start a worker for function={} version={}: {}", fn_->config.name, fn_->version,
                       e.what());
@@ -86,10 +144,12 @@ void WorkerPool::submit(InvocationPtr inv) {
         r.version = fn_->version;
         r.start = std::chrono::system_clock::now();
         auto done = std::move(inv->done);
+        inv.reset();
         done(std::move(r));
-        return;
+        return Submit::started;
     }
     w->assign(std::move(inv));
+    return Submit::started;
 }
 
 void WorkerPool::worker_available(Worker& w) {
@@ -98,11 +158,38 @@ void WorkerPool::worker_available(Worker& w) {
         return;
     }
     auto it = std::find_if(workers_.begin(), workers_.end(), [&](const auto& p) { return p.get() == &w; });
-    if (it != workers_.end()) idle_.push_back(*it);
+    if (it == workers_.end()) return;
+    const std::size_t was_starting = std::erase_if(starting_, [&](const auto& p) { return p.get() == &w; });
+    (w.provisioned() ? idle_provisioned_ : idle_).push_back(*it);
+    // A worker started ahead of demand just finished its init; it ran nothing.
+    if (!was_starting &&
+        std::none_of(workers_.begin(), workers_.end(), [](const auto& p) { return p->has_invocation(); }))
+        went_idle(Clock::now());
+    if (env_.on_worker_available) env_.on_worker_available();
+}
+
+void WorkerPool::went_idle(Clock::time_point now) {
+    decision_ = keep_alive_->on_idle(now);
+    if (decision_.prewarm.count() <= 0) return;
+    // The next invocation is predicted well after now: free the memory until shortly
+    // before it, then have one worker ready.
+    for (const auto& w : std::vector(idle_)) end_idle(w);
+    prewarm_at_ = now + decision_.prewarm;
+}
+
+void WorkerPool::end_idle(const std::shared_ptr<Worker>& w) {
+    erase_worker(idle_, *w);
+    erase_worker(idle_provisioned_, *w);
+    erase_worker(starting_, *w);
+    w->kill();
+    discharge(*w);
 }
 
 void WorkerPool::worker_exited(Worker& w) {
-    idle_.erase(std::remove_if(idle_.begin(), idle_.end(), [&](const auto& p) { return p.get() == &w; }), idle_.end());
+    erase_worker(idle_, w);
+    erase_worker(idle_provisioned_, w);
+    erase_worker(starting_, w);
+    discharge(w);
     auto it = std::find_if(workers_.begin(), workers_.end(), [&](const auto& p) { return p.get() == &w; });
     if (it == workers_.end()) return;
     // The worker may still be on the call stack (its exit handler called us): keep it
@@ -113,27 +200,109 @@ void WorkerPool::worker_exited(Worker& w) {
     if (workers_.empty() && retired_ && on_drained_) on_drained_(*this);
 }
 
+void WorkerPool::update_function(FunctionPtr fn) {
+    if (fn->version != fn_->version) return;
+    fn_ = std::move(fn);
+    ensure_provisioned();
+}
+
+ProvisionedCounts WorkerPool::provisioned() const {
+    ProvisionedCounts c;
+    c.requested = retired_ ? 0 : static_cast<std::size_t>(fn_->config.concurrency.provisioned);
+    for (const auto& w : workers_)
+        if (w->provisioned() && w->ready()) ++c.ready;
+    return c;
+}
+
+void WorkerPool::ensure_provisioned() {
+    const std::size_t target = retired_ ? 0 : static_cast<std::size_t>(fn_->config.concurrency.provisioned);
+    std::vector<std::shared_ptr<Worker>> live;
+    for (const auto& w : workers_)
+        if (w->provisioned() && !w->ending()) live.push_back(w);
+    if (live.size() > target) {
+        // Idle ones go first; busy ones finish their invocation as on-demand workers.
+        std::stable_partition(live.begin(), live.end(), [](const auto& w) { return !w->has_invocation(); });
+        for (std::size_t i = 0; i < live.size() - target; ++i) {
+            if (live[i]->has_invocation()) live[i]->clear_provisioned();
+            else end_idle(live[i]);
+        }
+        return;
+    }
+    for (std::size_t n = live.size(); n < target; ++n) {
+        if (!charge()) {
+            if (!warned_provisioned_)
+                spdlog::warn("pool: function={} has {} of {} provisioned workers: the memory budget ({} of {} MB "
+                             "used) has no room; retrying",
+                             fn_->config.name, n, target, env_.memory->used_mb(), env_.memory->limit_mb());
+            warned_provisioned_ = true;
+            return;
+        }
+        try {
+            starting_.push_back(cold_start(true, false));
+        } catch (const std::exception& e) {
+            spdlog::error("pool: cannot start a provisioned worker for function={}: {}", fn_->config.name, e.what());
+            return;
+        }
+    }
+    warned_provisioned_ = false;
+}
+
 void WorkerPool::retire() {
     retired_ = true;
-    for (auto& w : idle_) w->kill();
-    idle_.clear();
+    prewarm_at_.reset();
+    for (const auto& w : std::vector(idle_)) end_idle(w);
+    for (const auto& w : std::vector(idle_provisioned_)) end_idle(w);
+    for (const auto& w : std::vector(starting_)) end_idle(w);
     for (auto& w : workers_) w->retire();
     if (workers_.empty() && on_drained_) on_drained_(*this);
 }
 
-void WorkerPool::reap_idle(Worker::Clock::time_point now) {
-    const auto keep_alive = std::chrono::seconds(fn_->config.keep_alive_s);
+void WorkerPool::tick(Clock::time_point now) {
+    if (retired_) return;
+    reap_idle(now);
+    if (prewarm_at_ && now >= *prewarm_at_) {
+        prewarm_at_.reset();
+        if (idle_.empty() && starting_.empty() && charge()) {
+            try {
+                starting_.push_back(cold_start(false, false));
+                spdlog::debug("pool: function={} pre-warmed a worker", fn_->config.name);
+            } catch (const std::exception& e) {
+                spdlog::error("pool: cannot pre-warm a worker for function={}: {}", fn_->config.name, e.what());
+            }
+        }
+    }
+    ensure_provisioned();
+}
+
+void WorkerPool::reap_idle(Clock::time_point now) {
+    const auto keep_alive = decision_.keep_alive;
     // Front = least recently used; stop at the first one still within its keep-alive.
     std::size_t expired = 0;
     while (expired < idle_.size() && now - idle_[expired]->last_used() >= keep_alive) ++expired;
     if (expired == 0) return;
-    for (std::size_t i = 0; i < expired; ++i) idle_[i]->kill();
-    idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
+    std::vector<std::shared_ptr<Worker>> ending(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
+    for (const auto& w : ending) end_idle(w);
     spdlog::debug("pool: function={} version={} reaped {} idle workers", fn_->config.name, fn_->version, expired);
+}
+
+std::optional<Clock::time_point> WorkerPool::oldest_idle() const {
+    if (idle_.empty()) return std::nullopt;
+    return idle_.front()->last_used();
+}
+
+std::int64_t WorkerPool::evict_oldest_idle() {
+    if (idle_.empty()) return 0;
+    auto w = idle_.front();
+    spdlog::debug("pool: evicting an idle worker of function={} to make room in the memory budget", fn_->config.name);
+    end_idle(w);
+    return fn_->config.memory_mb;
 }
 
 void WorkerPool::kill_all() {
     idle_.clear();
+    idle_provisioned_.clear();
+    starting_.clear();
+    prewarm_at_.reset();
     for (auto& w : workers_) w->kill();
 }
 

@@ -59,6 +59,16 @@ constexpr IntRange kTimeoutRange{"timeout_s", limits::kMinTimeoutS, limits::kMax
 constexpr IntRange kKeepAliveRange{"keep_alive_s", limits::kMinKeepAliveS, limits::kMaxKeepAliveS};
 constexpr IntRange kEphemeralRange{"ephemeral_storage_mb", limits::kMinEphemeralStorageMb,
                                    limits::kMaxEphemeralStorageMb};
+constexpr IntRange kReservedRange{"reserved_concurrency", 0, limits::kMaxConcurrencySetting};
+constexpr IntRange kProvisionedRange{"provisioned_concurrency", 0, limits::kMaxConcurrencySetting};
+
+KeepAliveMode keep_alive_mode_from_text(std::string_view text) {
+    auto m = parse_keep_alive_mode(text);
+    if (!m)
+        throw ApiError::bad_parameter("keep_alive must be \"fixed\" or \"adaptive\" (got '" + std::string(text) +
+                                      "')");
+    return *m;
+}
 
 NetworkMode network_from_text(std::string_view text) {
     auto n = parse_network(text);
@@ -244,6 +254,14 @@ std::optional<NetworkMode> parse_network(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view to_string(KeepAliveMode m) { return m == KeepAliveMode::adaptive ? "adaptive" : "fixed"; }
+
+std::optional<KeepAliveMode> parse_keep_alive_mode(std::string_view text) {
+    if (text == "fixed") return KeepAliveMode::fixed;
+    if (text == "adaptive") return KeepAliveMode::adaptive;
+    return std::nullopt;
+}
+
 void validate_function_name(std::string_view name) {
     const bool ok = !name.empty() && name.size() <= kMaxFunctionNameBytes &&
                     std::all_of(name.begin(), name.end(),
@@ -285,6 +303,15 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
             c.ephemeral_storage_mb = json_int(value, kEphemeralRange);
         } else if (key == "network") {
             c.network = network_from_text(json_string(value, "network"));
+        } else if (key == "keep_alive") {
+            c.keep_alive_mode = keep_alive_mode_from_text(json_string(value, "keep_alive"));
+        } else if (key == "reserved_concurrency") {
+            if (value.is_null()) c.concurrency.reserved.reset();
+            else c.concurrency.reserved = json_int(value, kReservedRange);
+            req.concurrency_given = true;
+        } else if (key == "provisioned_concurrency") {
+            c.concurrency.provisioned = json_int(value, kProvisionedRange);
+            req.concurrency_given = true;
         } else if (key == "env") {
             if (!value.is_object())
                 throw ApiError::bad_parameter("env must be an object of string values (got " + json_kind(value) +
@@ -334,6 +361,14 @@ DeployRequest parse_deploy_query(std::string_view name,
             c.ephemeral_storage_mb = query_int(value, kEphemeralRange);
         } else if (key == "network") {
             c.network = network_from_text(value);
+        } else if (key == "keep_alive") {
+            c.keep_alive_mode = keep_alive_mode_from_text(value);
+        } else if (key == "reserved_concurrency") {
+            c.concurrency.reserved = query_int(value, kReservedRange);
+            req.concurrency_given = true;
+        } else if (key == "provisioned_concurrency") {
+            c.concurrency.provisioned = query_int(value, kProvisionedRange);
+            req.concurrency_given = true;
         } else if (key.starts_with(kEnvPrefix)) {
             c.env[key.substr(kEnvPrefix.size())] = value;
         } else {
@@ -349,12 +384,53 @@ DeployRequest parse_deploy_query(std::string_view name,
     return req;
 }
 
+ConcurrencySettings parse_concurrency_json(std::string_view body, const ConcurrencySettings& current) {
+    json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) throw ApiError::bad_content("the request body is not valid JSON");
+    if (!doc.is_object()) throw ApiError::bad_content("the request body must be a JSON object");
+    ConcurrencySettings c = current;
+    for (const auto& [key, value] : doc.items()) {
+        if (key == "reserved_concurrency") {
+            if (value.is_null()) c.reserved.reset();
+            else c.reserved = json_int(value, kReservedRange);
+        } else if (key == "provisioned_concurrency") {
+            c.provisioned = json_int(value, kProvisionedRange);
+        } else {
+            throw ApiError::bad_parameter("unknown field '" + key +
+                                          "' (expected reserved_concurrency, provisioned_concurrency)");
+        }
+    }
+    return c;
+}
+
+void validate_concurrency(const ConcurrencySettings& c, int max_concurrency) {
+    if (c.reserved && *c.reserved > max_concurrency)
+        throw ApiError::bad_parameter("reserved_concurrency " + std::to_string(*c.reserved) +
+                                      " is above the daemon's --max-concurrency " + std::to_string(max_concurrency));
+    const int ceiling = c.reserved.value_or(max_concurrency);
+    if (c.provisioned > ceiling)
+        throw ApiError::bad_parameter(
+            "provisioned_concurrency " + std::to_string(c.provisioned) + " is above " +
+            (c.reserved ? "the function's reserved_concurrency " : "the daemon's --max-concurrency ") +
+            std::to_string(ceiling));
+}
+
+json describe(const ConcurrencySettings& c) {
+    return json{{"reserved_concurrency", c.reserved ? json(*c.reserved) : json(nullptr)},
+                {"provisioned_concurrency", c.provisioned}};
+}
+
 void validate_config(const FunctionConfig& c) {
     validate_function_name(c.name);
     check_range(kMemoryRange, c.memory_mb);
     check_range(kTimeoutRange, c.timeout_s);
     check_range(kKeepAliveRange, c.keep_alive_s);
     check_range(kEphemeralRange, c.ephemeral_storage_mb);
+    if (c.concurrency.reserved) check_range(kReservedRange, *c.concurrency.reserved);
+    check_range(kProvisionedRange, c.concurrency.provisioned);
+    if (c.concurrency.reserved && c.concurrency.provisioned > *c.concurrency.reserved)
+        throw ApiError::bad_parameter("provisioned_concurrency " + std::to_string(c.concurrency.provisioned) +
+                                      " is above reserved_concurrency " + std::to_string(*c.concurrency.reserved));
     if (c.description.size() > limits::kMaxDescriptionBytes)
         throw ApiError::bad_parameter("description must be at most " + std::to_string(limits::kMaxDescriptionBytes) +
                                       " bytes (got " + std::to_string(c.description.size()) + ")");
@@ -392,6 +468,9 @@ json describe(const FunctionVersion& v) {
         {"timeout_s", c.timeout_s},
         {"env", c.env},
         {"keep_alive_s", c.keep_alive_s},
+        {"keep_alive", to_string(c.keep_alive_mode)},
+        {"reserved_concurrency", c.concurrency.reserved ? json(*c.concurrency.reserved) : json(nullptr)},
+        {"provisioned_concurrency", c.concurrency.provisioned},
         {"description", c.description},
         {"ephemeral_storage_mb", c.ephemeral_storage_mb},
         {"network", to_string(c.network)},

@@ -24,7 +24,8 @@ nlohmann::json config_to_json(const FunctionConfig& c) {
     return {{"runtime", to_string(c.runtime)}, {"handler", c.handler},         {"memory_mb", c.memory_mb},
             {"timeout_s", c.timeout_s},        {"env", c.env},                 {"keep_alive_s", c.keep_alive_s},
             {"description", c.description},    {"ephemeral_storage_mb", c.ephemeral_storage_mb},
-            {"network", to_string(c.network)}};
+            {"network", to_string(c.network)}, {"keep_alive", to_string(c.keep_alive_mode)},
+            {"concurrency", describe(c.concurrency)}};
 }
 
 FunctionConfig config_from_json(const std::string& name, const nlohmann::json& j) {
@@ -40,12 +41,19 @@ FunctionConfig config_from_json(const std::string& name, const nlohmann::json& j
     // Settings added after a function was stored take their defaults.
     c.ephemeral_storage_mb = j.value("ephemeral_storage_mb", limits::kDefaultEphemeralStorageMb);
     c.network = parse_network(j.value("network", "none")).value_or(NetworkMode::none);
+    c.keep_alive_mode = parse_keep_alive_mode(j.value("keep_alive", "fixed")).value_or(KeepAliveMode::fixed);
+    if (auto it = j.find("concurrency"); it != j.end()) {
+        if (auto r = it->find("reserved_concurrency"); r != it->end() && !r->is_null())
+            c.concurrency.reserved = r->get<int>();
+        c.concurrency.provisioned = it->value("provisioned_concurrency", 0);
+    }
     return c;
 }
 
 }  // namespace
 
-Registry::Registry(const std::filesystem::path& db_path, CodeStore& code) : code_(code), db_(db_path) {
+Registry::Registry(const std::filesystem::path& db_path, CodeStore& code, int max_concurrency)
+    : code_(code), max_concurrency_(max_concurrency), db_(db_path) {
     db_.exec(kSchema);
     load();
 }
@@ -78,6 +86,8 @@ DeployResult Registry::deploy(DeployRequest request) {
 
     auto next = std::make_shared<FunctionVersion>();
     next->config = std::move(request.config);
+    if (!request.concurrency_given && previous) next->config.concurrency = previous->config.concurrency;
+    check_concurrency(name, next->config.concurrency);
     StoredCode stored;
     if (request.code_zip) {
         stored = code_.put(*request.code_zip);
@@ -125,6 +135,43 @@ void Registry::commit(const FunctionVersion& v) {
         .bind(5, v.code_size)
         .bind(6, to_unix_us(v.last_modified));
     upsert.run();
+}
+
+void Registry::check_concurrency(std::string_view name, const ConcurrencySettings& settings) const {
+    validate_concurrency(settings, max_concurrency_);
+    if (!settings.reserved) return;
+    long total = *settings.reserved;
+    std::string holders;
+    for (const auto& fn : list()) {
+        if (fn->config.name == name || !fn->config.concurrency.reserved) continue;
+        total += *fn->config.concurrency.reserved;
+        holders += (holders.empty() ? "" : ", ") + fn->config.name + "=" + std::to_string(*fn->config.concurrency.reserved);
+    }
+    if (total > max_concurrency_)
+        throw ApiError::bad_parameter("reserved_concurrency " + std::to_string(*settings.reserved) +
+                                      " would reserve " + std::to_string(total) + " in all, above the daemon's "
+                                      "--max-concurrency " + std::to_string(max_concurrency_) +
+                                      " (already reserved: " + holders + ")");
+}
+
+FunctionPtr Registry::set_concurrency(std::string_view name, const ConcurrencySettings& settings) {
+    std::lock_guard deploy_lock(deploy_mutex_);
+    FunctionPtr previous = find(name);
+    if (!previous) throw ApiError::not_found("function '" + std::string(name) + "' does not exist");
+    check_concurrency(name, settings);
+    auto next = std::make_shared<FunctionVersion>(*previous);
+    next->config.concurrency = settings;
+    sqlite::Statement update(db_, "UPDATE functions SET config_json = ?2 WHERE name = ?1");
+    update.bind(1, name).bind(2, config_to_json(next->config).dump());
+    update.run();
+    {
+        std::lock_guard lock(map_mutex_);
+        current_[std::string(name)] = next;
+    }
+    spdlog::info("registry: function={} version={} reserved_concurrency={} provisioned_concurrency={}", name,
+                 next->version, settings.reserved ? std::to_string(*settings.reserved) : "unset",
+                 settings.provisioned);
+    return next;
 }
 
 FunctionPtr Registry::remove(std::string_view name) {

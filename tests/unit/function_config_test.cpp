@@ -394,7 +394,68 @@ TEST(Describe, ReportsEveryField) {
     EXPECT_EQ(d["last_modified"], format_rfc3339(v.last_modified));
     EXPECT_EQ(d["ephemeral_storage_mb"], 512);
     EXPECT_EQ(d["network"], "none");
-    EXPECT_EQ(d.size(), 14u);
+    EXPECT_EQ(d["keep_alive"], "fixed");
+    EXPECT_TRUE(d["reserved_concurrency"].is_null());
+    EXPECT_EQ(d["provisioned_concurrency"], 0);
+    EXPECT_EQ(d.size(), 17u);
+}
+
+TEST(DeployJson, ConcurrencyAndKeepAliveSettings) {
+    auto r = parse_deploy_json(
+        "fn", R"({"runtime": "python3", "reserved_concurrency": 5, "provisioned_concurrency": 2, "keep_alive": "adaptive"})");
+    EXPECT_EQ(r.config.concurrency.reserved, 5);
+    EXPECT_EQ(r.config.concurrency.provisioned, 2);
+    EXPECT_EQ(r.config.keep_alive_mode, funcd::KeepAliveMode::adaptive);
+    EXPECT_TRUE(r.concurrency_given);
+
+    auto plain = parse_deploy_json("fn", R"({"runtime": "python3"})");
+    EXPECT_FALSE(plain.concurrency_given) << "omitted: the function keeps what it had";
+    EXPECT_FALSE(plain.config.concurrency.reserved);
+    EXPECT_EQ(plain.config.keep_alive_mode, funcd::KeepAliveMode::fixed);
+
+    auto unset = parse_deploy_json("fn", R"({"runtime": "python3", "reserved_concurrency": null})");
+    EXPECT_TRUE(unset.concurrency_given);
+    EXPECT_FALSE(unset.config.concurrency.reserved);
+
+    expect_api_error([] { parse_deploy_json("fn", R"({"runtime": "python3", "keep_alive": "lru"})"); },
+                         "keep_alive");
+    expect_api_error([] { parse_deploy_json("fn", R"({"runtime": "python3", "reserved_concurrency": -1})"); },
+                         "reserved_concurrency");
+    expect_api_error(
+        [] { parse_deploy_json("fn", R"({"runtime": "python3", "provisioned_concurrency": 1.5})"); },
+        "provisioned_concurrency");
+    expect_api_error(
+        [] {
+            parse_deploy_json("fn",
+                              R"({"runtime": "python3", "reserved_concurrency": 1, "provisioned_concurrency": 2})");
+        },
+        "provisioned_concurrency");
+}
+
+TEST(DeployQuery, ConcurrencySettings) {
+    auto r = parse_deploy_query(
+        "fn", {{"runtime", "provided"}, {"reserved_concurrency", "3"}, {"provisioned_concurrency", "1"}}, "zip");
+    EXPECT_EQ(r.config.concurrency.reserved, 3);
+    EXPECT_EQ(r.config.concurrency.provisioned, 1);
+    EXPECT_TRUE(r.concurrency_given);
+    expect_api_error(
+        [] { parse_deploy_query("fn", {{"runtime", "provided"}, {"reserved_concurrency", "+3"}}, "zip"); },
+        "reserved_concurrency");
+}
+
+TEST(ConcurrencyJson, OmittedFieldsKeepTheirValues) {
+    funcd::ConcurrencySettings current{4, 1};
+    auto c = funcd::parse_concurrency_json(R"({"provisioned_concurrency": 2})", current);
+    EXPECT_EQ(c.reserved, 4);
+    EXPECT_EQ(c.provisioned, 2);
+    c = funcd::parse_concurrency_json(R"({"reserved_concurrency": null})", current);
+    EXPECT_FALSE(c.reserved);
+    expect_api_error([&] { funcd::parse_concurrency_json(R"({"reserved": 1})", current); }, "reserved");
+    EXPECT_THROW(funcd::parse_concurrency_json("[1]", current), funcd::ApiError);
+
+    expect_api_error([] { funcd::validate_concurrency({std::nullopt, 11}, 10); }, "--max-concurrency 10");
+    expect_api_error([] { funcd::validate_concurrency({11, 0}, 10); }, "--max-concurrency 10");
+    EXPECT_NO_THROW(funcd::validate_concurrency({10, 10}, 10));
 }
 
 TEST(DeployJson, SandboxSettings) {

@@ -358,7 +358,7 @@ protected:
             // A second call is counted, not delivered: tests assert there is none.
             if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
         };
-        on_io([this, inv] {
+        on_io([this, inv]() mutable {
             pool_->submit(inv);
             return 0;
         });

@@ -1,6 +1,7 @@
 #pragma once
 // `funcd serve` settings: command-line flags, then FUNCD_* environment variables, then defaults.
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -24,6 +25,15 @@ struct DaemonOptions {
     std::string log_level = "info";
     // Workers run sandboxed unless a developer explicitly turns it off.
     bool sandbox = true;
+    // Lambda's default account concurrency quota.
+    int max_concurrency = 1000;
+    // Sum of memory_mb of live workers; unset = 80% of the host's RAM, leaving the rest
+    // to the daemon, the page cache and the host's own services.
+    std::optional<std::int64_t> memory_budget_mb;
+    // How long an invocation over a limit waits for capacity before it is throttled.
+    std::chrono::milliseconds queue_wait{100};
+    // Usage records on the invoke path; off only to measure what metering costs.
+    bool metering = true;
 };
 
 // Parses `serve`'s arguments (argv after the subcommand) and the environment.

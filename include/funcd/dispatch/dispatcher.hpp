@@ -1,12 +1,22 @@
 #pragma once
 // The one place an invocation's lifecycle runs through, whatever triggered it:
-// admission, the pool, metering, and the answer.
+// admission under the concurrency limits, the pool, metering, and the answer.
+//
+// Limits (Lambda's semantics): a function with reserved concurrency runs at most that
+// many invocations at once and always has that many available; the others share what
+// is left of the global limit. An invocation over a limit, or one that needs a new
+// worker the memory budget cannot fit, waits in one bounded FIFO for up to the queue
+// wait, then is throttled (429).
+#include <chrono>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "funcd/dispatch/invocation.hpp"
 #include "funcd/metering/usage_store.hpp"
@@ -15,28 +25,67 @@
 
 namespace funcd {
 
+struct DispatchOptions {
+    int max_concurrency = 1000;                 // Lambda's default account quota
+    std::chrono::milliseconds queue_wait{100};  // 0: throttle at once
+    bool metering = true;
+};
+
 class Dispatcher {
 public:
     using Done = std::function<void(const Invocation&, InvocationResult)>;
 
-    Dispatcher(Registry& registry, PoolManager& pools, UsageStore& usage);
+    Dispatcher(boost::asio::io_context& io, Registry& registry, PoolManager& pools, UsageStore& usage,
+               DispatchOptions options);
 
     // The function's current version. Throws ApiError: 404 unknown function, 503 shutting down.
     FunctionPtr admit(std::string_view function) const;
     // Starts an invocation of an admitted function; `done` is called on the loop once
-    // the result is metered. Never throws for the client's input.
+    // the result is metered, or with `throttled` set. Never throws for the client's input.
     void invoke(FunctionPtr fn, std::string payload, Done done);
+
+    // Reserved concurrency changed (deploy, delete, settings): recount the reservations.
+    void reservations_changed();
+    // A worker became idle or memory was freed: waiting invocations may start now.
+    void capacity_freed();
 
     // New invocations are refused from now on.
     void stop_accepting() { accepting_ = false; }
     std::size_t in_flight() const { return in_flight_; }
+    std::size_t waiting() const { return waiting_.size(); }
+    int running(const std::string& function) const;
 
 private:
+    enum class Limit { none, disabled, reserved, global, memory };
+    struct Waiting {
+        InvocationPtr inv;
+        std::chrono::steady_clock::time_point deadline;
+        Limit limit;
+    };
+
+    Limit try_start(InvocationPtr& inv);
+    void finished(Invocation& inv);
+    void throttle(InvocationPtr inv, Limit limit);
+    static std::string_view throttle_reason(Limit limit);
+    std::string throttle_message(const FunctionConfig& c, Limit limit) const;
+    void pump();
+    void arm_queue_timer();
+
+    boost::asio::io_context& io_;
     Registry& registry_;
     PoolManager& pools_;
     UsageStore& usage_;
+    DispatchOptions options_;
     bool accepting_ = true;
-    std::size_t in_flight_ = 0;
+    std::size_t in_flight_ = 0;  // accepted and not yet answered, waiting ones included
+
+    std::map<std::string, int, std::less<>> running_;  // per function
+    int running_total_ = 0;
+    int running_unreserved_ = 0;
+    int reserved_total_ = 0;
+    std::deque<Waiting> waiting_;
+    boost::asio::steady_timer queue_timer_;
+    bool pump_posted_ = false;
 };
 
 }  // namespace funcd

@@ -23,6 +23,9 @@ struct InvocationResult {
     std::int64_t duration_us = 0;
     std::optional<std::int64_t> init_duration_us;  // set on the invocation that cold-started a worker
     std::uint64_t max_memory_used_bytes = 0;
+    // Set when the invocation never ran because a limit was hit: Lambda's throttle reason
+    // (ReservedFunctionConcurrentInvocationLimitExceeded, ...); `body` is the message.
+    std::optional<std::string> throttled;
 };
 
 struct Invocation {
@@ -33,6 +36,11 @@ struct Invocation {
     std::chrono::steady_clock::time_point received;
     // Called exactly once, on the event loop.
     std::function<void(InvocationResult)> done;
+    // Which concurrency counts the dispatcher charged it to while it runs.
+    struct {
+        bool running = false;
+        bool unreserved = false;
+    } admission;
 };
 
 using InvocationPtr = std::shared_ptr<Invocation>;

@@ -2,8 +2,12 @@
 // The HTTP API: /healthz, the authenticated /v1 control API, and invocations.
 // Blocking work (unpacking code, SQLite queries) runs on `blocking`; everything that
 // touches pools and workers runs on the loop.
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -32,6 +36,11 @@ private:
     void get_function(const std::string& name, http::Responder& respond);
     void list_functions(http::Responder& respond);
     void invoke(const std::string& name, http::Request& req, http::Responder& respond);
+    void get_concurrency(const std::string& name, http::Responder& respond);
+    // Without a request: DELETE, both settings removed.
+    void put_concurrency(const std::string& name, std::optional<std::reference_wrapper<http::Request>> req,
+                         http::Responder& respond);
+    nlohmann::json concurrency_json(const FunctionVersion& fn) const;
     void usage(const http::Request& req, http::Responder& respond);
     void usage_records(const http::Request& req, http::Responder& respond);
     bool authorized(const http::Request& req) const;

@@ -27,12 +27,16 @@ public:
     // The pool serving `fn`. A newer version retires the older version's pool; an
     // older one (a deploy raced this lookup) is served by the newest pool.
     WorkerPool& pool_for(const FunctionPtr& fn);
-    // A new version is current: retire pools of older versions of that function.
+    // A new version is current: retire pools of older versions of that function, and
+    // start the new version's provisioned workers.
     void activate(const FunctionPtr& fn);
+    // The function's settings changed without a new version (concurrency).
+    void update_function(const FunctionPtr& fn);
     // The function was deleted: retire all its pools.
     void retire_function(const std::string& name);
 
     InstanceCounts instances(const std::string& name) const;
+    ProvisionedCounts provisioned(const std::string& name) const;
     std::size_t live_workers() const;
     // Code hashes still used by live workers (retired pools included).
     std::set<std::string> code_in_use() const;
@@ -53,6 +57,9 @@ private:
     void retire(FunctionPools& pools);
     void drop_drained(const std::string& name);
     void schedule_reap();
+    // The memory budget's evictor: idle on-demand workers of other pools, least recently
+    // used first, until `needed_mb` are free.
+    void evict_idle(std::int64_t needed_mb, const WorkerPool* requester);
 
     PoolEnvironment& env_;
     std::map<std::string, FunctionPools, std::less<>> pools_;

@@ -41,6 +41,11 @@ public:
 struct WorkerSettings {
     std::chrono::milliseconds init_timeout{10'000};
     std::string function_arn;
+    // Started ahead of demand (provisioned concurrency): kept whatever the keep-alive.
+    bool provisioned = false;
+    // The first invocation reports the init duration; not when the worker was started
+    // before that invocation arrived (provisioned or pre-warmed).
+    bool report_init = true;
 };
 
 class Worker final : public RuntimeApiHandler, public std::enable_shared_from_this<Worker> {
@@ -52,6 +57,13 @@ public:
     static std::shared_ptr<Worker> launch(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn,
                                           std::shared_ptr<FunctionLog> log, SandboxLauncher& launcher,
                                           const WorkerSpec& spec, const WorkerSettings& settings);
+    // A worker whose process is being launched elsewhere (a launcher thread): it takes
+    // invocations at once and runs them when start() or launch_failed() is called. The
+    // init timeout runs from now, so a launch that never finishes still ends.
+    static std::shared_ptr<Worker> create(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn,
+                                          std::shared_ptr<FunctionLog> log, const WorkerSettings& settings);
+    void start(LaunchedWorker launched);
+    void launch_failed(const std::string& why);
     ~Worker() override;
 
     // Hands an invocation to this worker (state starting or idle, nothing assigned).
@@ -63,6 +75,13 @@ public:
 
     State state() const { return state_; }
     bool has_invocation() const { return current_ != nullptr; }
+    // Killed, retiring or dead: it will take no more invocations.
+    bool ending() const { return killed_ || retiring_ || state_ == State::dead; }
+    // Has asked for its first event (init done) and is not ending.
+    bool ready() const { return initialised_at_.has_value() && !ending(); }
+    bool provisioned() const { return settings_.provisioned; }
+    // Provisioned concurrency lowered: the worker becomes an on-demand one.
+    void clear_provisioned() { settings_.provisioned = false; }
     pid_t pid() const { return pid_; }
     Clock::time_point last_used() const { return last_used_; }
     const FunctionPtr& function() const { return fn_; }
@@ -76,7 +95,6 @@ public:
 private:
     Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, std::shared_ptr<FunctionLog> log,
            const WorkerSettings& settings);
-    void start(LaunchedWorker launched);
 
     void deliver();
     void complete(Outcome outcome, std::string body, std::string error_type);
@@ -115,7 +133,7 @@ private:
 
     Clock::time_point launched_at_;
     std::optional<Clock::time_point> initialised_at_;
-    bool report_init_ = true;  // the first invocation reports the init duration
+    bool report_init_;  // the next invocation reports the init duration
     Clock::time_point delivered_at_;
     SystemTime delivered_wall_;
     Clock::time_point last_used_;

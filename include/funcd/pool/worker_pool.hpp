@@ -1,15 +1,22 @@
 #pragma once
-// The workers of one function version: an idle stack (most recently used on top, so the
-// least recently used age out first) and everything live. An invocation takes the top
-// idle worker or cold-starts a new one; N concurrent invocations run on N workers.
+// The workers of one function version: idle stacks (most recently used on top, so the
+// least recently used age out first) and everything live. An invocation takes an idle
+// worker (provisioned ones first) or cold-starts a new one; N concurrent invocations
+// run on N workers. Provisioned workers are started ahead of demand and never reaped;
+// on-demand ones are kept by the function's keep-alive policy.
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
+#include "funcd/pool/keep_alive.hpp"
+#include "funcd/pool/memory_budget.hpp"
 #include "funcd/pool/worker.hpp"
 
 namespace funcd {
@@ -24,25 +31,53 @@ struct PoolEnvironment {
     std::chrono::milliseconds init_timeout{10'000};
     std::string region = "us-east-1";
     std::string account_id = "000000000000";
+    // Where launches run. Null: on the loop itself, one after another (for launchers
+    // that are not thread-safe); else cold starts of a burst are launched in parallel.
+    boost::asio::thread_pool* launch_threads = nullptr;
+    // Null: no memory budget.
+    MemoryBudget* memory = nullptr;
+    // Called on the loop when a worker became idle: capacity an invocation may wait for.
+    std::function<void()> on_worker_available;
+};
+
+struct ProvisionedCounts {
+    std::size_t requested = 0;
+    std::size_t ready = 0;
 };
 
 class WorkerPool final : public WorkerOwner {
 public:
+    enum class Submit { started, no_memory };
+
     WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(WorkerPool&)> on_drained);
     ~WorkerPool() override;
 
-    void submit(InvocationPtr inv);
+    // Runs `inv` on an idle worker or a new one. Returns no_memory, leaving `inv` with the
+    // caller, when a new worker is needed and the memory budget cannot take it.
+    Submit submit(InvocationPtr& inv);
+    bool has_idle() const { return !idle_.empty() || !idle_provisioned_.empty(); }
+    // Same version, new function-level settings (concurrency).
+    void update_function(FunctionPtr fn);
+    // Starts provisioned workers up to the function's setting; ends the excess.
+    void ensure_provisioned();
     // Stops taking work: idle workers end now, busy ones after their invocation.
     void retire();
-    // Ends workers idle for longer than the function's keep-alive.
+    // Periodic upkeep: keep-alive reaping, pre-warming, provisioned workers.
+    void tick(Worker::Clock::time_point now);
+    // Ends on-demand workers idle for longer than the keep-alive.
     void reap_idle(Worker::Clock::time_point now);
+    // The least recently used on-demand idle worker's last use, if there is one.
+    std::optional<Worker::Clock::time_point> oldest_idle() const;
+    // Ends that worker to free its memory; returns the MB released.
+    std::int64_t evict_oldest_idle();
     // Ends every worker now (daemon shutdown).
     void kill_all();
 
     const FunctionPtr& function() const { return fn_; }
-    std::size_t idle() const { return idle_.size(); }
+    std::size_t idle() const { return idle_.size() + idle_provisioned_.size(); }
     std::size_t live() const { return workers_.size(); }
-    std::size_t busy() const { return workers_.size() - idle_.size(); }
+    std::size_t busy() const { return workers_.size() - idle(); }
+    ProvisionedCounts provisioned() const;
     bool retired() const { return retired_; }
 
     // WorkerOwner
@@ -50,17 +85,32 @@ public:
     void worker_exited(Worker& w) override;
 
 private:
-    WorkerSpec make_spec() const;
-    std::shared_ptr<Worker> cold_start();
+    WorkerSpec make_spec(bool provisioned) const;
+    // Launches a worker already charged to the memory budget. Throws if the launcher
+    // fails synchronously.
+    std::shared_ptr<Worker> cold_start(bool provisioned, bool report_init);
+    bool charge();
+    void discharge(const Worker& w);
+    void end_idle(const std::shared_ptr<Worker>& w);
+    void went_idle(Worker::Clock::time_point now);
+    std::unique_ptr<KeepAlivePolicy> make_policy() const;
 
     PoolEnvironment& env_;
     FunctionPtr fn_;
     std::function<void(WorkerPool&)> on_drained_;
     std::shared_ptr<FunctionLog> log_;
-    WorkerSpec spec_;
+    std::shared_ptr<const WorkerSpec> spec_;
+    std::shared_ptr<const WorkerSpec> provisioned_spec_;
     WorkerSettings settings_;
-    std::vector<std::shared_ptr<Worker>> idle_;     // back = most recently used
-    std::vector<std::shared_ptr<Worker>> workers_;  // every live worker
+    std::vector<std::shared_ptr<Worker>> idle_;              // on-demand; back = most recently used
+    std::vector<std::shared_ptr<Worker>> idle_provisioned_;  // back = most recently used
+    std::vector<std::shared_ptr<Worker>> starting_;          // launched ahead of demand, nothing assigned
+    std::vector<std::shared_ptr<Worker>> workers_;           // every live worker
+    std::unordered_set<const Worker*> charged_;              // holding memory_mb of the budget
+    std::unique_ptr<KeepAlivePolicy> keep_alive_;
+    KeepAliveDecision decision_;
+    std::optional<Worker::Clock::time_point> prewarm_at_;
+    bool warned_provisioned_ = false;
     bool retired_ = false;
 };
 

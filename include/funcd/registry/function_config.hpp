@@ -48,7 +48,28 @@ inline constexpr int kDefaultKeepAliveS = 600;
 inline constexpr int kMinEphemeralStorageMb = 512;
 inline constexpr int kMaxEphemeralStorageMb = 10240;
 inline constexpr int kDefaultEphemeralStorageMb = 512;
+// Concurrency settings are bounded by the daemon's --max-concurrency, checked by the registry.
+inline constexpr int kMaxConcurrencySetting = 100'000;
 }  // namespace limits
+
+// How idle workers are kept: for keep_alive_s after their last invocation, or by the
+// function's own arrival pattern (see docs/keep-alive.md).
+enum class KeepAliveMode { fixed, adaptive };
+
+std::string_view to_string(KeepAliveMode m);
+std::optional<KeepAliveMode> parse_keep_alive_mode(std::string_view text);
+
+// Lambda's reserved and provisioned concurrency. Function-level: a redeploy that does
+// not mention them keeps them, as Lambda's UpdateFunctionConfiguration does.
+struct ConcurrencySettings {
+    // Most invocations of this function running at once, and guaranteed to it; 0 disables
+    // the function. Unset: it shares the unreserved part of --max-concurrency.
+    std::optional<int> reserved;
+    // Workers started at deploy and at daemon start, initialised and never reaped.
+    int provisioned = 0;
+
+    bool operator==(const ConcurrencySettings&) const = default;
+};
 
 struct FunctionConfig {
     std::string name;
@@ -63,6 +84,8 @@ struct FunctionConfig {
     // memory and counts against memory_mb (unlike Lambda, where it is disk).
     int ephemeral_storage_mb = limits::kDefaultEphemeralStorageMb;
     NetworkMode network = NetworkMode::none;
+    KeepAliveMode keep_alive_mode = KeepAliveMode::fixed;
+    ConcurrencySettings concurrency;
 };
 
 // A deployed, immutable version of a function: its settings plus its code.
@@ -82,6 +105,9 @@ void validate_function_name(std::string_view name);
 struct DeployRequest {
     FunctionConfig config;
     std::optional<std::string> code_zip;
+    // The request set reserved_concurrency or provisioned_concurrency; otherwise the
+    // function keeps the values it had.
+    bool concurrency_given = false;
 };
 
 // Body form (a): {"runtime": ..., "handler": ..., "code": {"zip_base64": ...}, ...}.
@@ -89,10 +115,20 @@ struct DeployRequest {
 DeployRequest parse_deploy_json(std::string_view name, std::string_view body);
 
 // Body form (b): raw zip body with the settings as query parameters
-// (runtime, handler, memory_mb, timeout_s, keep_alive_s, description, env.KEY=VALUE).
+// (runtime, handler, memory_mb, timeout_s, keep_alive_s, keep_alive, description,
+// ephemeral_storage_mb, network, reserved_concurrency, provisioned_concurrency, env.KEY=VALUE).
 DeployRequest parse_deploy_query(std::string_view name,
                                  const std::vector<std::pair<std::string, std::string>>& params,
                                  std::string zip);
+
+// {"reserved_concurrency": N | null, "provisioned_concurrency": M}, each optional: what
+// is omitted keeps its value in `current`. Throws ApiError(400) naming the field.
+ConcurrencySettings parse_concurrency_json(std::string_view body, const ConcurrencySettings& current);
+
+// provisioned <= reserved and both within [0, max_concurrency]. Throws ApiError(400).
+void validate_concurrency(const ConcurrencySettings& c, int max_concurrency);
+
+nlohmann::json describe(const ConcurrencySettings& c);
 
 // Checks ranges, the handler's shape and the environment (keys, reserved names, 4 KB total).
 // Throws ApiError(400) naming the field.

@@ -25,12 +25,17 @@ struct DeployResult {
 
 class Registry {
 public:
-    Registry(const std::filesystem::path& db_path, CodeStore& code);
+    // `max_concurrency` bounds the functions' reserved concurrency, in sum.
+    Registry(const std::filesystem::path& db_path, CodeStore& code, int max_concurrency);
 
     // Stores the code (if any), checks it fits the runtime, and commits version N+1.
     // Atomic: on any error (ApiError for the client's, std::exception otherwise) the
     // previous version stays current and nothing new is referenced.
     DeployResult deploy(DeployRequest request);
+
+    // Changes a function's concurrency settings in place: same version, same code, no new
+    // workers for the settings alone. Throws ApiError: 404 unknown function, 400 over a limit.
+    FunctionPtr set_concurrency(std::string_view name, const ConcurrencySettings& settings);
 
     // Removes the function; returns the version that was current, or null if unknown.
     FunctionPtr remove(std::string_view name);
@@ -49,8 +54,12 @@ public:
 private:
     void load();
     void commit(const FunctionVersion& v);  // the durable write of a deploy
+    // Throws ApiError(400) if `settings` for `name` would take the reserved total over
+    // max_concurrency_. Called under deploy_mutex_.
+    void check_concurrency(std::string_view name, const ConcurrencySettings& settings) const;
 
     CodeStore& code_;
+    const int max_concurrency_;
     sqlite::Database db_;
     std::mutex deploy_mutex_;  // one deploy or delete at a time: versions are assigned in order
     mutable std::mutex map_mutex_;
