@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +33,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <gtest/gtest.h>
@@ -139,6 +141,7 @@ public:
     }
 
     LaunchedWorker launch(const WorkerSpec& spec) override {
+        meet_the_others();
         std::lock_guard lock(mutex_);
         ++attempts_;
         if (fail_launches_) throw std::system_error(EAGAIN, std::generic_category(), "fork");
@@ -197,8 +200,28 @@ public:
         std::lock_guard lock(mutex_);
         exit_status_ = status;
     }
+    // Each launch waits until `n` launches are in progress at once, and fails if that
+    // does not happen within kPatience: launches made one after another fail.
+    void rendezvous(int n) {
+        std::lock_guard lock(rendezvous_mutex_);
+        rendezvous_ = n;
+    }
 
 private:
+    void meet_the_others() {
+        std::unique_lock lock(rendezvous_mutex_);
+        if (rendezvous_ == 0) return;
+        ++arrived_;
+        rendezvous_cv_.notify_all();
+        if (!rendezvous_cv_.wait_for(lock, kPatience, [this] { return arrived_ >= rendezvous_; }))
+            throw std::system_error(ETIMEDOUT, std::generic_category(), "launch waited alone");
+    }
+
+    std::mutex rendezvous_mutex_;
+    std::condition_variable rendezvous_cv_;
+    int rendezvous_ = 0;
+    int arrived_ = 0;
+
     mutable std::mutex mutex_;
     std::vector<std::unique_ptr<Launch>> launches_;
     int attempts_ = 0;
@@ -467,6 +490,117 @@ TEST_F(WorkerPoolTest, ColdStartLaunchesAWorkerThatGetsTheEventAtItsFirstNext) {
     EXPECT_EQ(live(), 1u);
     EXPECT_EQ(launcher_.count(), 1u);
     EXPECT_FALSE(l.exited_within(0ms));
+}
+
+TEST_F(WorkerPoolTest, ColdStartsOfABurstAreLaunchedInParallel) {
+    net::thread_pool launch_threads(4);
+    env_->launch_threads = &launch_threads;
+    launcher_.rendezvous(4);
+    start_pool();
+    std::vector<Submitted> calls;
+    for (int i = 0; i < 4; ++i) calls.push_back(submit("req-" + std::to_string(i)));
+    // Every launch returned only once all four were in progress together.
+    ASSERT_TRUE(wait_until([this] { return launcher_.count() == 4; }));
+    for (std::size_t i = 0; i < 4; ++i) {
+        RuntimeClient rt(launcher_.at(i).port);
+        const auto event = rt.next();
+        ASSERT_EQ(event.result_int(), 200);
+        ASSERT_EQ(rt.respond(std::string(event["Lambda-Runtime-Aws-Request-Id"]), "{}").result_int(), 202);
+    }
+    for (auto& c : calls) {
+        const auto r = c.wait();
+        EXPECT_EQ(r.outcome, Outcome::success) << r.body;
+        EXPECT_TRUE(r.init_duration_us.has_value());
+    }
+    EXPECT_EQ(launcher_.attempts(), 4);
+    launch_threads.join();
+    env_->launch_threads = nullptr;
+}
+
+TEST_F(WorkerPoolTest, MemoryBudgetRefusesAWorkerThatDoesNotFitUntilOneEnds) {
+    funcd::MemoryBudget budget(256);
+    env_->memory = &budget;
+    start_pool();  // 128 MB workers
+    auto a = submit("req-a");
+    auto b = submit("req-b");
+    EXPECT_EQ(budget.used_mb(), 256);
+
+    auto third = std::make_shared<Invocation>();
+    third->request_id = "req-c";
+    third->function = fn_;
+    third->payload = std::make_shared<const std::string>("{}");
+    third->done = [](InvocationResult) { ADD_FAILURE() << "a refused invocation must not be answered"; };
+    EXPECT_EQ(on_io([&] { return pool_->submit(third); }), WorkerPool::Submit::no_memory);
+    EXPECT_NE(third, nullptr) << "the caller keeps a refused invocation";
+    EXPECT_EQ(launcher_.count(), 2u);
+
+    launcher_.at(0).kill();
+    EXPECT_EQ(a.wait().outcome, Outcome::init_error) << "it died before its runtime asked for work";
+    ASSERT_TRUE(live_drops_to(1));
+    EXPECT_EQ(budget.used_mb(), 128) << "an ended worker gives its memory back";
+    auto c = submit("req-c2");
+    EXPECT_EQ(launcher_.count(), 3u);
+    EXPECT_EQ(budget.used_mb(), 256);
+    on_io([this] {
+        pool_->kill_all();
+        return 0;
+    });
+    b.wait();
+    c.wait();
+    ASSERT_TRUE(live_drops_to(0));
+    EXPECT_EQ(budget.used_mb(), 0);
+    env_->memory = nullptr;
+}
+
+TEST_F(WorkerPoolTest, ProvisionedWorkersStartAheadServeWithoutInitAndAreNeverReaped) {
+    auto c = config();
+    c.concurrency.provisioned = 2;
+    c.keep_alive_s = 1;
+    start_pool(c);
+    on_io([this] {
+        pool_->ensure_provisioned();
+        return 0;
+    });
+    ASSERT_EQ(launcher_.count(), 2u);
+    for (std::size_t i = 0; i < 2; ++i) {
+        const auto& env = launcher_.at(i).spec.env;
+        EXPECT_NE(std::find(env.begin(), env.end(), "AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency"),
+                  env.end());
+    }
+    EXPECT_EQ(on_io([this] { return pool_->provisioned().ready; }), 0u);
+    RuntimeClient rt0(launcher_.at(0).port), rt1(launcher_.at(1).port);
+    rt0.send_next();
+    rt1.send_next();
+    ASSERT_TRUE(wait_until([this] { return pool_->provisioned().ready == 2; }));
+    EXPECT_EQ(idle(), 2u);
+
+    // Long past the keep-alive: provisioned workers stay; a second ensure starts no more.
+    on_io([this] {
+        pool_->tick(Worker::Clock::now() + 1h);
+        return 0;
+    });
+    EXPECT_EQ(idle(), 2u);
+    EXPECT_EQ(launcher_.count(), 2u);
+
+    auto s = submit("req-1");
+    EXPECT_EQ(launcher_.count(), 2u) << "served by a provisioned worker";
+    // LIFO: the worker that became idle last takes it.
+    RuntimeClient& rt = rt1;
+    const auto event = rt.read_response();
+    ASSERT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-1");
+    ASSERT_EQ(rt.respond("req-1", "{}").result_int(), 202);
+    const auto r = s.wait();
+    EXPECT_EQ(r.outcome, Outcome::success);
+    EXPECT_FALSE(r.init_duration_us.has_value()) << "its init was not on this invocation's path";
+
+    // Lowered to 0: idle provisioned workers end.
+    auto lowered = std::make_shared<FunctionVersion>(*fn_);
+    lowered->config.concurrency.provisioned = 0;
+    on_io([this, lowered] {
+        pool_->update_function(lowered);
+        return 0;
+    });
+    EXPECT_TRUE(live_drops_to(0));
 }
 
 TEST_F(WorkerPoolTest, WarmWorkerWithParkedNextTakesTheNextInvocationWithoutALaunch) {
