@@ -32,6 +32,7 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
 WorkerPool::~WorkerPool() { kill_all(); }
 
 std::unique_ptr<KeepAlivePolicy> WorkerPool::make_policy() const {
+    if (env_.keep_alive_policy) return env_.keep_alive_policy(fn_->config);
     const std::chrono::seconds fixed(fn_->config.keep_alive_s);
     return fn_->config.keep_alive_mode == KeepAliveMode::adaptive ? make_hybrid_keep_alive(fixed)
                                                                    : make_fixed_keep_alive(fixed);

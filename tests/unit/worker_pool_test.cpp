@@ -603,6 +603,59 @@ TEST_F(WorkerPoolTest, ProvisionedWorkersStartAheadServeWithoutInitAndAreNeverRe
     EXPECT_TRUE(live_drops_to(0));
 }
 
+// Predicts the next invocation an hour after the function goes idle.
+class HourlyPolicy final : public funcd::KeepAlivePolicy {
+public:
+    void on_arrival(Clock::time_point) override { ++arrivals; }
+    funcd::KeepAliveDecision on_idle(Clock::time_point) override {
+        ++idles;
+        return {std::chrono::minutes(59), std::chrono::minutes(2), true, funcd::KeepAliveReason::histogram};
+    }
+    int arrivals = 0;
+    int idles = 0;
+};
+
+TEST_F(WorkerPoolTest, PrewarmWindowUnloadsAtOnceAndLoadsAWorkerBeforeThePredictedArrival) {
+    HourlyPolicy* policy = nullptr;
+    env_->keep_alive_policy = [&policy](const FunctionConfig&) {
+        auto p = std::make_unique<HourlyPolicy>();
+        policy = p.get();
+        return p;
+    };
+    start_pool();
+    auto first = submit("req-1");
+    RuntimeClient rt(launcher_.at(0).port);
+    serve(rt, first);
+    // Idle with an arrival predicted in an hour: the worker is not kept meanwhile.
+    EXPECT_TRUE(live_drops_to(0));
+    EXPECT_EQ(on_io([&] { return policy->idles; }), 1);
+
+    on_io([this] {
+        pool_->tick(Worker::Clock::now() + 30min);
+        return 0;
+    });
+    EXPECT_EQ(launcher_.count(), 1u) << "not yet";
+    on_io([this] {
+        pool_->tick(Worker::Clock::now() + 59min);
+        return 0;
+    });
+    ASSERT_EQ(launcher_.count(), 2u) << "pre-warmed";
+    RuntimeClient warm(launcher_.at(1).port);
+    warm.send_next();
+    ASSERT_TRUE(wait_until([this] { return pool_->idle() == 1; }));
+    EXPECT_EQ(on_io([&] { return policy->idles; }), 1) << "a pre-warmed worker's init is not the function going idle";
+
+    auto second = submit("req-2");
+    EXPECT_EQ(launcher_.count(), 2u);
+    const auto event = warm.read_response();
+    ASSERT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-2");
+    ASSERT_EQ(warm.respond("req-2", "{}").result_int(), 202);
+    const auto r = second.wait();
+    EXPECT_EQ(r.outcome, Outcome::success);
+    EXPECT_FALSE(r.init_duration_us.has_value()) << "its init happened before the invocation arrived";
+    EXPECT_EQ(on_io([&] { return policy->arrivals; }), 2);
+}
+
 TEST_F(WorkerPoolTest, WarmWorkerWithParkedNextTakesTheNextInvocationWithoutALaunch) {
     start_pool();
     auto first = submit("req-1");
