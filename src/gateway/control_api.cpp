@@ -3,21 +3,20 @@
 #include <openssl/crypto.h>
 
 #include <boost/asio/post.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 
 #include <fmt/format.h>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/gateway/api_request.hpp"
 
 namespace funcd {
 namespace {
 
 using nlohmann::json;
+using namespace api;
 
 // Body limits by endpoint. A deploy's JSON carries the zip base64-encoded (4/3 larger)
 // plus settings; the raw-zip form is checked against the zip limit after reading.
@@ -25,71 +24,9 @@ constexpr std::size_t kDeployBodyLimit = limits::kMaxZipBytes / 3 * 4 + 64 * 102
 constexpr std::size_t kDefaultBodyLimit = 64 * 1024;
 constexpr int kDefaultRecordsLimit = 100;
 
-http::Response json_response(int status, const json& body) { return {status, {}, body.dump(), "application/json"}; }
-
-struct ParsedTarget {
-    std::vector<std::string> segments;
-    std::vector<std::pair<std::string, std::string>> params;
-};
-
-ParsedTarget parse_target(std::string_view target) {
-    auto parsed = boost::urls::parse_origin_form(target);
-    if (!parsed) throw ApiError::bad_content("malformed request target: " + std::string(target));
-    ParsedTarget out;
-    for (auto seg : parsed->segments()) out.segments.emplace_back(seg);
-    if (!out.segments.empty() && out.segments.back().empty()) out.segments.pop_back();  // trailing slash
-    for (auto p : parsed->params()) out.params.emplace_back(p.key, p.has_value ? std::string(p.value) : std::string());
-    return out;
-}
-
-std::optional<std::string> param(const ParsedTarget& t, std::string_view key) {
-    for (const auto& [k, v] : t.params)
-        if (k == key) return v;
-    return std::nullopt;
-}
-
-void reject_unknown_params(const ParsedTarget& t, std::initializer_list<std::string_view> allowed) {
-    for (const auto& [k, v] : t.params)
-        if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
-            throw ApiError::bad_parameter("unknown query parameter '" + k + "'");
-}
-
-std::optional<SystemTime> time_param(const ParsedTarget& t, std::string_view key) {
-    auto v = param(t, key);
-    if (!v) return std::nullopt;
-    auto parsed = parse_rfc3339(*v);
-    if (!parsed)
-        throw ApiError::bad_parameter(fmt::format("{} must be an RFC 3339 time such as 2026-11-26T10:00:00Z (got '{}')",
-                                                  key, *v));
-    return parsed;
-}
-
-std::string_view media_type(std::string_view content_type) {
-    auto semi = content_type.find(';');
-    auto mt = content_type.substr(0, semi);
-    while (!mt.empty() && mt.back() == ' ') mt.remove_suffix(1);
-    return mt;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
-}
-
 std::string millis3(std::int64_t us) { return fmt::format("{:.3f}", us / 1000.0); }
 
-http::Response method_not_allowed(std::string_view method, std::string_view allowed) {
-    auto r = error_response(405, "MethodNotAllowedException",
-                            fmt::format("method {} is not allowed here; use {}", method, allowed));
-    r.headers.emplace_back("Allow", allowed);
-    return r;
-}
-
 }  // namespace
-
-http::Response error_response(int status, std::string_view type, std::string_view message) {
-    return json_response(status, json{{"error", {{"type", type}, {"message", message}}}});
-}
 
 ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, Prices prices,
@@ -178,18 +115,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
 }
 
 void ControlApi::offload(http::Responder respond, std::function<http::Response()> work) {
-    boost::asio::post(blocking_, [this, respond = std::move(respond), work = std::move(work)]() mutable {
-        http::Response r;
-        try {
-            r = work();
-        } catch (const ApiError& e) {
-            r = error_response(e.status(), e.type(), e.what());
-        } catch (const std::exception& e) {
-            spdlog::error("api: background request failed: {}", e.what());
-            r = error_response(500, "ServiceException", "internal error; see the daemon's log");
-        }
-        boost::asio::post(io_, [respond = std::move(respond), r = std::move(r)]() mutable { respond(std::move(r)); });
-    });
+    api::offload(io_, blocking_, std::move(respond), std::move(work));
 }
 
 void ControlApi::deploy(const std::string& name, http::Request& req, http::Responder& respond) {
@@ -367,12 +293,7 @@ void ControlApi::usage(const http::Request& req, http::Responder& respond) {
 void ControlApi::usage_records(const http::Request& req, http::Responder& respond) {
     ParsedTarget t = parse_target(req.target);
     reject_unknown_params(t, {"function", "limit"});
-    int limit = kDefaultRecordsLimit;
-    if (auto v = param(t, "limit")) {
-        auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
-        if (ec != std::errc() || p != v->data() + v->size() || limit < 1 || limit > 1000)
-            throw ApiError::bad_parameter("limit must be an integer from 1 to 1000 (got '" + *v + "')");
-    }
+    const int limit = int_param(t, "limit", 1, 1000, kDefaultRecordsLimit);
     offload(std::move(respond), [this, function = param(t, "function"), limit] {
         json records = json::array();
         for (const auto& r : usage_.records(function, limit)) records.push_back(to_json(r));

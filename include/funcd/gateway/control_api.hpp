@@ -58,7 +58,4 @@ private:
     std::string api_token_;
 };
 
-// The JSON error document every API error uses.
-http::Response error_response(int status, std::string_view type, std::string_view message);
-
 }  // namespace funcd

@@ -1,0 +1,108 @@
+#include "funcd/gateway/api_request.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "funcd/common/api_error.hpp"
+
+namespace funcd::api {
+
+using nlohmann::json;
+
+ParsedTarget parse_target(std::string_view target) {
+    auto parsed = boost::urls::parse_origin_form(target);
+    if (!parsed) throw ApiError::bad_content("malformed request target: " + std::string(target));
+    ParsedTarget out;
+    for (auto seg : parsed->segments()) out.segments.emplace_back(seg);
+    if (!out.segments.empty() && out.segments.back().empty()) out.segments.pop_back();  // trailing slash
+    for (auto p : parsed->params()) out.params.emplace_back(p.key, p.has_value ? std::string(p.value) : std::string());
+    return out;
+}
+
+std::optional<std::string> param(const ParsedTarget& t, std::string_view key) {
+    for (const auto& [k, v] : t.params)
+        if (k == key) return v;
+    return std::nullopt;
+}
+
+void reject_unknown_params(const ParsedTarget& t, std::initializer_list<std::string_view> allowed) {
+    for (const auto& [k, v] : t.params)
+        if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+            throw ApiError::bad_parameter("unknown query parameter '" + k + "'");
+}
+
+std::optional<SystemTime> time_param(const ParsedTarget& t, std::string_view key) {
+    auto v = param(t, key);
+    if (!v) return std::nullopt;
+    auto parsed = parse_rfc3339(*v);
+    if (!parsed)
+        throw ApiError::bad_parameter(fmt::format("{} must be an RFC 3339 time such as 2026-11-26T10:00:00Z (got '{}')",
+                                                  key, *v));
+    return parsed;
+}
+
+int int_param(const ParsedTarget& t, std::string_view key, int min, int max, int fallback) {
+    auto v = param(t, key);
+    if (!v) return fallback;
+    int n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec != std::errc() || p != v->data() + v->size() || n < min || n > max)
+        throw ApiError::bad_parameter(fmt::format("{} must be an integer from {} to {} (got '{}')", key, min, max, *v));
+    return n;
+}
+
+std::string_view media_type(std::string_view content_type) {
+    auto semi = content_type.find(';');
+    auto mt = content_type.substr(0, semi);
+    while (!mt.empty() && mt.back() == ' ') mt.remove_suffix(1);
+    return mt;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+}
+
+void require_json(const http::Request& req) {
+    if (!iequals(media_type(req.header("content-type")), "application/json"))
+        throw ApiError::unsupported_media("send the body as application/json (got Content-Type '" +
+                                          std::string(req.header("content-type")) + "')");
+}
+
+http::Response json_response(int status, const json& body) { return {status, {}, body.dump(), "application/json"}; }
+
+http::Response error_response(int status, std::string_view type, std::string_view message) {
+    return json_response(status, json{{"error", {{"type", type}, {"message", message}}}});
+}
+
+http::Response method_not_allowed(std::string_view method, std::string_view allowed) {
+    auto r = error_response(405, "MethodNotAllowedException",
+                            fmt::format("method {} is not allowed here; use {}", method, allowed));
+    r.headers.emplace_back("Allow", allowed);
+    return r;
+}
+
+void offload(boost::asio::io_context& io, boost::asio::thread_pool& blocking, http::Responder respond,
+             std::function<http::Response()> work) {
+    boost::asio::post(blocking, [&io, respond = std::move(respond), work = std::move(work)]() mutable {
+        http::Response r;
+        try {
+            r = work();
+        } catch (const ApiError& e) {
+            r = error_response(e.status(), e.type(), e.what());
+        } catch (const std::exception& e) {
+            spdlog::error("api: background request failed: {}", e.what());
+            r = error_response(500, "ServiceException", "internal error; see the daemon's log");
+        }
+        boost::asio::post(io, [respond = std::move(respond), r = std::move(r)]() mutable { respond(std::move(r)); });
+    });
+}
+
+}  // namespace funcd::api
