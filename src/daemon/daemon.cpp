@@ -16,8 +16,12 @@
 #include <cstring>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "funcd/common/ids.hpp"
+#include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
+#include "funcd/dispatch/event_store.hpp"
 #include "funcd/gateway/control_api.hpp"
 #include "funcd/gateway/http_server.hpp"
 #include "funcd/logs/function_log.hpp"
@@ -182,7 +186,12 @@ int run_daemon(const DaemonOptions& options) {
     // Provisioned workers come back after a restart.
     for (const auto& fn : registry.list())
         if (fn->config.concurrency.provisioned > 0) pools.activate(fn);
-    ControlApi api(io, blocking, registry, pools, dispatcher, usage, opts.prices, token);
+    EventStore event_store(data_dir / "funcd.db");
+    AsyncInvoker async(io, blocking, event_store, dispatcher, registry,
+                       fmt::format("arn:aws:lambda:{}:{}:function:", env.region, env.account_id));
+    async.start();
+    EventApi events(io, blocking, registry, event_store, async);
+    ControlApi api(io, blocking, registry, pools, dispatcher, usage, events, opts.prices, token);
     pools.on_pool_drained([&api] { api.collect_code_garbage(); });
     api.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
 
@@ -229,6 +238,7 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::info("funcd: signal {} received; stopping ({} invocations in flight)", sig, dispatcher.in_flight());
         server.stop();
         dispatcher.stop_accepting();
+        async.stop();
         deadline = std::chrono::steady_clock::now() + kShutdownGrace;
         wait_for_invocations();
     });

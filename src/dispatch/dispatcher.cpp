@@ -35,9 +35,9 @@ int Dispatcher::running(const std::string& function) const {
     return it == running_.end() ? 0 : it->second;
 }
 
-void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done) {
+void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, std::optional<std::string> request_id) {
     auto inv = std::make_shared<Invocation>();
-    inv->request_id = new_uuid();
+    inv->request_id = request_id ? std::move(*request_id) : new_uuid();
     inv->trace_id = "Root=1-" + inv->request_id.substr(0, 8) + "-" + random_hex(12);
     inv->payload = std::make_shared<const std::string>(std::move(payload));
     inv->function = fn;

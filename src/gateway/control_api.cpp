@@ -29,14 +29,15 @@ std::string millis3(std::int64_t us) { return fmt::format("{:.3f}", us / 1000.0)
 }  // namespace
 
 ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-                       PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, Prices prices,
-                       std::string api_token)
+                       PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
+                       Prices prices, std::string api_token)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
       pools_(pools),
       dispatcher_(dispatcher),
       usage_(usage),
+      events_(events),
       prices_(prices),
       api_token_(std::move(api_token)) {}
 
@@ -77,6 +78,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
             if (m != "GET") return respond(method_not_allowed(m, "GET"));
             return list_functions(respond);
         }
+        if (events_.handle(t, req, respond)) return;
         if (s.size() >= 3 && s[1] == "functions") {
             const std::string& name = s[2];
             validate_function_name(name);
@@ -151,6 +153,7 @@ void ControlApi::remove(const std::string& name, http::Responder& respond) {
         if (!registry_.remove(name)) throw ApiError::not_found("function '" + name + "' does not exist");
         boost::asio::post(io_, [this, name] {
             pools_.retire_function(name);
+            events_.function_deleted(name);
             dispatcher_.reservations_changed();
             collect_code_garbage();
         });
@@ -212,6 +215,9 @@ void ControlApi::get_function(const std::string& name, http::Responder& respond)
     body["instances"] = {{"idle", c.idle}, {"busy", c.busy}};
     body["provisioned"] = concurrency_json(*fn)["provisioned"];
     body["running"] = dispatcher_.running(name);
+    AsyncQueueStats q = events_.queue_stats(name);
+    body["async"] = {{"queue_depth", q.depth},
+                     {"oldest_event_age_s", q.oldest_age_s ? json(*q.oldest_age_s) : json(nullptr)}};
     respond(json_response(200, body));
 }
 
@@ -228,7 +234,15 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
     } else if (!json::accept(payload)) {
         throw ApiError::bad_content("the request body must be JSON (the event passed to the function)");
     }
+    // Lambda's InvocationType, under our header name or Lambda's own.
+    std::string_view type = req.header("x-funcd-invocation-type");
+    if (type.empty()) type = req.header("x-amz-invocation-type");
+    if (!type.empty() && type != "RequestResponse" && type != "Event" && type != "DryRun")
+        throw ApiError::bad_parameter("X-Funcd-Invocation-Type must be RequestResponse, Event or DryRun (got '" +
+                                      std::string(type) + "')");
     FunctionPtr fn = dispatcher_.admit(name);
+    if (type == "DryRun") return respond(http::Response{204, {}, {}, "application/json"});
+    if (type == "Event") return events_.invoke_async(fn, std::move(payload), respond);
     dispatcher_.invoke(std::move(fn), std::move(payload), [respond = std::move(respond)](const Invocation& inv,
                                                                                 InvocationResult r) {
         http::Response out;

@@ -35,6 +35,8 @@ Database::Database(const std::filesystem::path& path) {
 
 Database::~Database() { sqlite3_close(db_); }
 
+int Database::changes() const { return sqlite3_changes(db_); }
+
 void Database::exec(std::string_view sql) {
     char* error = nullptr;
     std::string text(sql);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,7 +43,8 @@ public:
     FunctionPtr admit(std::string_view function) const;
     // Starts an invocation of an admitted function; `done` is called on the loop once
     // the result is metered, or with `throttled` set. Never throws for the client's input.
-    void invoke(FunctionPtr fn, std::string payload, Done done);
+    // `request_id`: kept across the attempts of an asynchronous event; new if not given.
+    void invoke(FunctionPtr fn, std::string payload, Done done, std::optional<std::string> request_id = {});
 
     // Reserved concurrency changed (deploy, delete, settings): recount the reservations.
     void reservations_changed();

@@ -13,6 +13,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "funcd/dispatch/dispatcher.hpp"
+#include "funcd/gateway/event_api.hpp"
 #include "funcd/gateway/http_types.hpp"
 #include "funcd/metering/pricing.hpp"
 
@@ -21,7 +22,8 @@ namespace funcd {
 class ControlApi {
 public:
     ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-               PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, Prices prices, std::string api_token);
+               PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events, Prices prices,
+               std::string api_token);
 
     // For http::Server.
     void handle(http::Request req, http::Responder respond);
@@ -54,6 +56,7 @@ private:
     PoolManager& pools_;
     Dispatcher& dispatcher_;
     UsageStore& usage_;
+    EventApi& events_;
     Prices prices_;
     std::string api_token_;
 };

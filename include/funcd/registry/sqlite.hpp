@@ -20,6 +20,8 @@ public:
     Database& operator=(const Database&) = delete;
 
     void exec(std::string_view sql);
+    // Rows changed by the last INSERT, UPDATE or DELETE on this connection.
+    int changes() const;
     sqlite3* handle() const { return db_; }
 
 private:
