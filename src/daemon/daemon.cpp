@@ -191,7 +191,11 @@ int run_daemon(const DaemonOptions& options) {
                        fmt::format("arn:aws:lambda:{}:{}:function:", env.region, env.account_id));
     async.start();
     EventApi events(io, blocking, registry, event_store, async);
-    ControlApi api(io, blocking, registry, pools, dispatcher, usage, events, opts.prices, token);
+    TriggerStore trigger_store(data_dir / "funcd.db");
+    Scheduler scheduler(io, async, env.region, env.account_id);
+    TriggerApi triggers(io, blocking, registry, trigger_store, scheduler);
+    triggers.start();
+    ControlApi api(io, blocking, registry, pools, dispatcher, usage, events, triggers, opts.prices, token);
     pools.on_pool_drained([&api] { api.collect_code_garbage(); });
     api.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
 

@@ -105,4 +105,42 @@ void offload(boost::asio::io_context& io, boost::asio::thread_pool& blocking, ht
     });
 }
 
+namespace {
+
+http::Response response_for_current_exception() {
+    try {
+        throw;
+    } catch (const ApiError& e) {
+        return error_response(e.status(), e.type(), e.what());
+    } catch (const std::exception& e) {
+        spdlog::error("api: request failed: {}", e.what());
+        return error_response(500, "ServiceException", "internal error; see the daemon's log");
+    }
+}
+
+}  // namespace
+
+void commit_then_apply(boost::asio::io_context& io, boost::asio::thread_pool& blocking, http::Responder respond,
+                       std::function<void()> commit, std::function<http::Response()> apply) {
+    boost::asio::post(blocking, [&io, respond = std::move(respond), commit = std::move(commit),
+                                 apply = std::move(apply)]() mutable {
+        try {
+            commit();
+        } catch (...) {
+            auto r = response_for_current_exception();
+            boost::asio::post(io, [respond = std::move(respond), r = std::move(r)]() mutable { respond(std::move(r)); });
+            return;
+        }
+        boost::asio::post(io, [respond = std::move(respond), apply = std::move(apply)]() mutable {
+            http::Response r;
+            try {
+                r = apply();
+            } catch (...) {
+                r = response_for_current_exception();
+            }
+            respond(std::move(r));
+        });
+    });
+}
+
 }  // namespace funcd::api

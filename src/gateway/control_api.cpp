@@ -30,7 +30,7 @@ std::string millis3(std::int64_t us) { return fmt::format("{:.3f}", us / 1000.0)
 
 ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
-                       Prices prices, std::string api_token)
+                       TriggerApi& triggers, Prices prices, std::string api_token)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
@@ -38,6 +38,7 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
       dispatcher_(dispatcher),
       usage_(usage),
       events_(events),
+      triggers_(triggers),
       prices_(prices),
       api_token_(std::move(api_token)) {}
 
@@ -79,6 +80,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
             return list_functions(respond);
         }
         if (events_.handle(t, req, respond)) return;
+        if (triggers_.handle(t, req, respond)) return;
         if (s.size() >= 3 && s[1] == "functions") {
             const std::string& name = s[2];
             validate_function_name(name);
@@ -154,6 +156,7 @@ void ControlApi::remove(const std::string& name, http::Responder& respond) {
         boost::asio::post(io_, [this, name] {
             pools_.retire_function(name);
             events_.function_deleted(name);
+            triggers_.function_deleted(name);
             dispatcher_.reservations_changed();
             collect_code_garbage();
         });

@@ -47,4 +47,9 @@ http::Response method_not_allowed(std::string_view method, std::string_view allo
 void offload(boost::asio::io_context& io, boost::asio::thread_pool& blocking, http::Responder respond,
              std::function<http::Response()> work);
 
+// Runs `commit` on `blocking`, then `apply` on `io`, which answers: for changes that must
+// be durable before they take effect on the loop. An error in `commit` answers instead.
+void commit_then_apply(boost::asio::io_context& io, boost::asio::thread_pool& blocking, http::Responder respond,
+                       std::function<void()> commit, std::function<http::Response()> apply);
+
 }  // namespace funcd::api

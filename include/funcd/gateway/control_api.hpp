@@ -14,6 +14,7 @@
 
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/gateway/event_api.hpp"
+#include "funcd/gateway/trigger_api.hpp"
 #include "funcd/gateway/http_types.hpp"
 #include "funcd/metering/pricing.hpp"
 
@@ -22,8 +23,8 @@ namespace funcd {
 class ControlApi {
 public:
     ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-               PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events, Prices prices,
-               std::string api_token);
+               PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
+               TriggerApi& triggers, Prices prices, std::string api_token);
 
     // For http::Server.
     void handle(http::Request req, http::Responder respond);
@@ -57,6 +58,7 @@ private:
     Dispatcher& dispatcher_;
     UsageStore& usage_;
     EventApi& events_;
+    TriggerApi& triggers_;
     Prices prices_;
     std::string api_token_;
 };

@@ -1,0 +1,37 @@
+#pragma once
+// The API of triggers other than direct invocation: schedules, file triggers, routes.
+// Definitions are committed to the TriggerStore before they take effect.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "funcd/gateway/api_request.hpp"
+#include "funcd/registry/registry.hpp"
+#include "funcd/triggers/scheduler.hpp"
+#include "funcd/triggers/trigger_store.hpp"
+
+namespace funcd {
+
+class TriggerApi {
+public:
+    TriggerApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+               TriggerStore& store, Scheduler& scheduler);
+
+    // Loads the stored definitions and starts them. Call once, before the loop runs.
+    void start();
+    // Handles /v1/functions/{name}/schedules...; false for other routes.
+    bool handle(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
+    void function_deleted(const std::string& name);
+
+private:
+    void put_schedule(const std::string& function, const std::string& name, http::Request& req,
+                      http::Responder& respond);
+    void delete_schedule(const std::string& function, const std::string& name, http::Responder& respond);
+
+    boost::asio::io_context& io_;
+    boost::asio::thread_pool& blocking_;
+    Registry& registry_;
+    TriggerStore& store_;
+    Scheduler& scheduler_;
+};
+
+}  // namespace funcd
