@@ -195,7 +195,10 @@ int run_daemon(const DaemonOptions& options) {
     Scheduler scheduler(io, async, env.region, env.account_id);
     TriggerApi triggers(io, blocking, registry, trigger_store, scheduler);
     triggers.start();
-    ControlApi api(io, blocking, registry, pools, dispatcher, usage, events, triggers, opts.prices, token);
+    HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token);
+    http_trigger.start();
+    ControlApi api(io, blocking, registry, pools, dispatcher, usage, events, triggers, http_trigger, opts.prices,
+                   token);
     pools.on_pool_drained([&api] { api.collect_code_garbage(); });
     api.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
 

@@ -1,5 +1,7 @@
 #include "funcd/gateway/api_request.hpp"
 
+#include <openssl/crypto.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
@@ -74,6 +76,15 @@ void require_json(const http::Request& req) {
     if (!iequals(media_type(req.header("content-type")), "application/json"))
         throw ApiError::unsupported_media("send the body as application/json (got Content-Type '" +
                                           std::string(req.header("content-type")) + "')");
+}
+
+bool bearer_token_matches(const http::Request& req, const std::string& token) {
+    std::string_view auth = req.header("authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (auth.size() <= kBearer.size() || !iequals(auth.substr(0, kBearer.size()), kBearer)) return false;
+    std::string_view given = auth.substr(kBearer.size());
+    // Constant-time: the comparison must not tell an attacker how much of a guess was right.
+    return given.size() == token.size() && CRYPTO_memcmp(given.data(), token.data(), given.size()) == 0;
 }
 
 http::Response json_response(int status, const json& body) { return {status, {}, body.dump(), "application/json"}; }

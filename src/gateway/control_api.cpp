@@ -1,7 +1,5 @@
 #include "funcd/gateway/control_api.hpp"
 
-#include <openssl/crypto.h>
-
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -30,7 +28,7 @@ std::string millis3(std::int64_t us) { return fmt::format("{:.3f}", us / 1000.0)
 
 ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
-                       TriggerApi& triggers, Prices prices, std::string api_token)
+                       TriggerApi& triggers, HttpTrigger& http, Prices prices, std::string api_token)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
@@ -39,24 +37,20 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
       usage_(usage),
       events_(events),
       triggers_(triggers),
+      http_(http),
       prices_(prices),
       api_token_(std::move(api_token)) {}
 
 std::size_t ControlApi::body_limit(std::string_view method, std::string_view target) {
     const bool functions = target.starts_with("/v1/functions/");
+    // Function URLs and routes carry an HTTP request that becomes the event.
+    if (target.starts_with("/fn/") || target.starts_with("/api/")) return limits::kMaxPayloadBytes;
     if (method == "PUT" && functions) return kDeployBodyLimit;
     if (method == "POST" && functions) return limits::kMaxPayloadBytes;
     return kDefaultBodyLimit;
 }
 
-bool ControlApi::authorized(const http::Request& req) const {
-    std::string_view auth = req.header("authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (auth.size() <= kBearer.size() || !iequals(auth.substr(0, kBearer.size()), kBearer)) return false;
-    std::string_view token = auth.substr(kBearer.size());
-    // Constant-time: the comparison must not tell an attacker how much of a guess was right.
-    return token.size() == api_token_.size() && CRYPTO_memcmp(token.data(), api_token_.data(), token.size()) == 0;
-}
+bool ControlApi::authorized(const http::Request& req) const { return bearer_token_matches(req, api_token_); }
 
 void ControlApi::handle(http::Request req, http::Responder respond) {
     try {
@@ -68,6 +62,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
             if (m != "GET" && m != "HEAD") return respond(method_not_allowed(m, "GET"));
             return respond(json_response(200, {{"status", "ok"}}));
         }
+        if (http_.handle_endpoint(t, req, respond)) return;
         if (s.empty() || s[0] != "v1")
             return respond(error_response(404, "NotFoundException", "no route for " + req.target));
         if (!authorized(req))
@@ -81,6 +76,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
         }
         if (events_.handle(t, req, respond)) return;
         if (triggers_.handle(t, req, respond)) return;
+        if (http_.handle_api(t, req, respond)) return;
         if (s.size() >= 3 && s[1] == "functions") {
             const std::string& name = s[2];
             validate_function_name(name);

@@ -62,6 +62,16 @@ constexpr IntRange kEphemeralRange{"ephemeral_storage_mb", limits::kMinEphemeral
 constexpr IntRange kReservedRange{"reserved_concurrency", 0, limits::kMaxConcurrencySetting};
 constexpr IntRange kProvisionedRange{"provisioned_concurrency", 0, limits::kMaxConcurrencySetting};
 
+// Lambda function URLs' CORS limits: MaxAge up to 86400 s, up to 100 values per list.
+constexpr IntRange kCorsMaxAgeRange{"cors.max_age_s", 0, 86400};
+constexpr std::size_t kMaxCorsEntries = 100;
+
+UrlAuth url_auth_from_text(std::string_view text) {
+    auto a = parse_url_auth(text);
+    if (!a) throw ApiError::bad_parameter("url_auth must be \"none\" or \"token\" (got '" + std::string(text) + "')");
+    return *a;
+}
+
 KeepAliveMode keep_alive_mode_from_text(std::string_view text) {
     auto m = parse_keep_alive_mode(text);
     if (!m)
@@ -254,6 +264,65 @@ std::optional<NetworkMode> parse_network(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view to_string(UrlAuth a) { return a == UrlAuth::none ? "none" : "token"; }
+
+std::optional<UrlAuth> parse_url_auth(std::string_view text) {
+    if (text == "none") return UrlAuth::none;
+    if (text == "token") return UrlAuth::token;
+    return std::nullopt;
+}
+
+json to_json(const CorsSettings& c) {
+    return {{"allow_origins", c.allow_origins},
+            {"allow_methods", c.allow_methods},
+            {"allow_headers", c.allow_headers},
+            {"max_age_s", c.max_age_s}};
+}
+
+CorsSettings parse_cors(const json& j) {
+    if (!j.is_object()) throw ApiError::bad_parameter("cors must be an object (got " + json_kind(j) + ")");
+    CorsSettings c;
+    auto strings = [](const json& v, const std::string& field, auto&& check) {
+        if (!v.is_array()) throw ApiError::bad_parameter(field + " must be an array of strings");
+        if (v.size() > kMaxCorsEntries)
+            throw ApiError::bad_parameter(field + " has more than " + std::to_string(kMaxCorsEntries) + " entries");
+        std::vector<std::string> out;
+        for (const auto& e : v) {
+            if (!e.is_string()) throw ApiError::bad_parameter(field + " must be an array of strings");
+            std::string text = e.get<std::string>();
+            if (!check(text)) throw ApiError::bad_parameter(field + ": '" + text + "' is not valid");
+            out.push_back(std::move(text));
+        }
+        return out;
+    };
+    for (const auto& [key, value] : j.items()) {
+        if (key == "allow_origins") {
+            c.allow_origins = strings(value, "cors.allow_origins", [](const std::string& o) {
+                return o == "*" || ((o.starts_with("http://") || o.starts_with("https://")) && o.size() > 8 &&
+                                    o.find_first_of(" \t\r\n,/", o.find("//") + 2) == std::string::npos);
+            });
+        } else if (key == "allow_methods") {
+            c.allow_methods = strings(value, "cors.allow_methods", [](const std::string& m) {
+                static const std::set<std::string, std::less<>> kMethods = {
+                    "*", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
+                return kMethods.count(m) > 0;
+            });
+        } else if (key == "allow_headers") {
+            c.allow_headers = strings(value, "cors.allow_headers", [](const std::string& h) {
+                return !h.empty() && std::all_of(h.begin(), h.end(), [](char ch) {
+                    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '_' || ch == '*';
+                });
+            });
+        } else if (key == "max_age_s") {
+            c.max_age_s = json_int(value, kCorsMaxAgeRange);
+        } else {
+            throw ApiError::bad_parameter("unknown field 'cors." + key +
+                                          "' (expected allow_origins, allow_methods, allow_headers, max_age_s)");
+        }
+    }
+    return c;
+}
+
 std::string_view to_string(KeepAliveMode m) { return m == KeepAliveMode::adaptive ? "adaptive" : "fixed"; }
 
 std::optional<KeepAliveMode> parse_keep_alive_mode(std::string_view text) {
@@ -305,6 +374,10 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
             c.network = network_from_text(json_string(value, "network"));
         } else if (key == "keep_alive") {
             c.keep_alive_mode = keep_alive_mode_from_text(json_string(value, "keep_alive"));
+        } else if (key == "url_auth") {
+            c.url_auth = url_auth_from_text(json_string(value, "url_auth"));
+        } else if (key == "cors") {
+            c.cors = parse_cors(value);
         } else if (key == "reserved_concurrency") {
             if (value.is_null()) c.concurrency.reserved.reset();
             else c.concurrency.reserved = json_int(value, kReservedRange);
@@ -363,6 +436,8 @@ DeployRequest parse_deploy_query(std::string_view name,
             c.network = network_from_text(value);
         } else if (key == "keep_alive") {
             c.keep_alive_mode = keep_alive_mode_from_text(value);
+        } else if (key == "url_auth") {
+            c.url_auth = url_auth_from_text(value);
         } else if (key == "reserved_concurrency") {
             c.concurrency.reserved = query_int(value, kReservedRange);
             req.concurrency_given = true;
@@ -471,6 +546,8 @@ json describe(const FunctionVersion& v) {
         {"keep_alive", to_string(c.keep_alive_mode)},
         {"reserved_concurrency", c.concurrency.reserved ? json(*c.concurrency.reserved) : json(nullptr)},
         {"provisioned_concurrency", c.concurrency.provisioned},
+        {"url_auth", to_string(c.url_auth)},
+        {"cors", to_json(c.cors)},
         {"description", c.description},
         {"ephemeral_storage_mb", c.ephemeral_storage_mb},
         {"network", to_string(c.network)},

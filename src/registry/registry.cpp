@@ -25,7 +25,8 @@ nlohmann::json config_to_json(const FunctionConfig& c) {
             {"timeout_s", c.timeout_s},        {"env", c.env},                 {"keep_alive_s", c.keep_alive_s},
             {"description", c.description},    {"ephemeral_storage_mb", c.ephemeral_storage_mb},
             {"network", to_string(c.network)}, {"keep_alive", to_string(c.keep_alive_mode)},
-            {"concurrency", describe(c.concurrency)}};
+            {"concurrency", describe(c.concurrency)}, {"url_auth", to_string(c.url_auth)},
+            {"cors", to_json(c.cors)}};
 }
 
 FunctionConfig config_from_json(const std::string& name, const nlohmann::json& j) {
@@ -42,6 +43,8 @@ FunctionConfig config_from_json(const std::string& name, const nlohmann::json& j
     c.ephemeral_storage_mb = j.value("ephemeral_storage_mb", limits::kDefaultEphemeralStorageMb);
     c.network = parse_network(j.value("network", "none")).value_or(NetworkMode::none);
     c.keep_alive_mode = parse_keep_alive_mode(j.value("keep_alive", "fixed")).value_or(KeepAliveMode::fixed);
+    c.url_auth = parse_url_auth(j.value("url_auth", "token")).value_or(UrlAuth::token);
+    if (auto it = j.find("cors"); it != j.end()) c.cors = parse_cors(*it);
     if (auto it = j.find("concurrency"); it != j.end()) {
         if (auto r = it->find("reserved_concurrency"); r != it->end() && !r->is_null())
             c.concurrency.reserved = r->get<int>();

@@ -397,7 +397,9 @@ TEST(Describe, ReportsEveryField) {
     EXPECT_EQ(d["keep_alive"], "fixed");
     EXPECT_TRUE(d["reserved_concurrency"].is_null());
     EXPECT_EQ(d["provisioned_concurrency"], 0);
-    EXPECT_EQ(d.size(), 17u);
+    EXPECT_EQ(d["url_auth"], "token");
+    EXPECT_EQ(d["cors"]["allow_origins"], json::array());
+    EXPECT_EQ(d.size(), 19u);
 }
 
 TEST(DeployJson, ConcurrencyAndKeepAliveSettings) {

@@ -38,6 +38,9 @@ bool iequals(std::string_view a, std::string_view b);
 // Throws ApiError(415) unless the request's body is declared JSON.
 void require_json(const http::Request& req);
 
+// The request carries `Authorization: Bearer <token>` (compared in constant time).
+bool bearer_token_matches(const http::Request& req, const std::string& token);
+
 http::Response json_response(int status, const nlohmann::json& body);
 // {"error": {"type": ..., "message": ...}}
 http::Response error_response(int status, std::string_view type, std::string_view message);

@@ -14,6 +14,7 @@
 
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/gateway/event_api.hpp"
+#include "funcd/gateway/http_trigger.hpp"
 #include "funcd/gateway/trigger_api.hpp"
 #include "funcd/gateway/http_types.hpp"
 #include "funcd/metering/pricing.hpp"
@@ -24,7 +25,7 @@ class ControlApi {
 public:
     ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
-               TriggerApi& triggers, Prices prices, std::string api_token);
+               TriggerApi& triggers, HttpTrigger& http, Prices prices, std::string api_token);
 
     // For http::Server.
     void handle(http::Request req, http::Responder respond);
@@ -59,6 +60,7 @@ private:
     UsageStore& usage_;
     EventApi& events_;
     TriggerApi& triggers_;
+    HttpTrigger& http_;
     Prices prices_;
     std::string api_token_;
 };

@@ -71,6 +71,26 @@ struct ConcurrencySettings {
     bool operator==(const ConcurrencySettings&) const = default;
 };
 
+// Who may call the function's URL and routes: anyone, or holders of the API token.
+enum class UrlAuth { none, token };
+
+std::string_view to_string(UrlAuth a);
+std::optional<UrlAuth> parse_url_auth(std::string_view text);
+
+// CORS for the function's URL and routes, answered on preflight and added to responses
+// (the settings of Lambda function URLs).
+struct CorsSettings {
+    std::vector<std::string> allow_origins;  // "*" or "https://example.com"
+    std::vector<std::string> allow_methods;  // "GET", ..., or "*"
+    std::vector<std::string> allow_headers;  // header names, or "*"
+    int max_age_s = 0;
+
+    bool enabled() const { return !allow_origins.empty(); }
+    bool operator==(const CorsSettings&) const = default;
+};
+
+nlohmann::json to_json(const CorsSettings& c);
+
 struct FunctionConfig {
     std::string name;
     Runtime runtime = Runtime::provided;
@@ -86,6 +106,8 @@ struct FunctionConfig {
     NetworkMode network = NetworkMode::none;
     KeepAliveMode keep_alive_mode = KeepAliveMode::fixed;
     ConcurrencySettings concurrency;
+    UrlAuth url_auth = UrlAuth::token;
+    CorsSettings cors;
 };
 
 // A deployed, immutable version of a function: its settings plus its code.
@@ -116,10 +138,15 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body);
 
 // Body form (b): raw zip body with the settings as query parameters
 // (runtime, handler, memory_mb, timeout_s, keep_alive_s, keep_alive, description,
-// ephemeral_storage_mb, network, reserved_concurrency, provisioned_concurrency, env.KEY=VALUE).
+// ephemeral_storage_mb, network, reserved_concurrency, provisioned_concurrency, url_auth,
+// env.KEY=VALUE). CORS settings need the JSON form.
 DeployRequest parse_deploy_query(std::string_view name,
                                  const std::vector<std::pair<std::string, std::string>>& params,
                                  std::string zip);
+
+// {"allow_origins": [...], "allow_methods": [...], "allow_headers": [...], "max_age_s": N}.
+// Throws ApiError(400) naming the field.
+CorsSettings parse_cors(const nlohmann::json& j);
 
 // {"reserved_concurrency": N | null, "provisioned_concurrency": M}, each optional: what
 // is omitted keeps its value in `current`. Throws ApiError(400) naming the field.

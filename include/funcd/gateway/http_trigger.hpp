@@ -1,0 +1,50 @@
+#pragma once
+// Functions as HTTP endpoints: function URLs (ANY /fn/{name}[/{path...}]) and the route
+// table mounted under /api, both answered the way API Gateway's HTTP APIs answer (payload
+// format 2.0). Each function's url_auth decides whether the API token is required, and its
+// CORS settings answer preflights. The route table's API (/v1/routes) lives here too.
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "funcd/dispatch/dispatcher.hpp"
+#include "funcd/gateway/api_request.hpp"
+#include "funcd/triggers/route_table.hpp"
+#include "funcd/triggers/trigger_store.hpp"
+
+namespace funcd {
+
+class HttpTrigger {
+public:
+    // `api_token`: what url_auth "token" requires.
+    HttpTrigger(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+                Dispatcher& dispatcher, TriggerStore& store, std::string api_token);
+
+    // Loads the stored route table. Call once, before the loop runs.
+    void start();
+    // /fn/... and /api/...: false for other paths.
+    bool handle_endpoint(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
+    // /v1/routes: false for other routes.
+    bool handle_api(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
+
+private:
+    struct Target {
+        FunctionPtr fn;
+        std::string route_key;
+        std::string raw_path;
+        std::map<std::string, std::string> path_parameters;
+    };
+    void serve(Target target, http::Request& req, http::Responder& respond);
+    void put_routes(http::Request& req, http::Responder& respond);
+
+    boost::asio::io_context& io_;
+    boost::asio::thread_pool& blocking_;
+    Registry& registry_;
+    Dispatcher& dispatcher_;
+    TriggerStore& store_;
+    std::string api_token_;
+    std::shared_ptr<const RouteTable> routes_ = std::make_shared<RouteTable>();
+};
+
+}  // namespace funcd

@@ -1,0 +1,186 @@
+#include "funcd/gateway/http_trigger.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "funcd/common/api_error.hpp"
+#include "funcd/common/ids.hpp"
+#include "funcd/triggers/http_event.hpp"
+
+namespace funcd {
+namespace {
+
+using nlohmann::json;
+using namespace api;
+
+// API Gateway's own answers, in its shape ({"message": ...}), so clients written against
+// HTTP APIs see what they expect.
+http::Response gateway_error(int status, std::string_view message) {
+    return json_response(status, json{{"message", message}});
+}
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// The part of `path` after its first `skip` segments, with its leading '/' ("/" if none).
+std::string path_after(std::string_view path, int skip) {
+    std::size_t at = 0;
+    for (int i = 0; i <= skip && at != std::string_view::npos; ++i) at = path.find('/', at + 1);
+    return at == std::string_view::npos ? "/" : std::string(path.substr(at));
+}
+
+bool listed(const std::vector<std::string>& list, std::string_view value) {
+    return std::any_of(list.begin(), list.end(), [&](const std::string& v) { return v == "*" || v == value; });
+}
+
+std::string joined(const std::vector<std::string>& list) {
+    std::string out;
+    for (const auto& v : list) out += (out.empty() ? "" : ", ") + v;
+    return out;
+}
+
+// Adds the CORS answer for an allowed origin (nothing for others: the browser refuses).
+void add_cors(const CorsSettings& cors, const http::Request& req, http::Response& r) {
+    const std::string_view origin = req.header("origin");
+    if (!cors.enabled() || origin.empty() || !listed(cors.allow_origins, origin)) return;
+    const bool any = std::find(cors.allow_origins.begin(), cors.allow_origins.end(), "*") != cors.allow_origins.end();
+    r.headers.emplace_back("Access-Control-Allow-Origin", any ? std::string("*") : std::string(origin));
+    if (!any) r.headers.emplace_back("Vary", "Origin");
+}
+
+}  // namespace
+
+HttpTrigger::HttpTrigger(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+                         Dispatcher& dispatcher, TriggerStore& store, std::string api_token)
+    : io_(io),
+      blocking_(blocking),
+      registry_(registry),
+      dispatcher_(dispatcher),
+      store_(store),
+      api_token_(std::move(api_token)) {}
+
+void HttpTrigger::start() {
+    try {
+        routes_ = std::make_shared<RouteTable>(RouteTable::from_json(store_.routes()));
+        spdlog::info("triggers: {} routes loaded", routes_->routes().size());
+    } catch (const std::exception& e) {
+        spdlog::error("triggers: the stored route table is unusable, no routes: {}", e.what());
+    }
+}
+
+bool HttpTrigger::handle_api(const ParsedTarget& t, http::Request& req, http::Responder& respond) {
+    const auto& s = t.segments;
+    if (s.size() != 2 || s[1] != "routes") return false;
+    if (req.method == "GET") respond(json_response(200, {{"routes", routes_->to_json()}}));
+    else if (req.method == "PUT") put_routes(req, respond);
+    else respond(method_not_allowed(req.method, "GET, PUT"));
+    return true;
+}
+
+void HttpTrigger::put_routes(http::Request& req, http::Responder& respond) {
+    require_json(req);
+    json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) throw ApiError::bad_content("the request body is not valid JSON");
+    auto table = std::make_shared<RouteTable>(RouteTable::from_json(body));
+    for (const auto& r : table->routes())
+        if (!registry_.find(r.function))
+            throw ApiError::bad_parameter("route '" + r.method + " " + r.path + "': function '" + r.function +
+                                          "' does not exist");
+    commit_then_apply(
+        io_, blocking_, std::move(respond), [this, doc = table->to_json()] { store_.put_routes(doc); },
+        [this, table] {
+            routes_ = table;
+            return json_response(200, {{"routes", table->to_json()}});
+        });
+}
+
+bool HttpTrigger::handle_endpoint(const ParsedTarget& t, http::Request& req, http::Responder& respond) {
+    const auto& s = t.segments;
+    if (s.empty() || (s[0] != "fn" && s[0] != "api")) return false;
+    const std::string_view path = path_of(req.target);
+    Target target;
+    if (s[0] == "fn") {
+        if (s.size() < 2) return respond(gateway_error(404, "Not Found")), true;
+        target.fn = registry_.find(s[1]);
+        // A function URL's event looks as if the function had its own host (Lambda's
+        // routeKey for function URLs is $default).
+        target.route_key = "$default";
+        target.raw_path = path_after(path, 1);
+    } else {
+        const std::string below = path_after(path, 0);
+        auto routes = routes_;
+        auto m = routes->match(req.method, below);
+        if (!m && req.method == "OPTIONS" && !req.header("access-control-request-method").empty())
+            m = routes->match(std::string(req.header("access-control-request-method")), below);
+        if (!m) return respond(gateway_error(404, "Not Found")), true;
+        target.fn = registry_.find(m->route->function);
+        target.route_key = m->route->method + " " + m->route->path;
+        target.raw_path = below;
+        target.path_parameters = std::move(m->path_parameters);
+    }
+    if (!target.fn) return respond(gateway_error(404, "Not Found")), true;
+    serve(std::move(target), req, respond);
+    return true;
+}
+
+void HttpTrigger::serve(Target target, http::Request& req, http::Responder& respond) {
+    const FunctionConfig& c = target.fn->config;
+    // A CORS preflight carries no credentials; it is answered from the settings alone.
+    if (req.method == "OPTIONS" && c.cors.enabled() && !req.header("origin").empty() &&
+        !req.header("access-control-request-method").empty()) {
+        http::Response r{204, {}, {}, ""};
+        add_cors(c.cors, req, r);
+        if (r.headers.empty()) return respond(std::move(r));  // origin not allowed
+        if (!c.cors.allow_methods.empty()) r.headers.emplace_back("Access-Control-Allow-Methods", joined(c.cors.allow_methods));
+        if (!c.cors.allow_headers.empty()) r.headers.emplace_back("Access-Control-Allow-Headers", joined(c.cors.allow_headers));
+        if (c.cors.max_age_s > 0) r.headers.emplace_back("Access-Control-Max-Age", std::to_string(c.cors.max_age_s));
+        return respond(std::move(r));
+    }
+    if (c.url_auth == UrlAuth::token && !bearer_token_matches(req, api_token_)) {
+        http::Response r = gateway_error(401, "Unauthorized");
+        r.headers.emplace_back("WWW-Authenticate", "Bearer");
+        add_cors(c.cors, req, r);
+        return respond(std::move(r));
+    }
+    FunctionPtr fn = dispatcher_.admit(c.name);
+    HttpEventContext ctx;
+    ctx.route_key = std::move(target.route_key);
+    ctx.raw_path = std::move(target.raw_path);
+    ctx.path_parameters = std::move(target.path_parameters);
+    ctx.domain_name = std::string(req.header("host"));
+    ctx.api_id = c.name;
+    ctx.time = std::chrono::system_clock::now();
+    // The request id the event names must be the invocation's.
+    ctx.request_id = new_uuid();
+    std::string event = make_http_event(req, ctx).dump();
+    if (event.size() > limits::kMaxPayloadBytes)
+        return respond(gateway_error(413, "Request Entity Too Large"));
+    dispatcher_.invoke(
+        fn, std::move(event),
+        [respond = std::move(respond), cors = c.cors, origin = std::string(req.header("origin")), name = c.name](
+            const Invocation& inv, InvocationResult r) {
+            http::Response out;
+            if (r.throttled) {
+                out = gateway_error(429, "Too Many Requests");
+                out.headers.emplace_back("Retry-After", "1");
+            } else if (r.outcome == Outcome::success) {
+                std::string why;
+                out = map_http_result(r.body, &why);
+                if (!why.empty())
+                    spdlog::warn("http: function={} request_id={} returned a malformed response: {}", name,
+                                 inv.request_id, why);
+            } else if (r.outcome == Outcome::timeout) {
+                out = gateway_error(504, "Endpoint request timed out");
+            } else {
+                out = gateway_error(502, "Internal Server Error");
+            }
+            out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
+            http::Request origin_only;
+            origin_only.headers.emplace_back("origin", origin);
+            add_cors(cors, origin_only, out);
+            respond(std::move(out));
+        },
+        ctx.request_id);
+}
+
+}  // namespace funcd
