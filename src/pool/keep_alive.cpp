@@ -11,8 +11,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Bounds the counters whatever the options say (102 bins with the defaults).
-constexpr std::size_t kMaxBins = 4096;
+// Bounds the counters to 2 KiB whatever the options say (102 bins with the defaults).
+constexpr std::size_t kMaxBins = 1024;
 // Edges are whole milliseconds: below these, neighbouring edges would round together.
 constexpr milliseconds kSmallestFirstBin{100};
 constexpr double kSmallestBinGrowth = 1.01;
@@ -32,7 +32,7 @@ private:
     milliseconds keep_alive_;
 };
 
-void validate(const HybridHistogramOptions& o) {
+const HybridHistogramOptions& validated(const HybridHistogramOptions& o) {
     auto fail = [](const char* what) { throw std::invalid_argument(std::string("keep-alive options: ") + what); };
     if (!(o.head_percentile >= 0.0 && o.head_percentile <= o.tail_percentile && o.tail_percentile <= 1.0))
         fail("need 0 <= head_percentile <= tail_percentile <= 1");
@@ -40,19 +40,24 @@ void validate(const HybridHistogramOptions& o) {
     if (!(o.cv_threshold >= 0.0)) fail("cv_threshold must not be negative");
     if (o.cv_cell <= milliseconds{0} || o.range / o.cv_cell < 2) fail("cv_cell must split range in at least 2 cells");
     if (o.min_samples < 1) fail("min_samples must be at least 1");
-    // After halving the histogram must still hold min_samples, or it would fall back to
-    // the fixed policy every time it ages.
-    if (o.max_samples < 2 * o.min_samples) fail("max_samples must be at least twice min_samples");
     if (!(o.max_out_of_range >= 0.0 && o.max_out_of_range <= 1.0)) fail("max_out_of_range must be in [0, 1]");
     if (o.min_prewarm < milliseconds{0}) fail("min_prewarm must not be negative");
+    return o;
 }
 
 class HybridHistogramKeepAlive final : public KeepAlivePolicy {
 public:
     HybridHistogramKeepAlive(milliseconds fallback, const HybridHistogramOptions& o)
-        : options_((validate(o), o)),
+        : options_(validated(o)),
           fallback_(fallback),
-          histogram_(o.first_bin, o.bin_growth, o.range, o.max_samples) {}
+          histogram_(o.first_bin, o.bin_growth, o.range, o.max_samples) {
+        // After halving the histogram must still hold min_samples, or it would fall back
+        // to the fixed policy every time it ages. Halving rounds each bin down, so it can
+        // lose half a count per bin (and the out-of-range count) on top of half the total.
+        const auto kept = (static_cast<std::int64_t>(o.max_samples) - static_cast<std::int64_t>(histogram_.bins()) - 1) / 2;
+        if (kept < static_cast<std::int64_t>(o.min_samples))
+            throw std::invalid_argument("keep-alive options: max_samples too small for min_samples");
+    }
 
     void on_arrival(Clock::time_point t) override {
         // Only the first arrival after the function went idle ends an idle time; arrivals
