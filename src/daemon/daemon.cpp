@@ -193,7 +193,9 @@ int run_daemon(const DaemonOptions& options) {
     EventApi events(io, blocking, registry, event_store, async);
     TriggerStore trigger_store(data_dir / "funcd.db");
     Scheduler scheduler(io, async, env.region, env.account_id);
-    TriggerApi triggers(io, blocking, registry, trigger_store, scheduler);
+    FileTriggers file_triggers(io, blocking, async, env.region);
+    env.adjust_spec = [&file_triggers](const FunctionConfig& c, WorkerSpec& spec) { file_triggers.adjust_spec(c, spec); };
+    TriggerApi triggers(io, blocking, registry, trigger_store, scheduler, file_triggers, pools);
     triggers.start();
     HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token);
     http_trigger.start();

@@ -1,5 +1,7 @@
 #include "funcd/gateway/trigger_api.hpp"
 
+#include <sys/stat.h>
+
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -64,8 +66,14 @@ ScheduleDefinition parse_schedule(const std::string& function, const std::string
 }  // namespace
 
 TriggerApi::TriggerApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-                       TriggerStore& store, Scheduler& scheduler)
-    : io_(io), blocking_(blocking), registry_(registry), store_(store), scheduler_(scheduler) {}
+                       TriggerStore& store, Scheduler& scheduler, FileTriggers& files, PoolManager& pools)
+    : io_(io),
+      blocking_(blocking),
+      registry_(registry),
+      store_(store),
+      scheduler_(scheduler),
+      files_(files),
+      pools_(pools) {}
 
 void TriggerApi::start() {
     std::size_t schedules = 0;
@@ -78,12 +86,25 @@ void TriggerApi::start() {
             spdlog::error("schedule: stored schedule {}/{} is unusable: {}", s.function, s.name, e.what());
         }
     }
-    spdlog::info("triggers: {} schedules loaded", schedules);
+    std::size_t watched = 0;
+    for (auto& f : store_.file_triggers()) {
+        if (!registry_.find(f.function)) continue;
+        try {
+            files_.set(f);
+            ++watched;
+        } catch (const std::exception& e) {
+            // The directory may be gone or not mounted yet; the definition stays stored.
+            spdlog::error("file trigger: function={} trigger={} cannot watch {}: {}", f.function, f.name,
+                          f.directory.string(), e.what());
+        }
+    }
+    spdlog::info("triggers: {} schedules and {} file triggers loaded", schedules, watched);
 }
 
 bool TriggerApi::handle(const ParsedTarget& t, http::Request& req, http::Responder& respond) {
     const auto& s = t.segments;
     const std::string& m = req.method;
+    if (s.size() >= 4 && s[1] == "functions" && s[3] == "file-triggers") return handle_file_triggers(t, req, respond);
     if (s.size() < 4 || s[1] != "functions" || s[3] != "schedules") return false;
     const std::string& function = s[2];
     validate_function_name(function);
@@ -132,7 +153,149 @@ void TriggerApi::delete_schedule(const std::string& function, const std::string&
     });
 }
 
+namespace {
+
+json to_json(const FileTriggerDefinition& f) {
+    return {{"function", f.function},
+            {"name", f.name},
+            {"directory", f.directory.string()},
+            {"patterns", f.patterns},
+            {"events", f.events},
+            {"output_directory", f.output_directory ? json(f.output_directory->string()) : json(nullptr)},
+            {"mount", "/mnt/" + f.name},
+            {"output_mount", f.output_directory ? json("/mnt/" + f.name + "-out") : json(nullptr)}};
+}
+
+std::filesystem::path existing_directory(const json& v, const std::string& field) {
+    if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>()[0] != '/')
+        throw ApiError::bad_parameter(field + " must be an absolute path");
+    std::error_code ec;
+    auto canonical = std::filesystem::canonical(v.get<std::string>(), ec);
+    if (ec || !std::filesystem::is_directory(canonical, ec))
+        throw ApiError::bad_parameter(field + " '" + v.get<std::string>() + "' is not an existing directory");
+    return canonical;
+}
+
+bool inside(const std::filesystem::path& p, const std::filesystem::path& dir) {
+    auto rel = p.lexically_relative(dir);
+    return !rel.empty() && *rel.begin() != "..";
+}
+
+FileTriggerDefinition parse_file_trigger(const std::string& function, const std::string& name, std::string_view body) {
+    json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) throw ApiError::bad_content("the request body is not valid JSON");
+    if (!doc.is_object()) throw ApiError::bad_content("the request body must be a JSON object");
+    FileTriggerDefinition f;
+    f.function = function;
+    f.name = name;
+    f.events = {"created"};
+    bool have_directory = false;
+    for (const auto& [key, value] : doc.items()) {
+        if (key == "directory") {
+            f.directory = existing_directory(value, "directory");
+            have_directory = true;
+        } else if (key == "output_directory") {
+            if (!value.is_null()) f.output_directory = existing_directory(value, "output_directory");
+        } else if (key == "patterns") {
+            if (!value.is_array()) throw ApiError::bad_parameter("patterns must be an array of file name globs");
+            for (const auto& p : value) {
+                if (!p.is_string() || p.get<std::string>().empty() || p.get<std::string>().find('/') != std::string::npos)
+                    throw ApiError::bad_parameter("patterns: each must be a non-empty file name glob without '/' (got " +
+                                                  p.dump() + ")");
+                f.patterns.push_back(p.get<std::string>());
+            }
+        } else if (key == "events") {
+            if (!value.is_array() || value.empty())
+                throw ApiError::bad_parameter("events must be a non-empty array; the supported event is \"created\"");
+            for (const auto& e : value)
+                if (e != "created")
+                    throw ApiError::bad_parameter("events: " + e.dump() + " is not supported; use \"created\"");
+        } else {
+            throw ApiError::bad_parameter("unknown field '" + key +
+                                          "' (expected directory, patterns, events, output_directory)");
+        }
+    }
+    if (!have_directory) throw ApiError::bad_parameter("directory is required");
+    if (f.output_directory) {
+        // The function writing its results where it watches would trigger itself.
+        if (*f.output_directory == f.directory || inside(*f.output_directory, f.directory))
+            throw ApiError::bad_parameter("output_directory must not be the watched directory or inside it");
+        struct stat st {};
+        if (::stat(f.output_directory->c_str(), &st) == 0 && st.st_uid == 0)
+            throw ApiError::bad_parameter(
+                "output_directory '" + f.output_directory->string() +
+                "' is owned by root; the function writes there as the directory's owner, so chown it to the user "
+                "who should own the results");
+    }
+    return f;
+}
+
+}  // namespace
+
+bool TriggerApi::handle_file_triggers(const ParsedTarget& t, http::Request& req, http::Responder& respond) {
+    const auto& s = t.segments;
+    const std::string& m = req.method;
+    const std::string& function = s[2];
+    validate_function_name(function);
+    if (!registry_.find(function)) throw ApiError::not_found("function '" + function + "' does not exist");
+    if (s.size() == 4) {
+        if (m != "GET") return respond(method_not_allowed(m, "GET")), true;
+        json list = json::array();
+        for (const auto& f : files_.list(function)) list.push_back(to_json(f));
+        respond(json_response(200, {{"file_triggers", std::move(list)}}));
+        return true;
+    }
+    if (s.size() != 5) return false;
+    const std::string& name = s[4];
+    validate_trigger_name("file trigger", name);
+    if (m == "PUT") {
+        put_file_trigger(function, name, req, respond);
+    } else if (m == "GET") {
+        const auto* f = files_.get(function, name);
+        if (!f) throw ApiError::not_found("file trigger '" + name + "' of function '" + function + "' does not exist");
+        respond(json_response(200, to_json(*f)));
+    } else if (m == "DELETE") {
+        commit_then_apply(
+            io_, blocking_, std::move(respond),
+            [this, function, name] {
+                if (!store_.delete_file_trigger(function, name))
+                    throw ApiError::not_found("file trigger '" + name + "' of function '" + function +
+                                              "' does not exist");
+            },
+            [this, function, name] {
+                files_.remove(function, name);
+                // Workers started with the trigger's mounts give way to ones without.
+                pools_.retire_function(function);
+                return http::Response{204, {}, {}, "application/json"};
+            });
+    } else {
+        respond(method_not_allowed(m, "GET, PUT, DELETE"));
+    }
+    return true;
+}
+
+void TriggerApi::put_file_trigger(const std::string& function, const std::string& name, http::Request& req,
+                                  http::Responder& respond) {
+    require_json(req);
+    FileTriggerDefinition f = parse_file_trigger(function, name, req.body);
+    const bool existed = files_.get(function, name) != nullptr;
+    // Watching first: what cannot be watched is refused before anything is stored.
+    try {
+        files_.set(f);
+    } catch (const std::system_error& e) {
+        throw ApiError::bad_parameter("directory '" + f.directory.string() + "' cannot be watched: " + e.what());
+    }
+    commit_then_apply(
+        io_, blocking_, std::move(respond), [this, f] { store_.put_file_trigger(f); },
+        [this, f, existed] {
+            // Workers started before get the new mounts by being replaced.
+            pools_.retire_function(f.function);
+            return json_response(existed ? 200 : 201, to_json(f));
+        });
+}
+
 void TriggerApi::function_deleted(const std::string& name) {
+    files_.function_deleted(name);
     scheduler_.function_deleted(name);
     boost::asio::post(blocking_, [this, name] {
         try {

@@ -76,6 +76,7 @@ WorkerSpec WorkerPool::make_spec(bool provisioned) const {
         "HOME=/tmp",
     };
     for (const auto& [k, v] : c.env) spec.env.push_back(k + "=" + v);
+    if (env_.adjust_spec) env_.adjust_spec(c, spec);
     return spec;
 }
 

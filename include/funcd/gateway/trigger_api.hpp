@@ -6,6 +6,8 @@
 
 #include "funcd/gateway/api_request.hpp"
 #include "funcd/registry/registry.hpp"
+#include "funcd/pool/pool_manager.hpp"
+#include "funcd/triggers/file_triggers.hpp"
 #include "funcd/triggers/scheduler.hpp"
 #include "funcd/triggers/trigger_store.hpp"
 
@@ -14,11 +16,11 @@ namespace funcd {
 class TriggerApi {
 public:
     TriggerApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-               TriggerStore& store, Scheduler& scheduler);
+               TriggerStore& store, Scheduler& scheduler, FileTriggers& files, PoolManager& pools);
 
     // Loads the stored definitions and starts them. Call once, before the loop runs.
     void start();
-    // Handles /v1/functions/{name}/schedules...; false for other routes.
+    // Handles /v1/functions/{name}/schedules... and .../file-triggers...; false for other routes.
     bool handle(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
     void function_deleted(const std::string& name);
 
@@ -26,12 +28,17 @@ private:
     void put_schedule(const std::string& function, const std::string& name, http::Request& req,
                       http::Responder& respond);
     void delete_schedule(const std::string& function, const std::string& name, http::Responder& respond);
+    bool handle_file_triggers(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
+    void put_file_trigger(const std::string& function, const std::string& name, http::Request& req,
+                          http::Responder& respond);
 
     boost::asio::io_context& io_;
     boost::asio::thread_pool& blocking_;
     Registry& registry_;
     TriggerStore& store_;
     Scheduler& scheduler_;
+    FileTriggers& files_;
+    PoolManager& pools_;
 };
 
 }  // namespace funcd

@@ -38,6 +38,8 @@ struct PoolEnvironment {
     MemoryBudget* memory = nullptr;
     // Called on the loop when a worker became idle: capacity an invocation may wait for.
     std::function<void()> on_worker_available;
+    // Adds what other parts give a function's workers (file triggers' directories).
+    std::function<void(const FunctionConfig&, WorkerSpec&)> adjust_spec;
     // Makes a function's keep-alive policy; null: the one its settings name.
     std::function<std::unique_ptr<KeepAlivePolicy>(const FunctionConfig&)> keep_alive_policy;
 };
