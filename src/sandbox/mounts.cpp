@@ -96,6 +96,12 @@ public:
         mount(via, inside, {}, MS_BIND | MS_REC);
         mount({}, inside, {}, MS_REMOUNT | MS_BIND | MS_RDONLY | extra_flags | locked_flags(source));
     }
+    // A writable bind, without devices or set-uid programs.
+    void bind_writable_via(const std::string& source, const std::string& via, const std::string& inside,
+                           unsigned long extra_flags) {
+        mount(via, inside, {}, MS_BIND | MS_REC);
+        mount({}, inside, {}, MS_REMOUNT | MS_BIND | extra_flags | locked_flags(source));
+    }
     // A bind that keeps the source's flags (device nodes: read-write, and dev allowed).
     void bind(const std::string& source, const std::string& inside) { mount(source, inside, {}, MS_BIND); }
 
@@ -215,6 +221,13 @@ RootPlan plan_root(const RootSpec& spec) {
     p.dir("/var/runtime");
     p.bind_readonly_via(spec.runtime_dir.string(), via(spec.runtime_dir, spec.runtime_fd), "/var/runtime",
                         kNoDevices);
+
+    if (!spec.binds.empty()) p.dir("/mnt");
+    for (const auto& b : spec.binds) {
+        p.dir(b.inside);
+        if (b.writable) p.bind_writable_via(b.host.string(), via(b.host, b.fd), b.inside, kNoDevices | MS_NOEXEC);
+        else p.bind_readonly_via(b.host.string(), via(b.host, b.fd), b.inside, kNoDevices | MS_NOEXEC);
+    }
 
     p.dir("/tmp", 01777);
     p.mount("tmpfs", "/tmp", "tmpfs", kNoDevices, "size=" + std::to_string(std::max(spec.tmp_mb, 1)) + "m,mode=1777");

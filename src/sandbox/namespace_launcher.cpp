@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -39,10 +40,12 @@ namespace fs = std::filesystem;
 constexpr unsigned long kNamespaceFlags =
     CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
 // How long the parent waits for the child's next report (the listener, a failure, or
-// exec). A child normally gets from clone to exec in a few milliseconds; the bound only
-// exists so a stuck child cannot hold a daemon thread, and leaves room for a burst of
-// cold starts queueing for a small host's CPUs.
-constexpr int kChildReportTimeoutMs = 1000;
+// exec). A child normally gets from clone to exec in a few milliseconds of CPU; the bound
+// only exists so a stuck child cannot hold a launcher thread for good. It is that large
+// for bursts: with hundreds of runtimes initialising at once on a 2-vCPU host, the
+// scheduler stretches a child's few milliseconds by the length of its run queue (a
+// quarter second measured with 8 launcher threads while the host was otherwise busy).
+constexpr int kChildReportTimeoutMs = 5000;
 // The child's exit status when a step failed (as a shell's "found but not executable").
 constexpr int kChildStepFailed = 126;
 // What `hostname` says inside: resolvable through the host's /etc/hosts, which runtimes
@@ -51,6 +54,12 @@ constexpr const char* kHostname = "localhost";
 // Lambda's function user.
 constexpr const char* kInsideUserName = "sbx_user1051";
 constexpr int kOverflowId = 65534;  // nobody/nogroup, what unmapped ids show up as
+
+using Clock = std::chrono::steady_clock;
+
+std::chrono::microseconds micros(Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d);
+}
 
 [[noreturn]] void throw_errno(int err, const std::string& what) {
     spdlog::error("sandbox: {} failed: {} (errno {})", what, std::strerror(err), err);
@@ -72,7 +81,9 @@ UniqueFd above_stdio(UniqueFd fd, const char* what) {
 
 struct ChildPlan {
     int sync = -1;          // the child's end of the socketpair (close-on-exec)
-    int parent_end = -1;    // the parent's end, closed first so the child sees its hang-up
+    // The descriptors above and the bind slots, ascending: everything else the child
+    // inherited is closed first.
+    std::vector<int> own;
     int dev_null = -1;
     int output = -1;
     bool private_network = true;
@@ -87,6 +98,9 @@ struct ChildPlan {
     const char* runtime_dir = nullptr;
     int code_slot = -1;
     int runtime_slot = -1;
+    // The spec's extra binds (file triggers' directories), opened the same way.
+    std::vector<const char*> bind_dirs;
+    std::vector<int> bind_slots;
     int exit_status = -1;  // write end: the init passes on the runtime's wait status
     std::vector<std::string> env;  // storage behind envp
     std::vector<char*> argv;
@@ -100,8 +114,25 @@ struct ChildStep {
     StepFn run;        // 0 or errno
 };
 
+int step_daemon_descriptors(const ChildPlan& p, const char**) noexcept {
+    // The clone copied every descriptor of the daemon, including those of launches
+    // running on other threads at this moment: their sync sockets and pipes. Until
+    // closed here, a copy would keep a sibling's "exec" end-of-file (and its init's
+    // parent-alive check) from happening, and while this child waits below for its own
+    // go, two children holding each other's parent ends would wait forever once the
+    // daemon died. So they go before anything that can block, our parent's end of the
+    // socketpair with them (its hang-up is how we notice the daemon's death). The
+    // standard descriptors stay until the stdio step replaces them.
+    int from = 3;
+    for (int fd : p.own) {
+        if (fd > from && ::close_range(static_cast<unsigned>(from), static_cast<unsigned>(fd - 1), 0) != 0)
+            return errno;
+        from = fd + 1;
+    }
+    return ::close_range(static_cast<unsigned>(from), ~0U, 0) != 0 ? errno : 0;
+}
+
 int step_sync(const ChildPlan& p, const char**) noexcept {
-    ::close(p.parent_end);
     // Until the go byte the parent is writing our id maps and cgroup: nothing may run
     // with the unmapped ids, nor outside the worker's cgroup. EOF instead of the byte
     // means the parent died or gave up.
@@ -124,7 +155,12 @@ int step_bind_sources(const ChildPlan& p, const char** what) noexcept {
     *what = p.code_dir;
     if (int err = open_into(p.code_dir, p.code_slot)) return err;
     *what = p.runtime_dir;
-    return open_into(p.runtime_dir, p.runtime_slot);
+    if (int err = open_into(p.runtime_dir, p.runtime_slot)) return err;
+    for (std::size_t i = 0; i < p.bind_dirs.size(); ++i) {
+        *what = p.bind_dirs[i];
+        if (int err = open_into(p.bind_dirs[i], p.bind_slots[i])) return err;
+    }
+    return 0;
 }
 
 int step_session(const ChildPlan&, const char**) noexcept {
@@ -270,6 +306,7 @@ int step_runtime(const ChildPlan& p, const char** what) noexcept {
 // - the bounding set before the capability sets (it needs CAP_SETPCAP), no_new_privs
 //   before seccomp, seccomp last, so none of the setup has to pass the filter.
 constexpr ChildStep kChildSteps[] = {
+    {"daemon descriptors", step_daemon_descriptors},
     {"sync", step_sync},
     {"bind sources", step_bind_sources},
     {"credentials", step_credentials},
@@ -419,7 +456,8 @@ NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<Cgr
       cgroups_(std::move(cgroups)),
       seccomp_(std::move(seccomp)),
       uids_(std::make_shared<UidPool>(options_.uid_base, options_.uid_slots)),
-      privileged_(::geteuid() == 0) {
+      privileged_(::geteuid() == 0),
+      last_cap_(last_capability()) {
     root_mount_point_ =
         options_.root_mount_point.empty() ? default_root_mount_point(privileged_) : options_.root_mount_point;
     if (!cgroups_)
@@ -437,7 +475,7 @@ SandboxPaths NamespaceLauncher::paths_for(const std::filesystem::path&, const st
 }
 
 LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = Clock::now();
     if (spec.argv.empty()) throw std::system_error(EINVAL, std::generic_category(), "sandbox: empty argv");
     ensure_mount_point(root_mount_point_);
 
@@ -447,7 +485,11 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     ids.inside_gid = options_.inside_gid;
     ids.privileged = privileged_;
     UidLease lease;
-    if (privileged_) {
+    if (spec.host_identity && privileged_) {
+        // An output directory's owner: what the worker writes there must be theirs.
+        ids.host_uid = spec.host_identity->first;
+        ids.host_gid = spec.host_identity->second;
+    } else if (privileged_) {
         auto uid = uids_->acquire();
         if (!uid) {
             spdlog::error("sandbox: all {} worker uids from {} are in use", options_.uid_slots, options_.uid_base);
@@ -480,12 +522,13 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         }
     }
 
-    // Descriptors. All close-on-exec, so workers forked concurrently by other threads
-    // do not keep them past their exec (a kept copy of the child's sync end would delay
-    // the end-of-file that tells us our child exec'd).
+    // Descriptors. All close-on-exec, and all above the standard ones, which the child
+    // replaces late. Children cloned meanwhile by other threads get copies of them all;
+    // each child's first step closes every copy it does not own (step_daemon_descriptors).
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) throw_errno(errno, "socketpair");
     UniqueFd parent_end(pair[0]), child_end(pair[1]);
+    parent_end = above_stdio(std::move(parent_end), "the sync socket");
     child_end = above_stdio(std::move(child_end), "the sync socket");
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
@@ -507,13 +550,15 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     // Everything the child reads, built now: after clone it may not allocate.
     ChildPlan plan;
     plan.sync = child_end.get();
-    plan.parent_end = parent_end.get();
     plan.dev_null = dev_null.get();
     plan.output = out_write.get();
     int status_fds[2];
     if (::pipe2(status_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2 (exit status)");
     UniqueFd status_read(status_fds[0]), status_write(status_fds[1]);
     status_write = above_stdio(std::move(status_write), "the exit status pipe");
+    // Non-blocking for the reader: an init that was killed writes nothing, and a reader
+    // on the event loop must then get EAGAIN, not wait for the last writer to go.
+    if (::fcntl(status_read.get(), F_SETFL, O_NONBLOCK) != 0) throw_errno(errno, "fcntl(O_NONBLOCK) (exit status)");
     plan.exit_status = status_write.get();
     plan.private_network = !spec.host_network;
     // Two descriptor numbers the child replaces with the directories it binds.
@@ -523,17 +568,36 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     UniqueFd runtime_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!runtime_slot) throw_errno(errno, "open /dev/null");
     runtime_slot = above_stdio(std::move(runtime_slot), "/dev/null");
+    // One more slot per extra bind.
+    std::vector<UniqueFd> bind_slots;
+    std::vector<std::string> bind_dirs;
+    for (const auto& b : spec.binds) {
+        UniqueFd slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (!slot) throw_errno(errno, "open /dev/null");
+        bind_slots.push_back(above_stdio(std::move(slot), "/dev/null"));
+        bind_dirs.push_back(b.host.string());
+    }
+    plan.own = {child_end.get(), dev_null.get(), out_write.get(), status_write.get(), code_slot.get(),
+                runtime_slot.get()};
+    for (const auto& slot : bind_slots) plan.own.push_back(slot.get());
+    std::sort(plan.own.begin(), plan.own.end());
     const std::string code_dir = spec.code_dir.string(), runtime_dir = spec.runtime_dir.string();
     plan.code_dir = code_dir.c_str();
     plan.runtime_dir = runtime_dir.c_str();
     plan.code_slot = code_slot.get();
     plan.runtime_slot = runtime_slot.get();
+    for (std::size_t i = 0; i < bind_slots.size(); ++i) {
+        plan.bind_dirs.push_back(bind_dirs[i].c_str());
+        plan.bind_slots.push_back(bind_slots[i].get());
+    }
     RootSpec root{root_mount_point_, spec.code_dir, spec.runtime_dir, code_slot.get(), runtime_slot.get(),
                   spec.ephemeral_storage_mb, passwd_text(options_), group_text(options_)};
+    for (std::size_t i = 0; i < spec.binds.size(); ++i)
+        root.binds.push_back({spec.binds[i].host, spec.binds[i].inside, spec.binds[i].writable, bind_slots[i].get()});
     plan.root = plan_root(root);
     plan.rlimits = plan_rlimits(spec.ephemeral_storage_mb, privileged_);
     plan.ids = ids;
-    plan.last_cap = last_capability();
+    plan.last_cap = last_cap_;
     plan.seccomp = &seccomp_;
     plan.env = spec.env;
     plan.env.push_back(api_env);
@@ -541,19 +605,27 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     plan.argv.push_back(nullptr);
     for (auto& e : plan.env) plan.envp.push_back(e.data());
     plan.envp.push_back(nullptr);
+    const auto prepared = Clock::now();
+
+    // The child is born in its cgroup where the kernel allows it: moving a process later
+    // waits for an RCU grace period (the kernel's threadgroup lock), milliseconds on an
+    // idle host and the largest part of a cold start. On v2 clone3 takes a cgroup
+    // directory fd (CLONE_INTO_CGROUP); on v1 this thread steps into the cgroup for the
+    // clone and out again (enter_calling_thread), which the kernel does without that lock.
+    std::unique_ptr<CgroupThreadStay> stay;
+    if (cgroup && cgroup->clone_into_fd() < 0) stay = cgroup->enter_calling_thread();
 
     // A raw clone, not fork(): fork cannot create namespaces, and unshare(CLONE_NEWUSER)
     // refuses a multi-threaded caller. With a null stack the child continues on a copy
     // of this stack, like after fork -- but without glibc's fork handlers, so it must
-    // not touch anything libc-internal (malloc, stdio, locks) before exec.
+    // not touch anything libc-internal (malloc, stdio, locks) before exec. Another thread
+    // may hold any of those locks right now.
     std::uint64_t flags = kNamespaceFlags | CLONE_PIDFD;
     if (!spec.host_network) flags |= CLONE_NEWNET;
     int pidfd_raw = -1;
     long ret = -1;
     bool placed = false;  // already in its cgroup
-    // Moving a process between cgroups waits for an RCU grace period (the kernel's
-    // threadgroup lock), milliseconds on an idle host: most of a cold start. A cgroup v2
-    // directory fd lets clone3 create the child inside its cgroup instead.
+    const auto cloning = Clock::now();
     if (cgroup && cgroup->clone_into_fd() >= 0) {
         clone_args args{};
         args.flags = flags | CLONE_INTO_CGROUP;
@@ -571,7 +643,10 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         ret = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, &pidfd_raw, nullptr, 0);
         if (ret == 0) run_child(plan);
         if (ret < 0) throw_errno(errno, "clone (namespaces for " + spec.function_name + ")");
+        placed = stay != nullptr;
     }
+    const auto cloned = Clock::now();
+    const bool moved = cgroup && !placed;
     const auto pid = static_cast<pid_t>(ret);
     UniqueFd pidfd(pidfd_raw);
     child_end.reset();
@@ -585,18 +660,21 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         throw std::system_error(err, std::generic_category(), what);
     };
 
+    // Out again at once: while this thread is inside, the worker's cgroup lists the daemon.
+    if (stay && !stay->leave()) fail(EBUSY, "sandbox: leaving the cgroup of the new worker");
     // The child waits for the go byte, so nothing it does runs unmapped or uncontained.
     try {
         write_id_maps(pid, ids);
-        if (cgroup && !placed) cgroup->add(pid);
+        if (moved) cgroup->add(pid);
     } catch (...) {
         discard_child(pid, pidfd.get());
         throw;
     }
+    const auto placed_at = Clock::now();
     if (int err = parent_send_go(parent_end.get())) fail(err, "sandbox step 'sync' (send go)");
 
     for (;;) {
-        auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
         ChildReport report =
             parent_receive(parent_end.get(), std::max<int>(0, kChildReportTimeoutMs - static_cast<int>(elapsed.count())));
         if (report.kind == ChildReport::Kind::fd) {
@@ -625,9 +703,16 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     out.runtime_api_listener = std::move(listener);
     out.resources = std::make_unique<SandboxResources>(pid, std::move(resources_pidfd), std::move(cgroup),
                                                        std::move(lease));
-    spdlog::debug("sandbox: {} worker pid {} exec'd after {} us", spec.function_name, pid,
-                  std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
-                      .count());
+    const auto done = Clock::now();
+    out.timings.prepare = micros(prepared - started);
+    out.timings.spawn = micros(cloned - cloning);
+    out.timings.place = micros(cloning - prepared) + micros(placed_at - cloned);
+    out.timings.child = micros(done - placed_at);
+    out.timings.total = micros(done - started);
+    spdlog::debug("sandbox: {} worker pid {} exec'd after {} us (prepare {}, clone {}, ids and cgroup {}{}, child {})",
+                  spec.function_name, pid, out.timings.total.count(), out.timings.prepare.count(),
+                  out.timings.spawn.count(), out.timings.place.count(),
+                  moved ? " with a cgroup move" : "", out.timings.child.count());
     return out;
 }
 

@@ -2,13 +2,35 @@
 // The seam between the pool and however a worker process is contained.
 // The pool describes what to run; a launcher decides how it is isolated and where
 // the function's code and the runtime appear inside the worker.
+//
+// Threading contract (every SandboxLauncher):
+// - launch() and paths_for() may run on several threads at once on one launcher. What
+//   they share is either built in the constructor and only read afterwards (options, the
+//   seccomp program) or synchronised inside (the uid pool, the cgroup name counter).
+// - launch() blocks its thread until the worker's runtime has been exec'd (a few
+//   milliseconds, see `timings`), so it belongs on launcher threads, not the event loop.
+//   A launch() that throws leaves nothing behind: no process, cgroup or uid.
+// - A worker is killed when the thread that launched it exits. Its parent-death signal
+//   (SIGKILL, so that a crashed daemon leaves no worker running) is tied by the kernel to
+//   the creating thread, not to the process. Launch only from threads that outlive their
+//   workers -- a fixed pool joined at shutdown after the workers are gone -- never from a
+//   thread that may end earlier (std::async, a pool that retires idle threads).
+// - Descriptors: everything launch() creates is close-on-exec, and each new worker closes
+//   every inherited descriptor that is not its own before it can block. So a worker
+//   started concurrently by another thread holds nothing of this one past its first
+//   microseconds, and this worker's end-of-file signals (the output and exit-status
+//   pipes, the end of the sync socket at exec) mean what they say.
+// - What launch() returns belongs to the caller: it may be moved to another thread (the
+//   event loop) and used there, by one thread at a time.
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "funcd/common/unique_fd.hpp"
@@ -21,6 +43,13 @@ struct SandboxPaths {
     std::string runtime_root;  // funcd's runtimes directory (LAMBDA_RUNTIME_DIR)
 };
 
+// A host directory the worker sees at `inside` (file triggers' directories).
+struct BindMount {
+    std::filesystem::path host;
+    std::string inside;  // absolute, e.g. /mnt/uploads
+    bool writable = false;
+};
+
 struct WorkerSpec {
     std::string function_name;
     std::int64_t version = 0;
@@ -31,6 +60,10 @@ struct WorkerSpec {
     std::vector<std::string> env;       // KEY=VALUE, all but AWS_LAMBDA_RUNTIME_API
     int ephemeral_storage_mb = 512;     // size of the worker's /tmp
     bool host_network = false;          // share the host's network instead of a private loopback
+    std::vector<BindMount> binds;       // extra directories, bound in this order
+    // Run as this host user and group instead of a uid of the daemon's pool: files written
+    // to a writable bind then belong to that user (an output directory's owner).
+    std::optional<std::pair<uid_t, gid_t>> host_identity;
 };
 
 // Resources that live as long as one worker (process group, cgroup, ...).
@@ -45,24 +78,36 @@ public:
     virtual bool out_of_memory() { return false; }
 };
 
+// Where one launch() spent the time its caller was blocked, for logs and benchmarks.
+struct LaunchTimings {
+    std::chrono::microseconds prepare{0};  // before the process: uid, cgroup, descriptors, plans
+    std::chrono::microseconds spawn{0};    // clone or fork, namespaces included
+    std::chrono::microseconds place{0};    // putting it in its cgroup, writing its id maps
+    std::chrono::microseconds child{0};    // the child's own setup, up to its exec
+    std::chrono::microseconds total{0};
+};
+
 struct LaunchedWorker {
     pid_t pid = -1;
     UniqueFd pidfd;                 // readable once the worker's main process exited
     UniqueFd output;                // read end of the worker's stdout+stderr
     UniqueFd runtime_api_listener;  // listening TCP socket the worker's runtime connects to
     // Optional: where the sandbox's init writes the runtime's wait status (an int) when
-    // the runtime is not the process `pid` itself.
+    // the runtime is not the process `pid` itself. Non-blocking: once the pidfd is
+    // readable, the status is there in full, or was never written (the init was killed).
     UniqueFd exit_status;
     std::unique_ptr<WorkerResources> resources;
+    LaunchTimings timings;
 };
 
 class SandboxLauncher {
 public:
     virtual ~SandboxLauncher() = default;
-    // Where a worker launched for this code and runtime sees them.
+    // Where a worker launched for this code and runtime sees them. Pure: any thread.
     virtual SandboxPaths paths_for(const std::filesystem::path& code_dir,
                                    const std::filesystem::path& runtime_dir) const = 0;
-    // Starts one worker. Throws std::system_error when the worker cannot be started.
+    // Starts one worker; blocks until its runtime was exec'd. Any thread, concurrently
+    // (see the contract above). Throws std::system_error when the worker cannot be started.
     virtual LaunchedWorker launch(const WorkerSpec& spec) = 0;
 };
 

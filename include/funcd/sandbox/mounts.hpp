@@ -44,6 +44,13 @@ struct RootSpec {
     int tmp_mb = 512;                   // size of /tmp
     std::string passwd;                 // contents of /etc/passwd
     std::string group;                  // contents of /etc/group
+    struct Bind {
+        std::filesystem::path host;
+        std::string inside;  // under /mnt
+        bool writable = false;
+        int fd = -1;  // as code_fd
+    };
+    std::vector<Bind> binds;
 };
 
 // Parent: the operations that build the root. Only reads the host (lstat/statfs).

@@ -1,0 +1,164 @@
+// File-upload triggers through the real daemon: one event per completed file, S3's event
+// shape, the directories mounted into the sandbox, and validation.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "daemon_harness.hpp"
+
+namespace funcd::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// Prints each event; reads the file through its mount and writes a result to the output
+// mount when there is one.
+const char* kOnFilePy = R"(import json, os, urllib.parse
+def handler(event, context):
+    print("EVENT " + json.dumps(event, sort_keys=True))
+    rec = event["Records"][0]
+    key = urllib.parse.unquote_plus(rec["s3"]["object"]["key"])
+    trigger = rec["s3"]["configurationId"]
+    src = os.path.join("/mnt", trigger, key)
+    data = open(src, "rb").read() if os.path.exists(src) else None
+    out = os.path.join("/mnt", trigger + "-out")
+    if data is not None and os.path.isdir(out):
+        with open(os.path.join(out, os.path.basename(key) + ".len"), "w") as f:
+            f.write(str(len(data)))
+    return {"read": None if data is None else len(data)}
+)";
+
+json settings() { return {{"runtime", "python3"}, {"handler", "app.handler"}}; }
+
+std::vector<json> events_seen(Daemon& d, const std::string& name) {
+    std::vector<json> out;
+    const std::string log = read_file(d.data_dir() / "logs" / (name + ".log"));
+    for (std::size_t at = log.find("EVENT "); at != std::string::npos; at = log.find("EVENT ", at + 1)) {
+        const auto start = at + 6;
+        out.push_back(json::parse(log.substr(start, log.find('\n', start) - start)));
+    }
+    return out;
+}
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "funcd-files-XXXXXX").string();
+        path = ::mkdtemp(tmpl.data());
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+TEST(FileTrigger, ASlowlyWrittenFileFiresOnceWhenComplete) {
+    Daemon d;
+    TempDir dir;
+    fs::create_directories(dir.path / "uploads");
+    ASSERT_EQ(d.deploy("onfile", settings(), python_zip(kOnFilePy)).status, 201);
+    json def{{"directory", (dir.path / "uploads").string()}, {"patterns", {"*.jpg"}}, {"events", {"created"}}};
+    auto put = d.api("PUT", "/v1/functions/onfile/file-triggers/photos", def.dump());
+    ASSERT_EQ(put.status, 201) << put.body;
+    EXPECT_EQ(put.json()["mount"], "/mnt/photos");
+
+    {
+        int fd = ::open((dir.path / "uploads" / "my photo.jpg").c_str(), O_WRONLY | O_CREAT, 0644);
+        ASSERT_GE(fd, 0);
+        for (const char* part : {"hello", " ", "world"}) {
+            ASSERT_EQ(::write(fd, part, std::strlen(part)), static_cast<ssize_t>(std::strlen(part)));
+            std::this_thread::sleep_for(300ms);
+        }
+        EXPECT_TRUE(events_seen(d, "onfile").empty()) << "nothing before the file is complete";
+        ::close(fd);
+    }
+    std::ofstream(dir.path / "uploads" / "notes.txt") << "not a photo";
+    ASSERT_TRUE(eventually([&] { return events_seen(d, "onfile").size() == 1; }, 10s));
+    std::this_thread::sleep_for(1s);
+    auto events = events_seen(d, "onfile");
+    ASSERT_EQ(events.size(), 1u) << "once, and only for the matching file";
+    const json& rec = events[0]["Records"][0];
+    EXPECT_EQ(rec["eventSource"], "aws:s3");
+    EXPECT_EQ(rec["eventName"], "ObjectCreated:Put");
+    EXPECT_EQ(rec["s3"]["bucket"]["name"], "uploads");
+    EXPECT_EQ(rec["s3"]["object"]["key"], "my+photo.jpg");
+    EXPECT_EQ(rec["s3"]["object"]["size"], 11);
+    EXPECT_EQ(rec["s3"]["object"]["eTag"], "5eb63bbbe01eeed093cb22bb8f5acdc3");  // md5("hello world")
+    EXPECT_EQ(rec["s3"]["configurationId"], "photos");
+
+    // Files in directories created later count too, keyed by their relative path.
+    fs::create_directories(dir.path / "uploads" / "2026" / "11");
+    std::ofstream(dir.path / "uploads" / "2026" / "11" / "b.jpg") << "xyz";
+    ASSERT_TRUE(eventually([&] { return events_seen(d, "onfile").size() == 2; }, 10s));
+    EXPECT_EQ(events_seen(d, "onfile")[1]["Records"][0]["s3"]["object"]["key"], "2026/11/b.jpg");
+
+    auto list = d.api("GET", "/v1/functions/onfile/file-triggers").json()["file_triggers"];
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(d.api("DELETE", "/v1/functions/onfile/file-triggers/photos").status, 204);
+    std::ofstream(dir.path / "uploads" / "after.jpg") << "late";
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(events_seen(d, "onfile").size(), 2u) << "a deleted trigger does not fire";
+}
+
+TEST(FileTrigger, TheFunctionReadsTheFileAndWritesToItsOutputDirectory) {
+    Daemon d;
+    TempDir dir;
+    fs::create_directories(dir.path / "in");
+    fs::create_directories(dir.path / "out");
+    // The output directory's owner: what the function writes there must be theirs.
+    constexpr uid_t kOwner = 4242;
+    ASSERT_EQ(::chown((dir.path / "out").c_str(), kOwner, kOwner), 0);
+    ASSERT_EQ(d.deploy("onfile", settings(), python_zip(kOnFilePy)).status, 201);
+    json def{{"directory", (dir.path / "in").string()}, {"output_directory", (dir.path / "out").string()}};
+    auto put = d.api("PUT", "/v1/functions/onfile/file-triggers/inbox", def.dump());
+    ASSERT_EQ(put.status, 201) << put.body;
+    EXPECT_EQ(put.json()["output_mount"], "/mnt/inbox-out");
+
+    std::ofstream(dir.path / "in" / "data.bin") << std::string(1000, 'x');
+    const fs::path result = dir.path / "out" / "data.bin.len";
+    ASSERT_TRUE(eventually([&] { return fs::exists(result); }, 15s)) << read_file(d.data_dir() / "logs" / "onfile.log");
+    EXPECT_EQ(read_file(result), "1000");
+    struct stat st {};
+    ASSERT_EQ(::stat(result.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, kOwner);
+    EXPECT_EQ(st.st_gid, kOwner);
+}
+
+TEST(FileTrigger, BadDefinitionsAreRefused) {
+    Daemon d;
+    TempDir dir;
+    fs::create_directories(dir.path / "in" / "out");
+    fs::create_directories(dir.path / "rootout");
+    ASSERT_EQ(d.deploy("f", settings(), python_zip(kOnFilePy)).status, 201);
+    const std::string in = (dir.path / "in").string();
+    struct Case {
+        json body;
+        const char* needle;
+    } cases[] = {
+        {json{{"patterns", {"*"}}}, "directory is required"},
+        {json{{"directory", "relative/path"}}, "absolute"},
+        {json{{"directory", (dir.path / "missing").string()}}, "not an existing directory"},
+        {json{{"directory", in}, {"events", {"deleted"}}}, "created"},
+        {json{{"directory", in}, {"patterns", {"a/b"}}}, "patterns"},
+        {json{{"directory", in}, {"output_directory", (dir.path / "in" / "out").string()}}, "inside"},
+        {json{{"directory", in}, {"output_directory", (dir.path / "rootout").string()}}, "owned by root"},
+        {json{{"directory", in}, {"when", 1}}, "when"},
+    };
+    for (const auto& c : cases) {
+        auto r = d.api("PUT", "/v1/functions/f/file-triggers/t", c.body.dump());
+        EXPECT_EQ(r.status, 400) << c.body.dump();
+        EXPECT_NE(r.body.find(c.needle), std::string::npos) << c.body.dump() << " -> " << r.body;
+    }
+    EXPECT_EQ(d.api("PUT", "/v1/functions/nope/file-triggers/t", json{{"directory", in}}.dump()).status, 404);
+    EXPECT_EQ(d.api("PUT", "/v1/functions/f/file-triggers/bad!name", json{{"directory", in}}.dump()).status, 400);
+    EXPECT_TRUE(d.api("GET", "/v1/functions/f/file-triggers").json()["file_triggers"].empty());
+}
+
+}  // namespace
+}  // namespace funcd::testing
