@@ -6,11 +6,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <iterator>
 #include <limits>
 #include <stdexcept>
 #include <system_error>
 
+#include <fmt/compile.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -132,9 +136,69 @@ std::optional<std::string> string_field(const nlohmann::json& j, const char* key
     return it->get<std::string>();
 }
 
+// True when `s` can go into JSON between quotes as it is: printable ASCII without
+// quote or backslash. Request ids and function names always are.
+bool plain_json_string(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+}
+
+// A JSON number as nlohmann::json writes a double in this range: shortest round-trip
+// digits in fixed notation, ".0" when integral.
+void append_json_double(fmt::memory_buffer& out, double v) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    if (ec != std::errc{}) {
+        fmt::format_to(std::back_inserter(out), "{}", v);
+        return;
+    }
+    out.append(buf, end);
+    if (std::find(buf, end, '.') == end) out.append(std::string_view(".0"));
+}
+
+// format_rfc3339(t) without snprintf: the same 24 characters for years 0 to 9999.
+void append_rfc3339(fmt::memory_buffer& out, SystemTime t) {
+    using namespace std::chrono;
+    const auto ms = floor<milliseconds>(t);
+    const auto day = floor<days>(ms);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{ms - day};
+    const int year = static_cast<int>(ymd.year());
+    if (year < 0 || year > 9999) {
+        out.append(format_rfc3339(t));
+        return;
+    }
+    char text[] = "0000-00-00T00:00:00.000Z";
+    auto put = [&text](int at, unsigned value, int digits) {
+        for (int i = digits - 1; i >= 0; --i, value /= 10) text[at + i] = static_cast<char>('0' + value % 10);
+    };
+    put(0, static_cast<unsigned>(year), 4);
+    put(5, static_cast<unsigned>(ymd.month()), 2);
+    put(8, static_cast<unsigned>(ymd.day()), 2);
+    put(11, static_cast<unsigned>(hms.hours().count()), 2);
+    put(14, static_cast<unsigned>(hms.minutes().count()), 2);
+    put(17, static_cast<unsigned>(hms.seconds().count()), 2);
+    put(20, static_cast<unsigned>(hms.subseconds().count()), 3);
+    out.append(std::string_view(text, sizeof text - 1));
+}
+
 constexpr const char* kRecordColumns =
     "request_id, function, version, start_us, duration_us, billed_ms, memory_mb, max_memory_used_mb, "
     "init_duration_us, outcome";
+
+// Whether `usage` is the first schema's table, keyed by the request id alone.
+bool usage_table_keyed_by_request_id(sqlite3* db) {
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'usage'", -1, &q,
+                           nullptr) != SQLITE_OK)
+        sql_fail(db, "cannot read the schema");
+    bool old = false;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        const auto* sql = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
+        old = sql && std::string_view(sql).find("request_id TEXT PRIMARY KEY") != std::string_view::npos;
+    }
+    sqlite3_finalize(q);
+    return old;
+}
 
 }  // namespace
 
@@ -148,13 +212,25 @@ UsageStore::UsageStore(const std::filesystem::path& db_path, const std::filesyst
         // not an fsync per commit, is what makes a record survive a crash.
         exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=" +
                       std::to_string(kBusyTimeoutMs) + ";");
-        exec(db_,
-             "CREATE TABLE IF NOT EXISTS usage("
-             "request_id TEXT PRIMARY KEY, function TEXT NOT NULL, version INTEGER NOT NULL, "
-             "start_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, billed_ms INTEGER NOT NULL, "
-             "memory_mb INTEGER NOT NULL, max_memory_used_mb INTEGER NOT NULL, init_duration_us INTEGER, "
-             "outcome TEXT NOT NULL);"
-             "CREATE INDEX IF NOT EXISTS usage_function_start ON usage(function, start_us);");
+        // One record per attempt: an asynchronous event keeps its request id across retries,
+        // so the key is the request id and the attempt's start (a replayed journal record
+        // has both and is still ignored).
+        constexpr const char* kCreateUsage =
+            "CREATE TABLE IF NOT EXISTS usage("
+            "request_id TEXT NOT NULL, function TEXT NOT NULL, version INTEGER NOT NULL, "
+            "start_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, billed_ms INTEGER NOT NULL, "
+            "memory_mb INTEGER NOT NULL, max_memory_used_mb INTEGER NOT NULL, init_duration_us INTEGER, "
+            "outcome TEXT NOT NULL, PRIMARY KEY (request_id, start_us));"
+            "CREATE INDEX IF NOT EXISTS usage_function_start ON usage(function, start_us);";
+        if (usage_table_keyed_by_request_id(db_)) {
+            // Data directories from before: the same rows under the new key.
+            exec(db_, std::string("BEGIN IMMEDIATE; DROP INDEX IF EXISTS usage_function_start; "
+                                  "ALTER TABLE usage RENAME TO usage_by_request;") +
+                          kCreateUsage + "INSERT INTO usage SELECT " + kRecordColumns +
+                          " FROM usage_by_request; DROP TABLE usage_by_request; COMMIT;");
+            spdlog::info("usage store: records re-keyed by request id and start");
+        }
+        exec(db_, kCreateUsage);
 
         journal_fd_ = ::open(journal_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (journal_fd_ < 0) {
@@ -187,20 +263,46 @@ UsageStore::~UsageStore() {
 }
 
 void UsageStore::record(const UsageRecord& r) {
-    // Replacing invalid UTF-8 instead of throwing: a byte-exact name matters less than the record.
-    std::string line = to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    line += '\n';
+    fmt::memory_buffer line;
+    journal_line(r, line);
     {
         std::lock_guard lock(mutex_);
         // A failed append is logged and the record still queued: it reaches SQLite unless
         // the process dies first, which is better than dropping it here.
-        write_all(journal_fd_, line, journal_path_);
+        write_all(journal_fd_, std::string_view(line.data(), line.size()), journal_path_);
         queue_.push_back(r);
         ++appended_seq_;
         // Only the first record of a batch needs to wake the flusher; later ones join it.
         if (queue_.size() != 1) return;
     }
     wake_.notify_one();
+}
+
+void UsageStore::journal_line(const UsageRecord& r, fmt::memory_buffer& out) {
+    if (!plain_json_string(r.request_id) || !plain_json_string(r.function)) {
+        // Replacing invalid UTF-8 instead of throwing: a byte-exact name matters less than the record.
+        const std::string line = to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        out.append(line);
+        out.push_back('\n');
+        return;
+    }
+    // The same document as to_json(r).dump() (keys in its sorted order), written directly:
+    // building the JSON tree cost more than everything else in record() together.
+    auto it = std::back_inserter(out);
+    fmt::format_to(it, FMT_COMPILE(R"({{"billed_ms":{},"duration_ms":)"), r.billed_ms);
+    append_json_double(out, static_cast<double>(r.duration_us) / 1000.0);
+    fmt::format_to(it, FMT_COMPILE(R"(,"duration_us":{},"function":"{}","init_duration_ms":)"), r.duration_us, r.function);
+    if (r.init_duration_us) {
+        append_json_double(out, static_cast<double>(*r.init_duration_us) / 1000.0);
+        fmt::format_to(it, FMT_COMPILE(R"(,"init_duration_us":{})"), *r.init_duration_us);
+    } else {
+        out.append(std::string_view(R"(null,"init_duration_us":null)"));
+    }
+    fmt::format_to(it, FMT_COMPILE(R"(,"max_memory_used_mb":{},"memory_mb":{},"outcome":"{}","request_id":"{}","start":")"),
+                   r.max_memory_used_mb, r.memory_mb, to_string(r.outcome), r.request_id);
+    append_rfc3339(out, r.start);
+    fmt::format_to(it, FMT_COMPILE(R"(","start_us":{},"version":{}}})" "\n"),
+                   to_unix_us(r.start), r.version);
 }
 
 void UsageStore::flush() {
