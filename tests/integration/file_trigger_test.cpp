@@ -130,6 +130,42 @@ TEST(FileTrigger, TheFunctionReadsTheFileAndWritesToItsOutputDirectory) {
     EXPECT_EQ(st.st_gid, kOwner);
 }
 
+TEST(FileTrigger, ImageResizeExampleWritesThreeCopies) {
+    Daemon d;
+    TempDir dir;
+    fs::create_directories(dir.path / "uploads");
+    fs::create_directories(dir.path / "thumbnails");
+    ASSERT_EQ(::chown((dir.path / "thumbnails").c_str(), 4242, 4242), 0);
+    const std::string code =
+        make_zip({{"lambda_function.py",
+                   {read_file(std::string(FUNCD_SOURCE_DIR) + "/examples/image-resize/lambda_function.py"), 0644}}});
+    auto dep = d.deploy("image-resize", {{"runtime", "python3"}, {"memory_mb", 512}, {"timeout_s", 30}}, code);
+    ASSERT_EQ(dep.status, 201) << dep.body;
+    json def{{"directory", (dir.path / "uploads").string()},
+             {"patterns", {"*.ppm"}},
+             {"output_directory", (dir.path / "thumbnails").string()}};
+    ASSERT_EQ(d.api("PUT", "/v1/functions/image-resize/file-triggers/uploads", def.dump()).status, 201);
+
+    // A 1000x500 image in the simplest format Pillow reads.
+    std::string ppm = "P6\n1000 500\n255\n";
+    for (int i = 0; i < 1000 * 500; ++i) ppm += std::string{char(i % 256), char((i / 7) % 256), char(90)};
+    std::ofstream(dir.path / "uploads" / "wide.ppm", std::ios::binary) << ppm;
+
+    const fs::path out = dir.path / "thumbnails" / "wide";
+    // Done when its invocation is metered: the files are complete by then.
+    ASSERT_TRUE(eventually(
+        [&] { return d.api("GET", "/v1/usage/records?function=image-resize").json()["records"].size() == 1; }, 20s))
+        << read_file(d.data_dir() / "logs" / "image-resize.log");
+    EXPECT_EQ(d.api("GET", "/v1/usage/records?function=image-resize").json()["records"][0]["outcome"], "success")
+        << read_file(d.data_dir() / "logs" / "image-resize.log");
+    for (const char* name : {"thumbnail.jpg", "medium.jpg", "full.jpg"}) {
+        ASSERT_TRUE(fs::exists(out / name)) << name;
+        const std::string jpeg = read_file(out / name);
+        EXPECT_EQ(jpeg.substr(0, 2), "\xFF\xD8") << name << " is a JPEG";
+    }
+    EXPECT_LT(fs::file_size(out / "thumbnail.jpg"), fs::file_size(out / "medium.jpg"));
+}
+
 TEST(FileTrigger, BadDefinitionsAreRefused) {
     Daemon d;
     TempDir dir;
