@@ -1,5 +1,7 @@
 #include "funcd/pool/pool_manager.hpp"
 
+#include <malloc.h>
+
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -144,6 +146,21 @@ void PoolManager::kill_all() {
     }
 }
 
+void PoolManager::release_memory_at_zero() {
+    const std::size_t live = live_workers();
+    if (live > 0) {
+        had_workers_ = true;
+        return;
+    }
+    if (!had_workers_) return;
+    had_workers_ = false;
+    // Scaled to zero: hundreds of workers' buffers were freed, but glibc keeps freed heap
+    // pages for reuse, so the daemon would keep its peak footprint while nothing runs.
+    // Give them back to the kernel once, now.
+    ::malloc_trim(0);
+    spdlog::debug("pool: no workers left; heap trimmed");
+}
+
 void PoolManager::schedule_reap() {
     reaper_.expires_after(kReapInterval);
     reaper_.async_wait([this](const boost::system::error_code& ec) {
@@ -151,6 +168,7 @@ void PoolManager::schedule_reap() {
         const auto now = Worker::Clock::now();
         for (auto& [name, pools] : pools_)
             if (pools.current) pools.current->tick(now);
+        release_memory_at_zero();
         schedule_reap();
     });
 }

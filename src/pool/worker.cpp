@@ -58,7 +58,6 @@ std::shared_ptr<Worker> Worker::create(boost::asio::io_context& io, WorkerOwner&
     std::shared_ptr<Worker> w(new Worker(io, owner, std::move(fn), std::move(log), settings));
     w->launched_at_ = Clock::now();
     w->last_used_ = w->launched_at_;
-    w->arm_timer(settings.init_timeout);
     return w;
 }
 
@@ -93,7 +92,11 @@ Worker::~Worker() {
     if (state_ != State::dead && resources_) resources_->kill_all();
 }
 
-void Worker::start(LaunchedWorker launched) {
+void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> launch_began) {
+    // The init timeout and the init duration count from the launch itself, not from the
+    // time the launch waited for a launcher thread (a burst queues many).
+    launched_at_ = launch_began.value_or(Clock::now());
+    last_used_ = launched_at_;
     pid_ = launched.pid;
     resources_ = std::move(launched.resources);
     endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(launched.runtime_api_listener),
@@ -109,8 +112,9 @@ void Worker::start(LaunchedWorker launched) {
                                if (!ec) self->on_process_exit();
                            });
     read_output();
-    // Ended (killed, timed out) while its process was being launched.
+    // Ended (killed) while its process was being launched.
     if (killed_ || state_ == State::dead) resources_->kill_all();
+    else arm_timer(settings_.init_timeout);
     spdlog::debug("worker: launched function={} version={} pid={}", fn_->config.name, fn_->version, pid_);
 }
 
@@ -158,7 +162,7 @@ void Worker::deliver() {
     state_ = State::busy;
     delivered_at_ = Clock::now();
     delivered_wall_ = now_wall;
-    log_->platform(fmt::format("START RequestId: {} Version: {}", current_->request_id, fn_->version));
+    log_->platform("START RequestId: {} Version: {}", current_->request_id, fn_->version);
     arm_timer(std::chrono::seconds(fn_->config.timeout_s));
 }
 
@@ -269,12 +273,13 @@ void Worker::retire() {
 }
 
 void Worker::complete(Outcome outcome, std::string body, std::string error_type) {
+    // Before the invocation is let go, so what it printed is tagged with its request id.
+    drain_output();
     InvocationPtr inv = std::move(current_);
     const bool delivered = delivered_;
     current_.reset();
     delivered_ = false;
     timer_.cancel();
-    drain_output();
 
     const auto now = Clock::now();
     last_used_ = now;
@@ -298,20 +303,28 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type)
         kill();
     }
 
-    if (delivered) {
-        log_->platform(fmt::format("END RequestId: {}", inv->request_id));
-        std::string report = fmt::format(
-            "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: "
-            "{} MB",
-            inv->request_id, r.duration_us / 1000.0, billed_ms_for(r.duration_us), fn_->config.memory_mb,
-            (r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
-        if (r.init_duration_us) report += fmt::format("\tInit Duration: {:.2f} ms", *r.init_duration_us / 1000.0);
-        if (outcome == Outcome::timeout) report += "\tStatus: timeout";
-        log_->platform(report);
-    }
-
+    // The caller is answered first; the platform lines only need the figures.
+    const std::int64_t duration_us = r.duration_us;
+    const std::optional<std::int64_t> init_duration_us = r.init_duration_us;
+    const std::uint64_t max_memory_used_bytes = r.max_memory_used_bytes;
     auto done = std::move(inv->done);
     done(std::move(r));
+
+    if (delivered) {
+        log_->platform("END RequestId: {}", inv->request_id);
+        const auto max_memory_mb = (max_memory_used_bytes + (1 << 20) - 1) >> 20;
+        const std::string_view status = outcome == Outcome::timeout ? "\tStatus: timeout" : "";
+        if (init_duration_us)
+            log_->platform("REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
+                           "Max Memory Used: {} MB\tInit Duration: {:.2f} ms{}",
+                           inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
+                           max_memory_mb, *init_duration_us / 1000.0, status);
+        else
+            log_->platform("REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
+                           "Max Memory Used: {} MB{}",
+                           inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
+                           max_memory_mb, status);
+    }
 
     if (keeps_running) {
         if (retiring_) {
@@ -422,7 +435,8 @@ void Worker::drain_output() {
 }
 
 void Worker::consume_output(const char* data, std::size_t n) {
-    const std::string request_id = current_request_id();
+    // Nothing below changes the invocation, so a view of its id stays valid.
+    const std::string_view request_id = current_ && delivered_ ? std::string_view(current_->request_id) : std::string_view();
     std::string_view chunk(data, n);
     while (!chunk.empty()) {
         auto nl = chunk.find('\n');

@@ -106,8 +106,9 @@ std::shared_ptr<Worker> WorkerPool::cold_start(bool provisioned, bool report_ini
     }
     boost::asio::post(*env_.launch_threads, [w, spec, &launcher = env_.launcher, &io = env_.io] {
         try {
+            const auto began = Worker::Clock::now();
             auto launched = std::make_shared<LaunchedWorker>(launcher.launch(*spec));
-            boost::asio::post(io, [w, launched] { w->start(std::move(*launched)); });
+            boost::asio::post(io, [w, launched, began] { w->start(std::move(*launched), began); });
         } catch (const std::exception& e) {
             boost::asio::post(io, [w, why = std::string(e.what())] { w->launch_failed(why); });
         }

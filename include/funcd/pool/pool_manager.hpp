@@ -57,6 +57,8 @@ private:
     void retire(FunctionPools& pools);
     void drop_drained(const std::string& name);
     void schedule_reap();
+    // Returns freed heap to the kernel when the last worker is gone.
+    void release_memory_at_zero();
     // The memory budget's evictor: idle on-demand workers of other pools, least recently
     // used first, until `needed_mb` are free.
     void evict_idle(std::int64_t needed_mb, const WorkerPool* requester);
@@ -65,6 +67,7 @@ private:
     std::map<std::string, FunctionPools, std::less<>> pools_;
     boost::asio::steady_timer reaper_;
     std::function<void()> drained_callback_;
+    bool had_workers_ = false;
 };
 
 }  // namespace funcd

@@ -58,11 +58,12 @@ public:
                                           std::shared_ptr<FunctionLog> log, SandboxLauncher& launcher,
                                           const WorkerSpec& spec, const WorkerSettings& settings);
     // A worker whose process is being launched elsewhere (a launcher thread): it takes
-    // invocations at once and runs them when start() or launch_failed() is called. The
-    // init timeout runs from now, so a launch that never finishes still ends.
+    // invocations at once and runs them when start() or launch_failed() is called (the
+    // launcher's own timeouts bound how long that takes). The init timeout runs from
+    // `launch_began` (default: now).
     static std::shared_ptr<Worker> create(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn,
                                           std::shared_ptr<FunctionLog> log, const WorkerSettings& settings);
-    void start(LaunchedWorker launched);
+    void start(LaunchedWorker launched, std::optional<Clock::time_point> launch_began = {});
     void launch_failed(const std::string& why);
     ~Worker() override;
 
