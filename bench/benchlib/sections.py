@@ -1,0 +1,563 @@
+"""The benchmark sections. Each measures its figures and their baselines in the same run,
+adds rows to the table and lines to its details, and stops everything it started."""
+import json
+import os
+import socket
+import statistics
+import subprocess
+import time
+
+from . import load, procs, services
+from .report import Row, mb, ms, ratio, rps, us
+from .services import PYTHON_BOOTSTRAP, PYTHON_NOOP, Daemon, Nginx, StartError
+
+# A burst or 200 idle workers must not be held back by the daemon's admission limits:
+# the memory budget counts memory_mb (128) per live worker, and 200 x 128 MB is more
+# than 80% of a small host's RAM.
+UNTHROTTLED = ("--memory-budget-mb", "100000", "--max-concurrency", "1000")
+
+
+class Context:
+    def __init__(self, args, out_dir, log):
+        self.args = args
+        self.out_dir = out_dir
+        self.log = log  # progress lines, to stderr
+        self.rows = []
+        self.details = {}
+        self.failures = []
+
+    def row(self, *a, **kw):
+        self.rows.append(Row(*a, **kw))
+
+    def note(self, section, line):
+        self.details.setdefault(section, []).append(line)
+
+    def daemon(self, label, *args):
+        return Daemon(label, *args, log_dir=self.out_dir).start()
+
+    def wrk_log(self):
+        return os.path.join(self.out_dir, "wrk.txt")
+
+
+def _check_invoke(d, name):
+    status, headers, body = d.invoke(name)
+    if status != 200 or "x-funcd-function-error" in headers:
+        raise RuntimeError("invoke %s: %d %s %s" % (name, status, headers.get("x-funcd-function-error", ""),
+                                                   body[:300]))
+
+
+def _warm_up(d, name, threads, conns):
+    """Runs wrk until the function has a worker per connection (at most 4 rounds), so the
+    measured run has no cold starts. Returns (idle, busy) afterwards."""
+    url = d.url("/v1/functions/%s/invoke" % name)
+    for seconds in (2, 3, 3, 5):
+        load.wrk(url, threads, conns, seconds)
+        # Invocations the warm-up left in flight (waiting for a cold start) finish first.
+        deadline = time.monotonic() + 15
+        idle_n, busy_n = d.instances(name)
+        while busy_n and time.monotonic() < deadline:
+            time.sleep(0.1)
+            idle_n, busy_n = d.instances(name)
+        if idle_n >= conns:
+            break
+    return idle_n, busy_n
+
+
+def _wrk_errors(r):
+    return ", ".join("%s %d" % (k, v) for k, v in r["errors"].items() if v) or "none"
+
+
+# ---------------------------------------------------------------------------------------
+# 1-3. Warm invoke: latency on one keep-alive connection, throughput on 64.
+
+WARM_SHAPES = (("c1", 1, 1), ("c64", 2, 64))
+
+
+def warm(ctx):
+    s = "warm"
+    dur = ctx.args.duration
+    nginx = Nginx(log_dir=ctx.out_dir).start()
+    d = ctx.daemon("warm", "--sandbox", "on")
+    try:
+        for runtime in ("provided", "python3"):
+            d.deploy_noop("warm-" + runtime, runtime)
+            _check_invoke(d, "warm-" + runtime)
+        res, warmed, after = {}, {}, {}
+        for shape, threads, conns in WARM_SHAPES:
+            ctx.log("warm %s: nginx" % shape)
+            load.wrk(nginx.url(), threads, conns, 1)  # warm-up
+            res[("nginx", shape)] = load.wrk(nginx.url(), threads, conns, dur, raw_log=ctx.wrk_log())
+            for runtime in ("provided", "python3"):
+                ctx.log("warm %s: funcd %s" % (shape, runtime))
+                url = d.url("/v1/functions/warm-%s/invoke" % runtime)
+                # Warm-up: starts the workers the connections need (one per connection).
+                warmed[(runtime, shape)] = _warm_up(d, "warm-" + runtime, threads, conns)
+                res[(runtime, shape)] = load.wrk(url, threads, conns, dur, raw_log=ctx.wrk_log())
+                # Invocations still in flight when wrk stopped are let finish before counting.
+                deadline = time.monotonic() + 10
+                while d.instances("warm-" + runtime)[1] and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                after[(runtime, shape)] = d.instances("warm-" + runtime)
+    finally:
+        d.stop()
+        nginx.stop()
+
+    ng1, ng64 = res[("nginx", "c1")], res[("nginx", "c64")]
+    for runtime in ("provided", "python3"):
+        r1, r64 = res[(runtime, "c1")], res[(runtime, "c64")]
+        lat, nlat = r1["latency_us"], ng1["latency_us"]
+        p = runtime == "provided"  # the targets are set for the native noop
+        ctx.row(s, "warm p50, %s noop, 1 conn" % runtime, us(lat["p50"]), "nginx " + us(nlat["p50"]),
+                ratio(lat["p50"], nlat["p50"]), "<= 2.5x nginx" if p else "-",
+                (lat["p50"] <= 2.5 * nlat["p50"]) if p else None)
+        ctx.row(s, "warm p99, %s noop, 1 conn" % runtime, us(lat["p99"]), "nginx " + us(nlat["p99"]),
+                ratio(lat["p99"], nlat["p99"]), "<= 1 ms" if p else "-", (lat["p99"] <= 1000) if p else None)
+        ctx.row(s, "warm p99.9, %s noop, 1 conn" % runtime, us(lat["p999"]), "nginx " + us(nlat["p999"]),
+                ratio(lat["p999"], nlat["p999"]))
+        ctx.row(s, "warm throughput, %s noop, 64 conns" % runtime, rps(r64["rps"]), "nginx " + rps(ng64["rps"]),
+                ratio(r64["rps"], ng64["rps"]), ">= 0.25x nginx" if p else "-",
+                (r64["rps"] >= 0.25 * ng64["rps"]) if p else None)
+    ctx.note(s, "wrk %d s per run after a warm-up run; `%s` and `%s`, script `bench/invoke.lua` "
+                "(POST `{}` with the token; nginx gets the same requests)."
+             % (dur, res[("nginx", "c1")]["cmd"], res[("nginx", "c64")]["cmd"]))
+    ctx.note(s, "")
+    ctx.note(s, "| run | req/s | p50 | p90 | p99 | p99.9 | max | wrk errors |")
+    ctx.note(s, "|---|---|---|---|---|---|---|---|")
+    for who in ("nginx", "provided", "python3"):
+        for shape, _, _ in WARM_SHAPES:
+            r = res[(who, shape)]
+            l = r["latency_us"]
+            ctx.note(s, "| %s %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                who, shape, rps(r["rps"]), us(l["p50"]), us(l["p90"]), us(l["p99"]), us(l["p999"]), us(l["max"]),
+                _wrk_errors(r)))
+            if who != "nginx" and r["errors_total"]:
+                ctx.failures.append("warm %s %s: wrk counted errors: %s" % (who, shape, _wrk_errors(r)))
+    ctx.note(s, "")
+    ctx.note(s, "Workers (API idle/busy) after the warm-up and after the measured run: " + "; ".join(
+        "%s %s %d/%d then %d/%d" % (rt, shape, *warmed[(rt, shape)], *after[(rt, shape)])
+        for rt in ("provided", "python3") for shape, _, _ in WARM_SHAPES) +
+        ". A run on N connections needs N workers; more afterwards means some invocations cold-started "
+        "during the measured run, fewer means workers were lost.")
+
+
+# ---------------------------------------------------------------------------------------
+# 4. Cold start: request in -> response out at the client, against spawn+exec.
+
+def _spawn_floor(runs, argv, env):
+    out = subprocess.run([services.SPAWN_FLOOR, str(runs), *argv], capture_output=True, text=True, env=env, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError("spawn-floor %s: %s" % (argv[0], out.stderr[-300:]))
+    return json.loads(out.stdout)
+
+
+def _python_floor(runs):
+    """spawn+exec of the python runtime's bootstrap, loading the noop handler, up to its
+    first request to a Runtime API that refuses the connection (then it exits)."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="funcd-bench-py-") as task:
+        with open(os.path.join(task, "app.py"), "wb") as f:
+            f.write(PYTHON_NOOP)
+        env = {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1", "_HANDLER": "app.handler", "LAMBDA_TASK_ROOT": task,
+               "PATH": "/usr/bin:/bin"}
+        out = subprocess.run([services.SPAWN_FLOOR, str(runs), "/usr/bin/python3", "-I", "-u", PYTHON_BOOTSTRAP],
+                             capture_output=True, text=True, env=env, timeout=600)
+        if out.returncode != 0:
+            raise RuntimeError("spawn-floor python3: %s" % out.stderr[-300:])
+        return json.loads(out.stdout)
+
+
+def _cold_starts(d, runtime, n):
+    latencies, inits = [], []
+    for i in range(n):
+        name = "cold-%s-%d" % (runtime, i)
+        d.deploy_noop(name, runtime)
+        start = time.perf_counter()
+        status, headers, text = d.invoke(name)
+        latencies.append((time.perf_counter() - start) * 1000)
+        if status != 200 or "x-funcd-function-error" in headers:
+            raise RuntimeError("cold invoke %s: %d %s" % (name, status, text[:300]))
+        if "x-funcd-init-duration-ms" not in headers:
+            raise RuntimeError("invoke %s was not a cold start" % name)
+        inits.append(float(headers["x-funcd-init-duration-ms"]))
+    return latencies, inits
+
+
+def _pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+def _floor(runtime, n):
+    if runtime == "provided":
+        return _spawn_floor(n, [services.NOOP_BOOTSTRAP], {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"})
+    return _python_floor(n)
+
+
+def cold(ctx):
+    s = "cold"
+    n = ctx.args.cold
+    res, floors = {}, {}
+    for mode in ("on", "off"):
+        d = ctx.daemon("cold-sandbox-" + mode, "--sandbox", mode, *UNTHROTTLED)
+        try:
+            for runtime in ("provided", "python3"):
+                # The floor right before its row: the machine's load drifts.
+                ctx.log("cold: %s, sandbox %s, %d spawn+execs then %d cold starts" % (runtime, mode, n, n))
+                floors[(runtime, mode)] = _floor(runtime, n)
+                lat, inits = _cold_starts(d, runtime, n)
+                res[(runtime, mode)] = (statistics.median(lat), _pct(lat, 99), statistics.median(inits))
+        finally:
+            d.stop()
+    targets = {"provided": 5.0, "python3": 30.0}
+    for runtime in ("provided", "python3"):
+        for mode in ("on", "off"):
+            f = floors[(runtime, mode)]
+            p50, p99, _ = res[(runtime, mode)]
+            on = mode == "on"
+            ctx.row(s, "cold start p50, %s noop, sandbox %s" % (runtime, mode), ms(p50), "spawn+exec " + ms(f["p50_ms"]),
+                    ratio(p50, f["p50_ms"]), ("<= %g ms" % targets[runtime]) if on else "-",
+                    (p50 <= targets[runtime]) if on else None)
+            ctx.row(s, "cold start p99, %s noop, sandbox %s" % (runtime, mode), ms(p99), "spawn+exec " + ms(f["p99_ms"]),
+                    ratio(p99, f["p99_ms"]))
+    ctx.note(s, "%d cold starts per row: each deploys a fresh copy of the noop and invokes it once "
+                "(request in -> response out at the client). Floor, measured right before each row: "
+                "`bench/spawn-floor`, posix_spawn + wait of `noop-bootstrap` (exits at once: no Runtime API), or of "
+                "`python3 -I -u runtime/python/bootstrap.py` loading the noop handler (exits at its first, refused, "
+                "connection), %d runs." % (n, n))
+    ctx.note(s, "")
+    ctx.note(s, "| row | p50 | p99 | median X-Funcd-Init-Duration-Ms | its floor p50 | floor p99 |")
+    ctx.note(s, "|---|---|---|---|---|---|")
+    for runtime in ("provided", "python3"):
+        for mode in ("on", "off"):
+            p50, p99, init = res[(runtime, mode)]
+            f = floors[(runtime, mode)]
+            ctx.note(s, "| %s, sandbox %s | %s | %s | %s | %s | %s |" % (runtime, mode, ms(p50), ms(p99), ms(init),
+                                                                        ms(f["p50_ms"]), ms(f["p99_ms"])))
+    sandbox_cost = res[("provided", "on")][0] - res[("provided", "off")][0]
+    ctx.note(s, "")
+    ctx.note(s, "Sandbox cost on a provided cold start (p50): %.2f ms." % sandbox_cost)
+
+
+# ---------------------------------------------------------------------------------------
+# 5. Burst: 500 concurrent first invocations of one function, from zero workers.
+
+def _burst_round(ctx, d, name, n):
+    with load.WorkerWatch(d, name) as watch:
+        r = load.burst(d.port, "/v1/functions/%s/invoke" % name, n)
+        time.sleep(0.05)
+    r["peak_api"], r["peak_busy"], r["peak_procs"], r["polls"] = (watch.peak_api, watch.peak_busy,
+                                                                   watch.peak_procs, watch.polls)
+    r["poll_errors"] = watch.poll_errors
+    r["timeline"] = watch.timeline()
+    r["after"] = d.instances(name)
+    r["procs_after"] = len(procs.children_of(d.pid))
+    return r
+
+
+def burst(ctx):
+    s = "burst"
+    n = ctx.args.burst
+    d = ctx.daemon("burst", "--sandbox", "on", *UNTHROTTLED)
+    try:
+        d.deploy_noop("burst", "provided")
+        before = d.instances("burst")
+        ctx.log("burst: %d concurrent first invocations" % n)
+        cold_r = _burst_round(ctx, d, "burst", n)
+        ctx.log("burst: the same %d once warm" % n)
+        warm_r = _burst_round(ctx, d, "burst", n)
+        rss_after = d.rss_kb()
+    finally:
+        leftovers = d.stop()
+    ctx.log("burst: %d spawn+execs" % n)
+    t = time.perf_counter()
+    floor = _spawn_floor(n, [services.NOOP_BOOTSTRAP], {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"})
+    floor_s = time.perf_counter() - t
+
+    def secs(v):
+        return "-" if v is None else "%.3f s" % v
+
+    ok = cold_r["errors"] == 0
+    ctx.row(s, "burst: %d concurrent first invocations, all answered" % n, secs(cold_r["all_answered_s"]),
+            "same %d warm %s" % (n, secs(warm_r["all_answered_s"])),
+            ratio(cold_r["all_answered_s"], warm_r["all_answered_s"]))
+    ctx.row(s, "burst: same, against %d spawn+execs in a row" % n, secs(cold_r["all_answered_s"]),
+            "spawn+exec x%d %s" % (n, secs(floor_s)), ratio(cold_r["all_answered_s"], floor_s))
+    ctx.row(s, "burst: errors (not 200 / function error / no answer)", "%d of %d" % (cold_r["errors"], n),
+            "warm round %d" % warm_r["errors"], None, "0", ok)
+    ctx.row(s, "burst: peak workers (API idle+busy / processes)", "%d / %d" % (cold_r["peak_api"], cold_r["peak_procs"]),
+            "%d requests" % n, ratio(cold_r["peak_api"], n), "-")
+    ctx.note(s, "Fresh daemon (`--sandbox on %s`), one noop `provided` function deployed, %s workers before. "
+                "The client opens %d connections first, then sends one `POST .../invoke` on each as fast as it can "
+                "(single thread, non-blocking sockets) and reads every answer; the clock starts at the first send. "
+                "Peak workers: `GET /v1/functions/burst` polled every 10 ms (idle+busy) and the daemon's child "
+                "processes (sandbox inits) counted every 100 ms. Baselines: the same %d requests once the workers "
+                "are warm (second round, same daemon), and %d spawn+execs of `noop-bootstrap` one after another."
+             % (" ".join(UNTHROTTLED), "%d idle/%d busy" % before, n, n, n))
+    ctx.note(s, "")
+    ctx.note(s, "| round | all answered | sends took | p50 | p99 | max | errors | cold starts | peak API idle+busy "
+                "(busy) | peak processes | after: idle/busy, processes |")
+    ctx.note(s, "|---|---|---|---|---|---|---|---|---|---|---|")
+    for label, r in (("cold (from zero)", cold_r), ("warm (second round)", warm_r)):
+        lat = r["latency_ms"]
+        ctx.note(s, "| %s | %s | %.1f ms | %s | %s | %s | %d | %d | %d (%d) | %d | %d/%d, %d |" % (
+            label, secs(r["all_answered_s"]), r["send_spread_ms"], ms(lat["p50"]), ms(lat["p99"]), ms(lat["max"]),
+            r["errors"], r["cold"], r["peak_api"], r["peak_busy"], r["peak_procs"], r["after"][0], r["after"][1],
+            r["procs_after"]))
+    ctx.note(s, "")
+    ctx.note(s, "Over time in the cold round (API idle/busy; worker process trees under the daemon): " + ", ".join(
+        "%gs %d/%d, %d" % x for x in cold_r["timeline"]) + ". Busy includes invocations whose worker is still "
+        "being launched.")
+    ctx.note(s, "")
+    ctx.note(s, "spawn+exec of noop-bootstrap, %d in a row: %.3f s (p50 %s, p99 %s each). Daemon RSS after both "
+                "rounds: %s." % (n, floor_s, ms(floor["p50_ms"]), ms(floor["p99_ms"]), mb(rss_after)))
+    for label, r in (("cold", cold_r), ("warm", warm_r)):
+        if r["errors"]:
+            ctx.note(s, "")
+            ctx.note(s, "%s round errors: %s; samples: %s" % (label, json.dumps(r["error_kinds"]),
+                                                             json.dumps(r["error_samples"])))
+            ctx.failures.append("burst %s round: %d errors: %s" % (label, r["errors"], json.dumps(r["error_kinds"])))
+        if r["poll_errors"]:
+            ctx.note(s, "%s round: instance polls failed: %s" % (label, r["poll_errors"]))
+    if leftovers:
+        ctx.failures.append("burst: %d worker processes outlived the daemon's shutdown" % len(leftovers))
+
+
+# ---------------------------------------------------------------------------------------
+# 6. Scale to zero: daemon RSS at rest, with 200 idle workers, after keep-alive; memory
+#    of an idle worker.
+
+def _worker_memory(trees):
+    """Per worker (one tree under the daemon): USS and PSS summed over its processes."""
+    per_worker, inits, runtimes = [], [], []
+    for root, tree in trees.items():
+        uss = pss = 0
+        for pid in tree:
+            m = procs.smaps_rollup(pid)
+            if m is None:
+                continue
+            uss += m["uss"]
+            pss += m["pss"]
+            (inits if pid == root else runtimes).append(m)
+        per_worker.append((uss, pss, len(tree)))
+    return per_worker, inits, runtimes
+
+
+def _plain_process_memory():
+    """noop-bootstrap as a plain process, waiting for its first event from a socket that
+    never answers: the same program with no sandbox and no daemon around it."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        srv.settimeout(10)
+        port = srv.getsockname()[1]
+        p = subprocess.Popen([services.NOOP_BOOTSTRAP], env={"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:%d" % port},
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             preexec_fn=procs.die_with_parent)
+        try:
+            conn, _ = srv.accept()
+            conn.settimeout(10)
+            conn.recv(4096)  # its GET .../next: now it blocks for the answer
+            time.sleep(0.2)
+            m = procs.smaps_rollup(p.pid)
+            conn.close()
+        finally:
+            p.kill()
+            p.wait()
+    return m
+
+
+def _settled_rss(d, seconds=1.0):
+    time.sleep(seconds)
+    return (d.rss_kb(), procs.status_kb(d.pid, "RssAnon"), procs.status_kb(d.pid, "RssFile"),
+            procs.heap_rss_kb(d.pid))
+
+
+def _idle_cycle(ctx, d, n, keep):
+    """n concurrent invocations, readings once the workers are idle, then again once
+    keep-alive has ended them all."""
+    c = {}
+    r = load.burst(d.port, "/v1/functions/idle/invoke", n)
+    fired = time.monotonic()
+    c["burst"] = r
+    deadline = fired + 10
+    while time.monotonic() < deadline and d.instances("idle")[1] != 0:
+        time.sleep(0.1)
+    c["loaded"] = _settled_rss(d)
+    c["counts"] = d.instances("idle")
+    c["per_worker"], c["inits"], c["runtimes"] = _worker_memory(d.workers())
+    ctx.log("idle: waiting for keep-alive (%d s) to end the workers" % keep)
+    c["zero_s"] = None
+    deadline = fired + keep + 90
+    while time.monotonic() < deadline:
+        i, b = d.instances("idle")
+        if i + b == 0 and not procs.children_of(d.pid):
+            c["zero_s"] = time.monotonic() - fired
+            break
+        time.sleep(0.25)
+    c["after"] = _settled_rss(d, 2.0)
+    c["after_counts"] = d.instances("idle")
+    c["after_procs"] = len(procs.children_of(d.pid))
+    return c
+
+
+def idle(ctx):
+    s = "idle"
+    n = ctx.args.idle_workers
+    keep = ctx.args.keep_alive
+    d = ctx.daemon("idle", "--sandbox", "on", *UNTHROTTLED)
+    cycles = []
+    try:
+        d.deploy_noop("idle", "provided", keep_alive_s=keep)
+        rest = _settled_rss(d)
+        for k in range(ctx.args.idle_cycles):
+            ctx.log("idle: cycle %d: %d concurrent invocations, keep_alive_s %d" % (k + 1, n, keep))
+            cycles.append(_idle_cycle(ctx, d, n, keep))
+    finally:
+        d.stop()
+    plain = _plain_process_memory()
+
+    first = cycles[0]
+    per_worker, inits, runtimes = first["per_worker"], first["inits"], first["runtimes"]
+    workers = len(per_worker)
+    uss = sum(w[0] for w in per_worker) / workers if workers else None
+    pss = sum(w[1] for w in per_worker) / workers if workers else None
+    loaded, after = first["loaded"], first["after"]
+    ctx.row(s, "daemon RSS at rest (deployed, no workers)", mb(rest[0]), "-", None, "-")
+    ctx.row(s, "daemon RSS with %d idle workers" % workers, mb(loaded[0]), "at rest " + mb(rest[0]),
+            ratio(loaded[0], rest[0]))
+    ctx.row(s, "daemon RSS after keep-alive (scaled to zero)", mb(after[0]), "at rest " + mb(rest[0]),
+            ratio(after[0], rest[0]), "<= 1.10x", after[0] <= 1.10 * rest[0] and first["zero_s"] is not None)
+    for k, c in enumerate(cycles[1:], start=2):
+        ctx.row(s, "daemon RSS after keep-alive, cycle %d" % k, mb(c["after"][0]),
+                "after cycle %d %s" % (k - 1, mb(cycles[k - 2]["after"][0])),
+                ratio(c["after"][0], cycles[k - 2]["after"][0]))
+    last = cycles[-1]
+    ctx.row(s, "worker processes after keep-alive", "%d (API %d idle/%d busy)" % (last["after_procs"],
+                                                                               *last["after_counts"]),
+            "-", None, "0", all(c["after_procs"] == 0 and sum(c["after_counts"]) == 0 for c in cycles))
+    ctx.row(s, "idle native worker, private memory (USS)", mb(uss), "plain process " + mb(plain and plain["uss"]),
+            ratio(uss, plain and plain["uss"]), "<= 2 MiB", None if uss is None else uss <= 2048)
+    ctx.row(s, "idle native worker, PSS", mb(pss), "plain process " + mb(plain and plain["pss"]),
+            ratio(pss, plain and plain["pss"]))
+    ctx.note(s, "Fresh daemon (`--sandbox on %s`), the noop `provided` function deployed with keep_alive_s %d. "
+                "At rest: 1 s after the deploy. Each cycle: %d concurrent invocations, readings 1 s after all "
+                "workers were idle, then again 2 s after the API and /proc showed no worker left. The table's "
+                "target is on cycle 1; further cycles tell memory kept by the allocator (flat) from memory "
+                "leaked per worker (growing)." % (" ".join(UNTHROTTLED), keep, n))
+    ctx.note(s, "")
+    ctx.note(s, "| reading | VmRSS | RssAnon | RssFile | [heap] resident | workers (API idle/busy, process trees) | "
+                "invocations: errors, cold starts |")
+    ctx.note(s, "|---|---|---|---|---|---|---|")
+    ctx.note(s, "| at rest | %s | %s | %s | %s | 0 | - |" % (mb(rest[0]), mb(rest[1]), mb(rest[2]), mb(rest[3])))
+    for k, c in enumerate(cycles, start=1):
+        r = c["burst"]
+        ctx.note(s, "| cycle %d, %d idle workers | %s | %s | %s | %s | %d/%d, %d | %d, %d |" % (
+            k, len(c["per_worker"]), mb(c["loaded"][0]), mb(c["loaded"][1]), mb(c["loaded"][2]), mb(c["loaded"][3]),
+            c["counts"][0],
+            c["counts"][1], len(c["per_worker"]), r["errors"], r["cold"]))
+        ctx.note(s, "| cycle %d, after keep-alive (%s after the invocations) | %s | %s | %s | %s | %d/%d, %d | - |" % (
+            k, "%.1f s" % c["zero_s"] if c["zero_s"] is not None else "NOT within keep_alive_s + 90 s",
+            mb(c["after"][0]), mb(c["after"][1]), mb(c["after"][2]), mb(c["after"][3]), c["after_counts"][0],
+            c["after_counts"][1],
+            c["after_procs"]))
+    ctx.note(s, "")
+    if workers:
+        def avg(items, key):
+            return sum(m[key] for m in items) / len(items) if items else None
+        procs_per = statistics.mean(w[2] for w in per_worker)
+        ctx.note(s, "Per idle worker, cycle 1 (from /proc/PID/smaps_rollup, USS = Private_Clean + Private_Dirty, "
+                    "summed over the worker's %.1f processes): USS %s (min %s, max %s), PSS %s. Sandbox init: USS %s, "
+                    "PSS %s; runtime (noop-bootstrap): USS %s, PSS %s. The same bootstrap as a plain process waiting "
+                    "for its first event: USS %s, PSS %s, RSS %s."
+                 % (procs_per, mb(uss), mb(min(w[0] for w in per_worker)), mb(max(w[0] for w in per_worker)),
+                    mb(pss), mb(avg(inits, "uss")), mb(avg(inits, "pss")), mb(avg(runtimes, "uss")),
+                    mb(avg(runtimes, "pss")), mb(plain and plain["uss"]), mb(plain and plain["pss"]),
+                    mb(plain and plain["rss"])))
+    for k, c in enumerate(cycles, start=1):
+        r = c["burst"]
+        if r["errors"]:
+            ctx.failures.append("idle cycle %d: %d of %d invocations failed: %s"
+                                % (k, r["errors"], n, json.dumps(r["error_kinds"])))
+        if c["zero_s"] is None:
+            ctx.failures.append("idle cycle %d: workers still there 90 s after keep_alive_s %d (API %s, %d processes)"
+                                % (k, keep, c["after_counts"], c["after_procs"]))
+    if after[0] > 1.10 * rest[0]:
+        ctx.failures.append("idle: daemon RSS %s after scale to zero vs %s at rest (RssAnon %s vs %s; [heap] "
+                            "resident %s vs %s)" % (mb(after[0]), mb(rest[0]), mb(after[1]), mb(rest[1]),
+                                                    mb(after[3]), mb(rest[3])))
+
+
+# ---------------------------------------------------------------------------------------
+# 7. Metering overhead: 64-connection throughput with usage records on and off.
+
+def metering(ctx):
+    s = "metering"
+    dur = ctx.args.duration
+    daemons = {}
+    try:
+        daemons["on"] = ctx.daemon("metering-on", "--sandbox", "on", "--metering", "on")
+        try:
+            daemons["off"] = ctx.daemon("metering-off", "--sandbox", "on", "--metering", "off")
+        except StartError as e:
+            if "unknown option" in e.log or "--metering" in e.log:
+                ctx.row(s, "c64 throughput, metering on vs off", "n/a", "-", None, "-")
+                ctx.note(s, "`funcd serve --metering off` was refused by this build: %s"
+                         % e.log.strip().splitlines()[-1:])
+                return
+            raise
+        for mode, d in daemons.items():
+            d.deploy_noop("meter", "provided")
+            _check_invoke(d, "meter")
+            _warm_up(d, "meter", 2, 64)
+        # Alternating short runs, so a drift in the machine's load hits both modes alike.
+        totals = {"on": [0, 0.0, []], "off": [0, 0.0, []]}
+        half = max(2, round(dur / 4))
+        order = ("on", "off", "off", "on") * 2
+        for mode in order:
+            ctx.log("metering: %s, %d s" % (mode, half))
+            r = load.wrk(daemons[mode].url("/v1/functions/meter/invoke"), 2, 64, half, raw_log=ctx.wrk_log())
+            totals[mode][0] += r["requests"]
+            totals[mode][1] += r["duration_us"] / 1e6
+            totals[mode][2].append(r)
+        records = {}
+        for mode, d in daemons.items():
+            status, _, body = d.request("GET", "/v1/usage?function=meter")
+            if status == 200:
+                fns = json.loads(body).get("functions", [])
+                records[mode] = fns[0]["invocations"] if fns else 0
+    finally:
+        for d in daemons.values():
+            d.stop()
+    on = totals["on"][0] / totals["on"][1]
+    off = totals["off"][0] / totals["off"][1]
+    ctx.row(s, "c64 throughput, noop provided, metering on", rps(on), "metering off " + rps(off), ratio(on, off), "-")
+    ctx.note(s, "Two daemons side by side (`--metering on` / `--metering off`), the noop `provided` function warmed "
+                "with 64 connections on each, then `wrk -t2 -c64` for %d s per run in the order %s; "
+                "req/s = requests / time over all runs of a mode. Cost of usage records: %.1f%% of the "
+                "unmetered throughput%s. Usage records afterwards: on %s, off %s."
+             % (half, ", ".join(order), (1 - on / off) * 100,
+                " (negative: the metered daemon was faster, so the difference is within this run's noise)"
+                if on > off else "", records.get("on", "?"), records.get("off", "?")))
+    ctx.note(s, "")
+    ctx.note(s, "Each run in order (req/s): " + ", ".join(
+        "%s %s" % (m, "{:,.0f}".format(r["rps"])) for m, r in _in_order(order, totals)) + ".")
+    for mode in ("on", "off"):
+        for r in totals[mode][2]:
+            if r["errors_total"]:
+                ctx.failures.append("metering %s: wrk counted errors: %s" % (mode, _wrk_errors(r)))
+
+
+def _in_order(order, totals):
+    seen = {"on": 0, "off": 0}
+    for m in order:
+        yield m, totals[m][2][seen[m]]
+        seen[m] += 1
+
+
+SECTIONS = {
+    "warm": warm,
+    "cold": cold,
+    "burst": burst,
+    "idle": idle,
+    "metering": metering,
+}
