@@ -24,6 +24,9 @@ namespace {
 
 // Bytes read from a worker's output per read: one page-cache-friendly chunk.
 constexpr std::size_t kOutputChunk = 64 * 1024;
+// How soon to look again when an exited worker is not yet reapable: its namespace's last
+// processes take about a scheduler tick to go.
+constexpr auto kExitRetry = std::chrono::milliseconds(1);
 // A line longer than this is cut and logged in pieces; CloudWatch's event limit is 256 KiB.
 constexpr std::size_t kMaxLogLine = 256 * 1024;
 
@@ -86,6 +89,7 @@ Worker::Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, 
       exit_watch_(io),
       output_(io),
       timer_(io),
+      exit_retry_(io),
       report_init_(settings.report_init) {}
 
 Worker::~Worker() {
@@ -338,6 +342,16 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type)
 void Worker::on_process_exit() {
     siginfo_t info{};
     if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(exit_watch_.native_handle()), &info, WEXITED) != 0) {
+        if (errno == EAGAIN) {
+            // The pidfd reports the exit before the process can be reaped: the init of a
+            // PID namespace first waits for the namespace's other processes to go. The
+            // descriptor is non-blocking, so look again shortly rather than block the loop.
+            exit_retry_.expires_after(kExitRetry);
+            exit_retry_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+                if (!ec) self->on_process_exit();
+            });
+            return;
+        }
         spdlog::error("worker: waitid pid={} failed: {} (errno {})", pid_, std::strerror(errno), errno);
     }
     ExitStatus status{info.si_code == CLD_EXITED, info.si_status};

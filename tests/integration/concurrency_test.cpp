@@ -241,8 +241,14 @@ TEST(Concurrency, BurstFromZeroCompletesWithoutErrors) {
     for (int i = 0; i < kBurst; ++i)
         calls.push_back(std::async(std::launch::async, [&d] { return d.invoke("noop"); }));
     std::map<int, int> statuses;
-    for (auto& c : calls) ++statuses[c.get().status];
-    EXPECT_EQ(statuses[200], kBurst) << "statuses: " << json(statuses).dump();
+    std::string failures;
+    for (auto& c : calls) {
+        auto r = c.get();
+        ++statuses[r.status];
+        if (r.status != 200) failures += std::to_string(r.status) + " " + r.body + "\n";
+    }
+    EXPECT_EQ(statuses[200], kBurst) << "statuses: " << json(statuses).dump() << "\n"
+                                     << failures << (failures.empty() ? "" : d.log());
     auto i = d.api("GET", "/v1/functions/noop").json()["instances"];
     EXPECT_GT(i["idle"].get<int>() + i["busy"].get<int>(), 1);
 }

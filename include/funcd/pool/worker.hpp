@@ -123,6 +123,7 @@ private:
     std::vector<char> read_buffer_;
     std::string partial_line_;
     boost::asio::steady_timer timer_;
+    boost::asio::steady_timer exit_retry_;  // waiting for an exited process to become reapable
 
     State state_ = State::starting;
     bool retiring_ = false;
