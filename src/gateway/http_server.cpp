@@ -1,23 +1,25 @@
 #include "funcd/gateway/http_server.hpp"
 
 #include <algorithm>
-#include <cctype>
+#include <array>
+#include <charconv>
 #include <list>
 #include <optional>
 #include <string_view>
 #include <system_error>
 
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
+#include <boost/beast/http/status.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -29,6 +31,13 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+// The io_context's own executor type rather than the type-erased default: every socket
+// operation copies its executor, and any_io_executor's copies showed up in profiles.
+using Executor = net::io_context::executor_type;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using Acceptor = net::basic_socket_acceptor<tcp, Executor>;
+using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor>;
 
 // Sent when a client waits for permission to send its body (curl does for bodies over 1 KiB
 // and would otherwise stall for a second before sending anyway).
@@ -39,14 +48,26 @@ constexpr std::string_view kContinueLine = "HTTP/1.1 100 Continue\r\n\r\n";
 // destroy the answer before the client reads it. Two seconds covers a loopback or LAN peer;
 // nginx uses 5 s (lingering_timeout) for peers on the open internet.
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
-// Read size while draining for a lingering close (Beast's own read size for message reads).
-constexpr std::size_t kDrainChunk = 64 * 1024;
+// Read size while a request head is awaited: API request heads are a few hundred bytes, and
+// the buffer only grows past this when a head does not fit (up to the header limit).
+constexpr std::size_t kHeadReadBytes = 4 * 1024;
+// Read size for bodies and while draining for a lingering close (Beast's own read size).
+constexpr std::size_t kBodyReadBytes = 64 * 1024;
+// Headers most requests carry (Host, Authorization, Content-Type, Content-Length, User-Agent,
+// Accept...), reserved at once instead of growing the list one reallocation at a time.
+constexpr std::size_t kExpectedHeaders = 8;
 
 // After a failed accept (typically EMFILE), wait before retrying so the loop does not spin.
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
 std::string error_body(std::string_view type, std::string_view message) {
     return nlohmann::json{{"error", {{"type", type}, {"message", message}}}}.dump();
+}
+
+void append_number(std::string& out, std::uint64_t v) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+    out.append(digits, end);
 }
 
 class Session;
@@ -57,25 +78,90 @@ struct Core : std::enable_shared_from_this<Core> {
         : options(std::move(opts)),
           body_limit(std::move(limit)),
           handler(std::move(fn)),
-          acceptor(io),
-          accept_retry(io) {}
+          acceptor(io.get_executor()),
+          accept_retry(io.get_executor()) {}
 
     void accept();
 
     ServerOptions options;
     BodyLimitFn body_limit;
     HandlerFn handler;
-    tcp::acceptor acceptor;
-    net::steady_timer accept_retry;
+    Acceptor acceptor;
+    Timer accept_retry;
     unsigned short bound_port = 0;
     bool stopped = false;
     std::list<std::weak_ptr<Session>> sessions;
 };
 
+// Parses one request straight into the handler's Request (header names lower-cased as they
+// arrive), rather than into Beast's message and then copying it. The body limit is chosen
+// from the head, so an oversized declared body fails before any of it is read.
+class RequestParser final : public bhttp::basic_parser<true> {
+public:
+    explicit RequestParser(const Core& core) : core_(core) {
+        header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(core.options.header_limit, UINT32_MAX)));
+        body_limit(boost::none);  // set in on_header_impl
+        eager(true);              // head and body in one put() when both have arrived
+        request.headers.reserve(kExpectedHeaders);
+    }
+
+    Request request;
+    unsigned version = 11;
+    bool expect_continue = false;
+    std::size_t limit = 0;                                // the endpoint's body limit, once the head is known
+    std::optional<std::uint64_t> declared_too_large;      // a Content-Length over that limit
+
+private:
+    void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target, int v,
+                         error_code&) override {
+        request.method.assign(method.data(), method.size());
+        request.target.assign(target.data(), target.size());
+        version = static_cast<unsigned>(v);
+    }
+    void on_response_impl(int, beast::string_view, int, error_code& ec) override { ec = bhttp::error::bad_version; }
+    void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                       error_code&) override {
+        std::string lower(name_string.data(), name_string.size());
+        for (char& c : lower)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        request.headers.emplace_back(std::move(lower), std::string(value.data(), value.size()));
+        // The first occurrence counts, as a lookup in Beast's fields would find.
+        if (name == bhttp::field::expect && !seen_expect_) {
+            seen_expect_ = true;
+            expect_continue = beast::iequals(value, "100-continue");
+        }
+    }
+    void on_header_impl(error_code& ec) override {
+        limit = core_.body_limit(request.method, request.target);
+        if (const auto length = content_length(); length && *length > limit) {
+            declared_too_large = *length;
+            ec = bhttp::error::body_limit;
+            return;
+        }
+        body_limit(limit);
+    }
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+        if (length) request.body.reserve(static_cast<std::size_t>(*length));  // within the limit
+    }
+    std::size_t on_body_impl(beast::string_view data, error_code&) override {
+        request.body.append(data.data(), data.size());
+        return data.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, error_code&) override {
+        request.body.append(data.data(), data.size());
+        return data.size();
+    }
+    void on_finish_impl(error_code&) override {}
+
+    const Core& core_;
+    bool seen_expect_ = false;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(std::shared_ptr<Core> core, tcp::socket socket, std::string remote)
-        : core_(std::move(core)), stream_(std::move(socket)), remote_(std::move(remote)) {}
+    Session(std::shared_ptr<Core> core, Socket socket, std::string remote)
+        : core_(std::move(core)), socket_(std::move(socket)), timer_(socket_.get_executor()), remote_(std::move(remote)) {}
 
     ~Session() {
         if (registered_) core_->sessions.erase(self_);
@@ -85,7 +171,8 @@ public:
         core_->sessions.push_front(weak_from_this());
         self_ = core_->sessions.begin();
         registered_ = true;
-        read_header();
+        head_.reserve(512);
+        read_request();
     }
 
     // Server shutdown: a connection between requests is closed now, a busy one after its answer.
@@ -95,96 +182,106 @@ public:
 
 private:
     enum class State { reading_header, reading_body, handling, writing, closed };
+    using WriteDone = void (Session::*)(const error_code&);
 
-    void read_header() {
+    // A fresh parser per request; the read timeout covers the wait for the head, as it did
+    // for an idle keep-alive connection.
+    void read_request() {
         state_ = State::reading_header;
-        parser_.emplace();
-        parser_->header_limit(static_cast<std::uint32_t>(
-            std::min<std::size_t>(core_->options.header_limit, UINT32_MAX)));
-        // The limit depends on the endpoint, so it is applied once the head is known.
-        parser_->body_limit(boost::none);
-        stream_.expires_after(core_->options.read_timeout);
-        bhttp::async_read_header(stream_, buffer_, *parser_,
-                                 [self = shared_from_this()](error_code ec, std::size_t) {
-                                     self->on_header(ec);
-                                 });
+        parser_.emplace(*core_);
+        continue_sent_ = false;
+        set_deadline(core_->options.read_timeout);
+        if (buffer_.size() == 0) return read_some();
+        // A request the client sent ahead. Parsed on a later turn: this may run inside the
+        // previous request's responder, and the handler must not be re-entered from there.
+        net::post(socket_.get_executor(), [self = shared_from_this()] {
+            if (self->state_ == State::reading_header) self->parse();
+        });
     }
 
-    void on_header(error_code ec) {
+    void read_some() {
+        const std::size_t want = lingering_ || (parser_ && parser_->is_header_done()) ? kBodyReadBytes : kHeadReadBytes;
+        socket_.async_read_some(buffer_.prepare(want), [self = shared_from_this()](error_code ec, std::size_t n) {
+            self->on_read(ec, n);
+        });
+    }
+
+    void on_read(const error_code& ec, std::size_t n) {
+        if (lingering_) {
+            if (ec) return close();
+            buffer_.clear();  // dropped
+            return read_some();
+        }
         if (state_ == State::closed) return;
-        if (ec) return on_read_error(ec);
-
-        auto& req = parser_->get();
-        const std::size_t limit = core_->body_limit(req.method_string(), req.target());
-        if (const auto length = parser_->content_length(); length && *length > limit) {
-            return answer_and_close(413, error_body("RequestTooLargeException",
-                                                    "request body is " + std::to_string(*length) +
-                                                        " bytes; the limit for this endpoint is " +
-                                                        std::to_string(limit) + " bytes"));
-        }
-        limit_ = limit;
-        parser_->body_limit(limit);
-        if (parser_->is_done()) return dispatch();
-
-        state_ = State::reading_body;
-        if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
-            net::async_write(stream_, net::buffer(kContinueLine.data(), kContinueLine.size()),
-                             [self = shared_from_this()](error_code ec, std::size_t) {
-                                 if (self->state_ == State::closed) return;
-                                 if (ec) return self->on_read_error(ec);
-                                 self->read_body();
-                             });
-            return;
-        }
-        read_body();
-    }
-
-    void read_body() {
-        stream_.expires_after(core_->options.read_timeout);
-        bhttp::async_read(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](error_code ec, std::size_t) {
-                              if (self->state_ == State::closed) return;
-                              if (ec) return self->on_read_error(ec);
-                              self->dispatch();
-                          });
-    }
-
-    void on_read_error(const error_code& ec) {
-        if (ec == bhttp::error::body_limit) {
-            return answer_and_close(413, error_body("RequestTooLargeException",
-                                                    "request body exceeds " + std::to_string(limit_) +
-                                                        " bytes, the limit for this endpoint"));
-        }
-        // A peer that leaves, times out or is cut off by stop() is no error worth an answer.
-        if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
-            ec.category() != bhttp::make_error_code(bhttp::error::bad_method).category()) {
-            if (ec != bhttp::error::end_of_stream && ec != net::error::operation_aborted)
-                spdlog::debug("http: connection from {} closed while reading: {}", remote_, ec.message());
+        if (ec) {
+            // A peer that leaves, times out or is cut off by stop() is no error worth an answer.
+            const bool between_requests = ec == net::error::eof && parser_ && !parser_->got_some();
+            if (!between_requests && ec != net::error::operation_aborted)
+                spdlog::debug("http: connection from {} closed while reading: {}", remote_,
+                              ec == net::error::eof ? std::string("partial message") : ec.message());
             return close();
         }
-        answer_and_close(400, error_body("InvalidRequestContentException",
-                                         "malformed HTTP request: " + ec.message()));
+        buffer_.commit(n);
+        parse();
+    }
+
+    void parse() {
+        for (;;) {
+            if (buffer_.size() == 0) break;
+            error_code ec;
+            const std::size_t used = parser_->put(buffer_.data(), ec);
+            buffer_.consume(used);
+            if (ec == bhttp::error::need_more) break;
+            if (ec) return on_parse_error(ec);
+            if (parser_->is_done()) return dispatch();
+        }
+        if (parser_->is_header_done()) {
+            if (state_ == State::reading_header) {
+                state_ = State::reading_body;
+                set_deadline(core_->options.read_timeout);  // the body gets its own allowance
+            }
+            if (parser_->expect_continue && !continue_sent_) {
+                continue_sent_ = true;
+                return write(net::buffer(kContinueLine.data(), kContinueLine.size()), {}, &Session::after_continue);
+            }
+        }
+        read_some();
+    }
+
+    void after_continue(const error_code& ec) {
+        if (state_ == State::closed) return;
+        if (ec) {
+            spdlog::debug("http: connection from {} closed while reading: {}", remote_, ec.message());
+            return close();
+        }
+        state_ = State::reading_body;
+        if (buffer_.size() > 0) return parse();
+        read_some();
+    }
+
+    void on_parse_error(const error_code& ec) {
+        if (ec == bhttp::error::body_limit) {
+            if (parser_->declared_too_large)
+                return answer_and_close(413, error_body("RequestTooLargeException",
+                                                        "request body is " + std::to_string(*parser_->declared_too_large) +
+                                                            " bytes; the limit for this endpoint is " +
+                                                            std::to_string(parser_->limit) + " bytes"));
+            return answer_and_close(413, error_body("RequestTooLargeException",
+                                                    "request body exceeds " + std::to_string(parser_->limit) +
+                                                        " bytes, the limit for this endpoint"));
+        }
+        answer_and_close(400, error_body("InvalidRequestContentException", "malformed HTTP request: " + ec.message()));
     }
 
     void dispatch() {
-        stream_.expires_never();
+        clear_deadline();
         state_ = State::handling;
-        auto msg = parser_->release();
-        version_ = msg.version();
-        keep_alive_ = msg.keep_alive();
-
-        Request request;
-        request.method = std::string(msg.method_string());
-        request.target = std::string(msg.target());
-        request.headers.reserve(static_cast<std::size_t>(std::distance(msg.begin(), msg.end())));
-        for (const auto& field : msg) {
-            std::string name(field.name_string());
-            std::transform(name.begin(), name.end(), name.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-            request.headers.emplace_back(std::move(name), std::string(field.value()));
-        }
-        request.body = std::move(msg.body());
+        version_ = parser_->version;
+        keep_alive_ = parser_->keep_alive();
+        head_request_ = parser_->request.method == "HEAD";
+        Request request = std::move(parser_->request);
         request.remote_address = remote_;
+        parser_.reset();
 
         try {
             core_->handler(std::move(request),
@@ -204,84 +301,149 @@ private:
                 spdlog::warn("http: second answer to one request from {} dropped", remote_);
             return;
         }
-        res_ = {};
-        res_.version(version_);
-        res_.result(static_cast<unsigned>(r.status >= 100 && r.status <= 999 ? r.status : 500));
-        res_.set(bhttp::field::server, "funcd");
-        if (!r.content_type.empty()) res_.set(bhttp::field::content_type, r.content_type);
-        for (const auto& [name, value] : r.headers) res_.insert(name, value);
-        res_.body() = std::move(r.body);
-        res_.keep_alive(keep_alive_ && !core_->stopped);
-        res_.prepare_payload();
-        write();
+        const int status = r.status >= 100 && r.status <= 999 ? r.status : 500;
+        // RFC 9110 section 6.4.1: these never have content, not even a length.
+        const bool no_content = status < 200 || status == 204 || status == 304;
+        keep_alive_ = keep_alive_ && !core_->stopped;
+
+        head_.clear();
+        head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+        append_number(head_, static_cast<unsigned>(status));
+        head_ += ' ';
+        const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+        head_.append(reason.data(), reason.size());
+        head_ += "\r\nServer: funcd\r\n";
+        if (!r.content_type.empty()) {
+            head_ += "Content-Type: ";
+            head_ += r.content_type;
+            head_ += "\r\n";
+        }
+        for (const auto& [name, value] : r.headers) {
+            head_ += name;
+            head_ += ": ";
+            head_ += value;
+            head_ += "\r\n";
+        }
+        if (!no_content) {
+            head_ += "Content-Length: ";
+            append_number(head_, r.body.size());
+            head_ += "\r\n";
+        }
+        // HTTP/1.1 keeps the connection unless told; HTTP/1.0 closes it unless told.
+        if (version_ == 10 && keep_alive_) head_ += "Connection: keep-alive\r\n";
+        if (version_ != 10 && !keep_alive_) head_ += "Connection: close\r\n";
+        head_ += "\r\n";
+        // A HEAD answer tells the length of what GET would send, without sending it.
+        if (!no_content && !head_request_) body_ = std::move(r.body);
+
+        state_ = State::writing;
+        write(net::buffer(head_), net::buffer(body_), &Session::after_write);
     }
 
     void answer_and_close(int status, std::string body) {
-        version_ = parser_ ? parser_->get().version() : 11;
+        version_ = parser_ ? parser_->version : 11;
         if (version_ != 10 && version_ != 11) version_ = 11;
         keep_alive_ = false;
+        head_request_ = false;
+        clear_deadline();
         state_ = State::handling;
         respond(Response{status, {}, std::move(body), "application/json"});
     }
 
-    void write() {
-        state_ = State::writing;
-        // A client that stops reading its answer holds memory like one that stops sending.
-        stream_.expires_after(core_->options.read_timeout);
-        bhttp::async_write(stream_, res_, [self = shared_from_this()](error_code ec, std::size_t) {
-            if (self->state_ == State::closed) return;
-            if (ec) {
-                spdlog::debug("http: writing the answer to {} failed: {}", self->remote_, ec.message());
-                return self->close();
-            }
-            if (!self->res_.keep_alive()) return self->linger_close();
-            self->res_ = {};  // frees the body now rather than at the next answer
-            self->read_header();
+    // Writes at once when the socket takes it all (the usual case), which saves a
+    // completion's trip through the loop; what is left is written asynchronously under the
+    // read timeout, since a client that stops reading holds memory like one that stops
+    // sending. `done` runs here or on a later turn of the loop.
+    void write(net::const_buffer first, net::const_buffer second, WriteDone done) {
+        const std::array<net::const_buffer, 2> buffers{first, second};
+        error_code ec;
+        const std::size_t written = socket_.write_some(buffers, ec);
+        if (!ec && written == first.size() + second.size()) return (this->*done)(ec);
+        if (ec && ec != net::error::would_block && ec != net::error::try_again) return (this->*done)(ec);
+        set_deadline(core_->options.read_timeout);
+        beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
+        rest.consume(written);
+        net::async_write(socket_, rest, [self = shared_from_this(), done](error_code ec, std::size_t) {
+            (self.get()->*done)(ec);
         });
+    }
+
+    void after_write(const error_code& ec) {
+        if (state_ == State::closed) return;
+        if (ec) {
+            spdlog::debug("http: writing the answer to {} failed: {}", remote_, ec.message());
+            return close();
+        }
+        body_ = {};  // frees the body now rather than at the next answer
+        if (!keep_alive_) return linger_close();
+        read_request();
     }
 
     void linger_close() {
         state_ = State::closed;
         error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        socket_.shutdown(tcp::socket::shutdown_send, ec);
         if (ec) return close();
+        lingering_ = true;
         buffer_.clear();
-        stream_.expires_after(kLingerTimeout);
-        drain();
-    }
-
-    void drain() {
-        stream_.async_read_some(buffer_.prepare(kDrainChunk),
-                                [self = shared_from_this()](error_code ec, std::size_t) {
-                                    if (ec) return self->close();
-                                    self->buffer_.clear();
-                                    self->drain();
-                                });
+        set_deadline(kLingerTimeout);
+        read_some();
     }
 
     void close() {
         state_ = State::closed;
+        lingering_ = false;
         error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream_.close();
+        socket_.shutdown(tcp::socket::shutdown_both, ignored);
+        socket_.close(ignored);
+        timer_.cancel();
+    }
+
+    // One timer per connection, re-armed only when it fires: setting a deadline is a store,
+    // not a timer-queue update, since deadlines are set and cleared on every request.
+    void set_deadline(Clock::duration after) {
+        deadline_ = Clock::now() + after;
+        if (timer_armed_ && timer_.expiry() <= deadline_) return;
+        arm_timer();
+    }
+    void clear_deadline() { deadline_ = Clock::time_point::max(); }
+    void arm_timer() {
+        timer_armed_ = true;
+        timer_.expires_at(deadline_);  // cancels an earlier wait, whose handler then ignores it
+        timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
+    }
+    void on_timer(const error_code& ec) {
+        if (ec) return;  // cancelled: closed, or re-armed for an earlier deadline
+        timer_armed_ = false;
+        if (state_ == State::closed && !lingering_) return;
+        if (deadline_ == Clock::time_point::max()) return;
+        if (Clock::now() < deadline_) return arm_timer();
+        if (!lingering_) spdlog::debug("http: connection from {} timed out", remote_);
+        close();
     }
 
     std::shared_ptr<Core> core_;
-    beast::tcp_stream stream_;
+    Socket socket_;
+    Timer timer_;
+    Clock::time_point deadline_ = Clock::time_point::max();
+    bool timer_armed_ = false;
     beast::flat_buffer buffer_;
-    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-    bhttp::response<bhttp::string_body> res_;
+    std::optional<RequestParser> parser_;
+    std::string head_;  // the answer's head, reused
+    std::string body_;
     std::string remote_;
     std::list<std::weak_ptr<Session>>::iterator self_;
     bool registered_ = false;
     State state_ = State::reading_header;
-    std::size_t limit_ = 0;
+    bool lingering_ = false;
+    bool continue_sent_ = false;
+    bool head_request_ = false;
     unsigned version_ = 11;
     bool keep_alive_ = false;
 };
 
 void Core::accept() {
-    acceptor.async_accept([self = shared_from_this()](error_code ec, tcp::socket socket) {
+    acceptor.async_accept([self = shared_from_this()](error_code ec, Socket socket) {
         if (self->stopped) return;
         if (ec) {
             spdlog::error("http: accept on port {} failed: {}", self->bound_port, ec.message());
@@ -293,6 +455,8 @@ void Core::accept() {
         }
         error_code opt_ec;
         socket.set_option(tcp::no_delay(true), opt_ec);
+        // Answers are first written without waiting (see Session::write).
+        if (!opt_ec) socket.non_blocking(true, opt_ec);
         auto remote = socket.remote_endpoint(opt_ec);
         if (opt_ec) {
             // The peer is already gone; nothing to serve.

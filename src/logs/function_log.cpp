@@ -28,8 +28,31 @@ FunctionLog::FunctionLog(std::filesystem::path file) : file_(std::move(file)) {
 FunctionLog::~FunctionLog() { flush(); }
 
 void FunctionLog::append_prefix() {
-    buffer_ += format_rfc3339(std::chrono::system_clock::now());
+    using namespace std::chrono;
+    const auto now = floor<milliseconds>(system_clock::now());
+    const auto second = floor<seconds>(now);
+    if (second.time_since_epoch().count() != stamp_second_) {
+        stamp_ = format_rfc3339(second);
+        stamp_second_ = second.time_since_epoch().count();
+    }
+    // "2026-11-26T23:40:18.123Z": the milliseconds are the three digits before the 'Z'.
+    if (stamp_.size() >= 5 && stamp_[stamp_.size() - 5] == '.') {
+        auto ms = static_cast<unsigned>((now - second).count());
+        char* digits = stamp_.data() + stamp_.size() - 4;
+        digits[0] = static_cast<char>('0' + ms / 100);
+        digits[1] = static_cast<char>('0' + ms / 10 % 10);
+        digits[2] = static_cast<char>('0' + ms % 10);
+    } else {
+        stamp_ = format_rfc3339(now);
+        stamp_second_ = INT64_MIN;
+    }
+    buffer_ += stamp_;
     buffer_ += '\t';
+}
+
+void FunctionLog::end_line() {
+    buffer_ += '\n';
+    if (buffer_.size() >= kFlushThresholdBytes) flush();
 }
 
 void FunctionLog::output(std::string_view request_id, std::string_view text) {
@@ -37,15 +60,13 @@ void FunctionLog::output(std::string_view request_id, std::string_view text) {
     buffer_ += request_id.empty() ? std::string_view("-") : request_id;
     buffer_ += '\t';
     buffer_ += text;
-    buffer_ += '\n';
-    if (buffer_.size() >= kFlushThresholdBytes) flush();
+    end_line();
 }
 
 void FunctionLog::platform(std::string_view text) {
     append_prefix();
     buffer_ += text;
-    buffer_ += '\n';
-    if (buffer_.size() >= kFlushThresholdBytes) flush();
+    end_line();
 }
 
 void FunctionLog::flush() {

@@ -214,13 +214,16 @@ UsageStore::UsageStore(const std::filesystem::path& db_path, const std::filesyst
                       std::to_string(kBusyTimeoutMs) + ";");
         // One record per attempt: an asynchronous event keeps its request id across retries,
         // so the key is the request id and the attempt's start (a replayed journal record
-        // has both and is still ignored).
+        // has both and is still ignored). The start comes first in the key: records arrive
+        // in start order, so each commit appends to the end of the key's index; random
+        // request ids first made every row land on a different index page, which cost the
+        // flusher a page read and a page write to the WAL per row.
         constexpr const char* kCreateUsage =
             "CREATE TABLE IF NOT EXISTS usage("
             "request_id TEXT NOT NULL, function TEXT NOT NULL, version INTEGER NOT NULL, "
             "start_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, billed_ms INTEGER NOT NULL, "
             "memory_mb INTEGER NOT NULL, max_memory_used_mb INTEGER NOT NULL, init_duration_us INTEGER, "
-            "outcome TEXT NOT NULL, PRIMARY KEY (request_id, start_us));"
+            "outcome TEXT NOT NULL, PRIMARY KEY (start_us, request_id));"
             "CREATE INDEX IF NOT EXISTS usage_function_start ON usage(function, start_us);";
         if (usage_table_keyed_by_request_id(db_)) {
             // Data directories from before: the same rows under the new key.

@@ -2,24 +2,28 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <cstring>
 #include <list>
 #include <optional>
 #include <string_view>
+#include <vector>
 
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
+#include <boost/beast/http/status.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -31,6 +35,13 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+// The io_context's own executor type rather than the type-erased default: every socket
+// operation copies its executor, and any_io_executor's copies showed up in profiles.
+using Executor = net::io_context::executor_type;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using Acceptor = net::basic_socket_acceptor<tcp, Executor>;
+using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor>;
 
 // Lambda's limit for a synchronous invocation's response payload (6 MB, counted in MiB).
 constexpr std::size_t kMaxPayloadBytes = 6'291'456;
@@ -41,12 +52,17 @@ constexpr auto kPartialRequestTimeout = std::chrono::seconds(60);
 // Before closing, what the runtime already sent is read and dropped for at most this long, so
 // the reset caused by closing with unread data does not destroy the answer (loopback peer).
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
-constexpr std::size_t kDrainChunk = 64 * 1024;
+// First read size: a Runtime API request head is a few hundred bytes, so one small read
+// usually holds a whole request. A read that fills the buffer means a large body is
+// arriving, and the buffer grows up to Beast's own read size (64 KiB) for it.
+constexpr std::size_t kInitialReadBytes = 4 * 1024;
+constexpr std::size_t kMaxReadBytes = 64 * 1024;
 // After a failed accept (typically EMFILE), wait before retrying so the loop does not spin.
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
 constexpr std::string_view kContinueLine = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kPathPrefix = "/2018-06-01/runtime/";
+constexpr std::string_view kErrorTypeHeader = "Lambda-Runtime-Function-Error-Type";
 constexpr std::string_view kResponseTooLargeMessage =
     "Response payload size exceeded maximum allowed payload size (6291456 bytes).";
 
@@ -54,10 +70,16 @@ std::string error_body(std::string_view type, std::string_view message) {
     return nlohmann::json{{"errorMessage", message}, {"errorType", type}}.dump();
 }
 
+void append_number(std::string& out, std::uint64_t v) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+    out.append(digits, end);
+}
+
 enum class RouteKind { next, response, error, init_error, not_found, bad_method };
 
 struct Route {
-    RouteKind kind;
+    RouteKind kind = RouteKind::not_found;
     std::string_view request_id;  // points into the request target
 };
 
@@ -83,26 +105,91 @@ Route route_of(bhttp::verb method, std::string_view target) {
     return {RouteKind::not_found, {}};
 }
 
+// One Runtime API request, keeping only what the endpoint uses. Beast's generic request
+// parser stores every header field in an allocation of its own; this one stores the
+// target and body in strings the connection reuses, and two fields.
+class RequestParser final : public bhttp::basic_parser<true> {
+public:
+    RequestParser(std::string& target, std::string& body) : target_(target), body_(body) {
+        target_.clear();
+        body_.clear();
+        // The limit is known before the head: a declared length above it fails at the head,
+        // a chunked body once it grows past it.
+        body_limit(kMaxPayloadBytes);
+        // Head and body in one put() when both have arrived.
+        eager(true);
+    }
+
+    bhttp::verb method = bhttp::verb::unknown;
+    std::string method_string;
+    std::string error_type;  // the Lambda-Runtime-Function-Error-Type header
+    bool expect_continue = false;
+
+private:
+    void on_request_impl(bhttp::verb m, beast::string_view method_str, beast::string_view target, int,
+                         error_code&) override {
+        method = m;
+        method_string.assign(method_str.data(), method_str.size());
+        target_.assign(target.data(), target.size());
+    }
+    void on_response_impl(int, beast::string_view, int, error_code& ec) override { ec = bhttp::error::bad_version; }
+    void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                       error_code&) override {
+        // The first occurrence counts, as a lookup in Beast's fields would find.
+        if (name == bhttp::field::expect) {
+            if (!seen_expect_) expect_continue = beast::iequals(value, "100-continue");
+            seen_expect_ = true;
+        } else if (name == bhttp::field::unknown && !seen_error_type_ && beast::iequals(name_string, kErrorTypeHeader)) {
+            error_type.assign(value.data(), value.size());
+            seen_error_type_ = true;
+        }
+    }
+    void on_header_impl(error_code&) override {}
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+        // Already checked against the body limit.
+        if (length) body_.reserve(static_cast<std::size_t>(*length));
+    }
+    std::size_t on_body_impl(beast::string_view data, error_code&) override {
+        body_.append(data.data(), data.size());
+        return data.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, error_code&) override {
+        body_.append(data.data(), data.size());
+        return data.size();
+    }
+    void on_finish_impl(error_code&) override {}
+
+    std::string& target_;
+    std::string& body_;
+    bool seen_expect_ = false;
+    bool seen_error_type_ = false;
+};
+
 class Session;
 
 struct Core : std::enable_shared_from_this<Core> {
     Core(net::io_context& io, int listener_fd, std::weak_ptr<RuntimeApiHandler> h)
-        : acceptor(io, tcp::v4(), listener_fd), accept_retry(io), handler(std::move(h)) {}
+        : acceptor(io.get_executor(), tcp::v4(), listener_fd), accept_retry(io.get_executor()), handler(std::move(h)) {}
 
     void accept();
     void close();
 
-    tcp::acceptor acceptor;
-    net::steady_timer accept_retry;
+    Acceptor acceptor;
+    Timer accept_retry;
     std::weak_ptr<RuntimeApiHandler> handler;
     bool closed = false;
     std::list<std::weak_ptr<Session>> sessions;
 };
 
+// One runtime connection. Exactly one read is posted at a time and it reads into its own
+// chunk, so the parse buffer is only touched on the loop's own turn. The read stays posted
+// while a `next` is parked: that is how a runtime that hangs up is noticed (end of stream),
+// without arming a readiness watch (an epoll_ctl) for every event.
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(std::shared_ptr<Core> core, tcp::socket socket)
-        : core_(std::move(core)), stream_(std::move(socket)) {}
+    Session(std::shared_ptr<Core> core, Socket socket)
+        : core_(std::move(core)), socket_(std::move(socket)), timer_(socket_.get_executor()) {}
 
     ~Session() {
         if (registered_) core_->sessions.erase(self_);
@@ -112,87 +199,111 @@ public:
         core_->sessions.push_front(weak_from_this());
         self_ = core_->sessions.begin();
         registered_ = true;
-        wait_for_request();
+        chunk_.resize(kInitialReadBytes);
+        head_.reserve(512);
+        begin_request();
     }
 
     bool deliver(const EventDelivery& event);
 
     void close() {
         state_ = State::closed;
+        lingering_ = false;
+        parked_self_.reset();
         error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream_.close();
+        socket_.shutdown(tcp::socket::shutdown_both, ignored);
+        socket_.close(ignored);
+        timer_.cancel();
     }
 
 private:
+    // waiting: between requests, nothing of the next one received; reading: a request has
+    // begun; parked: a `next` waits for its event; closed also covers a lingering close.
     enum class State { waiting, reading, handling, parked, writing, closed };
+    using WriteDone = void (Session::*)(const error_code&);
 
-    void wait_for_request() {
+    void begin_request() {
         state_ = State::waiting;
-        if (buffer_.size() > 0) return read_request();
-        stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
-            if (self->state_ != State::waiting) return;
-            if (ec) return self->close();
-            self->read_request();
+        parser_.emplace(target_, body_);
+        continue_sent_ = false;
+        read_some();
+    }
+
+    void read_some() {
+        if (reading_) return;
+        reading_ = true;
+        socket_.async_read_some(net::buffer(chunk_), [self = shared_from_this()](error_code ec, std::size_t n) {
+            self->reading_ = false;
+            self->on_read(ec, n);
         });
     }
 
-    void read_request() {
-        state_ = State::reading;
-        parser_.emplace();
-        // Oversized bodies are judged by route once the head is known.
-        parser_->body_limit(boost::none);
-        stream_.expires_after(kPartialRequestTimeout);
-        bhttp::async_read_header(stream_, buffer_, *parser_,
-                                 [self = shared_from_this()](error_code ec, std::size_t) {
-                                     self->on_header(ec);
-                                 });
-    }
-
-    void on_header(error_code ec) {
-        if (state_ == State::closed) return;
-        if (ec) return on_read_error(ec);
-        const auto& req = parser_->get();
-        if (const auto length = parser_->content_length(); length && *length > kMaxPayloadBytes)
-            return too_large();
-        parser_->body_limit(kMaxPayloadBytes);
-        if (parser_->is_done()) return dispatch();
-        if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
-            net::async_write(stream_, net::buffer(kContinueLine.data(), kContinueLine.size()),
-                             [self = shared_from_this()](error_code ec, std::size_t) {
-                                 if (self->state_ == State::closed) return;
-                                 if (ec) return self->on_read_error(ec);
-                                 self->read_body();
-                             });
-            return;
+    void on_read(const error_code& ec, std::size_t n) {
+        if (lingering_) {
+            if (ec) return close();
+            return read_some();  // dropped
         }
-        read_body();
-    }
-
-    void read_body() {
-        bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
-            if (self->state_ == State::closed) return;
-            if (ec) return self->on_read_error(ec);
-            self->dispatch();
-        });
-    }
-
-    void on_read_error(const error_code& ec) {
-        if (ec == bhttp::error::body_limit) return too_large();
-        if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
-            ec.category() != bhttp::make_error_code(bhttp::error::bad_method).category()) {
-            if (ec != bhttp::error::end_of_stream && ec != net::error::operation_aborted)
+        if (state_ == State::closed) return;
+        if (ec) {
+            if (state_ == State::writing) {
+                // The answer being written may still reach a runtime that only shut down its
+                // sending side; the connection ends after it.
+                peer_done_ = true;
+                return;
+            }
+            if (state_ == State::reading && ec != net::error::eof && ec != net::error::operation_aborted)
                 spdlog::debug("runtime api: connection closed while reading a request: {}", ec.message());
             return close();
         }
+        const auto prepared = buffer_.prepare(n);
+        std::memcpy(prepared.data(), chunk_.data(), n);
+        buffer_.commit(n);
+        if (n == chunk_.size() && chunk_.size() < kMaxReadBytes) chunk_.resize(kMaxReadBytes);
+
+        if (state_ == State::waiting || state_ == State::reading) return parse();
+        // Parked or writing: the runtime sent more before its event was written. It is
+        // parsed after that, and reading stops meanwhile, so a runtime that keeps sending is
+        // held back by TCP rather than by our memory.
+    }
+
+    void parse() {
+        for (;;) {
+            if (buffer_.size() == 0) break;
+            state_ = State::reading;
+            error_code ec;
+            const std::size_t used = parser_->put(buffer_.data(), ec);
+            buffer_.consume(used);
+            if (ec == bhttp::error::need_more) break;
+            if (ec) return on_parse_error(ec);
+            if (parser_->is_done()) return dispatch();
+        }
+        if (parser_->is_header_done() && parser_->expect_continue && !continue_sent_) {
+            continue_sent_ = true;
+            return write(net::buffer(kContinueLine.data(), kContinueLine.size()), {}, &Session::after_continue);
+        }
+        if (state_ == State::reading) set_deadline(kPartialRequestTimeout);
+        read_some();
+    }
+
+    void after_continue(const error_code& ec) {
+        if (state_ == State::closed) return;
+        if (ec) return close();
+        state_ = State::reading;
+        if (buffer_.size() > 0) return parse();
+        set_deadline(kPartialRequestTimeout);
+        read_some();
+    }
+
+    void on_parse_error(const error_code& ec) {
+        if (ec == bhttp::error::body_limit) return too_large();
         reply(400, error_body("InvalidRequest", "malformed HTTP request: " + ec.message()), false);
     }
 
     // The body is over the payload limit. A runtime's oversized answer still ends its
     // invocation, with the error Lambda reports for it.
     void too_large() {
-        const auto& req = parser_->get();
-        const auto route = route_of(req.method(), req.target());
+        clear_deadline();
+        const auto route = route_of(parser_->method, target_);
         if (route.kind == RouteKind::response) {
             if (auto handler = core_->handler.lock()) {
                 state_ = State::handling;
@@ -213,19 +324,17 @@ private:
     }
 
     void dispatch() {
-        stream_.expires_never();
+        clear_deadline();
         state_ = State::handling;
-        auto msg = parser_->release();
-        const bool keep_alive = msg.keep_alive();
-        const auto route = route_of(msg.method(), msg.target());
+        const bool keep_alive = parser_->keep_alive();
+        const auto route = route_of(parser_->method, target_);
 
         if (route.kind == RouteKind::not_found)
-            return reply(404, error_body("InvalidRequest", "unknown Runtime API path " + std::string(msg.target())),
-                         keep_alive);
+            return reply(404, error_body("InvalidRequest", "unknown Runtime API path " + target_), keep_alive);
         if (route.kind == RouteKind::bad_method)
             return reply(405,
-                         error_body("InvalidRequest", "method " + std::string(msg.method_string()) +
-                                                          " is not allowed on " + std::string(msg.target())),
+                         error_body("InvalidRequest",
+                                    "method " + parser_->method_string + " is not allowed on " + target_),
                          keep_alive);
 
         auto handler = core_->handler.lock();
@@ -237,14 +346,13 @@ private:
                 case RouteKind::next:
                     return park(*handler, keep_alive);
                 case RouteKind::response:
-                    answer = handler->on_response(route.request_id, std::move(msg.body()));
+                    answer = handler->on_response(route.request_id, std::move(body_));
                     break;
                 case RouteKind::error:
-                    answer = handler->on_error(route.request_id, msg["Lambda-Runtime-Function-Error-Type"],
-                                               std::move(msg.body()));
+                    answer = handler->on_error(route.request_id, parser_->error_type, std::move(body_));
                     break;
                 case RouteKind::init_error:
-                    answer = handler->on_init_error(msg["Lambda-Runtime-Function-Error-Type"], std::move(msg.body()));
+                    answer = handler->on_init_error(parser_->error_type, std::move(body_));
                     break;
                 default:
                     break;
@@ -253,154 +361,190 @@ private:
             if (state_ == State::closed) return;
             reply(answer.status, std::move(answer.body), keep_alive);
         } catch (const std::exception& e) {
-            spdlog::error("runtime api: handler failed on {} {}: {}", std::string(msg.method_string()),
-                          std::string(msg.target()), e.what());
-            if (state_ != State::closed)
-                reply(500, error_body("ServiceException", "internal error"), false);
+            spdlog::error("runtime api: handler failed on {} {}: {}", parser_->method_string, target_, e.what());
+            if (state_ != State::closed) reply(500, error_body("ServiceException", "internal error"), false);
         }
     }
 
-    void park(RuntimeApiHandler& handler, bool keep_alive);
-    void watch_peer();
-    bool peer_gone();
+    void park(RuntimeApiHandler& handler, bool keep_alive) {
+        state_ = State::parked;
+        parked_keep_alive_ = keep_alive;
+        handler.on_next(std::make_shared<Waiter>(weak_from_this()));
+        // on_next may already have delivered (or closed the endpoint).
+        if (state_ != State::parked) return;
+        // The waiter only holds the connection weakly, and with bytes already buffered
+        // beyond the `next` (they wait until after the event, see on_read) no read holds it.
+        parked_self_ = shared_from_this();
+        if (buffer_.size() == 0) read_some();
+    }
+
+    bool peer_gone() {
+        char byte;
+        const auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return false;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+        if (n < 0) spdlog::debug("runtime api: parked connection failed: {}", std::strerror(errno));
+        return true;
+    }
 
     void reply(int status, std::string body, bool keep_alive) {
-        reply_ = {};
-        reply_.result(static_cast<unsigned>(status >= 100 && status <= 999 ? status : 500));
-        reply_.set(bhttp::field::content_type, "application/json");
-        reply_.body() = std::move(body);
-        reply_.keep_alive(keep_alive && !core_->closed);
-        reply_.prepare_payload();
+        if (status < 100 || status > 999) status = 500;
+        head_.clear();
+        head_ += "HTTP/1.1 ";
+        append_number(head_, static_cast<unsigned>(status));
+        head_ += ' ';
+        const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+        head_.append(reason.data(), reason.size());
+        head_ += "\r\nContent-Type: application/json\r\nContent-Length: ";
+        append_number(head_, body.size());
+        keep_alive_ = keep_alive && !core_->closed;
+        head_ += keep_alive_ ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+        reply_body_ = std::move(body);
         state_ = State::writing;
-        bhttp::async_write(stream_, reply_, [self = shared_from_this()](error_code ec, std::size_t) {
-            self->after_write(ec, self->reply_.keep_alive());
+        write(net::buffer(head_), net::buffer(reply_body_), &Session::after_write);
+    }
+
+    // Writes at once when the socket takes it all (the usual case on loopback), which saves
+    // a completion's trip through the loop; what is left is written asynchronously. Either
+    // way `done` runs on this turn of the loop or a later one, never inside a caller of ours.
+    void write(net::const_buffer first, net::const_buffer second, WriteDone done) {
+        const std::array<net::const_buffer, 2> buffers{first, second};
+        error_code ec;
+        const std::size_t written = socket_.write_some(buffers, ec);
+        if (!ec && written == first.size() + second.size()) return (this->*done)(ec);
+        if (ec && ec != net::error::would_block && ec != net::error::try_again) return (this->*done)(ec);
+        beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
+        rest.consume(written);
+        net::async_write(socket_, rest, [self = shared_from_this(), done](error_code ec, std::size_t) {
+            (self.get()->*done)(ec);
         });
     }
 
-    void after_write(const error_code& ec, bool keep_alive) {
+    void after_write(const error_code& ec) {
+        payload_.reset();
+        reply_body_.clear();
         if (state_ == State::closed) return;
         if (ec) {
             spdlog::debug("runtime api: writing an answer failed: {}", ec.message());
             return close();
         }
-        if (!keep_alive) return linger_close();
-        wait_for_request();
+        if (peer_done_) return close();
+        if (!keep_alive_) return linger_close();
+        begin_request();
+        if (buffer_.size() > 0) {
+            // A request the runtime sent ahead. Parsed on the next turn: this may be running
+            // inside deliver(), and the worker must not be re-entered from there.
+            net::post(socket_.get_executor(), [self = shared_from_this()] {
+                if (self->state_ == State::waiting) self->parse();
+            });
+        }
     }
 
     void linger_close() {
         state_ = State::closed;
         error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        socket_.shutdown(tcp::socket::shutdown_send, ec);
         if (ec) return close();
+        lingering_ = true;
         buffer_.clear();
-        stream_.expires_after(kLingerTimeout);
-        drain();
+        set_deadline(kLingerTimeout);
+        read_some();
     }
 
-    void drain() {
-        stream_.async_read_some(buffer_.prepare(kDrainChunk), [self = shared_from_this()](error_code ec, std::size_t) {
-            if (ec) return self->close();
-            self->buffer_.clear();
-            self->drain();
-        });
+    // One timer per connection, re-armed only when it fires: setting a deadline is a store,
+    // not a timer-queue update, since deadlines are set and cleared on every request.
+    void set_deadline(Clock::duration after) {
+        deadline_ = Clock::now() + after;
+        if (timer_armed_ && timer_.expiry() <= deadline_) return;
+        arm_timer();
     }
+    void clear_deadline() { deadline_ = Clock::time_point::max(); }
+    void arm_timer() {
+        timer_armed_ = true;
+        timer_.expires_at(deadline_);  // cancels an earlier wait, whose handler then ignores it
+        timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
+    }
+    void on_timer(const error_code& ec) {
+        if (ec) return;  // cancelled: closed, or re-armed for an earlier deadline
+        timer_armed_ = false;
+        if (state_ == State::closed && !lingering_) return;
+        if (deadline_ == Clock::time_point::max()) return;
+        if (Clock::now() < deadline_) return arm_timer();
+        if (!lingering_) spdlog::debug("runtime api: closing a connection that left a request half-sent");
+        close();
+    }
+
+    class Waiter final : public NextWaiter {
+    public:
+        explicit Waiter(std::weak_ptr<Session> session) : session_(std::move(session)) {}
+        bool deliver(const EventDelivery& event) override {
+            const auto session = session_.lock();
+            return session && session->deliver(event);
+        }
+
+    private:
+        std::weak_ptr<Session> session_;
+    };
 
     std::shared_ptr<Core> core_;
-    beast::tcp_stream stream_;
-    beast::flat_buffer buffer_;
-    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-    bhttp::response<bhttp::string_body> reply_;
-    bhttp::response<bhttp::buffer_body> event_;
+    Socket socket_;
+    Timer timer_;
+    Clock::time_point deadline_ = Clock::time_point::max();
+    bool timer_armed_ = false;
+    std::vector<char> chunk_;     // what the posted read reads into
+    beast::flat_buffer buffer_;   // received and not yet parsed
+    std::string target_;          // the current request's target, reused
+    std::string body_;            // the current request's body
+    std::optional<RequestParser> parser_;
+    std::string head_;            // the answer's head, reused
+    std::string reply_body_;
     std::shared_ptr<const std::string> payload_;  // keeps the event body alive while it is written
+    std::shared_ptr<Session> parked_self_;          // alive while parked; released by deliver() or close()
     std::list<std::weak_ptr<Session>>::iterator self_;
     bool registered_ = false;
     State state_ = State::waiting;
+    bool reading_ = false;
+    bool lingering_ = false;
+    bool peer_done_ = false;  // the runtime shut down its side
+    bool continue_sent_ = false;
+    bool keep_alive_ = true;
     bool parked_keep_alive_ = true;
-    unsigned watch_generation_ = 0;
-    bool watching_ = false;
 };
-
-class Waiter final : public NextWaiter {
-public:
-    explicit Waiter(std::weak_ptr<Session> session) : session_(std::move(session)) {}
-    bool deliver(const EventDelivery& event) override {
-        const auto session = session_.lock();
-        return session && session->deliver(event);
-    }
-
-private:
-    std::weak_ptr<Session> session_;
-};
-
-void Session::park(RuntimeApiHandler& handler, bool keep_alive) {
-    state_ = State::parked;
-    parked_keep_alive_ = keep_alive;
-    handler.on_next(std::make_shared<Waiter>(weak_from_this()));
-    // on_next may already have delivered (or closed the endpoint).
-    if (state_ == State::parked) watch_peer();
-}
-
-// While parked nothing is read, but a runtime that disconnects must not be handed an event:
-// readability with nothing to read means the peer closed.
-void Session::watch_peer() {
-    watching_ = true;
-    const unsigned generation = ++watch_generation_;
-    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), generation](error_code ec) {
-        if (generation != self->watch_generation_ || self->state_ != State::parked) return;
-        self->watching_ = false;
-        if (ec || self->peer_gone()) return self->close();
-        // The runtime sent more before its event: leave it buffered in the kernel and read it
-        // after the event; watching again would only spin on the pending bytes.
-    });
-}
-
-bool Session::peer_gone() {
-    char byte;
-    const auto n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0) return false;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
-    if (n < 0) spdlog::debug("runtime api: parked connection failed: {}", std::strerror(errno));
-    return true;
-}
 
 bool Session::deliver(const EventDelivery& event) {
     if (state_ != State::parked) return false;
-    // The watch's completion may still be queued; one peek settles whether the runtime is there.
+    // The posted read learns of a hang-up only on a later turn of the loop; one peek settles
+    // whether the runtime is still there, so the event is not handed to a dead connection.
     if (peer_gone()) {
         close();
         return false;
     }
-    if (watching_) {
-        ++watch_generation_;
-        watching_ = false;
-        error_code ignored;
-        stream_.socket().cancel(ignored);
-    }
-    state_ = State::writing;
-
+    const auto self = std::move(parked_self_);
     payload_ = event.payload;
-    event_ = {};
-    event_.result(bhttp::status::ok);
-    event_.set("Lambda-Runtime-Aws-Request-Id", event.request_id);
-    event_.set("Lambda-Runtime-Deadline-Ms", std::to_string(event.deadline_ms));
-    event_.set("Lambda-Runtime-Invoked-Function-Arn", event.function_arn);
-    if (!event.trace_id.empty()) event_.set("Lambda-Runtime-Trace-Id", event.trace_id);
-    event_.set(bhttp::field::content_type, "application/json");
-    event_.body().data = payload_ ? const_cast<char*>(payload_->data()) : nullptr;
-    event_.body().size = payload_ ? payload_->size() : 0;
-    event_.body().more = false;
-    event_.content_length(event_.body().size);
-    event_.keep_alive(parked_keep_alive_ && !core_->closed);
+    const std::size_t length = payload_ ? payload_->size() : 0;
+    head_.clear();
+    head_ += "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: ";
+    head_ += event.request_id;
+    head_ += "\r\nLambda-Runtime-Deadline-Ms: ";
+    append_number(head_, static_cast<std::uint64_t>(event.deadline_ms));
+    head_ += "\r\nLambda-Runtime-Invoked-Function-Arn: ";
+    head_ += event.function_arn;
+    if (!event.trace_id.empty()) {
+        head_ += "\r\nLambda-Runtime-Trace-Id: ";
+        head_ += event.trace_id;
+    }
+    head_ += "\r\nContent-Type: application/json\r\nContent-Length: ";
+    append_number(head_, length);
+    keep_alive_ = parked_keep_alive_ && !core_->closed;
+    head_ += keep_alive_ ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
 
-    bhttp::async_write(stream_, event_, [self = shared_from_this()](error_code ec, std::size_t) {
-        self->payload_.reset();
-        self->after_write(ec, self->event_.keep_alive());
-    });
+    state_ = State::writing;
+    write(net::buffer(head_), payload_ ? net::buffer(*payload_) : net::const_buffer(), &Session::after_write);
     return true;
 }
 
 void Core::accept() {
-    acceptor.async_accept([self = shared_from_this()](error_code ec, tcp::socket socket) {
+    acceptor.async_accept([self = shared_from_this()](error_code ec, Socket socket) {
         if (self->closed) return;
         if (ec) {
             spdlog::error("runtime api: accept failed: {}", ec.message());
@@ -412,6 +556,8 @@ void Core::accept() {
         }
         error_code opt_ec;
         socket.set_option(tcp::no_delay(true), opt_ec);
+        // Answers are first written without waiting (see Session::write).
+        if (!opt_ec) socket.non_blocking(true, opt_ec);
         if (opt_ec)
             spdlog::debug("runtime api: dropping a connection that closed on accept: {}", opt_ec.message());
         else

@@ -183,16 +183,26 @@ std::vector<pid_t> read_pids(const std::string& procs_file, bool* ok) {
 // is acted on by a stopped task. (Without cgroup.kill or a freezer a pid listed here can in
 // principle exit and be reused before the kill; the window is microseconds.)
 void kill_listed(const std::string& procs_file) {
+    const pid_t self = ::getpid();
     for (int round = 0; round < kKillRounds; ++round) {
         bool ok = false;
         std::vector<pid_t> pids = read_pids(procs_file, &ok);
         if (!ok || pids.empty()) return;
-        for (pid_t pid : pids)
+        for (pid_t pid : pids) {
+            // On v1 a daemon thread inside a worker's cgroup (enter_calling_thread) lists
+            // the daemon itself. The stay ends before any kill, but if it could not, the
+            // cost must be a cgroup left behind, not the daemon.
+            if (pid == self) {
+                spdlog::error("cgroup: {} lists the daemon itself (pid {}); not killing it", procs_file, pid);
+                continue;
+            }
             if (::kill(pid, SIGKILL) != 0 && errno != ESRCH) {
                 int e = errno;
                 spdlog::warn("cgroup: kill({}, SIGKILL) from {} failed: {} (errno {})", pid, procs_file,
                              std::strerror(e), e);
             }
+        }
+        if (pids.size() == 1 && pids[0] == self) return;
         std::this_thread::sleep_for(kRetryPause);
     }
     spdlog::warn("cgroup: {} still lists processes after {} kill rounds", procs_file, kKillRounds);
@@ -497,11 +507,104 @@ std::unique_ptr<CgroupManager> CgroupV2Manager::detect(const std::vector<Mount>&
 
 // ---- cgroup v1 ----
 
+// One v1 hierarchy funcd uses.
+struct V1Hierarchy {
+    std::string controller;  // names the hierarchy in /proc/<pid>/cgroup ("memory", "pids", "cpu")
+    std::string mount_point;
+    std::string mount_root;  // the part of the hierarchy the mount shows ("/" unless a subtree)
+};
+
+// Where the calling thread is in `h`, as a directory under its mount point; empty when its
+// cgroup is not under the mount (logged).
+std::string own_thread_cgroup(const std::string& self_cgroup, const V1Hierarchy& h) {
+    // "4:memory:/system.slice/funcd.service", "1:cpu,cpuacct:/": id, controllers, path.
+    for (std::string_view line : split(self_cgroup, '\n')) {
+        const std::size_t first = line.find(':');
+        const std::size_t second = first == std::string_view::npos ? first : line.find(':', first + 1);
+        if (second == std::string_view::npos) continue;
+        if (!contains(split(line.substr(first + 1, second - first - 1), ','), h.controller)) continue;
+        std::string path(line.substr(second + 1));
+        if (h.mount_root != "/") {
+            if (path.rfind(h.mount_root, 0) != 0) break;
+            path = path.substr(h.mount_root.size());
+        }
+        return h.mount_point + (path == "/" ? "" : path);
+    }
+    spdlog::warn("cgroup: the calling thread's {} cgroup is not under {}", h.controller, h.mount_point);
+    return {};
+}
+
+// Moving a thread group between cgroups takes the kernel's global threadgroup lock for
+// writing, which waits for an RCU grace period (7-15 ms measured on an idle 2-vCPU VM;
+// back-to-back moves within a grace period are cheap). Moving only the calling thread
+// ("0" written to `tasks`) skips that lock (cgroup_procs_write_start: a single thread
+// migrating itself cannot exit or exec meanwhile) and costs ~30 us; a process the thread
+// clones then inherits the thread's cgroups.
+class V1ThreadStay final : public CgroupThreadStay {
+public:
+    struct Move {
+        std::string worker_tasks;  // the worker cgroup's tasks file in one hierarchy
+        std::string home_tasks;    // where the thread was
+        std::string root_tasks;    // the hierarchy's root: the way out if home is gone
+    };
+
+    explicit V1ThreadStay(std::vector<Move> moves) : moves_(std::move(moves)), tid_(::gettid()) {}
+    ~V1ThreadStay() override { leave(); }
+
+    // Enters every hierarchy; false (and back home) when one refuses.
+    bool enter() {
+        for (const Move& m : moves_) {
+            if (int e = write_file(m.worker_tasks, "0"); e != 0) {
+                spdlog::warn("cgroup: moving thread {} into {} failed: {} (errno {}); moving the worker instead",
+                             tid_, m.worker_tasks, std::strerror(e), e);
+                leave();
+                return false;
+            }
+            ++entered_;
+        }
+        return true;
+    }
+
+    bool leave() noexcept override {
+        // "0" is whoever writes: on another thread, name the one that entered (slower,
+        // as it takes the global lock, but it moves the right thread).
+        const bool same_thread = ::gettid() == tid_;
+        char tid_text[16] = "0";
+        if (!same_thread) {
+            auto [end, ec] = std::to_chars(tid_text, tid_text + sizeof tid_text - 1, tid_);
+            *end = '\0';
+        }
+        bool ok = true;
+        for (; entered_ > 0; --entered_) {
+            const Move& m = moves_[entered_ - 1];
+            const int e = write_file(m.home_tasks, tid_text);
+            if (e == 0) continue;
+            const int e_root = write_file(m.root_tasks, tid_text);
+            if (e_root == 0) {
+                spdlog::error("cgroup: moving thread {} back to {} failed: {} (errno {}); moved it to {} instead",
+                              tid_, m.home_tasks, std::strerror(e), e, m.root_tasks);
+                continue;
+            }
+            spdlog::critical("cgroup: thread {} cannot leave {}: {} failed: {} (errno {}), {} failed: {} (errno {})",
+                             tid_, m.worker_tasks, m.home_tasks, std::strerror(e), e, m.root_tasks,
+                             std::strerror(e_root), e_root);
+            ok = false;
+        }
+        return ok;
+    }
+
+private:
+    std::vector<Move> moves_;
+    pid_t tid_;
+    std::size_t entered_ = 0;  // moves_[0, entered_) are done
+};
+
 class CgroupV1 final : public WorkerCgroup {
 public:
-    // Controller directories; `cpu` may be empty. Hierarchies mounted together share a directory.
-    CgroupV1(std::string memory, std::string pids, std::string cpu)
-        : memory_(std::move(memory)), pids_(std::move(pids)), cpu_(std::move(cpu)) {}
+    // One directory per hierarchy used (memory, pids, and cpu when there is one);
+    // hierarchies mounted together share a directory.
+    explicit CgroupV1(std::vector<std::pair<std::string, const V1Hierarchy*>> places)
+        : places_(std::move(places)), memory_(places_.front().first) {}
 
     ~CgroupV1() override {
         if (dirs_.empty()) return;
@@ -511,29 +614,32 @@ public:
 
     void create(const CgroupLimits& limits) {
         bool any_existed = false;
-        for (const std::string* dir : {&memory_, &pids_, &cpu_}) {
-            if (dir->empty() || std::find(dirs_.begin(), dirs_.end(), *dir) != dirs_.end()) continue;
-            if (::mkdir(dir->c_str(), kDirMode) != 0) {
+        for (const auto& [dir, hierarchy] : places_) {
+            if (std::find(dirs_.begin(), dirs_.end(), dir) != dirs_.end()) continue;
+            if (::mkdir(dir.c_str(), kDirMode) != 0) {
                 int e = errno;
-                if (e != EEXIST) throw_errno(e, "mkdir " + *dir);
+                if (e != EEXIST) throw_errno(e, "mkdir " + dir);
                 any_existed = true;
             }
-            dirs_.push_back(*dir);
+            dirs_.push_back(dir);
+            hierarchies_.push_back(hierarchy);
         }
         if (any_existed) {
             spdlog::warn("cgroup: {} already existed (left by an earlier run?); reusing it", memory_);
             kill_all();
         }
+        const std::string& pids = places_[1].first;
         std::string bytes = std::to_string(limits.memory_bytes);
         set_limit(memory_, "memory.limit_in_bytes", bytes, true);
         // memory+swap at the same figure means no swap at all. The file only exists with
         // swap accounting; it has to come after limit_in_bytes, which may not exceed it.
         set_limit(memory_, "memory.memsw.limit_in_bytes", bytes, false);
         set_limit(memory_, "memory.swappiness", "0", false);
-        set_limit(pids_, "pids.max", std::to_string(limits.pids_max), true);
+        set_limit(pids, "pids.max", std::to_string(limits.pids_max), true);
         // cpu.shares, not cfs_quota_us: a hard quota throttles a burst for the rest of the
         // period, which shows up as tail latency even on an idle host.
-        if (!cpu_.empty()) set_limit(cpu_, "cpu.shares", std::to_string(cpu_shares_v1(limits.memory_mb)), false);
+        if (places_.size() > 2)
+            set_limit(places_[2].first, "cpu.shares", std::to_string(cpu_shares_v1(limits.memory_mb)), false);
     }
 
     void add(pid_t pid) override {
@@ -541,6 +647,24 @@ public:
         for (const std::string& dir : dirs_)
             if (int e = write_file(dir + "/cgroup.procs", value); e != 0)
                 throw_errno(e, "moving pid " + value + " into " + dir);
+    }
+
+    std::unique_ptr<CgroupThreadStay> enter_calling_thread() override {
+        int err = 0;
+        auto self = read_file("/proc/thread-self/cgroup", &err);
+        if (!self) {
+            spdlog::warn("cgroup: reading /proc/thread-self/cgroup failed: {} (errno {})", std::strerror(err), err);
+            return nullptr;
+        }
+        std::vector<V1ThreadStay::Move> moves;
+        for (std::size_t i = 0; i < dirs_.size(); ++i) {
+            std::string home = own_thread_cgroup(*self, *hierarchies_[i]);
+            if (home.empty()) return nullptr;
+            moves.push_back({dirs_[i] + "/tasks", home + "/tasks", hierarchies_[i]->mount_point + "/tasks"});
+        }
+        auto stay = std::make_unique<V1ThreadStay>(std::move(moves));
+        if (!stay->enter()) return nullptr;
+        return stay;
     }
 
     void kill_all() override {
@@ -588,58 +712,70 @@ public:
 private:
     funcd::UniqueFd peak_fd_;  // memory.max_usage_in_bytes, opened on first use
 
-    std::string memory_, pids_, cpu_;
-    std::vector<std::string> dirs_;  // created (or found), in creation order
+    // memory, pids, then cpu if any: the worker's directory and its hierarchy.
+    std::vector<std::pair<std::string, const V1Hierarchy*>> places_;
+    std::string memory_;
+    std::vector<std::string> dirs_;                 // created (or found), in creation order
+    std::vector<const V1Hierarchy*> hierarchies_;   // the hierarchy of each of dirs_
 };
 
 class CgroupV1Manager final : public CgroupManager {
 public:
-    CgroupV1Manager(std::string memory, std::string pids, std::string cpu)
-        : memory_(std::move(memory)), pids_(std::move(pids)), cpu_(std::move(cpu)) {}
+    // memory, pids, then cpu if there is one; `name` is funcd's cgroup in each.
+    CgroupV1Manager(std::vector<V1Hierarchy> hierarchies, std::string name)
+        : hierarchies_(std::move(hierarchies)), name_(std::move(name)) {}
 
     std::unique_ptr<WorkerCgroup> create(const std::string& id, const CgroupLimits& limits) override {
-        auto cg = std::make_unique<CgroupV1>(memory_ + "/" + id, pids_ + "/" + id, cpu_.empty() ? "" : cpu_ + "/" + id);
+        std::vector<std::pair<std::string, const V1Hierarchy*>> places;
+        for (const V1Hierarchy& h : hierarchies_) places.emplace_back(parent(h) + "/" + id, &h);
+        auto cg = std::make_unique<CgroupV1>(std::move(places));
         cg->create(limits);  // on a throw, cg's destructor removes what was made
         return cg;
     }
 
     std::string describe() const override {
-        return "cgroup v1 (memory at " + memory_ + ", pids at " + pids_ +
-               (cpu_.empty() ? ", no cpu controller)" : ", cpu at " + cpu_ + ")");
+        return "cgroup v1 (memory at " + parent(hierarchies_[0]) + ", pids at " + parent(hierarchies_[1]) +
+               (hierarchies_.size() > 2 ? ", cpu at " + parent(hierarchies_[2]) + ")" : ", no cpu controller)");
     }
 
     static std::unique_ptr<CgroupManager> detect(const std::vector<Mount>& mounts, const std::string& name) {
-        std::string memory, pids, cpu;
+        const Mount *memory = nullptr, *pids = nullptr, *cpu = nullptr;
         for (const Mount& m : mounts) {
             if (m.fstype != "cgroup") continue;
             auto opts = split(m.super_options, ',');
-            if (memory.empty() && contains(opts, "memory")) memory = m.mount_point;
-            if (pids.empty() && contains(opts, "pids")) pids = m.mount_point;
-            if (cpu.empty() && contains(opts, "cpu")) cpu = m.mount_point;
+            if (!memory && contains(opts, "memory")) memory = &m;
+            if (!pids && contains(opts, "pids")) pids = &m;
+            if (!cpu && contains(opts, "cpu")) cpu = &m;
         }
-        if (memory.empty() || pids.empty()) {
-            spdlog::info("cgroup: no v1 {} hierarchy mounted", memory.empty() ? "memory" : "pids");
+        if (!memory || !pids) {
+            spdlog::info("cgroup: no v1 {} hierarchy mounted", !memory ? "memory" : "pids");
             return nullptr;
         }
-        memory += "/" + name;
-        pids += "/" + name;
-        if (!make_dir(memory) || (pids != memory && !make_dir(pids))) return nullptr;
-        if (!cpu.empty()) {
-            cpu += "/" + name;
-            if (cpu != memory && cpu != pids && !make_dir(cpu)) {
-                spdlog::info("cgroup: CPU weights are not applied ({} not usable)", cpu);
-                cpu.clear();
-            }
+        auto hierarchy = [](const Mount& m, const char* controller) {
+            return V1Hierarchy{controller, m.mount_point, m.root};
+        };
+        std::vector<V1Hierarchy> hierarchies = {hierarchy(*memory, "memory"), hierarchy(*pids, "pids")};
+        const std::string memory_dir = memory->mount_point + "/" + name, pids_dir = pids->mount_point + "/" + name;
+        if (!make_dir(memory_dir) || (pids_dir != memory_dir && !make_dir(pids_dir))) return nullptr;
+        if (cpu) {
+            const std::string cpu_dir = cpu->mount_point + "/" + name;
+            if (cpu_dir != memory_dir && cpu_dir != pids_dir && !make_dir(cpu_dir))
+                spdlog::info("cgroup: CPU weights are not applied ({} not usable)", cpu_dir);
+            else
+                hierarchies.push_back(hierarchy(*cpu, "cpu"));
         } else {
             spdlog::info("cgroup: no v1 cpu hierarchy mounted; CPU weights are not applied");
         }
-        auto manager = std::make_unique<CgroupV1Manager>(memory, pids, cpu);
+        auto manager = std::make_unique<CgroupV1Manager>(std::move(hierarchies), name);
         spdlog::info("cgroup: using {}", manager->describe());
         return manager;
     }
 
 private:
-    std::string memory_, pids_, cpu_;
+    std::string parent(const V1Hierarchy& h) const { return h.mount_point + "/" + name_; }
+
+    std::vector<V1Hierarchy> hierarchies_;
+    std::string name_;
 };
 
 bool valid_name(const std::string& name) {

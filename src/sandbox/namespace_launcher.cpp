@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -270,22 +271,27 @@ int step_seccomp(const ChildPlan& p, const char**) noexcept { return install_sec
 // kill(getpid(), SIGKILL) would do nothing). The init forks the runtime, reaps
 // everything, and when the runtime ends passes its wait status to the daemon and exits,
 // which makes the kernel kill whatever is left in the namespace.
+//
+// posix_spawn, not fork: its child shares this process's memory until it execs (vfork
+// semantics), so the runtime starts without a copy of this address space -- itself a copy
+// of the daemon's, whose page tables fork would duplicate (0.2-1 ms per cold start
+// measured). glibc's posix_spawn takes no lock and does not allocate, so it is as safe
+// here as the raw syscalls around it; it tries clone3 first and falls back to clone on
+// the filter's ENOSYS. It reports a failed execve as its result.
 int step_runtime(const ChildPlan& p, const char** what) noexcept {
     *what = p.argv[0];
-    long pid = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
-    if (pid < 0) return errno;
-    if (pid == 0) {
-        ::execve(p.argv[0], p.argv.data(), p.envp.data());
-        child_report_failure(p.sync, "execve", p.argv[0], errno);
-        ::_exit(127);
+    pid_t pid = -1;
+    if (int err = ::posix_spawn(&pid, p.argv[0], nullptr, nullptr, p.argv.data(), p.envp.data()); err != 0) {
+        child_report_failure(p.sync, "execve", p.argv[0], err);
+        ::_exit(kChildStepFailed);
     }
-    // The runtime's exec closes its copy of the sync socket; with ours closed too, the
-    // daemon reads end-of-file exactly when the exec succeeded.
+    // The runtime's exec closed its copy of the sync socket; with ours closed too, the
+    // daemon reads end-of-file, which tells it the exec succeeded.
     ::close(p.sync);
     for (;;) {
         int status = 0;
         pid_t done = ::waitpid(-1, &status, 0);
-        if (done == static_cast<pid_t>(pid)) {
+        if (done == pid) {
             [[maybe_unused]] auto n = ::write(p.exit_status, &status, sizeof status);
             ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         }

@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <system_error>
 
@@ -28,6 +29,19 @@ constexpr int kRuntimeApiBacklog = 16;
     int e = errno;
     spdlog::error("launcher: {} failed: {} (errno {})", what, std::strerror(e), e);
     throw std::system_error(e, std::generic_category(), what);
+}
+
+// Moves `fd` above the standard descriptors, which the child overwrites with dup2: a
+// daemon started with a closed stdin hands out 0 for the next descriptor it opens.
+UniqueFd above_stdio(UniqueFd fd, const char* what) {
+    if (fd.get() > 2) return fd;
+    UniqueFd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!moved) throw_errno(std::string("fcntl(F_DUPFD_CLOEXEC) for ") + what);
+    return moved;
+}
+
+std::chrono::microseconds since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t);
 }
 
 class ProcessGroupResources final : public WorkerResources {
@@ -77,6 +91,10 @@ SandboxPaths ProcessLauncher::paths_for(const std::filesystem::path& code_dir,
 }
 
 LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
+    // Nothing here is shared between calls, so concurrent launches need no lock. Children
+    // forked meanwhile by other threads get copies of these descriptors (all close-on-exec)
+    // only until their close_range below, a few system calls after fork.
+    const auto started = std::chrono::steady_clock::now();
     LaunchedWorker out;
     out.runtime_api_listener = listen_loopback_ephemeral();
     const std::string api_env =
@@ -85,8 +103,10 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe2");
     UniqueFd out_read(pipe_fds[0]), out_write(pipe_fds[1]);
+    out_write = above_stdio(std::move(out_write), "the output pipe");
     UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!dev_null) throw_errno("open /dev/null");
+    dev_null = above_stdio(std::move(dev_null), "/dev/null");
 
     // Everything the child needs is built before fork: after it, only
     // async-signal-safe calls are allowed (the daemon has other threads).
@@ -99,7 +119,9 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
     envp.push_back(nullptr);
     const std::string cwd = spec.code_dir.string();
     const pid_t parent = ::getpid();
+    out.timings.prepare = since(started);
 
+    const auto forking = std::chrono::steady_clock::now();
     pid_t pid = ::fork();
     if (pid < 0) throw_errno("fork");
     if (pid == 0) {
@@ -125,6 +147,7 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
         [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
         ::_exit(127);
     }
+    out.timings.spawn = since(forking);
     // Also set from the parent, so the group exists before anyone signals it.
     ::setpgid(pid, pid);
 
@@ -139,6 +162,7 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
     }
     out.output = std::move(out_read);
     out.resources = std::make_unique<ProcessGroupResources>(pid);
+    out.timings.total = since(started);
     return out;
 }
 

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace funcd {
 namespace {
@@ -228,6 +229,96 @@ TEST(Cgroup, DestructorKillsWhatIsLeft) {
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
     // The child was still a zombie of ours while the directory went: that does not block rmdir.
     for (const auto& d : dirs) EXPECT_FALSE(std::filesystem::exists(d)) << d;
+}
+
+// cgroup v1's stand-in for CLONE_INTO_CGROUP: only the calling thread steps in, what it
+// forks starts inside, and leaving puts the thread back where it was.
+TEST(Cgroup, ProcessesForkedByAThreadInsideStartInside) {
+    REQUIRE_CGROUPS(manager);
+    const std::string id = unique_id("thread");
+    auto cg = manager->create(id, CgroupLimits{});
+    const std::string process_before = read_text("/proc/self/cgroup");
+    bool unsupported = false;
+    std::string thread_before, thread_inside, thread_after, child_cgroup, process_inside;
+    bool left = false;
+    std::thread([&] {
+        thread_before = read_text("/proc/thread-self/cgroup");
+        auto stay = cg->enter_calling_thread();
+        if (!stay) {
+            unsupported = true;
+            return;
+        }
+        thread_inside = read_text("/proc/thread-self/cgroup");
+        process_inside = read_text("/proc/self/cgroup");
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            ::pause();
+            ::_exit(0);
+        }
+        left = stay->leave();
+        thread_after = read_text("/proc/thread-self/cgroup");
+        if (pid > 0) {
+            child_cgroup = read_text("/proc/" + std::to_string(pid) + "/cgroup");
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    }).join();
+    if (unsupported) GTEST_SKIP() << "this host's cgroups cannot take a single thread (" << manager->describe() << ")";
+    EXPECT_NE(thread_inside.find(id), std::string::npos) << thread_inside;
+    EXPECT_NE(child_cgroup.find(id), std::string::npos) << child_cgroup;
+    EXPECT_TRUE(left);
+    EXPECT_EQ(thread_after, thread_before);
+    // The rest of the process never moved.
+    EXPECT_EQ(process_inside, process_before);
+    EXPECT_EQ(read_text("/proc/self/cgroup"), process_before);
+}
+
+TEST(Cgroup, AStayEndedFromAnotherThreadMovesTheThreadThatEntered) {
+    REQUIRE_CGROUPS(manager);
+    auto cg = manager->create(unique_id("handover"), CgroupLimits{});
+    std::unique_ptr<CgroupThreadStay> stay;
+    std::string before, after;
+    // One pipe per direction: a thread must never read back its own byte.
+    int entered_pipe[2], ended_pipe[2];
+    ASSERT_EQ(::pipe(entered_pipe), 0);
+    ASSERT_EQ(::pipe(ended_pipe), 0);
+    std::thread entered([&] {
+        before = read_text("/proc/thread-self/cgroup");
+        stay = cg->enter_calling_thread();
+        char c = 'x';
+        (void)!::write(entered_pipe[1], &c, 1);
+        // Until the main thread has ended the stay.
+        (void)!::read(ended_pipe[0], &c, 1);
+        after = read_text("/proc/thread-self/cgroup");
+    });
+    char c = 0;
+    const bool synced = ::read(entered_pipe[0], &c, 1) == 1;
+    const bool supported = stay != nullptr;
+    const std::string own_before = read_text("/proc/thread-self/cgroup");
+    if (stay) {
+        EXPECT_TRUE(stay->leave());
+    }
+    EXPECT_EQ(read_text("/proc/thread-self/cgroup"), own_before);  // not this thread
+    (void)!::write(ended_pipe[1], &c, 1);
+    entered.join();
+    for (int fd : {entered_pipe[0], entered_pipe[1], ended_pipe[0], ended_pipe[1]}) ::close(fd);
+    ASSERT_TRUE(synced);
+    if (!supported) GTEST_SKIP() << "this host's cgroups cannot take a single thread";
+    EXPECT_EQ(after, before);
+}
+
+// While a daemon thread is inside, the cgroup lists the daemon: a kill must spare it.
+TEST(Cgroup, KillAllSparesTheDaemonItself) {
+    REQUIRE_CGROUPS(manager);
+    auto cg = manager->create(unique_id("self"), CgroupLimits{});
+    bool supported = true;
+    std::thread([&] {
+        auto stay = cg->enter_calling_thread();
+        supported = stay != nullptr;
+        if (stay) cg->kill_all();  // would SIGKILL this test binary
+    }).join();
+    if (!supported) GTEST_SKIP() << "this host's cgroups cannot take a single thread";
+    SUCCEED();
 }
 
 TEST(Cgroup, DescribeNamesTheVersion) {

@@ -1,3 +1,6 @@
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -22,6 +25,27 @@ TEST(Ids, UuidsAreUnique) {
     std::set<std::string> seen;
     for (int i = 0; i < 10000; ++i) seen.insert(new_uuid());
     EXPECT_EQ(seen.size(), 10000u);
+}
+
+TEST(Ids, ForkedChildDoesNotRepeatItsParentsIds) {
+    new_uuid();  // the parent now has random bytes buffered
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        const std::string id = new_uuid();
+        const bool ok = ::write(fds[1], id.data(), id.size()) == static_cast<ssize_t>(id.size());
+        ::_exit(ok ? 0 : 1);
+    }
+    ::close(fds[1]);
+    std::string from_child(36, '\0');
+    EXPECT_EQ(::read(fds[0], from_child.data(), from_child.size()), 36);
+    ::close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_NE(from_child, new_uuid());
 }
 
 TEST(Ids, RandomHexHasTwoDigitsPerByte) {

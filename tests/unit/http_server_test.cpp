@@ -39,10 +39,11 @@ using Client = funcd::testing::RawHttpClient;
 
 class HttpServerTest : public ::testing::Test {
 protected:
-    void start(std::size_t body_limit = 1024) {
+    void start(std::size_t body_limit = 1024, std::chrono::seconds read_timeout = ServerOptions{}.read_timeout) {
         ServerOptions options;
         options.host = "127.0.0.1";
         options.port = 0;
+        options.read_timeout = read_timeout;
         server_ = std::make_unique<Server>(
             io_, options, [body_limit](std::string_view, std::string_view) { return body_limit; },
             [this](Request r, Responder respond) {
@@ -296,6 +297,90 @@ TEST_F(HttpServerTest, AnswerToADeadConnectionIsDropped) {
     Client client(port());
     client.send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_EQ(client.read_response().body(), "ok");
+}
+
+// Sends `request` on a fresh connection and returns everything received until the server closes.
+std::string exchange_until_close(unsigned short port, std::string_view request) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        throw std::runtime_error("connect failed");
+    }
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string out;
+    for (std::string_view rest = request; !rest.empty();) {
+        const auto n = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+        if (n <= 0) break;
+        rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    char buf[4096];
+    for (;;) {
+        const auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+TEST_F(HttpServerTest, HeadAnswerCarriesTheLengthButNoBody) {
+    start();
+    const std::string answer = exchange_until_close(port(), "HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+    EXPECT_NE(answer.find("\r\nContent-Length: 5\r\n"), std::string::npos) << answer;  // "echo:"
+    ASSERT_GE(answer.size(), 4u);
+    EXPECT_EQ(answer.substr(answer.size() - 4), "\r\n\r\n") << answer;
+}
+
+TEST_F(HttpServerTest, NoContentAnswerHasNoLength) {
+    handler_ = [](Request, Responder respond) { respond(Response{204, {}, {}, ""}); };
+    start();
+    Client client(port());
+    client.send("DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    const auto res = client.read_response();
+    EXPECT_EQ(res.result_int(), 204);
+    EXPECT_EQ(res.count("Content-Length"), 0u);
+    EXPECT_EQ(res.count("Content-Type"), 0u);
+    // The connection stays usable.
+    client.send("DELETE /y HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(client.read_response().result_int(), 204);
+}
+
+TEST_F(HttpServerTest, Http10KeepAliveIsHonoured) {
+    start();
+    Client client(port());
+    client.send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    const auto first = client.read_response();
+    EXPECT_EQ(first.version(), 10);
+    EXPECT_EQ(first["Connection"], "keep-alive");
+    EXPECT_EQ(first.body(), "echo:");
+    client.send("GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    EXPECT_EQ(client.read_response().body(), "echo:");
+}
+
+TEST_F(HttpServerTest, IdleAndHalfSentRequestsAreClosedAfterTheReadTimeout) {
+    start(1024, std::chrono::seconds(1));
+    Client idle(port());
+    Client half(port());
+    half.send("POST /f HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n01234");
+    const auto began = std::chrono::steady_clock::now();
+    EXPECT_TRUE(idle.closed_by_server());
+    EXPECT_TRUE(half.closed_by_server());
+    EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(4));
+    EXPECT_EQ(calls_, 0);
+
+    // A connection that keeps sending in time is served, however many requests it makes.
+    Client busy(port());
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(600));
+        busy.send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+        EXPECT_EQ(busy.read_response().body(), "echo:");
+    }
 }
 
 TEST(HttpServerListen, ThrowsWhenThePortIsTaken) {

@@ -124,6 +124,33 @@ TEST(UsageJson, RecordShapeAndRoundTrip) {
     EXPECT_FALSE(warm_back->init_duration_us);
 }
 
+TEST(UsageJson, JournalLineIsTheRecordsJsonOnOneLine) {
+    const std::vector<UsageRecord> records = {
+        make_record("8f5a1c1e-0000-4000-8000-000000000001", "fn", kT0 + milliseconds(5), 1500, 256, Outcome::timeout,
+                    2500),
+        make_record("req-2", "fn_2-b", kT0, 10, 128),
+        make_record("req-3", "fn", kT0 + seconds(7), 3'000'000, 10240, Outcome::function_error, 1'000'001),
+        make_record("req-4", "fn", kT0, 0, 128, Outcome::init_error, 0),
+        make_record("req-5", "fn", from_unix_us(-1'500), 7, 128),  // before 1970
+        // Not plain ASCII: escaped, and invalid UTF-8 replaced rather than refused.
+        make_record("req-\"6\"", "f\\n\xff", kT0, 123, 128),
+    };
+    for (const auto& r : records) {
+        fmt::memory_buffer line;
+        UsageStore::journal_line(r, line);
+        const std::string text(line.data(), line.size());
+        ASSERT_FALSE(text.empty());
+        EXPECT_EQ(text.back(), '\n');
+        EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+        const auto parsed = nlohmann::json::parse(text, nullptr, false);
+        ASSERT_FALSE(parsed.is_discarded()) << text;
+        const auto expected = nlohmann::json::parse(
+            to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        EXPECT_EQ(parsed, expected) << text;
+        if (r.function == "fn") EXPECT_EQ(text, expected.dump() + "\n");  // byte for byte, too
+    }
+}
+
 TEST(UsageJson, MalformedIsRejected) {
     const auto good = to_json(make_record("req", "fn", kT0, 10, 128));
     EXPECT_FALSE(usage_record_from_json(nlohmann::json::array()));

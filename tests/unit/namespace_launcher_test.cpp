@@ -283,8 +283,9 @@ TEST_F(NamespaceLauncherTest, ColdStartToFirstNext) {
                                                       fs::perms::group_exec | fs::perms::others_read |
                                                       fs::perms::others_exec);
 
-    // With the cgroup, then without: on cgroup v1 hosts moving the child into its cgroup
-    // costs an RCU grace period, which the second figure leaves out.
+    // With the cgroup, then without: the difference is what the cgroup costs a cold start
+    // (creating it; and where the child cannot be created inside it, moving it there,
+    // which waits for an RCU grace period). bench/launch_latency measures it properly.
     funcd::SandboxOptions options;
     options.root_mount_point = dir_ / "root";
     funcd::NamespaceLauncher no_cgroup(options, nullptr, funcd::SeccompPolicy::build());

@@ -292,6 +292,35 @@ TEST_F(RuntimeApiEndpointTest, PayloadAtTheLimitIsAccepted) {
     EXPECT_EQ(calls[0].body.size(), 6291456u);
 }
 
+TEST_F(RuntimeApiEndpointTest, RequestSentAheadOfTheEventIsServedAfterIt) {
+    RuntimeClient runtime(port_);
+    runtime.send(std::string(kNext) +
+                 "POST /2018-06-01/runtime/invocation/req-ahead/response HTTP/1.1\r\nHost: h\r\n"
+                 "Content-Length: 2\r\n\r\n{}");
+    wait_for_waiters(1);
+    EXPECT_TRUE(worker_->calls_snapshot().empty());  // nothing past the parked `next` is handled yet
+
+    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+    EXPECT_EQ(runtime.read_response().result_int(), 200);
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].request_id, "req-ahead");
+}
+
+TEST_F(RuntimeApiEndpointTest, ManyEventsOnOneConnection) {
+    RuntimeClient runtime(port_);
+    for (std::size_t i = 0; i < 50; ++i) {
+        runtime.send(kNext);
+        wait_for_waiters(i + 1);
+        EXPECT_TRUE(on_io([&] { return worker_->waiters[i]->deliver(sample_event()); }));
+        ASSERT_EQ(runtime.read_response().body(), R"({"hello":"world"})");
+        runtime.post("/2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response", "{}");
+        ASSERT_EQ(runtime.read_response().result_int(), 202);
+    }
+    EXPECT_EQ(worker_->calls_snapshot().size(), 50u);
+}
+
 TEST_F(RuntimeApiEndpointTest, DeliverFailsOnceTheRuntimeHasGone) {
     {
         RuntimeClient runtime(port_);

@@ -3,10 +3,14 @@
 
 namespace funcd {
 
+// Both draw from OpenSSL's CSPRNG (seeded by the OS) through a per-thread buffer, so
+// the invoke path pays for a generator call once every few hundred ids. Thread-safe; a
+// forked child never repeats its parent's bytes.
+
 // A random (version 4) UUID in its canonical lower-case text form.
 std::string new_uuid();
 
-// `bytes` random bytes from the OS CSPRNG, hex encoded.
+// `bytes` random bytes, hex encoded.
 std::string random_hex(std::size_t bytes);
 
 // Lower-case hex SHA-256 of `data`.

@@ -4,7 +4,9 @@
 // lines. Lines are buffered and written in batches: logs are not on the caller's
 // critical path and need not survive a crash of the daemon to the last line.
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +14,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
 
 #include "funcd/common/unique_fd.hpp"
 
@@ -28,14 +31,26 @@ public:
     void output(std::string_view request_id, std::string_view text);
     // A line from funcd itself (START, END, REPORT, errors).
     void platform(std::string_view text);
+    // The same, formatted straight into the buffer (the lines written on every invocation).
+    template <class... Args>
+    void platform(fmt::format_string<Args...> format, Args&&... args) {
+        append_prefix();
+        fmt::format_to(std::back_inserter(buffer_), format, std::forward<Args>(args)...);
+        end_line();
+    }
     void flush();
 
 private:
     void append_prefix();
+    void end_line();
 
     std::filesystem::path file_;
     UniqueFd fd_;
     std::string buffer_;
+    // The last timestamp written and the second it is for: lines within one second only
+    // differ in the milliseconds, so the calendar arithmetic is done once a second.
+    std::string stamp_;
+    std::int64_t stamp_second_ = INT64_MIN;
 };
 
 // Hands out one FunctionLog per function and flushes them all periodically.

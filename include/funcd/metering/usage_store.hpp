@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json_fwd.hpp>
 
 #include "funcd/metering/pricing.hpp"
@@ -64,6 +65,9 @@ public:
 
     // Commits everything queued so far to SQLite; returns when done.
     void flush();
+
+    // Appends the journal line for `r` (to_json(r) as one line of JSON, with its newline).
+    static void journal_line(const UsageRecord& r, fmt::memory_buffer& out);
 
     // Flushes, then aggregates. Thread-safe.
     UsageReport report(const UsageQuery& q, const Prices& prices);

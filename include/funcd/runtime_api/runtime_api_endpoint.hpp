@@ -14,13 +14,14 @@
 
 namespace funcd {
 
-// The event a parked `GET /invocation/next` is answered with.
+// The event a parked `GET /invocation/next` is answered with. The strings are views: the
+// caller keeps them alive for the duration of deliver(), which copies what it sends.
 struct EventDelivery {
-    std::string request_id;
+    std::string_view request_id;
     std::int64_t deadline_ms = 0;  // Unix epoch milliseconds
-    std::string function_arn;
-    std::string trace_id;
-    std::shared_ptr<const std::string> payload;
+    std::string_view function_arn;
+    std::string_view trace_id;
+    std::shared_ptr<const std::string> payload;  // shared while it is written, not copied
 };
 
 // A parked `next` request. deliver() returns false when the connection is gone, in

@@ -21,6 +21,15 @@ struct CgroupLimits {
     int memory_mb = 128;  // CPU weight is derived from it: Lambda gives 1 vCPU at 1769 MB
 };
 
+// The calling thread's stay in a worker's cgroup (see WorkerCgroup::enter_calling_thread).
+// Ending it moves the thread back to the cgroups it came from.
+class CgroupThreadStay {
+public:
+    virtual ~CgroupThreadStay() = default;  // leaves, if leave() was not called
+    // Moves the thread back; false when it could not (logged). Idempotent.
+    virtual bool leave() noexcept = 0;
+};
+
 class WorkerCgroup {
 public:
     virtual ~WorkerCgroup() = default;  // removes the cgroup (after killing what is left in it)
@@ -33,6 +42,12 @@ public:
     virtual bool oom_killed() = 0;
     // For clone3(CLONE_INTO_CGROUP): a directory fd of the v2 cgroup, or -1 (v1).
     virtual int clone_into_fd() const { return -1; }
+    // cgroup v1's stand-in for CLONE_INTO_CGROUP: moves the calling thread, and only it,
+    // into the cgroup until the returned stay ends, so a process the thread creates
+    // meanwhile starts inside. nullptr where that is not possible (v2, or refused: logged);
+    // the caller then add()s the new process. The stay must end on the same thread
+    // before anything kills the cgroup (kill_all would otherwise list the daemon).
+    virtual std::unique_ptr<CgroupThreadStay> enter_calling_thread() { return nullptr; }
     // The cgroup's directories (one per v1 hierarchy, one for v2), for logs and checks.
     virtual std::vector<std::filesystem::path> directories() const { return {}; }
 };

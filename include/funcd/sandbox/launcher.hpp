@@ -69,6 +69,10 @@ struct WorkerSpec {
 // Resources that live as long as one worker (process group, cgroup, ...).
 class WorkerResources {
 public:
+    // Kills what is left and gives back the cgroup and uid. It may wait, in 1 ms steps, for
+    // the killed processes to finish exiting before the cgroup can go: usually a few ms,
+    // up to ~0.2 s each when hundreds of workers die at once. A cost for whichever thread
+    // drops it.
     virtual ~WorkerResources() = default;
     // Kills every process of the worker, stopped ones included. Idempotent.
     virtual void kill_all() = 0;

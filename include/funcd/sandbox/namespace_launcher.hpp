@@ -3,8 +3,10 @@
 // cgroup namespaces, inside a minimal read-only root entered with pivot_root, with no
 // capabilities, no_new_privs, rlimits, a cgroup, and seccomp installed last before exec.
 //
-// Parent and child synchronise over a socketpair: the parent writes the id maps and
-// places the child in its cgroup, then lets it go on; the child builds its root, binds
+// The child is created inside its cgroup (clone3 with CLONE_INTO_CGROUP on v2; on v1 the
+// launching thread steps into the cgroup for the clone). Parent and child synchronise over
+// a socketpair: the parent writes the id maps (and moves the child into its cgroup where
+// it could not be created there), then lets it go on; the child builds its root, binds
 // the Runtime API socket (127.0.0.1:9001 in its own network namespace) and sends it to
 // the parent with SCM_RIGHTS, then execs. A failing step is reported back with its name
 // and errno, so the parent can log exactly what broke.
@@ -71,6 +73,7 @@ private:
     SeccompPolicy seccomp_;
     std::shared_ptr<UidPool> uids_;
     bool privileged_ = false;
+    int last_cap_ = 0;  // the host's highest capability number, read once
     std::vector<std::string> unenforced_;
     std::filesystem::path root_mount_point_;
     std::atomic<std::uint64_t> next_worker_ = 0;  // names worker cgroups uniquely
