@@ -161,7 +161,10 @@ private:
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(std::shared_ptr<Core> core, Socket socket, std::string remote)
-        : core_(std::move(core)), socket_(std::move(socket)), timer_(socket_.get_executor()), remote_(std::move(remote)) {}
+        : core_(std::move(core)),
+          socket_(std::move(socket)),
+          timer_(socket_.get_executor()),
+          remote_(std::move(remote)) {}
 
     ~Session() {
         if (registered_) core_->sessions.erase(self_);
@@ -261,9 +264,9 @@ private:
 
     void on_parse_error(const error_code& ec) {
         if (ec == bhttp::error::body_limit) {
-            if (parser_->declared_too_large)
+            if (const auto length = parser_->declared_too_large)
                 return answer_and_close(413, error_body("RequestTooLargeException",
-                                                        "request body is " + std::to_string(*parser_->declared_too_large) +
+                                                        "request body is " + std::to_string(*length) +
                                                             " bytes; the limit for this endpoint is " +
                                                             std::to_string(parser_->limit) + " bytes"));
             return answer_and_close(413, error_body("RequestTooLargeException",

@@ -294,14 +294,16 @@ void UsageStore::journal_line(const UsageRecord& r, fmt::memory_buffer& out) {
     auto it = std::back_inserter(out);
     fmt::format_to(it, FMT_COMPILE(R"({{"billed_ms":{},"duration_ms":)"), r.billed_ms);
     append_json_double(out, static_cast<double>(r.duration_us) / 1000.0);
-    fmt::format_to(it, FMT_COMPILE(R"(,"duration_us":{},"function":"{}","init_duration_ms":)"), r.duration_us, r.function);
+    fmt::format_to(it, FMT_COMPILE(R"(,"duration_us":{},"function":"{}","init_duration_ms":)"), r.duration_us,
+                   r.function);
     if (r.init_duration_us) {
         append_json_double(out, static_cast<double>(*r.init_duration_us) / 1000.0);
         fmt::format_to(it, FMT_COMPILE(R"(,"init_duration_us":{})"), *r.init_duration_us);
     } else {
         out.append(std::string_view(R"(null,"init_duration_us":null)"));
     }
-    fmt::format_to(it, FMT_COMPILE(R"(,"max_memory_used_mb":{},"memory_mb":{},"outcome":"{}","request_id":"{}","start":")"),
+    fmt::format_to(it,
+                   FMT_COMPILE(R"(,"max_memory_used_mb":{},"memory_mb":{},"outcome":"{}","request_id":"{}","start":")"),
                    r.max_memory_used_mb, r.memory_mb, to_string(r.outcome), r.request_id);
     append_rfc3339(out, r.start);
     fmt::format_to(it, FMT_COMPILE(R"(","start_us":{},"version":{}}})" "\n"),

@@ -450,7 +450,8 @@ void Worker::drain_output() {
 
 void Worker::consume_output(const char* data, std::size_t n) {
     // Nothing below changes the invocation, so a view of its id stays valid.
-    const std::string_view request_id = current_ && delivered_ ? std::string_view(current_->request_id) : std::string_view();
+    const std::string_view request_id =
+        current_ && delivered_ ? std::string_view(current_->request_id) : std::string_view();
     std::string_view chunk(data, n);
     while (!chunk.empty()) {
         auto nl = chunk.find('\n');

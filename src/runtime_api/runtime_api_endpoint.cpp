@@ -139,7 +139,8 @@ private:
         if (name == bhttp::field::expect) {
             if (!seen_expect_) expect_continue = beast::iequals(value, "100-continue");
             seen_expect_ = true;
-        } else if (name == bhttp::field::unknown && !seen_error_type_ && beast::iequals(name_string, kErrorTypeHeader)) {
+        } else if (name == bhttp::field::unknown && !seen_error_type_ &&
+                   beast::iequals(name_string, kErrorTypeHeader)) {
             error_type.assign(value.data(), value.size());
             seen_error_type_ = true;
         }
@@ -251,8 +252,9 @@ private:
                 peer_done_ = true;
                 return;
             }
-            if (state_ == State::reading && ec != net::error::eof && ec != net::error::operation_aborted)
-                spdlog::debug("runtime api: connection closed while reading a request: {}", ec.message());
+            if (state_ == State::reading && ec != net::error::operation_aborted)
+                spdlog::debug("runtime api: connection closed while reading a request: {}",
+                              ec == net::error::eof ? std::string("partial message") : ec.message());
             return close();
         }
         const auto prepared = buffer_.prepare(n);

@@ -5,6 +5,7 @@
 // a way to find (and clean up) processes an attack left behind, wherever they ended up in
 // the host's process tree.
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -112,8 +113,16 @@ inline std::vector<pid_t> pids_with_comm(const std::string& comm) {
 inline std::vector<pid_t> live_pids_with_comm(const std::string& comm) {
     std::vector<pid_t> out;
     for (pid_t pid : pids_with_comm(comm)) {
-        std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        // A plain read: the process may exit between open and read (ESRCH), which
+        // std::ifstream reports by throwing from its buffer.
+        std::string stat;
+        const int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            char buf[1024];
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n > 0) stat.assign(buf, static_cast<std::size_t>(n));
+            ::close(fd);
+        }
         auto close = stat.rfind(')');
         if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z') continue;
         if (!stat.empty()) out.push_back(pid);
