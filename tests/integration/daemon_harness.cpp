@@ -31,8 +31,16 @@ std::filesystem::path make_temp_dir(const std::string& prefix) {
 }
 
 pid_t parent_of(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // A plain read: the process may exit between open and read (ESRCH), which
+    // std::ifstream reports by throwing from its buffer.
+    std::string stat;
+    const int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[1024];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    if (n <= 0) return -1;
+    stat.assign(buf, static_cast<std::size_t>(n));
     auto close = stat.rfind(')');
     if (close == std::string::npos) return -1;
     std::istringstream rest(stat.substr(close + 2));

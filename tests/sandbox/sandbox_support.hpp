@@ -92,6 +92,19 @@ inline std::string unique_mark(const std::string& prefix) {
 }
 
 // Host pids whose comm is exactly `comm` (zombies included: they still hold a pid).
+// The start of /proc/<pid>/<file>, or "" when the process is gone. A plain read: the
+// process may exit between open and read (ESRCH), which std::ifstream reports by throwing.
+inline std::string proc_text(const std::string& pid, const char* file) {
+    std::string text;
+    const int fd = ::open(("/proc/" + pid + "/" + file).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
+    char buf[1024];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    if (n > 0) text.assign(buf, static_cast<std::size_t>(n));
+    return text;
+}
+
 inline std::vector<pid_t> pids_with_comm(const std::string& comm) {
     std::vector<pid_t> out;
     DIR* d = ::opendir("/proc");
@@ -100,9 +113,8 @@ inline std::vector<pid_t> pids_with_comm(const std::string& comm) {
         char* end;
         long pid = std::strtol(e->d_name, &end, 10);
         if (*end != '\0' || pid <= 0) continue;
-        std::ifstream in(std::string("/proc/") + e->d_name + "/comm");
-        std::string name;
-        std::getline(in, name);
+        std::string name = proc_text(e->d_name, "comm");
+        if (!name.empty() && name.back() == '\n') name.pop_back();
         if (name == comm) out.push_back(static_cast<pid_t>(pid));
     }
     ::closedir(d);
@@ -113,16 +125,7 @@ inline std::vector<pid_t> pids_with_comm(const std::string& comm) {
 inline std::vector<pid_t> live_pids_with_comm(const std::string& comm) {
     std::vector<pid_t> out;
     for (pid_t pid : pids_with_comm(comm)) {
-        // A plain read: the process may exit between open and read (ESRCH), which
-        // std::ifstream reports by throwing from its buffer.
-        std::string stat;
-        const int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            char buf[1024];
-            const ssize_t n = ::read(fd, buf, sizeof buf);
-            if (n > 0) stat.assign(buf, static_cast<std::size_t>(n));
-            ::close(fd);
-        }
+        const std::string stat = proc_text(std::to_string(pid), "stat");
         auto close = stat.rfind(')');
         if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z') continue;
         if (!stat.empty()) out.push_back(pid);
@@ -201,9 +204,8 @@ protected:
         std::string out;
         for (pid_t pid : descendants_of(d.pid())) {
             if (baseline_.count(pid)) continue;
-            std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-            std::string comm;
-            std::getline(in, comm);
+            std::string comm = proc_text(std::to_string(pid), "comm");
+            if (!comm.empty() && comm.back() == '\n') comm.pop_back();
             out += " " + std::to_string(pid) + "(" + comm + ")";
         }
         return out.empty() ? "none" : out;
