@@ -64,6 +64,16 @@ std::vector<pid_t> all_pids() {
 
 }  // namespace
 
+std::vector<nlohmann::json> logged_json(const Daemon& d, const std::string& function, const std::string& marker) {
+    std::vector<nlohmann::json> out;
+    const std::string log = read_file(d.data_dir() / "logs" / (function + ".log"));
+    for (std::size_t at = log.find(marker); at != std::string::npos; at = log.find(marker, at + 1)) {
+        const auto start = at + marker.size();
+        out.push_back(nlohmann::json::parse(log.substr(start, log.find('\n', start) - start)));
+    }
+    return out;
+}
+
 std::string read_file(const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -39,6 +39,9 @@ std::string python_zip(const std::string& app_py);
 std::string bootstrap_zip(const std::string& bootstrap);
 std::string read_file(const std::filesystem::path& p);
 
+// The JSON documents a function printed after `marker` on its log lines, in order.
+std::vector<nlohmann::json> logged_json(const class Daemon& d, const std::string& function, const std::string& marker);
+
 // Pids of processes whose parent is `parent`.
 std::vector<pid_t> children_of(pid_t parent);
 // Pids of every descendant of `root`.

@@ -19,15 +19,7 @@ def handler(event, context):
 
 json settings() { return {{"runtime", "python3"}, {"handler", "app.handler"}}; }
 
-std::vector<json> events_seen(Daemon& d, const std::string& name) {
-    std::vector<json> out;
-    const std::string log = read_file(d.data_dir() / "logs" / (name + ".log"));
-    for (std::size_t at = log.find("EVENT "); at != std::string::npos; at = log.find("EVENT ", at + 1)) {
-        const auto start = at + 6;
-        out.push_back(json::parse(log.substr(start, log.find('\n', start) - start)));
-    }
-    return out;
-}
+std::vector<json> events_seen(Daemon& d, const std::string& name) { return logged_json(d, name, "EVENT "); }
 
 TEST(Schedule, FiresWithItsInputAndStopsWhenDisabledOrDeleted) {
     Daemon d;
