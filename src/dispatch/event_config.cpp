@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/json_body.hpp"
 #include "funcd/registry/function_config.hpp"
 
 namespace funcd {
@@ -33,9 +34,7 @@ std::optional<std::string> destination(const json& v, std::string_view field) {
 }  // namespace
 
 EventConfig parse_event_config(std::string_view body, const EventConfig& current) {
-    json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) throw ApiError::bad_content("the request body is not valid JSON");
-    if (!doc.is_object()) throw ApiError::bad_content("the request body must be a JSON object");
+    json doc = parse_json_object(body);
     EventConfig c = current;
     for (const auto& [key, value] : doc.items()) {
         if (key == "maximum_retry_attempts") {

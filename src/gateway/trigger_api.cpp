@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/json_body.hpp"
 
 namespace funcd {
 namespace {
@@ -37,9 +38,7 @@ void validate_trigger_name(std::string_view kind, const std::string& name) {
 }
 
 ScheduleDefinition parse_schedule(const std::string& function, const std::string& name, std::string_view body) {
-    json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) throw ApiError::bad_content("the request body is not valid JSON");
-    if (!doc.is_object()) throw ApiError::bad_content("the request body must be a JSON object");
+    json doc = parse_json_object(body);
     ScheduleDefinition s;
     s.function = function;
     s.name = name;
@@ -75,6 +74,11 @@ TriggerApi::TriggerApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
       files_(files),
       pools_(pools) {}
 
+void TriggerApi::require_function(const std::string& function) const {
+    validate_function_name(function);
+    if (!registry_.find(function)) throw ApiError::not_found("function '" + function + "' does not exist");
+}
+
 void TriggerApi::start() {
     std::size_t schedules = 0;
     for (auto& s : store_.schedules()) {
@@ -107,8 +111,7 @@ bool TriggerApi::handle(const ParsedTarget& t, http::Request& req, http::Respond
     if (s.size() >= 4 && s[1] == "functions" && s[3] == "file-triggers") return handle_file_triggers(t, req, respond);
     if (s.size() < 4 || s[1] != "functions" || s[3] != "schedules") return false;
     const std::string& function = s[2];
-    validate_function_name(function);
-    if (!registry_.find(function)) throw ApiError::not_found("function '" + function + "' does not exist");
+    require_function(function);
     if (s.size() == 4) {
         if (m != "GET") return respond(method_not_allowed(m, "GET")), true;
         json list = json::array();
@@ -182,9 +185,7 @@ bool inside(const std::filesystem::path& p, const std::filesystem::path& dir) {
 }
 
 FileTriggerDefinition parse_file_trigger(const std::string& function, const std::string& name, std::string_view body) {
-    json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) throw ApiError::bad_content("the request body is not valid JSON");
-    if (!doc.is_object()) throw ApiError::bad_content("the request body must be a JSON object");
+    json doc = parse_json_object(body);
     FileTriggerDefinition f;
     f.function = function;
     f.name = name;
@@ -236,8 +237,7 @@ bool TriggerApi::handle_file_triggers(const ParsedTarget& t, http::Request& req,
     const auto& s = t.segments;
     const std::string& m = req.method;
     const std::string& function = s[2];
-    validate_function_name(function);
-    if (!registry_.find(function)) throw ApiError::not_found("function '" + function + "' does not exist");
+    require_function(function);
     if (s.size() == 4) {
         if (m != "GET") return respond(method_not_allowed(m, "GET")), true;
         json list = json::array();

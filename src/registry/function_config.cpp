@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/json_body.hpp"
 #include "funcd/common/base64.hpp"
 
 namespace funcd {
@@ -342,9 +343,7 @@ void validate_function_name(std::string_view name) {
 
 DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
     validate_function_name(name);
-    json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) throw ApiError::bad_content("the request body is not valid JSON");
-    if (!doc.is_object()) throw ApiError::bad_content("the request body must be a JSON object");
+    json doc = parse_json_object(body);
 
     DeployRequest req;
     FunctionConfig& c = req.config;
@@ -460,9 +459,7 @@ DeployRequest parse_deploy_query(std::string_view name,
 }
 
 ConcurrencySettings parse_concurrency_json(std::string_view body, const ConcurrencySettings& current) {
-    json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) throw ApiError::bad_content("the request body is not valid JSON");
-    if (!doc.is_object()) throw ApiError::bad_content("the request body must be a JSON object");
+    json doc = parse_json_object(body);
     ConcurrencySettings c = current;
     for (const auto& [key, value] : doc.items()) {
         if (key == "reserved_concurrency") {

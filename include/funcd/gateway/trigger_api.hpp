@@ -25,6 +25,8 @@ public:
     void function_deleted(const std::string& name);
 
 private:
+    // Throws ApiError: 400 for a bad name, 404 for a function that does not exist.
+    void require_function(const std::string& function) const;
     void put_schedule(const std::string& function, const std::string& name, http::Request& req,
                       http::Responder& respond);
     void delete_schedule(const std::string& function, const std::string& name, http::Responder& respond);
