@@ -71,6 +71,11 @@ def _wrk_errors(r):
 # 1-3. Warm invoke: latency on one keep-alive connection, throughput on 64.
 
 WARM_SHAPES = (("c1", 1, 1), ("c64", 2, 64))
+# Warm functions: runtime label -> (runtime, extra deploy settings). "provided-tcp" is the
+# same noop told to ignore the connection funcd starts it with (FUNCD_RUNTIME_API_FD) and
+# use TCP, as any other Lambda runtime client does.
+WARM_FUNCTIONS = (("provided", "provided", {}), ("provided-tcp", "provided", {"env": {"NOOP_TCP": "1"}}),
+                  ("python3", "python3", {}))
 
 
 def warm(ctx):
@@ -79,15 +84,15 @@ def warm(ctx):
     nginx = Nginx(log_dir=ctx.out_dir).start()
     d = ctx.daemon("warm", "--sandbox", "on")
     try:
-        for runtime in ("provided", "python3"):
-            d.deploy_noop("warm-" + runtime, runtime)
-            _check_invoke(d, "warm-" + runtime)
+        for label, runtime, settings in WARM_FUNCTIONS:
+            d.deploy_noop("warm-" + label, runtime, **settings)
+            _check_invoke(d, "warm-" + label)
         res, warmed, after = {}, {}, {}
         for shape, threads, conns in WARM_SHAPES:
             ctx.log("warm %s: nginx" % shape)
             load.wrk(nginx.url(), threads, conns, 1)  # warm-up
             res[("nginx", shape)] = load.wrk(nginx.url(), threads, conns, dur, raw_log=ctx.wrk_log())
-            for runtime in ("provided", "python3"):
+            for runtime, _, _ in WARM_FUNCTIONS:
                 ctx.log("warm %s: funcd %s" % (shape, runtime))
                 url = d.url("/v1/functions/warm-%s/invoke" % runtime)
                 # Warm-up: starts the workers the connections need (one per connection).
@@ -103,7 +108,7 @@ def warm(ctx):
         nginx.stop()
 
     ng1, ng64 = res[("nginx", "c1")], res[("nginx", "c64")]
-    for runtime in ("provided", "python3"):
+    for runtime, _, _ in WARM_FUNCTIONS:
         r1, r64 = res[(runtime, "c1")], res[(runtime, "c64")]
         lat, nlat = r1["latency_us"], ng1["latency_us"]
         p = runtime == "provided"  # the targets are set for the native noop
@@ -123,7 +128,7 @@ def warm(ctx):
     ctx.note(s, "")
     ctx.note(s, "| run | req/s | p50 | p90 | p99 | p99.9 | max | wrk errors |")
     ctx.note(s, "|---|---|---|---|---|---|---|---|")
-    for who in ("nginx", "provided", "python3"):
+    for who in ("nginx",) + tuple(label for label, _, _ in WARM_FUNCTIONS):
         for shape, _, _ in WARM_SHAPES:
             r = res[(who, shape)]
             l = r["latency_us"]
@@ -135,7 +140,7 @@ def warm(ctx):
     ctx.note(s, "")
     ctx.note(s, "Workers (API idle/busy) after the warm-up and after the measured run: " + "; ".join(
         "%s %s %d/%d then %d/%d" % (rt, shape, *warmed[(rt, shape)], *after[(rt, shape)])
-        for rt in ("provided", "python3") for shape, _, _ in WARM_SHAPES) +
+        for rt, _, _ in WARM_FUNCTIONS for shape, _, _ in WARM_SHAPES) +
         ". A run on N connections needs N workers; more afterwards means some invocations cold-started "
         "during the measured run, fewer means workers were lost.")
 

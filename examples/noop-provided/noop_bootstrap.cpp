@@ -3,6 +3,7 @@
 // so the loop does no work of its own: one keep-alive connection, one receive buffer
 // that only grows, and no allocation per invocation. Any surprise from the Runtime API
 // ends the process with status 1; funcd treats that like any other worker exit.
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -51,10 +52,15 @@ struct Response {
 
 class Connection {
 public:
-    Connection(std::string host, std::string port) : host_(std::move(host)), port_(std::move(port)) {
+    Connection(std::string host, std::string port, int inherited_fd)
+        : host_(std::move(host)), port_(std::move(port)), fd_(inherited_fd) {
         buf_.resize(kInitialBufferBytes);
     }
 
+    bool connected() const { return fd_ >= 0; }
+
+    // Over TCP to AWS_LAMBDA_RUNTIME_API: at the start without an inherited connection, and
+    // whenever the server closed the one in use.
     void connect() {
         if (fd_ >= 0) ::close(fd_);
         begin_ = end_ = 0;
@@ -239,6 +245,26 @@ void split_address(std::string_view address, std::string& host, std::string& por
 
 }  // namespace
 
+// The connection to funcd's Runtime API the runtime was started with (FUNCD_RUNTIME_API_FD),
+// or -1: none given, or NOOP_TCP=1 asks for TCP like any other Lambda runtime client.
+int inherited_connection() {
+    const char* tcp_env = std::getenv("NOOP_TCP");
+    const char* fd_env = std::getenv("FUNCD_RUNTIME_API_FD");
+    int fd = -1;
+    if (fd_env != nullptr) {
+        const std::string_view text(fd_env);
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), fd);
+        if (ec != std::errc{} || end != text.data() + text.size() || fd < 3) fail("bad FUNCD_RUNTIME_API_FD");
+        // Not inherited by anything this process might start.
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    if (fd >= 0 && tcp_env != nullptr && std::string_view(tcp_env) == "1") {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int main() {
     const char* address = std::getenv("AWS_LAMBDA_RUNTIME_API");
     if (address == nullptr) fail("AWS_LAMBDA_RUNTIME_API is not set");
@@ -251,8 +277,8 @@ int main() {
     const std::string_view address_view(address);
     const std::string host_header(address_view.substr(0, address_view.rfind(':')));
 
-    Connection conn(host, port);
-    conn.connect();
+    Connection conn(host, port, inherited_connection());
+    if (!conn.connected()) conn.connect();
 
     const std::string next_request =
         "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: " + host_header + "\r\n\r\n";
@@ -261,11 +287,9 @@ int main() {
     // Sized for the longest head: fixed text, the host and the longest accepted request id.
     char post_head[512 + kMaxHostBytes + kMaxRequestIdBytes];
 
+    iovec get_iov{const_cast<char*>(next_request.data()), next_request.size()};
+    conn.send_all(&get_iov, 1);
     for (;;) {
-        if (conn.take_reconnect()) conn.connect();
-        iovec get_iov{const_cast<char*>(next_request.data()), next_request.size()};
-        conn.send_all(&get_iov, 1);
-
         Response event = conn.read_response();
         if (event.status != 200) fail("invocation/next did not answer 200");
         if (event.request_id.empty() || event.request_id.size() > kMaxRequestIdBytes) fail("bad request id");
@@ -281,11 +305,20 @@ int main() {
         if (head_len < 0 || static_cast<std::size_t>(head_len) >= sizeof post_head) fail("request head too long");
 
         if (conn.take_reconnect()) conn.connect();  // reconnecting keeps the buffer, so `body` stays valid
-        iovec post_iov[2] = {{post_head, static_cast<std::size_t>(head_len)},
-                             {const_cast<char*>(body.data()), body.size()}};
-        conn.send_all(post_iov, body.empty() ? 1 : 2);
+        // The next `next` goes out with the response (HTTP pipelining): one write per event,
+        // and funcd answers the response and the `next` together when the event comes.
+        iovec iov[3] = {{post_head, static_cast<std::size_t>(head_len)},
+                        {const_cast<char*>(body.data()), body.size()},
+                        {const_cast<char*>(next_request.data()), next_request.size()}};
+        if (body.empty()) iov[1] = iov[2];
+        conn.send_all(iov, body.empty() ? 2 : 3);
 
         Response reply = conn.read_response();
         if (reply.status != 202) fail("invocation response was not accepted");
+        if (conn.take_reconnect()) {
+            // Closed after the answer: the pipelined `next` was never read.
+            conn.connect();
+            conn.send_all(&get_iov, 1);
+        }
     }
 }

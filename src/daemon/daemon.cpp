@@ -19,6 +19,8 @@
 #include <fmt/format.h>
 
 #include "funcd/common/ids.hpp"
+#include "funcd/daemon/python_bytecode.hpp"
+#include "funcd/daemon/reactor_slots.hpp"
 #include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/dispatch/event_store.hpp"
@@ -163,6 +165,7 @@ int run_daemon(const DaemonOptions& options) {
     const std::string token = load_or_create_api_token(opts);
 
     boost::asio::io_context io(1);
+    reserve_reactor_slots(io);
     boost::asio::thread_pool blocking(kBlockingThreads);
 
     CodeStore code(data_dir / "code");
@@ -174,6 +177,8 @@ int run_daemon(const DaemonOptions& options) {
     MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
     PoolEnvironment env{io, *launcher, logs, std::filesystem::absolute(opts.runtime_dir), opts.python,
                         opts.init_timeout};
+    // Before any worker starts, provisioned ones included: workers cannot write the cache.
+    compile_python_runtime(env.python, env.runtime_dir);
     env.launch_threads = &launch_threads;
     env.memory = &memory;
     PoolManager pools(env);

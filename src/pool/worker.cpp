@@ -104,7 +104,8 @@ void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> lau
     pid_ = launched.pid;
     resources_ = std::move(launched.resources);
     endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(launched.runtime_api_listener),
-                                                     std::weak_ptr<RuntimeApiHandler>(shared_from_this()));
+                                                     std::weak_ptr<RuntimeApiHandler>(shared_from_this()),
+                                                     std::move(launched.runtime_api_connection));
     exit_status_ = std::move(launched.exit_status);
     exit_watch_.assign(launched.pidfd.release());
     output_.assign(launched.output.release());

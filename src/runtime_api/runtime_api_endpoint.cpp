@@ -15,6 +15,7 @@
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -39,8 +40,10 @@ using Clock = std::chrono::steady_clock;
 // The io_context's own executor type rather than the type-erased default: every socket
 // operation copies its executor, and any_io_executor's copies showed up in profiles.
 using Executor = net::io_context::executor_type;
-using Socket = net::basic_stream_socket<tcp, Executor>;
-using Acceptor = net::basic_socket_acceptor<tcp, Executor>;
+// Generic: the same session serves TCP connections and the runtime's own AF_UNIX one.
+using Protocol = net::generic::stream_protocol;
+using Socket = net::basic_stream_socket<Protocol, Executor>;
+using Acceptor = net::basic_socket_acceptor<Protocol, Executor>;
 using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor>;
 
 // Lambda's limit for a synchronous invocation's response payload (6 MB, counted in MiB).
@@ -169,11 +172,23 @@ private:
 
 class Session;
 
+int socket_domain(int fd) {
+    int domain = AF_INET;
+    socklen_t len = sizeof domain;
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+        spdlog::error("runtime api: getsockopt(SO_DOMAIN) fd={} failed: {} (errno {})", fd, std::strerror(errno),
+                      errno);
+    return domain;
+}
+
 struct Core : std::enable_shared_from_this<Core> {
     Core(net::io_context& io, int listener_fd, std::weak_ptr<RuntimeApiHandler> h)
-        : acceptor(io.get_executor(), tcp::v4(), listener_fd), accept_retry(io.get_executor()), handler(std::move(h)) {}
+        : acceptor(io.get_executor(), Protocol(socket_domain(listener_fd), IPPROTO_TCP), listener_fd),
+          accept_retry(io.get_executor()),
+          handler(std::move(h)) {}
 
     void accept();
+    void adopt(int connected_fd);
     void close();
 
     Acceptor acceptor;
@@ -212,7 +227,7 @@ public:
         lingering_ = false;
         parked_self_.reset();
         error_code ignored;
-        socket_.shutdown(tcp::socket::shutdown_both, ignored);
+        socket_.shutdown(net::socket_base::shutdown_both, ignored);
         socket_.close(ignored);
         timer_.cancel();
     }
@@ -281,13 +296,15 @@ private:
         }
         if (parser_->is_header_done() && parser_->expect_continue && !continue_sent_) {
             continue_sent_ = true;
-            return write(net::buffer(kContinueLine.data(), kContinueLine.size()), {}, &Session::after_continue);
+            return write({net::buffer(held_), net::buffer(kContinueLine.data(), kContinueLine.size()), {}},
+                         &Session::after_continue);
         }
         if (state_ == State::reading) set_deadline(kPartialRequestTimeout);
         read_some();
     }
 
     void after_continue(const error_code& ec) {
+        held_.clear();
         if (state_ == State::closed) return;
         if (ec) return close();
         state_ = State::reading;
@@ -391,6 +408,8 @@ private:
 
     void reply(int status, std::string body, bool keep_alive) {
         if (status < 100 || status > 999) status = 500;
+        if (status / 100 == 2 && keep_alive && held_.empty() && buffer_.size() > 0 && !core_->closed)
+            return hold(status, body);
         head_.clear();
         head_ += "HTTP/1.1 ";
         append_number(head_, static_cast<unsigned>(status));
@@ -403,19 +422,39 @@ private:
         head_ += keep_alive_ ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
         reply_body_ = std::move(body);
         state_ = State::writing;
-        write(net::buffer(head_), net::buffer(reply_body_), &Session::after_write);
+        write({net::buffer(held_), net::buffer(head_), net::buffer(reply_body_)}, &Session::after_write);
+    }
+
+    // The runtime sent its next request before reading this answer (pipelining, as our own
+    // runtimes do after posting a response), so it is not waiting for the answer by itself:
+    // it goes out with the answer to that next request, typically the next event. That saves
+    // a write and a wake-up of the runtime per invocation. Order is kept, and only one answer
+    // is ever held. Refusals are not held: a runtime that gives up on one hangs up before
+    // its pipelined `next` is given an event (deliver() checks).
+    void hold(int status, std::string_view body) {
+        held_ = "HTTP/1.1 ";
+        append_number(held_, static_cast<unsigned>(status));
+        held_ += ' ';
+        const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+        held_.append(reason.data(), reason.size());
+        held_ += "\r\nContent-Type: application/json\r\nContent-Length: ";
+        append_number(held_, body.size());
+        held_ += "\r\n\r\n";
+        held_ += body;
+        begin_request();
+        parse_later();
     }
 
     // Writes at once when the socket takes it all (the usual case on loopback), which saves
     // a completion's trip through the loop; what is left is written asynchronously. Either
     // way `done` runs on this turn of the loop or a later one, never inside a caller of ours.
-    void write(net::const_buffer first, net::const_buffer second, WriteDone done) {
-        const std::array<net::const_buffer, 2> buffers{first, second};
+    using Buffers = std::array<net::const_buffer, 3>;
+    void write(const Buffers& buffers, WriteDone done) {
         error_code ec;
         const std::size_t written = socket_.write_some(buffers, ec);
-        if (!ec && written == first.size() + second.size()) return (this->*done)(ec);
+        if (!ec && written == net::buffer_size(buffers)) return (this->*done)(ec);
         if (ec && ec != net::error::would_block && ec != net::error::try_again) return (this->*done)(ec);
-        beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
+        beast::buffers_suffix<Buffers> rest(buffers);
         rest.consume(written);
         net::async_write(socket_, rest, [self = shared_from_this(), done](error_code ec, std::size_t) {
             (self.get()->*done)(ec);
@@ -425,6 +464,7 @@ private:
     void after_write(const error_code& ec) {
         payload_.reset();
         reply_body_.clear();
+        held_.clear();
         if (state_ == State::closed) return;
         if (ec) {
             spdlog::debug("runtime api: writing an answer failed: {}", ec.message());
@@ -433,19 +473,22 @@ private:
         if (peer_done_) return close();
         if (!keep_alive_) return linger_close();
         begin_request();
-        if (buffer_.size() > 0) {
-            // A request the runtime sent ahead. Parsed on the next turn: this may be running
-            // inside deliver(), and the worker must not be re-entered from there.
-            net::post(socket_.get_executor(), [self = shared_from_this()] {
-                if (self->state_ == State::waiting) self->parse();
-            });
-        }
+        parse_later();
+    }
+
+    // A request the runtime sent ahead is parsed on the next turn: this may be running inside
+    // deliver() or a handler, and the worker must not be re-entered from there.
+    void parse_later() {
+        if (buffer_.size() == 0) return;
+        net::post(socket_.get_executor(), [self = shared_from_this()] {
+            if (self->state_ == State::waiting) self->parse();
+        });
     }
 
     void linger_close() {
         state_ = State::closed;
         error_code ec;
-        socket_.shutdown(tcp::socket::shutdown_send, ec);
+        socket_.shutdown(net::socket_base::shutdown_send, ec);
         if (ec) return close();
         lingering_ = true;
         buffer_.clear();
@@ -500,6 +543,7 @@ private:
     std::optional<RequestParser> parser_;
     std::string head_;            // the answer's head, reused
     std::string reply_body_;
+    std::string held_;  // an answer that goes out with the next one, see hold()
     std::shared_ptr<const std::string> payload_;  // keeps the event body alive while it is written
     std::shared_ptr<Session> parked_self_;          // alive while parked; released by deliver() or close()
     std::list<std::weak_ptr<Session>>::iterator self_;
@@ -541,7 +585,8 @@ bool Session::deliver(const EventDelivery& event) {
     head_ += keep_alive_ ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
 
     state_ = State::writing;
-    write(net::buffer(head_), payload_ ? net::buffer(*payload_) : net::const_buffer(), &Session::after_write);
+    write({net::buffer(held_), net::buffer(head_), payload_ ? net::buffer(*payload_) : net::const_buffer()},
+          &Session::after_write);
     return true;
 }
 
@@ -568,6 +613,19 @@ void Core::accept() {
     });
 }
 
+void Core::adopt(int connected_fd) {
+    error_code ec;
+    Socket socket(acceptor.get_executor());
+    socket.assign(Protocol(AF_UNIX, 0), connected_fd, ec);
+    if (ec) ::close(connected_fd);
+    if (!ec) socket.non_blocking(true, ec);  // answers are first written without waiting
+    if (ec) {
+        spdlog::error("runtime api: cannot serve the runtime's own connection: {}", ec.message());
+        return;
+    }
+    std::make_shared<Session>(shared_from_this(), std::move(socket))->start();
+}
+
 void Core::close() {
     if (closed) return;
     closed = true;
@@ -588,10 +646,11 @@ struct RuntimeApiEndpoint::Impl : Core {
 };
 
 RuntimeApiEndpoint::RuntimeApiEndpoint(boost::asio::io_context& io, UniqueFd listener,
-                                       std::weak_ptr<RuntimeApiHandler> handler)
+                                       std::weak_ptr<RuntimeApiHandler> handler, UniqueFd connection)
     : impl_(std::make_shared<Impl>(io, listener.get(), std::move(handler))) {
     listener.release();  // the acceptor owns it now
     impl_->accept();
+    if (connection) impl_->adopt(connection.release());  // the session's socket owns it now
 }
 
 RuntimeApiEndpoint::~RuntimeApiEndpoint() { close(); }

@@ -103,6 +103,7 @@ struct ChildPlan {
     std::vector<const char*> bind_dirs;
     std::vector<int> bind_slots;
     int exit_status = -1;  // write end: the init passes on the runtime's wait status
+    int runtime_api = -1;  // the runtime's end of its own Runtime API connection
     std::vector<std::string> env;  // storage behind envp
     std::vector<char*> argv;
     std::vector<char*> envp;
@@ -216,12 +217,21 @@ int step_close_descriptors(const ChildPlan& p, const char**) noexcept {
     // other workers' pipes). Close-on-exec would cover most, but not a descriptor
     // another thread opened without it, so close them all. The sync socket stays: it
     // carries a failure of the remaining steps and closes itself at exec.
-    const unsigned keep_low = static_cast<unsigned>(std::min(p.sync, p.exit_status));
-    const unsigned keep_high = static_cast<unsigned>(std::max(p.sync, p.exit_status));
-    if (keep_low > 3 && ::close_range(3, keep_low - 1, 0) != 0) return errno;
-    if (keep_high > keep_low + 1 && ::close_range(keep_low + 1, keep_high - 1, 0) != 0) return errno;
-    if (::close_range(keep_high + 1, ~0U, 0) != 0) return errno;
-    return 0;
+    // The runtime's Runtime API connection stays too: the runtime inherits it.
+    std::array<int, 3> keep{p.sync, p.exit_status, p.runtime_api};
+    std::sort(keep.begin(), keep.end());
+    unsigned from = 3;
+    for (int fd : keep) {
+        const auto k = static_cast<unsigned>(fd);
+        if (k > from && ::close_range(from, k - 1, 0) != 0) return errno;
+        from = k + 1;
+    }
+    return ::close_range(from, ~0U, 0) != 0 ? errno : 0;
+}
+
+int step_runtime_api_connection(const ChildPlan& p, const char**) noexcept {
+    // Kept across the runtime's exec, at the number FUNCD_RUNTIME_API_FD names.
+    return ::fcntl(p.runtime_api, F_SETFD, 0) != 0 ? errno : 0;
 }
 
 int step_bounding_set(const ChildPlan& p, const char** what) noexcept {
@@ -325,6 +335,7 @@ constexpr ChildStep kChildSteps[] = {
     {"rlimits", step_rlimits},
     {"working directory", step_working_directory},
     {"stdio", step_stdio},
+    {"runtime api connection", step_runtime_api_connection},
     {"close descriptors", step_close_descriptors},
     {"capability bounding set", step_bounding_set},
     {"capabilities", step_capabilities},
@@ -553,8 +564,14 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         api_env = std::string("AWS_LAMBDA_RUNTIME_API=") + kRuntimeApiAddress;
     }
 
+    int api_pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, api_pair) != 0) throw_errno(errno, "socketpair");
+    UniqueFd api_ours(api_pair[0]), api_theirs(api_pair[1]);
+    api_theirs = above_stdio(std::move(api_theirs), "the runtime's Runtime API connection");
+
     // Everything the child reads, built now: after clone it may not allocate.
     ChildPlan plan;
+    plan.runtime_api = api_theirs.get();
     plan.sync = child_end.get();
     plan.dev_null = dev_null.get();
     plan.output = out_write.get();
@@ -584,7 +601,7 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         bind_dirs.push_back(b.host.string());
     }
     plan.own = {child_end.get(), dev_null.get(), out_write.get(), status_write.get(), code_slot.get(),
-                runtime_slot.get()};
+                runtime_slot.get(), api_theirs.get()};
     for (const auto& slot : bind_slots) plan.own.push_back(slot.get());
     std::sort(plan.own.begin(), plan.own.end());
     const std::string code_dir = spec.code_dir.string(), runtime_dir = spec.runtime_dir.string();
@@ -607,6 +624,7 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     plan.seccomp = &seccomp_;
     plan.env = spec.env;
     plan.env.push_back(api_env);
+    plan.env.push_back(std::string(kRuntimeApiFdVariable) + "=" + std::to_string(api_theirs.get()));
     for (const auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
     plan.argv.push_back(nullptr);
     for (auto& e : plan.env) plan.envp.push_back(e.data());
@@ -707,6 +725,7 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     status_write.reset();
     out.exit_status = std::move(status_read);
     out.runtime_api_listener = std::move(listener);
+    out.runtime_api_connection = std::move(api_ours);
     out.resources = std::make_unique<SandboxResources>(pid, std::move(resources_pidfd), std::move(cgroup),
                                                        std::move(lease));
     const auto done = Clock::now();

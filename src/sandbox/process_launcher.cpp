@@ -99,6 +99,14 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
     out.runtime_api_listener = listen_loopback_ephemeral();
     const std::string api_env =
         "AWS_LAMBDA_RUNTIME_API=127.0.0.1:" + std::to_string(local_port(out.runtime_api_listener.get()));
+    int api_pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, api_pair) != 0) throw_errno("socketpair");
+    out.runtime_api_connection.reset(api_pair[0]);
+    UniqueFd api_theirs(api_pair[1]);
+    // The runtime finds its end at descriptor 3, the first after stdio.
+    constexpr int kApiFd = 3;
+    api_theirs = above_stdio(std::move(api_theirs), "the runtime's Runtime API connection");
+    const std::string api_fd_env = std::string(kRuntimeApiFdVariable) + "=" + std::to_string(kApiFd);
 
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe2");
@@ -116,6 +124,7 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
     std::vector<char*> envp;
     for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(const_cast<char*>(api_env.c_str()));
+    envp.push_back(const_cast<char*>(api_fd_env.c_str()));
     envp.push_back(nullptr);
     const std::string cwd = spec.code_dir.string();
     const pid_t parent = ::getpid();
@@ -131,7 +140,10 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
         ::dup2(dev_null.get(), 0);
         ::dup2(out_write.get(), 1);
         ::dup2(out_write.get(), 2);
-        ::close_range(3, ~0U, 0);
+        // dup2 onto itself would leave close-on-exec set.
+        if (api_theirs.get() == kApiFd) ::fcntl(kApiFd, F_SETFD, 0);
+        else ::dup2(api_theirs.get(), kApiFd);
+        ::close_range(kApiFd + 1, ~0U, 0);
         // The daemon ignores SIGPIPE and blocks nothing, but a runtime must start with defaults.
         sigset_t none;
         sigemptyset(&none);

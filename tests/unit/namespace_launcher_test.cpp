@@ -273,15 +273,54 @@ TEST_F(NamespaceLauncherTest, ReturnsTheUidWhenTheWorkerGoes) {
 
 // Cold start to the runtime's first request: launch() to the first bytes of
 // GET /next of the native noop runtime, which lives next to this test binary's build tree.
-TEST_F(NamespaceLauncherTest, ColdStartToFirstNext) {
+namespace {
+
+// The first request a runtime sends on `conn`, within 5 s.
+std::string first_request_on(int conn) {
+    pollfd p{conn, POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) return {};
+    char buf[256];
+    ssize_t n = ::read(conn, buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+bool install_noop(const fs::path& code_dir) {
     std::error_code ec;
     fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     fs::path noop = exe.parent_path().parent_path() / "examples" / "noop-provided" / "noop-bootstrap";
-    if (ec || !fs::exists(noop)) GTEST_SKIP() << "noop-bootstrap not built: " << noop;
-    fs::copy_file(noop, dir_ / "code" / "bootstrap");
-    fs::permissions(dir_ / "code" / "bootstrap", fs::perms::owner_all | fs::perms::group_read |
-                                                      fs::perms::group_exec | fs::perms::others_read |
-                                                      fs::perms::others_exec);
+    if (ec || !fs::exists(noop)) return false;
+    fs::copy_file(noop, code_dir / "bootstrap", fs::copy_options::overwrite_existing);
+    fs::permissions(code_dir / "bootstrap", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                                fs::perms::others_read | fs::perms::others_exec);
+    return true;
+}
+
+}  // namespace
+
+TEST_F(NamespaceLauncherTest, RuntimeStartsWithItsOwnConnectionAndTcpStillWorks) {
+    if (!install_noop(dir_ / "code")) GTEST_SKIP() << "noop-bootstrap not built";
+    {
+        funcd::LaunchedWorker w = launcher_->launch(spec_for({"/var/task/bootstrap"}));
+        ASSERT_TRUE(w.runtime_api_connection);
+        EXPECT_NE(first_request_on(w.runtime_api_connection.get()).find("GET /2018-06-01/runtime/invocation/next"),
+                  std::string::npos);
+        reap(w);
+    }
+    {
+        // A runtime that ignores the connection (NOOP_TCP=1 makes the noop one of those)
+        // reaches the same API over TCP, as every Lambda runtime client does.
+        auto spec = spec_for({"/var/task/bootstrap"});
+        spec.env.push_back("NOOP_TCP=1");
+        funcd::LaunchedWorker w = launcher_->launch(spec);
+        funcd::UniqueFd conn = accept_within(w.runtime_api_listener.get(), 5000ms);
+        ASSERT_TRUE(conn);
+        EXPECT_NE(first_request_on(conn.get()).find("GET /2018-06-01/runtime/invocation/next"), std::string::npos);
+        reap(w);
+    }
+}
+
+TEST_F(NamespaceLauncherTest, ColdStartToFirstNext) {
+    if (!install_noop(dir_ / "code")) GTEST_SKIP() << "noop-bootstrap not built";
 
     // With the cgroup, then without: the difference is what the cgroup costs a cold start
     // (creating it; and where the child cannot be created inside it, moving it there,
@@ -296,16 +335,10 @@ TEST_F(NamespaceLauncherTest, ColdStartToFirstNext) {
             const auto t0 = Clock::now();
             funcd::LaunchedWorker w = launcher->launch(spec_for({"/var/task/bootstrap"}));
             const auto t1 = Clock::now();
-            funcd::UniqueFd conn = accept_within(w.runtime_api_listener.get(), 5000ms);
-            ASSERT_TRUE(conn);
-            char buf[256];
-            pollfd p{conn.get(), POLLIN, 0};
-            ASSERT_EQ(::poll(&p, 1, 5000), 1);
-            ssize_t n = ::read(conn.get(), buf, sizeof buf - 1);
+            ASSERT_TRUE(w.runtime_api_connection);
+            const std::string first = first_request_on(w.runtime_api_connection.get());
             const auto t2 = Clock::now();
-            ASSERT_GT(n, 0);
-            buf[n] = '\0';
-            EXPECT_NE(std::string(buf).find("/runtime/invocation/next"), std::string::npos) << buf;
+            EXPECT_NE(first.find("/runtime/invocation/next"), std::string::npos) << first;
             reap(w);
             launch_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
             next_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());

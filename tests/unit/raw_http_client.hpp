@@ -36,6 +36,12 @@ public:
         timeval tv{5, 0};  // no test waits this long for an answer it expects
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     }
+    // Takes over a connected stream socket of any family.
+    struct Adopt {};
+    RawHttpClient(Adopt, int fd) : fd_(fd) {
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
     ~RawHttpClient() { close(); }
     RawHttpClient(const RawHttpClient&) = delete;
     RawHttpClient& operator=(const RawHttpClient&) = delete;

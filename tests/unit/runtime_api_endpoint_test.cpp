@@ -308,6 +308,77 @@ TEST_F(RuntimeApiEndpointTest, RequestSentAheadOfTheEventIsServedAfterIt) {
     EXPECT_EQ(calls[0].request_id, "req-ahead");
 }
 
+TEST_F(RuntimeApiEndpointTest, ServesTheRuntimesOwnUnixConnection) {
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(::listen(listener.get(), 1), 0);  // bound to an ephemeral port; unused here
+    auto worker = std::make_shared<FakeWorker>();
+    std::unique_ptr<RuntimeApiEndpoint> endpoint;
+    on_io([&] {
+        endpoint = std::make_unique<RuntimeApiEndpoint>(io_, std::move(listener), worker, UniqueFd(pair[0]));
+        return true;
+    });
+    RuntimeClient runtime(RuntimeClient::Adopt{}, pair[1]);
+
+    runtime.send(kNext);
+    for (int i = 0; i < 5000 && worker->waiter_count() < 1; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_EQ(worker->waiter_count(), 1u);
+    EXPECT_TRUE(on_io([&] { return worker->waiters[0]->deliver(sample_event()); }));
+    const auto event = runtime.read_response();
+    EXPECT_EQ(event.result_int(), 200);
+    EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "8f5a1c1e-0000-4000-8000-000000000001");
+    EXPECT_EQ(event.body(), R"({"hello":"world"})");
+    runtime.post("/2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response", R"({"ok":1})");
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    const auto calls = worker->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].body, R"({"ok":1})");
+
+    on_io([&] {
+        endpoint.reset();
+        return true;
+    });
+    EXPECT_TRUE(runtime.closed_by_server());
+}
+
+TEST_F(RuntimeApiEndpointTest, AnswerToAPipelinedResponseGoesOutWithTheNextEvent) {
+    RuntimeClient runtime(port_);
+    runtime.send(kNext);
+    wait_for_waiters(1);
+    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+    ASSERT_EQ(runtime.read_response().result_int(), 200);
+
+    // The response and the next `next` in one write, as a pipelining runtime sends them.
+    runtime.send("POST /2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response HTTP/1.1\r\n"
+                 "Host: h\r\nContent-Length: 2\r\n\r\n{}" +
+                 std::string(kNext));
+    wait_for_waiters(2);
+    EXPECT_EQ(worker_->calls_snapshot().size(), 1u);  // the response is handled at once
+    EXPECT_TRUE(runtime.silent_for(std::chrono::milliseconds(100)));  // its answer is held
+
+    EXPECT_TRUE(on_io([&] { return worker_->waiters[1]->deliver(sample_event()); }));
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    const auto event = runtime.read_response();
+    EXPECT_EQ(event.result_int(), 200);
+    EXPECT_EQ(event.body(), R"({"hello":"world"})");
+}
+
+TEST_F(RuntimeApiEndpointTest, HeldAnswerGoesOutWithAnAnswerThatIsNotAnEvent) {
+    RuntimeClient runtime(port_);
+    runtime.send(kNext);
+    wait_for_waiters(1);
+    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+    ASSERT_EQ(runtime.read_response().result_int(), 200);
+
+    runtime.send("POST /2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response HTTP/1.1\r\n"
+                 "Host: h\r\nContent-Length: 2\r\n\r\n{}"
+                 "GET /2018-06-01/runtime/nowhere HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    EXPECT_EQ(runtime.read_response().result_int(), 404);
+}
+
 TEST_F(RuntimeApiEndpointTest, ManyEventsOnOneConnection) {
     RuntimeClient runtime(port_);
     for (std::size_t i = 0; i < 50; ++i) {

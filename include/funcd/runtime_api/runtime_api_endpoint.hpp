@@ -49,13 +49,15 @@ public:
     virtual RuntimeReply on_init_error(std::string_view error_type, std::string body) = 0;
 };
 
-// Accepts connections on `listener` and serves the Runtime API to them until close().
+// Accepts connections on `listener` and serves the Runtime API to them until close(),
+// and on `connection` too when given: a connected AF_UNIX stream socket whose other end
+// the runtime was started with (see LaunchedWorker::runtime_api_connection).
 // Holds the handler weakly: once the worker is gone, requests get 500 and the
 // connection is closed.
 class RuntimeApiEndpoint {
 public:
-    RuntimeApiEndpoint(boost::asio::io_context& io, UniqueFd listener,
-                       std::weak_ptr<RuntimeApiHandler> handler);
+    RuntimeApiEndpoint(boost::asio::io_context& io, UniqueFd listener, std::weak_ptr<RuntimeApiHandler> handler,
+                       UniqueFd connection = {});
     ~RuntimeApiEndpoint();
     RuntimeApiEndpoint(const RuntimeApiEndpoint&) = delete;
     RuntimeApiEndpoint& operator=(const RuntimeApiEndpoint&) = delete;
