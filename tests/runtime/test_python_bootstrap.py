@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -206,6 +207,20 @@ def runtime_env(api, handler, code_dir, extra=None):
     return env
 
 
+NEXT_REQUEST_LINE = f"GET {API_PREFIX}/invocation/next HTTP/1.1\r\n".encode()
+
+
+def event_response(request_id, body):
+    """The answer funcd gives a parked `next`, for a hand-driven connection."""
+    return (f"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: {request_id}\r\n"
+            f"Lambda-Runtime-Deadline-Ms: {int(time.time() * 1000) + 60_000}\r\n"
+            f"Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:local:000000000000:function:fn\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+ACCEPTED = b'HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"status":"OK"}'
+
+
 class RuntimeTestCase(unittest.TestCase):
     def setUp(self):
         self.tmp = Path(tempfile.mkdtemp(prefix="funcd-runtime-test-"))
@@ -219,6 +234,51 @@ class RuntimeTestCase(unittest.TestCase):
             path.write_text(textwrap.dedent(text))
         code.mkdir(exist_ok=True)
         return code
+
+    def exchange_on_inherited_connection(self, argv, code_dir, handler="app.handler", env=None):
+        """Starts the runtime with a connection of its own (FUNCD_RUNTIME_API_FD), drives
+        it by hand for two events the way funcd answers a pipelining runtime, then closes
+        it. Returns (the runtime's Run, what it sent after each event, in order)."""
+        ours, theirs = socket.socketpair()
+        ours.settimeout(PROCESS_TIMEOUT_S)
+        sent = []
+        buf = b""
+
+        def read_through_next():
+            # Everything up to and including the next `next` request's head.
+            nonlocal buf
+            while NEXT_REQUEST_LINE not in buf or b"\r\n\r\n" not in buf[buf.index(NEXT_REQUEST_LINE):]:
+                chunk = ours.recv(65536)
+                if not chunk:
+                    proc.wait(timeout=PROCESS_TIMEOUT_S)
+                    raise AssertionError(f"the runtime hung up ({proc.stderr.read()[-500:]!r}); it had sent {buf[:300]!r}")
+                buf += chunk
+            end = buf.index(b"\r\n\r\n", buf.index(NEXT_REQUEST_LINE)) + 4
+            got, buf = buf[:end], buf[end:]
+            return got
+
+        # The TCP side has no events: a runtime that falls back to it finds none and stops.
+        with FakeRuntimeApi([]) as api:
+            run_env = runtime_env(api, handler, code_dir, dict(env or {}, FUNCD_RUNTIME_API_FD=str(theirs.fileno())))
+            proc = subprocess.Popen(argv, cwd=code_dir, env=run_env, pass_fds=[theirs.fileno()],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            theirs.close()
+            try:
+                read_through_next()
+                ours.sendall(event_response("e-1", b'{"n": 1}'))
+                # Its answer and its next `next` arrive without a 202 in between.
+                sent.append(read_through_next())
+                ours.sendall(ACCEPTED + event_response("e-2", b'{"n": 2}'))
+                sent.append(read_through_next())
+            finally:
+                ours.close()
+                stdout, stderr = proc.communicate(timeout=PROCESS_TIMEOUT_S)
+        return Run(subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr), api, code_dir), sent
+
+    def assert_answered_and_asked_again(self, chunk, request_id, body):
+        post = f"POST {API_PREFIX}/invocation/{request_id}/response HTTP/1.1\r\n".encode()
+        self.assertTrue(chunk.startswith(post), chunk[:200])
+        self.assertIn(b"\r\n\r\n" + body + NEXT_REQUEST_LINE, chunk)
 
     def run_runtime(self, argv, events, code_dir, handler="app.handler", env=None, **api_options):
         with FakeRuntimeApi(events, **api_options) as api:
@@ -565,8 +625,33 @@ class PythonBootstrapTest(RuntimeTestCase):
         run = self.run_python({"app.py": "def handler(event, context):\n    return 1\n"},
                               [Event("broken", {}), Event("never", {})], post_status={"broken": 500})
         self.assertEqual(run.returncode, 1)
-        self.assertEqual(run.api.nexts, 1)
-        self.assertEqual(run.api.events.qsize(), 1)
+        # Its next `next` went out with the answer (pipelining), so this server, which serves
+        # requests one after another, may have handed it "never"; it is never answered.
+        self.assertEqual([p.path for p in run.api.posts], [f"{API_PREFIX}/invocation/broken/response"])
+
+    def test_uses_its_own_connection_and_pipelines_next(self):
+        code = self.write_code({"app.py": "def handler(event, context):\n    return event['n'] * 10\n"})
+        run, sent = self.exchange_on_inherited_connection([sys.executable, "-I", "-u", str(BOOTSTRAP)], code)
+        self.assert_answered_and_asked_again(sent[0], "e-1", b"10")
+        self.assert_answered_and_asked_again(sent[1], "e-2", b"20")
+        # That connection closed before e-2's answer was acknowledged: the answer went again
+        # over TCP, which then had no event for it.
+        self.assertEqual([p.path for p in run.api.posts], [f"{API_PREFIX}/invocation/e-2/response"])
+        self.assertGreaterEqual(run.api.nexts, 1)
+        self.assertEqual(run.returncode, 1)
+
+    def test_own_connection_is_not_inherited_by_the_handlers_children(self):
+        code = self.write_code({"app.py": """
+            import os, subprocess
+            def handler(event, context):
+                fds = subprocess.run(["ls", "/proc/self/fd"], capture_output=True, text=True).stdout.split()
+                return {"fds": sorted(int(f) for f in fds), "env": os.environ.get("FUNCD_RUNTIME_API_FD")}
+            """})
+        run, sent = self.exchange_on_inherited_connection([sys.executable, "-I", "-u", str(BOOTSTRAP)], code)
+        body = sent[0].split(b"\r\n\r\n", 1)[1]
+        answer = json.loads(body[:body.index(NEXT_REQUEST_LINE)])
+        self.assertLessEqual(max(answer["fds"]), 3, answer)  # stdio and ls's own directory
+        self.assertIsNone(answer["env"])
 
     def test_hello_python_example(self):
         example = SOURCE_DIR / "examples" / "hello-python"
@@ -885,6 +970,12 @@ class NoopBootstrapTest(RuntimeTestCase):
         run = self.run_noop(events, env={"NOOP_ECHO": "1"}, split_writes=True)
         for event in events:
             self.assertEqual(run.post_for(event.request_id).body, event.body)
+
+    def test_uses_its_own_connection_and_pipelines_next(self):
+        run, sent = self.exchange_on_inherited_connection([os.environ["FUNCD_NOOP_BOOTSTRAP"]], self.write_code({}))
+        self.assert_answered_and_asked_again(sent[0], "e-1", b"{}")
+        self.assert_answered_and_asked_again(sent[1], "e-2", b"{}")
+        self.assertEqual(run.returncode, 1)  # a connection that breaks is the end of the noop
 
     def test_stops_on_refused_response(self):
         run = self.run_noop([Event("n-1", {}), Event("n-2", {})], post_status={"n-1": 400})
