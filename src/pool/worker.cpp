@@ -93,7 +93,7 @@ Worker::Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, 
       report_init_(settings.report_init) {}
 
 Worker::~Worker() {
-    if (state_ != State::dead && resources_) resources_->kill_all();
+    if (state_ != State::dead && resources_) resources_->signal_kill();
 }
 
 void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> launch_began) {
@@ -118,7 +118,7 @@ void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> lau
                            });
     read_output();
     // Ended (killed) while its process was being launched.
-    if (killed_ || state_ == State::dead) resources_->kill_all();
+    if (killed_ || state_ == State::dead) resources_->signal_kill();
     else arm_timer(settings_.init_timeout);
     spdlog::debug("worker: launched function={} version={} pid={}", fn_->config.name, fn_->version, pid_);
 }
@@ -269,7 +269,7 @@ void Worker::kill() {
     if (killed_ || state_ == State::dead) return;
     killed_ = true;
     // Not launched yet: start() ends the process as soon as it exists.
-    if (resources_) resources_->kill_all();
+    if (resources_) resources_->signal_kill();
 }
 
 void Worker::retire() {
@@ -373,8 +373,9 @@ void Worker::on_process_exit() {
         log_->platform("SANDBOX_VIOLATION the runtime was killed by seccomp (SIGSYS)");
     }
     spdlog::debug("worker: exited function={} pid={} {}", fn_->config.name, pid_, how);
-    // The process is gone but what it forked may not be (same group).
-    resources_->kill_all();
+    // The process is gone but what it forked may not be (same group); the rest is made sure
+    // of when its resources are dropped, off the loop (WorkerPool::worker_exited).
+    resources_->signal_kill();
 
     if (current_) {
         if (delivered_ && resources_->out_of_memory()) {

@@ -199,8 +199,18 @@ void WorkerPool::worker_exited(Worker& w) {
     // alive until this handler returns.
     auto keep = std::move(*it);
     workers_.erase(it);
+    dispose(w.release_resources());
     boost::asio::post(env_.io, [keep] {});
     if (workers_.empty() && retired_ && on_drained_) on_drained_(*this);
+}
+
+void WorkerPool::dispose(std::unique_ptr<WorkerResources> resources) {
+    if (!resources) return;
+    if (!env_.launch_threads) return;  // dropped here, on the loop
+    boost::asio::post(*env_.launch_threads, [r = std::shared_ptr<WorkerResources>(std::move(resources))]() mutable {
+        // Never throws: destructors log what they could not clean up.
+        r.reset();
+    });
 }
 
 void WorkerPool::update_function(FunctionPtr fn) {

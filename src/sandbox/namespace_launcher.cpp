@@ -372,13 +372,18 @@ public:
         uid_.reset();
     }
 
-    void kill_all() override {
+    void signal_kill() override {
         // The worker is PID 1 of its namespace: when it dies the kernel kills every
         // other process in the namespace. Signalled through its pidfd, so a pid reused
         // after the worker was reaped is never hit.
         if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
             spdlog::warn("sandbox: pidfd_send_signal(worker {}, SIGKILL) failed: {} (errno {})", pid_,
                          std::strerror(errno), errno);
+    }
+
+    void kill_all() override {
+        signal_kill();
+        // The cgroup's own kill waits (1 ms steps) until it lists nothing.
         if (cgroup_) {
             try {
                 cgroup_->kill_all();

@@ -93,8 +93,10 @@ bool exited_within(int pidfd, std::chrono::milliseconds wait) {
 
 class FakeResources final : public WorkerResources {
 public:
-    FakeResources(UniqueFd pidfd, std::shared_ptr<std::atomic<int>> kills)
-        : pidfd_(std::move(pidfd)), kills_(std::move(kills)) {}
+    FakeResources(UniqueFd pidfd, std::shared_ptr<std::atomic<int>> kills,
+                  std::shared_ptr<std::promise<std::thread::id>> dropped_on)
+        : pidfd_(std::move(pidfd)), kills_(std::move(kills)), dropped_on_(std::move(dropped_on)) {}
+    ~FakeResources() override { dropped_on_->set_value(std::this_thread::get_id()); }
     // Signalling through a pidfd cannot hit an unrelated process that reused the pid.
     void kill_all() override {
         ++*kills_;
@@ -105,6 +107,7 @@ public:
 private:
     UniqueFd pidfd_;
     std::shared_ptr<std::atomic<int>> kills_;
+    std::shared_ptr<std::promise<std::thread::id>> dropped_on_;
 };
 
 // One worker the fake started; the test plays its runtime.
@@ -115,6 +118,9 @@ struct Launch {
     UniqueFd output;  // write end of the pipe the worker reads as the process's output
     unsigned short port = 0;
     std::shared_ptr<std::atomic<int>> kills = std::make_shared<std::atomic<int>>(0);
+    // The thread that dropped the worker's resources.
+    std::shared_ptr<std::promise<std::thread::id>> dropped_on = std::make_shared<std::promise<std::thread::id>>();
+    std::shared_future<std::thread::id> dropped = dropped_on->get_future().share();
 
     void print(std::string_view text) const {
         ASSERT_EQ(::write(output.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
@@ -172,7 +178,8 @@ public:
         out.pidfd.reset(pidfd_open(pid));
         record->pidfd.reset(::fcntl(out.pidfd.get(), F_DUPFD_CLOEXEC, 0));
         out.resources =
-            std::make_unique<FakeResources>(UniqueFd(::fcntl(out.pidfd.get(), F_DUPFD_CLOEXEC, 0)), record->kills);
+            std::make_unique<FakeResources>(UniqueFd(::fcntl(out.pidfd.get(), F_DUPFD_CLOEXEC, 0)), record->kills,
+                                            record->dropped_on);
         launches_.push_back(std::move(record));
         return out;
     }
@@ -513,6 +520,24 @@ TEST_F(WorkerPoolTest, ColdStartsOfABurstAreLaunchedInParallel) {
         EXPECT_TRUE(r.init_duration_us.has_value());
     }
     EXPECT_EQ(launcher_.attempts(), 4);
+    launch_threads.join();
+    env_->launch_threads = nullptr;
+}
+
+TEST_F(WorkerPoolTest, ADeadWorkersResourcesAreDroppedOffTheLoop) {
+    net::thread_pool launch_threads(2);
+    env_->launch_threads = &launch_threads;
+    start_pool();
+    auto call = submit("req-1");
+    ASSERT_TRUE(wait_until([this] { return launcher_.count() == 1; }));
+    const auto loop_thread = on_io([] { return std::this_thread::get_id(); });
+
+    launcher_.at(0).kill();
+    EXPECT_EQ(call.wait().outcome, Outcome::init_error);
+    const auto& dropped = launcher_.at(0).dropped;
+    ASSERT_EQ(dropped.wait_for(kPatience), std::future_status::ready);
+    EXPECT_NE(dropped.get(), loop_thread) << "removing a cgroup may wait; the loop must not";
+    EXPECT_GE(launcher_.at(0).kills->load(), 1) << "the loop still signalled the kill";
     launch_threads.join();
     env_->launch_threads = nullptr;
 }

@@ -71,6 +71,9 @@ public:
     void assign(InvocationPtr inv);
     // Ends the worker now; an invocation in flight completes as an exit error.
     void kill();
+    // Hands over what the dead worker held (cgroup, uid): dropping it may wait for the
+    // last processes to go, which the caller does off the event loop.
+    std::unique_ptr<WorkerResources> release_resources() { return std::move(resources_); }
     // The worker goes away after its current invocation instead of becoming idle.
     void retire();
 

@@ -77,8 +77,11 @@ public:
     // up to ~0.2 s each when hundreds of workers die at once. A cost for whichever thread
     // drops it.
     virtual ~WorkerResources() = default;
-    // Kills every process of the worker, stopped ones included. Idempotent.
+    // Kills every process of the worker, stopped ones included. Idempotent. May wait.
     virtual void kill_all() = 0;
+    // Sends the kill and returns at once: what the event loop calls. kill_all() and the
+    // destructor, run elsewhere, then make sure nothing is left.
+    virtual void signal_kill() { kill_all(); }
     // Highest memory use of the worker so far, in bytes, if known.
     virtual std::optional<std::uint64_t> peak_memory_bytes() = 0;
     // True when the worker hit its memory limit and the kernel killed it for that.
