@@ -204,8 +204,9 @@ struct Core : std::enable_shared_from_this<Core> {
 // without arming a readiness watch (an epoll_ctl) for every event.
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(std::shared_ptr<Core> core, Socket socket)
-        : core_(std::move(core)), socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+    // `local`: an AF_UNIX connection, where writing to a peer that has gone fails at once.
+    Session(std::shared_ptr<Core> core, Socket socket, bool local = false)
+        : core_(std::move(core)), socket_(std::move(socket)), timer_(socket_.get_executor()), local_(local) {}
 
     ~Session() {
         if (registered_) core_->sessions.erase(self_);
@@ -452,6 +453,11 @@ private:
     void write(const Buffers& buffers, WriteDone done) {
         error_code ec;
         const std::size_t written = socket_.write_some(buffers, ec);
+        write_rest(buffers, written, ec, done);
+    }
+
+    // Continues a write whose first write_some wrote `written` bytes and ended with `ec`.
+    void write_rest(const Buffers& buffers, std::size_t written, error_code ec, WriteDone done) {
         if (!ec && written == net::buffer_size(buffers)) return (this->*done)(ec);
         if (ec && ec != net::error::would_block && ec != net::error::try_again) return (this->*done)(ec);
         beast::buffers_suffix<Buffers> rest(buffers);
@@ -555,13 +561,15 @@ private:
     bool continue_sent_ = false;
     bool keep_alive_ = true;
     bool parked_keep_alive_ = true;
+    bool local_ = false;
 };
 
 bool Session::deliver(const EventDelivery& event) {
     if (state_ != State::parked) return false;
     // The posted read learns of a hang-up only on a later turn of the loop; one peek settles
     // whether the runtime is still there, so the event is not handed to a dead connection.
-    if (peer_gone()) {
+    // Over AF_UNIX the write itself tells (EPIPE), which saves that system call.
+    if (!local_ && peer_gone()) {
         close();
         return false;
     }
@@ -585,8 +593,18 @@ bool Session::deliver(const EventDelivery& event) {
     head_ += keep_alive_ ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
 
     state_ = State::writing;
-    write({net::buffer(held_), net::buffer(head_), payload_ ? net::buffer(*payload_) : net::const_buffer()},
-          &Session::after_write);
+    const Buffers buffers{net::buffer(held_), net::buffer(head_),
+                          payload_ ? net::buffer(*payload_) : net::const_buffer()};
+    error_code ec;
+    const std::size_t written = socket_.write_some(buffers, ec);
+    if (written == 0 && ec && ec != net::error::would_block && ec != net::error::try_again) {
+        // Nothing of the event left: it is still the worker's, for a later `next`.
+        spdlog::debug("runtime api: runtime gone before its event was written: {}", ec.message());
+        payload_.reset();
+        close();
+        return false;
+    }
+    write_rest(buffers, written, ec, &Session::after_write);
     return true;
 }
 
@@ -623,7 +641,7 @@ void Core::adopt(int connected_fd) {
         spdlog::error("runtime api: cannot serve the runtime's own connection: {}", ec.message());
         return;
     }
-    std::make_shared<Session>(shared_from_this(), std::move(socket))->start();
+    std::make_shared<Session>(shared_from_this(), std::move(socket), true)->start();
 }
 
 void Core::close() {

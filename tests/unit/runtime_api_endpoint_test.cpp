@@ -343,6 +343,32 @@ TEST_F(RuntimeApiEndpointTest, ServesTheRuntimesOwnUnixConnection) {
     EXPECT_TRUE(runtime.closed_by_server());
 }
 
+TEST_F(RuntimeApiEndpointTest, DeliverOverTheUnixConnectionFailsOnceTheRuntimeHasGone) {
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(::listen(listener.get(), 1), 0);
+    auto worker = std::make_shared<FakeWorker>();
+    std::unique_ptr<RuntimeApiEndpoint> endpoint;
+    on_io([&] {
+        endpoint = std::make_unique<RuntimeApiEndpoint>(io_, std::move(listener), worker, UniqueFd(pair[0]));
+        return true;
+    });
+    {
+        RuntimeClient runtime(RuntimeClient::Adopt{}, pair[1]);
+        runtime.send(kNext);
+        for (int i = 0; i < 5000 && worker->waiter_count() < 1; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        ASSERT_EQ(worker->waiter_count(), 1u);
+    }  // the runtime hangs up while its `next` is parked
+    // Whether the loop has seen the hang-up yet or not, the event is not taken.
+    EXPECT_FALSE(on_io([&] { return worker->waiters[0]->deliver(sample_event()); }));
+    on_io([&] {
+        endpoint.reset();
+        return true;
+    });
+}
+
 TEST_F(RuntimeApiEndpointTest, AnswerToAPipelinedResponseGoesOutWithTheNextEvent) {
     RuntimeClient runtime(port_);
     runtime.send(kNext);
