@@ -409,7 +409,7 @@ private:
 
     void reply(int status, std::string body, bool keep_alive) {
         if (status < 100 || status > 999) status = 500;
-        if (status / 100 == 2 && keep_alive && held_.empty() && buffer_.size() > 0 && !core_->closed)
+        if (status / 100 == 2 && keep_alive && held_.empty() && next_is_buffered() && !core_->closed)
             return hold(status, body);
         head_.clear();
         head_ += "HTTP/1.1 ";
@@ -426,12 +426,22 @@ private:
         write({net::buffer(held_), net::buffer(head_), net::buffer(reply_body_)}, &Session::after_write);
     }
 
-    // The runtime sent its next request before reading this answer (pipelining, as our own
+    // Whether the whole head of a `GET .../invocation/next` already follows the current
+    // request: only then is the runtime known not to wait for the current answer. Anything
+    // else sent ahead (a stray CRLF some clients add after a body, half a request) gets
+    // its answer at once.
+    bool next_is_buffered() const {
+        static constexpr std::string_view kNextLine = "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n";
+        const std::string_view ahead(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        return ahead.starts_with(kNextLine) && ahead.find("\r\n\r\n") != std::string_view::npos;
+    }
+
+    // The runtime sent its next `next` before reading this answer (pipelining, as our own
     // runtimes do after posting a response), so it is not waiting for the answer by itself:
-    // it goes out with the answer to that next request, typically the next event. That saves
-    // a write and a wake-up of the runtime per invocation. Order is kept, and only one answer
-    // is ever held. Refusals are not held: a runtime that gives up on one hangs up before
-    // its pipelined `next` is given an event (deliver() checks).
+    // it goes out with the answer to that `next`, the next event. That saves a write and a
+    // wake-up of the runtime per invocation. Order is kept, and only one answer is ever
+    // held. Refusals are not held: a runtime that gives up on one hangs up before its
+    // pipelined `next` is given an event (deliver() checks).
     void hold(int status, std::string_view body) {
         held_ = "HTTP/1.1 ";
         append_number(held_, static_cast<unsigned>(status));

@@ -298,6 +298,9 @@ int step_runtime(const ChildPlan& p, const char** what) noexcept {
     // The runtime's exec closed its copy of the sync socket; with ours closed too, the
     // daemon reads end-of-file, which tells it the exec succeeded.
     ::close(p.sync);
+    // The runtime has its copy; without ours, the daemon sees the connection end as soon
+    // as the runtime lets go of it.
+    ::close(p.runtime_api);
     for (;;) {
         int status = 0;
         pid_t done = ::waitpid(-1, &status, 0);
