@@ -82,10 +82,9 @@ void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, std::opt
 
 Dispatcher::Limit Dispatcher::try_start(InvocationPtr& inv) {
     const FunctionConfig& c = inv->function->config;
-    int& mine = running_[c.name];
     if (c.concurrency.reserved) {
         if (*c.concurrency.reserved == 0) return Limit::disabled;
-        if (mine >= *c.concurrency.reserved) return Limit::reserved;
+        if (running(c.name) >= *c.concurrency.reserved) return Limit::reserved;
     } else if (running_unreserved_ >= options_.max_concurrency - reserved_total_) {
         return Limit::global;
     }
@@ -94,7 +93,8 @@ Dispatcher::Limit Dispatcher::try_start(InvocationPtr& inv) {
     // Counted before submitting: a start that fails at once answers (and un-counts) inside submit.
     const bool unreserved = !c.concurrency.reserved;
     inv->admission = {true, unreserved};
-    ++mine;
+    // Counted only once admitted: a throttled function leaves no entry behind.
+    ++running_[c.name];
     ++running_total_;
     if (unreserved) ++running_unreserved_;
     if (pools_.pool_for(inv->function).submit(inv) == WorkerPool::Submit::no_memory) {
