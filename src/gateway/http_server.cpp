@@ -23,6 +23,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "funcd/common/lazy_deadline.hpp"
+
 namespace funcd::http {
 namespace {
 
@@ -163,7 +165,7 @@ public:
     Session(std::shared_ptr<Core> core, Socket socket, std::string remote)
         : core_(std::move(core)),
           socket_(std::move(socket)),
-          timer_(socket_.get_executor()),
+          deadline_(socket_.get_executor()),
           remote_(std::move(remote)) {}
 
     ~Session() {
@@ -399,37 +401,23 @@ private:
         error_code ignored;
         socket_.shutdown(tcp::socket::shutdown_both, ignored);
         socket_.close(ignored);
-        timer_.cancel();
+        deadline_.cancel();
     }
 
-    // One timer per connection, re-armed only when it fires: setting a deadline is a store,
-    // not a timer-queue update, since deadlines are set and cleared on every request.
-    void set_deadline(Clock::duration after) {
-        deadline_ = Clock::now() + after;
-        if (timer_armed_ && timer_.expiry() <= deadline_) return;
-        arm_timer();
-    }
-    void clear_deadline() { deadline_ = Clock::time_point::max(); }
-    void arm_timer() {
-        timer_armed_ = true;
-        timer_.expires_at(deadline_);  // cancels an earlier wait, whose handler then ignores it
-        timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
-    }
-    void on_timer(const error_code& ec) {
-        if (ec) return;  // cancelled: closed, or re-armed for an earlier deadline
-        timer_armed_ = false;
+    void set_deadline(Clock::duration after) { deadline_.set(after, shared_from_this()); }
+    void clear_deadline() { deadline_.clear(); }
+
+    // Called by deadline_ once a deadline set and not cleared has passed.
+    friend class LazyDeadline<Timer>;
+    void on_deadline() {
         if (state_ == State::closed && !lingering_) return;
-        if (deadline_ == Clock::time_point::max()) return;
-        if (Clock::now() < deadline_) return arm_timer();
         if (!lingering_) spdlog::debug("http: connection from {} timed out", remote_);
         close();
     }
 
     std::shared_ptr<Core> core_;
     Socket socket_;
-    Timer timer_;
-    Clock::time_point deadline_ = Clock::time_point::max();
-    bool timer_armed_ = false;
+    LazyDeadline<Timer> deadline_;
     beast::flat_buffer buffer_;
     std::optional<RequestParser> parser_;
     std::string head_;  // the answer's head, reused

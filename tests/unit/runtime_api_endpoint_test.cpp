@@ -116,7 +116,11 @@ protected:
         socklen_t len = sizeof addr;
         ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
         port_ = ntohs(addr.sin_port);
-        endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(listener), worker_);
+        // The runtime's own connection too, as a launcher hands the endpoint one.
+        int pair[2];
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        own_connection_.reset(pair[1]);
+        endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(listener), worker_, UniqueFd(pair[0]));
         thread_ = std::thread([this] { io_.run(); });
     }
 
@@ -144,6 +148,7 @@ protected:
     std::shared_ptr<FakeWorker> worker_ = std::make_shared<FakeWorker>();
     std::unique_ptr<RuntimeApiEndpoint> endpoint_;
     unsigned short port_ = 0;
+    UniqueFd own_connection_;  // the runtime's end of its own AF_UNIX connection
 };
 
 EventDelivery sample_event() {
@@ -309,64 +314,35 @@ TEST_F(RuntimeApiEndpointTest, RequestSentAheadOfTheEventIsServedAfterIt) {
 }
 
 TEST_F(RuntimeApiEndpointTest, ServesTheRuntimesOwnUnixConnection) {
-    int pair[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    ASSERT_EQ(::listen(listener.get(), 1), 0);  // bound to an ephemeral port; unused here
-    auto worker = std::make_shared<FakeWorker>();
-    std::unique_ptr<RuntimeApiEndpoint> endpoint;
-    on_io([&] {
-        endpoint = std::make_unique<RuntimeApiEndpoint>(io_, std::move(listener), worker, UniqueFd(pair[0]));
-        return true;
-    });
-    RuntimeClient runtime(RuntimeClient::Adopt{}, pair[1]);
-
+    RuntimeClient runtime(RuntimeClient::Adopt{}, own_connection_.release());
     runtime.send(kNext);
-    for (int i = 0; i < 5000 && worker->waiter_count() < 1; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    ASSERT_EQ(worker->waiter_count(), 1u);
-    EXPECT_TRUE(on_io([&] { return worker->waiters[0]->deliver(sample_event()); }));
+    wait_for_waiters(1);
+    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
     const auto event = runtime.read_response();
     EXPECT_EQ(event.result_int(), 200);
     EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "8f5a1c1e-0000-4000-8000-000000000001");
     EXPECT_EQ(event.body(), R"({"hello":"world"})");
     runtime.post("/2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response", R"({"ok":1})");
     EXPECT_EQ(runtime.read_response().result_int(), 202);
-    const auto calls = worker->calls_snapshot();
+    const auto calls = worker_->calls_snapshot();
     ASSERT_EQ(calls.size(), 1u);
     EXPECT_EQ(calls[0].body, R"({"ok":1})");
 
     on_io([&] {
-        endpoint.reset();
+        endpoint_->close();
         return true;
     });
     EXPECT_TRUE(runtime.closed_by_server());
 }
 
 TEST_F(RuntimeApiEndpointTest, DeliverOverTheUnixConnectionFailsOnceTheRuntimeHasGone) {
-    int pair[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    ASSERT_EQ(::listen(listener.get(), 1), 0);
-    auto worker = std::make_shared<FakeWorker>();
-    std::unique_ptr<RuntimeApiEndpoint> endpoint;
-    on_io([&] {
-        endpoint = std::make_unique<RuntimeApiEndpoint>(io_, std::move(listener), worker, UniqueFd(pair[0]));
-        return true;
-    });
     {
-        RuntimeClient runtime(RuntimeClient::Adopt{}, pair[1]);
+        RuntimeClient runtime(RuntimeClient::Adopt{}, own_connection_.release());
         runtime.send(kNext);
-        for (int i = 0; i < 5000 && worker->waiter_count() < 1; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        ASSERT_EQ(worker->waiter_count(), 1u);
+        wait_for_waiters(1);
     }  // the runtime hangs up while its `next` is parked
     // Whether the loop has seen the hang-up yet or not, the event is not taken.
-    EXPECT_FALSE(on_io([&] { return worker->waiters[0]->deliver(sample_event()); }));
-    on_io([&] {
-        endpoint.reset();
-        return true;
-    });
+    EXPECT_FALSE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
 }
 
 TEST_F(RuntimeApiEndpointTest, AnswerToAPipelinedResponseGoesOutWithTheNextEvent) {

@@ -398,6 +398,21 @@ protected:
     std::size_t idle() { return on_io([this] { return pool_->idle(); }); }
     std::size_t busy() { return on_io([this] { return pool_->busy(); }); }
     std::size_t live() { return on_io([this] { return pool_->live(); }); }
+    // Ends every worker, then lets the pool go on without launch threads: dead workers'
+    // resources are dropped there, so the threads must outlive the last worker.
+    void stop_launch_threads(net::thread_pool& threads) {
+        on_io([this] {
+            pool_->kill_all();
+            return 0;
+        });
+        ASSERT_TRUE(live_drops_to(0));
+        on_io([this] {
+            env_->launch_threads = nullptr;
+            return 0;
+        });
+        threads.join();
+    }
+
     bool live_drops_to(std::size_t n) {
         return wait_until([this, n] { return pool_->live() == n; });
     }
@@ -520,8 +535,7 @@ TEST_F(WorkerPoolTest, ColdStartsOfABurstAreLaunchedInParallel) {
         EXPECT_TRUE(r.init_duration_us.has_value());
     }
     EXPECT_EQ(launcher_.attempts(), 4);
-    launch_threads.join();
-    env_->launch_threads = nullptr;
+    stop_launch_threads(launch_threads);
 }
 
 TEST_F(WorkerPoolTest, ADeadWorkersResourcesAreDroppedOffTheLoop) {
@@ -538,8 +552,7 @@ TEST_F(WorkerPoolTest, ADeadWorkersResourcesAreDroppedOffTheLoop) {
     ASSERT_EQ(dropped.wait_for(kPatience), std::future_status::ready);
     EXPECT_NE(dropped.get(), loop_thread) << "removing a cgroup may wait; the loop must not";
     EXPECT_GE(launcher_.at(0).kills->load(), 1) << "the loop still signalled the kill";
-    launch_threads.join();
-    env_->launch_threads = nullptr;
+    stop_launch_threads(launch_threads);
 }
 
 TEST_F(WorkerPoolTest, MemoryBudgetRefusesAWorkerThatDoesNotFitUntilOneEnds) {
