@@ -514,7 +514,9 @@ private:
         read_some();
     }
 
-    void set_deadline(Clock::duration after) { deadline_.set(after, shared_from_this()); }
+    void set_deadline(Clock::duration after) {
+        deadline_.set(after, [this] { return shared_from_this(); });
+    }
     void clear_deadline() { deadline_.clear(); }
 
     // Called by deadline_ once a deadline set and not cleared has passed.

@@ -16,12 +16,13 @@ public:
     explicit LazyDeadline(const typename Timer::executor_type& executor) : timer_(executor) {}
 
     // From now on, `owner->on_deadline()` runs once `after` has passed, unless clear() or a
-    // later set() comes first. The wait holds `owner`.
-    template <class Owner>
-    void set(typename Clock::duration after, const std::shared_ptr<Owner>& owner) {
+    // later set() comes first. `get_owner()` gives the shared_ptr the wait holds; it is only
+    // called when the timer has to be armed, not on every set().
+    template <class GetOwner>
+    void set(typename Clock::duration after, GetOwner&& get_owner) {
         deadline_ = Clock::now() + after;
         if (armed_ && timer_.expiry() <= deadline_) return;
-        arm(owner);
+        arm(get_owner());
     }
     void clear() { deadline_ = Clock::time_point::max(); }
     // Ends the wait (the connection is closing), and with it the hold on its owner.
