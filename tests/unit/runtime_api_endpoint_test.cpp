@@ -95,6 +95,8 @@ private:
     }
 };
 
+EventDelivery sample_event();
+
 class RuntimeApiEndpointTest : public ::testing::Test {
 protected:
     // Runs `f` on the io thread and returns its result.
@@ -141,6 +143,18 @@ protected:
     }
 
     static constexpr const char* kNext = "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    // The head and body of the answer to sample_event(), without the request that follows.
+    static constexpr const char* kSampleResponse =
+        "POST /2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response HTTP/1.1\r\n"
+        "Host: h\r\nContent-Length: 2\r\n\r\n{}";
+
+    // The runtime asks for work and gets the first event (waiters[0]).
+    void take_first_event(RuntimeClient& runtime) {
+        runtime.send(kNext);
+        wait_for_waiters(1);
+        EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+        ASSERT_EQ(runtime.read_response().result_int(), 200);
+    }
 
     net::io_context io_;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{io_.get_executor()};
@@ -347,15 +361,10 @@ TEST_F(RuntimeApiEndpointTest, DeliverOverTheUnixConnectionFailsOnceTheRuntimeHa
 
 TEST_F(RuntimeApiEndpointTest, AnswerToAPipelinedResponseGoesOutWithTheNextEvent) {
     RuntimeClient runtime(port_);
-    runtime.send(kNext);
-    wait_for_waiters(1);
-    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
-    ASSERT_EQ(runtime.read_response().result_int(), 200);
+    take_first_event(runtime);
 
     // The response and the next `next` in one write, as a pipelining runtime sends them.
-    runtime.send("POST /2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response HTTP/1.1\r\n"
-                 "Host: h\r\nContent-Length: 2\r\n\r\n{}" +
-                 std::string(kNext));
+    runtime.send(std::string(kSampleResponse) + kNext);
     wait_for_waiters(2);
     EXPECT_EQ(worker_->calls_snapshot().size(), 1u);  // the response is handled at once
     EXPECT_TRUE(runtime.silent_for(std::chrono::milliseconds(100)));  // its answer is held
@@ -369,27 +378,18 @@ TEST_F(RuntimeApiEndpointTest, AnswerToAPipelinedResponseGoesOutWithTheNextEvent
 
 TEST_F(RuntimeApiEndpointTest, AnswerIsNotHeldForBytesThatAreNotANext) {
     RuntimeClient runtime(port_);
-    runtime.send(kNext);
-    wait_for_waiters(1);
-    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
-    ASSERT_EQ(runtime.read_response().result_int(), 200);
+    take_first_event(runtime);
 
     // A stray CRLF after the body, as some clients send: the runtime waits for its 202.
-    runtime.send("POST /2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response HTTP/1.1\r\n"
-                 "Host: h\r\nContent-Length: 2\r\n\r\n{}\r\n");
+    runtime.send(std::string(kSampleResponse) + "\r\n");
     EXPECT_EQ(runtime.read_response().result_int(), 202);
 }
 
 TEST_F(RuntimeApiEndpointTest, PipelinedRequestsOtherThanNextGetTheirAnswersInOrder) {
     RuntimeClient runtime(port_);
-    runtime.send(kNext);
-    wait_for_waiters(1);
-    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
-    ASSERT_EQ(runtime.read_response().result_int(), 200);
+    take_first_event(runtime);
 
-    runtime.send("POST /2018-06-01/runtime/invocation/8f5a1c1e-0000-4000-8000-000000000001/response HTTP/1.1\r\n"
-                 "Host: h\r\nContent-Length: 2\r\n\r\n{}"
-                 "GET /2018-06-01/runtime/nowhere HTTP/1.1\r\nHost: h\r\n\r\n");
+    runtime.send(std::string(kSampleResponse) + "GET /2018-06-01/runtime/nowhere HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_EQ(runtime.read_response().result_int(), 202);
     EXPECT_EQ(runtime.read_response().result_int(), 404);
 }
