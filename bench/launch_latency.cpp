@@ -367,7 +367,7 @@ int main(int argc, char** argv) {
     spec.memory_mb = 128;
     spec.code_dir = dir / "code";
     spec.runtime_dir = dir / "runtime";
-    spec.argv = {launcher->paths_for(spec.code_dir, spec.runtime_dir).task_root + "/bootstrap"};
+    spec.argv = {launcher->paths_for(spec.code_dir, spec.runtime_dir, {}).task_root + "/bootstrap"};
     spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"};
     spec.ephemeral_storage_mb = 16;
     spec.host_network = o.host_network;

@@ -16,6 +16,8 @@ API_VERSION = "2018-06-01"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 # Names the descriptor of the runtime's own connection to funcd's Runtime API.
 API_FD_VARIABLE = "FUNCD_RUNTIME_API_FD"
+# Names where the function's layers are (/opt in the sandbox).
+LAYERS_ROOT_VARIABLE = "FUNCD_LAYERS_ROOT"
 JSON_CONTENT_TYPE = "application/json"
 # Lambda hands an empty invoke payload to handlers as an empty object.
 EMPTY_EVENT = b"{}"
@@ -571,11 +573,21 @@ def invoke(handler, resp, body):
     return base + "/response", payload, None
 
 
+def layer_paths(root):
+    """Lambda's search path for a Python function's layers, after the function's own code:
+    python/lib/pythonX.Y/site-packages, then python/, under the layers' root."""
+    if not root:
+        return []
+    python = root + "/python"
+    return [f"{python}/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages", python]
+
+
 def main():
     client = RuntimeClient(os.environ.get("AWS_LAMBDA_RUNTIME_API", ""))
 
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
-    sys.path.insert(0, task_root)
+    layers_root = os.environ.pop(LAYERS_ROOT_VARIABLE, "")  # not the handler's business
+    sys.path[0:0] = [task_root] + layer_paths(layers_root)
 
     try:
         handler = load_handler(os.environ.get("_HANDLER", ""))

@@ -102,6 +102,13 @@ std::string new_uuid() {
     return out;
 }
 
+double uniform_draw() {
+    std::uint64_t bits = 0;
+    fill_random(reinterpret_cast<unsigned char*>(&bits), sizeof bits);
+    // The top 53 bits fill a double's mantissa exactly: every value k / 2^53.
+    return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
 std::string random_hex(std::size_t bytes) {
     std::string raw(bytes, '\0');
     fill_random(reinterpret_cast<unsigned char*>(raw.data()), bytes);

@@ -20,6 +20,7 @@
 
 #include "funcd/common/ids.hpp"
 #include "funcd/daemon/python_bytecode.hpp"
+#include "funcd/daemon/runtime_probe.hpp"
 #include "funcd/daemon/reactor_slots.hpp"
 #include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
@@ -169,16 +170,17 @@ int run_daemon(const DaemonOptions& options) {
     boost::asio::thread_pool blocking(kBlockingThreads);
 
     CodeStore code(data_dir / "code");
-    Registry registry(data_dir / "funcd.db", code, opts.max_concurrency);
+    LayerViews layer_views(data_dir / "opt", code);
+    Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal");
     LogDirectory logs(io, data_dir / "logs");
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
     boost::asio::thread_pool launch_threads(kLaunchThreads);
     MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
-    PoolEnvironment env{io, *launcher, logs, std::filesystem::absolute(opts.runtime_dir), opts.python,
+    PoolEnvironment env{io, *launcher, logs, std::filesystem::absolute(opts.runtime_dir), probe_runtimes(opts.python),
                         opts.init_timeout};
     // Before any worker starts, provisioned ones included: workers cannot write the cache.
-    compile_python_runtime(env.python, env.runtime_dir);
+    for (const auto& python : env.runtimes.python_paths()) compile_python_runtime(python, env.runtime_dir);
     env.launch_threads = &launch_threads;
     env.memory = &memory;
     PoolManager pools(env);
@@ -189,8 +191,7 @@ int run_daemon(const DaemonOptions& options) {
                  opts.max_concurrency, memory.limit_mb(), opts.queue_wait.count(), opts.metering ? "on" : "off");
     if (!opts.metering) spdlog::warn("metering: OFF (--metering off); invocations leave no usage records");
     // Provisioned workers come back after a restart.
-    for (const auto& fn : registry.list())
-        if (fn->config.concurrency.provisioned > 0) pools.activate(fn);
+    for (const auto& fn : registry.list()) pools.sync(fn->name, fn->all_versions());
     EventStore event_store(data_dir / "funcd.db");
     AsyncInvoker async(io, blocking, event_store, dispatcher, registry,
                        fmt::format("arn:aws:lambda:{}:{}:function:", env.region, env.account_id));

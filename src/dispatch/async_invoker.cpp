@@ -37,6 +37,12 @@ std::string error_message_of(const InvocationResult& r) {
 
 }  // namespace
 
+AsyncTarget parse_async_target(std::string_view target) {
+    const auto colon = target.find(':');
+    if (colon == std::string_view::npos) return {std::string(target), std::nullopt};
+    return {std::string(target.substr(0, colon)), std::string(target.substr(colon + 1))};
+}
+
 AsyncInvoker::AsyncInvoker(boost::asio::io_context& io, boost::asio::thread_pool& blocking, EventStore& store,
                            Dispatcher& dispatcher, Registry& registry, std::string function_arn_prefix)
     : io_(io),
@@ -113,14 +119,27 @@ void AsyncInvoker::deliver_due() {
             it = due_.erase(it);
             continue;
         }
-        FunctionPtr fn = registry_.find(ev->second.function);
-        if (!fn) {
+        const AsyncTarget target = parse_async_target(ev->second.function);
+        FunctionRecordPtr record = registry_.find(target.name);
+        if (!record) {
             // Deleted: its events went with it.
             it = due_.erase(it);
             events_.erase(ev);
             continue;
         }
-        const EventConfig cfg = config(fn->config.name);
+        FunctionPtr fn;
+        if (!target.qualifier) {
+            fn = record->default_target();
+        } else if (auto q = Qualifier::parse(*target.qualifier)) {
+            fn = resolve(*record, *q, uniform_draw());
+        }
+        if (!fn) {
+            // The version or alias it was sent to is gone.
+            it = due_.erase(it);
+            fail(id, "ResourceNotFound", nullptr);
+            continue;
+        }
+        const EventConfig cfg = config(ev->second.function);
         if (now - ev->second.received > std::chrono::seconds(cfg.maximum_event_age_s)) {
             it = due_.erase(it);
             fail(id, "EventAgeExceeded", nullptr);
@@ -135,9 +154,12 @@ void AsyncInvoker::deliver_due() {
         it = due_.erase(it);
         ++running;
         // The result may arrive before invoke() returns; nothing here uses the event after it.
+        InvokeOptions options;
+        options.request_id = id;
+        if (target.qualifier) options.invoked_arn = arn_prefix_ + target.name + ":" + *target.qualifier;
         dispatcher_.invoke(
             fn, ev->second.payload,
-            [this, id](const Invocation&, InvocationResult r) { on_result(id, r); }, id);
+            [this, id](const Invocation&, InvocationResult r) { on_result(id, r); }, std::move(options));
     }
     schedule();
 }
@@ -158,7 +180,8 @@ void AsyncInvoker::on_result(const std::string& id, const InvocationResult& r) {
     auto ev = events_.find(id);
     if (ev == events_.end()) return;
     AsyncEvent& e = ev->second;
-    if (auto f = in_flight_.find(e.function); f != in_flight_.end() && --f->second <= 0) in_flight_.erase(f);
+    const std::string function = parse_async_target(e.function).name;
+    if (auto f = in_flight_.find(function); f != in_flight_.end() && --f->second <= 0) in_flight_.erase(f);
     post_deliver();  // a slot of this function is free
 
     const EventConfig cfg = config(e.function);
@@ -204,6 +227,7 @@ std::optional<AsyncEvent> AsyncInvoker::follow_up(const AsyncEvent& e, const std
                                                   const std::string& condition,
                                                   const InvocationResult* last) const {
     if (!destination) return std::nullopt;
+    const AsyncTarget target = parse_async_target(e.function);
     // Lambda's destination record (docs: "Capturing records of Lambda asynchronous invocations").
     json payload = json::parse(e.payload, nullptr, false);
     json record{
@@ -211,14 +235,17 @@ std::optional<AsyncEvent> AsyncInvoker::follow_up(const AsyncEvent& e, const std
         {"timestamp", format_rfc3339(Clock::now())},
         {"requestContext",
          {{"requestId", e.id},
-          {"functionArn", arn_prefix_ + e.function + ":$LATEST"},
+          {"functionArn", arn_prefix_ + target.name + ":" + target.qualifier.value_or("$LATEST")},
           {"condition", condition},
           {"approximateInvokeCount", e.attempts + (condition == "Success" ? 1 : 0)}}},
         {"requestPayload", payload.is_discarded() ? json(e.payload) : payload},
     };
     if (last && !last->throttled) {
         json response = json::parse(last->body, nullptr, false);
-        record["responseContext"] = {{"statusCode", 200}, {"executedVersion", "$LATEST"}};
+        record["responseContext"] = {
+            {"statusCode", 200},
+            {"executedVersion", last->version == kLatestVersion ? std::string(kLatestLabel)
+                                                                : std::to_string(last->version)}};
         if (last->outcome != Outcome::success) record["responseContext"]["functionError"] = "Unhandled";
         record["responsePayload"] = response.is_discarded() ? json(last->body) : response;
     }
@@ -272,7 +299,7 @@ AsyncQueueStats AsyncInvoker::stats(const std::string& function) const {
     AsyncQueueStats s;
     std::optional<Clock::time_point> oldest;
     for (const auto& [id, e] : events_) {
-        if (e.function != function) continue;
+        if (parse_async_target(e.function).name != function) continue;
         ++s.depth;
         if (!oldest || e.received < *oldest) oldest = e.received;
     }
@@ -280,9 +307,24 @@ AsyncQueueStats AsyncInvoker::stats(const std::string& function) const {
     return s;
 }
 
-EventConfig AsyncInvoker::config(const std::string& function) const {
-    auto it = configs_.find(function);
+EventConfig AsyncInvoker::config(const std::string& target) const {
+    auto it = configs_.find(target);
+    // A qualifier without a config of its own follows the function's.
+    if (it == configs_.end()) it = configs_.find(parse_async_target(target).name);
     return it == configs_.end() ? EventConfig{} : it->second;
+}
+
+std::optional<EventConfig> AsyncInvoker::own_config(const std::string& target) const {
+    auto it = configs_.find(target);
+    if (it == configs_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::vector<std::string> AsyncInvoker::configured_targets(const std::string& function) const {
+    std::vector<std::string> out;
+    for (const auto& [target, config] : configs_)
+        if (parse_async_target(target).name == function) out.push_back(target);
+    return out;
 }
 
 void AsyncInvoker::set_config(const std::string& function, std::optional<EventConfig> config) {
@@ -291,9 +333,9 @@ void AsyncInvoker::set_config(const std::string& function, std::optional<EventCo
 }
 
 void AsyncInvoker::function_deleted(const std::string& function) {
-    configs_.erase(function);
+    std::erase_if(configs_, [&](const auto& c) { return parse_async_target(c.first).name == function; });
     for (auto it = events_.begin(); it != events_.end();) {
-        if (it->second.function == function) it = events_.erase(it);
+        if (parse_async_target(it->second.function).name == function) it = events_.erase(it);
         else ++it;
     }
 }

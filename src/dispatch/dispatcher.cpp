@@ -16,17 +16,24 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, Registry& registry, PoolMana
     reservations_changed();
 }
 
-FunctionPtr Dispatcher::admit(std::string_view function) const {
+void Dispatcher::check_accepting() const {
     if (!accepting_) throw ApiError::shutting_down("funcd is shutting down; retry against the restarted daemon");
-    FunctionPtr fn = registry_.find(function);
-    if (!fn) throw ApiError::not_found("function '" + std::string(function) + "' does not exist");
+}
+
+FunctionPtr Dispatcher::admit(std::string_view function, const Qualifier* qualifier) const {
+    check_accepting();
+    FunctionRecordPtr record = registry_.find(function);
+    if (!record) throw ApiError::not_found("function '" + std::string(function) + "' does not exist");
+    if (!qualifier) return record->default_target();
+    FunctionPtr fn = resolve(*record, *qualifier, uniform_draw());
+    if (!fn)
+        throw ApiError::not_found("function '" + std::string(function) + "' has no version or alias '" +
+                                  qualifier->text() + "'");
     return fn;
 }
 
 void Dispatcher::reservations_changed() {
-    int total = 0;
-    for (const auto& fn : registry_.list()) total += fn->config.concurrency.reserved.value_or(0);
-    reserved_total_ = total;
+    reserved_total_ = registry_.reserved_total();
     capacity_freed();
 }
 
@@ -35,10 +42,14 @@ int Dispatcher::running(const std::string& function) const {
     return it == running_.end() ? 0 : it->second;
 }
 
-void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, std::optional<std::string> request_id) {
+void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOptions options) {
     auto inv = std::make_shared<Invocation>();
-    inv->request_id = request_id ? std::move(*request_id) : new_uuid();
-    inv->trace_id = "Root=1-" + inv->request_id.substr(0, 8) + "-" + random_hex(12);
+    inv->request_id = options.request_id ? std::move(*options.request_id) : new_uuid();
+    inv->trace_id = !options.trace_id.empty() ? std::move(options.trace_id)
+                                              : "Root=1-" + inv->request_id.substr(0, 8) + "-" + random_hex(12);
+    inv->invoked_arn = std::move(options.invoked_arn);
+    inv->client_context = std::move(options.client_context);
+    inv->capture_log = options.capture_log;
     inv->payload = std::make_shared<const std::string>(std::move(payload));
     inv->function = fn;
     inv->received = std::chrono::steady_clock::now();

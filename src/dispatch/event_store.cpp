@@ -191,9 +191,10 @@ bool EventStore::delete_dead_letter(const std::string& id) {
 void EventStore::drop_function(const std::string& function) {
     std::lock_guard lock(mutex_);
     sqlite::Transaction tx(db_);
-    sqlite::Statement events(db_, "DELETE FROM async_events WHERE function = ?1");
+    // Events and configs for the function's qualifiers ("name:alias") go too.
+    sqlite::Statement events(db_, "DELETE FROM async_events WHERE function = ?1 OR substr(function, 1, length(?1) + 1) = ?1 || ':'");
     events.bind(1, function).run();
-    sqlite::Statement config(db_, "DELETE FROM event_configs WHERE function = ?1");
+    sqlite::Statement config(db_, "DELETE FROM event_configs WHERE function = ?1 OR substr(function, 1, length(?1) + 1) = ?1 || ':'");
     config.bind(1, function).run();
     tx.commit();
 }

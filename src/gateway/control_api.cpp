@@ -9,6 +9,7 @@
 
 #include "funcd/common/api_error.hpp"
 #include "funcd/gateway/api_request.hpp"
+#include "funcd/registry/record_changes.hpp"
 
 namespace funcd {
 namespace {
@@ -133,22 +134,63 @@ void ControlApi::deploy(const std::string& name, http::Request& req, http::Respo
             "send the function as application/json (with code.zip_base64) or as application/zip "
             "(settings as query parameters); got Content-Type '" + std::string(type) + "'");
     }
-    offload(std::move(respond), [this, parsed = std::move(parsed)]() mutable {
-        DeployResult result = registry_.deploy(std::move(parsed));
+    offload(std::move(respond), [this, name, parsed = std::move(parsed)]() mutable {
+        bool created = false;
+        std::string previous;  // the version /v1 invoked before this deploy
+        FunctionRecordPtr record = registry_.update(name, [&](RecordChange& c) {
+            created = !c.record;
+            FunctionConfig config = parsed.config;
+            if (c.record) {
+                previous = c.record->default_target()->label();
+                // Lambda's own settings, which /v1 does not name, stay as they were.
+                config.recorded = c.record->latest->config.recorded;
+                config.architecture = c.record->latest->config.architecture;
+            }
+            for (const auto& l : parsed.layers) {
+                auto layer = c.layer(l.name, l.version);
+                if (!layer)
+                    throw ApiError::bad_parameter("layer " + l.name + " version " + std::to_string(l.version) +
+                                                  " does not exist");
+                config.layers.push_back({layer->name, layer->version, layer->code_sha256, layer->code_size});
+            }
+            std::optional<StoredCode> code;
+            if (parsed.code_zip) code = c.put_code(*parsed.code_zip);
+            else if (!c.record)
+                throw ApiError::bad_parameter("code is required when creating function '" + name +
+                                              "': send code.zip_base64 or the zip as the body");
+            set_latest(c, std::move(config), code ? &*code : nullptr, CodeCheck::entry_point);
+            // A /v1 deploy is a new version, as Lambda's Publish: true makes one.
+            publish_latest(*c.record, std::nullopt, /*reuse_unchanged=*/false);
+            if (parsed.concurrency_given) {
+                validate_concurrency(parsed.config.concurrency, registry_.max_concurrency());
+                c.record->reserved_concurrency = parsed.config.concurrency.reserved;
+                c.record->default_provisioned = parsed.config.concurrency.provisioned;
+            }
+        });
         // Route new invocations to the new version, retire the old version's idle workers,
         // start provisioned ones.
-        boost::asio::post(io_, [this, fn = result.function] {
-            pools_.activate(fn);
+        boost::asio::post(io_, [this, record, previous] {
+            pools_.sync(record->name, record->all_versions());
+            const FunctionPtr& now = record->default_target();
+            auto q = Qualifier::parse(previous);
+            // The version /v1 ran until now keeps no idle workers, unless something still
+            // routes to it.
+            if (q && q->kind == Qualifier::Kind::version && previous != now->label() &&
+                aliases_of(*record, q->number).empty() && !record->provisioned.count(previous))
+                pools_.retire_version(record->name, previous);
             dispatcher_.reservations_changed();
             collect_code_garbage();
         });
-        return json_response(result.created ? 201 : 200, describe(*result.function));
+        return json_response(created ? 201 : 200, describe(*record));
     });
 }
 
 void ControlApi::remove(const std::string& name, http::Responder& respond) {
     offload(std::move(respond), [this, name] {
-        if (!registry_.remove(name)) throw ApiError::not_found("function '" + name + "' does not exist");
+        registry_.update(name, [&](RecordChange& c) {
+            if (!c.record) throw ApiError::not_found("function '" + name + "' does not exist");
+            c.record.reset();
+        });
         boost::asio::post(io_, [this, name] {
             pools_.retire_function(name);
             events_.function_deleted(name);
@@ -160,15 +202,16 @@ void ControlApi::remove(const std::string& name, http::Responder& respond) {
     });
 }
 
-json ControlApi::concurrency_json(const FunctionVersion& fn) const {
-    json body = describe(fn.config.concurrency);
-    ProvisionedCounts p = pools_.provisioned(fn.config.name);
-    body["provisioned"] = {{"requested", fn.config.concurrency.provisioned}, {"ready", p.ready}};
+json ControlApi::concurrency_json(const FunctionRecord& fn) const {
+    json body{{"reserved_concurrency", fn.reserved_concurrency ? json(*fn.reserved_concurrency) : json(nullptr)},
+              {"provisioned_concurrency", fn.default_provisioned}};
+    ProvisionedCounts p = pools_.provisioned(fn.name, fn.default_target()->label());
+    body["provisioned"] = {{"requested", fn.default_provisioned}, {"ready", p.ready}};
     return body;
 }
 
 void ControlApi::get_concurrency(const std::string& name, http::Responder& respond) {
-    FunctionPtr fn = registry_.find(name);
+    FunctionRecordPtr fn = registry_.find(name);
     if (!fn) throw ApiError::not_found("function '" + name + "' does not exist");
     json body = concurrency_json(*fn);
     body["running"] = dispatcher_.running(name);
@@ -177,22 +220,29 @@ void ControlApi::get_concurrency(const std::string& name, http::Responder& respo
 
 void ControlApi::put_concurrency(const std::string& name, std::optional<std::reference_wrapper<http::Request>> req,
                                  http::Responder& respond) {
-    FunctionPtr current = registry_.find(name);
-    if (!current) throw ApiError::not_found("function '" + name + "' does not exist");
+    if (!registry_.find(name)) throw ApiError::not_found("function '" + name + "' does not exist");
     // DELETE removes both settings; PUT changes what its body names.
-    ConcurrencySettings settings;
+    std::optional<std::string> body;
     if (req) {
         if (!iequals(media_type(req->get().header("content-type")), "application/json"))
             throw ApiError::unsupported_media("send the settings as application/json");
-        settings = parse_concurrency_json(req->get().body, current->config.concurrency);
+        body = std::move(req->get().body);
     }
-    offload(std::move(respond), [this, name, settings] {
-        FunctionPtr fn = registry_.set_concurrency(name, settings);
-        boost::asio::post(io_, [this, fn] {
-            pools_.update_function(fn);
+    offload(std::move(respond), [this, name, body = std::move(body)] {
+        ConcurrencySettings settings;
+        FunctionRecordPtr record = registry_.update(name, [&](RecordChange& c) {
+            if (!c.record) throw ApiError::not_found("function '" + name + "' does not exist");
+            if (body)
+                settings = parse_concurrency_json(*body, {c.record->reserved_concurrency, c.record->default_provisioned});
+            validate_concurrency(settings, registry_.max_concurrency());
+            c.record->reserved_concurrency = settings.reserved;
+            c.record->default_provisioned = settings.provisioned;
+        });
+        boost::asio::post(io_, [this, record] {
+            pools_.sync(record->name, record->all_versions());
             dispatcher_.reservations_changed();
         });
-        return json_response(200, describe(fn->config.concurrency));
+        return json_response(200, describe(settings));
     });
 }
 
@@ -207,7 +257,7 @@ void ControlApi::collect_code_garbage() {
 }
 
 void ControlApi::get_function(const std::string& name, http::Responder& respond) {
-    FunctionPtr fn = registry_.find(name);
+    FunctionRecordPtr fn = registry_.find(name);
     if (!fn) throw ApiError::not_found("function '" + name + "' does not exist");
     json body = describe(*fn);
     InstanceCounts c = pools_.instances(name);
@@ -239,7 +289,13 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
     if (!type.empty() && type != "RequestResponse" && type != "Event" && type != "DryRun")
         throw ApiError::bad_parameter("X-Funcd-Invocation-Type must be RequestResponse, Event or DryRun (got '" +
                                       std::string(type) + "')");
-    FunctionPtr fn = dispatcher_.admit(name);
+    // ?qualifier=N or an alias runs that version; without it, what /v1 last deployed.
+    std::optional<Qualifier> qualifier;
+    if (auto q = param(parse_target(req.target), "qualifier")) {
+        qualifier = Qualifier::parse(*q);
+        if (!qualifier) throw ApiError::bad_parameter("qualifier '" + *q + "' is not $LATEST, a version number or an alias name");
+    }
+    FunctionPtr fn = dispatcher_.admit(name, qualifier ? &*qualifier : nullptr);
     if (type == "DryRun") return respond(http::Response{204, {}, {}, "application/json"});
     if (type == "Event") return events_.invoke_async(fn, std::move(payload), respond);
     dispatcher_.invoke(std::move(fn), std::move(payload), [respond = std::move(respond)](const Invocation& inv,
@@ -258,7 +314,8 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
             out.headers.emplace_back("Retry-After", "1");
             return respond(std::move(out));
         }
-        out.headers.emplace_back("X-Funcd-Executed-Version", std::to_string(r.version));
+        out.headers.emplace_back("X-Funcd-Executed-Version",
+                                 r.version == kLatestVersion ? std::string(kLatestLabel) : std::to_string(r.version));
         if (r.outcome == Outcome::init_error) {
             // The runtime never became ready: not the function's answer but a failed
             // start, hence a gateway error rather than Lambda's 200 + error body.

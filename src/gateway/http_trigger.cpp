@@ -101,7 +101,7 @@ bool HttpTrigger::handle_endpoint(const ParsedTarget& t, http::Request& req, htt
     Target target;
     if (s[0] == "fn") {
         if (s.size() < 2) return respond(gateway_error(404, "Not Found")), true;
-        target.fn = registry_.find(s[1]);
+        if (auto record = registry_.find(s[1])) target.fn = record->default_target();
         // A function URL's event looks as if the function had its own host (Lambda's
         // routeKey for function URLs is $default).
         target.route_key = "$default";
@@ -113,7 +113,7 @@ bool HttpTrigger::handle_endpoint(const ParsedTarget& t, http::Request& req, htt
         if (!m && req.method == "OPTIONS" && !req.header("access-control-request-method").empty())
             m = routes->match(std::string(req.header("access-control-request-method")), below);
         if (!m) return respond(gateway_error(404, "Not Found")), true;
-        target.fn = registry_.find(m->route->function);
+        if (auto record = registry_.find(m->route->function)) target.fn = record->default_target();
         target.route_key = m->route->method + " " + m->route->path;
         target.raw_path = below;
         target.path_parameters = std::move(m->path_parameters);

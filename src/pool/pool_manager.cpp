@@ -2,6 +2,8 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -32,12 +34,14 @@ void PoolManager::evict_idle(std::int64_t needed_mb, const WorkerPool* requester
         WorkerPool* victim = nullptr;
         std::optional<Worker::Clock::time_point> oldest;
         for (auto& [name, pools] : pools_) {
-            WorkerPool* p = pools.current.get();
-            if (!p || p == requester) continue;
-            auto t = p->oldest_idle();
-            if (t && (!oldest || *t < *oldest)) {
-                oldest = t;
-                victim = p;
+            for (auto& [label, pool] : pools.current) {
+                WorkerPool* p = pool.get();
+                if (!p || p == requester) continue;
+                auto t = p->oldest_idle();
+                if (t && (!oldest || *t < *oldest)) {
+                    oldest = t;
+                    victim = p;
+                }
             }
         }
         if (!victim) return;
@@ -55,39 +59,51 @@ std::unique_ptr<WorkerPool> PoolManager::make_pool(const FunctionPtr& fn) {
 
 WorkerPool& PoolManager::pool_for(const FunctionPtr& fn) {
     auto& pools = pools_[fn->config.name];
-    if (pools.current && pools.current->function()->version >= fn->version) return *pools.current;
-    retire(pools);
-    pools.current = make_pool(fn);
-    return *pools.current;
+    auto& slot = pools.current[fn->label()];
+    if (slot && slot->function()->generation >= fn->generation) return *slot;
+    retire(pools, slot);
+    slot = make_pool(fn);
+    return *slot;
 }
 
-void PoolManager::activate(const FunctionPtr& fn) {
-    auto it = pools_.find(fn->config.name);
-    if (it != pools_.end() && it->second.current && it->second.current->function()->version < fn->version)
-        retire(it->second);
-    // Pools are otherwise made by the first invocation; provisioned workers need theirs now.
-    if (fn->config.concurrency.provisioned > 0) pool_for(fn).ensure_provisioned();
-}
-
-void PoolManager::update_function(const FunctionPtr& fn) {
-    auto it = pools_.find(fn->config.name);
-    if (it != pools_.end() && it->second.current && it->second.current->function()->version == fn->version) {
-        it->second.current->update_function(fn);
-        return;
+void PoolManager::sync(const std::string& name, const std::vector<FunctionPtr>& versions) {
+    auto it = pools_.find(name);
+    if (it != pools_.end()) {
+        auto& pools = it->second;
+        for (auto& [label, slot] : pools.current) {
+            if (!slot) continue;
+            auto v = std::find_if(versions.begin(), versions.end(), [&](const FunctionPtr& f) { return f->label() == label; });
+            if (v == versions.end() || (*v)->generation > slot->function()->generation) retire(pools, slot);
+            else if ((*v)->generation == slot->function()->generation) slot->update_function(*v);
+        }
+        std::erase_if(pools.current, [](const auto& entry) { return !entry.second; });
     }
-    activate(fn);
+    // Pools are otherwise made by the first invocation; provisioned workers need theirs now.
+    for (const auto& v : versions)
+        if (v->config.concurrency.provisioned > 0) pool_for(v).ensure_provisioned();
+}
+
+void PoolManager::retire_version(const std::string& name, const std::string& label) {
+    auto it = pools_.find(name);
+    if (it == pools_.end()) return;
+    auto slot = it->second.current.find(label);
+    if (slot == it->second.current.end()) return;
+    retire(it->second, slot->second);
+    it->second.current.erase(slot);
 }
 
 void PoolManager::retire_function(const std::string& name) {
     auto it = pools_.find(name);
-    if (it != pools_.end()) retire(it->second);
+    if (it == pools_.end()) return;
+    for (auto& [label, slot] : it->second.current) retire(it->second, slot);
+    it->second.current.clear();
 }
 
-void PoolManager::retire(FunctionPools& pools) {
-    if (!pools.current) return;
-    spdlog::info("pool: retiring function={} version={} ({} workers)", pools.current->function()->config.name,
-                 pools.current->function()->version, pools.current->live());
-    auto pool = std::move(pools.current);
+void PoolManager::retire(FunctionPools& pools, std::unique_ptr<WorkerPool>& slot) {
+    if (!slot) return;
+    spdlog::info("pool: retiring function={} version={} ({} workers)", slot->function()->config.name,
+                 slot->function()->label(), slot->live());
+    auto pool = std::move(slot);
     pool->retire();
     pools.retired.push_back(std::move(pool));
 }
@@ -97,7 +113,7 @@ void PoolManager::drop_drained(const std::string& name) {
     if (it == pools_.end()) return;
     auto& retired = it->second.retired;
     std::erase_if(retired, [](const auto& p) { return p->live() == 0; });
-    if (!it->second.current && retired.empty()) pools_.erase(it);
+    if (it->second.current.empty() && retired.empty()) pools_.erase(it);
     if (drained_callback_) drained_callback_();
 }
 
@@ -109,21 +125,23 @@ InstanceCounts PoolManager::instances(const std::string& name) const {
         c.idle += p.idle();
         c.busy += p.busy();
     };
-    if (it->second.current) add(*it->second.current);
+    for (const auto& [label, p] : it->second.current) add(*p);
     for (const auto& p : it->second.retired) add(*p);
     return c;
 }
 
-ProvisionedCounts PoolManager::provisioned(const std::string& name) const {
+ProvisionedCounts PoolManager::provisioned(const std::string& name, const std::string& label) const {
     auto it = pools_.find(name);
-    if (it == pools_.end() || !it->second.current) return {};
-    return it->second.current->provisioned();
+    if (it == pools_.end()) return {};
+    auto p = it->second.current.find(label);
+    if (p == it->second.current.end()) return {};
+    return p->second->provisioned();
 }
 
 std::size_t PoolManager::live_workers() const {
     std::size_t n = 0;
     for (const auto& [name, pools] : pools_) {
-        if (pools.current) n += pools.current->live();
+        for (const auto& [label, p] : pools.current) n += p->live();
         for (const auto& p : pools.retired) n += p->live();
     }
     return n;
@@ -131,17 +149,22 @@ std::size_t PoolManager::live_workers() const {
 
 std::set<std::string> PoolManager::code_in_use() const {
     std::set<std::string> out;
+    auto add = [&](const WorkerPool& p) {
+        if (p.live() == 0) return;
+        out.insert(p.function()->code_sha256);
+        for (const auto& l : p.function()->config.layers) out.insert(l.code_sha256);
+        if (!p.function()->opt_dir.empty()) out.insert(p.function()->opt_dir.filename().string());
+    };
     for (const auto& [name, pools] : pools_) {
-        if (pools.current && pools.current->live() > 0) out.insert(pools.current->function()->code_sha256);
-        for (const auto& p : pools.retired)
-            if (p->live() > 0) out.insert(p->function()->code_sha256);
+        for (const auto& [label, p] : pools.current) add(*p);
+        for (const auto& p : pools.retired) add(*p);
     }
     return out;
 }
 
 void PoolManager::kill_all() {
     for (auto& [name, pools] : pools_) {
-        if (pools.current) pools.current->kill_all();
+        for (auto& [label, p] : pools.current) p->kill_all();
         for (auto& p : pools.retired) p->kill_all();
     }
 }
@@ -167,7 +190,7 @@ void PoolManager::schedule_reap() {
         if (ec) return;
         const auto now = Worker::Clock::now();
         for (auto& [name, pools] : pools_)
-            if (pools.current) pools.current->tick(now);
+            for (auto& [label, p] : pools.current) p->tick(now);
         release_memory_at_zero();
         schedule_reap();
     });

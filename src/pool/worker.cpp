@@ -120,7 +120,8 @@ void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> lau
     // Ended (killed) while its process was being launched.
     if (killed_ || state_ == State::dead) resources_->signal_kill();
     else arm_timer(settings_.init_timeout);
-    spdlog::debug("worker: launched function={} version={} pid={}", fn_->config.name, fn_->version, pid_);
+    if (!settings_.init_start_line.empty()) log_->platform(settings_.init_start_line);
+    spdlog::debug("worker: launched function={} version={} pid={}", fn_->config.name, fn_->label(), pid_);
 }
 
 void Worker::assign(InvocationPtr inv) {
@@ -153,9 +154,11 @@ void Worker::deliver() {
     EventDelivery event{
         current_->request_id,
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline.time_since_epoch()).count(),
-        settings_.function_arn,
+        current_->invoked_arn.empty() ? std::string_view(settings_.function_arn)
+                                      : std::string_view(current_->invoked_arn),
         current_->trace_id,
         current_->payload,
+        current_->client_context,
     };
     if (!waiter->deliver(event)) {
         // The runtime hung up while waiting; hand the event over at its next /next.
@@ -167,7 +170,9 @@ void Worker::deliver() {
     state_ = State::busy;
     delivered_at_ = Clock::now();
     delivered_wall_ = now_wall;
-    log_->platform("START RequestId: {} Version: {}", current_->request_id, fn_->version);
+    log_->platform("START RequestId: {} Version: {}", current_->request_id, fn_->label());
+    if (current_->capture_log)
+        capture(*current_, fmt::format("START RequestId: {} Version: {}", current_->request_id, fn_->label()));
     arm_timer(std::chrono::seconds(fn_->config.timeout_s));
 }
 
@@ -312,23 +317,39 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type)
     const std::int64_t duration_us = r.duration_us;
     const std::optional<std::int64_t> init_duration_us = r.init_duration_us;
     const std::uint64_t max_memory_used_bytes = r.max_memory_used_bytes;
+    const auto max_memory_mb = (max_memory_used_bytes + (1 << 20) - 1) >> 20;
+    const std::string_view status = outcome == Outcome::timeout ? "\tStatus: timeout" : "";
+    // The same REPORT line, for the log and, when asked, for the caller.
+    auto report = [&](auto out) {
+        if (init_duration_us)
+            fmt::format_to(out,
+                           "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
+                           "Max Memory Used: {} MB\tInit Duration: {:.2f} ms{}",
+                           inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
+                           max_memory_mb, *init_duration_us / 1000.0, status);
+        else
+            fmt::format_to(out,
+                           "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
+                           "Max Memory Used: {} MB{}",
+                           inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
+                           max_memory_mb, status);
+    };
+    if (inv->capture_log) {
+        if (delivered) {
+            capture(*inv, "END RequestId: " + inv->request_id);
+            std::string line;
+            report(std::back_inserter(line));
+            capture(*inv, line);
+        }
+        r.log_tail = std::move(inv->captured_log);
+        if (r.log_tail.size() > kMaxLogTailBytes) r.log_tail.erase(0, r.log_tail.size() - kMaxLogTailBytes);
+    }
     auto done = std::move(inv->done);
     done(std::move(r));
 
     if (delivered) {
         log_->platform("END RequestId: {}", inv->request_id);
-        const auto max_memory_mb = (max_memory_used_bytes + (1 << 20) - 1) >> 20;
-        const std::string_view status = outcome == Outcome::timeout ? "\tStatus: timeout" : "";
-        if (init_duration_us)
-            log_->platform("REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
-                           "Max Memory Used: {} MB\tInit Duration: {:.2f} ms{}",
-                           inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
-                           max_memory_mb, *init_duration_us / 1000.0, status);
-        else
-            log_->platform("REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
-                           "Max Memory Used: {} MB{}",
-                           inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
-                           max_memory_mb, status);
+        log_->platform_with(report);
     }
 
     if (keeps_running) {
@@ -421,6 +442,14 @@ void Worker::on_process_exit() {
     owner_.worker_exited(*this);
 }
 
+void Worker::capture(Invocation& inv, std::string_view line) {
+    inv.captured_log.append(line);
+    inv.captured_log.push_back('\n');
+    // Only the tail is returned: trim now and then rather than keep a chatty invocation's all.
+    if (inv.captured_log.size() > 2 * kMaxLogTailBytes)
+        inv.captured_log.erase(0, inv.captured_log.size() - kMaxLogTailBytes);
+}
+
 std::string Worker::current_request_id() const {
     return current_ && delivered_ ? current_->request_id : std::string();
 }
@@ -467,9 +496,11 @@ void Worker::consume_output(const char* data, std::size_t n) {
         }
         if (partial_line_.empty()) {
             log_->output(request_id, chunk.substr(0, nl));
+            if (!request_id.empty() && current_->capture_log) capture(*current_, chunk.substr(0, nl));
         } else {
             partial_line_.append(chunk.substr(0, nl));
             log_->output(request_id, partial_line_);
+            if (!request_id.empty() && current_->capture_log) capture(*current_, partial_line_);
             partial_line_.clear();
         }
         chunk.remove_prefix(nl + 1);

@@ -23,8 +23,16 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
     spec_ = std::make_shared<const WorkerSpec>(make_spec(false));
     provisioned_spec_ = std::make_shared<const WorkerSpec>(make_spec(true));
     settings_.init_timeout = env_.init_timeout;
+    // A published version's ARN is qualified with its number, as Lambda's is.
     settings_.function_arn =
-        fmt::format("arn:aws:lambda:{}:{}:function:{}", env_.region, env_.account_id, fn_->config.name);
+        fmt::format("arn:aws:lambda:{}:{}:function:{}{}", env_.region, env_.account_id, fn_->config.name,
+                    fn_->is_latest() ? std::string() : ":" + fn_->label());
+    // Lambda logs the runtime version a worker starts with; funcd's may differ from the
+    // identifier (python3.12 on a host whose Python is 3.11), which is why it is said.
+    const std::string id = fn_->config.runtime_name();
+    settings_.init_start_line =
+        fmt::format("INIT_START Runtime Version: {}\tRuntime Version ARN: arn:aws:lambda:{}::runtime:{}",
+                    env_.runtimes.runtime_version(id), env_.region, env_.runtimes.runtime_version_hash(id));
     keep_alive_ = make_policy();
     decision_.keep_alive = std::chrono::seconds(fn_->config.keep_alive_s);
 }
@@ -40,31 +48,45 @@ std::unique_ptr<KeepAlivePolicy> WorkerPool::make_policy() const {
 
 WorkerSpec WorkerPool::make_spec(bool provisioned) const {
     const FunctionConfig& c = fn_->config;
-    const SandboxPaths inside = env_.launcher.paths_for(fn_->code_dir, env_.runtime_dir);
+    const SandboxPaths inside = env_.launcher.paths_for(fn_->code_dir, env_.runtime_dir, fn_->opt_dir);
     WorkerSpec spec;
     spec.function_name = c.name;
     spec.version = fn_->version;
     spec.memory_mb = c.memory_mb;
     spec.code_dir = fn_->code_dir;
     spec.runtime_dir = env_.runtime_dir;
+    spec.opt_dir = fn_->opt_dir;
     spec.ephemeral_storage_mb = c.ephemeral_storage_mb;
     spec.host_network = c.network == NetworkMode::host;
     if (c.runtime == Runtime::python3) {
         // -I: ignore PYTHON* variables and the user's site directory; -u: unbuffered,
         // so output lines reach the log tagged with the invocation that printed them.
-        spec.argv = {env_.python, "-I", "-u", inside.runtime_root + "/python/bootstrap.py"};
+        spec.argv = {env_.runtimes.python_for(c.runtime_name()).path, "-I", "-u",
+                     inside.runtime_root + "/python/bootstrap.py"};
     } else {
-        spec.argv = {inside.task_root + "/bootstrap"};
+        // Lambda runs /var/task/bootstrap, else a layer's /opt/bootstrap.
+        std::error_code ec;
+        const bool in_layers = !std::filesystem::exists(fn_->code_dir / "bootstrap", ec) && !fn_->opt_dir.empty() &&
+                               std::filesystem::exists(fn_->opt_dir / "bootstrap", ec);
+        spec.argv = {(in_layers ? inside.opt_root : inside.task_root) + "/bootstrap"};
     }
+    // Lambda's PATH and LD_LIBRARY_PATH end with the layers' bin/ and lib/.
+    std::string path = "/usr/local/bin:/usr/bin:/bin";
+    std::string library_path = inside.task_root + "/lib";
+    if (!inside.opt_root.empty()) {
+        path += ":" + inside.opt_root + "/bin";
+        library_path += ":" + inside.opt_root + "/lib";
+    }
+    const std::string label = fn_->label();
     // Lambda's environment (docs: "Defined runtime environment variables"), then the function's own.
     spec.env = {
         "AWS_LAMBDA_FUNCTION_NAME=" + c.name,
-        "AWS_LAMBDA_FUNCTION_VERSION=" + std::to_string(fn_->version),
+        "AWS_LAMBDA_FUNCTION_VERSION=" + label,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + std::to_string(c.memory_mb),
-        "AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + c.name,
-        "AWS_LAMBDA_LOG_STREAM_NAME=" + std::to_string(fn_->version) + "/" + c.name,
+        "AWS_LAMBDA_LOG_GROUP_NAME=" + (c.recorded.log_group.empty() ? "/aws/lambda/" + c.name : c.recorded.log_group),
+        "AWS_LAMBDA_LOG_STREAM_NAME=" + label + "/" + c.name,
         std::string("AWS_LAMBDA_INITIALIZATION_TYPE=") + (provisioned ? "provisioned-concurrency" : "on-demand"),
-        "AWS_EXECUTION_ENV=AWS_Lambda_" + std::string(c.runtime == Runtime::python3 ? "python3" : "provided"),
+        "AWS_EXECUTION_ENV=AWS_Lambda_" + c.runtime_name(),
         "AWS_REGION=" + env_.region,
         "AWS_DEFAULT_REGION=" + env_.region,
         "_HANDLER=" + c.handler,
@@ -72,9 +94,14 @@ WorkerSpec WorkerPool::make_spec(bool provisioned) const {
         "LAMBDA_RUNTIME_DIR=" + inside.runtime_root,
         "TZ=:UTC",
         "LANG=C.UTF-8",
-        "PATH=/usr/local/bin:/usr/bin:/bin",
+        "PATH=" + path,
+        "LD_LIBRARY_PATH=" + library_path,
         "HOME=/tmp",
     };
+    // Where funcd's Python runtime finds the layers' python/ directories.
+    if (!inside.opt_root.empty()) spec.env.push_back(std::string(kLayersRootVariable) + "=" + inside.opt_root);
+    if (spec.host_network)
+        spec.env.insert(spec.env.end(), env_.host_network_env.begin(), env_.host_network_env.end());
     for (const auto& [k, v] : c.env) spec.env.push_back(k + "=" + v);
     if (env_.adjust_spec) env_.adjust_spec(c, spec);
     return spec;
@@ -214,7 +241,7 @@ void WorkerPool::dispose(std::unique_ptr<WorkerResources> resources) {
 }
 
 void WorkerPool::update_function(FunctionPtr fn) {
-    if (fn->version != fn_->version) return;
+    if (fn->version != fn_->version || fn->generation != fn_->generation) return;
     fn_ = std::move(fn);
     ensure_provisioned();
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <fstream>
 #include <set>
 #include <sys/stat.h>
 
@@ -96,14 +97,19 @@ void check_range(const IntRange& r, long long v) {
     if (v < r.min || v > r.max) bad_int(r, std::to_string(v));
 }
 
-std::string runtime_choices() { return "python3, provided"; }
+std::string runtime_choices() {
+    std::string out;
+    for (const auto& id : supported_runtime_ids()) out += (out.empty() ? "" : ", ") + id;
+    return out;
+}
 
-Runtime runtime_from_text(std::string_view text) {
-    auto r = parse_runtime(text);
+void set_runtime(FunctionConfig& c, std::string_view text) {
+    auto r = runtime_family(text);
     if (!r)
         throw ApiError::bad_parameter("runtime must be one of " + runtime_choices() + " (got '" +
                                       std::string(text) + "')");
-    return *r;
+    c.runtime = *r;
+    c.runtime_id = std::string(text);
 }
 
 void apply_default_handler(FunctionConfig& c) {
@@ -243,18 +249,10 @@ void validate_env(const std::map<std::string, std::string>& env) {
 
 }  // namespace
 
-std::string_view to_string(Runtime r) {
-    switch (r) {
-        case Runtime::python3: return "python3";
-        case Runtime::provided: return "provided";
-    }
-    return "unknown";
-}
-
-std::optional<Runtime> parse_runtime(std::string_view text) {
-    if (text == "python3") return Runtime::python3;
-    if (text == "provided") return Runtime::provided;
-    return std::nullopt;
+bool FunctionConfig::same_version_settings(const FunctionConfig& other) const {
+    FunctionConfig a = *this;
+    a.concurrency = other.concurrency;
+    return a == other;
 }
 
 std::string_view to_string(NetworkMode n) { return n == NetworkMode::host ? "host" : "none"; }
@@ -277,6 +275,8 @@ json to_json(const CorsSettings& c) {
     return {{"allow_origins", c.allow_origins},
             {"allow_methods", c.allow_methods},
             {"allow_headers", c.allow_headers},
+            {"expose_headers", c.expose_headers},
+            {"allow_credentials", c.allow_credentials},
             {"max_age_s", c.max_age_s}};
 }
 
@@ -314,11 +314,23 @@ CorsSettings parse_cors(const json& j) {
                     return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '_' || ch == '*';
                 });
             });
+        } else if (key == "expose_headers") {
+            c.expose_headers = strings(value, "cors.expose_headers", [](const std::string& h) {
+                return !h.empty() && std::all_of(h.begin(), h.end(), [](char ch) {
+                    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '_' || ch == '*';
+                });
+            });
+        } else if (key == "allow_credentials") {
+            if (!value.is_boolean())
+                throw ApiError::bad_parameter("cors.allow_credentials must be true or false (got " + json_kind(value) +
+                                              ")");
+            c.allow_credentials = value.get<bool>();
         } else if (key == "max_age_s") {
             c.max_age_s = json_int(value, kCorsMaxAgeRange);
         } else {
             throw ApiError::bad_parameter("unknown field 'cors." + key +
-                                          "' (expected allow_origins, allow_methods, allow_headers, max_age_s)");
+                                          "' (expected allow_origins, allow_methods, allow_headers, expose_headers, "
+                                          "allow_credentials, max_age_s)");
         }
     }
     return c;
@@ -354,7 +366,7 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
             if (!value.is_string())
                 throw ApiError::bad_parameter("runtime must be a string, one of " + runtime_choices() + " (got " +
                                               json_kind(value) + ")");
-            c.runtime = runtime_from_text(value.get_ref<const std::string&>());
+            set_runtime(c, value.get_ref<const std::string&>());
             have_runtime = true;
         } else if (key == "handler") {
             c.handler = json_string(value, "handler");
@@ -392,6 +404,19 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
         } else if (key == "code") {
             req.code_zip = decode_zip_base64(value);
             check_zip_size(req.code_zip->size());
+        } else if (key == "layers") {
+            if (!value.is_array())
+                throw ApiError::bad_parameter("layers must be an array of layer version ARNs (got " + json_kind(value) +
+                                              ")");
+            for (const auto& l : value) {
+                auto ref = l.is_string() ? parse_layer_version_arn(l.get<std::string>()) : std::nullopt;
+                if (!ref)
+                    throw ApiError::bad_parameter("layers: " + (l.is_string() ? "'" + l.get<std::string>() + "'"
+                                                                               : json_kind(l)) +
+                                                  " is not a layer version ARN "
+                                                  "(arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)");
+                req.layers.push_back(std::move(*ref));
+            }
         } else {
             throw ApiError::bad_parameter("unknown field '" + key + "'");
         }
@@ -416,7 +441,7 @@ DeployRequest parse_deploy_query(std::string_view name,
         // A repeated parameter is ambiguous; refusing it beats silently picking one.
         if (!seen.insert(key).second) throw ApiError::bad_parameter("parameter '" + key + "' is given more than once");
         if (key == "runtime") {
-            c.runtime = runtime_from_text(value);
+            set_runtime(c, value);
             have_runtime = true;
         } else if (key == "handler") {
             if (value.empty()) throw ApiError::bad_parameter("handler must not be empty");
@@ -510,15 +535,55 @@ void validate_config(const FunctionConfig& c) {
     validate_env(c.env);
 }
 
-void validate_code_for_runtime(const FunctionConfig& c, const fs::path& code_dir) {
+namespace {
+
+// ELF's e_machine values (elf.h) for the architectures Lambda names.
+constexpr std::uint16_t kElfMachineX86_64 = 62;
+constexpr std::uint16_t kElfMachineAarch64 = 183;
+
+// The architecture an ELF executable was built for ("x86_64", "arm64", or the raw machine
+// number), or nullopt when `file` is not ELF (a script, for example).
+std::optional<std::string> elf_architecture(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::array<unsigned char, 20> head{};
+    if (!in.read(reinterpret_cast<char*>(head.data()), head.size())) return std::nullopt;
+    if (head[0] != 0x7f || head[1] != 'E' || head[2] != 'L' || head[3] != 'F') return std::nullopt;
+    const bool big_endian = head[5] == 2;  // EI_DATA: ELFDATA2MSB
+    const std::uint16_t machine = big_endian ? static_cast<std::uint16_t>(head[18] << 8 | head[19])
+                                             : static_cast<std::uint16_t>(head[19] << 8 | head[18]);
+    if (machine == kElfMachineX86_64) return "x86_64";
+    if (machine == kElfMachineAarch64) return "arm64";
+    return "machine " + std::to_string(machine);
+}
+
+bool is_executable_file(const fs::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0;
+}
+
+}  // namespace
+
+void validate_code_for_runtime(const FunctionConfig& c, const fs::path& code_dir, const fs::path& opt_dir,
+                               CodeCheck check) {
     if (c.runtime == Runtime::provided) {
-        struct stat st {};
-        const auto bootstrap = code_dir / "bootstrap";
-        if (::stat(bootstrap.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0)
+        // Lambda runs /var/task/bootstrap, else /opt/bootstrap from a layer.
+        fs::path bootstrap = code_dir / "bootstrap";
+        if (!is_executable_file(bootstrap) && !opt_dir.empty() && is_executable_file(opt_dir / "bootstrap"))
+            bootstrap = opt_dir / "bootstrap";
+        if (!is_executable_file(bootstrap)) {
+            if (check == CodeCheck::architecture_only) return;  // Runtime.InvalidEntrypoint at invoke, as on Lambda
             throw ApiError::bad_parameter(
                 "runtime provided needs an executable file named 'bootstrap' at the root of the zip");
+        }
+        if (auto arch = elf_architecture(bootstrap); arch && (*arch != c.architecture || *arch != host_architecture()))
+            throw ApiError::bad_parameter("bootstrap is an ELF executable for " + *arch + ", but the function's "
+                                          "architecture is " + c.architecture + " and this host runs " +
+                                          std::string(host_architecture()) + "; build it for " +
+                                          std::string(host_architecture()));
         return;
     }
+    // Lambda checks a Python handler's module only when the runtime imports it.
+    if (check == CodeCheck::architecture_only) return;
     // validate_config has already checked the handler's shape, so the module path is clean.
     std::string module = c.handler.substr(0, c.handler.rfind('.'));
     std::replace(module.begin(), module.end(), '.', '/');
@@ -530,11 +595,21 @@ void validate_code_for_runtime(const FunctionConfig& c, const fs::path& code_dir
                                   ".py not found in the zip");
 }
 
+namespace {
+
+json layer_names(const std::vector<LayerRef>& layers) {
+    json out = json::array();
+    for (const auto& l : layers) out.push_back({{"name", l.name}, {"version", l.version}, {"code_size", l.code_size}});
+    return out;
+}
+
+}  // namespace
+
 json describe(const FunctionVersion& v) {
     const FunctionConfig& c = v.config;
     return json{
         {"name", c.name},
-        {"runtime", to_string(c.runtime)},
+        {"runtime", c.runtime_name()},
         {"handler", c.handler},
         {"memory_mb", c.memory_mb},
         {"timeout_s", c.timeout_s},
@@ -548,7 +623,9 @@ json describe(const FunctionVersion& v) {
         {"description", c.description},
         {"ephemeral_storage_mb", c.ephemeral_storage_mb},
         {"network", to_string(c.network)},
-        {"version", v.version},
+        {"version", v.is_latest() ? json(v.label()) : json(v.version)},
+        {"architecture", c.architecture},
+        {"layers", layer_names(c.layers)},
         {"code_sha256", v.code_sha256},
         {"code_size", v.code_size},
         {"last_modified", format_rfc3339(v.last_modified)},

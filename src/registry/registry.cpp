@@ -4,219 +4,313 @@
 #include <spdlog/spdlog.h>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/ids.hpp"
 
 namespace funcd {
 namespace {
 
 constexpr std::string_view kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS functions (
+CREATE TABLE IF NOT EXISTS function_records (
     name TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS layer_versions (
+    name TEXT NOT NULL,
     version INTEGER NOT NULL,
-    config_json TEXT NOT NULL,
-    code_sha256 TEXT NOT NULL,
-    code_size INTEGER NOT NULL,
-    last_modified_us INTEGER NOT NULL
+    doc TEXT NOT NULL,
+    PRIMARY KEY (name, version)
 );
 )sql";
 
-// Settings are stored as JSON so that new settings need no schema migration.
-nlohmann::json config_to_json(const FunctionConfig& c) {
-    return {{"runtime", to_string(c.runtime)}, {"handler", c.handler},         {"memory_mb", c.memory_mb},
-            {"timeout_s", c.timeout_s},        {"env", c.env},                 {"keep_alive_s", c.keep_alive_s},
-            {"description", c.description},    {"ephemeral_storage_mb", c.ephemeral_storage_mb},
-            {"network", to_string(c.network)}, {"keep_alive", to_string(c.keep_alive_mode)},
-            {"concurrency", describe(c.concurrency)}, {"url_auth", to_string(c.url_auth)},
-            {"cors", to_json(c.cors)}};
-}
-
-FunctionConfig config_from_json(const std::string& name, const nlohmann::json& j) {
-    FunctionConfig c;
-    c.name = name;
-    c.runtime = parse_runtime(j.at("runtime").get<std::string>()).value();
-    c.handler = j.at("handler").get<std::string>();
-    c.memory_mb = j.at("memory_mb").get<int>();
-    c.timeout_s = j.at("timeout_s").get<int>();
-    c.env = j.at("env").get<std::map<std::string, std::string>>();
-    c.keep_alive_s = j.at("keep_alive_s").get<int>();
-    c.description = j.value("description", "");
-    // Settings added after a function was stored take their defaults.
-    c.ephemeral_storage_mb = j.value("ephemeral_storage_mb", limits::kDefaultEphemeralStorageMb);
-    c.network = parse_network(j.value("network", "none")).value_or(NetworkMode::none);
-    c.keep_alive_mode = parse_keep_alive_mode(j.value("keep_alive", "fixed")).value_or(KeepAliveMode::fixed);
-    c.url_auth = parse_url_auth(j.value("url_auth", "token")).value_or(UrlAuth::token);
-    if (auto it = j.find("cors"); it != j.end()) c.cors = parse_cors(*it);
-    if (auto it = j.find("concurrency"); it != j.end()) {
-        if (auto r = it->find("reserved_concurrency"); r != it->end() && !r->is_null())
-            c.concurrency.reserved = r->get<int>();
-        c.concurrency.provisioned = it->value("provisioned_concurrency", 0);
+// Releases code a failed change stored, unless the change committed.
+struct DiscardUnlessCommitted {
+    CodeStore& code;
+    std::vector<StoredCode>& stored;
+    bool committed = false;
+    ~DiscardUnlessCommitted() {
+        if (committed) return;
+        for (const auto& s : stored) code.discard(s);
     }
-    return c;
-}
+};
 
 }  // namespace
 
-Registry::Registry(const std::filesystem::path& db_path, CodeStore& code, int max_concurrency)
-    : code_(code), max_concurrency_(max_concurrency), db_(db_path) {
+StoredCode RecordChange::put_code(std::string_view zip) {
+    StoredCode s = registry_.code_.put(zip);
+    stored_.push_back(s);
+    return s;
+}
+
+LayerVersionPtr RecordChange::layer(std::string_view name, std::int64_t version) const {
+    auto l = registry_.find_layer(name, version);
+    return l && !l->deleted ? l : nullptr;
+}
+
+std::filesystem::path RecordChange::layer_view(const std::vector<LayerRef>& layers) {
+    return registry_.views_.build(layers);
+}
+
+Registry::Registry(const std::filesystem::path& db_path, CodeStore& code, LayerViews& views, int max_concurrency)
+    : code_(code), views_(views), max_concurrency_(max_concurrency), db_(db_path) {
     db_.exec(kSchema);
+    migrate_single_version_table();
     load();
 }
 
-void Registry::load() {
-    sqlite::Statement q(db_, "SELECT name, version, config_json, code_sha256, code_size, last_modified_us FROM functions");
-    while (q.step()) {
-        auto v = std::make_shared<FunctionVersion>();
-        std::string name = q.column_text(0);
-        try {
-            v->config = config_from_json(name, nlohmann::json::parse(q.column_text(2)));
-        } catch (const std::exception& e) {
-            spdlog::error("registry: function {} has unreadable settings, skipped: {}", name, e.what());
-            continue;
-        }
-        v->version = q.column_int(1);
-        v->code_sha256 = q.column_text(3);
-        v->code_size = q.column_int(4);
-        v->last_modified = from_unix_us(q.column_int(5));
-        v->code_dir = code_.dir_for(v->code_sha256);
-        current_.emplace(name, std::move(v));
-    }
-    spdlog::info("registry: {} functions loaded", current_.size());
+std::shared_ptr<FunctionRecord> Registry::read_record(const std::string& doc) const {
+    return record_from_json(
+        nlohmann::json::parse(doc), [this](const std::string& sha) { return code_.dir_for(sha); },
+        [this](const std::vector<LayerRef>& layers) {
+            // A view that cannot be rebuilt fails that version's workers at launch, with the
+            // reason in the log; it must not make the whole function disappear.
+            try {
+                return views_.build(layers);
+            } catch (const std::exception& e) {
+                spdlog::error("registry: cannot merge the layers of a function version: {}", e.what());
+                return views_.path_for(layers);
+            }
+        });
 }
 
-DeployResult Registry::deploy(DeployRequest request) {
-    std::lock_guard deploy_lock(deploy_mutex_);
-    const std::string name = request.config.name;
-    FunctionPtr previous = find(name);
+// Data directories from before versions existed kept one row per function, its current
+// version, in `functions`. Each becomes a record whose $LATEST is that version and which
+// has it published under its number, so /v1 goes on reporting the same version.
+void Registry::migrate_single_version_table() {
+    {
+        sqlite::Statement exists(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'functions'");
+        if (!exists.step()) return;
+    }
+    sqlite::Transaction tx(db_);
+    sqlite::Statement q(db_,
+                        "SELECT name, version, config_json, code_sha256, code_size, last_modified_us FROM functions");
+    std::size_t migrated = 0;
+    while (q.step()) {
+        const std::string name = q.column_text(0);
+        try {
+            auto latest = std::make_shared<FunctionVersion>();
+            latest->config = config_from_json(name, nlohmann::json::parse(q.column_text(2)));
+            const std::int64_t number = q.column_int(1);
+            latest->generation = number;
+            latest->code_sha256 = q.column_text(3);
+            latest->code_size = q.column_int(4);
+            latest->last_modified = from_unix_us(q.column_int(5));
+            latest->revision_id = new_uuid();
+            auto published = std::make_shared<FunctionVersion>(*latest);
+            published->version = number;
+            published->revision_id = new_uuid();
 
-    auto next = std::make_shared<FunctionVersion>();
-    next->config = std::move(request.config);
-    if (!request.concurrency_given && previous) next->config.concurrency = previous->config.concurrency;
-    check_concurrency(name, next->config.concurrency);
-    StoredCode stored;
-    if (request.code_zip) {
-        stored = code_.put(*request.code_zip);
-        next->code_sha256 = stored.sha256;
-        next->code_size = stored.size;
-        next->code_dir = stored.dir;
-    } else if (previous) {
-        // A settings-only update keeps the code of the current version.
-        next->code_sha256 = previous->code_sha256;
-        next->code_size = previous->code_size;
-        next->code_dir = previous->code_dir;
-    } else {
-        throw ApiError::bad_parameter("code is required when creating function '" + name +
-                                      "': send code.zip_base64 or the zip as the body");
+            FunctionRecord r;
+            r.name = name;
+            r.created = latest->last_modified;
+            r.reserved_concurrency = latest->config.concurrency.reserved;
+            r.default_provisioned = latest->config.concurrency.provisioned;
+            r.latest = latest;
+            r.versions.emplace(number, published);
+            r.last_published = number;
+            r.latest_published_as = number;
+            r.revision_id = latest->revision_id;
+            r.policy_revision_id = new_uuid();
+            sqlite::Statement insert(db_, "INSERT OR REPLACE INTO function_records (name, doc) VALUES (?1, ?2)");
+            insert.bind(1, name).bind(2, to_json(r).dump());
+            insert.run();
+            ++migrated;
+        } catch (const std::exception& e) {
+            spdlog::error("registry: function {} has unreadable settings, not migrated: {}", name, e.what());
+        }
     }
-    next->version = previous ? previous->version + 1 : 1;
-    next->last_modified = std::chrono::system_clock::now();
-    try {
-        validate_code_for_runtime(next->config, next->code_dir);
-        commit(*next);
-    } catch (...) {
-        // Nothing references code this failed deploy unpacked; do not leave it on disk.
-        code_.discard(stored);
-        throw;
+    db_.exec("DROP TABLE functions");
+    tx.commit();
+    spdlog::info("registry: {} functions migrated to versioned records", migrated);
+}
+
+void Registry::load() {
+    {
+        sqlite::Statement q(db_, "SELECT name, doc FROM function_records");
+        while (q.step()) {
+            const std::string name = q.column_text(0);
+            try {
+                functions_.emplace(name, read_record(q.column_text(1)));
+            } catch (const std::exception& e) {
+                spdlog::error("registry: function {} has an unreadable record, skipped: {}", name, e.what());
+            }
+        }
     }
+    sqlite::Statement q(db_, "SELECT name, version, doc FROM layer_versions");
+    std::size_t layers = 0;
+    while (q.step()) {
+        try {
+            auto l = std::make_shared<LayerVersion>(layer_version_from_json(nlohmann::json::parse(q.column_text(2))));
+            layers_[l->name][l->version] = l;
+            ++layers;
+        } catch (const std::exception& e) {
+            spdlog::error("registry: layer {}:{} is unreadable, skipped: {}", q.column_text(0), q.column_int(1),
+                          e.what());
+        }
+    }
+    spdlog::info("registry: {} functions and {} layer versions loaded", functions_.size(), layers);
+}
+
+FunctionRecordPtr Registry::update(std::string_view name, const std::function<void(RecordChange&)>& edit) {
+    std::lock_guard write_lock(write_mutex_);
+    FunctionRecordPtr before = find(name);
+    RecordChange change(*this, before ? std::make_shared<FunctionRecord>(*before) : nullptr);
+    DiscardUnlessCommitted guard{code_, change.stored_};
+    edit(change);
+    std::shared_ptr<FunctionRecord> after = std::move(change.record);
+    if (after) {
+        after->name = std::string(name);
+        apply_function_settings(*after);
+        check_concurrency(*after);
+    }
+    commit(name, after.get());
+    guard.committed = true;
     {
         std::lock_guard lock(map_mutex_);
-        current_[name] = next;
+        if (after) functions_[std::string(name)] = after;
+        else if (auto it = functions_.find(name); it != functions_.end()) functions_.erase(it);
     }
-    spdlog::info("registry: deployed function={} version={} code={} runtime={}", name, next->version,
-                 next->code_sha256.substr(0, 12), to_string(next->config.runtime));
-    return {std::move(next), previous == nullptr};
+    return after;
 }
 
-void Registry::commit(const FunctionVersion& v) {
+void Registry::commit(std::string_view name, const FunctionRecord* record) {
+    if (!record) {
+        sqlite::Statement del(db_, "DELETE FROM function_records WHERE name = ?1");
+        del.bind(1, name).run();
+        return;
+    }
     sqlite::Statement upsert(db_, R"sql(
-        INSERT INTO functions (name, version, config_json, code_sha256, code_size, last_modified_us)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-        ON CONFLICT(name) DO UPDATE SET version = ?2, config_json = ?3, code_sha256 = ?4,
-            code_size = ?5, last_modified_us = ?6)sql");
-    upsert.bind(1, v.config.name)
-        .bind(2, v.version)
-        .bind(3, config_to_json(v.config).dump())
-        .bind(4, v.code_sha256)
-        .bind(5, v.code_size)
-        .bind(6, to_unix_us(v.last_modified));
+        INSERT INTO function_records (name, doc) VALUES (?1, ?2)
+        ON CONFLICT(name) DO UPDATE SET doc = ?2)sql");
+    upsert.bind(1, name).bind(2, to_json(*record).dump());
     upsert.run();
 }
 
-void Registry::check_concurrency(std::string_view name, const ConcurrencySettings& settings) const {
-    validate_concurrency(settings, max_concurrency_);
-    if (!settings.reserved) return;
-    long total = *settings.reserved;
+void Registry::check_concurrency(const FunctionRecord& record) const {
+    if (!record.reserved_concurrency) return;
+    if (*record.reserved_concurrency > max_concurrency_)
+        throw ApiError::bad_parameter("reserved_concurrency " + std::to_string(*record.reserved_concurrency) +
+                                      " is above the daemon's --max-concurrency " + std::to_string(max_concurrency_));
+    long total = *record.reserved_concurrency;
     std::string holders;
     for (const auto& fn : list()) {
-        if (fn->config.name == name || !fn->config.concurrency.reserved) continue;
-        total += *fn->config.concurrency.reserved;
-        holders += (holders.empty() ? "" : ", ") + fn->config.name + "=" + std::to_string(*fn->config.concurrency.reserved);
+        if (fn->name == record.name || !fn->reserved_concurrency) continue;
+        total += *fn->reserved_concurrency;
+        holders += (holders.empty() ? "" : ", ") + fn->name + "=" + std::to_string(*fn->reserved_concurrency);
     }
     if (total > max_concurrency_)
-        throw ApiError::bad_parameter("reserved_concurrency " + std::to_string(*settings.reserved) +
+        throw ApiError::bad_parameter("reserved_concurrency " + std::to_string(*record.reserved_concurrency) +
                                       " would reserve " + std::to_string(total) + " in all, above the daemon's "
                                       "--max-concurrency " + std::to_string(max_concurrency_) +
                                       " (already reserved: " + holders + ")");
 }
 
-FunctionPtr Registry::set_concurrency(std::string_view name, const ConcurrencySettings& settings) {
-    std::lock_guard deploy_lock(deploy_mutex_);
-    FunctionPtr previous = find(name);
-    if (!previous) throw ApiError::not_found("function '" + std::string(name) + "' does not exist");
-    check_concurrency(name, settings);
-    auto next = std::make_shared<FunctionVersion>(*previous);
-    next->config.concurrency = settings;
-    sqlite::Statement update(db_, "UPDATE functions SET config_json = ?2 WHERE name = ?1");
-    update.bind(1, name).bind(2, config_to_json(next->config).dump());
+int Registry::reserved_total() const {
+    int total = 0;
+    for (const auto& fn : list()) total += fn->reserved_concurrency.value_or(0);
+    return total;
+}
+
+std::int64_t Registry::total_code_size() const {
+    std::int64_t total = 0;
+    for (const auto& fn : list())
+        for (const auto& v : fn->all_versions()) total += v->code_size;
+    for (const auto& l : list_layers()) total += l->code_size;
+    return total;
+}
+
+FunctionRecordPtr Registry::find(std::string_view name) const {
+    std::lock_guard lock(map_mutex_);
+    auto it = functions_.find(name);
+    return it == functions_.end() ? nullptr : it->second;
+}
+
+std::vector<FunctionRecordPtr> Registry::list() const {
+    std::lock_guard lock(map_mutex_);
+    std::vector<FunctionRecordPtr> out;
+    out.reserve(functions_.size());
+    for (const auto& [name, r] : functions_) out.push_back(r);
+    return out;
+}
+
+LayerVersionPtr Registry::publish_layer(LayerVersion meta, std::string_view zip) {
+    std::lock_guard write_lock(write_mutex_);
+    std::vector<StoredCode> stored;
+    DiscardUnlessCommitted guard{code_, stored};
+    stored.push_back(code_.put(zip));
+    meta.code_sha256 = stored.back().sha256;
+    meta.code_size = stored.back().size;
+    meta.created = std::chrono::system_clock::now();
+    meta.deleted = false;
+    {
+        std::lock_guard lock(map_mutex_);
+        auto it = layers_.find(meta.name);
+        // Deleted versions keep their numbers: a number is never given twice.
+        meta.version = it == layers_.end() || it->second.empty() ? 1 : it->second.rbegin()->first + 1;
+    }
+    auto l = std::make_shared<LayerVersion>(std::move(meta));
+    sqlite::Statement insert(db_, "INSERT INTO layer_versions (name, version, doc) VALUES (?1, ?2, ?3)");
+    insert.bind(1, l->name).bind(2, l->version).bind(3, to_json(*l).dump());
+    insert.run();
+    guard.committed = true;
+    {
+        std::lock_guard lock(map_mutex_);
+        layers_[l->name][l->version] = l;
+    }
+    spdlog::info("registry: published layer={} version={} code={}", l->name, l->version, l->code_sha256.substr(0, 12));
+    return l;
+}
+
+LayerVersionPtr Registry::find_layer(std::string_view name, std::int64_t version) const {
+    std::lock_guard lock(map_mutex_);
+    auto it = layers_.find(name);
+    if (it == layers_.end()) return nullptr;
+    auto v = it->second.find(version);
+    return v == it->second.end() ? nullptr : v->second;
+}
+
+std::vector<LayerVersionPtr> Registry::list_layers(std::string_view name) const {
+    std::lock_guard lock(map_mutex_);
+    std::vector<LayerVersionPtr> out;
+    for (const auto& [layer, versions] : layers_) {
+        if (!name.empty() && layer != name) continue;
+        for (auto it = versions.rbegin(); it != versions.rend(); ++it)
+            if (!it->second->deleted) out.push_back(it->second);
+    }
+    return out;
+}
+
+bool Registry::delete_layer(std::string_view name, std::int64_t version) {
+    std::lock_guard write_lock(write_mutex_);
+    auto l = find_layer(name, version);
+    if (!l || l->deleted) return false;
+    auto copy = std::make_shared<LayerVersion>(*l);
+    copy->deleted = true;
+    sqlite::Statement update(db_, "UPDATE layer_versions SET doc = ?3 WHERE name = ?1 AND version = ?2");
+    update.bind(1, name).bind(2, version).bind(3, to_json(*copy).dump());
     update.run();
     {
         std::lock_guard lock(map_mutex_);
-        current_[std::string(name)] = next;
+        layers_[std::string(name)][version] = copy;
     }
-    spdlog::info("registry: function={} version={} reserved_concurrency={} provisioned_concurrency={}", name,
-                 next->version, settings.reserved ? std::to_string(*settings.reserved) : "unset",
-                 settings.provisioned);
-    return next;
-}
-
-FunctionPtr Registry::remove(std::string_view name) {
-    std::lock_guard deploy_lock(deploy_mutex_);
-    FunctionPtr previous = find(name);
-    if (!previous) return nullptr;
-    sqlite::Statement del(db_, "DELETE FROM functions WHERE name = ?1");
-    del.bind(1, name).run();
-    {
-        std::lock_guard lock(map_mutex_);
-        current_.erase(current_.find(name));
-    }
-    spdlog::info("registry: deleted function={} version={}", name, previous->version);
-    return previous;
-}
-
-FunctionPtr Registry::find(std::string_view name) const {
-    std::lock_guard lock(map_mutex_);
-    auto it = current_.find(name);
-    return it == current_.end() ? nullptr : it->second;
-}
-
-std::vector<FunctionPtr> Registry::list() const {
-    std::lock_guard lock(map_mutex_);
-    std::vector<FunctionPtr> out;
-    out.reserve(current_.size());
-    for (const auto& [name, v] : current_) out.push_back(v);
-    return out;
-}
-
-std::set<std::string> Registry::code_in_use() const {
-    std::lock_guard lock(map_mutex_);
-    std::set<std::string> out;
-    for (const auto& [name, v] : current_) out.insert(v->code_sha256);
-    return out;
+    spdlog::info("registry: deleted layer={} version={}", name, version);
+    return true;
 }
 
 void Registry::collect_code_garbage(const std::set<std::string>& also_in_use) {
-    std::lock_guard deploy_lock(deploy_mutex_);
-    std::set<std::string> in_use = code_in_use();
+    std::lock_guard write_lock(write_mutex_);
+    std::vector<std::string> code;
+    std::set<std::string> views;
+    for (const auto& fn : list()) {
+        fn->collect_code(code);
+        for (const auto& v : fn->all_versions())
+            if (!v->opt_dir.empty()) views.insert(v->opt_dir.filename().string());
+    }
+    for (const auto& l : list_layers()) code.push_back(l->code_sha256);
+    std::set<std::string> in_use(code.begin(), code.end());
     in_use.insert(also_in_use.begin(), also_in_use.end());
+    views.insert(also_in_use.begin(), also_in_use.end());
     code_.collect_garbage(in_use);
+    views_.collect_garbage(views);
 }
 
 }  // namespace funcd

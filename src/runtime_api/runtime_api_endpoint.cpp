@@ -587,6 +587,10 @@ bool Session::deliver(const EventDelivery& event) {
         head_ += "\r\nLambda-Runtime-Trace-Id: ";
         head_ += event.trace_id;
     }
+    if (!event.client_context.empty()) {
+        head_ += "\r\nLambda-Runtime-Client-Context: ";
+        head_ += event.client_context;
+    }
     head_ += "\r\nContent-Type: application/json\r\nContent-Length: ";
     append_number(head_, length);
     keep_alive_ = parked_keep_alive_ && !core_->closed;

@@ -222,6 +222,11 @@ RootPlan plan_root(const RootSpec& spec) {
     p.bind_readonly_via(spec.runtime_dir.string(), via(spec.runtime_dir, spec.runtime_fd), "/var/runtime",
                         kNoDevices);
 
+    // Layers: read-only and executable (tools in /opt/bin, a custom runtime's /opt/bootstrap).
+    p.dir("/opt");
+    if (!spec.opt_dir.empty())
+        p.bind_readonly_via(spec.opt_dir.string(), via(spec.opt_dir, spec.opt_fd), "/opt", kNoDevices);
+
     if (!spec.binds.empty()) p.dir("/mnt");
     for (const auto& b : spec.binds) {
         p.dir(b.inside);

@@ -495,8 +495,10 @@ NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<Cgr
 
 NamespaceLauncher::~NamespaceLauncher() = default;
 
-SandboxPaths NamespaceLauncher::paths_for(const std::filesystem::path&, const std::filesystem::path&) const {
-    return {"/var/task", "/var/runtime"};
+SandboxPaths NamespaceLauncher::paths_for(const std::filesystem::path&, const std::filesystem::path&,
+                                          const std::filesystem::path&) const {
+    // /opt exists in every sandbox, empty without layers, as on Lambda.
+    return {"/var/task", "/var/runtime", "/opt"};
 }
 
 LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
@@ -608,6 +610,13 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         bind_slots.push_back(above_stdio(std::move(slot), "/dev/null"));
         bind_dirs.push_back(b.host.string());
     }
+    // The layers' view is opened like the extra binds, into the last slot.
+    if (!spec.opt_dir.empty()) {
+        UniqueFd slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (!slot) throw_errno(errno, "open /dev/null");
+        bind_slots.push_back(above_stdio(std::move(slot), "/dev/null"));
+        bind_dirs.push_back(spec.opt_dir.string());
+    }
     plan.own = {child_end.get(), dev_null.get(), out_write.get(), status_write.get(), code_slot.get(),
                 runtime_slot.get(), api_theirs.get()};
     for (const auto& slot : bind_slots) plan.own.push_back(slot.get());
@@ -625,6 +634,10 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
                   spec.ephemeral_storage_mb, passwd_text(options_), group_text(options_)};
     for (std::size_t i = 0; i < spec.binds.size(); ++i)
         root.binds.push_back({spec.binds[i].host, spec.binds[i].inside, spec.binds[i].writable, bind_slots[i].get()});
+    if (!spec.opt_dir.empty()) {
+        root.opt_dir = spec.opt_dir;
+        root.opt_fd = bind_slots.back().get();
+    }
     plan.root = plan_root(root);
     plan.rlimits = plan_rlimits(spec.ephemeral_storage_mb, privileged_);
     plan.ids = ids;

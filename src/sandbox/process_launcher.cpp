@@ -86,8 +86,10 @@ unsigned short local_port(int fd) {
 }
 
 SandboxPaths ProcessLauncher::paths_for(const std::filesystem::path& code_dir,
-                                        const std::filesystem::path& runtime_dir) const {
-    return {code_dir.string(), runtime_dir.string()};
+                                        const std::filesystem::path& runtime_dir,
+                                        const std::filesystem::path& opt_dir) const {
+    // Unsandboxed there is no /opt of the worker's own: layers are used where they are.
+    return {code_dir.string(), runtime_dir.string(), opt_dir.string()};
 }
 
 LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {

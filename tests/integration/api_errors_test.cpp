@@ -60,8 +60,9 @@ std::string zip_with_entry_named(const std::string& entry) {
 
 std::set<std::string> code_dirs(const Daemon& d) {
     std::set<std::string> out;
+    // A tree and its kept zip (<sha256>.zip) are one piece of code.
     for (const auto& e : std::filesystem::directory_iterator(d.data_dir() / "code"))
-        out.insert(e.path().filename().string());
+        out.insert(e.path().extension() == ".zip" ? e.path().stem().string() : e.path().filename().string());
     return out;
 }
 

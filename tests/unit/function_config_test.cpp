@@ -54,10 +54,24 @@ FunctionConfig valid_config() {
 TEST(Runtime, RoundTripsNames) {
     EXPECT_EQ(to_string(Runtime::python3), "python3");
     EXPECT_EQ(to_string(Runtime::provided), "provided");
-    EXPECT_EQ(parse_runtime("python3"), Runtime::python3);
-    EXPECT_EQ(parse_runtime("provided"), Runtime::provided);
-    EXPECT_FALSE(parse_runtime("python3.12"));
-    EXPECT_FALSE(parse_runtime("Provided"));
+    EXPECT_EQ(runtime_family("python3"), Runtime::python3);
+    EXPECT_EQ(runtime_family("provided"), Runtime::provided);
+}
+
+TEST(Runtime, KnowsLambdasIdentifiers) {
+    for (const char* id : {"python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14"})
+        EXPECT_EQ(runtime_family(id), Runtime::python3) << id;
+    for (const char* id : {"provided.al2", "provided.al2023"}) EXPECT_EQ(runtime_family(id), Runtime::provided) << id;
+    EXPECT_EQ(requested_python_version("python3.12"), "3.12");
+    EXPECT_FALSE(requested_python_version("python3"));
+    EXPECT_FALSE(requested_python_version("provided.al2"));
+    // Case-sensitive, as Lambda's are; unknown and retired ones are not run.
+    for (const char* id : {"Provided", "PYTHON3.9", "python3.8", "python2.7", "java21", "nodejs20.x", ""})
+        EXPECT_FALSE(runtime_family(id)) << id;
+    EXPECT_TRUE(is_deprecated_runtime("python2.7"));
+    EXPECT_TRUE(is_deprecated_runtime("go1.x"));
+    EXPECT_FALSE(is_deprecated_runtime("java21"));
+    EXPECT_FALSE(is_deprecated_runtime("provided"));
 }
 
 TEST(FunctionName, AcceptsOnlyLambdaStyleNames) {
@@ -121,7 +135,8 @@ TEST(DeployJson, RejectsBadName) {
 
 TEST(DeployJson, RequiresAValidRuntime) {
     expect_json_rejected(json::object(), "runtime");
-    expect_json_rejected({{"runtime", "node"}}, "runtime must be one of python3, provided");
+    expect_json_rejected({{"runtime", "node"}}, "runtime must be one of python3, python3.9,");
+    expect_json_rejected({{"runtime", "java21"}}, "provided.al2023 (got 'java21')");
     expect_json_rejected({{"runtime", 3}}, "runtime");
 }
 
@@ -399,7 +414,9 @@ TEST(Describe, ReportsEveryField) {
     EXPECT_EQ(d["provisioned_concurrency"], 0);
     EXPECT_EQ(d["url_auth"], "token");
     EXPECT_EQ(d["cors"]["allow_origins"], json::array());
-    EXPECT_EQ(d.size(), 19u);
+    EXPECT_EQ(d["architecture"], "x86_64");
+    EXPECT_EQ(d["layers"], json::array());
+    EXPECT_EQ(d.size(), 21u);
 }
 
 TEST(DeployJson, ConcurrencyAndKeepAliveSettings) {

@@ -197,7 +197,7 @@ if exec 3<>/dev/tcp/127.0.0.1/9001; then echo connect=ok; echo ping >&3; else ec
 
     // Only the sandbox's own entries at the root; nothing of the host's (/home, /root, /work...).
     const std::vector<std::string> allowed = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32",
-                                              "proc", "sbin", "tmp", "usr", "var"};
+                                              "opt", "proc", "sbin", "tmp", "usr", "var"};
     std::string root = f["root"];
     std::size_t pos = 0;
     while (pos < root.size()) {

@@ -305,7 +305,7 @@ protected:
         s.memory_mb = 64;
         s.code_dir = dir_ / "code";
         s.runtime_dir = dir_ / "runtime";
-        s.argv = {launcher.paths_for(s.code_dir, s.runtime_dir).task_root + "/probe.sh"};
+        s.argv = {launcher.paths_for(s.code_dir, s.runtime_dir, {}).task_root + "/probe.sh"};
         s.env = {"PATH=/usr/bin:/bin", "WORKER_ID=" + std::to_string(id)};
         s.ephemeral_storage_mb = 8;
         return s;

@@ -142,7 +142,7 @@ public:
         }
     }
 
-    SandboxPaths paths_for(const fs::path&, const fs::path&) const override {
+    SandboxPaths paths_for(const fs::path&, const fs::path&, const fs::path&) const override {
         return {"/var/task", "/opt/funcd-runtime"};
     }
 
@@ -297,7 +297,7 @@ protected:
             return 0;
         });
         env_ = std::make_unique<PoolEnvironment>(
-            PoolEnvironment{io_, launcher_, *logs_, dir_ / "runtime", "/usr/bin/python3", 5000ms});
+            PoolEnvironment{io_, launcher_, *logs_, dir_ / "runtime", funcd::RuntimeCatalog({"/usr/bin/python3", ""}), 5000ms});
     }
 
     void TearDown() override {
@@ -484,7 +484,7 @@ TEST_F(WorkerPoolTest, ColdStartLaunchesAWorkerThatGetsTheEventAtItsFirstNext) {
     ASSERT_EQ(event.result_int(), 200);
     EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-cold");
     EXPECT_EQ(event["Lambda-Runtime-Trace-Id"], "Root=1-5f84c7a9-req-cold");
-    EXPECT_EQ(event["Lambda-Runtime-Invoked-Function-Arn"], "arn:aws:lambda:us-east-1:000000000000:function:echo");
+    EXPECT_EQ(event["Lambda-Runtime-Invoked-Function-Arn"], "arn:aws:lambda:us-east-1:000000000000:function:echo:7");
     EXPECT_EQ(event.body(), R"({"n":42})");
     const auto deadline = std::stoll(std::string(event["Lambda-Runtime-Deadline-Ms"]));
     EXPECT_GE(deadline, before + 3000);

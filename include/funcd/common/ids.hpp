@@ -13,6 +13,9 @@ std::string new_uuid();
 // `bytes` random bytes, hex encoded.
 std::string random_hex(std::size_t bytes);
 
+// A uniformly distributed number in [0, 1) (an alias's weighted routing).
+double uniform_draw();
+
 // Lower-case hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 

@@ -12,6 +12,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/system_timer.hpp>
@@ -21,6 +23,15 @@
 #include "funcd/dispatch/event_store.hpp"
 
 namespace funcd {
+
+// Where an asynchronous event goes: "name" (what an unqualified /v1 invocation runs) or
+// "name:qualifier" ($LATEST, a version or an alias).
+struct AsyncTarget {
+    std::string name;
+    std::optional<std::string> qualifier;
+};
+
+AsyncTarget parse_async_target(std::string_view target);
 
 struct AsyncQueueStats {
     std::size_t depth = 0;                   // queued, in flight included
@@ -40,15 +51,22 @@ public:
     // Stops delivering (shutdown); queued events stay in the store.
     void stop();
 
-    void submit(std::string function, std::string payload, std::string source, Accepted accepted);
+    // `target`: see AsyncTarget.
+    void submit(std::string target, std::string payload, std::string source, Accepted accepted);
     // An event already committed to the store (a redriven dead letter).
     void add(AsyncEvent e);
 
+    // Every queued event of the function, whatever its qualifier.
     AsyncQueueStats stats(const std::string& function) const;
-    EventConfig config(const std::string& function) const;
+    // What applies to events for `target`: its own config, else the function's, else the defaults.
+    EventConfig config(const std::string& target) const;
+    // The config set for exactly `target`, if any.
+    std::optional<EventConfig> own_config(const std::string& target) const;
+    // The targets of `function` with a config of their own.
+    std::vector<std::string> configured_targets(const std::string& function) const;
     // After the store committed a change (nullopt: deleted, defaults apply).
-    void set_config(const std::string& function, std::optional<EventConfig> config);
-    // After the store dropped the function's events.
+    void set_config(const std::string& target, std::optional<EventConfig> config);
+    // After the store dropped the function's events and configs (all its qualifiers).
     void function_deleted(const std::string& function);
 
 private:

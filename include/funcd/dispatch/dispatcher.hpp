@@ -26,6 +26,17 @@
 
 namespace funcd {
 
+// What an invocation carries besides its payload.
+struct InvokeOptions {
+    // Kept across the attempts of an asynchronous event; new if not given.
+    std::optional<std::string> request_id;
+    // The caller's X-Amzn-Trace-Id; new if empty.
+    std::string trace_id;
+    std::string invoked_arn;     // see Invocation
+    std::string client_context;  // see Invocation
+    bool capture_log = false;    // see Invocation
+};
+
 struct DispatchOptions {
     int max_concurrency = 1000;                 // Lambda's default account quota
     std::chrono::milliseconds queue_wait{100};  // 0: throttle at once
@@ -39,12 +50,18 @@ public:
     Dispatcher(boost::asio::io_context& io, Registry& registry, PoolManager& pools, UsageStore& usage,
                DispatchOptions options);
 
-    // The function's current version. Throws ApiError: 404 unknown function, 503 shutting down.
-    FunctionPtr admit(std::string_view function) const;
+    // The version an unqualified /v1 invocation runs (FunctionRecord::default_target), or
+    // the one `qualifier` names. Throws ApiError: 404 unknown function or version, 503
+    // shutting down.
+    FunctionPtr admit(std::string_view function, const Qualifier* qualifier = nullptr) const;
+    // Throws ApiError(503) once new invocations are refused.
+    void check_accepting() const;
     // Starts an invocation of an admitted function; `done` is called on the loop once
     // the result is metered, or with `throttled` set. Never throws for the client's input.
-    // `request_id`: kept across the attempts of an asynchronous event; new if not given.
-    void invoke(FunctionPtr fn, std::string payload, Done done, std::optional<std::string> request_id = {});
+    void invoke(FunctionPtr fn, std::string payload, Done done, InvokeOptions options);
+    void invoke(FunctionPtr fn, std::string payload, Done done, std::optional<std::string> request_id = {}) {
+        invoke(std::move(fn), std::move(payload), std::move(done), InvokeOptions{std::move(request_id)});
+    }
 
     // Reserved concurrency changed (deploy, delete, settings): recount the reservations.
     void reservations_changed();

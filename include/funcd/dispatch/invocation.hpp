@@ -26,7 +26,13 @@ struct InvocationResult {
     // Set when the invocation never ran because a limit was hit: Lambda's throttle reason
     // (ReservedFunctionConcurrentInvocationLimitExceeded, ...); `body` is the message.
     std::optional<std::string> throttled;
+    // With Invocation::capture_log: the invocation's log lines, START to REPORT, at most
+    // the last kMaxLogTailBytes (Lambda's X-Amz-Log-Result).
+    std::string log_tail;
 };
+
+// Lambda returns the last 4 KB of an invocation's log with LogType Tail.
+inline constexpr std::size_t kMaxLogTailBytes = 4096;
 
 struct Invocation {
     std::string request_id;
@@ -34,6 +40,13 @@ struct Invocation {
     std::shared_ptr<const std::string> payload;
     FunctionPtr function;
     std::chrono::steady_clock::time_point received;
+    // The ARN the caller named (an alias's, say); empty: the version's own.
+    std::string invoked_arn;
+    // Lambda's client context, passed to the runtime; empty: none.
+    std::string client_context;
+    // Keep the invocation's log lines for the caller (InvocationResult::log_tail).
+    bool capture_log = false;
+    std::string captured_log;
     // Called exactly once, on the event loop.
     std::function<void(InvocationResult)> done;
     // Which concurrency counts the dispatcher charged it to while it runs.

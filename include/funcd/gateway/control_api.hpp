@@ -44,7 +44,7 @@ private:
     // Without a request: DELETE, both settings removed.
     void put_concurrency(const std::string& name, std::optional<std::reference_wrapper<http::Request>> req,
                          http::Responder& respond);
-    nlohmann::json concurrency_json(const FunctionVersion& fn) const;
+    nlohmann::json concurrency_json(const FunctionRecord& fn) const;
     void usage(const http::Request& req, http::Responder& respond);
     void usage_records(const http::Request& req, http::Responder& respond);
     bool authorized(const http::Request& req) const;

@@ -38,6 +38,13 @@ public:
         fmt::format_to(std::back_inserter(buffer_), format, std::forward<Args>(args)...);
         end_line();
     }
+    // A line written by `write(out)`, `out` an output iterator into the buffer.
+    template <class Write>
+    void platform_with(Write&& write) {
+        append_prefix();
+        write(std::back_inserter(buffer_));
+        end_line();
+    }
     void flush();
 
 private:

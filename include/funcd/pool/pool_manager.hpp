@@ -24,21 +24,26 @@ public:
     explicit PoolManager(PoolEnvironment& env);
     ~PoolManager();
 
-    // The pool serving `fn`. A newer version retires the older version's pool; an
-    // older one (a deploy raced this lookup) is served by the newest pool.
+    // The pool serving `fn`: one per function version ($LATEST and each published one). A
+    // newer generation of $LATEST retires the older one's pool; an older one (a change
+    // raced this lookup) is served by the newest pool.
     WorkerPool& pool_for(const FunctionPtr& fn);
-    // A new version is current: retire pools of older versions of that function, and
-    // start the new version's provisioned workers.
-    void activate(const FunctionPtr& fn);
-    // The function's settings changed without a new version (concurrency).
-    void update_function(const FunctionPtr& fn);
+    // The function's versions are now `versions`: pools of versions that are gone or were
+    // replaced are retired, the others take their new settings, and versions with
+    // provisioned concurrency get their workers.
+    void sync(const std::string& name, const std::vector<FunctionPtr>& versions);
+    // Retires one version's pool: its idle workers end now, busy ones after their
+    // invocation; a later invocation of that version starts a new pool.
+    void retire_version(const std::string& name, const std::string& label);
     // The function was deleted: retire all its pools.
     void retire_function(const std::string& name);
 
+    // Workers of every version of the function.
     InstanceCounts instances(const std::string& name) const;
-    ProvisionedCounts provisioned(const std::string& name) const;
+    // Provisioned workers of one version's pool.
+    ProvisionedCounts provisioned(const std::string& name, const std::string& label) const;
     std::size_t live_workers() const;
-    // Code hashes still used by live workers (retired pools included).
+    // Code hashes and layer views still used by live workers (retired pools included).
     std::set<std::string> code_in_use() const;
 
     // Called (on the loop) when a retired pool has no workers left.
@@ -49,12 +54,12 @@ public:
 
 private:
     struct FunctionPools {
-        std::unique_ptr<WorkerPool> current;
+        std::map<std::string, std::unique_ptr<WorkerPool>> current;  // by version label
         std::vector<std::unique_ptr<WorkerPool>> retired;
     };
 
     std::unique_ptr<WorkerPool> make_pool(const FunctionPtr& fn);
-    void retire(FunctionPools& pools);
+    void retire(FunctionPools& pools, std::unique_ptr<WorkerPool>& slot);
     void drop_drained(const std::string& name);
     void schedule_reap();
     // Returns freed heap to the kernel when the last worker is gone.

@@ -41,6 +41,8 @@ public:
 struct WorkerSettings {
     std::chrono::milliseconds init_timeout{10'000};
     std::string function_arn;
+    // Logged when the worker is launched (Lambda's INIT_START line); empty: none.
+    std::string init_start_line;
     // Started ahead of demand (provisioned concurrency): kept whatever the keep-alive.
     bool provisioned = false;
     // The first invocation reports the init duration; not when the worker was started
@@ -109,6 +111,8 @@ private:
     void drain_output();
     void consume_output(const char* data, std::size_t n);
     std::string current_request_id() const;
+    // Keeps a log line of an invocation whose caller asked for its log (LogType Tail).
+    static void capture(Invocation& inv, std::string_view line);
     std::optional<RuntimeReply> check_request_id(std::string_view request_id) const;
 
     boost::asio::io_context& io_;

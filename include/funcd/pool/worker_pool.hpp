@@ -17,6 +17,7 @@
 
 #include "funcd/pool/keep_alive.hpp"
 #include "funcd/pool/memory_budget.hpp"
+#include "funcd/pool/runtime_catalog.hpp"
 #include "funcd/pool/worker.hpp"
 
 namespace funcd {
@@ -27,7 +28,7 @@ struct PoolEnvironment {
     SandboxLauncher& launcher;
     LogDirectory& logs;
     std::filesystem::path runtime_dir;  // funcd's runtime/ directory on the host
-    std::string python;                 // interpreter for the python3 runtime
+    RuntimeCatalog runtimes;            // interpreters for the python3 runtimes
     std::chrono::milliseconds init_timeout{10'000};
     std::string region = "us-east-1";
     std::string account_id = "000000000000";
@@ -42,6 +43,9 @@ struct PoolEnvironment {
     std::function<void(const FunctionConfig&, WorkerSpec&)> adjust_spec;
     // Makes a function's keep-alive policy; null: the one its settings name.
     std::function<std::unique_ptr<KeepAlivePolicy>(const FunctionConfig&)> keep_alive_policy;
+    // Extra environment for workers of functions with the host's network, which can reach
+    // funcd itself: where Lambda's API is and credentials that may only invoke.
+    std::vector<std::string> host_network_env;
 };
 
 struct ProvisionedCounts {

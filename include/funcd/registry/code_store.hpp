@@ -1,6 +1,8 @@
 #pragma once
 // Code, content-addressed on disk: DATA_DIR/code/<sha256 of the zip>/, unpacked once,
-// read-only afterwards, shared by every version that uploads the same bytes.
+// read-only afterwards, shared by every version (and layer) that uploads the same bytes,
+// and the zip itself beside it, DATA_DIR/code/<sha256>.zip, so that what was uploaded can
+// be handed back byte for byte (Lambda's GetFunction Code.Location).
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -26,8 +28,10 @@ public:
     void discard(const StoredCode& code);
 
     std::filesystem::path dir_for(const std::string& sha256) const { return root_ / sha256; }
+    // The uploaded zip; may be missing for code stored before zips were kept.
+    std::filesystem::path zip_for(const std::string& sha256) const { return root_ / (sha256 + ".zip"); }
 
-    // Removes every stored tree whose hash is not in `in_use`, and leftovers of
+    // Removes every stored tree and zip whose hash is not in `in_use`, and leftovers of
     // interrupted unpacks.
     void collect_garbage(const std::set<std::string>& in_use);
 

@@ -12,13 +12,10 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "funcd/common/time_format.hpp"
+#include "funcd/registry/arn.hpp"
+#include "funcd/registry/runtime_ids.hpp"
 
 namespace funcd {
-
-enum class Runtime { python3, provided };
-
-std::string_view to_string(Runtime r);
-std::optional<Runtime> parse_runtime(std::string_view text);
 
 // A worker's network: its own namespace with only loopback (default), or the host's.
 enum class NetworkMode { none, host };
@@ -83,6 +80,8 @@ struct CorsSettings {
     std::vector<std::string> allow_origins;  // "*" or "https://example.com"
     std::vector<std::string> allow_methods;  // "GET", ..., or "*"
     std::vector<std::string> allow_headers;  // header names, or "*"
+    std::vector<std::string> expose_headers;  // response headers the browser may read
+    bool allow_credentials = false;
     int max_age_s = 0;
 
     bool enabled() const { return !allow_origins.empty(); }
@@ -91,9 +90,37 @@ struct CorsSettings {
 
 nlohmann::json to_json(const CorsSettings& c);
 
+// A layer a function uses: one published layer version, by its ARN and its code.
+struct LayerRef {
+    std::string name;
+    std::int64_t version = 0;
+    std::string code_sha256;
+    std::int64_t code_size = 0;
+
+    bool operator==(const LayerRef&) const = default;
+};
+
+// Lambda settings funcd keeps and reports but does not act on (an execution role, X-Ray
+// tracing, a dead-letter queue's ARN, CloudWatch's log settings), so that tools which set
+// them read them back unchanged and see no drift.
+struct RecordedSettings {
+    std::string role;
+    std::string tracing_mode = "PassThrough";
+    std::string dead_letter_target_arn;
+    std::string log_format = "Text";
+    std::string application_log_level;
+    std::string system_log_level;
+    std::string log_group;  // empty: /aws/lambda/<name>
+
+    bool operator==(const RecordedSettings&) const = default;
+};
+
 struct FunctionConfig {
     std::string name;
     Runtime runtime = Runtime::provided;
+    // The identifier as the user gave it ("python3.12", "provided.al2023"), reported back
+    // as given; `runtime` is the family that runs it. Empty: the family's own name.
+    std::string runtime_id;
     std::string handler;
     int memory_mb = limits::kDefaultMemoryMb;
     int timeout_s = limits::kDefaultTimeoutS;
@@ -108,16 +135,42 @@ struct FunctionConfig {
     ConcurrencySettings concurrency;
     UrlAuth url_auth = UrlAuth::token;
     CorsSettings cors;
+    std::string architecture = "x86_64";
+    // Merged in this order at /opt, later layers over earlier ones.
+    std::vector<LayerRef> layers;
+    RecordedSettings recorded;
+
+    std::string runtime_name() const { return runtime_id.empty() ? std::string(to_string(runtime)) : runtime_id; }
+
+    bool operator==(const FunctionConfig&) const = default;
+    // Same settings, the function-level concurrency aside (it is not part of a version).
+    bool same_version_settings(const FunctionConfig& other) const;
 };
 
-// A deployed, immutable version of a function: its settings plus its code.
+// `FunctionVersion::version` of $LATEST; published versions count from 1.
+inline constexpr std::int64_t kLatestVersion = 0;
+inline constexpr std::string_view kLatestLabel = "$LATEST";
+
+// One runnable version of a function, immutable: $LATEST as it is now, or a published
+// version. Its settings plus its code, and the function-level settings that apply to it
+// (reserved concurrency; the provisioned workers its pool keeps).
 struct FunctionVersion {
     FunctionConfig config;
-    std::int64_t version = 0;
+    std::int64_t version = kLatestVersion;
+    // What a pool serves: a published version's number; for $LATEST, a count that grows
+    // with every change of its code or settings, so a new $LATEST gets a new pool while a
+    // change of function-level settings alone keeps the workers.
+    std::int64_t generation = 0;
     std::string code_sha256;
     std::int64_t code_size = 0;  // bytes of the uploaded zip
     SystemTime last_modified;
     std::filesystem::path code_dir;
+    std::filesystem::path opt_dir;  // the function's layers merged; empty without layers
+    std::string revision_id;        // Lambda's RevisionId: new with every change of this version
+
+    bool is_latest() const { return version == kLatestVersion; }
+    // "$LATEST" or the number, as Lambda names versions.
+    std::string label() const { return is_latest() ? std::string(kLatestLabel) : std::to_string(version); }
 };
 
 // Throws ApiError(400) naming the bad name.
@@ -130,6 +183,8 @@ struct DeployRequest {
     // The request set reserved_concurrency or provisioned_concurrency; otherwise the
     // function keeps the values it had.
     bool concurrency_given = false;
+    // Layer versions, in merge order (JSON form: "layers": [<layer version ARN>, ...]).
+    std::vector<LayerVersionRef> layers;
 };
 
 // Body form (a): {"runtime": ..., "handler": ..., "code": {"zip_base64": ...}, ...}.
@@ -161,9 +216,17 @@ nlohmann::json describe(const ConcurrencySettings& c);
 // Throws ApiError(400) naming the field.
 void validate_config(const FunctionConfig& config);
 
-// Checks that an unpacked code tree can run `config`: `provided` needs an executable
-// `bootstrap` at the root, `python3` the handler's module file. Throws ApiError(400).
-void validate_code_for_runtime(const FunctionConfig& config, const std::filesystem::path& code_dir);
+// What a deploy checks of the code. The /v1 API refuses code whose entry point is missing;
+// Lambda's API, like Lambda, accepts it and reports Runtime.* errors when it is invoked.
+enum class CodeCheck { entry_point, architecture_only };
+
+// Checks that an unpacked code tree (and its merged layers, `opt_dir`, may be empty) can
+// run `config`: `provided` needs an executable `bootstrap` at the root of the code or of
+// the layers, `python3` the handler's module file; a `bootstrap` that is an ELF executable
+// must be built for the function's architecture, which must be the host's. Throws
+// ApiError(400).
+void validate_code_for_runtime(const FunctionConfig& config, const std::filesystem::path& code_dir,
+                               const std::filesystem::path& opt_dir = {}, CodeCheck check = CodeCheck::entry_point);
 
 // The description the API returns for a version.
 nlohmann::json describe(const FunctionVersion& v);

@@ -1,6 +1,9 @@
 #pragma once
-// Deployed functions: the current version of each, durable in SQLite and mirrored in
-// memory for the invoke path. Thread-safe: deploys run off the event loop.
+// Deployed functions and published layers: durable in SQLite (one JSON document per
+// function, one per layer version) and mirrored in memory for the invoke path.
+// Thread-safe: changes run off the event loop, one at a time, each committed before it
+// becomes visible; a change that fails leaves everything as it was.
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,59 +14,90 @@
 #include <vector>
 
 #include "funcd/registry/code_store.hpp"
-#include "funcd/registry/function_config.hpp"
+#include "funcd/registry/function_record.hpp"
+#include "funcd/registry/layer_version.hpp"
+#include "funcd/registry/layer_views.hpp"
 #include "funcd/registry/sqlite.hpp"
 
 namespace funcd {
 
-using FunctionPtr = std::shared_ptr<const FunctionVersion>;
+class Registry;
 
-struct DeployResult {
-    FunctionPtr function;
-    bool created = false;  // no earlier version existed
+// What a change of one function works with, under the registry's write lock.
+class RecordChange {
+public:
+    // A copy of the function's record to edit; null when the function does not exist.
+    // Set it to create the function; reset it to delete the function.
+    std::shared_ptr<FunctionRecord> record;
+
+    // Stores code for this change; if the change fails, code it newly stored is removed.
+    StoredCode put_code(std::string_view zip);
+    // A layer version that exists and is not deleted, or null.
+    LayerVersionPtr layer(std::string_view name, std::int64_t version) const;
+    // The merged view of `layers` (built if needed).
+    std::filesystem::path layer_view(const std::vector<LayerRef>& layers);
+
+private:
+    friend class Registry;
+    RecordChange(Registry& registry, std::shared_ptr<FunctionRecord> r) : record(std::move(r)), registry_(registry) {}
+    Registry& registry_;
+    std::vector<StoredCode> stored_;
 };
 
 class Registry {
 public:
     // `max_concurrency` bounds the functions' reserved concurrency, in sum.
-    Registry(const std::filesystem::path& db_path, CodeStore& code, int max_concurrency);
+    Registry(const std::filesystem::path& db_path, CodeStore& code, LayerViews& views, int max_concurrency);
 
-    // Stores the code (if any), checks it fits the runtime, and commits version N+1.
-    // Atomic: on any error (ApiError for the client's, std::exception otherwise) the
-    // previous version stays current and nothing new is referenced.
-    DeployResult deploy(DeployRequest request);
+    FunctionRecordPtr find(std::string_view name) const;
+    std::vector<FunctionRecordPtr> list() const;  // by name
 
-    // Changes a function's concurrency settings in place: same version, same code, no new
-    // workers for the settings alone. Throws ApiError: 404 unknown function, 400 over a limit.
-    FunctionPtr set_concurrency(std::string_view name, const ConcurrencySettings& settings);
+    // Changes the function `name`: `edit` gets a copy of its record (null if it does not
+    // exist) and changes it, creates it or deletes it, throwing ApiError to refuse. The
+    // result is checked (reserved concurrency within max_concurrency), committed, and only
+    // then visible. Returns the new record (null once deleted). On any error nothing changes.
+    FunctionRecordPtr update(std::string_view name, const std::function<void(RecordChange&)>& edit);
 
-    // Removes the function; returns the version that was current, or null if unknown.
-    FunctionPtr remove(std::string_view name);
+    // Layers. publish_layer stores the zip and assigns the next version number.
+    LayerVersionPtr publish_layer(LayerVersion meta, std::string_view zip);
+    // The version, deleted ones included (functions keep using them), or null.
+    LayerVersionPtr find_layer(std::string_view name, std::int64_t version) const;
+    // Live (not deleted) versions of one layer, newest first; of every layer when `name` is empty.
+    std::vector<LayerVersionPtr> list_layers(std::string_view name = {}) const;
+    // Marks the version deleted; true if it existed and was live.
+    bool delete_layer(std::string_view name, std::int64_t version);
 
-    FunctionPtr find(std::string_view name) const;
-    std::vector<FunctionPtr> list() const;  // by name
+    int max_concurrency() const { return max_concurrency_; }
+    // Sum of the reserved concurrency of every function.
+    int reserved_total() const;
+    // Bytes of zips stored for every version and live layer (Lambda's TotalCodeSize).
+    std::int64_t total_code_size() const;
 
-    // Code hashes referenced by current versions.
-    std::set<std::string> code_in_use() const;
-
-    // Removes stored code that no current version and nothing in `also_in_use` (code of
-    // workers still running) references. Runs under the deploy lock, so code a deploy
-    // has stored but not yet committed is never taken.
+    // Removes stored code and layer views that no function version, live layer version
+    // or `also_in_use` (code hashes and view names of workers still running) references.
+    // Runs under the write lock, so code a change has stored but not yet committed is never taken.
     void collect_code_garbage(const std::set<std::string>& also_in_use);
 
+    CodeStore& code() { return code_; }
+
 private:
+    friend class RecordChange;
     void load();
-    void commit(const FunctionVersion& v);  // the durable write of a deploy
-    // Throws ApiError(400) if `settings` for `name` would take the reserved total over
-    // max_concurrency_. Called under deploy_mutex_.
-    void check_concurrency(std::string_view name, const ConcurrencySettings& settings) const;
+    void migrate_single_version_table();
+    void commit(std::string_view name, const FunctionRecord* record);
+    std::shared_ptr<FunctionRecord> read_record(const std::string& doc) const;
+    // Throws ApiError(400) if the reserved concurrency of `record` would take the total
+    // over max_concurrency_. Called under write_mutex_.
+    void check_concurrency(const FunctionRecord& record) const;
 
     CodeStore& code_;
+    LayerViews& views_;
     const int max_concurrency_;
     sqlite::Database db_;
-    std::mutex deploy_mutex_;  // one deploy or delete at a time: versions are assigned in order
+    std::mutex write_mutex_;  // one change at a time: versions and revisions are assigned in order
     mutable std::mutex map_mutex_;
-    std::map<std::string, FunctionPtr, std::less<>> current_;
+    std::map<std::string, FunctionRecordPtr, std::less<>> functions_;
+    std::map<std::string, std::map<std::int64_t, LayerVersionPtr>, std::less<>> layers_;
 };
 
 }  // namespace funcd

@@ -22,6 +22,9 @@ struct EventDelivery {
     std::string_view function_arn;
     std::string_view trace_id;
     std::shared_ptr<const std::string> payload;  // shared while it is written, not copied
+    // The caller's client context (Lambda's X-Amz-Client-Context, decoded JSON on one
+    // line); empty: none. Sent as Lambda-Runtime-Client-Context.
+    std::string_view client_context;
 };
 
 // A parked `next` request. deliver() returns false when the connection is gone, in

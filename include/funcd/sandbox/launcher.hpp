@@ -41,6 +41,7 @@ namespace funcd {
 struct SandboxPaths {
     std::string task_root;     // the function's code (LAMBDA_TASK_ROOT)
     std::string runtime_root;  // funcd's runtimes directory (LAMBDA_RUNTIME_DIR)
+    std::string opt_root;      // the function's layers (/opt on Lambda); empty without layers
 };
 
 // A host directory the worker sees at `inside` (file triggers' directories).
@@ -52,6 +53,9 @@ struct BindMount {
 
 // The environment variable naming the runtime's descriptor of its own Runtime API connection.
 inline constexpr const char* kRuntimeApiFdVariable = "FUNCD_RUNTIME_API_FD";
+// The environment variable naming where the function's layers are (/opt in the sandbox),
+// for funcd's runtimes to put the layers' library directories on their search paths.
+inline constexpr const char* kLayersRootVariable = "FUNCD_LAYERS_ROOT";
 
 struct WorkerSpec {
     std::string function_name;
@@ -64,6 +68,9 @@ struct WorkerSpec {
     int ephemeral_storage_mb = 512;     // size of the worker's /tmp
     bool host_network = false;          // share the host's network instead of a private loopback
     std::vector<BindMount> binds;       // extra directories, bound in this order
+    // The function's layers, merged (see LayerViews): read-only at /opt. Empty: /opt is
+    // an empty directory, as on Lambda without layers.
+    std::filesystem::path opt_dir;
     // Run as this host user and group instead of a uid of the daemon's pool: files written
     // to a writable bind then belong to that user (an output directory's owner).
     std::optional<std::pair<uid_t, gid_t>> host_identity;
@@ -119,8 +126,8 @@ class SandboxLauncher {
 public:
     virtual ~SandboxLauncher() = default;
     // Where a worker launched for this code and runtime sees them. Pure: any thread.
-    virtual SandboxPaths paths_for(const std::filesystem::path& code_dir,
-                                   const std::filesystem::path& runtime_dir) const = 0;
+    virtual SandboxPaths paths_for(const std::filesystem::path& code_dir, const std::filesystem::path& runtime_dir,
+                                   const std::filesystem::path& opt_dir) const = 0;
     // Starts one worker; blocks until its runtime was exec'd. Any thread, concurrently
     // (see the contract above). Throws std::system_error when the worker cannot be started.
     virtual LaunchedWorker launch(const WorkerSpec& spec) = 0;

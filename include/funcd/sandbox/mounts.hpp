@@ -51,6 +51,8 @@ struct RootSpec {
         int fd = -1;  // as code_fd
     };
     std::vector<Bind> binds;
+    std::filesystem::path opt_dir;      // -> /opt, read-only; empty: /opt stays empty
+    int opt_fd = -1;                    // as code_fd
 };
 
 // Parent: the operations that build the root. Only reads the host (lstat/statfs).

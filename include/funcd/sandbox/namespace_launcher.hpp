@@ -57,8 +57,8 @@ public:
     NamespaceLauncher(SandboxOptions options, std::unique_ptr<CgroupManager> cgroups, SeccompPolicy seccomp);
     ~NamespaceLauncher() override;
 
-    SandboxPaths paths_for(const std::filesystem::path& code_dir,
-                           const std::filesystem::path& runtime_dir) const override;  // /var/task, /var/runtime
+    SandboxPaths paths_for(const std::filesystem::path& code_dir, const std::filesystem::path& runtime_dir,
+                           const std::filesystem::path& opt_dir) const override;  // /var/task, /var/runtime
     LaunchedWorker launch(const WorkerSpec& spec) override;
 
     // What this host does not let the sandbox enforce (empty when everything is).

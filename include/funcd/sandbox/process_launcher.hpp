@@ -10,8 +10,8 @@ namespace funcd {
 class ProcessLauncher final : public SandboxLauncher {
 public:
     // The worker sees the host's paths.
-    SandboxPaths paths_for(const std::filesystem::path& code_dir,
-                           const std::filesystem::path& runtime_dir) const override;
+    SandboxPaths paths_for(const std::filesystem::path& code_dir, const std::filesystem::path& runtime_dir,
+                           const std::filesystem::path& opt_dir) const override;
     LaunchedWorker launch(const WorkerSpec& spec) override;
 };
 

@@ -1,0 +1,63 @@
+#include "funcd/registry/runtime_ids.hpp"
+
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <array>
+
+namespace funcd {
+namespace {
+
+// Lambda's Python identifiers that funcd runs on the host's Python (python3.9 to 3.14,
+// the ones Lambda supported in 2026), then its custom-runtime identifiers.
+const std::vector<std::string> kSupported = {
+    "python3",    "python3.9",  "python3.10",   "python3.11",      "python3.12", "python3.13",
+    "python3.14", "provided",   "provided.al2", "provided.al2023",
+};
+
+// Retired identifiers of botocore's Runtime enum: Lambda refuses them on create and update
+// with its deprecation message. (`provided` is retired on Lambda too, but funcd runs it.)
+constexpr std::array<std::string_view, 19> kDeprecated = {
+    "nodejs",        "nodejs4.3",     "nodejs4.3-edge", "nodejs6.10",    "nodejs8.10", "nodejs10.x", "nodejs12.x",
+    "nodejs14.x",    "java8",         "python2.7",      "python3.6",     "python3.7",  "dotnetcore1.0",
+    "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1",  "go1.x",         "ruby2.5",    "ruby2.7",
+};
+
+}  // namespace
+
+std::string_view to_string(Runtime r) {
+    switch (r) {
+        case Runtime::python3: return "python3";
+        case Runtime::provided: return "provided";
+    }
+    return "unknown";
+}
+
+std::optional<Runtime> runtime_family(std::string_view id) {
+    if (std::find(kSupported.begin(), kSupported.end(), id) == kSupported.end()) return std::nullopt;
+    return id.starts_with("python") ? Runtime::python3 : Runtime::provided;
+}
+
+std::optional<std::string> requested_python_version(std::string_view id) {
+    constexpr std::string_view kPrefix = "python";
+    if (!runtime_family(id) || !id.starts_with(kPrefix) || id == "python3") return std::nullopt;
+    return std::string(id.substr(kPrefix.size()));
+}
+
+bool is_deprecated_runtime(std::string_view id) {
+    return std::find(kDeprecated.begin(), kDeprecated.end(), id) != kDeprecated.end();
+}
+
+const std::vector<std::string>& supported_runtime_ids() { return kSupported; }
+
+std::string_view host_architecture() {
+    static const std::string arch = [] {
+        utsname u{};
+        if (::uname(&u) != 0) return std::string("x86_64");
+        const std::string_view machine = u.machine;
+        return std::string(machine == "aarch64" || machine == "arm64" ? "arm64" : "x86_64");
+    }();
+    return arch;
+}
+
+}  // namespace funcd
