@@ -8,6 +8,13 @@ local token = os.getenv("BENCH_TOKEN")
 if token and token ~= "" then
    wrk.headers["Authorization"] = "Bearer " .. token
 end
+-- More headers, one "Name: value" per line (a SigV4-signed request's).
+local extra = os.getenv("BENCH_HEADERS")
+if extra then
+   for name, value in extra:gmatch("([^:\n]+): ([^\n]*)") do
+      wrk.headers[name] = value
+   end
+end
 
 function done(summary, latency, requests)
    local e = summary.errors

@@ -20,11 +20,14 @@ class WrkError(RuntimeError):
     pass
 
 
-def wrk(url, threads, connections, duration_s, token=TOKEN, raw_log=None):
-    """One wrk run; returns the BENCH_RESULT dict plus 'rps' and 'errors_total'."""
+def wrk(url, threads, connections, duration_s, token=TOKEN, raw_log=None, headers=None):
+    """One wrk run; returns the BENCH_RESULT dict plus 'rps' and 'errors_total'. `headers`:
+    more request headers (a dict)."""
     cmd = [shutil.which("wrk") or "wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % duration_s,
            "--timeout", "5s", "-s", WRK_SCRIPT, url]
     env = dict(os.environ, BENCH_TOKEN=token or "")
+    if headers:
+        env["BENCH_HEADERS"] = "\n".join("%s: %s" % kv for kv in headers.items())
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration_s + 30,
                              preexec_fn=procs.die_with_parent)

@@ -26,6 +26,10 @@
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/dispatch/event_store.hpp"
 #include "funcd/gateway/control_api.hpp"
+#include "funcd/gateway/function_changes.hpp"
+#include "funcd/lambda_api/aws_credentials.hpp"
+#include "funcd/lambda_api/code_locations.hpp"
+#include "funcd/lambda_api/lambda_api.hpp"
 #include "funcd/gateway/http_server.hpp"
 #include "funcd/logs/function_log.hpp"
 #include "funcd/metering/usage_store.hpp"
@@ -119,6 +123,16 @@ std::unique_ptr<SandboxLauncher> make_launcher(bool sandbox) {
     return launcher;
 }
 
+// How a worker on the host's network reaches the listener: a wildcard address is
+// reached on loopback.
+std::string endpoint_url(const std::string& host, unsigned short port) {
+    std::string h = host;
+    if (h == "0.0.0.0" || h.empty()) h = "127.0.0.1";
+    if (h == "::") h = "::1";
+    if (h.find(':') != std::string::npos) h = "[" + h + "]";
+    return fmt::format("http://{}:{}", h, port);
+}
+
 }  // namespace
 
 std::string load_or_create_api_token(const DaemonOptions& options) {
@@ -164,6 +178,8 @@ int run_daemon(const DaemonOptions& options) {
     DaemonOptions opts = options;
     opts.data_dir = data_dir;
     const std::string token = load_or_create_api_token(opts);
+    const AwsCredentials aws = load_or_create_aws_credentials(data_dir, opts.aws_access_key_id, opts.aws_secret_access_key);
+    const sigv4::Verifier verifier({aws.admin, aws.invoker});
 
     boost::asio::io_context io(1);
     reserve_reactor_slots(io);
@@ -183,6 +199,8 @@ int run_daemon(const DaemonOptions& options) {
     for (const auto& python : env.runtimes.python_paths()) compile_python_runtime(python, env.runtime_dir);
     env.launch_threads = &launch_threads;
     env.memory = &memory;
+    env.region = opts.region;
+    env.account_id = aws.account_id;
     PoolManager pools(env);
     Dispatcher dispatcher(io, registry, pools, usage, {opts.max_concurrency, opts.queue_wait, opts.metering});
     env.on_worker_available = [&dispatcher] { dispatcher.capacity_freed(); };
@@ -190,8 +208,6 @@ int run_daemon(const DaemonOptions& options) {
     spdlog::info("limits: max_concurrency={} memory_budget_mb={} queue_wait_ms={} metering={}",
                  opts.max_concurrency, memory.limit_mb(), opts.queue_wait.count(), opts.metering ? "on" : "off");
     if (!opts.metering) spdlog::warn("metering: OFF (--metering off); invocations leave no usage records");
-    // Provisioned workers come back after a restart.
-    for (const auto& fn : registry.list()) pools.sync(fn->name, fn->all_versions());
     EventStore event_store(data_dir / "funcd.db");
     AsyncInvoker async(io, blocking, event_store, dispatcher, registry,
                        fmt::format("arn:aws:lambda:{}:{}:function:", env.region, env.account_id));
@@ -203,20 +219,33 @@ int run_daemon(const DaemonOptions& options) {
     env.adjust_spec = [&file_triggers](const FunctionConfig& c, WorkerSpec& spec) { file_triggers.adjust_spec(c, spec); };
     TriggerApi triggers(io, blocking, registry, trigger_store, scheduler, file_triggers, pools);
     triggers.start();
-    HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token);
+    HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token, verifier);
     http_trigger.start();
-    ControlApi api(io, blocking, registry, pools, dispatcher, usage, events, triggers, http_trigger, opts.prices,
-                   token);
-    pools.on_pool_drained([&api] { api.collect_code_garbage(); });
-    api.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
+    FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers);
+    // Code URLs stay valid across a restart: their key comes from the operator's secret.
+    CodeLocations locations(io, blocking, code, sha256_hex("funcd code locations\n" + aws.admin.secret_access_key));
+    LambdaApi lambda(io, blocking, registry, pools, dispatcher, async, event_store, changes, locations, verifier,
+                     env.runtimes, aws, {opts.max_concurrency});
+    ControlApi api(io, blocking, registry, pools, dispatcher, usage, events, triggers, http_trigger, changes, lambda,
+                   locations, opts.prices, token);
+    pools.on_pool_drained([&changes] { changes.collect_code_garbage(); });
+    changes.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
 
     http::ServerOptions server_options;
     server_options.host = opts.listen_host;
     server_options.port = opts.listen_port;
     http::Server server(
         io, server_options, &ControlApi::body_limit,
-        [&api](http::Request req, http::Responder respond) { api.handle(std::move(req), std::move(respond)); });
+        [&api](http::Request req, http::Responder respond) { api.handle(std::move(req), std::move(respond)); },
+        &ControlApi::too_large);
     server.listen();
+    // Functions on the host's network can reach funcd: they get Lambda's endpoint and a key
+    // that may only invoke, so they can call other functions with an AWS SDK, as on Lambda.
+    env.host_network_env = {"AWS_ENDPOINT_URL_LAMBDA=" + endpoint_url(opts.listen_host, server.port()),
+                            "AWS_ACCESS_KEY_ID=" + aws.invoker.access_key_id,
+                            "AWS_SECRET_ACCESS_KEY=" + aws.invoker.secret_access_key};
+    // Provisioned workers come back after a restart (now that their environment is complete).
+    for (const auto& fn : registry.list()) pools.sync(fn->name, fn->all_versions());
     spdlog::info("funcd: listening on {}:{} data_dir={} runtime_dir={}", opts.listen_host, server.port(),
                  data_dir.string(), env.runtime_dir.string());
 

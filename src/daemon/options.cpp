@@ -1,5 +1,6 @@
 #include "funcd/daemon/options.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
@@ -57,6 +58,15 @@ bool parse_on_off(std::string_view flag, const std::string& value) {
     return value == "on";
 }
 
+// A region as Lambda's ARNs carry it: lower-case letters, digits and dashes.
+std::string parse_region(const std::string& value) {
+    const bool ok = !value.empty() && value.size() <= 32 && std::all_of(value.begin(), value.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+    if (!ok) throw std::invalid_argument(fmt::format("--region wants a region such as us-east-1, got '{}'", value));
+    return value;
+}
+
 }  // namespace
 
 std::string serve_usage() {
@@ -77,6 +87,11 @@ std::string serve_usage() {
   --memory-budget-mb N               sum of memory_mb of live workers (default 80% of RAM)
   --queue-wait-ms N                  how long an invocation over a limit waits before 429 (default 100; 0 = none)
   --metering on|off                  usage records (default on; off is for measuring its cost)
+  --aws-access-key-id ID             key pair of Lambda's API (env FUNCD_AWS_ACCESS_KEY_ID; default:
+  --aws-secret-access-key SECRET       DATA_DIR/aws-credentials, created at first start; env
+                                       FUNCD_AWS_SECRET_ACCESS_KEY)
+  --region REGION                    workers' AWS_REGION and the region of ARNs (env FUNCD_REGION;
+                                     default us-east-1)
 )";
 }
 
@@ -85,6 +100,9 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
     if (const char* v = std::getenv("FUNCD_LISTEN"); v && *v) parse_listen(v, o);
     if (const char* v = std::getenv("FUNCD_DATA_DIR"); v && *v) o.data_dir = v;
     if (const char* v = std::getenv("FUNCD_API_TOKEN"); v && *v) o.api_token = v;
+    if (const char* v = std::getenv("FUNCD_AWS_ACCESS_KEY_ID"); v && *v) o.aws_access_key_id = v;
+    if (const char* v = std::getenv("FUNCD_AWS_SECRET_ACCESS_KEY"); v && *v) o.aws_secret_access_key = v;
+    if (const char* v = std::getenv("FUNCD_REGION"); v && *v) o.region = parse_region(v);
 
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -118,6 +136,9 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         }
         else if (flag == "--memory-budget-mb") o.memory_budget_mb = parse_positive(flag, next());
         else if (flag == "--queue-wait-ms") o.queue_wait = std::chrono::milliseconds(parse_non_negative(flag, next()));
+        else if (flag == "--aws-access-key-id") o.aws_access_key_id = next();
+        else if (flag == "--aws-secret-access-key") o.aws_secret_access_key = next();
+        else if (flag == "--region") o.region = parse_region(next());
         else throw std::invalid_argument("unknown option '" + args[i] + "'");
     }
     return o;

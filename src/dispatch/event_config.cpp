@@ -65,7 +65,8 @@ json to_json(const EventConfig& c) {
             {"retry_delays_s", c.retry_delays_s},
             {"maximum_event_age_s", c.maximum_event_age_s},
             {"on_success", c.on_success ? json(*c.on_success) : json(nullptr)},
-            {"on_failure", c.on_failure ? json(*c.on_failure) : json(nullptr)}};
+            {"on_failure", c.on_failure ? json(*c.on_failure) : json(nullptr)},
+            {"last_modified_s", c.last_modified_s}};
 }
 
 EventConfig event_config_from_json(const json& j) {
@@ -75,6 +76,7 @@ EventConfig event_config_from_json(const json& j) {
     c.maximum_event_age_s = j.value("maximum_event_age_s", c.maximum_event_age_s);
     if (auto it = j.find("on_success"); it != j.end() && it->is_string()) c.on_success = it->get<std::string>();
     if (auto it = j.find("on_failure"); it != j.end() && it->is_string()) c.on_failure = it->get<std::string>();
+    c.last_modified_s = j.value("last_modified_s", std::int64_t{0});
     return c;
 }
 

@@ -29,7 +29,8 @@ std::string millis3(std::int64_t us) { return fmt::format("{:.3f}", us / 1000.0)
 
 ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
-                       TriggerApi& triggers, HttpTrigger& http, Prices prices, std::string api_token)
+                       TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
+                       CodeLocations& locations, Prices prices, std::string api_token)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
@@ -39,10 +40,24 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
       events_(events),
       triggers_(triggers),
       http_(http),
+      changes_(changes),
+      lambda_(lambda),
+      locations_(locations),
       prices_(prices),
       api_token_(std::move(api_token)) {}
 
+http::Response ControlApi::too_large(std::string_view method, std::string_view target,
+                                     std::optional<std::uint64_t> declared, std::size_t limit) {
+    if (LambdaApi::is_lambda_path(target)) return LambdaApi::too_large(method, target, declared, limit);
+    return error_response(413, "RequestTooLargeException",
+                          declared ? "request body is " + std::to_string(*declared) +
+                                         " bytes; the limit for this endpoint is " + std::to_string(limit) + " bytes"
+                                   : "request body exceeds " + std::to_string(limit) +
+                                         " bytes, the limit for this endpoint");
+}
+
 std::size_t ControlApi::body_limit(std::string_view method, std::string_view target) {
+    if (LambdaApi::is_lambda_path(target)) return LambdaApi::body_limit(method, target);
     const bool functions = target.starts_with("/v1/functions/");
     // Function URLs and routes carry an HTTP request that becomes the event.
     if (target.starts_with("/fn/") || target.starts_with("/api/")) return limits::kMaxPayloadBytes;
@@ -54,6 +69,8 @@ std::size_t ControlApi::body_limit(std::string_view method, std::string_view tar
 bool ControlApi::authorized(const http::Request& req) const { return bearer_token_matches(req, api_token_); }
 
 void ControlApi::handle(http::Request req, http::Responder respond) {
+    // Lambda's API answers in its own shapes, errors included.
+    if (LambdaApi::is_lambda_path(req.target)) return lambda_.handle(std::move(req), std::move(respond));
     try {
         ParsedTarget t = parse_target(req.target);
         const auto& s = t.segments;
@@ -64,6 +81,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
             return respond(json_response(200, {{"status", "ok"}}));
         }
         if (http_.handle_endpoint(t, req, respond)) return;
+        if (locations_.handle(t, req, respond)) return;
         if (s.empty() || s[0] != "v1")
             return respond(error_response(404, "NotFoundException", "no route for " + req.target));
         if (!authorized(req))
@@ -170,7 +188,6 @@ void ControlApi::deploy(const std::string& name, http::Request& req, http::Respo
         // Route new invocations to the new version, retire the old version's idle workers,
         // start provisioned ones.
         boost::asio::post(io_, [this, record, previous] {
-            pools_.sync(record->name, record->all_versions());
             const FunctionPtr& now = record->default_target();
             auto q = Qualifier::parse(previous);
             // The version /v1 ran until now keeps no idle workers, unless something still
@@ -178,8 +195,7 @@ void ControlApi::deploy(const std::string& name, http::Request& req, http::Respo
             if (q && q->kind == Qualifier::Kind::version && previous != now->label() &&
                 aliases_of(*record, q->number).empty() && !record->provisioned.count(previous))
                 pools_.retire_version(record->name, previous);
-            dispatcher_.reservations_changed();
-            collect_code_garbage();
+            changes_.changed(record);
         });
         return json_response(created ? 201 : 200, describe(*record));
     });
@@ -191,13 +207,7 @@ void ControlApi::remove(const std::string& name, http::Responder& respond) {
             if (!c.record) throw ApiError::not_found("function '" + name + "' does not exist");
             c.record.reset();
         });
-        boost::asio::post(io_, [this, name] {
-            pools_.retire_function(name);
-            events_.function_deleted(name);
-            triggers_.function_deleted(name);
-            dispatcher_.reservations_changed();
-            collect_code_garbage();
-        });
+        boost::asio::post(io_, [this, name] { changes_.deleted(name); });
         return http::Response{204, {}, {}, "application/json"};
     });
 }
@@ -238,21 +248,8 @@ void ControlApi::put_concurrency(const std::string& name, std::optional<std::ref
             c.record->reserved_concurrency = settings.reserved;
             c.record->default_provisioned = settings.provisioned;
         });
-        boost::asio::post(io_, [this, record] {
-            pools_.sync(record->name, record->all_versions());
-            dispatcher_.reservations_changed();
-        });
+        boost::asio::post(io_, [this, record] { changes_.changed(record); });
         return json_response(200, describe(settings));
-    });
-}
-
-void ControlApi::collect_code_garbage() {
-    boost::asio::post(blocking_, [this, live = pools_.code_in_use()] {
-        try {
-            registry_.collect_code_garbage(live);
-        } catch (const std::exception& e) {
-            spdlog::error("api: code garbage collection failed: {}", e.what());
-        }
     });
 }
 

@@ -76,10 +76,11 @@ class Session;
 
 // What sessions share with the server; outlives the Server while answers are in flight.
 struct Core : std::enable_shared_from_this<Core> {
-    Core(net::io_context& io, ServerOptions opts, BodyLimitFn limit, HandlerFn fn)
+    Core(net::io_context& io, ServerOptions opts, BodyLimitFn limit, HandlerFn fn, TooLargeFn large)
         : options(std::move(opts)),
           body_limit(std::move(limit)),
           handler(std::move(fn)),
+          too_large(std::move(large)),
           acceptor(io.get_executor()),
           accept_retry(io.get_executor()) {}
 
@@ -88,6 +89,7 @@ struct Core : std::enable_shared_from_this<Core> {
     ServerOptions options;
     BodyLimitFn body_limit;
     HandlerFn handler;
+    TooLargeFn too_large;
     Acceptor acceptor;
     Timer accept_retry;
     unsigned short bound_port = 0;
@@ -266,6 +268,9 @@ private:
 
     void on_parse_error(const error_code& ec) {
         if (ec == bhttp::error::body_limit) {
+            if (core_->too_large)
+                return answer_and_close(core_->too_large(parser_->request.method, parser_->request.target,
+                                                         parser_->declared_too_large, parser_->limit));
             if (const auto length = parser_->declared_too_large)
                 return answer_and_close(413, error_body("RequestTooLargeException",
                                                         "request body is " + std::to_string(*length) +
@@ -346,13 +351,17 @@ private:
     }
 
     void answer_and_close(int status, std::string body) {
+        answer_and_close(Response{status, {}, std::move(body), "application/json"});
+    }
+
+    void answer_and_close(Response r) {
         version_ = parser_ ? parser_->version : 11;
         if (version_ != 10 && version_ != 11) version_ = 11;
         keep_alive_ = false;
         head_request_ = false;
         clear_deadline();
         state_ = State::handling;
-        respond(Response{status, {}, std::move(body), "application/json"});
+        respond(std::move(r));
     }
 
     // Writes at once when the socket takes it all (the usual case), which saves a
@@ -467,8 +476,10 @@ struct Server::Impl : Core {
     using Core::Core;
 };
 
-Server::Server(boost::asio::io_context& io, ServerOptions options, BodyLimitFn body_limit, HandlerFn handler)
-    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(body_limit), std::move(handler))) {}
+Server::Server(boost::asio::io_context& io, ServerOptions options, BodyLimitFn body_limit, HandlerFn handler,
+               TooLargeFn too_large)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(body_limit), std::move(handler),
+                                   std::move(too_large))) {}
 
 Server::~Server() { stop(); }
 

@@ -44,20 +44,26 @@ void add_cors(const CorsSettings& cors, const http::Request& req, http::Response
     const std::string_view origin = req.header("origin");
     if (!cors.enabled() || origin.empty() || !listed(cors.allow_origins, origin)) return;
     const bool any = std::find(cors.allow_origins.begin(), cors.allow_origins.end(), "*") != cors.allow_origins.end();
-    r.headers.emplace_back("Access-Control-Allow-Origin", any ? std::string("*") : std::string(origin));
-    if (!any) r.headers.emplace_back("Vary", "Origin");
+    // With credentials a browser refuses the wildcard: the origin itself is named.
+    const bool named = !any || cors.allow_credentials;
+    r.headers.emplace_back("Access-Control-Allow-Origin", named ? std::string(origin) : std::string("*"));
+    if (named) r.headers.emplace_back("Vary", "Origin");
+    if (cors.allow_credentials) r.headers.emplace_back("Access-Control-Allow-Credentials", "true");
+    if (!cors.expose_headers.empty()) r.headers.emplace_back("Access-Control-Expose-Headers", joined(cors.expose_headers));
 }
 
 }  // namespace
 
 HttpTrigger::HttpTrigger(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-                         Dispatcher& dispatcher, TriggerStore& store, std::string api_token)
+                         Dispatcher& dispatcher, TriggerStore& store, std::string api_token,
+                         const sigv4::Verifier& verifier)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
       dispatcher_(dispatcher),
       store_(store),
-      api_token_(std::move(api_token)) {}
+      api_token_(std::move(api_token)),
+      verifier_(verifier) {}
 
 void HttpTrigger::start() {
     try {
@@ -101,7 +107,22 @@ bool HttpTrigger::handle_endpoint(const ParsedTarget& t, http::Request& req, htt
     Target target;
     if (s[0] == "fn") {
         if (s.size() < 2) return respond(gateway_error(404, "Not Found")), true;
-        if (auto record = registry_.find(s[1])) target.fn = record->default_target();
+        // /fn/NAME or /fn/NAME:ALIAS, the second only with a URL config from Lambda's API.
+        const std::string& label = s[1];
+        const auto colon = label.find(':');
+        const std::string name = label.substr(0, colon);
+        const std::string alias = colon == std::string::npos ? std::string() : label.substr(colon + 1);
+        if (auto record = registry_.find(name)) {
+            auto url = record->urls.find(alias);
+            if (url != record->urls.end()) {
+                // A function URL created through Lambda's API invokes $LATEST or the alias.
+                target.url = url->second;
+                target.fn = alias.empty() ? record->latest
+                                          : resolve(*record, Qualifier{Qualifier::Kind::alias, 0, alias}, uniform_draw());
+            } else if (alias.empty()) {
+                target.fn = record->default_target();
+            }
+        }
         // A function URL's event looks as if the function had its own host (Lambda's
         // routeKey for function URLs is $default).
         target.route_key = "$default";
@@ -125,24 +146,35 @@ bool HttpTrigger::handle_endpoint(const ParsedTarget& t, http::Request& req, htt
 
 void HttpTrigger::serve(Target target, http::Request& req, http::Responder& respond) {
     const FunctionConfig& c = target.fn->config;
+    // A Lambda URL config's CORS and auth, else the function's own (/v1) settings.
+    const CorsSettings& cors = target.url ? target.url->cors : c.cors;
     // A CORS preflight carries no credentials; it is answered from the settings alone.
-    if (req.method == "OPTIONS" && c.cors.enabled() && !req.header("origin").empty() &&
+    if (req.method == "OPTIONS" && cors.enabled() && !req.header("origin").empty() &&
         !req.header("access-control-request-method").empty()) {
         http::Response r{204, {}, {}, ""};
-        add_cors(c.cors, req, r);
+        add_cors(cors, req, r);
         if (r.headers.empty()) return respond(std::move(r));  // origin not allowed
-        if (!c.cors.allow_methods.empty()) r.headers.emplace_back("Access-Control-Allow-Methods", joined(c.cors.allow_methods));
-        if (!c.cors.allow_headers.empty()) r.headers.emplace_back("Access-Control-Allow-Headers", joined(c.cors.allow_headers));
-        if (c.cors.max_age_s > 0) r.headers.emplace_back("Access-Control-Max-Age", std::to_string(c.cors.max_age_s));
+        if (!cors.allow_methods.empty()) r.headers.emplace_back("Access-Control-Allow-Methods", joined(cors.allow_methods));
+        if (!cors.allow_headers.empty()) r.headers.emplace_back("Access-Control-Allow-Headers", joined(cors.allow_headers));
+        if (cors.max_age_s > 0) r.headers.emplace_back("Access-Control-Max-Age", std::to_string(cors.max_age_s));
         return respond(std::move(r));
     }
-    if (c.url_auth == UrlAuth::token && !bearer_token_matches(req, api_token_)) {
+    if (target.url) {
+        // AWS_IAM: the request must carry a valid SigV4 signature by one of funcd's keys.
+        if (target.url->auth == UrlAuthType::aws_iam &&
+            !verifier_.verify({req.method, req.target, req.headers, req.body}).ok()) {
+            http::Response r = json_response(403, json{{"Message", "Forbidden"}});
+            add_cors(cors, req, r);
+            return respond(std::move(r));
+        }
+    } else if (c.url_auth == UrlAuth::token && !bearer_token_matches(req, api_token_)) {
         http::Response r = gateway_error(401, "Unauthorized");
         r.headers.emplace_back("WWW-Authenticate", "Bearer");
-        add_cors(c.cors, req, r);
+        add_cors(cors, req, r);
         return respond(std::move(r));
     }
-    FunctionPtr fn = dispatcher_.admit(c.name);
+    dispatcher_.check_accepting();
+    FunctionPtr fn = target.fn;
     HttpEventContext ctx;
     ctx.route_key = std::move(target.route_key);
     ctx.raw_path = std::move(target.raw_path);
@@ -157,7 +189,7 @@ void HttpTrigger::serve(Target target, http::Request& req, http::Responder& resp
         return respond(gateway_error(413, "Request Entity Too Large"));
     dispatcher_.invoke(
         fn, std::move(event),
-        [respond = std::move(respond), cors = c.cors, origin = std::string(req.header("origin")), name = c.name](
+        [respond = std::move(respond), cors = cors, origin = std::string(req.header("origin")), name = c.name](
             const Invocation& inv, InvocationResult r) {
             http::Response out;
             if (r.throttled) {

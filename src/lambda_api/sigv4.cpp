@@ -371,6 +371,8 @@ Verification Verification::not_yet_current(SystemTime request_time, SystemTime n
 
 Verification Verification::mismatch() { return {"InvalidSignatureException", std::string(kMismatchMessage)}; }
 
+Verification Verification::wrong_scope(std::string message) { return {"InvalidSignatureException", std::move(message)}; }
+
 // ---- Verifier ----
 
 Verifier::Verifier(std::vector<Credential> credentials, std::string service, Clock clock)
@@ -424,7 +426,7 @@ Verification Verifier::verify(const RequestView& r) const {
 
     const auto scope = parse_credential(auth->credential);
     if (auto problem = scope_problem(scope, auth->credential, service_, amz_date))
-        return Verification::incomplete(std::move(*problem));
+        return scope ? Verification::wrong_scope(std::move(*problem)) : Verification::incomplete(std::move(*problem));
 
     std::vector<std::string> signed_headers;
     if (auto problem = parse_signed_headers(auth->signed_headers, signed_headers))

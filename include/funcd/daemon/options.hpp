@@ -34,6 +34,13 @@ struct DaemonOptions {
     std::chrono::milliseconds queue_wait{100};
     // Usage records on the invoke path; off only to measure what metering costs.
     bool metering = true;
+    // The key pair Lambda's API accepts (SigV4); unset: DATA_DIR/aws-credentials, created
+    // at the first start.
+    std::optional<std::string> aws_access_key_id;
+    std::optional<std::string> aws_secret_access_key;
+    // Workers' AWS_REGION and the region in ARNs of the /v1 API and of events; Lambda's API
+    // answers in the region each request was signed for.
+    std::string region = "us-east-1";
 };
 
 // Parses `serve`'s arguments (argv after the subcommand) and the environment.

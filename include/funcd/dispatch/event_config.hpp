@@ -29,6 +29,8 @@ struct EventConfig {
     int maximum_event_age_s = limits::kMaxEventAgeS;
     std::optional<std::string> on_success;  // function receiving a destination record
     std::optional<std::string> on_failure;
+    // When it was last set (Unix seconds; Lambda's LastModified); 0: never.
+    std::int64_t last_modified_s = 0;
 
     bool operator==(const EventConfig&) const = default;
 };

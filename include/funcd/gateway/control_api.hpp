@@ -14,6 +14,9 @@
 
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/gateway/event_api.hpp"
+#include "funcd/gateway/function_changes.hpp"
+#include "funcd/lambda_api/code_locations.hpp"
+#include "funcd/lambda_api/lambda_api.hpp"
 #include "funcd/gateway/http_trigger.hpp"
 #include "funcd/gateway/trigger_api.hpp"
 #include "funcd/gateway/http_types.hpp"
@@ -25,14 +28,14 @@ class ControlApi {
 public:
     ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
-               TriggerApi& triggers, HttpTrigger& http, Prices prices, std::string api_token);
+               TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
+               CodeLocations& locations, Prices prices, std::string api_token);
 
-    // For http::Server.
+    // For http::Server: every request of the listener (/v1, Lambda's API, function URLs...).
     void handle(http::Request req, http::Responder respond);
     static std::size_t body_limit(std::string_view method, std::string_view target);
-
-    // Removes code no longer referenced by any version or live worker (off the loop).
-    void collect_code_garbage();
+    static http::Response too_large(std::string_view method, std::string_view target,
+                                    std::optional<std::uint64_t> declared, std::size_t limit);
 
 private:
     void deploy(const std::string& name, http::Request& req, http::Responder& respond);
@@ -61,6 +64,9 @@ private:
     EventApi& events_;
     TriggerApi& triggers_;
     HttpTrigger& http_;
+    FunctionChanges& changes_;
+    LambdaApi& lambda_;
+    CodeLocations& locations_;
     Prices prices_;
     std::string api_token_;
 };

@@ -23,7 +23,9 @@ struct ServerOptions {
 
 class Server {
 public:
-    Server(boost::asio::io_context& io, ServerOptions options, BodyLimitFn body_limit, HandlerFn handler);
+    // `too_large`: how to refuse an oversized body; null: funcd's own error shape.
+    Server(boost::asio::io_context& io, ServerOptions options, BodyLimitFn body_limit, HandlerFn handler,
+           TooLargeFn too_large = {});
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;

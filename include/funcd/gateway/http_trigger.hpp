@@ -10,6 +10,7 @@
 
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/gateway/api_request.hpp"
+#include "funcd/lambda_api/sigv4.hpp"
 #include "funcd/triggers/route_table.hpp"
 #include "funcd/triggers/trigger_store.hpp"
 
@@ -18,8 +19,9 @@ namespace funcd {
 class HttpTrigger {
 public:
     // `api_token`: what url_auth "token" requires.
+    // `verifier`: what a function URL with AuthType AWS_IAM requires.
     HttpTrigger(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-                Dispatcher& dispatcher, TriggerStore& store, std::string api_token);
+                Dispatcher& dispatcher, TriggerStore& store, std::string api_token, const sigv4::Verifier& verifier);
 
     // Loads the stored route table. Call once, before the loop runs.
     void start();
@@ -34,6 +36,8 @@ private:
         std::string route_key;
         std::string raw_path;
         std::map<std::string, std::string> path_parameters;
+        // A function URL configured through Lambda's API (its auth and CORS apply).
+        std::optional<FunctionUrlConfig> url;
     };
     void serve(Target target, http::Request& req, http::Responder& respond);
     void put_routes(http::Request& req, http::Responder& respond);
@@ -44,6 +48,7 @@ private:
     Dispatcher& dispatcher_;
     TriggerStore& store_;
     std::string api_token_;
+    const sigv4::Verifier& verifier_;
     std::shared_ptr<const RouteTable> routes_ = std::make_shared<RouteTable>();
 };
 

@@ -1,7 +1,9 @@
 #pragma once
 // Plain request/response types between the HTTP server (Beast) and the handlers,
 // so only the server's translation unit compiles Beast.
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +43,11 @@ using Responder = std::function<void(Response)>;
 // Decides, from the request head alone, how large a body it accepts (bytes).
 // Larger bodies are answered 413 without being read.
 using BodyLimitFn = std::function<std::size_t(std::string_view method, std::string_view target)>;
+
+// The answer to a request whose body is over its limit: `declared` is the Content-Length
+// the head announced, if it did. Lets each API answer in its own error shape.
+using TooLargeFn = std::function<Response(std::string_view method, std::string_view target,
+                                          std::optional<std::uint64_t> declared, std::size_t limit)>;
 
 // Handles one request; must call the responder exactly once (possibly later, from the
 // same io_context).

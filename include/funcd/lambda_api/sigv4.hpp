@@ -67,6 +67,9 @@ public:
     static Verification expired(SystemTime request_time, SystemTime now);
     static Verification not_yet_current(SystemTime request_time, SystemTime now);
     static Verification mismatch();
+    // A well-formed credential scope that is not this service's (another service, no region,
+    // a date that is not the request's): AWS reports these as InvalidSignatureException.
+    static Verification wrong_scope(std::string message);
 
     bool ok() const { return error_type_.empty(); }
     const Identity& identity() const { return identity_; }  // empty unless ok()

@@ -1,0 +1,40 @@
+#pragma once
+// What follows a committed change of a function, whichever API made it, on the loop: its
+// pools follow its versions (new $LATEST, new settings, provisioned workers), the
+// dispatcher recounts the reservations, and code nothing uses any more is removed; a
+// deleted function's workers, queued events and triggers go with it.
+#include <set>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "funcd/dispatch/dispatcher.hpp"
+#include "funcd/gateway/event_api.hpp"
+#include "funcd/gateway/trigger_api.hpp"
+
+namespace funcd {
+
+class FunctionChanges {
+public:
+    FunctionChanges(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+                    PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers);
+
+    // Call on the loop once `record`'s change is committed.
+    void changed(const FunctionRecordPtr& record);
+    // Call on the loop once function `name` is deleted.
+    void deleted(const std::string& name);
+    // Removes code no version and no live worker references (off the loop).
+    void collect_code_garbage();
+
+private:
+    boost::asio::io_context& io_;
+    boost::asio::thread_pool& blocking_;
+    Registry& registry_;
+    PoolManager& pools_;
+    Dispatcher& dispatcher_;
+    EventApi& events_;
+    TriggerApi& triggers_;
+};
+
+}  // namespace funcd

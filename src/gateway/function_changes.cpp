@@ -1,0 +1,42 @@
+#include "funcd/gateway/function_changes.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+namespace funcd {
+
+FunctionChanges::FunctionChanges(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+                                 PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers)
+    : io_(io),
+      blocking_(blocking),
+      registry_(registry),
+      pools_(pools),
+      dispatcher_(dispatcher),
+      events_(events),
+      triggers_(triggers) {}
+
+void FunctionChanges::changed(const FunctionRecordPtr& record) {
+    pools_.sync(record->name, record->all_versions());
+    dispatcher_.reservations_changed();
+    collect_code_garbage();
+}
+
+void FunctionChanges::deleted(const std::string& name) {
+    pools_.retire_function(name);
+    events_.function_deleted(name);
+    triggers_.function_deleted(name);
+    dispatcher_.reservations_changed();
+    collect_code_garbage();
+}
+
+void FunctionChanges::collect_code_garbage() {
+    boost::asio::post(blocking_, [this, live = pools_.code_in_use()] {
+        try {
+            registry_.collect_code_garbage(live);
+        } catch (const std::exception& e) {
+            spdlog::error("api: code garbage collection failed: {}", e.what());
+        }
+    });
+}
+
+}  // namespace funcd

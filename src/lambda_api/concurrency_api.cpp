@@ -1,0 +1,263 @@
+// Lambda's reserved concurrency (Put/Get/DeleteFunctionConcurrency), provisioned
+// concurrency on a version or alias (Put/Get/Delete/ListProvisionedConcurrencyConfigs),
+// and the asynchronous invocation config (Put/Update/Get/Delete/ListFunctionEventInvokeConfigs),
+// which maps onto funcd's retries and destinations.
+#include <fmt/format.h>
+
+#include <boost/asio/post.hpp>
+
+#include "funcd/lambda_api/lambda_api.hpp"
+
+namespace funcd {
+namespace {
+
+using nlohmann::json;
+
+int non_negative(const json& body, const char* key, const char* field, int min) {
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null())
+        throw LambdaError::validation(fmt::format("1 validation error detected: Value null at '{}' failed to satisfy "
+                                                  "constraint: Member must not be null",
+                                                  field));
+    if (!it->is_number_integer() || it->get<std::int64_t>() < min)
+        throw validation_error(it->dump(), field, fmt::format("Member must have value greater than or equal to {}", min));
+    return static_cast<int>(std::min<std::int64_t>(it->get<std::int64_t>(), 1'000'000));
+}
+
+void unqualified_only(const FunctionRef& ref) {
+    if (ref.qualifier)
+        throw LambdaError::invalid_parameter(
+            "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. "
+            "Please specify either a function name or an unqualified function ARN.");
+}
+
+long long epoch_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+void LambdaApi::put_concurrency(const CallPtr& call, const FunctionRef& ref) {
+    unqualified_only(ref);
+    record_for(*call, ref);
+    offload(call, [this, call, ref] {
+        const int n = non_negative(call->body_json(), "ReservedConcurrentExecutions", "reservedConcurrentExecutions", 0);
+        commit(ref.name, [&](RecordChange& c) {
+            if (!c.record) throw LambdaError::not_found("Function not found: " + arn(*call, ref.name, kLatestLabel));
+            int provisioned = c.record->default_provisioned;
+            for (const auto& [q, p] : c.record->provisioned) provisioned += p.requested;
+            if (provisioned > n)
+                throw LambdaError::invalid_parameter(fmt::format(
+                    "ReservedConcurrentExecutions {} is below the function's provisioned concurrency {}", n, provisioned));
+            c.record->reserved_concurrency = n;
+        });
+        return http::Response{200, {}, json{{"ReservedConcurrentExecutions", n}}.dump(), "application/json"};
+    });
+}
+
+void LambdaApi::get_concurrency(const CallPtr& call, const FunctionRef& ref) {
+    unqualified_only(ref);
+    FunctionRecordPtr r = record_for(*call, ref);
+    json out = json::object();
+    if (r->reserved_concurrency) out["ReservedConcurrentExecutions"] = *r->reserved_concurrency;
+    call->reply(200, out);
+}
+
+void LambdaApi::delete_concurrency(const CallPtr& call, const FunctionRef& ref) {
+    unqualified_only(ref);
+    record_for(*call, ref);
+    offload(call, [this, call, ref] {
+        commit(ref.name, [&](RecordChange& c) {
+            if (!c.record) throw LambdaError::not_found("Function not found: " + arn(*call, ref.name, kLatestLabel));
+            c.record->reserved_concurrency.reset();
+        });
+        return http::Response{204, {}, {}, "application/json"};
+    });
+}
+
+void LambdaApi::provisioned(const CallPtr& call, const FunctionRef& ref) {
+    const std::string& m = call->req.method;
+    FunctionRecordPtr r = record_for(*call, ref);
+    auto describe = [this, call](const FunctionRecord& rec, const std::string& q, const ProvisionedConfig& p) {
+        // Workers are started for the alias's main version (or the version itself).
+        FunctionPtr v = resolve(rec, *Qualifier::parse(q), 1.0);
+        const std::size_t ready = v ? pools_.provisioned(rec.name, v->label()).ready : 0;
+        const std::size_t available = std::min<std::size_t>(ready, static_cast<std::size_t>(p.requested));
+        return json{{"FunctionArn", arn(*call, rec.name, q)},
+                    {"RequestedProvisionedConcurrentExecutions", p.requested},
+                    {"AvailableProvisionedConcurrentExecutions", available},
+                    {"AllocatedProvisionedConcurrentExecutions", available},
+                    {"Status", available >= static_cast<std::size_t>(p.requested) ? "READY" : "IN_PROGRESS"},
+                    {"LastModified", lambda_timestamp(p.last_modified)}};
+    };
+    if (m == "GET" && api::param(call->target, "List")) {
+        json list = json::array();
+        for (const auto& [q, p] : r->provisioned) list.push_back(describe(*r, q, p));
+        return call->reply(200, {{"ProvisionedConcurrencyConfigs", std::move(list)}});
+    }
+    if (!ref.qualifier)
+        throw LambdaError::validation("1 validation error detected: Value null at 'qualifier' failed to satisfy "
+                                      "constraint: Member must not be null");
+    const std::string q = *ref.qualifier;
+    const Qualifier parsed = *Qualifier::parse(q);
+    if (m == "GET") {
+        auto it = r->provisioned.find(q);
+        if (it == r->provisioned.end())
+            throw LambdaError::provisioned_config_not_found("No Provisioned Concurrency Config found for this function");
+        return call->reply(200, describe(*r, q, it->second));
+    }
+    if (m == "DELETE") {
+        offload(call, [this, call, ref, q] {
+            commit(ref.name, [&](RecordChange& c) {
+                if (!c.record) throw LambdaError::not_found("Function not found: " + arn(*call, ref.name, q));
+                c.record->provisioned.erase(q);
+            });
+            return http::Response{204, {}, {}, "application/json"};
+        });
+        return;
+    }
+    if (m != "PUT") throw LambdaError::unknown_operation("funcd does not implement " + m + " provisioned-concurrency");
+    if (parsed.kind == Qualifier::Kind::latest)
+        throw LambdaError::invalid_parameter(
+            "Provisioned Concurrency Configs cannot be applied to unpublished function versions.");
+    offload(call, [this, call, ref, q, parsed] {
+        const int n = non_negative(call->body_json(), "ProvisionedConcurrentExecutions",
+                                   "provisionedConcurrentExecutions", 1);
+        FunctionRecordPtr after = commit(ref.name, [&](RecordChange& c) {
+            if (!c.record) throw LambdaError::not_found("Function not found: " + arn(*call, ref.name, q));
+            FunctionRecord& rec = *c.record;
+            FunctionPtr v = resolve(rec, parsed, 1.0);
+            if (!v) throw LambdaError::not_found("Function not found: " + arn(*call, ref.name, q));
+            // An alias and the version it points to cannot both have workers provisioned.
+            for (const auto& [other, p] : rec.provisioned) {
+                if (other == q) continue;
+                FunctionPtr ov = resolve(rec, *Qualifier::parse(other), 1.0);
+                if (!ov || ov->version != v->version) continue;
+                throw LambdaError::conflict(parsed.kind == Qualifier::Kind::alias
+                                                ? "Alias can't be used for Provisioned Concurrency configuration on an "
+                                                  "already Provisioned version"
+                                                : "Version is pointed by a Provisioned Concurrency alias");
+            }
+            int total = n + rec.default_provisioned;
+            for (const auto& [other, p] : rec.provisioned)
+                if (other != q) total += p.requested;
+            const int ceiling = rec.reserved_concurrency.value_or(options_.max_concurrency);
+            if (total > ceiling)
+                throw LambdaError::invalid_parameter(fmt::format(
+                    "Requested Provisioned Concurrency ({} in all for the function) exceeds the {} of {}", total,
+                    rec.reserved_concurrency ? "function's reserved concurrency" : "daemon's --max-concurrency",
+                    ceiling));
+            rec.provisioned[q] = {n, std::chrono::system_clock::now()};
+        });
+        // As Lambda answers: the workers are being started (GET shows them as they get ready).
+        const ProvisionedConfig& p = after->provisioned.at(q);
+        json out{{"RequestedProvisionedConcurrentExecutions", p.requested},
+                 {"AllocatedProvisionedConcurrentExecutions", 0},
+                 {"AvailableProvisionedConcurrentExecutions", 0},
+                 {"Status", "IN_PROGRESS"},
+                 {"LastModified", lambda_timestamp(p.last_modified)}};
+        return http::Response{202, {}, out.dump(), "application/json"};
+    });
+}
+
+void LambdaApi::event_invoke_config(const CallPtr& call, const FunctionRef& ref, bool list) {
+    const std::string& m = call->req.method;
+    FunctionRecordPtr r = registry_.find(ref.name);
+    if (!r) throw LambdaError::not_found("The function doesn't exist.");
+    // The unqualified function and $LATEST share one config, as on Lambda.
+    const bool latest = !ref.qualifier || *ref.qualifier == kLatestLabel;
+    const std::string target = latest ? ref.name : ref.name + ":" + *ref.qualifier;
+    const std::string shown_arn = arn(*call, ref.name, latest ? std::string(kLatestLabel) : *ref.qualifier);
+    if (!latest && !resolve(*r, *Qualifier::parse(*ref.qualifier), 1.0))
+        throw LambdaError::not_found("The function doesn't exist.");
+    auto destination_arn = [this, call](const std::optional<std::string>& t) {
+        if (!t) return json::object();
+        const AsyncTarget d = parse_async_target(*t);
+        return json{{"Destination", arn(*call, d.name, d.qualifier.value_or(""))}};
+    };
+    auto describe = [this, call, destination_arn](const std::string& key, const EventConfig& c) {
+        const AsyncTarget t = parse_async_target(key);
+        return json{{"LastModified", c.last_modified_s},
+                    {"FunctionArn", arn(*call, t.name, t.qualifier.value_or(std::string(kLatestLabel)))},
+                    {"MaximumRetryAttempts", c.maximum_retry_attempts},
+                    {"MaximumEventAgeInSeconds", c.maximum_event_age_s},
+                    {"DestinationConfig",
+                     {{"OnSuccess", destination_arn(c.on_success)}, {"OnFailure", destination_arn(c.on_failure)}}}};
+    };
+    if (list) {
+        json configs = json::array();
+        for (const auto& t : async_.configured_targets(ref.name)) configs.push_back(describe(t, *async_.own_config(t)));
+        return call->reply(200, {{"FunctionEventInvokeConfigs", std::move(configs)}});
+    }
+    if (m == "GET") {
+        auto c = async_.own_config(target);
+        if (!c) throw LambdaError::not_found("The function " + shown_arn + " doesn't have an EventInvokeConfig");
+        return call->reply(200, describe(target, *c));
+    }
+    if (m == "DELETE") {
+        if (!async_.own_config(target))
+            throw LambdaError::not_found("The function " + shown_arn + " doesn't have an EventInvokeConfig");
+        offload(call, [this, target] {
+            events_.delete_event_config(target);
+            boost::asio::post(io_, [this, target] { async_.set_config(target, std::nullopt); });
+            return http::Response{204, {}, {}, "application/json"};
+        });
+        return;
+    }
+    if (m != "PUT" && m != "POST")
+        throw LambdaError::unknown_operation("funcd does not implement " + m + " event-invoke-config");
+    const json body = call->body_json();
+    const bool has_retries = body.contains("MaximumRetryAttempts") && !body["MaximumRetryAttempts"].is_null();
+    const bool has_age = body.contains("MaximumEventAgeInSeconds") && !body["MaximumEventAgeInSeconds"].is_null();
+    const bool has_destinations = body.contains("DestinationConfig") && !body["DestinationConfig"].is_null();
+    if (!has_retries && !has_age && !has_destinations)
+        throw LambdaError::invalid_parameter("You must specify at least one of error handling or destination setting.");
+    // PUT replaces the whole config; POST (UpdateFunctionEventInvokeConfig) changes what it names.
+    EventConfig c = m == "POST" ? async_.own_config(target).value_or(EventConfig{}) : EventConfig{};
+    if (m == "POST" && !async_.own_config(target))
+        throw LambdaError::not_found("The function " + shown_arn + " doesn't have an EventInvokeConfig");
+    if (has_retries) {
+        const json& v = body["MaximumRetryAttempts"];
+        if (!v.is_number_integer() || v.get<int>() < 0 || v.get<int>() > limits::kMaxRetryAttempts)
+            throw validation_error(v.dump(), "maximumRetryAttempts", "Member must have value less than or equal to 2");
+        c.maximum_retry_attempts = v.get<int>();
+    }
+    if (has_age) {
+        const json& v = body["MaximumEventAgeInSeconds"];
+        if (!v.is_number_integer() || v.get<int>() < limits::kMinEventAgeS || v.get<int>() > limits::kMaxEventAgeS)
+            throw validation_error(v.dump(), "maximumEventAgeInSeconds",
+                                   "Member must have value between 60 and 21600");
+        c.maximum_event_age_s = v.get<int>();
+    }
+    if (has_destinations) {
+        const json& d = body["DestinationConfig"];
+        if (!d.is_object()) throw LambdaError::invalid_content("DestinationConfig must be an object");
+        for (const char* which : {"OnSuccess", "OnFailure"}) {
+            auto it = d.find(which);
+            if (it == d.end() || it->is_null()) continue;
+            std::optional<std::string> dest;
+            if (auto arn_it = it->find("Destination"); arn_it != it->end() && arn_it->is_string() &&
+                                                        !arn_it->get<std::string>().empty()) {
+                const std::string text = arn_it->get<std::string>();
+                auto fn = text.starts_with("arn:") ? parse_function_ref(text) : std::nullopt;
+                if (!fn)
+                    throw LambdaError::invalid_parameter("funcd delivers destination records to functions only; " + text +
+                                                         " is not a Lambda function ARN");
+                if (fn->name == ref.name)
+                    throw LambdaError::invalid_parameter("You can't specify the function as a destination for itself.");
+                if (!registry_.find(fn->name))
+                    throw LambdaError::invalid_parameter("The destination function " + text + " does not exist.");
+                dest = fn->qualifier ? fn->name + ":" + *fn->qualifier : fn->name;
+            }
+            (std::string_view(which) == "OnSuccess" ? c.on_success : c.on_failure) = dest;
+        }
+    }
+    c.last_modified_s = epoch_seconds();
+    offload(call, [this, target, c, describe] {
+        events_.put_event_config(target, c);
+        boost::asio::post(io_, [this, target, c] { async_.set_config(target, c); });
+        return http::Response{200, {}, describe(target, c).dump(), "application/json"};
+    });
+}
+
+}  // namespace funcd

@@ -1,0 +1,112 @@
+// Lambda's Invoke and the deprecated InvokeAsync: the same dispatcher, limits, metering
+// and workers as /v1 invocations, answered the way Lambda answers.
+#include <fmt/format.h>
+
+#include "funcd/common/base64.hpp"
+#include "funcd/common/ids.hpp"
+#include "funcd/lambda_api/lambda_api.hpp"
+
+namespace funcd {
+namespace {
+
+using nlohmann::json;
+
+// Lambda's limit on X-Amz-Client-Context (botocore's model: base64, up to 3,583 bytes).
+constexpr std::size_t kMaxClientContextBytes = 3583;
+
+std::string label_of(std::int64_t version) {
+    return version == kLatestVersion ? std::string(kLatestLabel) : std::to_string(version);
+}
+
+// The version an invocation runs, as Lambda resolves it: unqualified is $LATEST.
+FunctionPtr target_version(const FunctionRecord& r, const FunctionRef& ref) {
+    if (!ref.qualifier) return r.latest;
+    return resolve(r, *Qualifier::parse(*ref.qualifier), uniform_draw());
+}
+
+void check_json_payload(std::string& payload) {
+    // Lambda hands an empty payload to the function as {}.
+    if (payload.empty()) {
+        payload = "{}";
+        return;
+    }
+    json parsed = json::parse(payload, nullptr, false);
+    if (parsed.is_discarded())
+        throw LambdaError::invalid_content("Could not parse request body into json: Could not parse payload into json: "
+                                           "the payload is not valid JSON");
+}
+
+}  // namespace
+
+void LambdaApi::invoke(const CallPtr& call, const FunctionRef& ref) {
+    FunctionRecordPtr r = record_for(*call, ref);
+    FunctionPtr fn = target_version(*r, ref);
+    if (!fn) throw LambdaError::not_found("Function not found: " + arn(*call, ref.name, ref.qualifier.value_or("")));
+
+    std::string type(call->req.header("x-amz-invocation-type"));
+    if (type.empty()) type = "RequestResponse";
+    if (type != "RequestResponse" && type != "Event" && type != "DryRun")
+        throw validation_error(type, "invocationType", "Member must satisfy enum value set: [Event, RequestResponse, DryRun]");
+    const std::string_view log_type = call->req.header("x-amz-log-type");
+    if (!log_type.empty() && log_type != "None" && log_type != "Tail")
+        throw validation_error(std::string(log_type), "logType", "Member must satisfy enum value set: [None, Tail]");
+
+    std::string payload = std::move(call->req.body);
+    check_json_payload(payload);
+    if (type == "Event" && payload.size() > limits::kMaxAsyncPayloadBytes)
+        throw LambdaError::too_large(fmt::format("{} byte payload is too large for the Event invocation type (limit {} bytes)",
+                                                 payload.size(), limits::kMaxAsyncPayloadBytes));
+    dispatcher_.check_accepting();
+    if (type == "DryRun") return call->reply_empty(204);
+    if (type == "Event") {
+        // Queued for the version the caller named; unqualified is $LATEST.
+        const std::string target = ref.name + ":" + ref.qualifier.value_or(std::string(kLatestLabel));
+        async_.submit(target, std::move(payload), "lambda-api", [call](std::string request_id, std::exception_ptr error) {
+            if (error) return call->fail(LambdaError::service("the event could not be stored; see funcd's log"));
+            call->request_id = std::move(request_id);
+            call->reply_empty(202);
+        });
+        return;
+    }
+
+    InvokeOptions options;
+    options.invoked_arn = arn(*call, ref.name, ref.qualifier.value_or(""));
+    options.capture_log = log_type == "Tail";
+    if (auto trace = call->req.header("x-amzn-trace-id"); !trace.empty()) options.trace_id = std::string(trace);
+    if (auto context = call->req.header("x-amz-client-context"); !context.empty()) {
+        auto decoded = base64_decode(context);
+        if (context.size() > kMaxClientContextBytes || !decoded || !json::accept(*decoded))
+            throw LambdaError::invalid_parameter("Client context must be a valid Base64-encoded JSON object of at most " +
+                                                 std::to_string(kMaxClientContextBytes) + " bytes.");
+        // One line: it travels as a header of the Runtime API's next event.
+        options.client_context = json::parse(*decoded).dump();
+    }
+    dispatcher_.invoke(fn, std::move(payload), [call](const Invocation& inv, InvocationResult res) {
+        call->request_id = inv.request_id;
+        if (res.throttled) return call->fail(LambdaError::throttled(res.body, *res.throttled));
+        http::Response out{200, {}, std::move(res.body), "application/json"};
+        out.headers.reserve(4);
+        out.headers.emplace_back("X-Amz-Executed-Version", label_of(res.version));
+        // Whatever went wrong in the function (an init failure included) is its error, not the API's.
+        if (res.outcome != Outcome::success) out.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
+        if (inv.capture_log) out.headers.emplace_back("X-Amz-Log-Result", base64_encode(res.log_tail));
+        call->reply(std::move(out));
+    }, std::move(options));
+}
+
+void LambdaApi::invoke_async(const CallPtr& call, const FunctionRef& ref) {
+    FunctionRecordPtr r = record_for(*call, ref);
+    if (!target_version(*r, ref))
+        throw LambdaError::not_found("Function not found: " + arn(*call, ref.name, ref.qualifier.value_or("")));
+    std::string payload = std::move(call->req.body);
+    check_json_payload(payload);
+    dispatcher_.check_accepting();
+    const std::string target = ref.name + ":" + ref.qualifier.value_or(std::string(kLatestLabel));
+    async_.submit(target, std::move(payload), "lambda-api", [call](std::string request_id, std::exception_ptr error) {
+        if (error) return call->fail(LambdaError::service("the event could not be stored; see funcd's log"));
+        call->request_id = std::move(request_id);
+        call->reply(202, {{"Status", 202}});
+    });
+}
+
+}  // namespace funcd
