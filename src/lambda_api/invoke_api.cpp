@@ -30,8 +30,8 @@ void check_json_payload(std::string& payload) {
         payload = "{}";
         return;
     }
-    json parsed = json::parse(payload, nullptr, false);
-    if (parsed.is_discarded())
+    // Checked without building the document: the payload may be megabytes, and this is the loop.
+    if (!json::accept(payload))
         throw LambdaError::invalid_content("Could not parse request body into json: Could not parse payload into json: "
                                            "the payload is not valid JSON");
 }

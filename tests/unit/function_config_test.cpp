@@ -502,3 +502,50 @@ TEST(DeployJson, SandboxSettings) {
                                 "zip");
     EXPECT_EQ(q.config.ephemeral_storage_mb, 2048);
 }
+
+namespace {
+
+// The first 20 bytes of a little-endian ELF executable for `machine` (e_machine).
+std::string elf_head(std::uint16_t machine) {
+    std::string h(20, '\0');
+    h[0] = 0x7f, h[1] = 'E', h[2] = 'L', h[3] = 'F';
+    h[4] = 2;  // 64-bit
+    h[5] = 1;  // little-endian
+    h[18] = static_cast<char>(machine & 0xff);
+    h[19] = static_cast<char>(machine >> 8);
+    return h + std::string(64, '\0');
+}
+
+}  // namespace
+
+TEST_F(CodeForRuntime, AnElfBootstrapMustBeForTheHostsArchitecture) {
+    auto c = config(Runtime::provided, "bootstrap");
+    c.architecture = std::string(host_architecture());
+    const bool arm_host = host_architecture() == "arm64";
+    const std::uint16_t other = arm_host ? 62 : 183, own = arm_host ? 183 : 62;  // EM_X86_64, EM_AARCH64
+    const std::string other_name = arm_host ? "x86_64" : "arm64";
+    std::ofstream(dir_ / "bootstrap", std::ios::binary) << elf_head(other);
+    fs::permissions(dir_ / "bootstrap", fs::perms::owner_all);
+    expect_api_error([&] { validate_code_for_runtime(c, dir_); },
+                     "bootstrap is an ELF executable for " + other_name);
+    // Lambda's own API checks the architecture too, even though it leaves the entry point alone.
+    expect_api_error([&] { validate_code_for_runtime(c, dir_, {}, CodeCheck::architecture_only); }, other_name);
+    std::ofstream(dir_ / "bootstrap", std::ios::binary | std::ios::trunc) << elf_head(own);
+    EXPECT_NO_THROW(validate_code_for_runtime(c, dir_));
+    // A script is no ELF: nothing to check.
+    std::ofstream(dir_ / "bootstrap", std::ios::trunc) << "#!/bin/sh\n";
+    EXPECT_NO_THROW(validate_code_for_runtime(c, dir_));
+}
+
+TEST_F(CodeForRuntime, ABootstrapMayComeFromTheLayers) {
+    const auto c = config(Runtime::provided, "bootstrap");
+    const fs::path opt = dir_ / "opt";
+    fs::create_directories(opt);
+    std::ofstream(opt / "bootstrap") << "#!/bin/sh\n";
+    fs::permissions(opt / "bootstrap", fs::perms::owner_all);
+    fs::create_directories(dir_ / "task");
+    EXPECT_NO_THROW(validate_code_for_runtime(c, dir_ / "task", opt));
+    expect_api_error([&] { validate_code_for_runtime(c, dir_ / "task"); }, "bootstrap");
+    // Lambda's API accepts a zip without one: Runtime.InvalidEntrypoint when it is invoked.
+    EXPECT_NO_THROW(validate_code_for_runtime(c, dir_ / "task", {}, CodeCheck::architecture_only));
+}
