@@ -265,6 +265,8 @@ class Daemon:
         if self.aws_keys:
             env["FUNCD_AWS_ACCESS_KEY_ID"], env["FUNCD_AWS_SECRET_ACCESS_KEY"] = self.aws_keys
         self._log = open(self.log_path, "ab")
+        # After a restart the log already names the old port: read only what this run writes.
+        log_start = self._log.tell()
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=env, close_fds=True,
                                      preexec_fn=_stop_with_parent)
@@ -274,6 +276,7 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"funcd exited with status {self.proc.returncode} at start\n{self.log_text()}")
             with open(self.log_path, "rb") as f:
+                f.seek(log_start)
                 m = pattern.search(f.read())
             if m:
                 self.port = int(m.group(1))
@@ -308,6 +311,15 @@ class Daemon:
             self._log.close()
             self._log = None
         return self.proc.returncode
+
+    def restart(self):
+        """Stops the daemon and starts it again on the same data directory (a new port)."""
+        status = self.stop()
+        if status != 0:
+            raise RuntimeError(f"funcd exited with status {status} when asked to stop\n{self.log_text()}")
+        self.proc = None
+        self.port = None
+        return self.start()
 
     def cleanup(self):
         if os.environ.get("FUNCD_KEEP_DATA") == "1":

@@ -689,7 +689,14 @@ import mylib
 
 def handler(event, context):
     hello = subprocess.run(["hello"], capture_output=True, text=True)
-    return {"mylib": mylib.VALUE, "hello": hello.stdout.strip(), "path": os.environ.get("PATH")}
+    try:
+        with open("/opt/python/mylib.py", "a") as f:
+            f.write("VALUE = 'changed'\n")
+        opt = "writable"
+    except OSError as e:
+        opt = e.strerror
+    return {"mylib": mylib.VALUE, "hello": hello.stdout.strip(), "path": os.environ.get("PATH"), "opt": opt,
+            "mylib_file": mylib.__file__}
 '''
 
 
@@ -725,6 +732,8 @@ class LayersTest(DaemonTestCase):
         self.assertEqual("B1", payload["mylib"], "the later layer wins")
         self.assertEqual("hello from a layer", payload["hello"])
         self.assertIn("/opt/bin", payload["path"].split(":"))
+        self.assertEqual("/opt/python/mylib.py", payload["mylib_file"])
+        self.assertIn(payload["opt"], ("Read-only file system", "Permission denied"), "a function cannot change its layers")
 
         reversed_name, _, _ = self.create_python_function(
             source=LAYER_HANDLER, Layers=[b1["LayerVersionArn"], a2["LayerVersionArn"]])
@@ -881,6 +890,32 @@ def handler(event, context):
 """
 
 
+class V1QualifierTest(DaemonTestCase):
+    """/v1 sees the versions and aliases made through Lambda's API and can invoke them."""
+
+    def test_v1_invokes_versions_and_aliases(self):
+        name, _, _ = self.create_python_function(source=echo_handler("one"))
+        self.lam.publish_version(FunctionName=name)
+        self.lam.update_function_code(FunctionName=name, ZipFile=python_zip(echo_handler("two")))
+        self.lam.create_alias(FunctionName=name, Name="stable", FunctionVersion="1")
+        described = self.daemon.v1("GET", f"/v1/functions/{name}").json()
+        self.assertEqual("$LATEST", described["version"], "$LATEST changed since version 1 was published")
+        self.assertEqual([1], described["versions"])
+        self.assertEqual({"version": 1}, described["aliases"]["stable"])
+        for qualifier, marker, executed in (("", "two", "$LATEST"), ("?qualifier=1", "one", "1"),
+                                            ("?qualifier=stable", "one", "1"), ("?qualifier=%24LATEST", "two", "$LATEST")):
+            answer = self.daemon.v1("POST", f"/v1/functions/{name}/invoke{qualifier}", b"{}")
+            self.assertEqual(200, answer.status, answer)
+            self.assertEqual(marker, answer.json()["marker"], qualifier)
+            self.assertEqual(executed, answer.headers["x-funcd-executed-version"], qualifier)
+        self.assertEqual(404, self.daemon.v1("POST", f"/v1/functions/{name}/invoke?qualifier=7", b"{}").status)
+        # Publishing makes /v1 run the new version again.
+        self.lam.publish_version(FunctionName=name)
+        self.assertEqual(2, self.daemon.v1("GET", f"/v1/functions/{name}").json()["version"])
+        answer = self.daemon.v1("POST", f"/v1/functions/{name}/invoke", b"{}")
+        self.assertEqual("2", answer.headers["x-funcd-executed-version"])
+
+
 class FunctionsCallingFuncdTest(DaemonTestCase):
     """A function on the host's network calls another one with boto3, as on Lambda."""
 
@@ -909,6 +944,53 @@ def handler(event, context):
         _, payload = self.invoke_json(name)
         self.assertEqual({"AWS_ENDPOINT_URL_LAMBDA": None, "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None},
                          payload)
+
+
+class RestartTest(DaemonTestCase):
+    """Everything made through Lambda's API survives a restart of the daemon."""
+
+    def test_versions_aliases_layers_and_settings_survive_a_restart(self):
+        layer = unique_name("layer-r")
+        published = self.lam.publish_layer_version(LayerName=layer,
+                                                   Content={"ZipFile": make_zip({"python/mylib.py": "VALUE = 'L'\n"})})
+        name, _, _ = self.create_python_function(source=echo_handler("one"), Layers=[published["LayerVersionArn"]])
+        self.lam.publish_version(FunctionName=name)
+        self.lam.update_function_code(FunctionName=name, ZipFile=python_zip(echo_handler("two")))
+        self.lam.publish_version(FunctionName=name)
+        self.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1",
+                              RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+        arn = self.lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        self.lam.tag_resource(Resource=arn, Tags={"team": "blue"})
+        self.lam.add_permission(FunctionName=name, StatementId="s1", Action="lambda:InvokeFunction",
+                                Principal="s3.amazonaws.com", Qualifier="live")
+        self.lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=5)
+        self.lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+        self.lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+        before = {"config": self.lam.get_function_configuration(FunctionName=name),
+                  "alias": self.lam.get_alias(FunctionName=name, Name="live"),
+                  "versions": self.lam.list_versions_by_function(FunctionName=name)["Versions"]}
+
+        self.daemon.restart()
+        type(self)._lambda_client = None  # the new port
+
+        config = self.lam.get_function_configuration(FunctionName=name)
+        for key in ("CodeSha256", "RevisionId", "Layers", "Version", "LastModified"):
+            self.assertEqual(before["config"][key], config[key], key)
+        alias = self.lam.get_alias(FunctionName=name, Name="live")
+        self.assertEqual(before["alias"]["RoutingConfig"], alias["RoutingConfig"])
+        self.assertEqual([v["Version"] for v in before["versions"]],
+                         [v["Version"] for v in self.lam.list_versions_by_function(FunctionName=name)["Versions"]])
+        self.assertEqual({"team": "blue"}, self.lam.list_tags(Resource=arn)["Tags"])
+        self.assertIn('"Sid":"s1"', self.lam.get_policy(FunctionName=name, Qualifier="live")["Policy"].replace(" ", ""))
+        self.assertEqual(5, self.lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"])
+        self.assertEqual("NONE", self.lam.get_function_url_config(FunctionName=name)["AuthType"])
+        self.assertEqual(0, self.lam.get_function_event_invoke_config(FunctionName=name)["MaximumRetryAttempts"])
+        markers = {self.invoke_json(name, Qualifier=v)[1]["marker"] for v in ("1", "2")}
+        self.assertEqual({"one", "two"}, markers, "each version kept its own code")
+        answer, _ = self.invoke_json(name, Qualifier="live")
+        self.assertIn(answer["ExecutedVersion"], ("1", "2"))
+        self.assertEqual(published["Version"],
+                         self.lam.get_layer_version(LayerName=layer, VersionNumber=published["Version"])["Version"])
 
 
 class ExplicitKeysTest(DaemonTestCase):
