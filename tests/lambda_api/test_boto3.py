@@ -178,6 +178,25 @@ class FunctionLifecycleTest(DaemonTestCase):
             "functions. We recommend you use a supported runtime while creating or updating functions.",
             cm.exception.response["Error"]["Message"])
 
+    def test_the_python_really_used_is_stated(self):
+        # Whatever Python the host has serves python3.X; funcd says which one ran.
+        name, _, created = self.create_python_function(runtime="python3.12", source=b"""
+import sys
+def handler(event, context):
+    return "%d.%d.%d" % sys.version_info[:3]
+""")
+        self.assertEqual("python3.12", created["Runtime"])
+        # Debian's botocore predates RuntimeVersionConfig and drops it: read the raw answer.
+        raw = self.daemon.signed("GET", f"/2015-03-31/functions/{name}/configuration")
+        self.assertEqual(200, raw.status, raw)
+        version_arn = raw.json()["RuntimeVersionConfig"]["RuntimeVersionArn"]
+        self.assertRegex(version_arn, r"^arn:aws:lambda:%s::runtime:[0-9a-f]{64}$" % REGION)
+        _, version = self.invoke_json(name)
+        log = poll(lambda: re.search(r"INIT_START Runtime Version: python:(\S+)\tRuntime Version ARN: (\S+)",
+                                     self.daemon.function_log(name)), message="the INIT_START line")
+        self.assertEqual(version, log.group(1))
+        self.assertEqual(version_arn, log.group(2))
+
     def test_code_signing_config(self):
         name, _, _ = self.create_python_function()
         answer = self.lam.get_function_code_signing_config(FunctionName=name)
@@ -211,6 +230,14 @@ class InvokeTest(DaemonTestCase):
         self.assertEqual(b"", answer["Payload"].read())
         poll(lambda: f'"id": "{marker}"' in self.daemon.function_log(self.name), timeout=20,
              message="the queued invocation to run")
+
+    def test_deprecated_invoke_async(self):
+        marker = str(uuid.uuid4())
+        answer = self.lam.invoke_async(FunctionName=self.name,
+                                       InvokeArgs=json.dumps({"action": "async", "id": marker}).encode())
+        self.assertEqual(202, answer["Status"])
+        poll(lambda: f'"id": "{marker}"' in self.daemon.function_log(self.name), timeout=20,
+             message="the InvokeAsync event to run")
 
     def test_dry_run(self):
         name, _, _ = self.create_python_function()
