@@ -287,14 +287,21 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
         throw ApiError::bad_parameter("X-Funcd-Invocation-Type must be RequestResponse, Event or DryRun (got '" +
                                       std::string(type) + "')");
     // ?qualifier=N or an alias runs that version; without it, what /v1 last deployed.
+    // (The query is parsed only when there is one: this is the warm path.)
     std::optional<Qualifier> qualifier;
-    if (auto q = param(parse_target(req.target), "qualifier")) {
-        qualifier = Qualifier::parse(*q);
-        if (!qualifier) throw ApiError::bad_parameter("qualifier '" + *q + "' is not $LATEST, a version number or an alias name");
+    if (req.target.find('?') != std::string::npos) {
+        if (auto q = param(parse_target(req.target), "qualifier")) {
+            qualifier = Qualifier::parse(*q);
+            if (!qualifier)
+                throw ApiError::bad_parameter("qualifier '" + *q +
+                                              "' is not $LATEST, a version number or an alias name");
+        }
     }
     FunctionPtr fn = dispatcher_.admit(name, qualifier ? &*qualifier : nullptr);
     if (type == "DryRun") return respond(http::Response{204, {}, {}, "application/json"});
-    if (type == "Event") return events_.invoke_async(fn, std::move(payload), respond);
+    // Queued for what was named: the qualifier is resolved again at delivery.
+    if (type == "Event")
+        return events_.invoke_async(qualifier ? name + ":" + qualifier->text() : name, std::move(payload), respond);
     dispatcher_.invoke(std::move(fn), std::move(payload), [respond = std::move(respond)](const Invocation& inv,
                                                                                 InvocationResult r) {
         http::Response out;

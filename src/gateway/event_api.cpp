@@ -70,12 +70,12 @@ bool EventApi::handle(const ParsedTarget& t, http::Request& req, http::Responder
     return false;
 }
 
-void EventApi::invoke_async(const FunctionPtr& fn, std::string payload, http::Responder& respond) {
+void EventApi::invoke_async(const std::string& target, std::string payload, http::Responder& respond) {
     if (payload.size() > limits::kMaxAsyncPayloadBytes)
         throw ApiError::too_large("an asynchronous invocation's event is at most " +
                                   std::to_string(limits::kMaxAsyncPayloadBytes) + " bytes (got " +
                                   std::to_string(payload.size()) + ")");
-    invoker_.submit(fn->config.name, std::move(payload), "api",
+    invoker_.submit(target, std::move(payload), "api",
                     [respond = std::move(respond)](std::string request_id, std::exception_ptr error) {
                         if (error) {
                             return respond(error_response(500, "ServiceException",

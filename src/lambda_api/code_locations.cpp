@@ -68,14 +68,12 @@ bool CodeLocations::handle(const api::ParsedTarget& t, const http::Request& req,
     if (now > expires)
         return respond(text_error(403, "AccessDenied", "this code location URL has expired; ask GetFunction for a new one")),
                true;
-    const bool head = req.method == "HEAD";
-    // Up to 50 MB from disk: not on the loop.
-    api::offload(io_, blocking_, std::move(respond), [this, sha, head]() {
+    // Up to 50 MB from disk: not on the loop. (For HEAD the server sends the head only.)
+    api::offload(io_, blocking_, std::move(respond), [this, sha]() {
         std::ifstream in(code_.zip_for(sha), std::ios::binary);
         if (!in) throw ApiError::not_found("the zip of code " + sha + " is not kept (uploaded before funcd kept zips)");
         std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        http::Response r{200, {}, head ? std::string() : std::move(bytes), "application/zip"};
-        return r;
+        return http::Response{200, {}, std::move(bytes), "application/zip"};
     });
     return true;
 }

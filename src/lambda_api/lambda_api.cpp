@@ -44,13 +44,14 @@ std::string http_date() {
     return buf;
 }
 
-// The operation a request names, for Lambda's 413 message and for the invoke-only key.
+// The operation a request's head names, for its body limit and Lambda's 413 message.
 std::string operation_of(std::string_view method, std::string_view path) {
-    if (path.find("/invocations") != std::string_view::npos) return "InvokeFunction";
-    if (path.find("/invoke-async") != std::string_view::npos) return "InvokeAsync";
+    if (path.ends_with("/")) path.remove_suffix(1);
+    if (path.ends_with("/invocations")) return "InvokeFunction";
+    if (path.ends_with("/invoke-async")) return "InvokeAsync";
     if (path.ends_with("/code")) return "UpdateFunctionCode";
     if (path.find("/layers/") != std::string_view::npos && method == "POST") return "PublishLayerVersion";
-    if ((path == "/2015-03-31/functions" || path == "/2015-03-31/functions/") && method == "POST")
+    if (path == "/2015-03-31/functions" && method == "POST")
         return "CreateFunction";
     return "this";
 }
@@ -171,9 +172,11 @@ void LambdaApi::route(const CallPtr& call) {
     const std::string& m = call->req.method;
     const std::string date = s.empty() ? std::string() : s[0];
     const std::string_view path = path_of(call->req.target);
-    const std::string op = operation_of(m, path);
     // The key given to functions may invoke, and nothing else.
-    if (call->principal == kInvokerPrincipal && op != "InvokeFunction" && op != "InvokeAsync")
+    const bool invoke = m == "POST" && s.size() == 4 && s[1] == "functions" &&
+                        ((date == "2015-03-31" && s[3] == "invocations") ||
+                         (date == "2014-11-13" && s[3] == "invoke-async"));
+    if (call->principal == kInvokerPrincipal && !invoke)
         throw LambdaError::access_denied("User: arn:aws:iam::" + credentials_.account_id +
                                          ":user/funcd-invoker is not authorized to perform this operation: the key "
                                          "given to functions may only invoke them");

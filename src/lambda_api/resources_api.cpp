@@ -1,5 +1,8 @@
 // Lambda's function URL configs, resource policies (AddPermission, GetPolicy,
 // RemovePermission), tags, and account settings.
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include <boost/asio/post.hpp>
@@ -56,7 +59,7 @@ json lambda_cors(const CorsSettings& c) {
 
 // Lambda's policy statement for AddPermission (as GetPolicy shows it): Principal and
 // Condition in the shapes Terraform's provider decodes (a map of maps of strings).
-json statement_for(const json& body, const std::string& resource, const std::string& account) {
+json statement_for(const json& body, const std::string& resource) {
     const std::string principal = body.value("Principal", "");
     json p;
     if (principal == "*") {
@@ -70,7 +73,6 @@ json statement_for(const json& body, const std::string& resource, const std::str
     } else {
         throw LambdaError::invalid_parameter("The provided principal was invalid. Please check the principal and try again.");
     }
-    (void)account;
     json s{{"Sid", body.value("StatementId", "")},
            {"Effect", "Allow"},
            {"Principal", p},
@@ -209,11 +211,14 @@ void LambdaApi::add_permission(const CallPtr& call, const FunctionRef& ref) {
                                                           "satisfy constraint: Member must not be null",
                                                           static_cast<char>(std::tolower(field[0])), field + 1));
         const std::string sid = body["StatementId"].get<std::string>();
-        auto q = Qualifier::parse(sid);
-        if (sid.empty() || sid.size() > 100 || !q)
+        // botocore's model: StatementId is 1 to 100 of [a-zA-Z0-9-_.].
+        const bool sid_ok = !sid.empty() && sid.size() <= 100 && std::all_of(sid.begin(), sid.end(), [](char ch) {
+            return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+        });
+        if (!sid_ok)
             throw validation_error(sid, "statementId", "Member must satisfy regular expression pattern: ([a-zA-Z0-9-_.]+)");
         const std::string key = ref.qualifier.value_or("");
-        json statement = statement_for(body, arn(*call, ref.name, key), call->scope.account);
+        json statement = statement_for(body, arn(*call, ref.name, key));
         commit(ref.name, [&](RecordChange& c) {
             if (!c.record) throw LambdaError::not_found("Function not found: " + arn(*call, ref.name, key));
             if (ref.qualifier && !resolve(*c.record, *Qualifier::parse(*ref.qualifier), 1.0))

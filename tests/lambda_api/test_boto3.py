@@ -936,6 +936,16 @@ class V1QualifierTest(DaemonTestCase):
             self.assertEqual(marker, answer.json()["marker"], qualifier)
             self.assertEqual(executed, answer.headers["x-funcd-executed-version"], qualifier)
         self.assertEqual(404, self.daemon.v1("POST", f"/v1/functions/{name}/invoke?qualifier=7", b"{}").status)
+        # An event queued through /v1 for a qualifier runs that version.
+        marker = str(uuid.uuid4())
+        queued = self.daemon.v1("POST", f"/v1/functions/{name}/invoke?qualifier=stable",
+                                json.dumps({"action": "async", "id": marker}).encode(),
+                                headers={"X-Funcd-Invocation-Type": "Event"})
+        self.assertEqual(202, queued.status, queued)
+        records = poll(lambda: [r for r in self.daemon.v1("GET", f"/v1/usage/records?function={name}").json()["records"]
+                                if r["request_id"] == queued.json()["request_id"]], timeout=20,
+                       message="the queued event to run")
+        self.assertEqual(1, records[0]["version"])
         # Publishing makes /v1 run the new version again.
         self.lam.publish_version(FunctionName=name)
         self.assertEqual(2, self.daemon.v1("GET", f"/v1/functions/{name}").json()["version"])

@@ -16,8 +16,9 @@ public:
 
     // Handles /v1/functions/{name}/event-config and /v1/dead-letters...; false for other routes.
     bool handle(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
-    // 202 {"request_id"} once the event is committed.
-    void invoke_async(const FunctionPtr& fn, std::string payload, http::Responder& respond);
+    // 202 {"request_id"} once the event is committed. `target`: a function name, or
+    // name:qualifier (see AsyncTarget).
+    void invoke_async(const std::string& target, std::string payload, http::Responder& respond);
     // The function was deleted: its queued events and config go.
     void function_deleted(const std::string& name);
     AsyncQueueStats queue_stats(const std::string& name) const { return invoker_.stats(name); }
