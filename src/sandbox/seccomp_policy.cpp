@@ -77,6 +77,9 @@ constexpr std::array<std::uint32_t, 5> kAllowedPersonalities = {0x0, 0x0008, 0x2
 // filter has seen them, so only the low half is compared (else 1<<32|TIOCSTI slips past).
 constexpr std::uint64_t kIoctlRequestMask = 0xffffffffu;
 
+// AF_VSOCK (linux/socket.h); spelled out because older libc headers lack the macro.
+constexpr std::uint64_t kAddressFamilyVsock = 40;
+
 // Classic BPF programs longer than this are refused by the kernel (BPF_MAXINSNS).
 constexpr std::size_t kMaxInstructions = 4096;
 
@@ -202,6 +205,15 @@ SeccompPolicy SeccompPolicy::build() {
     for (std::uint64_t flag : kNamespaceCloneFlags) {
         scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag);
         add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), "clone", 1, &cmp);
+    }
+
+    // AF_VSOCK has no network namespace: from a worker with no network it still reaches the
+    // hypervisor's side and, with vsock loopback, other workers. Docker's default profile
+    // refuses it the same way.
+    {
+        scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_EQ, kAddressFamilyVsock);
+        add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), "socket", 1, &cmp);
+        add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socketpair), "socketpair", 1, &cmp);
     }
 
     // TIOCSTI pushes input into a terminal the worker may share with the host (a command

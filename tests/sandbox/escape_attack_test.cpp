@@ -253,6 +253,8 @@ def handler(event, context):
         "clone_newns": child_raw(56, CLONE_NEWNS | CLONE_FS, 0, None, None, 0),
         "clone3": raw(435, None, 0),
         "tiocsti": os_errno(lambda: fcntl.ioctl(0, termios.TIOCSTI, b"x")),
+        # AF_VSOCK (40) has no network namespace: it reaches past the worker's network.
+        "socket_vsock": raw(41, 40, 1, 0),
         "stdin": os.readlink("/proc/self/fd/0"),
     }
     sibling = os.fork()
@@ -288,6 +290,7 @@ TEST_F(SandboxAttack, PrivilegedSyscallsAreRefused) {
     // The filter matches the ioctl request whatever the descriptor, so EPERM is reachable
     // even though stdin is /dev/null (where the kernel itself would answer ENOTTY).
     EXPECT_EQ(body["tiocsti"], EPERM) << "TIOCSTI on fd 0 (" << body["stdin"] << ") gave " << body["tiocsti"];
+    EXPECT_EQ(body["socket_vsock"], -EPERM) << "socket(AF_VSOCK) returned " << body["socket_vsock"];
 
     expect_still_serving(*d);
 }

@@ -8,6 +8,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -88,6 +89,8 @@ const Probe kProbes[] = {
     // Allowed: 0 is the value the filter must see to pass.
     PROBE("personality(0xffffffff)", 0, SYS_personality, 0xffffffffL),
     PROBE("personality(PER_LINUX)", 0, SYS_personality, static_cast<long>(PER_LINUX)),
+    PROBE("socket(AF_VSOCK)", EPERM, SYS_socket, 40L, static_cast<long>(SOCK_STREAM), 0L),
+    PROBE("socketpair(AF_VSOCK)", EPERM, SYS_socketpair, 40L, static_cast<long>(SOCK_STREAM), 0L, nullptr),
     PROBE("getpid", 0, SYS_getpid),
 };
 
