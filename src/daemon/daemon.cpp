@@ -173,6 +173,11 @@ int run_daemon(const DaemonOptions& options) {
     raise_descriptor_limit();
     const auto data_dir = std::filesystem::absolute(options.data_dir);
     std::filesystem::create_directories(data_dir);
+    // It holds the database (every function's environment), the keys and the logs: the
+    // daemon's user only. Workers reach their code and layers through descriptors the
+    // sandbox opens before it gives up the daemon's identity.
+    if (::chmod(data_dir.c_str(), 0700) != 0)
+        spdlog::warn("data dir: chmod 0700 {} failed: {} (errno {})", data_dir.string(), std::strerror(errno), errno);
     std::filesystem::create_directories(data_dir / "code");
 
     DaemonOptions opts = options;

@@ -1,6 +1,7 @@
 #include "funcd/logs/function_log.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -21,8 +22,12 @@ constexpr auto kFlushInterval = std::chrono::milliseconds(200);
 }  // namespace
 
 FunctionLog::FunctionLog(std::filesystem::path file) : file_(std::move(file)) {
-    fd_.reset(::open(file_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+    // What a function prints can be anything it holds: the daemon's user only (a log from
+    // an older data directory is narrowed too).
+    fd_.reset(::open(file_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!fd_) spdlog::error("logs: open {} failed: {} (errno {})", file_.string(), std::strerror(errno), errno);
+    else if (::fchmod(fd_.get(), 0600) != 0)
+        spdlog::warn("logs: chmod 0600 {} failed: {} (errno {})", file_.string(), std::strerror(errno), errno);
 }
 
 FunctionLog::~FunctionLog() { flush(); }

@@ -1,9 +1,12 @@
 #include "funcd/registry/sqlite.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace funcd::sqlite {
@@ -28,6 +31,14 @@ Database::Database(const std::filesystem::path& path) {
         throw std::runtime_error("cannot open database " + path.string() + ": " + message);
     }
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    // The database holds every function's environment (secrets): the daemon's user only.
+    // SQLite gives the WAL and shared-memory files the database file's mode; those of an
+    // older data directory are narrowed too.
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        const std::string file = path.string() + suffix;
+        if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT)
+            spdlog::warn("database: chmod 0600 {} failed: {} (errno {})", file, std::strerror(errno), errno);
+    }
     // WAL: readers never block the writer. synchronous=NORMAL: a commit is a write(2) to
     // the WAL, safe against the process dying; fsync happens at checkpoints only.
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
