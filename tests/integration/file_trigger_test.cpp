@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "daemon_harness.hpp"
@@ -186,6 +187,51 @@ TEST(FileTrigger, BadDefinitionsAreRefused) {
     EXPECT_EQ(d.api("PUT", "/v1/functions/nope/file-triggers/t", json{{"directory", in}}.dump()).status, 404);
     EXPECT_EQ(d.api("PUT", "/v1/functions/f/file-triggers/bad!name", json{{"directory", in}}.dump()).status, 400);
     EXPECT_TRUE(d.api("GET", "/v1/functions/f/file-triggers").json()["file_triggers"].empty());
+}
+
+}  // namespace
+}  // namespace funcd::testing
+
+namespace funcd::testing {
+namespace {
+
+// After a restart the provisioned workers start at once; they must be made with every part
+// of the daemon wired, the file triggers' mounts included.
+TEST(FileTrigger, ProvisionedWorkersAfterARestartSeeTheMounts) {
+    TempDir dir;
+    fs::create_directories(dir.path / "uploads");
+    const char* kListMnt = R"(import os
+def handler(event, context):
+    return {"mnt": sorted(os.listdir("/mnt")) if os.path.isdir("/mnt") else None,
+            "init": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")}
+)";
+    fs::path data;
+    {
+        Daemon d;
+        d.keep_data_dir();
+        data = d.data_dir();
+        json s = settings();
+        s["provisioned_concurrency"] = 1;
+        ASSERT_EQ(d.deploy("warmfiles", s, python_zip(kListMnt)).status, 201);
+        json def{{"directory", (dir.path / "uploads").string()}, {"patterns", {"*"}}, {"events", {"created"}}};
+        ASSERT_EQ(d.api("PUT", "/v1/functions/warmfiles/file-triggers/photos", def.dump()).status, 201);
+    }
+    struct Cleanup {
+        fs::path dir;
+        ~Cleanup() {
+            std::system(("chmod -R u+w '" + dir.string() + "' 2>/dev/null").c_str());
+            std::error_code ec;
+            fs::remove_all(dir, ec);
+        }
+    } cleanup{data};
+    Daemon again({}, data);
+    ASSERT_TRUE(eventually([&] {
+        return again.api("GET", "/v1/functions/warmfiles").json()["provisioned"]["ready"] == 1;
+    }, 10s)) << "the provisioned worker came back";
+    auto r = again.invoke("warmfiles");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["init"], "provisioned-concurrency") << r.body;
+    EXPECT_EQ(r.json()["mnt"], json::array({"photos"})) << r.body;
 }
 
 }  // namespace
