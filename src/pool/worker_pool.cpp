@@ -173,8 +173,10 @@ WorkerPool::Submit WorkerPool::submit(InvocationPtr& inv) {
         r.body = error_document(r.error_type, std::string("could not start the function's runtime: ") + e.what());
         r.version = fn_->version;
         r.start = std::chrono::system_clock::now();
-        auto done = std::move(inv->done);
-        inv.reset();
+        // The caller's reference may be the invocation's only one, and `done` reads the
+        // invocation: it stays alive until `done` has returned.
+        InvocationPtr keep = std::move(inv);
+        auto done = std::move(keep->done);
         done(std::move(r));
         return Submit::started;
     }

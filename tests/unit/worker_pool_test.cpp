@@ -1117,6 +1117,27 @@ TEST_F(WorkerPoolTest, LaunchFailureFailsTheInvocationAsInitError) {
     EXPECT_EQ(idle(), 0u);
 }
 
+// The dispatcher hands the pool its only reference to an invocation and reads the
+// invocation from its `done`: a launch that fails at once must answer while the
+// invocation is still alive (AddressSanitizer reports the read otherwise).
+TEST_F(WorkerPoolTest, ALaunchFailingAtOnceAnswersWhileTheInvocationIsAlive) {
+    launcher_.fail_launches(true);
+    start_pool();
+    const std::string seen = on_io([this] {
+        std::string request_id;
+        auto inv = std::make_shared<Invocation>();
+        inv->request_id = "req-only-ref";
+        inv->payload = std::make_shared<const std::string>("{}");
+        inv->function = fn_;
+        inv->received = std::chrono::steady_clock::now();
+        inv->done = [raw = inv.get(), &request_id](InvocationResult) { request_id = raw->request_id; };
+        pool_->submit(inv);
+        return request_id;
+    });
+    EXPECT_EQ(seen, "req-only-ref");
+    EXPECT_EQ(live(), 0u);
+}
+
 TEST_F(WorkerPoolTest, EventIsKeptForTheNextRequestWhenTheParkedRuntimeHungUp) {
     start_pool();
     auto first = submit("req-1");
