@@ -153,6 +153,7 @@ void AsyncInvoker::deliver_due() {
         }
         it = due_.erase(it);
         ++running;
+        delivering_[id] = fn->config.name;
         // The result may arrive before invoke() returns; nothing here uses the event after it.
         InvokeOptions options;
         options.request_id = id;
@@ -177,12 +178,16 @@ void AsyncInvoker::schedule() {
 }
 
 void AsyncInvoker::on_result(const std::string& id, const InvocationResult& r) {
+    // The slot is released first and whatever became of the event: a function deleted (and
+    // perhaps created again) meanwhile must not be left with a slot nobody gives back.
+    if (auto d = delivering_.find(id); d != delivering_.end()) {
+        if (auto f = in_flight_.find(d->second); f != in_flight_.end() && --f->second <= 0) in_flight_.erase(f);
+        delivering_.erase(d);
+        post_deliver();  // a slot of this function is free
+    }
     auto ev = events_.find(id);
     if (ev == events_.end()) return;
     AsyncEvent& e = ev->second;
-    const std::string function = parse_async_target(e.function).name;
-    if (auto f = in_flight_.find(function); f != in_flight_.end() && --f->second <= 0) in_flight_.erase(f);
-    post_deliver();  // a slot of this function is free
 
     const EventConfig cfg = config(e.function);
     const auto now = Clock::now();

@@ -210,3 +210,27 @@ TEST(Async, EventConfigValidates) {
 
 }  // namespace
 }  // namespace funcd::testing
+
+namespace funcd::testing {
+namespace {
+
+// A function deleted while one of its events runs, then created again under the same name,
+// receives its new events: the running event's slot is released whatever became of it.
+TEST(Async, ARecreatedFunctionGetsItsEventsAfterADeleteMidDelivery) {
+    Daemon d;
+    const char* kSlowPy = "import time\ndef handler(event, context):\n    print('STARTED', flush=True)\n"
+                          "    time.sleep(2)\n    return 1\n";
+    json s = settings();
+    s["reserved_concurrency"] = 1;  // one event of it at a time
+    ASSERT_EQ(d.deploy("again", s, python_zip(kSlowPy)).status, 201);
+    ASSERT_EQ(invoke_event(d, "again", R"({"n": 1})").status, 202);
+    ASSERT_TRUE(eventually([&] { return function_log(d, "again").find("STARTED") != std::string::npos; }, 10s));
+    ASSERT_EQ(d.api("DELETE", "/v1/functions/again").status, 204);
+    ASSERT_EQ(d.deploy("again", s, python_zip(kOkPy)).status, 201);
+    ASSERT_EQ(invoke_event(d, "again", R"({"n": 2})").status, 202);
+    EXPECT_TRUE(eventually([&] { return function_log(d, "again").find("got 2") != std::string::npos; }, 15s))
+        << function_log(d, "again");
+}
+
+}  // namespace
+}  // namespace funcd::testing

@@ -92,6 +92,7 @@ private:
     std::map<std::string, AsyncEvent> events_;                    // every queued event, by id
     std::set<std::pair<Clock::time_point, std::string>> due_;     // queued and not in flight
     std::map<std::string, int, std::less<>> in_flight_;           // per function
+    std::map<std::string, std::string> delivering_;               // event id -> the function whose slot it holds
     std::map<std::string, EventConfig, std::less<>> configs_;
     boost::asio::system_timer timer_;
     bool deliver_posted_ = false;
