@@ -123,15 +123,35 @@ void Registry::migrate_single_version_table() {
     spdlog::info("registry: {} functions migrated to versioned records", migrated);
 }
 
+// A record funcd cannot read (written by a newer version, or damaged) is not served, but
+// the code it names must survive until someone looks at it: every code hash in its text is
+// kept from garbage collection.
+void Registry::protect_code_named_in(std::string_view doc) {
+    constexpr std::size_t kHashLength = 64;
+    auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    std::size_t run = 0;
+    for (std::size_t i = 0; i <= doc.size(); ++i) {
+        if (i < doc.size() && hex(doc[i])) {
+            ++run;
+            continue;
+        }
+        if (run == kHashLength) unreadable_code_.insert(std::string(doc.substr(i - run, run)));
+        run = 0;
+    }
+}
+
 void Registry::load() {
     {
         sqlite::Statement q(db_, "SELECT name, doc FROM function_records");
         while (q.step()) {
             const std::string name = q.column_text(0);
+            const std::string doc = q.column_text(1);
             try {
-                functions_.emplace(name, read_record(q.column_text(1)));
+                functions_.emplace(name, read_record(doc));
             } catch (const std::exception& e) {
-                spdlog::error("registry: function {} has an unreadable record, skipped: {}", name, e.what());
+                spdlog::error("registry: function {} has an unreadable record, skipped (its code is kept): {}", name,
+                              e.what());
+                protect_code_named_in(doc);
             }
         }
     }
@@ -143,8 +163,9 @@ void Registry::load() {
             layers_[l->name][l->version] = l;
             ++layers;
         } catch (const std::exception& e) {
-            spdlog::error("registry: layer {}:{} is unreadable, skipped: {}", q.column_text(0), q.column_int(1),
-                          e.what());
+            spdlog::error("registry: layer {}:{} is unreadable, skipped (its code is kept): {}", q.column_text(0),
+                          q.column_int(1), e.what());
+            protect_code_named_in(q.column_text(2));
         }
     }
     spdlog::info("registry: {} functions and {} layer versions loaded", functions_.size(), layers);
@@ -307,6 +328,7 @@ void Registry::collect_code_garbage(const std::set<std::string>& also_in_use) {
     }
     for (const auto& l : list_layers()) code.push_back(l->code_sha256);
     std::set<std::string> in_use(code.begin(), code.end());
+    in_use.insert(unreadable_code_.begin(), unreadable_code_.end());
     in_use.insert(also_in_use.begin(), also_in_use.end());
     views.insert(also_in_use.begin(), also_in_use.end());
     code_.collect_garbage(in_use);

@@ -260,6 +260,28 @@ TEST_F(RegistryTest, MergeReplacesAFileWithADirectoryAndBack) {
     EXPECT_EQ(read_file(out / "y" / "inner"), "in b");
 }
 
+TEST_F(RegistryTest, AnUnreadableRecordKeepsItsCode) {
+    auto r = put("f", app_zip("def handler(e, c): return 1\n"), true);
+    const std::string sha = r->latest->code_sha256;
+    registry_.reset();
+    {
+        // A record a later funcd wrote with a runtime this one does not know.
+        sqlite::Database db(dir_ / "funcd.db");
+        sqlite::Statement q(db, "SELECT doc FROM function_records WHERE name = 'f'");
+        ASSERT_TRUE(q.step());
+        std::string doc = q.column_text(0);
+        for (std::size_t at; (at = doc.find("\"python3.12\"")) != std::string::npos;)
+            doc.replace(at, 12, "\"python9.99\"");
+        sqlite::Statement u(db, "UPDATE function_records SET doc = ?1 WHERE name = 'f'");
+        u.bind(1, doc).run();
+    }
+    registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100);
+    EXPECT_FALSE(registry_->find("f")) << "not served";
+    registry_->collect_code_garbage({});
+    EXPECT_TRUE(fs::exists(code_->dir_for(sha))) << "but its code is not collected";
+    EXPECT_TRUE(fs::exists(code_->zip_for(sha)));
+}
+
 TEST_F(RegistryTest, MigratesASingleVersionDataDirectory) {
     registry_.reset();
     const std::string zip = app_zip("def handler(e, c): return 'old'\n");

@@ -83,6 +83,7 @@ public:
 private:
     friend class RecordChange;
     void load();
+    void protect_code_named_in(std::string_view doc);
     void migrate_single_version_table();
     void commit(std::string_view name, const FunctionRecord* record);
     std::shared_ptr<FunctionRecord> read_record(const std::string& doc) const;
@@ -98,6 +99,8 @@ private:
     mutable std::mutex map_mutex_;
     std::map<std::string, FunctionRecordPtr, std::less<>> functions_;
     std::map<std::string, std::map<std::int64_t, LayerVersionPtr>, std::less<>> layers_;
+    // Code named by records that could not be read at start: never collected.
+    std::set<std::string> unreadable_code_;
 };
 
 }  // namespace funcd
