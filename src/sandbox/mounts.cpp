@@ -33,10 +33,15 @@ constexpr const char* kSystemDirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32"
 // The parts of the host's /etc that programs need to resolve names, verify TLS, tell the
 // time and load shared libraries. Nothing with secrets (shadow, ssh keys) is listed.
 constexpr const char* kEtcEntries[] = {
-    "/etc/ssl",        "/etc/ca-certificates", "/etc/resolv.conf", "/etc/hosts",
-    "/etc/localtime",  "/etc/nsswitch.conf",   "/etc/ld.so.cache", "/etc/alternatives",
-    "/etc/mime.types", "/etc/protocols",       "/etc/services",
+    "/etc/ssl",           "/etc/ca-certificates", "/etc/resolv.conf", "/etc/localtime", "/etc/nsswitch.conf",
+    "/etc/ld.so.cache",   "/etc/alternatives",    "/etc/mime.types",  "/etc/protocols",
+    "/etc/services",
 };
+// The sandbox's own /etc/hosts and /etc/hostname: the host's name the worker's "localhost"
+// (the UTS name it is given) resolves through, and nothing about the host (its name, its
+// neighbours' addresses).
+constexpr const char* kEtcHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+constexpr const char* kEtcHostname = "localhost\n";
 // Device nodes bound from the host's /dev: a user namespace may not mknod, and device
 // nodes on a filesystem it mounts itself (our tmpfs) cannot be opened at all.
 constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom"};
@@ -190,6 +195,8 @@ RootPlan plan_root(const RootSpec& spec) {
     p.dir("/etc");
     p.file("/etc/passwd", spec.passwd);
     p.file("/etc/group", spec.group);
+    p.file("/etc/hosts", kEtcHosts);
+    p.file("/etc/hostname", kEtcHostname);
     for (const char* entry : kEtcEntries) {
         std::string link;
         HostKind kind = host_kind(entry, &link);

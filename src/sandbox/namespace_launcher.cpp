@@ -49,8 +49,8 @@ constexpr unsigned long kNamespaceFlags =
 constexpr int kChildReportTimeoutMs = 5000;
 // The child's exit status when a step failed (as a shell's "found but not executable").
 constexpr int kChildStepFailed = 126;
-// What `hostname` says inside: resolvable through the host's /etc/hosts, which runtimes
-// that look up their own name rely on, and says nothing about the host.
+// What `hostname` says inside: resolvable through the sandbox's own /etc/hosts (mounts.cpp),
+// which runtimes that look up their own name rely on, and says nothing about the host.
 constexpr const char* kHostname = "localhost";
 // Lambda's function user.
 constexpr const char* kInsideUserName = "sbx_user1051";

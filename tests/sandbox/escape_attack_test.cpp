@@ -295,6 +295,29 @@ TEST_F(SandboxAttack, PrivilegedSyscallsAreRefused) {
     expect_still_serving(*d);
 }
 
+// The sandbox's /etc/hosts and /etc/hostname are its own: they name nothing of the host.
+TEST_F(SandboxAttack, EtcHostsSaysNothingAboutTheHost) {
+    auto d = start();
+    ASSERT_EQ(deploy_attack(*d, "etchosts", R"(
+import socket
+def handler(event, context):
+    return {"hosts": open("/etc/hosts").read(), "hostname": open("/etc/hostname").read(),
+            "uname": socket.gethostname(), "resolves": socket.gethostbyname(socket.gethostname())}
+)").status,
+              201);
+    json body = ok_result(d->invoke("etchosts"));
+    EXPECT_EQ(body["hosts"], "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    EXPECT_EQ(body["hostname"], "localhost\n");
+    EXPECT_EQ(body["uname"], "localhost");
+    EXPECT_EQ(body["resolves"], "127.0.0.1") << "the worker's own name still resolves";
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    if (std::string(host) != "localhost") {
+        EXPECT_EQ(body["hosts"].get<std::string>().find(host), std::string::npos) << "the host's name " << host;
+    }
+    expect_still_serving(*d);
+}
+
 // A TCP listener in the test process, on every host address.
 struct HostListener {
     int fd = -1;
