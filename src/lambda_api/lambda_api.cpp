@@ -22,8 +22,8 @@ constexpr std::size_t kInvokeBodyLimit = limits::kMaxPayloadBytes;
 // Every other operation's body is a small JSON document (settings, a policy statement,
 // tags); 4 KB of environment and 5 layers fit many times over.
 constexpr std::size_t kSettingsBodyLimit = 256 * 1024;
-// Bodies up to this size are hashed for the signature on the loop (a 6 MB invoke payload
-// takes a few milliseconds); larger ones (code uploads) on the blocking pool.
+// Bodies up to this size are hashed for the signature on the loop (well under a
+// millisecond); larger ones (big invoke payloads, code uploads) on the blocking pool.
 constexpr std::size_t kVerifyOnLoopBytes = 1024 * 1024;
 
 // The API version dates that start Lambda's paths.
