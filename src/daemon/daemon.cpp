@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "funcd/common/ids.hpp"
+#include "funcd/common/text.hpp"
 #include "funcd/daemon/python_bytecode.hpp"
 #include "funcd/daemon/runtime_probe.hpp"
 #include "funcd/daemon/reactor_slots.hpp"
@@ -84,13 +85,6 @@ void raise_descriptor_limit() {
                      errno);
     else
         spdlog::debug("rlimit: RLIMIT_NOFILE {} -> {}", before, rl.rlim_cur);
-}
-
-std::string trim(std::string s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-    std::size_t start = 0;
-    while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
-    return s.substr(start);
 }
 
 // The sandbox unless explicitly turned off; never silently unsandboxed.

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "funcd/daemon/captured_run.hpp"
 #include "funcd/registry/runtime_ids.hpp"
 
@@ -32,6 +34,10 @@ std::string python_version(const std::string& python) {
 
 RuntimeCatalog probe_runtimes(const std::string& default_python) {
     Interpreter fallback{default_python, python_version(default_python)};
+    // /usr/bin/python3 is usually a link to one of the python3.X: the same interpreter is
+    // asked once and gets its runtime's bytecode compiled once.
+    std::error_code ec;
+    const auto fallback_real = std::filesystem::canonical(default_python, ec);
     std::map<std::string, Interpreter, std::less<>> exact;
     std::string found;
     for (const auto& id : supported_runtime_ids()) {
@@ -39,7 +45,9 @@ RuntimeCatalog probe_runtimes(const std::string& default_python) {
         if (!wanted) continue;
         const std::string path = "/usr/bin/python" + *wanted;
         if (::access(path.c_str(), X_OK) != 0) continue;
-        exact.emplace(id, Interpreter{path, python_version(path)});
+        const auto real = std::filesystem::canonical(path, ec);
+        if (!ec && real == fallback_real) exact.emplace(id, fallback);
+        else exact.emplace(id, Interpreter{path, python_version(path)});
         found += " " + id;
     }
     spdlog::info("runtimes: python3 is {} ({}); own interpreters for:{}", fallback.path,

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -14,6 +13,9 @@
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
+
+#include "funcd/common/hmac.hpp"
+#include "funcd/common/text.hpp"
 
 namespace funcd {
 namespace {
@@ -40,22 +42,12 @@ std::string random_text(std::size_t n, std::string_view alphabet) {
 // for i = 0, 1, ... gives 32 bytes at a time.
 std::string hmac_text(std::string_view key, std::string_view data, std::size_t n, std::string_view alphabet) {
     std::string out;
-    for (char round = '0'; out.size() < n; ++round) {
-        const std::string input = std::string(data) + round;
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned int len = 0;
-        HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-             reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
-        for (unsigned int i = 0; i < len && out.size() < n; ++i) out.push_back(alphabet[mac[i] % alphabet.size()]);
-    }
+    for (char round = '0'; out.size() < n; ++round)
+        for (unsigned char b : hmac_sha256(key, std::string(data) + round)) {
+            if (out.size() == n) break;
+            out.push_back(alphabet[b % alphabet.size()]);
+        }
     return out;
-}
-
-std::string trim(std::string s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-    std::size_t start = 0;
-    while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
-    return s.substr(start);
 }
 
 // The [funcd] profile's two keys from a shared-credentials file; nullopt if absent.

@@ -1,7 +1,6 @@
 #include "funcd/lambda_api/code_locations.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 
 #include <charconv>
 #include <fstream>
@@ -10,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/hmac.hpp"
 
 namespace funcd {
 namespace {
@@ -31,14 +31,7 @@ CodeLocations::CodeLocations(boost::asio::io_context& io, boost::asio::thread_po
     : io_(io), blocking_(blocking), code_(code), key_(std::move(key)), clock_(std::move(clock)) {}
 
 std::string CodeLocations::signature(std::string_view sha256, long long expires) const {
-    const std::string data = fmt::format("GET\n{}{}.zip\n{}", kPrefix, sha256, expires);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), reinterpret_cast<const unsigned char*>(data.data()),
-         data.size(), mac, &len);
-    std::string hex;
-    for (unsigned int i = 0; i < len; ++i) fmt::format_to(std::back_inserter(hex), "{:02x}", mac[i]);
-    return hex;
+    return to_hex(hmac_sha256(key_, fmt::format("GET\n{}{}.zip\n{}", kPrefix, sha256, expires)));
 }
 
 std::string CodeLocations::url(std::string_view host, std::string_view sha256) const {

@@ -23,10 +23,6 @@ using nlohmann::json;
 // ListFunctions and ListVersionsByFunction return at most 50 items a page, whatever
 // MaxItems asks (botocore's model documentation).
 constexpr int kMaxPageItems = 50;
-// Lambda's limits on tags (TagResource: 50 per resource; keys 128, values 256 characters).
-constexpr std::size_t kMaxTags = 50;
-constexpr std::size_t kMaxTagKey = 128;
-constexpr std::size_t kMaxTagValue = 256;
 // Lambda's limit on the zip of CreateFunction and UpdateFunctionCode (52,428,800 bytes).
 constexpr std::size_t kMaxZip = limits::kMaxZipBytes;
 
@@ -48,12 +44,6 @@ int int_field(const json& v, std::string_view field, int min, int max) {
     return static_cast<int>(n);
 }
 
-std::string supported_list() {
-    std::string out;
-    for (const auto& id : supported_runtime_ids()) out += (out.empty() ? "" : ", ") + id;
-    return out;
-}
-
 void set_runtime(FunctionConfig& c, const std::string& id) {
     if (is_deprecated_runtime(id))
         throw LambdaError::invalid_parameter("The runtime parameter of " + id +
@@ -64,7 +54,7 @@ void set_runtime(FunctionConfig& c, const std::string& id) {
     if (!family)
         throw LambdaError::invalid_parameter("Value " + id +
                                              " at 'runtime' failed to satisfy constraint: Member must satisfy enum "
-                                             "value set: [" + supported_list() + "] or be a valid ARN");
+                                             "value set: [" + supported_runtime_list() + "] or be a valid ARN");
     c.runtime = *family;
     c.runtime_id = id;
 }
@@ -89,36 +79,13 @@ std::string decode_zip(const json& code) {
     return std::move(*zip);
 }
 
-std::map<std::string, std::string> parse_tags(const json& tags) {
-    if (!tags.is_object()) throw LambdaError::invalid_content("Tags must be an object of strings");
-    if (tags.size() > kMaxTags) throw LambdaError::invalid_parameter("Number of tags exceeds resource tag limit.");
-    std::map<std::string, std::string> out;
-    for (const auto& [k, v] : tags.items()) {
-        if (!v.is_string()) throw LambdaError::invalid_content("Tags must be an object of strings");
-        if (k.empty() || k.size() > kMaxTagKey || k.starts_with("aws:"))
-            throw validation_error(k, "tags", "Member must have length between 1 and 128 and not start with 'aws:'");
-        if (v.get_ref<const std::string&>().size() > kMaxTagValue)
-            throw validation_error(v.get<std::string>(), "tags", "Member must have length less than or equal to 256");
-        out[k] = v.get<std::string>();
-    }
-    return out;
-}
-
 // The environment checks Lambda makes before funcd's own (validate_config), with Lambda's words.
 void check_environment(const std::map<std::string, std::string>& env) {
     std::string reserved;
     std::size_t bytes = 0;
-    json measured = json::object();
     for (const auto& [k, v] : env) {
         bytes += k.size() + v.size();
-        measured[k] = v;
-        for (const char* r : {"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
-                              "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                              "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-                              "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-                              "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                              "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"})
-            if (k == r) reserved += (reserved.empty() ? "" : ", ") + k;
+        if (is_reserved_env_key(k)) reserved += (reserved.empty() ? "" : ", ") + k;
     }
     if (!reserved.empty())
         throw LambdaError::invalid_parameter(
@@ -128,7 +95,7 @@ void check_environment(const std::map<std::string, std::string>& env) {
     if (bytes > limits::kMaxEnvBytes)
         throw LambdaError::invalid_parameter(
             "Lambda was unable to configure your environment variables because the environment variables you have "
-            "provided exceeded the 4KB limit. String measured: " + measured.dump());
+            "provided exceeded the 4KB limit. String measured: " + json(env).dump());
 }
 
 // A Lambda setting funcd does not have: refused when it asks for something, accepted when empty.

@@ -70,6 +70,8 @@ void LambdaApi::invoke(const CallPtr& call, const FunctionRef& ref) {
     }
 
     InvokeOptions options;
+    // The request's id is the invocation's: one id from the caller's header to the runtime.
+    options.request_id = call->request_id;
     options.invoked_arn = arn(*call, ref.name, ref.qualifier.value_or(""));
     options.capture_log = log_type == "Tail";
     if (auto trace = call->req.header("x-amzn-trace-id"); !trace.empty()) options.trace_id = std::string(trace);
@@ -82,7 +84,6 @@ void LambdaApi::invoke(const CallPtr& call, const FunctionRef& ref) {
         options.client_context = json::parse(*decoded).dump();
     }
     dispatcher_.invoke(fn, std::move(payload), [call](const Invocation& inv, InvocationResult res) {
-        call->request_id = inv.request_id;
         if (res.throttled) return call->fail(LambdaError::throttled(res.body, *res.throttled));
         http::Response out{200, {}, std::move(res.body), "application/json"};
         out.headers.reserve(4);

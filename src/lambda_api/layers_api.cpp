@@ -80,9 +80,7 @@ void LambdaApi::route_layers(const CallPtr& call) {
 
 void LambdaApi::publish_layer(const CallPtr& call, const std::string& name) {
     offload(call, [this, call, name] {
-        json body = json::parse(call->req.body, nullptr, false);
-        if (body.is_discarded() || !body.is_object())
-            throw LambdaError::invalid_content("Could not parse request body into json: the body is not a JSON object");
+        const json body = call->body_json();
         auto content = body.find("Content");
         if (content == body.end() || !content->is_object())
             throw LambdaError::validation("1 validation error detected: Value null at 'content' failed to satisfy "

@@ -97,16 +97,10 @@ void check_range(const IntRange& r, long long v) {
     if (v < r.min || v > r.max) bad_int(r, std::to_string(v));
 }
 
-std::string runtime_choices() {
-    std::string out;
-    for (const auto& id : supported_runtime_ids()) out += (out.empty() ? "" : ", ") + id;
-    return out;
-}
-
 void set_runtime(FunctionConfig& c, std::string_view text) {
     auto r = runtime_family(text);
     if (!r)
-        throw ApiError::bad_parameter("runtime must be one of " + runtime_choices() + " (got '" +
+        throw ApiError::bad_parameter("runtime must be one of " + supported_runtime_list() + " (got '" +
                                       std::string(text) + "')");
     c.runtime = *r;
     c.runtime_id = std::string(text);
@@ -225,6 +219,12 @@ std::string decode_zip_base64(const json& code) {
     if (!zip) throw ApiError::bad_parameter("code.zip_base64 is not valid base64");
     return std::move(*zip);
 }
+
+}  // namespace
+
+bool is_reserved_env_key(std::string_view key) { return kReservedEnvKeys.count(key) > 0; }
+
+namespace {
 
 void validate_env(const std::map<std::string, std::string>& env) {
     std::size_t total = 0;
@@ -364,7 +364,7 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
     for (const auto& [key, value] : doc.items()) {
         if (key == "runtime") {
             if (!value.is_string())
-                throw ApiError::bad_parameter("runtime must be a string, one of " + runtime_choices() + " (got " +
+                throw ApiError::bad_parameter("runtime must be a string, one of " + supported_runtime_list() + " (got " +
                                               json_kind(value) + ")");
             set_runtime(c, value.get_ref<const std::string&>());
             have_runtime = true;
@@ -421,7 +421,7 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
             throw ApiError::bad_parameter("unknown field '" + key + "'");
         }
     }
-    if (!have_runtime) throw ApiError::bad_parameter("runtime is required: one of " + runtime_choices());
+    if (!have_runtime) throw ApiError::bad_parameter("runtime is required: one of " + supported_runtime_list());
     apply_default_handler(c);
     validate_config(c);
     return req;
@@ -474,7 +474,7 @@ DeployRequest parse_deploy_query(std::string_view name,
             throw ApiError::bad_parameter("unknown parameter '" + key + "'");
         }
     }
-    if (!have_runtime) throw ApiError::bad_parameter("runtime is required: one of " + runtime_choices());
+    if (!have_runtime) throw ApiError::bad_parameter("runtime is required: one of " + supported_runtime_list());
     if (zip.empty()) throw ApiError::bad_parameter("the request body must be the function's zip");
     check_zip_size(zip.size());
     req.code_zip = std::move(zip);

@@ -15,8 +15,6 @@ bool alias_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-json cors_to_json(const CorsSettings& c) { return to_json(c); }
-
 json version_to_json(const FunctionVersion& v) {
     return {{"version", v.version},
             {"generation", v.generation},
@@ -66,7 +64,7 @@ Alias alias_from_json(const json& j) {
 
 json url_to_json(const FunctionUrlConfig& u) {
     return {{"auth", to_string(u.auth)},
-            {"cors", cors_to_json(u.cors)},
+            {"cors", to_json(u.cors)},
             {"invoke_mode", u.invoke_mode},
             {"created_us", to_unix_us(u.created)},
             {"last_modified_us", to_unix_us(u.last_modified)}};

@@ -50,6 +50,12 @@ bool is_deprecated_runtime(std::string_view id) {
 
 const std::vector<std::string>& supported_runtime_ids() { return kSupported; }
 
+std::string supported_runtime_list() {
+    std::string out;
+    for (const auto& id : kSupported) out += (out.empty() ? "" : ", ") + id;
+    return out;
+}
+
 std::string_view host_architecture() {
     static const std::string arch = [] {
         utsname u{};

@@ -9,6 +9,7 @@
 // ...) and, from older clients, a trailing slash. Function names in paths may be a name,
 // name:qualifier, a partial or a full ARN, percent-encoded once.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,9 @@ struct LambdaCall {
 // (`api` names where the caller gets the current one, as Lambda's message does).
 void check_revision(const nlohmann::json& body, std::string_view current,
                     std::string_view api = "GetFunction/GetAlias");
+
+// A Tags object (CreateFunction, TagResource) checked against Lambda's limits.
+std::map<std::string, std::string> parse_tags(const nlohmann::json& tags);
 
 using CallPtr = std::shared_ptr<LambdaCall>;
 
@@ -123,14 +127,16 @@ private:
     void delete_alias(const CallPtr& call, const FunctionRef& ref, const std::string& name);
     void list_aliases(const CallPtr& call, const FunctionRef& ref);
 
-    // Concurrency, provisioned concurrency, async config (concurrency_api.cpp).
+    // Concurrency and provisioned concurrency (concurrency_api.cpp), async config
+    // (event_invoke_config_api.cpp).
     void put_concurrency(const CallPtr& call, const FunctionRef& ref);
     void get_concurrency(const CallPtr& call, const FunctionRef& ref);
     void delete_concurrency(const CallPtr& call, const FunctionRef& ref);
     void provisioned(const CallPtr& call, const FunctionRef& ref);
     void event_invoke_config(const CallPtr& call, const FunctionRef& ref, bool list);
 
-    // Function URLs, permissions, tags, account (resources_api.cpp).
+    // Function URLs (function_urls_api.cpp), permissions (permissions_api.cpp), account
+    // settings (account_api.cpp); tags are routed by route_tags (tags_api.cpp).
     void url_config(const CallPtr& call, const FunctionRef& ref);
     void list_url_configs(const CallPtr& call, const FunctionRef& ref);
     void add_permission(const CallPtr& call, const FunctionRef& ref);

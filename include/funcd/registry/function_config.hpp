@@ -212,6 +212,9 @@ void validate_concurrency(const ConcurrencySettings& c, int max_concurrency);
 
 nlohmann::json describe(const ConcurrencySettings& c);
 
+// Names the runtime or Lambda itself sets (AWS_REGION, _HANDLER, ...): a function may not set them.
+bool is_reserved_env_key(std::string_view key);
+
 // Checks ranges, the handler's shape and the environment (keys, reserved names, 4 KB total).
 // Throws ApiError(400) naming the field.
 void validate_config(const FunctionConfig& config);

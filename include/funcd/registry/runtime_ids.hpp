@@ -25,6 +25,8 @@ bool is_deprecated_runtime(std::string_view id);
 
 // Every identifier funcd accepts, in the order error messages list them.
 const std::vector<std::string>& supported_runtime_ids();
+// The same as one line: "python3, python3.9, ...".
+std::string supported_runtime_list();
 
 // Lambda's architectures; funcd runs only the host's.
 std::string_view host_architecture();  // "x86_64" or "arm64"
