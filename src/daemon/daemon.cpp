@@ -233,6 +233,7 @@ int run_daemon(const DaemonOptions& options) {
     http::ServerOptions server_options;
     server_options.host = opts.listen_host;
     server_options.port = opts.listen_port;
+    server_options.limits = opts.limits.gateway;
     http::Server server(
         io, server_options, &ControlApi::body_limit,
         [&api](http::Request req, http::Responder respond) { api.handle(std::move(req), std::move(respond)); },

@@ -67,6 +67,13 @@ std::string parse_region(const std::string& value) {
     return value;
 }
 
+std::string limit_usage() {
+    std::string out;
+    for (const auto& l : describe_limits(DaemonLimits{}))
+        out += fmt::format("      {:<38} {} (default {})\n", l.name, l.meaning, l.value);
+    return out;
+}
+
 }  // namespace
 
 std::string serve_usage() {
@@ -92,7 +99,8 @@ std::string serve_usage() {
                                        FUNCD_AWS_SECRET_ACCESS_KEY)
   --region REGION                    workers' AWS_REGION and the region of ARNs (env FUNCD_REGION;
                                      default us-east-1)
-)";
+  --limit NAME=VALUE                 a protective limit (repeatable; see docs/reliability.md):
+)" + limit_usage();
 }
 
 DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
@@ -139,6 +147,7 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--aws-access-key-id") o.aws_access_key_id = next();
         else if (flag == "--aws-secret-access-key") o.aws_secret_access_key = next();
         else if (flag == "--region") o.region = parse_region(next());
+        else if (flag == "--limit") set_limit(o.limits, next());
         else throw std::invalid_argument("unknown option '" + args[i] + "'");
     }
     return o;

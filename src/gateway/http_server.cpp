@@ -103,7 +103,7 @@ struct Core : std::enable_shared_from_this<Core> {
 class RequestParser final : public bhttp::basic_parser<true> {
 public:
     explicit RequestParser(const Core& core) : core_(core) {
-        header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(core.options.header_limit, UINT32_MAX)));
+        header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(core.options.limits.header_limit, UINT32_MAX)));
         body_limit(boost::none);  // set in on_header_impl
         eager(true);              // head and body in one put() when both have arrived
         request.headers.reserve(kExpectedHeaders);
@@ -197,7 +197,7 @@ private:
         state_ = State::reading_header;
         parser_.emplace(*core_);
         continue_sent_ = false;
-        set_deadline(core_->options.read_timeout);
+        set_deadline(core_->options.limits.head_timeout);
         if (buffer_.size() == 0) return read_some();
         // A request the client sent ahead. Parsed on a later turn: this may run inside the
         // previous request's responder, and the handler must not be re-entered from there.
@@ -245,7 +245,7 @@ private:
         if (parser_->is_header_done()) {
             if (state_ == State::reading_header) {
                 state_ = State::reading_body;
-                set_deadline(core_->options.read_timeout);  // the body gets its own allowance
+                set_deadline(core_->options.limits.body_timeout);  // the body gets its own allowance
             }
             if (parser_->expect_continue && !continue_sent_) {
                 continue_sent_ = true;
@@ -374,7 +374,7 @@ private:
         const std::size_t written = socket_.write_some(buffers, ec);
         if (!ec && written == first.size() + second.size()) return (this->*done)(ec);
         if (ec && ec != net::error::would_block && ec != net::error::try_again) return (this->*done)(ec);
-        set_deadline(core_->options.read_timeout);
+        set_deadline(core_->options.limits.head_timeout);
         beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
         rest.consume(written);
         net::async_write(socket_, rest, [self = shared_from_this(), done](error_code ec, std::size_t) {

@@ -33,17 +33,19 @@ using funcd::http::Request;
 using funcd::http::Responder;
 using funcd::http::Response;
 using funcd::http::Server;
+using funcd::http::ConnectionLimits;
 using funcd::http::ServerOptions;
 
 using Client = funcd::testing::RawHttpClient;
 
 class HttpServerTest : public ::testing::Test {
 protected:
-    void start(std::size_t body_limit = 1024, std::chrono::seconds read_timeout = ServerOptions{}.read_timeout) {
+    void start(std::size_t body_limit = 1024, std::chrono::milliseconds read_timeout = ConnectionLimits{}.head_timeout) {
         ServerOptions options;
         options.host = "127.0.0.1";
         options.port = 0;
-        options.read_timeout = read_timeout;
+        options.limits.head_timeout = read_timeout;
+        options.limits.body_timeout = read_timeout;
         server_ = std::make_unique<Server>(
             io_, options, [body_limit](std::string_view, std::string_view) { return body_limit; },
             [this](Request r, Responder respond) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "funcd/daemon/daemon_limits.hpp"
 #include "funcd/metering/pricing.hpp"
 
 namespace funcd {
@@ -41,6 +42,8 @@ struct DaemonOptions {
     // Workers' AWS_REGION and the region in ARNs of the /v1 API and of events; Lambda's API
     // answers in the region each request was signed for.
     std::string region = "us-east-1";
+    // Protective limits; `--limit NAME=VALUE` sets any of them.
+    DaemonLimits limits;
 };
 
 // Parses `serve`'s arguments (argv after the subcommand) and the environment.

@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "funcd/gateway/connection_limits.hpp"
 #include "funcd/gateway/http_types.hpp"
 
 namespace funcd::http {
@@ -15,10 +16,7 @@ namespace funcd::http {
 struct ServerOptions {
     std::string host = "127.0.0.1";
     unsigned short port = 8080;
-    // How long a connection may take to send a request head, and a body, before it is closed.
-    std::chrono::seconds read_timeout{30};
-    // Most bytes of request headers (Beast's default is 8 KiB).
-    std::size_t header_limit = 16 * 1024;
+    ConnectionLimits limits;
 };
 
 class Server {

@@ -1,0 +1,97 @@
+#include "funcd/daemon/daemon_limits.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+#include <type_traits>
+
+#include <fmt/format.h>
+
+namespace funcd {
+namespace {
+
+struct Field {
+    std::string_view name;
+    std::string_view meaning;
+    std::function<void(DaemonLimits&, std::int64_t)> set;
+    std::function<std::int64_t(const DaemonLimits&)> get;
+};
+
+// A field of one part of DaemonLimits: counts and byte sizes as integers, durations in
+// milliseconds (the name says "_ms").
+template <class Part, class T>
+Field field(std::string_view name, std::string_view meaning, Part DaemonLimits::*part, T Part::*member) {
+    Field f{name, meaning, {}, {}};
+    f.set = [part, member](DaemonLimits& l, std::int64_t v) {
+        if constexpr (std::is_same_v<T, std::chrono::milliseconds>)
+            (l.*part).*member = std::chrono::milliseconds(v);
+        else
+            (l.*part).*member = static_cast<T>(v);
+    };
+    f.get = [part, member](const DaemonLimits& l) -> std::int64_t {
+        if constexpr (std::is_same_v<T, std::chrono::milliseconds>)
+            return ((l.*part).*member).count();
+        else
+            return static_cast<std::int64_t>((l.*part).*member);
+    };
+    return f;
+}
+
+const std::vector<Field>& fields() {
+    static const std::vector<Field> all = {
+        field("gateway.max_connections", "open HTTP connections at once; more are answered 503",
+              &DaemonLimits::gateway, &http::ConnectionLimits::max_connections),
+        field("gateway.header_limit", "bytes of a request head; larger heads are answered 431",
+              &DaemonLimits::gateway, &http::ConnectionLimits::header_limit),
+        field("gateway.head_timeout_ms", "time to send a request head (idle keep-alive included)",
+              &DaemonLimits::gateway, &http::ConnectionLimits::head_timeout),
+        field("gateway.body_timeout_ms", "time to send a request body", &DaemonLimits::gateway,
+              &http::ConnectionLimits::body_timeout),
+        field("runtime_api.max_connections_per_worker", "Runtime API connections one worker may hold",
+              &DaemonLimits::runtime_api, &RuntimeApiLimits::max_connections_per_worker),
+        field("runtime_api.request_deadline_ms", "time a runtime may take to send one request",
+              &DaemonLimits::runtime_api, &RuntimeApiLimits::request_deadline),
+        field("output.log_max_bytes", "size at which a function's log file rolls over", &DaemonLimits::output,
+              &OutputLimits::log_max_bytes),
+        field("output.log_files", "log files kept per function, the live one included", &DaemonLimits::output,
+              &OutputLimits::log_files),
+        field("metering.storage_timeout_ms", "how long a flush or usage query waits on the database",
+              &DaemonLimits::metering, &MeteringLimits::storage_timeout),
+        field("async.queue_depth_per_function", "undelivered events per function; more are answered 429",
+              &DaemonLimits::async, &AsyncLimits::queue_depth_per_function),
+        field("async.max_in_flight_per_function", "deliveries of one function running at once",
+              &DaemonLimits::async, &AsyncLimits::max_in_flight_per_function),
+    };
+    return all;
+}
+
+}  // namespace
+
+void set_limit(DaemonLimits& limits, std::string_view assignment) {
+    const auto eq = assignment.find('=');
+    if (eq == std::string_view::npos)
+        throw std::invalid_argument(fmt::format("--limit wants NAME=VALUE, got '{}'", assignment));
+    const std::string_view name = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+    for (const auto& f : fields()) {
+        if (f.name != name) continue;
+        std::int64_t v = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec != std::errc() || end != text.data() + text.size() || v <= 0 || v > (std::int64_t{1} << 48))
+            throw std::invalid_argument(
+                fmt::format("--limit {} wants a positive integer (at most 2^48), got '{}'", name, text));
+        f.set(limits, v);
+        return;
+    }
+    std::string known;
+    for (const auto& f : fields()) known += fmt::format("{}{}", known.empty() ? "" : ", ", f.name);
+    throw std::invalid_argument(fmt::format("--limit: no limit is named '{}' (known: {})", name, known));
+}
+
+std::vector<LimitInfo> describe_limits(const DaemonLimits& limits) {
+    std::vector<LimitInfo> out;
+    for (const auto& f : fields()) out.push_back({std::string(f.name), std::string(f.meaning), f.get(limits)});
+    return out;
+}
+
+}  // namespace funcd
