@@ -2,18 +2,47 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "funcd/daemon/daemon.hpp"
+#include "funcd/registry/env_cipher.hpp"
 
 namespace {
 
 constexpr const char* kUsage = R"(usage: funcd <command> [options]
 commands:
-  serve      run the daemon (funcd serve --help for its options)
-  version    print the version
+  serve             run the daemon (funcd serve --help for its options)
+  rotate-env-key    add a new key for function environments at rest
+                    (--data-dir DIR, or env FUNCD_DATA_DIR; default ./data); the
+                    next start of funcd re-seals every function with it
+  version           print the version
 )";
+
+// `funcd rotate-env-key [--data-dir DIR]`.
+int rotate_env_key(const std::vector<std::string>& args) {
+    std::filesystem::path dir = "data";
+    if (const char* v = std::getenv("FUNCD_DATA_DIR"); v && *v) dir = v;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--data-dir" && i + 1 < args.size()) dir = args[++i];
+        else if (args[i].rfind("--data-dir=", 0) == 0) dir = args[i].substr(11);
+        else {
+            std::fprintf(stderr, "funcd rotate-env-key: unknown option '%s'\n%s", args[i].c_str(), kUsage);
+            return 2;
+        }
+    }
+    try {
+        const std::string id = funcd::EnvCipher::rotate(dir / "env.keys");
+        std::printf("new environment key %s in %s; restart funcd to re-seal every function with it\n", id.c_str(),
+                    (dir / "env.keys").c_str());
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "funcd rotate-env-key: %s\n", e.what());
+        return 1;
+    }
+}
 
 }  // namespace
 
@@ -27,6 +56,7 @@ int main(int argc, char** argv) {
         std::puts("funcd 0.1.0");
         return 0;
     }
+    if (args[0] == "rotate-env-key") return rotate_env_key({args.begin() + 1, args.end()});
     if (args[0] != "serve") {
         std::fprintf(stderr, "funcd: unknown command '%s'\n%s", args[0].c_str(), kUsage);
         return 2;

@@ -43,8 +43,14 @@
 namespace funcd {
 namespace {
 
-// Threads for blocking work (unpacking zips, SQLite queries) so the loop never waits on disk.
+// Threads for short blocking work (SQLite queries and commits: async accepts, usage queries,
+// settings) so the loop never waits on disk.
 constexpr std::size_t kBlockingThreads = 2;
+// Threads for work that grows with a request's size (parsing, base64-decoding, unpacking and
+// storing code; hashing large signed bodies; serving code downloads), kept apart so a burst
+// of deploys cannot delay the short work above. Two: a deploy is CPU-bound and the hosts
+// funcd targets have a few cores.
+constexpr std::size_t kBulkThreads = 2;
 // On SIGTERM, in-flight invocations get this long to finish before their workers are killed.
 constexpr auto kShutdownGrace = std::chrono::seconds(30);
 // After killing workers, how long to wait for their exits to be observed.
@@ -183,10 +189,12 @@ int run_daemon(const DaemonOptions& options) {
     boost::asio::io_context io(1);
     reserve_reactor_slots(io);
     boost::asio::thread_pool blocking(kBlockingThreads);
+    boost::asio::thread_pool bulk(kBulkThreads);
 
     CodeStore code(data_dir / "code");
     LayerViews layer_views(data_dir / "opt", code);
-    Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency);
+    const EnvCipher env_cipher = EnvCipher::load(data_dir / "env.keys");
+    Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency, env_cipher);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal");
     LogDirectory logs(io, data_dir / "logs");
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
@@ -209,7 +217,7 @@ int run_daemon(const DaemonOptions& options) {
     if (!opts.metering) spdlog::warn("metering: OFF (--metering off); invocations leave no usage records");
     EventStore event_store(data_dir / "funcd.db");
     AsyncInvoker async(io, blocking, event_store, dispatcher, registry,
-                       fmt::format("arn:aws:lambda:{}:{}:function:", env.region, env.account_id));
+                       fmt::format("arn:aws:lambda:{}:{}:function:", env.region, env.account_id), opts.limits.async);
     async.start();
     EventApi events(io, blocking, registry, event_store, async);
     TriggerStore trigger_store(data_dir / "funcd.db");
@@ -222,10 +230,10 @@ int run_daemon(const DaemonOptions& options) {
     http_trigger.start();
     FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers);
     // Code URLs stay valid across a restart: their key comes from the operator's secret.
-    CodeLocations locations(io, blocking, code, sha256_hex("funcd code locations\n" + aws.admin.secret_access_key));
-    LambdaApi lambda(io, blocking, registry, pools, dispatcher, async, event_store, changes, locations, verifier,
+    CodeLocations locations(io, bulk, code, sha256_hex("funcd code locations\n" + aws.admin.secret_access_key));
+    LambdaApi lambda(io, blocking, bulk, registry, pools, dispatcher, async, event_store, changes, locations, verifier,
                      env.runtimes, aws, {opts.max_concurrency});
-    ControlApi api(io, blocking, registry, pools, dispatcher, usage, events, triggers, http_trigger, changes, lambda,
+    ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, http_trigger, changes, lambda,
                    locations, opts.prices, token);
     pools.on_pool_drained([&changes] { changes.collect_code_garbage(); });
     changes.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
@@ -235,7 +243,7 @@ int run_daemon(const DaemonOptions& options) {
     server_options.port = opts.listen_port;
     server_options.limits = opts.limits.gateway;
     http::Server server(
-        io, server_options, &ControlApi::body_limit,
+        io, server_options, [&api](const http::Request& head) { return api.check_head(head); },
         [&api](http::Request req, http::Responder respond) { api.handle(std::move(req), std::move(respond)); },
         &ControlApi::too_large);
     server.listen();
@@ -289,6 +297,7 @@ int run_daemon(const DaemonOptions& options) {
 
     io.run();
     blocking.join();
+    bulk.join();
     launch_threads.join();
     usage.flush();
     logs.flush_all();

@@ -19,18 +19,18 @@ struct Field {
 };
 
 // A field of one part of DaemonLimits: counts and byte sizes as integers, durations in
-// milliseconds (the name says "_ms").
+// milliseconds or seconds (the name says "_ms" or "_s").
 template <class Part, class T>
 Field field(std::string_view name, std::string_view meaning, Part DaemonLimits::*part, T Part::*member) {
     Field f{name, meaning, {}, {}};
     f.set = [part, member](DaemonLimits& l, std::int64_t v) {
-        if constexpr (std::is_same_v<T, std::chrono::milliseconds>)
-            (l.*part).*member = std::chrono::milliseconds(v);
+        if constexpr (std::is_same_v<T, std::chrono::milliseconds> || std::is_same_v<T, std::chrono::seconds>)
+            (l.*part).*member = T(v);
         else
             (l.*part).*member = static_cast<T>(v);
     };
     f.get = [part, member](const DaemonLimits& l) -> std::int64_t {
-        if constexpr (std::is_same_v<T, std::chrono::milliseconds>)
+        if constexpr (std::is_same_v<T, std::chrono::milliseconds> || std::is_same_v<T, std::chrono::seconds>)
             return ((l.*part).*member).count();
         else
             return static_cast<std::int64_t>((l.*part).*member);
@@ -62,6 +62,8 @@ const std::vector<Field>& fields() {
               &DaemonLimits::async, &AsyncLimits::queue_depth_per_function),
         field("async.max_in_flight_per_function", "deliveries of one function running at once",
               &DaemonLimits::async, &AsyncLimits::max_in_flight_per_function),
+        field("async.dead_letter_retention_s", "how long dead letters are kept", &DaemonLimits::async,
+              &AsyncLimits::dead_letter_retention),
     };
     return all;
 }

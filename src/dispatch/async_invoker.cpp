@@ -6,7 +6,10 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "funcd/common/ids.hpp"
+#include "funcd/common/storage_full.hpp"
 
 namespace funcd {
 namespace {
@@ -17,10 +20,9 @@ using json = nlohmann::json;
 // to 5 minutes between attempts (docs: "Error handling and automatic retries").
 constexpr auto kThrottleBackoffFirst = std::chrono::seconds(1);
 constexpr auto kThrottleBackoffMax = std::chrono::minutes(5);
-// Events of one function in flight at once when it has no reserved concurrency: enough
-// to keep a pool busy, few enough that a deep queue does not fill the global limit and
-// throttle synchronous callers.
-constexpr int kMaxInFlightPerFunction = 100;
+// How often dead letters past their retention are removed: retention is counted in days,
+// so hourly keeps the table within an hour of it at the cost of one DELETE an hour.
+constexpr auto kDeadLetterPurgeInterval = std::chrono::hours(1);
 
 std::string error_type_of(const InvocationResult& r) {
     if (r.throttled) return r.error_type;
@@ -44,60 +46,106 @@ AsyncTarget parse_async_target(std::string_view target) {
 }
 
 AsyncInvoker::AsyncInvoker(boost::asio::io_context& io, boost::asio::thread_pool& blocking, EventStore& store,
-                           Dispatcher& dispatcher, Registry& registry, std::string function_arn_prefix)
+                           Dispatcher& dispatcher, Registry& registry, std::string function_arn_prefix,
+                           AsyncLimits limits)
     : io_(io),
       blocking_(blocking),
       store_(store),
       dispatcher_(dispatcher),
       registry_(registry),
       arn_prefix_(std::move(function_arn_prefix)),
-      timer_(io) {}
+      limits_(limits),
+      timer_(io),
+      purge_timer_(io) {}
 
 void AsyncInvoker::start() {
     for (auto& [function, config] : store_.event_configs()) configs_[function] = std::move(config);
     auto pending = store_.pending();
-    for (auto& e : pending) {
-        due_.insert({e.next_attempt, e.id});
-        events_.emplace(e.id, std::move(e));
-    }
-    if (!pending.empty()) spdlog::info("events: {} asynchronous events queued before the restart", pending.size());
-    post_deliver();
+    const std::size_t n = pending.size();
+    for (auto& e : pending) insert(std::move(e), /*reserved=*/false);
+    if (n > 0) spdlog::info("events: {} asynchronous events queued before the restart", n);
+    purge_dead_letters();
 }
 
 void AsyncInvoker::stop() {
     stopped_ = true;
     timer_.cancel();
+    purge_timer_.cancel();
 }
 
-void AsyncInvoker::submit(std::string function, std::string payload, std::string source, Accepted accepted) {
+AsyncInvoker::QueuePtr& AsyncInvoker::queue_of(const std::string& target) {
+    QueuePtr& q = queues_[parse_async_target(target).name];
+    if (!q) q = std::make_shared<Queue>();
+    return q;
+}
+
+void AsyncInvoker::submit(std::string target, std::string payload, std::string source, Accepted accepted) {
+    QueuePtr q = queue_of(target);
+    if (q->depth >= limits_.queue_depth_per_function) {
+        const std::string message =
+            fmt::format("Rate Exceeded: function '{}' has {} asynchronous events waiting, its limit "
+                        "(async.queue_depth_per_function); retry later",
+                        parse_async_target(target).name, q->depth);
+        boost::asio::post(io_, [accepted = std::move(accepted), message] {
+            accepted(AcceptResult::queue_full(message));
+        });
+        return;
+    }
+    ++q->depth;  // held for this event while it is committed
     AsyncEvent e;
     e.id = new_uuid();
-    e.function = std::move(function);
+    e.function = std::move(target);
     e.payload = std::move(payload);
     e.received = Clock::now();
     e.next_attempt = e.received;
     e.source = std::move(source);
-    boost::asio::post(blocking_, [this, e = std::move(e), accepted = std::move(accepted)]() mutable {
-        std::exception_ptr error;
+    boost::asio::post(blocking_, [this, q, e = std::move(e), accepted = std::move(accepted)]() mutable {
+        std::optional<AcceptResult> refused;
         try {
             store_.enqueue(e);
+        } catch (const StorageFull& ex) {
+            spdlog::error("events: cannot queue an event for function={}: {}", e.function, ex.what());
+            refused = AcceptResult::storage_full(std::string(ex.what()) + "; the event was not accepted");
         } catch (const std::exception& ex) {
             spdlog::error("events: cannot queue an event for function={}: {}", e.function, ex.what());
-            error = std::current_exception();
+            refused = AcceptResult::not_stored("the event could not be stored; see funcd's log");
         }
-        boost::asio::post(io_, [this, e = std::move(e), accepted = std::move(accepted), error]() mutable {
+        boost::asio::post(io_, [this, q, e = std::move(e), accepted = std::move(accepted), refused]() mutable {
+            if (refused) {
+                --q->depth;
+                return accepted(*refused);
+            }
             std::string id = e.id;
-            if (!error) add(std::move(e));
-            accepted(error ? std::string() : id, error);
+            // The function may have been deleted (and created again) meanwhile: the depth held
+            // was on a queue that is gone.
+            const bool reserved = queue_of(e.function) == q;
+            insert(std::move(e), reserved);
+            accepted(AcceptResult::accepted(std::move(id)));
         });
     });
 }
 
-void AsyncInvoker::add(AsyncEvent e) {
-    due_.insert({e.next_attempt, e.id});
+void AsyncInvoker::add(AsyncEvent e) { insert(std::move(e), /*reserved=*/false); }
+
+void AsyncInvoker::insert(AsyncEvent e, bool reserved) {
+    Queue& q = *queue_of(e.function);
+    if (!reserved) ++q.depth;
+    q.due.insert({e.next_attempt, e.id});
+    q.received.insert(e.received);
     const std::string id = e.id;
     events_[id] = std::move(e);
     post_deliver();
+}
+
+void AsyncInvoker::forget(std::map<std::string, AsyncEvent>::iterator ev) {
+    auto q = queues_.find(parse_async_target(ev->second.function).name);
+    if (q != queues_.end()) {
+        Queue& queue = *q->second;
+        if (queue.depth > 0) --queue.depth;
+        if (auto r = queue.received.find(ev->second.received); r != queue.received.end()) queue.received.erase(r);
+        queue.due.erase({ev->second.next_attempt, ev->first});
+    }
+    events_.erase(ev);
 }
 
 void AsyncInvoker::post_deliver() {
@@ -112,48 +160,54 @@ void AsyncInvoker::post_deliver() {
 void AsyncInvoker::deliver_due() {
     if (stopped_) return;
     const auto now = Clock::now();
-    for (auto it = due_.begin(); it != due_.end() && it->first <= now;) {
-        const std::string id = it->second;
+    // Queues are not removed while this runs (only schedule() removes empty ones), and each
+    // is held by a reference that keeps it alive should its function be deleted meanwhile.
+    for (auto& [function, q] : queues_) {
+        QueuePtr hold = q;
+        deliver_from(function, *hold, now);
+    }
+    schedule();
+}
+
+void AsyncInvoker::deliver_from(const std::string& function, Queue& q, Clock::time_point now) {
+    while (!q.due.empty() && q.due.begin()->first <= now) {
+        const std::string id = q.due.begin()->second;
         auto ev = events_.find(id);
         if (ev == events_.end()) {
-            it = due_.erase(it);
+            q.due.erase(q.due.begin());
             continue;
         }
         const AsyncTarget target = parse_async_target(ev->second.function);
         FunctionRecordPtr record = registry_.find(target.name);
         if (!record) {
             // Deleted: its events went with it.
-            it = due_.erase(it);
-            events_.erase(ev);
+            forget(ev);
             continue;
         }
         FunctionPtr fn;
         if (!target.qualifier) {
             fn = record->default_target();
-        } else if (auto q = Qualifier::parse(*target.qualifier)) {
-            fn = resolve(*record, *q, uniform_draw());
+        } else if (auto qualifier = Qualifier::parse(*target.qualifier)) {
+            fn = resolve(*record, *qualifier, uniform_draw());
         }
         if (!fn) {
             // The version or alias it was sent to is gone.
-            it = due_.erase(it);
+            q.due.erase(q.due.begin());
             fail(id, "ResourceNotFound", nullptr);
             continue;
         }
         const EventConfig cfg = config(ev->second.function);
         if (now - ev->second.received > std::chrono::seconds(cfg.maximum_event_age_s)) {
-            it = due_.erase(it);
+            q.due.erase(q.due.begin());
             fail(id, "EventAgeExceeded", nullptr);
             continue;
         }
-        const int cap = fn->config.concurrency.reserved.value_or(kMaxInFlightPerFunction);
-        int& running = in_flight_[fn->config.name];
-        if (running >= std::max(cap, 1)) {
-            ++it;  // its turn comes when one of the function's events finishes
-            continue;
-        }
-        it = due_.erase(it);
-        ++running;
-        delivering_[id] = fn->config.name;
+        const int cap = fn->config.concurrency.reserved.value_or(limits_.max_in_flight_per_function);
+        // The function's turn comes again when one of its events finishes.
+        if (q.in_flight >= std::max(cap, 1)) return;
+        q.due.erase(q.due.begin());
+        ++q.in_flight;
+        delivering_[id] = queues_.at(function);
         // The result may arrive before invoke() returns; nothing here uses the event after it.
         InvokeOptions options;
         options.request_id = id;
@@ -162,18 +216,44 @@ void AsyncInvoker::deliver_due() {
             fn, ev->second.payload,
             [this, id](const Invocation&, InvocationResult r) { on_result(id, r); }, std::move(options));
     }
-    schedule();
 }
 
 void AsyncInvoker::schedule() {
     if (stopped_) return;
     const auto now = Clock::now();
-    // Entries already due are waiting for their function's in-flight events to finish.
-    auto it = std::find_if(due_.begin(), due_.end(), [&](const auto& d) { return d.first > now; });
-    if (it == due_.end()) return;
-    timer_.expires_at(it->first);
+    std::optional<Clock::time_point> next;
+    for (auto it = queues_.begin(); it != queues_.end();) {
+        const Queue& q = *it->second;
+        if (q.depth == 0 && q.in_flight == 0 && q.due.empty()) {
+            it = queues_.erase(it);
+            continue;
+        }
+        // A queue whose first event is due waits for one of its deliveries to finish.
+        if (!q.due.empty() && q.due.begin()->first > now && (!next || q.due.begin()->first < *next))
+            next = q.due.begin()->first;
+        ++it;
+    }
+    if (!next) return;
+    timer_.expires_at(*next);
     timer_.async_wait([this](const boost::system::error_code& ec) {
         if (!ec) deliver_due();
+    });
+}
+
+void AsyncInvoker::purge_dead_letters() {
+    if (stopped_) return;
+    const auto before = Clock::now() - limits_.dead_letter_retention;
+    boost::asio::post(blocking_, [this, before] {
+        try {
+            if (const std::size_t n = store_.purge_dead_letters(before))
+                spdlog::info("events: {} dead letters older than the retention (async.dead_letter_retention_s) removed", n);
+        } catch (const std::exception& ex) {
+            spdlog::error("events: cannot remove old dead letters: {}", ex.what());
+        }
+    });
+    purge_timer_.expires_after(kDeadLetterPurgeInterval);
+    purge_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) purge_dead_letters();
     });
 }
 
@@ -181,7 +261,7 @@ void AsyncInvoker::on_result(const std::string& id, const InvocationResult& r) {
     // The slot is released first and whatever became of the event: a function deleted (and
     // perhaps created again) meanwhile must not be left with a slot nobody gives back.
     if (auto d = delivering_.find(id); d != delivering_.end()) {
-        if (auto f = in_flight_.find(d->second); f != in_flight_.end() && --f->second <= 0) in_flight_.erase(f);
+        --d->second->in_flight;
         delivering_.erase(d);
         post_deliver();  // a slot of this function is free
     }
@@ -217,7 +297,7 @@ void AsyncInvoker::on_result(const std::string& id, const InvocationResult& r) {
 
 void AsyncInvoker::reschedule(AsyncEvent& e, Clock::time_point next) {
     e.next_attempt = next;
-    due_.insert({next, e.id});
+    queue_of(e.function)->due.insert({next, e.id});
     boost::asio::post(blocking_, [this, copy = e] {
         try {
             store_.update(copy);
@@ -225,7 +305,7 @@ void AsyncInvoker::reschedule(AsyncEvent& e, Clock::time_point next) {
             spdlog::error("events: cannot save the retry state of request_id={}: {}", copy.id, ex.what());
         }
     });
-    schedule();
+    post_deliver();  // which schedules the timer, should this be the next event due
 }
 
 std::optional<AsyncEvent> AsyncInvoker::follow_up(const AsyncEvent& e, const std::optional<std::string>& destination,
@@ -268,7 +348,7 @@ void AsyncInvoker::complete(const std::string& id, const InvocationResult& r) {
     auto ev = events_.find(id);
     if (ev == events_.end()) return;
     auto next = follow_up(ev->second, config(ev->second.function).on_success, "Success", &r);
-    events_.erase(ev);
+    forget(ev);
     boost::asio::post(blocking_, [this, id, next] {
         try {
             store_.complete(id, next);
@@ -288,7 +368,7 @@ void AsyncInvoker::fail(const std::string& id, const std::string& reason, const 
     auto next = follow_up(ev->second, config(ev->second.function).on_failure, reason, last);
     spdlog::warn("events: function={} request_id={} dead-lettered: {} after {} attempts", d.event.function, id,
                  reason, d.event.attempts);
-    events_.erase(ev);
+    forget(ev);
     boost::asio::post(blocking_, [this, d = std::move(d), next] {
         try {
             store_.dead_letter(d, next);
@@ -302,13 +382,12 @@ void AsyncInvoker::fail(const std::string& id, const std::string& reason, const 
 
 AsyncQueueStats AsyncInvoker::stats(const std::string& function) const {
     AsyncQueueStats s;
-    std::optional<Clock::time_point> oldest;
-    for (const auto& [id, e] : events_) {
-        if (parse_async_target(e.function).name != function) continue;
-        ++s.depth;
-        if (!oldest || e.received < *oldest) oldest = e.received;
-    }
-    if (oldest) s.oldest_age_s = std::chrono::duration<double>(Clock::now() - *oldest).count();
+    auto q = queues_.find(function);
+    if (q == queues_.end()) return s;
+    // Events being committed are not queued yet.
+    s.depth = q->second->received.size();
+    if (!q->second->received.empty())
+        s.oldest_age_s = std::chrono::duration<double>(Clock::now() - *q->second->received.begin()).count();
     return s;
 }
 
@@ -339,10 +418,10 @@ void AsyncInvoker::set_config(const std::string& function, std::optional<EventCo
 
 void AsyncInvoker::function_deleted(const std::string& function) {
     std::erase_if(configs_, [&](const auto& c) { return parse_async_target(c.first).name == function; });
-    for (auto it = events_.begin(); it != events_.end();) {
-        if (parse_async_target(it->second.function).name == function) it = events_.erase(it);
-        else ++it;
-    }
+    // Its deliveries in flight keep the old queue alive until their results, which then
+    // touch nothing of a function created again under the name.
+    queues_.erase(function);
+    std::erase_if(events_, [&](const auto& e) { return parse_async_target(e.second.function).name == function; });
 }
 
 }  // namespace funcd

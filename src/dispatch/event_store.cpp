@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     source TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_function ON dead_letters(function, failed_us);
+CREATE INDEX IF NOT EXISTS dead_letters_failed ON dead_letters(failed_us);
 CREATE TABLE IF NOT EXISTS event_configs (
     function TEXT PRIMARY KEY,
     config_json TEXT NOT NULL
@@ -186,6 +187,22 @@ bool EventStore::delete_dead_letter(const std::string& id) {
     sqlite::Statement del(db_, "DELETE FROM dead_letters WHERE id = ?1");
     del.bind(1, id).run();
     return db_.changes() > 0;
+}
+
+std::size_t EventStore::purge_dead_letters(SystemTime before) {
+    // In batches, each its own transaction, so a large purge never holds the database's
+    // write lock for long (async accepts wait on it).
+    constexpr int kBatch = 1000;
+    std::size_t removed = 0;
+    for (;;) {
+        std::lock_guard lock(mutex_);
+        sqlite::Statement del(db_, "DELETE FROM dead_letters WHERE rowid IN "
+                                   "(SELECT rowid FROM dead_letters WHERE failed_us < ?1 LIMIT ?2)");
+        del.bind(1, to_unix_us(before)).bind(2, std::int64_t{kBatch}).run();
+        const auto n = static_cast<std::size_t>(db_.changes());
+        removed += n;
+        if (n < static_cast<std::size_t>(kBatch)) return removed;
+    }
 }
 
 void EventStore::drop_function(const std::string& function) {

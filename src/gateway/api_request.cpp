@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/storage_full.hpp"
 
 namespace funcd::api {
 
@@ -100,36 +101,35 @@ http::Response method_not_allowed(std::string_view method, std::string_view allo
     return r;
 }
 
-void offload(boost::asio::io_context& io, boost::asio::thread_pool& blocking, http::Responder respond,
-             std::function<http::Response()> work) {
-    boost::asio::post(blocking, [&io, respond = std::move(respond), work = std::move(work)]() mutable {
-        http::Response r;
-        try {
-            r = work();
-        } catch (const ApiError& e) {
-            r = error_response(e.status(), e.type(), e.what());
-        } catch (const std::exception& e) {
-            spdlog::error("api: background request failed: {}", e.what());
-            r = error_response(500, "ServiceException", "internal error; see the daemon's log");
-        }
-        boost::asio::post(io, [respond = std::move(respond), r = std::move(r)]() mutable { respond(std::move(r)); });
-    });
-}
-
-namespace {
-
 http::Response response_for_current_exception() {
     try {
         throw;
     } catch (const ApiError& e) {
         return error_response(e.status(), e.type(), e.what());
+    } catch (const StorageFull& e) {
+        spdlog::error("api: request refused, storage full: {}", e.what());
+        return error_response(507, "InsufficientStorage",
+                              std::string(e.what()) + "; nothing was stored. Free space in funcd's data directory "
+                                                      "and retry");
     } catch (const std::exception& e) {
         spdlog::error("api: request failed: {}", e.what());
         return error_response(500, "ServiceException", "internal error; see the daemon's log");
     }
 }
 
-}  // namespace
+void offload(boost::asio::io_context& io, boost::asio::thread_pool& blocking, http::Responder respond,
+             std::function<http::Response()> work) {
+    boost::asio::post(blocking, [&io, respond = std::move(respond), work = std::move(work)]() mutable {
+        http::Response r;
+        try {
+            r = work();
+        } catch (...) {
+            r = response_for_current_exception();
+        }
+        boost::asio::post(io, [respond = std::move(respond), r = std::move(r)]() mutable { respond(std::move(r)); });
+    });
+}
+
 
 void commit_then_apply(boost::asio::io_context& io, boost::asio::thread_pool& blocking, http::Responder respond,
                        std::function<void()> commit, std::function<http::Response()> apply) {

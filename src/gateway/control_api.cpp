@@ -27,12 +27,14 @@ std::string millis3(std::int64_t us) { return fmt::format("{:.3f}", us / 1000.0)
 
 }  // namespace
 
-ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking,
+                       boost::asio::thread_pool& bulk, Registry& registry,
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                        TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
                        CodeLocations& locations, Prices prices, std::string api_token)
     : io_(io),
       blocking_(blocking),
+      bulk_(bulk),
       registry_(registry),
       pools_(pools),
       dispatcher_(dispatcher),
@@ -68,6 +70,28 @@ std::size_t ControlApi::body_limit(std::string_view method, std::string_view tar
 
 bool ControlApi::authorized(const http::Request& req) const { return bearer_token_matches(req, api_token_); }
 
+http::Response ControlApi::unauthorized() {
+    return error_response(401, "UnauthorizedException",
+                          "missing or wrong API token: send 'Authorization: Bearer <token>' "
+                          "(the token is in DATA_DIR/api-token unless configured)");
+}
+
+http::HeadDecision ControlApi::check_head(const http::Request& head) const {
+    if (LambdaApi::is_lambda_path(head.target)) return lambda_.check_head(head);
+    const std::size_t limit = body_limit(head.method, head.target);
+    ParsedTarget t;
+    try {
+        t = parse_target(head.target);
+    } catch (const ApiError&) {
+        return http::HeadDecision::read_body(limit);  // handle() answers it as it routes it
+    }
+    // The same segments handle() routes by, so no spelling of a path escapes the check.
+    const auto& s = t.segments;
+    if (!s.empty() && s[0] == "v1" && !authorized(head)) return http::HeadDecision::refuse(unauthorized());
+    if (auto decision = http_.check_head(t, head)) return std::move(*decision);
+    return http::HeadDecision::read_body(limit);
+}
+
 void ControlApi::handle(http::Request req, http::Responder respond) {
     // Lambda's API answers in its own shapes, errors included.
     if (LambdaApi::is_lambda_path(req.target)) return lambda_.handle(std::move(req), std::move(respond));
@@ -84,10 +108,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
         if (locations_.handle(t, req, respond)) return;
         if (s.empty() || s[0] != "v1")
             return respond(error_response(404, "NotFoundException", "no route for " + req.target));
-        if (!authorized(req))
-            return respond(error_response(401, "UnauthorizedException",
-                                          "missing or wrong API token: send 'Authorization: Bearer <token>' "
-                                          "(the token is in DATA_DIR/api-token unless configured)"));
+        if (!authorized(req)) return respond(unauthorized());
 
         if (s.size() == 2 && s[1] == "functions") {
             if (m != "GET") return respond(method_not_allowed(m, "GET"));
@@ -125,11 +146,8 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
             return usage_records(req, respond);
         }
         respond(error_response(404, "NotFoundException", "no route for " + req.target));
-    } catch (const ApiError& e) {
-        respond(error_response(e.status(), e.type(), e.what()));
-    } catch (const std::exception& e) {
-        spdlog::error("api: {} {} failed: {}", req.method, req.target, e.what());
-        respond(error_response(500, "ServiceException", "internal error; see the daemon's log"));
+    } catch (...) {
+        respond(response_for_current_exception());
     }
 }
 
@@ -138,21 +156,24 @@ void ControlApi::offload(http::Responder respond, std::function<http::Response()
 }
 
 void ControlApi::deploy(const std::string& name, http::Request& req, http::Responder& respond) {
-    const std::string_view type = media_type(req.header("content-type"));
-    DeployRequest parsed;
-    if (iequals(type, "application/json")) {
-        parsed = parse_deploy_json(name, req.body);
-    } else if (iequals(type, "application/zip")) {
-        if (req.body.size() > limits::kMaxZipBytes)
-            throw ApiError::too_large(fmt::format("the zip is {} bytes; the limit is {} bytes", req.body.size(),
-                                                  limits::kMaxZipBytes));
-        parsed = parse_deploy_query(name, parse_target(req.target).params, std::move(req.body));
-    } else {
+    const std::string type(media_type(req.header("content-type")));
+    if (!iequals(type, "application/json") && !iequals(type, "application/zip"))
         throw ApiError::unsupported_media(
             "send the function as application/json (with code.zip_base64) or as application/zip "
-            "(settings as query parameters); got Content-Type '" + std::string(type) + "'");
-    }
-    offload(std::move(respond), [this, name, parsed = std::move(parsed)]() mutable {
+            "(settings as query parameters); got Content-Type '" + type + "'");
+    // Parsing, base64 and unzipping take time in proportion to the body: off the loop, on the
+    // pool kept for such work.
+    api::offload(io_, bulk_, std::move(respond), [this, name, type, target = std::move(req.target),
+                                                  body = std::move(req.body)]() mutable {
+        DeployRequest parsed;
+        if (iequals(type, "application/json")) {
+            parsed = parse_deploy_json(name, body);
+        } else {
+            if (body.size() > limits::kMaxZipBytes)
+                throw ApiError::too_large(fmt::format("the zip is {} bytes; the limit is {} bytes", body.size(),
+                                                      limits::kMaxZipBytes));
+            parsed = parse_deploy_query(name, parse_target(target).params, std::move(body));
+        }
         bool created = false;
         std::string previous;  // the version /v1 invoked before this deploy
         FunctionRecordPtr record = registry_.update(name, [&](RecordChange& c) {

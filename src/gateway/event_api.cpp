@@ -76,13 +76,20 @@ void EventApi::invoke_async(const std::string& target, std::string payload, http
                                   std::to_string(limits::kMaxAsyncPayloadBytes) + " bytes (got " +
                                   std::to_string(payload.size()) + ")");
     invoker_.submit(target, std::move(payload), "api",
-                    [respond = std::move(respond)](std::string request_id, std::exception_ptr error) {
-                        if (error) {
-                            return respond(error_response(500, "ServiceException",
-                                                          "the event could not be stored; see the daemon's log"));
+                    [respond = std::move(respond)](const AcceptResult& result) {
+                        if (result.kind() == AcceptResult::Kind::queue_full) {
+                            http::Response r = error_response(429, "TooManyRequestsException", result.message());
+                            json body = json::parse(r.body);
+                            body["Reason"] = kQueueFullReason;
+                            r.body = body.dump();
+                            r.headers.emplace_back("Retry-After", "1");
+                            return respond(std::move(r));
                         }
-                        http::Response r = json_response(202, {{"request_id", request_id}});
-                        r.headers.emplace_back("X-Funcd-Request-Id", request_id);
+                        if (result.kind() == AcceptResult::Kind::storage_full)
+                            return respond(error_response(507, "InsufficientStorage", result.message()));
+                        if (!result.ok()) return respond(error_response(500, "ServiceException", result.message()));
+                        http::Response r = json_response(202, {{"request_id", result.request_id()}});
+                        r.headers.emplace_back("X-Funcd-Request-Id", result.request_id());
                         respond(std::move(r));
                     });
 }

@@ -76,30 +76,38 @@ class Session;
 
 // What sessions share with the server; outlives the Server while answers are in flight.
 struct Core : std::enable_shared_from_this<Core> {
-    Core(net::io_context& io, ServerOptions opts, BodyLimitFn limit, HandlerFn fn, TooLargeFn large)
+    Core(net::io_context& io, ServerOptions opts, HeadFn head_fn, HandlerFn fn, TooLargeFn large)
         : options(std::move(opts)),
-          body_limit(std::move(limit)),
+          head(std::move(head_fn)),
           handler(std::move(fn)),
           too_large(std::move(large)),
           acceptor(io.get_executor()),
           accept_retry(io.get_executor()) {}
 
     void accept();
+    // At max_connections: closes the connection idle the longest (one that has sent nothing of
+    // its next request), so connections opened and left idle cannot lock clients out until
+    // their head timeout. False when every connection is busy.
+    bool evict_idle();
+    // A connection over max_connections: told so in one write that does not wait, and closed.
+    void refuse_over_capacity(Socket& socket);
 
     ServerOptions options;
-    BodyLimitFn body_limit;
+    HeadFn head;
     HandlerFn handler;
     TooLargeFn too_large;
     Acceptor acceptor;
     Timer accept_retry;
     unsigned short bound_port = 0;
     bool stopped = false;
+    bool over_capacity_logged = false;  // once per stretch at the limit, not once per connection
     std::list<std::weak_ptr<Session>> sessions;
 };
 
 // Parses one request straight into the handler's Request (header names lower-cased as they
-// arrive), rather than into Beast's message and then copying it. The body limit is chosen
-// from the head, so an oversized declared body fails before any of it is read.
+// arrive), rather than into Beast's message and then copying it. What happens to the body
+// is decided from the head: a request refused there (no valid credentials) and an
+// oversized declared body fail before any of the body is read.
 class RequestParser final : public bhttp::basic_parser<true> {
 public:
     explicit RequestParser(const Core& core) : core_(core) {
@@ -114,6 +122,7 @@ public:
     bool expect_continue = false;
     std::size_t limit = 0;                                // the endpoint's body limit, once the head is known
     std::optional<std::uint64_t> declared_too_large;      // a Content-Length over that limit
+    std::optional<Response> refusal;                      // the head's answer, sent without reading the body
 
 private:
     void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target, int v,
@@ -136,7 +145,13 @@ private:
         }
     }
     void on_header_impl(error_code& ec) override {
-        limit = core_.body_limit(request.method, request.target);
+        HeadDecision decision = core_.head(request);
+        if (decision.refusal) {
+            refusal = std::move(decision.refusal);
+            ec = bhttp::error::body_limit;  // stops the parser; on_parse_error answers `refusal`
+            return;
+        }
+        limit = decision.body_limit;
         if (const auto length = content_length(); length && *length > limit) {
             declared_too_large = *length;
             ec = bhttp::error::body_limit;
@@ -171,7 +186,9 @@ public:
           remote_(std::move(remote)) {}
 
     ~Session() {
-        if (registered_) core_->sessions.erase(self_);
+        if (!registered_) return;
+        core_->sessions.erase(self_);
+        if (core_->sessions.size() + 1 < core_->options.limits.max_connections) core_->over_capacity_logged = false;
     }
 
     void start() {
@@ -186,6 +203,11 @@ public:
     void on_server_stop() {
         if (state_ == State::reading_header) close();
     }
+
+    // Nothing of a request received yet: a fresh or kept-alive connection waiting for one.
+    bool idle() const { return state_ == State::reading_header && parser_ && !parser_->got_some() && buffer_.size() == 0; }
+    // Closed to make room for a new connection (see Core::evict_idle).
+    void evict() { close(); }
 
 private:
     enum class State { reading_header, reading_body, handling, writing, closed };
@@ -267,6 +289,12 @@ private:
     }
 
     void on_parse_error(const error_code& ec) {
+        if (parser_->refusal) return answer_and_close(std::move(*parser_->refusal));
+        if (ec == bhttp::error::header_limit)
+            return answer_and_close(431, error_body("RequestHeaderFieldsTooLargeException",
+                                                    "the request head is larger than " +
+                                                        std::to_string(core_->options.limits.header_limit) +
+                                                        " bytes, the limit of this server"));
         if (ec == bhttp::error::body_limit) {
             if (core_->too_large)
                 return answer_and_close(core_->too_large(parser_->request.method, parser_->request.target,
@@ -460,7 +488,9 @@ void Core::accept() {
         // Answers are first written without waiting (see Session::write).
         if (!opt_ec) socket.non_blocking(true, opt_ec);
         auto remote = socket.remote_endpoint(opt_ec);
-        if (opt_ec) {
+        if (!opt_ec && self->sessions.size() >= self->options.limits.max_connections && !self->evict_idle()) {
+            self->refuse_over_capacity(socket);
+        } else if (opt_ec) {
             // The peer is already gone; nothing to serve.
             spdlog::debug("http: dropping a connection that closed on accept: {}", opt_ec.message());
         } else {
@@ -470,15 +500,48 @@ void Core::accept() {
     });
 }
 
+bool Core::evict_idle() {
+    // Sessions are added at the front, so the back holds the oldest.
+    for (auto it = sessions.rbegin(); it != sessions.rend(); ++it) {
+        auto s = it->lock();
+        if (!s || !s->idle()) continue;
+        spdlog::debug("http: {} connections open on port {}; closing the one idle longest", sessions.size(),
+                      bound_port);
+        s->evict();
+        return true;
+    }
+    return false;
+}
+
+void Core::refuse_over_capacity(Socket& socket) {
+    // Built once: a flood of connections must cost as little as possible each.
+    static const std::string answer = [] {
+        const std::string body =
+            error_body("ServiceUnavailableException", "too many open connections to funcd; retry later");
+        return "HTTP/1.1 503 Service Unavailable\r\nServer: funcd\r\nContent-Type: application/json\r\n"
+               "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    if (!over_capacity_logged) {
+        spdlog::warn("http: {} connections open on port {}, the limit (gateway.max_connections); refusing more",
+                     sessions.size(), bound_port);
+        over_capacity_logged = true;
+    }
+    error_code ec;
+    socket.write_some(net::buffer(answer), ec);  // non-blocking; a peer that cannot take it loses it
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+}
+
 }  // namespace
 
 struct Server::Impl : Core {
     using Core::Core;
 };
 
-Server::Server(boost::asio::io_context& io, ServerOptions options, BodyLimitFn body_limit, HandlerFn handler,
+Server::Server(boost::asio::io_context& io, ServerOptions options, HeadFn head, HandlerFn handler,
                TooLargeFn too_large)
-    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(body_limit), std::move(handler),
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(head), std::move(handler),
                                    std::move(too_large))) {}
 
 Server::~Server() { stop(); }

@@ -52,6 +52,11 @@ void add_cors(const CorsSettings& cors, const http::Request& req, http::Response
     if (!cors.expose_headers.empty()) r.headers.emplace_back("Access-Control-Expose-Headers", joined(cors.expose_headers));
 }
 
+bool is_preflight(const CorsSettings& cors, const http::Request& req) {
+    return req.method == "OPTIONS" && cors.enabled() && !req.header("origin").empty() &&
+           !req.header("access-control-request-method").empty();
+}
+
 }  // namespace
 
 HttpTrigger::HttpTrigger(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
@@ -100,13 +105,13 @@ void HttpTrigger::put_routes(http::Request& req, http::Responder& respond) {
         });
 }
 
-bool HttpTrigger::handle_endpoint(const ParsedTarget& t, http::Request& req, http::Responder& respond) {
+std::optional<HttpTrigger::Target> HttpTrigger::find_target(const ParsedTarget& t, const http::Request& req) const {
     const auto& s = t.segments;
-    if (s.empty() || (s[0] != "fn" && s[0] != "api")) return false;
+    if (s.empty() || (s[0] != "fn" && s[0] != "api")) return std::nullopt;
     const std::string_view path = path_of(req.target);
     Target target;
     if (s[0] == "fn") {
-        if (s.size() < 2) return respond(gateway_error(404, "Not Found")), true;
+        if (s.size() < 2) return target;
         // /fn/NAME or /fn/NAME:ALIAS, the second only with a URL config from Lambda's API.
         const std::string& label = s[1];
         const auto colon = label.find(':');
@@ -133,44 +138,69 @@ bool HttpTrigger::handle_endpoint(const ParsedTarget& t, http::Request& req, htt
         auto m = routes->match(req.method, below);
         if (!m && req.method == "OPTIONS" && !req.header("access-control-request-method").empty())
             m = routes->match(std::string(req.header("access-control-request-method")), below);
-        if (!m) return respond(gateway_error(404, "Not Found")), true;
+        if (!m) return target;
         if (auto record = registry_.find(m->route->function)) target.fn = record->default_target();
         target.route_key = m->route->method + " " + m->route->path;
         target.raw_path = below;
         target.path_parameters = std::move(m->path_parameters);
     }
-    if (!target.fn) return respond(gateway_error(404, "Not Found")), true;
-    serve(std::move(target), req, respond);
-    return true;
+    return target;
 }
 
-void HttpTrigger::serve(Target target, http::Request& req, http::Responder& respond) {
+std::optional<http::Response> HttpTrigger::refusal(const Target& target, const http::Request& req,
+                                                   bool body_read) const {
+    if (!target.fn) return gateway_error(404, "Not Found");
     const FunctionConfig& c = target.fn->config;
     // A Lambda URL config's CORS and auth, else the function's own (/v1) settings.
     const CorsSettings& cors = target.url ? target.url->cors : c.cors;
     // A CORS preflight carries no credentials; it is answered from the settings alone.
-    if (req.method == "OPTIONS" && cors.enabled() && !req.header("origin").empty() &&
-        !req.header("access-control-request-method").empty()) {
+    if (is_preflight(cors, req)) return std::nullopt;
+    if (target.url) {
+        // AWS_IAM: the request must carry a valid SigV4 signature by one of funcd's keys. Before
+        // the body has arrived, everything but the signature over it is checked.
+        if (target.url->auth == UrlAuthType::aws_iam) {
+            const sigv4::RequestView view{req.method, req.target, req.headers, req.body};
+            if (!(body_read ? verifier_.verify(view) : verifier_.verify_head(view)).ok()) {
+                http::Response r = json_response(403, json{{"Message", "Forbidden"}});
+                add_cors(cors, req, r);
+                return r;
+            }
+        }
+    } else if (c.url_auth == UrlAuth::token && !bearer_token_matches(req, api_token_)) {
+        http::Response r = gateway_error(401, "Unauthorized");
+        r.headers.emplace_back("WWW-Authenticate", "Bearer");
+        add_cors(cors, req, r);
+        return r;
+    }
+    return std::nullopt;
+}
+
+std::optional<http::HeadDecision> HttpTrigger::check_head(const ParsedTarget& t, const http::Request& head) const {
+    auto target = find_target(t, head);
+    if (!target) return std::nullopt;
+    if (auto r = refusal(*target, head, /*body_read=*/false)) return http::HeadDecision::refuse(std::move(*r));
+    return http::HeadDecision::read_body(limits::kMaxPayloadBytes);
+}
+
+bool HttpTrigger::handle_endpoint(const ParsedTarget& t, http::Request& req, http::Responder& respond) {
+    auto target = find_target(t, req);
+    if (!target) return false;
+    serve(std::move(*target), req, respond);
+    return true;
+}
+
+void HttpTrigger::serve(Target target, http::Request& req, http::Responder& respond) {
+    if (auto r = refusal(target, req, /*body_read=*/true)) return respond(std::move(*r));
+    const FunctionConfig& c = target.fn->config;
+    // A Lambda URL config's CORS and auth, else the function's own (/v1) settings.
+    const CorsSettings& cors = target.url ? target.url->cors : c.cors;
+    if (is_preflight(cors, req)) {
         http::Response r{204, {}, {}, ""};
         add_cors(cors, req, r);
         if (r.headers.empty()) return respond(std::move(r));  // origin not allowed
         if (!cors.allow_methods.empty()) r.headers.emplace_back("Access-Control-Allow-Methods", joined(cors.allow_methods));
         if (!cors.allow_headers.empty()) r.headers.emplace_back("Access-Control-Allow-Headers", joined(cors.allow_headers));
         if (cors.max_age_s > 0) r.headers.emplace_back("Access-Control-Max-Age", std::to_string(cors.max_age_s));
-        return respond(std::move(r));
-    }
-    if (target.url) {
-        // AWS_IAM: the request must carry a valid SigV4 signature by one of funcd's keys.
-        if (target.url->auth == UrlAuthType::aws_iam &&
-            !verifier_.verify({req.method, req.target, req.headers, req.body}).ok()) {
-            http::Response r = json_response(403, json{{"Message", "Forbidden"}});
-            add_cors(cors, req, r);
-            return respond(std::move(r));
-        }
-    } else if (c.url_auth == UrlAuth::token && !bearer_token_matches(req, api_token_)) {
-        http::Response r = gateway_error(401, "Unauthorized");
-        r.headers.emplace_back("WWW-Authenticate", "Bearer");
-        add_cors(cors, req, r);
         return respond(std::move(r));
     }
     dispatcher_.check_accepting();

@@ -317,7 +317,7 @@ void LambdaApi::create_function(const CallPtr& call) {
         });
         json out = configuration(*call, *shown);
         return http::Response{201, {}, out.dump(), "application/json"};
-    });
+    }, /*bulk=*/true);
 }
 
 void LambdaApi::get_function(const CallPtr& call, const FunctionRef& ref, bool configuration_only) {
@@ -420,7 +420,7 @@ void LambdaApi::update_code(const CallPtr& call, const FunctionRef& ref) {
             return std::move(d.response);
         }
         return http::Response{200, {}, configuration(*call, *shown).dump(), "application/json"};
-    });
+    }, /*bulk=*/true);
 }
 
 void LambdaApi::update_configuration(const CallPtr& call, const FunctionRef& ref) {

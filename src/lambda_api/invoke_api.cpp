@@ -36,6 +36,15 @@ void check_json_payload(std::string& payload) {
                                            "the payload is not valid JSON");
 }
 
+// An Event invocation that was not queued: a full queue is Lambda's throttle (429), a
+// store that failed is the service's error.
+LambdaError async_refusal(const AcceptResult& result) {
+    if (result.kind() == AcceptResult::Kind::queue_full)
+        return LambdaError::throttled(result.message(), std::string(kQueueFullReason));
+    if (result.kind() == AcceptResult::Kind::storage_full) return LambdaError(507, "InsufficientStorage", result.message());
+    return LambdaError::service(result.message());
+}
+
 }  // namespace
 
 void LambdaApi::invoke(const CallPtr& call, const FunctionRef& ref) {
@@ -61,9 +70,9 @@ void LambdaApi::invoke(const CallPtr& call, const FunctionRef& ref) {
     if (type == "Event") {
         // Queued for the version the caller named; unqualified is $LATEST.
         const std::string target = ref.name + ":" + ref.qualifier.value_or(std::string(kLatestLabel));
-        async_.submit(target, std::move(payload), "lambda-api", [call](std::string request_id, std::exception_ptr error) {
-            if (error) return call->fail(LambdaError::service("the event could not be stored; see funcd's log"));
-            call->request_id = std::move(request_id);
+        async_.submit(target, std::move(payload), "lambda-api", [call](const AcceptResult& result) {
+            if (!result.ok()) return call->fail(async_refusal(result));
+            call->request_id = result.request_id();
             call->reply_empty(202);
         });
         return;
@@ -103,9 +112,9 @@ void LambdaApi::invoke_async(const CallPtr& call, const FunctionRef& ref) {
     check_json_payload(payload);
     dispatcher_.check_accepting();
     const std::string target = ref.name + ":" + ref.qualifier.value_or(std::string(kLatestLabel));
-    async_.submit(target, std::move(payload), "lambda-api", [call](std::string request_id, std::exception_ptr error) {
-        if (error) return call->fail(LambdaError::service("the event could not be stored; see funcd's log"));
-        call->request_id = std::move(request_id);
+    async_.submit(target, std::move(payload), "lambda-api", [call](const AcceptResult& result) {
+        if (!result.ok()) return call->fail(async_refusal(result));
+        call->request_id = result.request_id();
         call->reply(202, {{"Status", 202}});
     });
 }

@@ -1,3 +1,4 @@
+#include "funcd/common/storage_full.hpp"
 #include "funcd/lambda_api/lambda_api.hpp"
 
 #include <ctime>
@@ -88,12 +89,38 @@ void LambdaCall::fail(const LambdaError& e) {
     respond(std::move(r));
 }
 
-LambdaApi::LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+namespace {
+
+// The Lambda error for the exception being handled (call inside a catch): the one place the
+// Lambda API turns failures into its error documents.
+LambdaError current_lambda_error(const LambdaCall& call) {
+    try {
+        throw;
+    } catch (const LambdaError& e) {
+        return e;
+    } catch (const ApiError& e) {
+        return to_lambda_error(e);
+    } catch (const StorageFull& e) {
+        spdlog::error("lambda api: {} {} refused, storage full: {}", call.req.method, call.req.target, e.what());
+        return LambdaError(507, "InsufficientStorage",
+                           std::string(e.what()) + "; nothing was stored. Free space in funcd's data directory "
+                                                   "and retry.");
+    } catch (const std::exception& e) {
+        spdlog::error("lambda api: {} {} failed: {}", call.req.method, call.req.target, e.what());
+        return LambdaError::service("internal error; see funcd's log");
+    }
+}
+
+}  // namespace
+
+LambdaApi::LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, boost::asio::thread_pool& bulk,
+                     Registry& registry,
                      PoolManager& pools, Dispatcher& dispatcher, AsyncInvoker& async, EventStore& events,
                      FunctionChanges& changes, CodeLocations& locations, const sigv4::Verifier& verifier,
                      const RuntimeCatalog& runtimes, AwsCredentials credentials, LambdaApiOptions options)
     : io_(io),
       blocking_(blocking),
+      bulk_(bulk),
       registry_(registry),
       pools_(pools),
       dispatcher_(dispatcher),
@@ -128,6 +155,14 @@ http::Response LambdaApi::too_large(std::string_view method, std::string_view ta
         new_uuid());
 }
 
+http::HeadDecision LambdaApi::check_head(const http::Request& head) const {
+    const sigv4::Verification v = verifier_.verify_head(sigv4::RequestView{head.method, head.target, head.headers, {}});
+    if (!v.ok())
+        return http::HeadDecision::refuse(
+            lambda_error_response(LambdaError(v.status(), v.error_type(), v.message()), new_uuid()));
+    return http::HeadDecision::read_body(body_limit(head.method, head.target));
+}
+
 void LambdaApi::handle(http::Request req, http::Responder respond) {
     auto call = std::make_shared<LambdaCall>();
     call->req = std::move(req);
@@ -135,7 +170,7 @@ void LambdaApi::handle(http::Request req, http::Responder respond) {
     call->request_id = new_uuid();
     // Verifying hashes the body: a code upload's tens of megabytes are hashed off the loop.
     if (call->req.body.size() > kVerifyOnLoopBytes) {
-        boost::asio::post(blocking_, [this, call] {
+        boost::asio::post(bulk_, [this, call] {
             auto v = std::make_shared<sigv4::Verification>(verifier_.verify(
                 sigv4::RequestView{call->req.method, call->req.target, call->req.headers, call->req.body}));
             boost::asio::post(io_, [this, call, v] { verified(call, *v); });
@@ -157,13 +192,8 @@ void LambdaApi::verified(const CallPtr& call, const sigv4::Verification& v) {
             return call->fail(LambdaError::invalid_content(e.what()));
         }
         route(call);
-    } catch (const LambdaError& e) {
-        call->fail(e);
-    } catch (const ApiError& e) {
-        call->fail(to_lambda_error(e));
-    } catch (const std::exception& e) {
-        spdlog::error("lambda api: {} {} failed: {}", call->req.method, call->req.target, e.what());
-        call->fail(LambdaError::service("internal error; see funcd's log"));
+    } catch (...) {
+        call->fail(current_lambda_error(*call));
     }
 }
 
@@ -304,19 +334,14 @@ std::string LambdaApi::arn(const LambdaCall& call, std::string_view name, std::s
     return function_arn(call.scope.region, call.scope.account, name, qualifier);
 }
 
-void LambdaApi::offload(const CallPtr& call, std::function<http::Response()> work) {
-    boost::asio::post(blocking_, [this, call, work = std::move(work)]() mutable {
+void LambdaApi::offload(const CallPtr& call, std::function<http::Response()> work, bool bulk) {
+    boost::asio::post(bulk ? bulk_ : blocking_, [this, call, work = std::move(work)]() mutable {
         std::optional<http::Response> ok;
         std::optional<LambdaError> error;
         try {
             ok = work();
-        } catch (const LambdaError& e) {
-            error = e;
-        } catch (const ApiError& e) {
-            error = to_lambda_error(e);
-        } catch (const std::exception& e) {
-            spdlog::error("lambda api: {} {} failed: {}", call->req.method, call->req.target, e.what());
-            error = LambdaError::service("internal error; see funcd's log");
+        } catch (...) {
+            error = current_lambda_error(*call);
         }
         boost::asio::post(io_, [call, ok = std::move(ok), error = std::move(error)]() mutable {
             if (error) return call->fail(*error);

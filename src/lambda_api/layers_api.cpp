@@ -109,7 +109,7 @@ void LambdaApi::publish_layer(const CallPtr& call, const std::string& name) {
         boost::asio::post(io_, [this] { changes_.collect_code_garbage(); });
         json out = layer_version_document(*l, call->scope, locations_.url(call->req.header("host"), l->code_sha256));
         return http::Response{201, {}, out.dump(), "application/json"};
-    });
+    }, /*bulk=*/true);
 }
 
 void LambdaApi::get_layer(const CallPtr& call, const std::string& name, const std::string& version) {

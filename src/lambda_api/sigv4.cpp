@@ -399,7 +399,7 @@ void Verifier::remember(std::string scope_head, const SigningKey& key) const {
     signing_keys_.insert_or_assign(std::move(scope_head), key);
 }
 
-Verification Verifier::verify(const RequestView& r) const {
+Verification Verifier::verify_head(const RequestView& r) const {
     const auto [path, query] = split_target(r.target);
     if (!has_header(r.headers, "authorization")) {
         if (has_query_signature(query))
@@ -441,6 +441,20 @@ Verification Verifier::verify(const RequestView& r) const {
     const SystemTime now = floor<seconds>(clock_());
     if (*request_time < now - kClockSkew) return Verification::expired(*request_time, now);
     if (*request_time > now + kClockSkew) return Verification::not_yet_current(*request_time, now);
+    return Verification::ok(
+        Identity{std::string(scope->access_key_id), std::string(scope->region), credential->second.principal});
+}
+
+Verification Verifier::verify(const RequestView& r) const {
+    if (Verification head = verify_head(r); !head.ok()) return head;
+    // The head is well formed: what follows parses it again, without the checks.
+    std::string error;
+    const auto auth = parse_authorization(first_header(r.headers, "authorization"), error);
+    const std::string_view amz_date = trim(first_header(r.headers, "x-amz-date"));
+    const auto scope = parse_credential(auth->credential);
+    std::vector<std::string> signed_headers;
+    parse_signed_headers(auth->signed_headers, signed_headers);
+    const auto credential = credentials_.find(std::string(scope->access_key_id));
 
     // A client that sends its own body hash signs with it; it has to be the body's. That
     // also turns away UNSIGNED-PAYLOAD and streaming payloads, which this API never needs.

@@ -1,3 +1,4 @@
+#include "funcd/common/storage_full.hpp"
 #include "funcd/registry/code_archive.hpp"
 
 #include <archive.h>
@@ -206,6 +207,7 @@ std::vector<Entry> scan(std::string_view zip, const ArchiveLimits& lim) {
 
 [[noreturn]] void io_failure(const std::string& what, const fs::path& p, int err) {
     if (err == ENAMETOOLONG) reject("zip entry '" + p.string() + "' has a path that is too long");
+    if (is_storage_full(err)) throw StorageFull("no space left to unpack the code (" + p.filename().string() + ")");
     throw ApiError::internal("cannot " + what + " " + p.string() + ": " + std::strerror(err));
 }
 

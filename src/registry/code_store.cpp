@@ -1,3 +1,4 @@
+#include "funcd/common/storage_full.hpp"
 #include "funcd/registry/code_store.hpp"
 
 #include <fcntl.h>
@@ -33,7 +34,11 @@ namespace {
 void write_file_atomically(const fs::path& path, std::string_view data) {
     const fs::path tmp = path.parent_path() / (std::string(kTmpPrefix) + random_hex(kTmpSuffixBytes));
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    if (fd < 0) throw std::runtime_error("cannot create " + tmp.string() + ": " + std::strerror(errno));
+    if (fd < 0) {
+        const int err = errno;
+        if (is_storage_full(err)) throw StorageFull("no space left to store the code's zip");
+        throw std::runtime_error("cannot create " + tmp.string() + ": " + std::strerror(err));
+    }
     std::size_t done = 0;
     while (done < data.size()) {
         const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -42,6 +47,7 @@ void write_file_atomically(const fs::path& path, std::string_view data) {
             const int err = errno;
             ::close(fd);
             ::unlink(tmp.c_str());
+            if (is_storage_full(err)) throw StorageFull("no space left to store the code's zip");
             throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(err));
         }
         done += static_cast<std::size_t>(n);

@@ -50,16 +50,26 @@ std::filesystem::path RecordChange::layer_view(const std::vector<LayerRef>& laye
     return registry_.views_.build(layers);
 }
 
-Registry::Registry(const std::filesystem::path& db_path, CodeStore& code, LayerViews& views, int max_concurrency)
-    : code_(code), views_(views), max_concurrency_(max_concurrency), db_(db_path) {
+Registry::Registry(const std::filesystem::path& db_path, CodeStore& code, LayerViews& views, int max_concurrency,
+                   const EnvCipher& env_cipher)
+    : code_(code), views_(views), env_cipher_(env_cipher), max_concurrency_(max_concurrency), db_(db_path) {
     db_.exec(kSchema);
     migrate_single_version_table();
     load();
 }
 
-std::shared_ptr<FunctionRecord> Registry::read_record(const std::string& doc) const {
+std::string Registry::write_record(const FunctionRecord& r) const {
+    nlohmann::json doc = to_json(r);
+    env_cipher_.seal(doc);
+    return doc.dump();
+}
+
+std::shared_ptr<FunctionRecord> Registry::read_record(const std::string& doc, bool* reseal) const {
+    nlohmann::json j = nlohmann::json::parse(doc);
+    const bool stale = env_cipher_.open(j);
+    if (reseal) *reseal = stale;
     return record_from_json(
-        nlohmann::json::parse(doc), [this](const std::string& sha) { return code_.dir_for(sha); },
+        j, [this](const std::string& sha) { return code_.dir_for(sha); },
         [this](const std::vector<LayerRef>& layers) {
             // A view that cannot be rebuilt fails that version's workers at launch, with the
             // reason in the log; it must not make the whole function disappear.
@@ -111,7 +121,7 @@ void Registry::migrate_single_version_table() {
             r.revision_id = latest->revision_id;
             r.policy_revision_id = new_uuid();
             sqlite::Statement insert(db_, "INSERT OR REPLACE INTO function_records (name, doc) VALUES (?1, ?2)");
-            insert.bind(1, name).bind(2, to_json(r).dump());
+            insert.bind(1, name).bind(2, write_record(r));
             insert.run();
             ++migrated;
         } catch (const std::exception& e) {
@@ -141,20 +151,34 @@ void Registry::protect_code_named_in(std::string_view doc) {
 }
 
 void Registry::load() {
+    std::vector<std::string> reseal;  // records in plain text or sealed with an older key
+    bool unreadable = false;
     {
         sqlite::Statement q(db_, "SELECT name, doc FROM function_records");
         while (q.step()) {
             const std::string name = q.column_text(0);
             const std::string doc = q.column_text(1);
             try {
-                functions_.emplace(name, read_record(doc));
+                bool stale = false;
+                functions_.emplace(name, read_record(doc, &stale));
+                if (stale) reseal.push_back(name);
             } catch (const std::exception& e) {
                 spdlog::error("registry: function {} has an unreadable record, skipped (its code is kept): {}", name,
                               e.what());
                 protect_code_named_in(doc);
+                unreadable = true;
             }
         }
     }
+    if (!reseal.empty()) {
+        sqlite::Transaction tx(db_);
+        for (const auto& name : reseal) commit(name, functions_.at(name).get());
+        tx.commit();
+        spdlog::info("registry: the environments of {} functions sealed with key {}", reseal.size(),
+                     env_cipher_.current_key_id());
+    }
+    // Older keys go once nothing needs them; a record that could not be read may still.
+    if (env_cipher_.has_old_keys() && !unreadable) env_cipher_.drop_old_keys();
     sqlite::Statement q(db_, "SELECT name, version, doc FROM layer_versions");
     std::size_t layers = 0;
     while (q.step()) {
@@ -202,7 +226,7 @@ void Registry::commit(std::string_view name, const FunctionRecord* record) {
     sqlite::Statement upsert(db_, R"sql(
         INSERT INTO function_records (name, doc) VALUES (?1, ?2)
         ON CONFLICT(name) DO UPDATE SET doc = ?2)sql");
-    upsert.bind(1, name).bind(2, to_json(*record).dump());
+    upsert.bind(1, name).bind(2, write_record(*record));
     upsert.run();
 }
 

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "funcd/common/storage_full.hpp"
+
 namespace funcd::sqlite {
 namespace {
 
@@ -17,7 +19,9 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
-    throw std::runtime_error(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+    const std::string message = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
+    if (db && sqlite3_errcode(db) == SQLITE_FULL) throw StorageFull("the database is full: " + message);
+    throw std::runtime_error(message);
 }
 
 }  // namespace
@@ -54,6 +58,7 @@ void Database::exec(std::string_view sql) {
     if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
         std::string message = error ? error : "unknown error";
         sqlite3_free(error);
+        if (sqlite3_errcode(db_) == SQLITE_FULL) throw StorageFull("the database is full: " + message);
         throw std::runtime_error("sqlite: " + message + " in: " + text);
     }
 }

@@ -89,13 +89,13 @@ void FileTriggers::on_file(const Key& key, FileEvent e) {
         boost::asio::post(io_, [this, key, event = std::move(event), file = e.key]() mutable {
             if (!entries_.count(key)) return;  // removed meanwhile
             invoker_.submit(key.first, std::move(event), "file:" + key.second,
-                            [key, file](const std::string& request_id, std::exception_ptr error) {
-                                if (error)
-                                    spdlog::error("file trigger: function={} trigger={} could not queue {}", key.first,
-                                                  key.second, file);
+                            [key, file](const AcceptResult& result) {
+                                if (!result.ok())
+                                    spdlog::error("file trigger: function={} trigger={} could not queue {}: {}",
+                                                  key.first, key.second, file, result.message());
                                 else
                                     spdlog::debug("file trigger: function={} trigger={} file={} request_id={}",
-                                                  key.first, key.second, file, request_id);
+                                                  key.first, key.second, file, result.request_id());
                             });
         });
     });

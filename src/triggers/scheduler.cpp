@@ -56,11 +56,12 @@ void Scheduler::fire(const Key& key) {
     e.last_fire = at;
     const nlohmann::json event = e.definition.input ? *e.definition.input : scheduled_event(e.definition, at);
     invoker_.submit(key.first, event.dump(), "schedule:" + key.second,
-                    [function = key.first, name = key.second](const std::string& request_id, std::exception_ptr error) {
-                        if (error) spdlog::error("schedule: function={} schedule={} could not queue its event", function,
-                                                 name);
+                    [function = key.first, name = key.second](const AcceptResult& result) {
+                        if (!result.ok())
+                            spdlog::error("schedule: function={} schedule={} could not queue its event: {}", function,
+                                          name, result.message());
                         else spdlog::debug("schedule: function={} schedule={} queued request_id={}", function, name,
-                                           request_id);
+                                           result.request_id());
                     });
     arm(key, e);
 }

@@ -232,5 +232,60 @@ TEST(Async, ARecreatedFunctionGetsItsEventsAfterADeleteMidDelivery) {
         << function_log(d, "again");
 }
 
+// A function's queue holds at most async.queue_depth_per_function undelivered events; more
+// are refused as Lambda refuses a throttled call (429, TooManyRequestsException), and other
+// functions' queues are not affected.
+TEST(Async, AFullQueueAnswers429AndOnlyForItsFunction) {
+    Daemon d({"--limit", "async.queue_depth_per_function=3"});
+    const char* kSlowPy = "import time\ndef handler(event, context):\n    time.sleep(1)\n    return 1\n";
+    json s = settings();
+    s["reserved_concurrency"] = 1;
+    ASSERT_EQ(d.deploy("slow", s, python_zip(kSlowPy)).status, 201);
+    ASSERT_EQ(d.deploy("ok", settings(), python_zip(kOkPy)).status, 201);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(invoke_event(d, "slow", R"({"n": 1})").status, 202) << i;
+    const auto refused = invoke_event(d, "slow", R"({"n": 4})");
+    ASSERT_EQ(refused.status, 429) << refused.body;
+    EXPECT_EQ(refused.json()["error"]["type"], "TooManyRequestsException") << refused.body;
+    EXPECT_EQ(refused.json()["Reason"], "AsyncQueueDepthExceeded") << refused.body;
+    EXPECT_NE(refused.json()["error"]["message"].get<std::string>().find("async.queue_depth_per_function"),
+              std::string::npos);
+    EXPECT_EQ(refused.header("retry-after"), "1");
+    EXPECT_EQ(invoke_event(d, "ok", R"({"n": 5})").status, 202) << "another function's queue is its own";
+
+    // Once events are delivered, there is room again.
+    EXPECT_TRUE(eventually([&] { return invoke_event(d, "slow", R"({"n": 6})").status == 202; }, 10s));
+    EXPECT_TRUE(eventually([&] { return usage_records(d, "slow").size() == 4; }, 15s));
+    EXPECT_EQ(usage_records(d, "ok").size(), 1u);
+}
+
+// Dead letters are kept for async.dead_letter_retention_s (14 days by default) and then removed.
+TEST(Async, DeadLettersPastTheirRetentionAreRemoved) {
+    auto dir = std::filesystem::temp_directory_path() / ("funcd-dlq-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    {
+        Daemon d({}, dir);
+        d.keep_data_dir();
+        ASSERT_EQ(d.deploy("fails", settings(), python_zip(kFailPy)).status, 201);
+        ASSERT_EQ(d.api("PUT", "/v1/functions/fails/event-config", R"({"maximum_retry_attempts": 0})").status, 200);
+        ASSERT_EQ(invoke_event(d, "fails", "{}").status, 202);
+        ASSERT_TRUE(eventually([&] {
+            return d.api("GET", "/v1/dead-letters?function=fails").json()["dead_letters"].size() == 1;
+        }, 10s));
+    }
+    std::this_thread::sleep_for(2s);
+    Daemon d({"--limit", "async.dead_letter_retention_s=1"}, dir);
+    EXPECT_TRUE(eventually([&] {
+        return d.api("GET", "/v1/dead-letters?function=fails").json()["dead_letters"].empty();
+    })) << "a dead letter older than the retention is removed at start";
+    // A fresh one stays until it is older than the retention.
+    const std::string fresh = invoke_event(d, "fails", "{}").json()["request_id"];
+    ASSERT_TRUE(eventually([&] {
+        return d.api("GET", "/v1/dead-letters?function=fails").json()["dead_letters"].size() == 1;
+    }, 10s));
+    EXPECT_EQ(d.api("GET", "/v1/dead-letters?function=fails").json()["dead_letters"][0]["id"], fresh);
+    d.stop();
+    std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace funcd::testing

@@ -175,6 +175,7 @@ std::vector<pid_t> descendants_of(pid_t root) {
 Daemon::Daemon(std::vector<std::string> extra_args, std::optional<std::filesystem::path> data_dir) {
     if (data_dir) {
         data_dir_ = *data_dir;
+        std::filesystem::create_directories(data_dir_);  // the daemon's log is written there from the start
     } else {
         data_dir_ = make_temp_dir("funcd-it-");
         own_data_dir_ = true;

@@ -33,7 +33,7 @@ TEST(DataDir, IsTheDaemonUsersOnly) {
     EXPECT_EQ(mode_of(data), 0700u) << "DATA_DIR";
     // (The harness gives the API token through FUNCD_API_TOKEN, so there is no api-token
     // file; the WAL may have been checkpointed away at shutdown.)
-    for (const char* file : {"funcd.db", "usage.journal", "aws-credentials", "logs/private.log"})
+    for (const char* file : {"funcd.db", "usage.journal", "aws-credentials", "env.keys", "logs/private.log"})
         EXPECT_EQ(mode_of(data / file), 0600u) << file;
     if (std::filesystem::exists(data / "funcd.db-wal")) {
         EXPECT_EQ(mode_of(data / "funcd.db-wal"), 0600u);
@@ -53,6 +53,27 @@ TEST(DataDir, IsTheDaemonUsersOnly) {
     std::system(("chmod -R u+w '" + data.string() + "' 2>/dev/null").c_str());
     std::error_code ec;
     std::filesystem::remove_all(data, ec);
+}
+
+// A function's environment is sealed in the database (AES-256-GCM, key in DATA_DIR/env.keys)
+// and never written to the daemon's log, even at debug level; the function still sees it.
+TEST(DataDir, EnvironmentSecretsAreNeitherInTheDatabaseNorInTheLog) {
+    const std::string secret = "pa55-" + std::to_string(::getpid()) + "-word";
+    Daemon d({"--log-level", "debug"});
+    const char* kPrintEnvPy = "import os\ndef handler(event, context):\n    return os.environ['DB_PASS']\n";
+    ASSERT_EQ(d.deploy("sealed", {{"runtime", "python3"}, {"handler", "app.handler"}, {"env", {{"DB_PASS", secret}}}},
+                       python_zip(kPrintEnvPy))
+                  .status,
+              201);
+    const auto r = d.invoke("sealed");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.json(), secret);
+    EXPECT_EQ(d.api("GET", "/v1/functions/sealed").json()["env"]["DB_PASS"], secret) << "the API shows it to its owner";
+    for (const char* file : {"funcd.db", "funcd.db-wal"}) {
+        if (!std::filesystem::exists(d.data_dir() / file)) continue;
+        EXPECT_EQ(read_file(d.data_dir() / file).find(secret), std::string::npos) << file << " holds the secret";
+    }
+    EXPECT_EQ(d.log().find(secret), std::string::npos) << "the daemon's log holds the secret";
 }
 
 }  // namespace

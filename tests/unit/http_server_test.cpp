@@ -34,6 +34,7 @@ using funcd::http::Responder;
 using funcd::http::Response;
 using funcd::http::Server;
 using funcd::http::ConnectionLimits;
+using funcd::http::HeadDecision;
 using funcd::http::ServerOptions;
 
 using Client = funcd::testing::RawHttpClient;
@@ -41,13 +42,19 @@ using Client = funcd::testing::RawHttpClient;
 class HttpServerTest : public ::testing::Test {
 protected:
     void start(std::size_t body_limit = 1024, std::chrono::milliseconds read_timeout = ConnectionLimits{}.head_timeout) {
+        ConnectionLimits limits;
+        limits.head_timeout = read_timeout;
+        limits.body_timeout = read_timeout;
+        start_with(limits, [body_limit](const Request&) { return HeadDecision::read_body(body_limit); });
+    }
+
+    void start_with(ConnectionLimits limits, funcd::http::HeadFn head) {
         ServerOptions options;
         options.host = "127.0.0.1";
         options.port = 0;
-        options.limits.head_timeout = read_timeout;
-        options.limits.body_timeout = read_timeout;
+        options.limits = limits;
         server_ = std::make_unique<Server>(
-            io_, options, [body_limit](std::string_view, std::string_view) { return body_limit; },
+            io_, options, std::move(head),
             [this](Request r, Responder respond) {
                 ++calls_;
                 handler_(std::move(r), std::move(respond));
@@ -385,9 +392,128 @@ TEST_F(HttpServerTest, IdleAndHalfSentRequestsAreClosedAfterTheReadTimeout) {
     }
 }
 
+// A request refused from its head (no credentials) is answered at once: the server does
+// not wait for, or buffer, the body it declared.
+TEST_F(HttpServerTest, ARequestRefusedByItsHeadIsAnsweredWithoutItsBody) {
+    start_with({}, [](const Request& head) {
+        if (head.header("authorization") == "Bearer right") return HeadDecision::read_body(100u << 20);
+        return HeadDecision::refuse(Response{401, {}, R"({"error":"no"})", "application/json"});
+    });
+    Client anonymous(port());
+    anonymous.send("PUT /v1/functions/f HTTP/1.1\r\nHost: h\r\nContent-Length: 62914560\r\n\r\n");
+    const auto refused = anonymous.read_response();
+    EXPECT_EQ(refused.result_int(), 401);
+    EXPECT_EQ(refused.body(), R"({"error":"no"})");
+    EXPECT_EQ(refused["Connection"], "close");
+    EXPECT_EQ(calls_, 0);
+
+    // With 100-continue the client is told before it sends anything.
+    Client waiting(port());
+    waiting.send("PUT /v1/functions/f HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    EXPECT_EQ(waiting.read_response().result_int(), 401);
+
+    // The same request with credentials has its body read and handled.
+    Client allowed(port());
+    allowed.send_post("/v1/functions/f", "hello", "Authorization: Bearer right\r\n");
+    EXPECT_EQ(allowed.read_response().body(), "echo:hello");
+    EXPECT_EQ(calls_, 1);
+}
+
+// Each connection has started a request (so none can be closed to make room): the next one
+// is told 503 and closed.
+TEST_F(HttpServerTest, ConnectionsOverTheCapAreAnswered503AndClosed) {
+    ConnectionLimits limits;
+    limits.max_connections = 2;
+    start_with(limits, [](const Request&) { return HeadDecision::read_body(1024); });
+    auto a = std::make_unique<Client>(port());
+    Client b(port());
+    a->send("GET /a HTTP/1.1\r\n");
+    b.send("GET /b HTTP/1.1\r\n");
+    // Both are registered (their bytes were read) before the third arrives.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+    Client third(port());
+    const auto refused = third.read_response();
+    EXPECT_EQ(refused.result_int(), 503);
+    EXPECT_NE(refused.body().find("too many open connections"), std::string::npos) << refused.body();
+    EXPECT_EQ(refused["Retry-After"], "1");
+    EXPECT_TRUE(third.closed_by_server());
+
+    // The busy ones are untouched and finish their requests.
+    b.send("Host: h\r\n\r\n");
+    EXPECT_EQ(b.read_response().body(), "echo:");
+
+    // A slot freed is a slot taken again.
+    a.reset();
+    for (int attempt = 0;; ++attempt) {
+        Client next(port());
+        next.send("GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+        const auto r = next.read_response();
+        if (r.result_int() == 200) break;
+        ASSERT_LT(attempt, 50) << "the closed connection's slot was never freed";
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+// Connections that were opened and left idle cannot lock others out: at the cap, the one
+// idle longest is closed to make room.
+TEST_F(HttpServerTest, AtTheCapTheLongestIdleConnectionMakesRoom) {
+    ConnectionLimits limits;
+    limits.max_connections = 2;
+    start_with(limits, [](const Request&) { return HeadDecision::read_body(1024); });
+    Client oldest(port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Client busy(port());
+    busy.send("GET /b HTTP/1.1\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+    Client newcomer(port());
+    newcomer.send("GET /n HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(newcomer.read_response().body(), "echo:");
+    EXPECT_TRUE(oldest.closed_by_server());
+    busy.send("Host: h\r\n\r\n");
+    EXPECT_EQ(busy.read_response().body(), "echo:");
+}
+
+TEST_F(HttpServerTest, AnOversizedHeadIsAnswered431) {
+    ConnectionLimits limits;
+    limits.header_limit = 2048;
+    start_with(limits, [](const Request&) { return HeadDecision::read_body(1024); });
+    Client client(port());
+    client.send("GET /a HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(4096, 'x') + "\r\n\r\n");
+    const auto r = client.read_response();
+    EXPECT_EQ(r.result_int(), 431);
+    EXPECT_NE(r.body().find("2048 bytes"), std::string::npos) << r.body();
+    EXPECT_EQ(calls_, 0);
+}
+
+// The body deadline is for the whole body: a client trickling a byte at a time, each in
+// time for a per-read timeout, is still cut off.
+TEST_F(HttpServerTest, ATricklingBodyIsCutOffAtTheBodyDeadline) {
+    ConnectionLimits limits;
+    limits.body_timeout = std::chrono::milliseconds(800);
+    start_with(limits, [](const Request&) { return HeadDecision::read_body(1024); });
+    Client client(port());
+    client.send("POST /f HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n");
+    const auto began = std::chrono::steady_clock::now();
+    bool cut = false;
+    for (int i = 0; i < 40 && !cut; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        try {
+            client.send("x");
+        } catch (const std::runtime_error&) {
+            cut = true;
+        }
+        if (!cut && !client.silent_for(std::chrono::milliseconds(0))) cut = client.closed_by_server();
+    }
+    EXPECT_TRUE(cut);
+    EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(3));
+    EXPECT_EQ(calls_, 0);
+}
+
 TEST(HttpServerListen, ThrowsWhenThePortIsTaken) {
     net::io_context io;
-    auto limit = [](std::string_view, std::string_view) -> std::size_t { return 0; };
+    auto limit = [](const Request&) { return HeadDecision::read_body(0); };
     auto handler = [](Request, Responder respond) { respond(Response{}); };
     Server first(io, ServerOptions{"127.0.0.1", 0}, limit, handler);
     first.listen();

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
 #include "funcd/registry/record_changes.hpp"
@@ -58,9 +60,10 @@ protected:
         registry_.reset();
         views_.reset();
         code_.reset();
+        cipher_ = std::make_unique<EnvCipher>(EnvCipher::load(dir_ / "env.keys"));
         code_ = std::make_unique<CodeStore>(dir_ / "code");
         views_ = std::make_unique<LayerViews>(dir_ / "opt", *code_);
-        registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100);
+        registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100, *cipher_);
     }
 
     // Lambda's CreateFunction / UpdateFunctionCode: a new $LATEST, published when asked.
@@ -77,6 +80,7 @@ protected:
     fs::path dir_;
     std::unique_ptr<CodeStore> code_;
     std::unique_ptr<LayerViews> views_;
+    std::unique_ptr<EnvCipher> cipher_;
     std::unique_ptr<Registry> registry_;
 };
 
@@ -275,7 +279,7 @@ TEST_F(RegistryTest, AnUnreadableRecordKeepsItsCode) {
         sqlite::Statement u(db, "UPDATE function_records SET doc = ?1 WHERE name = 'f'");
         u.bind(1, doc).run();
     }
-    registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100);
+    registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100, *cipher_);
     EXPECT_FALSE(registry_->find("f")) << "not served";
     registry_->collect_code_garbage({});
     EXPECT_TRUE(fs::exists(code_->dir_for(sha))) << "but its code is not collected";
@@ -299,7 +303,7 @@ TEST_F(RegistryTest, MigratesASingleVersionDataDirectory) {
         insert.bind(1, config).bind(2, stored.sha256).bind(3, stored.size);
         insert.run();
     }
-    registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100);
+    registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100, *cipher_);
     auto r = registry_->find("old");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->default_target()->version, 5) << "/v1 goes on reporting the version it deployed";
@@ -320,6 +324,84 @@ TEST_F(RegistryTest, MigratesASingleVersionDataDirectory) {
     sqlite::Database db(dir_ / "funcd.db");
     sqlite::Statement gone(db, "SELECT 1 FROM sqlite_master WHERE name = 'functions'");
     EXPECT_FALSE(gone.step()) << "the old table is dropped";
+}
+
+// Environments are sealed in the database: neither a value nor a key name is readable
+// there, and they come back intact after a restart.
+TEST_F(RegistryTest, EnvironmentsAreSealedAtRest) {
+    FunctionConfig config = python_config("secretive");
+    config.env = {{"DB_PASSWORD", "hunter2-very-secret"}, {"REGION_NAME", "north"}};
+    put("secretive", app_zip("def handler(e, c): return 1\n"), /*publish=*/true, config);
+    registry_.reset();
+    {
+        sqlite::Database db(dir_ / "funcd.db");
+        sqlite::Statement q(db, "SELECT doc FROM function_records WHERE name = 'secretive'");
+        ASSERT_TRUE(q.step());
+        const std::string doc = q.column_text(0);
+        EXPECT_EQ(doc.find("hunter2"), std::string::npos) << doc;
+        EXPECT_EQ(doc.find("DB_PASSWORD"), std::string::npos) << doc;
+        EXPECT_NE(doc.find("aes-256-gcm"), std::string::npos) << doc;
+    }
+    const auto mode = fs::status(dir_ / "env.keys").permissions();
+    EXPECT_EQ(mode & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+    open();
+    auto r = registry_->find("secretive");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->latest->config.env.at("DB_PASSWORD"), "hunter2-very-secret");
+    EXPECT_EQ(r->version(1)->config.env.at("REGION_NAME"), "north");
+}
+
+// A sealed environment moved into another function's record does not open there.
+TEST_F(RegistryTest, ASealedEnvironmentOnlyOpensForItsFunction) {
+    FunctionConfig a = python_config("a");
+    a.env = {{"KEY_A", "from-a"}};
+    put("a", app_zip("def handler(e, c): return 1\n"), false, a);
+    put("b", app_zip("def handler(e, c): return 2\n"), false);
+    registry_.reset();
+    {
+        sqlite::Database db(dir_ / "funcd.db");
+        sqlite::Statement qa(db, "SELECT doc FROM function_records WHERE name = 'a'");
+        ASSERT_TRUE(qa.step());
+        auto doc_a = nlohmann::json::parse(qa.column_text(0));
+        sqlite::Statement qb(db, "SELECT doc FROM function_records WHERE name = 'b'");
+        ASSERT_TRUE(qb.step());
+        auto doc_b = nlohmann::json::parse(qb.column_text(0));
+        doc_b["latest"]["config"]["env"] = doc_a["latest"]["config"]["env"];
+        sqlite::Statement u(db, "UPDATE function_records SET doc = ?1 WHERE name = 'b'");
+        u.bind(1, doc_b.dump()).run();
+    }
+    open();
+    EXPECT_TRUE(registry_->find("a"));
+    EXPECT_FALSE(registry_->find("b")) << "its environment does not verify";
+}
+
+// Rotation: a new key is added; at the next start every record is sealed with it and the
+// old key leaves the keyring. A record in plain text (older data) is sealed the same way.
+TEST_F(RegistryTest, RotatingTheKeyResealsEveryRecord) {
+    FunctionConfig config = python_config("f");
+    config.env = {{"TOKEN", "t0ps3cret"}};
+    put("f", app_zip("def handler(e, c): return 1\n"), true, config);
+    const std::string old_key = cipher_->current_key_id();
+    registry_.reset();
+    const std::string new_key = EnvCipher::rotate(dir_ / "env.keys");
+    ASSERT_NE(new_key, old_key);
+    open();
+    EXPECT_EQ(registry_->find("f")->latest->config.env.at("TOKEN"), "t0ps3cret");
+    registry_.reset();
+    {
+        sqlite::Database db(dir_ / "funcd.db");
+        sqlite::Statement q(db, "SELECT doc FROM function_records WHERE name = 'f'");
+        ASSERT_TRUE(q.step());
+        const std::string doc = q.column_text(0);
+        EXPECT_NE(doc.find(new_key), std::string::npos);
+        EXPECT_EQ(doc.find("\"" + old_key + "\""), std::string::npos);
+    }
+    std::ifstream keys(dir_ / "env.keys");
+    std::string text((std::istreambuf_iterator<char>(keys)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.find(old_key + " "), std::string::npos) << "the old key is dropped once unused";
+    EXPECT_EQ(text.rfind(new_key + " ", 0), 0u);
+    open();
+    EXPECT_EQ(registry_->find("f")->latest->config.env.at("TOKEN"), "t0ps3cret");
 }
 
 }  // namespace

@@ -4,11 +4,16 @@
 // error or timeout is retried per the function's event config; a throttle is retried with
 // backoff until the event is too old; an event that fails for good becomes a dead letter.
 // On success or failure a destination function can receive a Lambda-style record.
+// Each function has its own queue, bounded (AsyncLimits::queue_depth_per_function: more
+// Event invocations are refused 429) and with its own cap of deliveries in flight, so a
+// deep backlog of one function costs the others nothing and delivery does work in
+// proportion to the events delivered, not to the backlog.
 // Runs on the loop; the store is reached through the blocking pool.
 #include <chrono>
 #include <exception>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,6 +24,7 @@
 #include <boost/asio/system_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "funcd/dispatch/async_limits.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/dispatch/event_store.hpp"
 
@@ -33,6 +39,34 @@ struct AsyncTarget {
 
 AsyncTarget parse_async_target(std::string_view target);
 
+// What became of a submitted event.
+class AcceptResult {
+public:
+    enum class Kind { accepted, queue_full, storage_full, not_stored };
+
+    static AcceptResult accepted(std::string request_id) { return {Kind::accepted, std::move(request_id), {}}; }
+    // The function's queue holds its limit of undelivered events (Lambda's 429 shape).
+    static AcceptResult queue_full(std::string message) { return {Kind::queue_full, {}, std::move(message)}; }
+    // The store could not commit it (it was not accepted): the disk is full, or another failure.
+    static AcceptResult storage_full(std::string message) { return {Kind::storage_full, {}, std::move(message)}; }
+    static AcceptResult not_stored(std::string message) { return {Kind::not_stored, {}, std::move(message)}; }
+
+    bool ok() const { return kind_ == Kind::accepted; }
+    Kind kind() const { return kind_; }
+    const std::string& request_id() const { return request_id_; }
+    const std::string& message() const { return message_; }
+
+private:
+    AcceptResult(Kind kind, std::string id, std::string message)
+        : kind_(kind), request_id_(std::move(id)), message_(std::move(message)) {}
+    Kind kind_;
+    std::string request_id_;
+    std::string message_;
+};
+
+// Lambda's Reason for a refused Event invocation whose function's queue is full.
+inline constexpr std::string_view kQueueFullReason = "AsyncQueueDepthExceeded";
+
 struct AsyncQueueStats {
     std::size_t depth = 0;                   // queued, in flight included
     std::optional<double> oldest_age_s;      // age of the oldest queued event
@@ -40,11 +74,11 @@ struct AsyncQueueStats {
 
 class AsyncInvoker {
 public:
-    // Called on the loop once the event is committed (request id) or could not be (error).
-    using Accepted = std::function<void(std::string request_id, std::exception_ptr error)>;
+    // Called on the loop, later, with what became of the event.
+    using Accepted = std::function<void(const AcceptResult&)>;
 
     AsyncInvoker(boost::asio::io_context& io, boost::asio::thread_pool& blocking, EventStore& store,
-                 Dispatcher& dispatcher, Registry& registry, std::string function_arn_prefix);
+                 Dispatcher& dispatcher, Registry& registry, std::string function_arn_prefix, AsyncLimits limits);
 
     // Loads what was queued before a restart, and the event configs. Call once, before the loop runs.
     void start();
@@ -53,7 +87,8 @@ public:
 
     // `target`: see AsyncTarget.
     void submit(std::string target, std::string payload, std::string source, Accepted accepted);
-    // An event already committed to the store (a redriven dead letter).
+    // An event already committed to the store (a redriven dead letter). Not held to the
+    // queue's depth limit: it was accepted once already.
     void add(AsyncEvent e);
 
     // Every queued event of the function, whatever its qualifier.
@@ -72,9 +107,25 @@ public:
 private:
     using Clock = std::chrono::system_clock;
 
+    // One function's events (all its qualifiers).
+    struct Queue {
+        std::set<std::pair<Clock::time_point, std::string>> due;  // queued and not in flight
+        std::multiset<Clock::time_point> received;                // of every event held, for the oldest's age
+        std::size_t depth = 0;  // events held (queued or in flight) plus accepts being committed
+        int in_flight = 0;
+    };
+    using QueuePtr = std::shared_ptr<Queue>;
+
+    QueuePtr& queue_of(const std::string& target);
+    // Takes a committed event into its queue; `reserved`: its depth was counted at submit.
+    void insert(AsyncEvent e, bool reserved);
+    // Drops an event from memory (delivered, dead-lettered, or its function gone).
+    void forget(std::map<std::string, AsyncEvent>::iterator ev);
     void deliver_due();
+    void deliver_from(const std::string& function, Queue& q, Clock::time_point now);
     void post_deliver();
     void schedule();
+    void purge_dead_letters();
     void on_result(const std::string& id, const InvocationResult& r);
     void reschedule(AsyncEvent& e, Clock::time_point next);
     void complete(const std::string& id, const InvocationResult& r);
@@ -88,13 +139,16 @@ private:
     Dispatcher& dispatcher_;
     Registry& registry_;
     std::string arn_prefix_;  // "arn:aws:lambda:<region>:<account>:function:"
+    AsyncLimits limits_;
 
-    std::map<std::string, AsyncEvent> events_;                    // every queued event, by id
-    std::set<std::pair<Clock::time_point, std::string>> due_;     // queued and not in flight
-    std::map<std::string, int, std::less<>> in_flight_;           // per function
-    std::map<std::string, std::string> delivering_;               // event id -> the function whose slot it holds
+    std::map<std::string, AsyncEvent> events_;                 // every queued event, by id
+    std::map<std::string, QueuePtr, std::less<>> queues_;      // by function name
+    // Event id -> the queue whose in-flight slot it holds. A function deleted meanwhile drops
+    // its entries, so a function created again under the name starts with every slot free.
+    std::map<std::string, QueuePtr> delivering_;
     std::map<std::string, EventConfig, std::less<>> configs_;
     boost::asio::system_timer timer_;
+    boost::asio::system_timer purge_timer_;
     bool deliver_posted_ = false;
     bool stopped_ = false;
 };

@@ -1,5 +1,6 @@
 #pragma once
 // Bounds of asynchronous invocation (part of DaemonLimits).
+#include <chrono>
 #include <cstddef>
 
 namespace funcd {
@@ -10,6 +11,9 @@ struct AsyncLimits {
     // Deliveries of one function running at once, so one function's backlog cannot take the
     // whole account concurrency from synchronous callers.
     int max_in_flight_per_function = 100;
+    // Dead letters older than this are removed (hourly). Fourteen days: the longest an SQS
+    // queue, Lambda's usual dead-letter target, keeps a message.
+    std::chrono::seconds dead_letter_retention{14 * 24 * 3600};
 };
 
 }  // namespace funcd

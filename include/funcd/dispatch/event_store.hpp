@@ -56,6 +56,8 @@ public:
     // Moves a dead letter back into the queue as a fresh event (attempts and age reset).
     std::optional<AsyncEvent> redrive(const std::string& id, SystemTime now);
     bool delete_dead_letter(const std::string& id);
+    // Removes dead letters that failed before `before`; returns how many.
+    std::size_t purge_dead_letters(SystemTime before);
 
     // The function was deleted: its queued events and its config go (dead letters stay).
     void drop_function(const std::string& function);

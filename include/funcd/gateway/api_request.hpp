@@ -46,6 +46,11 @@ http::Response json_response(int status, const nlohmann::json& body);
 http::Response error_response(int status, std::string_view type, std::string_view message);
 http::Response method_not_allowed(std::string_view method, std::string_view allowed);
 
+// The answer to the exception being handled (call inside a catch): an ApiError's own, 507
+// for StorageFull, else 500 (logged). The one place caller-facing error documents of the
+// /v1 API are chosen.
+http::Response response_for_current_exception();
+
 // Runs `work` on `blocking` and answers with its result (or its ApiError) on `io`.
 void offload(boost::asio::io_context& io, boost::asio::thread_pool& blocking, http::Responder respond,
              std::function<http::Response()> work);

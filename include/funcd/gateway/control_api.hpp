@@ -26,13 +26,20 @@ namespace funcd {
 
 class ControlApi {
 public:
-    ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
+    // `blocking`: short database work; `bulk`: deploys, whose parsing, base64 and unzipping
+    // grow with the request's size and must not delay async accepts or usage queries.
+    ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, boost::asio::thread_pool& bulk,
+               Registry& registry,
                PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
                CodeLocations& locations, Prices prices, std::string api_token);
 
     // For http::Server: every request of the listener (/v1, Lambda's API, function URLs...).
     void handle(http::Request req, http::Responder respond);
+    // For http::Server, once a request's head has arrived: the APIs refuse a request without
+    // valid credentials before its body is read (the body is never buffered); function URLs
+    // and routes decide by their function's auth setting (public ones read the body).
+    http::HeadDecision check_head(const http::Request& head) const;
     static std::size_t body_limit(std::string_view method, std::string_view target);
     static http::Response too_large(std::string_view method, std::string_view target,
                                     std::optional<std::uint64_t> declared, std::size_t limit);
@@ -51,12 +58,14 @@ private:
     void usage(const http::Request& req, http::Responder& respond);
     void usage_records(const http::Request& req, http::Responder& respond);
     bool authorized(const http::Request& req) const;
+    static http::Response unauthorized();
 
     // Runs `work` on the blocking pool and answers with its result (or its ApiError) on the loop.
     void offload(http::Responder respond, std::function<http::Response()> work);
 
     boost::asio::io_context& io_;
     boost::asio::thread_pool& blocking_;
+    boost::asio::thread_pool& bulk_;
     Registry& registry_;
     PoolManager& pools_;
     Dispatcher& dispatcher_;

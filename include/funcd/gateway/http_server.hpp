@@ -1,7 +1,9 @@
 #pragma once
-// The HTTP/1.1 server in front of everything (Boost.Beast): a fresh parser per message
-// with a body limit chosen from the request head, a timeout on every read, keep-alive,
-// one request in flight per connection (the next is read after the answer is written).
+// The HTTP/1.1 server in front of everything (Boost.Beast): a fresh parser per message,
+// whose body is read only once the head has been accepted (credentials checked, body limit
+// chosen), a deadline for the whole head and one for the whole body, a cap on open
+// connections, keep-alive, one request in flight per connection (the next is read after
+// the answer is written). The caps are http::ConnectionLimits, part of DaemonLimits.
 #include <chrono>
 #include <memory>
 #include <string>
@@ -22,7 +24,7 @@ struct ServerOptions {
 class Server {
 public:
     // `too_large`: how to refuse an oversized body; null: funcd's own error shape.
-    Server(boost::asio::io_context& io, ServerOptions options, BodyLimitFn body_limit, HandlerFn handler,
+    Server(boost::asio::io_context& io, ServerOptions options, HeadFn head, HandlerFn handler,
            TooLargeFn too_large = {});
     ~Server();
     Server(const Server&) = delete;

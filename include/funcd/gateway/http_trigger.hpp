@@ -25,6 +25,10 @@ public:
 
     // Loads the stored route table. Call once, before the loop runs.
     void start();
+    // /fn/... and /api/... once their head has arrived: refused at once when the function does
+    // not exist or the request lacks the credentials its URL requires, so an anonymous client
+    // cannot make funcd buffer a body; nullopt for other paths.
+    std::optional<http::HeadDecision> check_head(const api::ParsedTarget& t, const http::Request& head) const;
     // /fn/... and /api/...: false for other paths.
     bool handle_endpoint(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
     // /v1/routes: false for other routes.
@@ -39,6 +43,11 @@ private:
         // A function URL configured through Lambda's API (its auth and CORS apply).
         std::optional<FunctionUrlConfig> url;
     };
+    // The function a /fn or /api request is for (fn null: none); nullopt for other paths.
+    std::optional<Target> find_target(const api::ParsedTarget& t, const http::Request& req) const;
+    // The answer refusing `req` (no such function, missing credentials), or nullopt. Before
+    // the body is read (`body_read` false) a SigV4 signature is checked all but its body hash.
+    std::optional<http::Response> refusal(const Target& target, const http::Request& req, bool body_read) const;
     void serve(Target target, http::Request& req, http::Responder& respond);
     void put_routes(http::Request& req, http::Responder& respond);
 

@@ -40,9 +40,20 @@ struct Response {
 
 using Responder = std::function<void(Response)>;
 
-// Decides, from the request head alone, how large a body it accepts (bytes).
-// Larger bodies are answered 413 without being read.
-using BodyLimitFn = std::function<std::size_t(std::string_view method, std::string_view target)>;
+// What the server does with a request once its head has arrived, before any of its body
+// is read: read a body of at most `body_limit` bytes (larger ones are answered 413 without
+// being read), or answer `refusal` at once and close (a request without valid credentials:
+// its body is never buffered).
+struct HeadDecision {
+    std::size_t body_limit = 0;
+    std::optional<Response> refusal;
+
+    static HeadDecision read_body(std::size_t limit) { return {limit, std::nullopt}; }
+    static HeadDecision refuse(Response r) { return {0, std::move(r)}; }
+};
+
+// Decides from the head alone (method, target and headers of `head`; its body is empty).
+using HeadFn = std::function<HeadDecision(const Request& head)>;
 
 // The answer to a request whose body is over its limit: `declared` is the Content-Length
 // the head announced, if it did. Lets each API answer in its own error shape.

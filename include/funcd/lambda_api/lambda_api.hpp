@@ -68,7 +68,10 @@ struct LambdaApiOptions {
 
 class LambdaApi {
 public:
-    LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry, PoolManager& pools,
+    // `blocking`: short database work; `bulk`: work that grows with a request's size (code
+    // uploads, hashing large bodies), kept apart so a deploy never delays the rest.
+    LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, boost::asio::thread_pool& bulk,
+              Registry& registry, PoolManager& pools,
               Dispatcher& dispatcher, AsyncInvoker& async, EventStore& events, FunctionChanges& changes,
               CodeLocations& locations, const sigv4::Verifier& verifier, const RuntimeCatalog& runtimes,
               AwsCredentials credentials, LambdaApiOptions options);
@@ -80,6 +83,10 @@ public:
     static http::Response too_large(std::string_view method, std::string_view target,
                                     std::optional<std::uint64_t> declared, std::size_t limit);
 
+    // Once a request's head has arrived: refused at once (403, Lambda's shape) unless its
+    // signature's head is valid (form, known key, clock), so an anonymous client cannot make
+    // funcd buffer a body; the signature over the body is checked when it has arrived.
+    http::HeadDecision check_head(const http::Request& head) const;
     void handle(http::Request req, http::Responder respond);
 
 private:
@@ -95,8 +102,9 @@ private:
     // The function's record, or 404 "Function not found: <arn>".
     FunctionRecordPtr record_for(const LambdaCall& call, const FunctionRef& ref) const;
     std::string arn(const LambdaCall& call, std::string_view name, std::string_view qualifier = {}) const;
-    // Runs `work` on the blocking pool and answers with its response or its error.
-    void offload(const CallPtr& call, std::function<http::Response()> work);
+    // Runs `work` on the blocking pool (on the bulk pool when `bulk`: its cost grows with the
+    // request's size) and answers with its response or its error.
+    void offload(const CallPtr& call, std::function<http::Response()> work, bool bulk = false);
     // A registry change (on the blocking pool) whose committed record `changes_` then applies.
     FunctionRecordPtr commit(std::string_view name, const std::function<void(RecordChange&)>& edit);
 
@@ -156,6 +164,7 @@ private:
 
     boost::asio::io_context& io_;
     boost::asio::thread_pool& blocking_;
+    boost::asio::thread_pool& bulk_;
     Registry& registry_;
     PoolManager& pools_;
     Dispatcher& dispatcher_;

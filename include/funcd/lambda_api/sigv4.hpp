@@ -103,6 +103,9 @@ public:
     // canonical request. X-Amz-Security-Token is signed like any header when listed and
     // otherwise ignored. Thread-safe.
     Verification verify(const RequestView& request) const;
+    // Everything verify() checks before it needs the body: the head's form, the key and
+    // the clock. A request that fails here is refused before its body is read. Thread-safe.
+    Verification verify_head(const RequestView& request) const;
 
 private:
     // The key HMAC-SHA256 derives from a secret for one date, region and service.

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "funcd/registry/env_cipher.hpp"
 #include "funcd/registry/code_store.hpp"
 #include "funcd/registry/function_record.hpp"
 #include "funcd/registry/layer_version.hpp"
@@ -47,7 +48,9 @@ private:
 class Registry {
 public:
     // `max_concurrency` bounds the functions' reserved concurrency, in sum.
-    Registry(const std::filesystem::path& db_path, CodeStore& code, LayerViews& views, int max_concurrency);
+    // `env_cipher` seals every function's environment in the database (see EnvCipher).
+    Registry(const std::filesystem::path& db_path, CodeStore& code, LayerViews& views, int max_concurrency,
+             const EnvCipher& env_cipher);
 
     FunctionRecordPtr find(std::string_view name) const;
     std::vector<FunctionRecordPtr> list() const;  // by name
@@ -86,13 +89,17 @@ private:
     void protect_code_named_in(std::string_view doc);
     void migrate_single_version_table();
     void commit(std::string_view name, const FunctionRecord* record);
-    std::shared_ptr<FunctionRecord> read_record(const std::string& doc) const;
+    // `reseal`: set when the stored document is not sealed under the current key.
+    std::shared_ptr<FunctionRecord> read_record(const std::string& doc, bool* reseal = nullptr) const;
+    // The stored form of `r`: its document with every environment sealed.
+    std::string write_record(const FunctionRecord& r) const;
     // Throws ApiError(400) if the reserved concurrency of `record` would take the total
     // over max_concurrency_. Called under write_mutex_.
     void check_concurrency(const FunctionRecord& record) const;
 
     CodeStore& code_;
     LayerViews& views_;
+    const EnvCipher& env_cipher_;
     const int max_concurrency_;
     sqlite::Database db_;
     std::mutex write_mutex_;  // one change at a time: versions and revisions are assigned in order
