@@ -208,6 +208,7 @@ int run_daemon(const DaemonOptions& options) {
     env.memory = &memory;
     env.region = opts.region;
     env.account_id = aws.account_id;
+    env.runtime_api = opts.limits.runtime_api;
     PoolManager pools(env);
     Dispatcher dispatcher(io, registry, pools, usage, {opts.max_concurrency, opts.queue_wait, opts.metering});
     env.on_worker_available = [&dispatcher] { dispatcher.capacity_freed(); };

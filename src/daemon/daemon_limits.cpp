@@ -52,6 +52,8 @@ const std::vector<Field>& fields() {
               &DaemonLimits::runtime_api, &RuntimeApiLimits::max_connections_per_worker),
         field("runtime_api.request_deadline_ms", "time a runtime may take to send one request",
               &DaemonLimits::runtime_api, &RuntimeApiLimits::request_deadline),
+        field("runtime_api.max_body_bytes_per_worker", "bytes of request bodies one worker's connections may buffer",
+              &DaemonLimits::runtime_api, &RuntimeApiLimits::max_body_bytes_per_worker),
         field("output.log_max_bytes", "size at which a function's log file rolls over", &DaemonLimits::output,
               &OutputLimits::log_max_bytes),
         field("output.log_files", "log files kept per function, the live one included", &DaemonLimits::output,

@@ -103,9 +103,10 @@ void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> lau
     last_used_ = launched_at_;
     pid_ = launched.pid;
     resources_ = std::move(launched.resources);
-    endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(launched.runtime_api_listener),
-                                                     std::weak_ptr<RuntimeApiHandler>(shared_from_this()),
-                                                     std::move(launched.runtime_api_connection));
+    endpoint_ = std::make_unique<RuntimeApiEndpoint>(
+        io_, settings_.runtime_api, std::move(launched.runtime_api_listener),
+        std::weak_ptr<RuntimeApiHandler>(shared_from_this()), std::move(launched.runtime_api_connection),
+        launched.runtime_api_peer_uid);
     exit_status_ = std::move(launched.exit_status);
     exit_watch_.assign(launched.pidfd.release());
     output_.assign(launched.output.release());

@@ -23,6 +23,7 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
     spec_ = std::make_shared<const WorkerSpec>(make_spec(false));
     provisioned_spec_ = std::make_shared<const WorkerSpec>(make_spec(true));
     settings_.init_timeout = env_.init_timeout;
+    settings_.runtime_api = env_.runtime_api;
     // A published version's ARN is qualified with its number, as Lambda's is.
     settings_.function_arn =
         fmt::format("arn:aws:lambda:{}:{}:function:{}{}", env_.region, env_.account_id, fn_->config.name,

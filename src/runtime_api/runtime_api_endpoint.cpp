@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -29,6 +30,7 @@
 #include <spdlog/spdlog.h>
 
 #include "funcd/common/lazy_deadline.hpp"
+#include "funcd/runtime_api/tcp_peer.hpp"
 
 namespace funcd {
 namespace {
@@ -50,10 +52,13 @@ using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor
 
 // Lambda's limit for a synchronous invocation's response payload (6 MB, counted in MiB).
 constexpr std::size_t kMaxPayloadBytes = 6'291'456;
-// A runtime that has started sending a request finishes it in milliseconds over loopback;
-// this only reclaims the socket of a runtime that hangs mid-request. Between requests there is
-// no timeout: an idle worker's runtime legitimately waits on `next` for as long as it lives.
-constexpr auto kPartialRequestTimeout = std::chrono::seconds(60);
+// A request body's first allocation: what most bodies (a small JSON answer, an error
+// document) fit in. Later ones double, never past what the head declared, so what a body
+// holds allocated is at most twice what has arrived of it.
+constexpr std::size_t kFirstBodyAllocation = 4 * 1024;
+// A body allocation larger than this is given back when its request is done rather than
+// kept for the connection's next request: idle connections hold no megabytes.
+constexpr std::size_t kKeptBodyAllocation = 64 * 1024;
 // Before closing, what the runtime already sent is read and dropped for at most this long, so
 // the reset caused by closing with unread data does not destroy the answer (loopback peer).
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
@@ -74,6 +79,76 @@ constexpr std::string_view kResponseTooLargeMessage =
 std::string error_body(std::string_view type, std::string_view message) {
     return nlohmann::json{{"errorMessage", message}, {"errorType", type}}.dump();
 }
+
+// The bytes request bodies hold allocated across one worker's connections, against its
+// limit (RuntimeApiLimits::max_body_bytes_per_worker).
+struct BodyBudget {
+    std::size_t limit = 0;
+    std::size_t used = 0;
+};
+
+// One connection's request body, charged to the worker's budget by what it has allocated.
+// It grows only as bytes arrive: a declared Content-Length is a ceiling, never a
+// reservation, so a runtime that declares 6 MiB and sends ten bytes costs ten bytes' worth.
+class BodyBuffer {
+public:
+    explicit BodyBuffer(BodyBudget& budget) : budget_(budget) {}
+    ~BodyBuffer() { budget_.used -= charged_; }
+    BodyBuffer(const BodyBuffer&) = delete;
+    BodyBuffer& operator=(const BodyBuffer&) = delete;
+
+    // Appends `data`; `ceiling` is the most this body can come to (its declared length, or
+    // the payload limit). False, and nothing appended, when the allocation it needs would
+    // take the worker past its budget.
+    bool append(std::string_view data, std::size_t ceiling) {
+        const std::size_t needed = text_.size() + data.size();
+        if (needed > text_.capacity()) {
+            const std::size_t want =
+                std::max(needed, std::min(std::max(2 * text_.capacity(), kFirstBodyAllocation), ceiling));
+            if (budget_.used - charged_ + want > budget_.limit) return false;
+            // A fresh string reserves exactly what it is asked for; growing one in place
+            // rounds up to twice its capacity, which could go past the ceiling.
+            std::string bigger;
+            bigger.reserve(want);
+            bigger.append(text_);
+            text_.swap(bigger);
+        }
+        text_.append(data.data(), data.size());
+        recharge();
+        return true;
+    }
+
+    // The body, handed over (to the worker): no longer charged here.
+    std::string take() {
+        std::string out = std::move(text_);
+        text_ = std::string();
+        recharge();
+        return out;
+    }
+
+    // Empty for the next request; a large allocation is given back.
+    void reset() {
+        if (text_.capacity() > kKeptBodyAllocation) text_ = std::string();
+        text_.clear();
+        recharge();
+    }
+
+private:
+    // What the string holds on the heap (none while it fits in the string itself).
+    std::size_t allocated() const {
+        static const std::size_t inline_capacity = std::string().capacity();
+        return text_.capacity() > inline_capacity ? text_.capacity() + 1 : 0;
+    }
+    void recharge() {
+        const std::size_t now = allocated();
+        budget_.used = budget_.used - charged_ + now;
+        charged_ = now;
+    }
+
+    BodyBudget& budget_;
+    std::string text_;
+    std::size_t charged_ = 0;
+};
 
 void append_number(std::string& out, std::uint64_t v) {
     char digits[24];
@@ -112,12 +187,12 @@ Route route_of(bhttp::verb method, std::string_view target) {
 
 // One Runtime API request, keeping only what the endpoint uses. Beast's generic request
 // parser stores every header field in an allocation of its own; this one stores the
-// target and body in strings the connection reuses, and two fields.
+// target and body in buffers the connection reuses, and two fields.
 class RequestParser final : public bhttp::basic_parser<true> {
 public:
-    RequestParser(std::string& target, std::string& body) : target_(target), body_(body) {
+    RequestParser(std::string& target, BodyBuffer& body) : target_(target), body_(body) {
         target_.clear();
-        body_.clear();
+        body_.reset();
         // The limit is known before the head: a declared length above it fails at the head,
         // a chunked body once it grows past it.
         body_limit(kMaxPayloadBytes);
@@ -129,6 +204,8 @@ public:
     std::string method_string;
     std::string error_type;  // the Lambda-Runtime-Function-Error-Type header
     bool expect_continue = false;
+    // The body could not be buffered: the worker's connections already hold its budget.
+    bool over_budget = false;
 
 private:
     void on_request_impl(bhttp::verb m, beast::string_view method_str, beast::string_view target, int,
@@ -152,22 +229,26 @@ private:
     }
     void on_header_impl(error_code&) override {}
     void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
-        // Already checked against the body limit.
-        if (length) body_.reserve(static_cast<std::size_t>(*length));
+        // Already checked against the body limit. Only a ceiling: nothing is allocated
+        // for bytes that have not arrived.
+        ceiling_ = length ? static_cast<std::size_t>(*length) : kMaxPayloadBytes;
     }
-    std::size_t on_body_impl(beast::string_view data, error_code&) override {
-        body_.append(data.data(), data.size());
-        return data.size();
-    }
+    std::size_t on_body_impl(beast::string_view data, error_code& ec) override { return append(data, ec); }
     void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, error_code&) override {
-        body_.append(data.data(), data.size());
-        return data.size();
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, error_code& ec) override {
+        return append(data, ec);
+    }
+    std::size_t append(beast::string_view data, error_code& ec) {
+        if (body_.append({data.data(), data.size()}, ceiling_)) return data.size();
+        over_budget = true;
+        ec = bhttp::error::buffer_overflow;
+        return 0;
     }
     void on_finish_impl(error_code&) override {}
 
     std::string& target_;
-    std::string& body_;
+    BodyBuffer& body_;
+    std::size_t ceiling_ = kMaxPayloadBytes;
     bool seen_expect_ = false;
     bool seen_error_type_ = false;
 };
@@ -184,20 +265,33 @@ int socket_domain(int fd) {
 }
 
 struct Core : std::enable_shared_from_this<Core> {
-    Core(net::io_context& io, int listener_fd, std::weak_ptr<RuntimeApiHandler> h)
-        : acceptor(io.get_executor(), Protocol(socket_domain(listener_fd), IPPROTO_TCP), listener_fd),
+    Core(net::io_context& io, const RuntimeApiLimits& l, int listener_fd, std::weak_ptr<RuntimeApiHandler> h,
+         std::optional<uid_t> peer)
+        : limits(l),
+          acceptor(io.get_executor(), Protocol(socket_domain(listener_fd), IPPROTO_TCP), listener_fd),
           accept_retry(io.get_executor()),
-          handler(std::move(h)) {}
+          handler(std::move(h)),
+          peer_uid(peer) {
+        bodies.limit = limits.max_body_bytes_per_worker;
+    }
 
     void accept();
     void adopt(int connected_fd);
     void close();
+    // Whether a TCP connection just accepted may be served (see RuntimeApiEndpoint).
+    bool admit(Socket& socket);
 
+    const RuntimeApiLimits limits;
     Acceptor acceptor;
     Timer accept_retry;
     std::weak_ptr<RuntimeApiHandler> handler;
+    const std::optional<uid_t> peer_uid;
     bool closed = false;
+    // Every connection that has not ended yet (a lingering close included): what counts
+    // against max_connections_per_worker.
     std::list<std::weak_ptr<Session>> sessions;
+    BodyBudget bodies;
+    std::uint64_t foreign_peers = 0;  // connections refused for their owner, for the log
 };
 
 // One runtime connection. Exactly one read is posted at a time and it reads into its own
@@ -208,7 +302,11 @@ class Session : public std::enable_shared_from_this<Session> {
 public:
     // `local`: an AF_UNIX connection, where writing to a peer that has gone fails at once.
     Session(std::shared_ptr<Core> core, Socket socket, bool local = false)
-        : core_(std::move(core)), socket_(std::move(socket)), deadline_(socket_.get_executor()), local_(local) {}
+        : core_(std::move(core)),
+          socket_(std::move(socket)),
+          deadline_(socket_.get_executor()),
+          body_(core_->bodies),
+          local_(local) {}
 
     ~Session() {
         if (registered_) core_->sessions.erase(self_);
@@ -245,6 +343,7 @@ private:
         state_ = State::waiting;
         parser_.emplace(target_, body_);
         continue_sent_ = false;
+        request_timed_ = false;
         read_some();
     }
 
@@ -302,8 +401,17 @@ private:
             return write({net::buffer(held_), net::buffer(kContinueLine.data(), kContinueLine.size()), {}},
                          &Session::after_continue);
         }
-        if (state_ == State::reading) set_deadline(kPartialRequestTimeout);
+        if (state_ == State::reading) start_request_deadline();
         read_some();
+    }
+
+    // Once per request, at its first byte: the whole request must arrive within the
+    // deadline, however its bytes are spread out. A per-read timeout would let a runtime
+    // that sends a byte now and then hold the connection and its buffers for ever.
+    void start_request_deadline() {
+        if (request_timed_) return;
+        request_timed_ = true;
+        set_deadline(core_->limits.request_deadline);
     }
 
     void after_continue(const error_code& ec) {
@@ -312,12 +420,22 @@ private:
         if (ec) return close();
         state_ = State::reading;
         if (buffer_.size() > 0) return parse();
-        set_deadline(kPartialRequestTimeout);
+        start_request_deadline();
         read_some();
     }
 
     void on_parse_error(const error_code& ec) {
         if (ec == bhttp::error::body_limit) return too_large();
+        if (parser_->over_budget) {
+            clear_deadline();
+            return reply(429,
+                         error_body("TooManyRequestsException",
+                                    "this worker's Runtime API connections already hold " +
+                                        std::to_string(core_->bodies.used) + " bytes of unfinished request bodies"
+                                        " (limit " + std::to_string(core_->bodies.limit) +
+                                        "); send one large body at a time"),
+                         false);
+        }
         reply(400, error_body("InvalidRequest", "malformed HTTP request: " + ec.message()), false);
     }
 
@@ -368,13 +486,13 @@ private:
                 case RouteKind::next:
                     return park(*handler, keep_alive);
                 case RouteKind::response:
-                    answer = handler->on_response(route.request_id, std::move(body_));
+                    answer = handler->on_response(route.request_id, body_.take());
                     break;
                 case RouteKind::error:
-                    answer = handler->on_error(route.request_id, parser_->error_type, std::move(body_));
+                    answer = handler->on_error(route.request_id, parser_->error_type, body_.take());
                     break;
                 case RouteKind::init_error:
-                    answer = handler->on_init_error(parser_->error_type, std::move(body_));
+                    answer = handler->on_init_error(parser_->error_type, body_.take());
                     break;
                 default:
                     break;
@@ -523,7 +641,9 @@ private:
     friend class LazyDeadline<Timer>;
     void on_deadline() {
         if (state_ == State::closed && !lingering_) return;
-        if (!lingering_) spdlog::debug("runtime api: closing a connection that left a request half-sent");
+        if (!lingering_)
+            spdlog::info("runtime api: closing a connection that did not finish a request within {} ms",
+                         core_->limits.request_deadline.count());
         close();
     }
 
@@ -545,7 +665,7 @@ private:
     std::vector<char> chunk_;     // what the posted read reads into
     beast::flat_buffer buffer_;   // received and not yet parsed
     std::string target_;          // the current request's target, reused
-    std::string body_;            // the current request's body
+    BodyBuffer body_;             // the current request's body
     std::optional<RequestParser> parser_;
     std::string head_;            // the answer's head, reused
     std::string reply_body_;
@@ -559,6 +679,7 @@ private:
     bool lingering_ = false;
     bool peer_done_ = false;  // the runtime shut down its side
     bool continue_sent_ = false;
+    bool request_timed_ = false;  // the current request's deadline runs
     bool keep_alive_ = true;
     bool parked_keep_alive_ = true;
     bool local_ = false;
@@ -623,16 +744,57 @@ void Core::accept() {
             });
             return;
         }
-        error_code opt_ec;
-        socket.set_option(tcp::no_delay(true), opt_ec);
-        // Answers are first written without waiting (see Session::write).
-        if (!opt_ec) socket.non_blocking(true, opt_ec);
-        if (opt_ec)
-            spdlog::debug("runtime api: dropping a connection that closed on accept: {}", opt_ec.message());
-        else
-            std::make_shared<Session>(self, std::move(socket))->start();
+        if (self->admit(socket)) {
+            error_code opt_ec;
+            socket.set_option(tcp::no_delay(true), opt_ec);
+            // Answers are first written without waiting (see Session::write).
+            if (!opt_ec) socket.non_blocking(true, opt_ec);
+            if (opt_ec)
+                spdlog::debug("runtime api: dropping a connection that closed on accept: {}", opt_ec.message());
+            else
+                std::make_shared<Session>(self, std::move(socket))->start();
+        }
         self->accept();
     });
+}
+
+bool Core::admit(Socket& socket) {
+    error_code ignored;
+    if (peer_uid) {
+        // Checked before anything is read or written: a process that is not the worker's
+        // learns nothing but that the connection closed.
+        const auto owner = tcp_peer_uid(socket.native_handle());
+        if (!owner || *owner != *peer_uid) {
+            // Warned once per worker, then counted: a local process that keeps trying must
+            // not flood the log.
+            if (foreign_peers++ == 0)
+                spdlog::warn("runtime api: refused a connection from a socket owned by {} (the worker's uid is {}); "
+                             "only the worker's own processes may use its Runtime API",
+                             owner ? std::to_string(*owner) : std::string("an unknown owner"), *peer_uid);
+            else
+                spdlog::debug("runtime api: refused connection {} from a foreign socket", foreign_peers);
+            socket.close(ignored);
+            return false;
+        }
+    }
+    if (sessions.size() >= limits.max_connections_per_worker) {
+        // Answered at once without reading the request, then closed: the runtime learns
+        // why, and holds no more of the daemon than this moment.
+        static const std::string refusal = [] {
+            const std::string body =
+                error_body("TooManyRequestsException", "this worker already holds the most Runtime API connections "
+                                                       "one worker may (runtime_api.max_connections_per_worker)");
+            return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        }();
+        spdlog::debug("runtime api: refused a connection beyond {} of one worker", limits.max_connections_per_worker);
+        [[maybe_unused]] const auto n =
+            ::send(socket.native_handle(), refusal.data(), refusal.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        socket.shutdown(net::socket_base::shutdown_send, ignored);
+        socket.close(ignored);
+        return false;
+    }
+    return true;
 }
 
 void Core::adopt(int connected_fd) {
@@ -667,9 +829,10 @@ struct RuntimeApiEndpoint::Impl : Core {
     using Core::Core;
 };
 
-RuntimeApiEndpoint::RuntimeApiEndpoint(boost::asio::io_context& io, UniqueFd listener,
-                                       std::weak_ptr<RuntimeApiHandler> handler, UniqueFd connection)
-    : impl_(std::make_shared<Impl>(io, listener.get(), std::move(handler))) {
+RuntimeApiEndpoint::RuntimeApiEndpoint(boost::asio::io_context& io, const RuntimeApiLimits& limits,
+                                       UniqueFd listener, std::weak_ptr<RuntimeApiHandler> handler,
+                                       UniqueFd connection, std::optional<uid_t> peer_uid)
+    : impl_(std::make_shared<Impl>(io, limits, listener.get(), std::move(handler), peer_uid)) {
     listener.release();  // the acceptor owns it now
     impl_->accept();
     if (connection) impl_->adopt(connection.release());  // the session's socket owns it now
@@ -678,5 +841,7 @@ RuntimeApiEndpoint::RuntimeApiEndpoint(boost::asio::io_context& io, UniqueFd lis
 RuntimeApiEndpoint::~RuntimeApiEndpoint() { close(); }
 
 void RuntimeApiEndpoint::close() { impl_->close(); }
+
+RuntimeApiUsage RuntimeApiEndpoint::usage() const { return {impl_->sessions.size(), impl_->bodies.used}; }
 
 }  // namespace funcd

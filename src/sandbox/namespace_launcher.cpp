@@ -746,6 +746,11 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     status_write.reset();
     out.exit_status = std::move(status_read);
     out.runtime_api_listener = std::move(listener);
+    // A host-network worker's listener is on the host's loopback, where any local process
+    // can connect. Every socket a worker's process creates belongs to the worker's host
+    // uid (its own, from the uid pool), which no process outside the worker has: the
+    // endpoint serves only connections from sockets of that uid.
+    if (spec.host_network) out.runtime_api_peer_uid = ids.host_uid;
     out.runtime_api_connection = std::move(api_ours);
     out.resources = std::make_unique<SandboxResources>(pid, std::move(resources_pidfd), std::move(cgroup),
                                                        std::move(lease));

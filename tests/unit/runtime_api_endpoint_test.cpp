@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@ using funcd::EventDelivery;
 using funcd::NextWaiter;
 using funcd::RuntimeApiEndpoint;
 using funcd::RuntimeApiHandler;
+using funcd::RuntimeApiLimits;
 using funcd::RuntimeReply;
 using funcd::UniqueFd;
 
@@ -109,6 +111,21 @@ protected:
     }
 
     void SetUp() override {
+        open_endpoint(RuntimeApiLimits{});
+        thread_ = std::thread([this] { io_.run(); });
+    }
+
+    // A fresh endpoint with these limits (and peer check) on a new port, replacing the
+    // running one. Called on the test thread: the endpoint is built on the io thread.
+    void reopen(const RuntimeApiLimits& limits, std::optional<uid_t> peer_uid = std::nullopt) {
+        on_io([&] {
+            endpoint_.reset();
+            open_endpoint(limits, peer_uid);
+            return true;
+        });
+    }
+
+    void open_endpoint(const RuntimeApiLimits& limits, std::optional<uid_t> peer_uid = std::nullopt) {
         UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
@@ -122,8 +139,19 @@ protected:
         int pair[2];
         ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
         own_connection_.reset(pair[1]);
-        endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, std::move(listener), worker_, UniqueFd(pair[0]));
-        thread_ = std::thread([this] { io_.run(); });
+        endpoint_ = std::make_unique<RuntimeApiEndpoint>(io_, limits, std::move(listener), worker_,
+                                                         UniqueFd(pair[0]), peer_uid);
+    }
+
+    funcd::RuntimeApiUsage usage() {
+        return on_io([this] { return endpoint_->usage(); });
+    }
+
+    // Waits until the endpoint holds `n` connections (accepting is asynchronous).
+    void wait_for_connections(std::size_t n) {
+        for (int i = 0; i < 5000 && usage().connections != n; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        ASSERT_EQ(usage().connections, n);
     }
 
     void TearDown() override {
@@ -455,6 +483,194 @@ TEST_F(RuntimeApiEndpointTest, CloseEndsEveryConnection) {
     EXPECT_TRUE(parked.closed_by_server());
     EXPECT_TRUE(idle.closed_by_server());
     EXPECT_FALSE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+}
+
+}  // namespace
+
+namespace {
+
+// A request head declaring a body of `length` bytes for the response to `id`.
+std::string response_head(std::string_view id, std::size_t length) {
+    return "POST /2018-06-01/runtime/invocation/" + std::string(id) + "/response HTTP/1.1\r\nHost: h\r\n"
+           "Content-Length: " + std::to_string(length) + "\r\n\r\n";
+}
+
+// A connected client whose socket was created by host uid `uid` (the test runs as root:
+// the socket's owner is the thread's fsuid at socket()), as a worker's process's would be.
+int socket_owned_by(uid_t uid, unsigned short port) {
+    ::setfsuid(uid);
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ::setfsuid(0);
+    if (fd < 0) throw std::runtime_error("socket failed");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        throw std::runtime_error("connect failed");
+    }
+    return fd;
+}
+
+TEST_F(RuntimeApiEndpointTest, ConnectionsBeyondTheCapAreAnswered429AndClosedAtOnce) {
+    RuntimeApiLimits limits;
+    limits.max_connections_per_worker = 3;  // the runtime's own AF_UNIX connection and two more
+    reopen(limits);
+    wait_for_connections(1);
+
+    // A runtime parks its `next` on one connection and reports an error on a second one,
+    // as AWS's runtime clients may: both are within the cap and served.
+    RuntimeClient runtime(port_);
+    runtime.send(kNext);
+    wait_for_waiters(1);
+    RuntimeClient errors(port_);
+    errors.post("/2018-06-01/runtime/init/error", "{}", "Lambda-Runtime-Function-Error-Type: Runtime.X\r\n");
+    EXPECT_EQ(errors.read_response().result_int(), 202);
+    wait_for_connections(3);
+
+    // One more is answered at once, without its request being read, and closed.
+    RuntimeClient extra(port_);
+    const auto refused = extra.read_response();
+    EXPECT_EQ(refused.result_int(), 429);
+    EXPECT_EQ(json_of(refused.body())["errorType"], "TooManyRequestsException");
+    EXPECT_FALSE(refused.keep_alive());
+    EXPECT_TRUE(extra.closed_by_server());
+    EXPECT_EQ(usage().connections, 3u);
+
+    // The connections within the cap go on working.
+    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+    EXPECT_EQ(runtime.read_response().result_int(), 200);
+
+    // Once one closes, a new one is served again.
+    errors.close();
+    wait_for_connections(2);
+    RuntimeClient again(port_);
+    again.post("/2018-06-01/runtime/invocation/req-9/response", "{}");
+    EXPECT_EQ(again.read_response().result_int(), 202);
+}
+
+TEST_F(RuntimeApiEndpointTest, ARequestMustBeWholeWithinTheDeadlineHoweverItTrickles) {
+    RuntimeApiLimits limits;
+    limits.request_deadline = std::chrono::milliseconds(300);
+    reopen(limits);
+
+    // A byte every 50 ms: each read comes well within the deadline, the whole never does.
+    RuntimeClient slow(port_);
+    const std::string request = response_head("req-slow", 100) + std::string(100, 'x');
+    bool closed = false;
+    for (std::size_t i = 0; i < request.size() && !closed; ++i) {
+        try {
+            slow.send(std::string_view(request).substr(i, 1));
+        } catch (const std::runtime_error&) {
+            closed = true;  // the server closed and the peer reset
+        }
+        // Readable before any answer is due: the server's end of stream.
+        if (!closed) closed = !slow.silent_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(closed) << "a request trickled over " << request.size() * 50 << " ms was still being read";
+    EXPECT_TRUE(slow.closed_by_server());
+    EXPECT_TRUE(worker_->calls_snapshot().empty());
+}
+
+TEST_F(RuntimeApiEndpointTest, TheDeadlineDoesNotApplyBetweenRequests) {
+    RuntimeApiLimits limits;
+    limits.request_deadline = std::chrono::milliseconds(200);
+    reopen(limits);
+    // A parked `next` waits for its event for as long as it takes, and an idle
+    // connection between requests is not closed.
+    RuntimeClient runtime(port_);
+    runtime.send(kNext);
+    wait_for_waiters(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+    EXPECT_EQ(runtime.read_response().result_int(), 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    runtime.post("/2018-06-01/runtime/invocation/req-late/response", "{}");
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+}
+
+TEST_F(RuntimeApiEndpointTest, ADeclaredBodyIsNotAllocatedBeforeItArrives) {
+    RuntimeClient runtime(port_);
+    // A hundred bytes (more than a string holds without allocating) of a declared 6 MiB.
+    runtime.send(response_head("req-big", 6291456) + std::string(100, 'z'));
+    // Wait until they are in the body.
+    for (int i = 0; i < 5000 && usage().body_bytes == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const auto held = usage().body_bytes;
+    EXPECT_GT(held, 0u);
+    EXPECT_LE(held, 64u * 1024) << "a body declared at 6 MiB with 100 bytes sent holds " << held << " bytes";
+
+    // The rest arrives and the whole body reaches the worker; nothing stays allocated.
+    runtime.send(std::string(6291456 - 100, 'z'));
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].body.size(), 6291456u);
+    EXPECT_EQ(usage().body_bytes, 0u);
+}
+
+TEST_F(RuntimeApiEndpointTest, AWorkersConnectionsShareOneBodyBudget) {
+    RuntimeApiLimits limits;
+    limits.max_body_bytes_per_worker = 1024 * 1024;
+    reopen(limits);
+
+    // One large body on its way...
+    RuntimeClient first(port_);
+    first.send(response_head("req-a", 900 * 1024) + std::string(800 * 1024, 'a'));
+    for (int i = 0; i < 5000 && usage().body_bytes < 800 * 1024; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_GE(usage().body_bytes, 800u * 1024);
+
+    // ...leaves no room for a second one at the same time: refused, not buffered.
+    RuntimeClient second(port_);
+    second.send(response_head("req-b", 600 * 1024) + std::string(300 * 1024, 'b'));
+    const auto refused = second.read_response();
+    EXPECT_EQ(refused.result_int(), 429);
+    EXPECT_EQ(json_of(refused.body())["errorType"], "TooManyRequestsException");
+    EXPECT_LE(usage().body_bytes, limits.max_body_bytes_per_worker);
+
+    // The first completes; then there is room again.
+    first.send(std::string(100 * 1024, 'a'));
+    EXPECT_EQ(first.read_response().result_int(), 202);
+    RuntimeClient third(port_);
+    third.post("/2018-06-01/runtime/invocation/req-c/response", std::string(600 * 1024, 'c'));
+    EXPECT_EQ(third.read_response().result_int(), 202);
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[0].request_id, "req-a");
+    EXPECT_EQ(calls[0].body.size(), 900u * 1024);
+    EXPECT_EQ(calls[1].request_id, "req-c");
+}
+
+TEST_F(RuntimeApiEndpointTest, ATcpConnectionFromAnotherUsersSocketIsClosedUnread) {
+    ASSERT_EQ(::geteuid(), 0u) << "creating a socket as another uid needs root";
+    constexpr uid_t kWorkerUid = 4242;
+    reopen(RuntimeApiLimits{}, kWorkerUid);
+
+    // The test's own socket (uid 0) is not the worker's: closed before a byte is read.
+    RuntimeClient stranger(port_);
+    stranger.send(kNext);
+    EXPECT_TRUE(stranger.closed_by_server());
+    EXPECT_EQ(worker_->waiter_count(), 0u);
+
+    // Nor may a stranger post an answer.
+    RuntimeClient forger(RuntimeClient::Adopt{}, socket_owned_by(kWorkerUid + 1, port_));
+    forger.post("/2018-06-01/runtime/invocation/req-1/response", R"({"forged":true})");
+    EXPECT_TRUE(forger.closed_by_server());
+    EXPECT_TRUE(worker_->calls_snapshot().empty());
+
+    // A socket of the worker's uid is served.
+    RuntimeClient runtime(RuntimeClient::Adopt{}, socket_owned_by(kWorkerUid, port_));
+    runtime.send(kNext);
+    wait_for_waiters(1);
+    EXPECT_TRUE(on_io([&] { return worker_->waiters[0]->deliver(sample_event()); }));
+    EXPECT_EQ(runtime.read_response().result_int(), 200);
+
+    // The runtime's own AF_UNIX connection needs no check: only the runtime holds it.
+    RuntimeClient own(RuntimeClient::Adopt{}, own_connection_.release());
+    own.post("/2018-06-01/runtime/init/error", "{}");
+    EXPECT_EQ(own.read_response().result_int(), 202);
 }
 
 }  // namespace

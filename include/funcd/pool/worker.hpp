@@ -48,6 +48,8 @@ struct WorkerSettings {
     // The first invocation reports the init duration; not when the worker was started
     // before that invocation arrived (provisioned or pre-warmed).
     bool report_init = true;
+    // What the worker's runtime may hold of the daemon through its Runtime API.
+    RuntimeApiLimits runtime_api;
 };
 
 class Worker final : public RuntimeApiHandler, public std::enable_shared_from_this<Worker> {

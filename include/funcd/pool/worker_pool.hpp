@@ -46,6 +46,8 @@ struct PoolEnvironment {
     // Extra environment for workers of functions with the host's network, which can reach
     // funcd itself: where Lambda's API is and credentials that may only invoke.
     std::vector<std::string> host_network_env;
+    // Bounds on what each worker's runtime may hold through its Runtime API.
+    RuntimeApiLimits runtime_api;
 };
 
 struct ProvisionedCounts {

@@ -3,14 +3,23 @@
 // Every connection accepted on that socket belongs to that worker, so requests need no
 // other identification. HTTP framing lives here; what the requests mean lives in the
 // worker (RuntimeApiHandler).
+//
+// What one worker's runtime can make the daemon hold is bounded (RuntimeApiLimits): its
+// open connections, the time it takes to send one request, and the bytes of request
+// bodies buffered across its connections, which grow only as the bytes arrive.
+#include <sys/types.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include <boost/asio/io_context.hpp>
 
 #include "funcd/common/unique_fd.hpp"
+#include "funcd/runtime_api/runtime_api_limits.hpp"
 
 namespace funcd {
 
@@ -52,21 +61,34 @@ public:
     virtual RuntimeReply on_init_error(std::string_view error_type, std::string body) = 0;
 };
 
+// What the endpoint holds right now, for its owner's accounting and for tests.
+struct RuntimeApiUsage {
+    std::size_t connections = 0;  // open, the runtime's own AF_UNIX one included
+    std::size_t body_bytes = 0;   // allocated for request bodies still being received
+};
+
 // Accepts connections on `listener` and serves the Runtime API to them until close(),
 // and on `connection` too when given: a connected AF_UNIX stream socket whose other end
 // the runtime was started with (see LaunchedWorker::runtime_api_connection).
 // Holds the handler weakly: once the worker is gone, requests get 500 and the
 // connection is closed.
+//
+// `peer_uid`: the listener is reachable by more than the worker (the host's loopback), and
+// only TCP connections from sockets owned by this host uid are served; any other is closed
+// as soon as it is accepted, before a byte of it is read (see tcp_peer_uid()).
 class RuntimeApiEndpoint {
 public:
-    RuntimeApiEndpoint(boost::asio::io_context& io, UniqueFd listener, std::weak_ptr<RuntimeApiHandler> handler,
-                       UniqueFd connection = {});
+    RuntimeApiEndpoint(boost::asio::io_context& io, const RuntimeApiLimits& limits, UniqueFd listener,
+                       std::weak_ptr<RuntimeApiHandler> handler, UniqueFd connection = {},
+                       std::optional<uid_t> peer_uid = std::nullopt);
     ~RuntimeApiEndpoint();
     RuntimeApiEndpoint(const RuntimeApiEndpoint&) = delete;
     RuntimeApiEndpoint& operator=(const RuntimeApiEndpoint&) = delete;
 
     // Stops accepting and closes every open connection.
     void close();
+
+    RuntimeApiUsage usage() const;
 
 private:
     struct Impl;

@@ -109,6 +109,11 @@ struct LaunchedWorker {
     UniqueFd pidfd;                 // readable once the worker's main process exited
     UniqueFd output;                // read end of the worker's stdout+stderr
     UniqueFd runtime_api_listener;  // listening TCP socket the worker's runtime connects to
+    // Set when that listener is reachable by more than the worker's own processes (it is on
+    // the host's loopback: a host-network worker): only connections from sockets this host
+    // uid owns may be served on it. Empty: the listener is in a network namespace of the
+    // worker's own, or nothing can tell the worker's sockets apart (no sandbox).
+    std::optional<uid_t> runtime_api_peer_uid;
     // Optional: our end of a connected AF_UNIX stream socket; the runtime starts with the
     // other end open, its number in FUNCD_RUNTIME_API_FD. The Runtime API is served on it
     // like on a TCP connection, for a runtime that knows to use it (ours do): a round trip
