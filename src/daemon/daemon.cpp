@@ -187,7 +187,7 @@ int run_daemon(const DaemonOptions& options) {
     CodeStore code(data_dir / "code");
     LayerViews layer_views(data_dir / "opt", code);
     Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency);
-    UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal");
+    UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal", {opts.limits.metering, opts.usage_retention});
     LogDirectory logs(io, data_dir / "logs");
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
     boost::asio::thread_pool launch_threads(kLaunchThreads);
@@ -290,7 +290,7 @@ int run_daemon(const DaemonOptions& options) {
     io.run();
     blocking.join();
     launch_threads.join();
-    usage.flush();
+    usage.stop();  // bounded by metering.storage_timeout_ms; what is left stays in the journal
     logs.flush_all();
     spdlog::info("funcd: stopped");
     return 0;
