@@ -134,10 +134,21 @@ std::optional<UsageJournal::Segment> UsageJournal::create_segment(int& error) {
 }
 
 int UsageJournal::probe_space(const Segment& segment, std::int64_t bytes) {
-    // posix_fallocate returns the error instead of setting errno. File systems without
-    // fallocate get glibc's emulation, which writes: a real test of the space either way.
-    const int e = ::posix_fallocate(segment.fd.get(), static_cast<off_t>(segment.bytes), static_cast<off_t>(bytes));
-    if (::ftruncate(segment.fd.get(), static_cast<off_t>(segment.bytes)) != 0) {
+    const int fd = segment.fd.get();
+    int e = ::fallocate(fd, 0, static_cast<off_t>(segment.bytes), static_cast<off_t>(bytes)) == 0 ? 0 : errno;
+    if (e == EOPNOTSUPP) {
+        // No fallocate on this file system: write the probe instead (O_APPEND, so at the end).
+        const std::string block(4096, '\0');
+        e = 0;
+        for (std::int64_t left = bytes; left > 0 && e == 0;) {
+            const ssize_t n = ::write(fd, block.data(), static_cast<std::size_t>(std::min<std::int64_t>(left, 4096)));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) e = n < 0 ? errno : ENOSPC;
+            else left -= n;
+        }
+    }
+    // Given back whatever happened: the segment starts empty.
+    if (::ftruncate(fd, static_cast<off_t>(segment.bytes)) != 0) {
         const int t = errno;
         spdlog::error("usage journal {}: giving back the probed space failed: {} (errno {})", segment.path.string(),
                       errno_text(t), t);

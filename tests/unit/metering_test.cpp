@@ -95,7 +95,9 @@ TEST(UsageJson, JournalLineIsTheRecordsJsonOnOneLine) {
         const auto expected = nlohmann::json::parse(
             to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         EXPECT_EQ(parsed, expected) << text;
-        if (r.function == "fn") EXPECT_EQ(text, expected.dump() + "\n");  // byte for byte, too
+        if (r.function == "fn") {
+            EXPECT_EQ(text, expected.dump() + "\n");  // byte for byte, too
+        }
     }
 }
 

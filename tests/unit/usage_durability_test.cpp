@@ -215,19 +215,6 @@ TEST_F(UsageDurabilityTest, FlushAndQueriesAnswer503WhileTheDatabaseIsLocked) {
     EXPECT_EQ(store->report({}).total.invocations, 2);
 }
 
-TEST_F(UsageDurabilityTest, QueriesAnswer503WhenTheDatabaseCannotBeRead) {
-    UsageStoreOptions options;
-    options.limits.storage_timeout = milliseconds(200);
-    auto store = open(options);
-    store->record(make_record("a", "f", kT0, 10, 128));
-    store->flush();
-    // Exclusive locking mode: after its first write no other connection may even read.
-    DbLock lock(db(), "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; DELETE FROM usage WHERE 0; COMMIT; BEGIN;");
-    expect_unavailable([&] { store->report({}); }, "the usage database cannot be read: database is locked");
-    lock.release();
-    EXPECT_EQ(store->report({}).total.invocations, 1);
-}
-
 TEST_F(UsageDurabilityTest, StopIsBoundedAndLeavesTheRestInTheJournal) {
     UsageStoreOptions options;
     options.limits.storage_timeout = milliseconds(100);
