@@ -297,9 +297,9 @@ void UsageStore::flush_until(Clock::time_point deadline) {
                                 ? last_commit_error_
                                 : "the commit is still waiting for the database's write lock (held by another "
                                   "connection?)";
-    throw ApiError::storage_unavailable(fmt::format(
-        "{} usage records could not be committed to the usage database within {} ms: {}", target - committed_seq_,
-        options_.limits.storage_timeout.count(), why));
+    throw ApiError::storage_unavailable(
+        fmt::format("usage records could not be committed to the usage database within {} ms ({} waiting): {}",
+                    options_.limits.storage_timeout.count(), target - committed_seq_, why));
 }
 
 void UsageStore::requeue(std::vector<Pending>& batch) {
@@ -418,18 +418,21 @@ void UsageStore::flusher_main() {
                                    std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
         lock.unlock();
-        std::string error;
+        std::string error, detail;
         try {
             commit_batch(batch);
+        } catch (const SqlError& e) {
+            error = sqlite3_errstr(e.code());  // for callers: "database is locked", "disk I/O error"
+            detail = e.what();
         } catch (const std::exception& e) {
-            error = e.what();
+            error = detail = e.what();
         }
         lock.lock();
 
         if (!error.empty()) {
             if (error != last_commit_error_)
                 spdlog::error("usage store: committing {} records failed, will retry every {} s: {}", n,
-                              kRetryInterval.count(), error);
+                              kRetryInterval.count(), detail);
             last_commit_error_ = error;
             requeue(batch);
             update_refusal();
