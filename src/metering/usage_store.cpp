@@ -255,22 +255,35 @@ std::optional<std::string> UsageStore::refusal() const {
     return refusal_;
 }
 
+bool UsageStore::append_to_journal(std::string_view line) {
+    if (!journal_ok_) return false;
+    if (!journal_.has_current()) {
+        // Only after stop() sealed the journal (a record that arrives that late is rare):
+        // a segment of its own, for the next start to replay.
+        int error = 0;
+        auto segment = journal_.create_segment(error);
+        if (!segment) {
+            journal_failed(error);
+            return false;
+        }
+        journal_.roll(std::move(*segment), next_seq_);
+        spdlog::warn("usage store: a record arrived after the store stopped; it stays in the journal for the next "
+                     "start");
+    }
+    const int e = journal_.append(line, next_seq_);
+    if (e != 0) journal_failed(e);
+    return e == 0;
+}
+
 void UsageStore::record(const UsageRecord& r) {
     fmt::memory_buffer line;
     append_journal_line(r, line);
     bool notify = false;
     {
         std::unique_lock lock(mutex_);
-        bool journaled = false;
-        if (journal_ok_) {
-            const int e = journal_.append(std::string_view(line.data(), line.size()), next_seq_);
-            if (e == 0)
-                journaled = true;
-            else
-                journal_failed(e);
-        }
         // Whether or not it is journaled: the invocation ran and its record must not be
         // lost. It reaches SQLite with the others (or the journal once it can be written).
+        const bool journaled = append_to_journal(std::string_view(line.data(), line.size()));
         queue_.push_back({r, journaled});
         ++next_seq_;
         if (!refusing_.load(std::memory_order_relaxed) &&
@@ -306,11 +319,7 @@ void UsageStore::requeue(std::vector<Pending>& batch) {
     // Records that only lived in memory go into the journal now if it can be written again.
     for (auto& p : batch) {
         if (p.journaled || !journal_ok_) continue;
-        const int e = journal_.append(journal_line(p.record), next_seq_);
-        if (e == 0)
-            p.journaled = true;
-        else
-            journal_failed(e);
+        p.journaled = append_to_journal(journal_line(p.record));
     }
     // Back to the front, in order, so committed_seq_ keeps counting a prefix.
     queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));

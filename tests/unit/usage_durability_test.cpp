@@ -231,6 +231,16 @@ TEST_F(UsageDurabilityTest, StopIsBoundedAndLeavesTheRestInTheJournal) {
     EXPECT_EQ(open()->report({}).total.invocations, 2) << "and the next start commits it";
 }
 
+TEST_F(UsageDurabilityTest, ARecordAfterStopStaysInTheJournal) {
+    auto store = open();
+    store->record(make_record("before", "f", kT0, 10, 128));
+    store->stop();
+    store->record(make_record("late", "f", kT0 + seconds(1), 10, 128));
+    store.reset();
+    using V = std::vector<std::string>;
+    EXPECT_EQ(ids(open()->records(std::nullopt, 10)), (V{"late", "before"}));
+}
+
 TEST_F(UsageDurabilityTest, TooManyRecordsWaitingForTheDatabaseRefuseNewWork) {
     UsageStoreOptions options;
     options.limits.storage_timeout = milliseconds(100);

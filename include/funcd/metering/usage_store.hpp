@@ -26,6 +26,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -126,6 +127,7 @@ private:
     void flush_until(Clock::time_point deadline);
     void open_current_segment();
     // Under mutex_.
+    bool append_to_journal(std::string_view line);  // true: durable; false: refusal() is set
     void journal_failed(int error);
     void probe_journal(std::unique_lock<std::mutex>& lock);
     void update_refusal();
