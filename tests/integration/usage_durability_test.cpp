@@ -77,8 +77,10 @@ public:
     bool mounted() const { return mounted_; }
     std::string error() const { return std::strerror(error_); }
     const std::filesystem::path& data_dir() const { return data_; }
+    // Takes every free byte (again: pages the journal gives back by deleting a committed
+    // segment are taken too).
     void fill() const {
-        const int fd = ::open((journal_ / "filler").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        const int fd = ::open((journal_ / "filler").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         ASSERT_GE(fd, 0);
         const std::string block(4096, 'x');
         while (::write(fd, block.data(), block.size()) > 0) {
@@ -107,11 +109,11 @@ TEST(UsageDurability, InvocationsAnswer503WhileTheJournalCannotBeWrittenThenReco
         ASSERT_EQ(d.invoke("noop").status, 200);
         ++answered;
 
-        disk.fill();
         // The journal's last page may take a line or two more; then a write fails. That
         // invocation already ran: it is answered, and its record kept.
         HttpResult refused;
         for (int i = 0; i < 100; ++i) {
+            disk.fill();
             auto r = d.invoke("noop");
             if (r.status != 200) {
                 refused = r;
@@ -123,8 +125,9 @@ TEST(UsageDurability, InvocationsAnswer503WhileTheJournalCannotBeWrittenThenReco
         EXPECT_EQ(refused.json()["error"]["type"], "StorageUnavailableException") << refused.body;
         EXPECT_TRUE(contains(refused.json()["error"]["message"], "No space left on device")) << refused.body;
         EXPECT_FALSE(contains(refused.body, disk.data_dir().string())) << "no paths for callers";
-        // Still refused while the disk stays full (the probe keeps failing), by every front door.
+        // Still refused while the disk stays full (the probe keeps failing).
         std::this_thread::sleep_for(200ms);
+        disk.fill();
         EXPECT_EQ(d.invoke("noop").status, 503);
         EXPECT_TRUE(contains(d.log(), "usage records cannot be made durable")) << "the operator is told";
 

@@ -52,9 +52,10 @@ public:
     }
     bool mounted() const { return mounted_; }
     std::string error() const { return std::strerror(error_); }
-    // Takes every free byte with one file.
+    // Takes every free byte (again: pages the journal gives back by deleting a committed
+    // segment are taken too).
     void fill() const {
-        const int fd = ::open((at_ / "filler").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        const int fd = ::open((at_ / "filler").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         ASSERT_GE(fd, 0);
         const std::string block(4096, 'x');
         while (::write(fd, block.data(), block.size()) > 0) {
@@ -144,7 +145,10 @@ TEST_F(UsageDurabilityTest, FullJournalRefusesNewWorkKeepsRecordsAndRecovers) {
             disk.fill();
             // The segment's last page may still take a line or two; then a write fails
             // (partly, when it crosses into the next page).
-            while (!store.refusal() && n < 200) record();
+            while (!store.refusal() && n < 200) {
+                disk.fill();
+                record();
+            }
             if (!store.refusal()) ::_exit(step);
             ++step;
             if (!contains(*store.refusal(), "No space left on device")) ::_exit(step);
@@ -186,7 +190,10 @@ TEST_F(UsageDurabilityTest, RecordsOnlyInMemoryReachTheDatabase) {
     auto store = open(options);
     disk.fill();
     int n = 0;
-    while (!store->refusal() && n < 200) store->record(make_record("m" + std::to_string(n++), "f", kT0, 10, 128));
+    while (!store->refusal() && n < 200) {
+        disk.fill();
+        store->record(make_record("m" + std::to_string(n++), "f", kT0, 10, 128));
+    }
     ASSERT_TRUE(store->refusal());
     store->record(make_record("m" + std::to_string(n++), "f", kT0, 10, 128));
     // The database is elsewhere and takes them while the journal cannot.

@@ -59,7 +59,8 @@ TEST_F(UsageJournalTest, StaysBoundedUnderSteadyLoad) {
         const std::size_t held = lines(journal_text(journal()));
         const std::uint64_t after = recorded;
         // Whatever was recorded before the flush is committed, and its segments are gone.
-        EXPECT_LE(held, after - before) << "round " << round << ": the journal holds committed records";
+        // (+1: the writer's counter trails the record being appended at that moment.)
+        EXPECT_LE(held, after - before + 1) << "round " << round << ": the journal holds committed records";
     }
     done = true;
     writer.join();
