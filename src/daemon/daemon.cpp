@@ -195,7 +195,7 @@ int run_daemon(const DaemonOptions& options) {
     LayerViews layer_views(data_dir / "opt", code);
     const EnvCipher env_cipher = EnvCipher::load(data_dir / "env.keys");
     Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency, env_cipher);
-    UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal");
+    UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal", {opts.limits.metering, opts.usage_retention});
     LogDirectory logs(io, data_dir / "logs");
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
     boost::asio::thread_pool launch_threads(kLaunchThreads);
@@ -300,7 +300,7 @@ int run_daemon(const DaemonOptions& options) {
     blocking.join();
     bulk.join();
     launch_threads.join();
-    usage.flush();
+    usage.stop();  // bounded by metering.storage_timeout_ms; what is left stays in the journal
     logs.flush_all();
     spdlog::info("funcd: stopped");
     return 0;

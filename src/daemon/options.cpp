@@ -28,13 +28,17 @@ void parse_listen(std::string_view value, DaemonOptions& o) {
     o.listen_port = static_cast<unsigned short>(p);
 }
 
-double parse_price(std::string_view flag, const std::string& value) {
-    char* end = nullptr;
-    double d = std::strtod(value.c_str(), &end);
-    if (value.empty() || *end != '\0' || d < 0)
-        throw std::invalid_argument(fmt::format("{} wants a non-negative number, got '{}'", flag, value));
-    return d;
+// Exact: the decimal text becomes an integer of the price unit without a double between.
+std::int64_t parse_price(std::string_view flag, const std::string& value, int decimals) {
+    try {
+        return parse_decimal(value, decimals);
+    } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(fmt::format("{} wants a non-negative decimal number: {}", flag, e.what()));
+    }
 }
+
+// Keeping records longer than a century is keeping them forever: leave the flag out.
+constexpr long kMaxRetentionDays = 36'500;
 
 long parse_positive(std::string_view flag, const std::string& value) {
     long n = 0;
@@ -87,6 +91,7 @@ std::string serve_usage() {
   --init-timeout-ms N                how long a runtime may take to ask for its first event (default 10000)
   --price-per-gb-second X            (default 0.0000166667, Lambda x86)
   --price-per-million-requests X     (default 0.20, Lambda)
+  --usage-retention-days N           delete usage records older than N days (default: keep forever)
   --log-level LEVEL                  trace, debug, info, warn, error (default info)
   --sandbox on|off                   isolate workers (default on); off runs untrusted code
                                      as plain processes and is meant for development only
@@ -131,8 +136,16 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--runtime-dir") o.runtime_dir = next();
         else if (flag == "--python") o.python = next();
         else if (flag == "--init-timeout-ms") o.init_timeout = std::chrono::milliseconds(parse_positive(flag, next()));
-        else if (flag == "--price-per-gb-second") o.prices.per_gb_second = parse_price(flag, next());
-        else if (flag == "--price-per-million-requests") o.prices.per_request = parse_price(flag, next()) / 1e6;
+        else if (flag == "--price-per-gb-second") o.prices.per_gb_second = parse_price(flag, next(), kPriceDecimals);
+        else if (flag == "--price-per-million-requests")
+            o.prices.per_request = parse_price(flag, next(), kPerMillionDecimals);
+        else if (flag == "--usage-retention-days") {
+            long n = parse_positive(flag, next());
+            if (n > kMaxRetentionDays)
+                throw std::invalid_argument(fmt::format("--usage-retention-days is at most {}; leave it out to keep "
+                                                        "records forever", kMaxRetentionDays));
+            o.usage_retention = std::chrono::days(n);
+        }
         else if (flag == "--log-level") o.log_level = next();
         else if (flag == "--sandbox") o.sandbox = parse_on_off(flag, next());
         else if (flag == "--metering") o.metering = parse_on_off(flag, next());

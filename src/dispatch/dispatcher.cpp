@@ -18,6 +18,13 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, Registry& registry, PoolMana
 
 void Dispatcher::check_accepting() const {
     if (!accepting_) throw ApiError::shutting_down("funcd is shutting down; retry against the restarted daemon");
+    if (auto why = metering_refusal()) throw ApiError::storage_unavailable(*why);
+}
+
+std::optional<std::string> Dispatcher::metering_refusal() const {
+    // An invocation whose usage record could not be kept would be work nobody is billed
+    // for: none starts while records cannot be made durable.
+    return options_.metering ? usage_.refusal() : std::nullopt;
 }
 
 FunctionPtr Dispatcher::admit(std::string_view function, const Qualifier* qualifier) const {
@@ -72,13 +79,17 @@ void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOp
                     static_cast<std::int64_t>((r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
                 rec.init_duration_us = r.init_duration_us;
                 rec.outcome = r.outcome;
-                // Durable before the caller hears anything.
+                // Durable before the caller hears anything; if the journal cannot take it,
+                // it is kept in memory and admission closes (metering_refusal) until it can.
                 usage_.record(rec);
             }
         }
         --in_flight_;
         done(*inv_raw, std::move(r));
     };
+    // Callers that did not ask check_accepting() (asynchronous deliveries) hear it as a
+    // throttle, which makes them back off and try again; nothing has run.
+    if (metering_refusal()) return throttle(std::move(inv), Limit::storage);
     // Invocations already waiting go first when capacity is there.
     if (!waiting_.empty()) pump();
     const Limit limit = try_start(inv);
@@ -171,6 +182,7 @@ std::string_view Dispatcher::throttle_reason(Limit limit) {
         case Limit::disabled:
         case Limit::reserved: return "ReservedFunctionConcurrentInvocationLimitExceeded";
         case Limit::global: return "ConcurrentInvocationLimitExceeded";
+        case Limit::storage: return "UsageStorageUnavailable";
         default: return "MemoryBudgetExceeded";
     }
 }
@@ -186,6 +198,7 @@ std::string Dispatcher::throttle_message(const FunctionConfig& c, Limit limit) c
             return fmt::format("Rate Exceeded: the daemon is at its concurrency limit (--max-concurrency {}, "
                                "of which {} reserved by functions)",
                                options_.max_concurrency, reserved_total_);
+        case Limit::storage: return metering_refusal().value_or("usage records cannot be made durable");
         default:
             return fmt::format("Rate Exceeded: the memory budget has no room for another {} MB worker of '{}' "
                                "(--memory-budget-mb; busy workers hold it)",

@@ -374,14 +374,15 @@ void ControlApi::usage(const http::Request& req, http::Responder& respond) {
     q.since = time_param(t, "since");
     q.until = time_param(t, "until");
     offload(std::move(respond), [this, q] {
-        UsageReport report = usage_.report(q, prices_);
+        UsageReport report = usage_.report(q);
         json functions = json::array();
-        for (const auto& f : report.functions) functions.push_back(to_json(f, true));
+        for (const auto& f : report.functions) functions.push_back(to_json(f, prices_, true));
+        // Money as exact decimal strings (pricing.hpp), never binary floating point.
         return json_response(200, {{"functions", std::move(functions)},
-                                   {"total", to_json(report.total, false)},
+                                   {"total", to_json(report.total, prices_, false)},
                                    {"prices",
-                                    {{"per_gb_second", prices_.per_gb_second},
-                                     {"per_request", prices_.per_request}}}});
+                                    {{"per_gb_second", format_decimal(prices_.per_gb_second, kPriceDecimals)},
+                                     {"per_request", format_decimal(prices_.per_request, kPriceDecimals)}}}});
     });
 }
 

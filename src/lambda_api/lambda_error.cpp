@@ -28,7 +28,8 @@ bool capital_message(std::string_view type) {
 LambdaError to_lambda_error(const ApiError& e) {
     if (e.type() == "NotFoundException") return LambdaError::unknown_operation(e.what());
     if (e.type() == "RequestTooLargeException") return LambdaError::too_large(e.what());
-    if (e.type() == "ServiceUnavailableException") return LambdaError::unavailable(e.what());
+    if (e.type() == "ServiceUnavailableException" || e.type() == "StorageUnavailableException")
+        return LambdaError::unavailable(e.what());
     return LambdaError(e.status(), e.type(), e.what());
 }
 

@@ -1,46 +1,40 @@
 #include "funcd/metering/usage_store.hpp"
 
-#include <fcntl.h>
-#include <sqlite3.h>
 #include <sched.h>
-#include <unistd.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <chrono>
 #include <iterator>
-#include <limits>
 #include <stdexcept>
 #include <system_error>
 
-#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "funcd/common/unique_fd.hpp"
+#include "funcd/common/api_error.hpp"
 
 namespace funcd {
 namespace {
 
-// How long a statement waits for another connection's write lock (the registry shares
-// the database file) before failing; the daemon's transactions are all short.
-constexpr int kBusyTimeoutMs = 5000;
-
-// Most records committed in one transaction, so a large backlog (after a long database
-// outage) is moved in steps that keep each write-lock hold, and the memory of one
-// batch, small; 10,000 rows of this table are a few MB of WAL and commit in tens of ms.
-constexpr std::size_t kMaxBatch = 10'000;
-
-// Pause before retrying a failed commit. Each attempt has already waited up to
-// kBusyTimeoutMs for competing writers, so this only paces retries on a persistent error
+// Pause before retrying a failed commit. Each attempt has already waited up to the
+// storage timeout for competing writers, so this only paces retries on a persistent error
 // (disk full, read-only file) to about one log line a second; the journal keeps the
 // records safe meanwhile.
 constexpr auto kRetryInterval = std::chrono::seconds(1);
 // How long the flusher lets records gather before committing them. Usage queries flush
 // first, so nobody waits for it; only SQLite's view of the records lags by this much.
+// It is also how often the journal rolls to a new segment under load.
 constexpr auto kBatchWindow = std::chrono::milliseconds(50);
+// How often records past the retention are deleted. Retention is counted in days, so an
+// hour's lag is noise, and one pass an hour deletes an hour's worth of old records.
+constexpr auto kRetentionInterval = std::chrono::hours(1);
+// While the journal cannot be written, a failed probe is logged once every this many
+// probes (about a minute at the default interval), not every second.
+constexpr int kProbeFailuresPerLog = 60;
+// SQLite virtual-machine steps between two looks at a query's deadline (a few tens of us).
+constexpr int kProgressSteps = 1000;
 
 constexpr int kMaxRecordsLimit = 1000;
 
@@ -54,8 +48,19 @@ constexpr std::size_t kRowsPerYield = 32;
 
 std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
 
+// A failed SQLite call, with SQLite's error code and message.
+class SqlError : public std::runtime_error {
+public:
+    SqlError(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+    int code() const noexcept { return code_; }
+
+private:
+    int code_;
+};
+
 [[noreturn]] void sql_fail(sqlite3* db, std::string_view what) {
-    throw std::runtime_error("usage store: " + std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+    throw SqlError(db ? sqlite3_errcode(db) : SQLITE_NOMEM,
+                   "usage store: " + std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
 
 void exec(sqlite3* db, const std::string& sql) {
@@ -63,7 +68,7 @@ void exec(sqlite3* db, const std::string& sql) {
     if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
         std::string message = error ? error : sqlite3_errmsg(db);
         sqlite3_free(error);
-        throw std::runtime_error("usage store: " + message + " in: " + sql);
+        throw SqlError(sqlite3_errcode(db), "usage store: " + message + " in: " + sql);
     }
 }
 
@@ -92,7 +97,6 @@ public:
     void reset() { sqlite3_reset(stmt_); }
 
     std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-    double real(int col) const { return sqlite3_column_double(stmt_, col); }
     bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
     std::string text(int col) const {
         auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
@@ -107,87 +111,18 @@ private:
     sqlite3_stmt* stmt_ = nullptr;
 };
 
-// One write(2) in the normal case; partial writes only happen on signals or a full disk,
-// and O_APPEND plus the caller's lock keep any continuation contiguous.
-bool write_all(int fd, std::string_view data, const std::filesystem::path& path) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            spdlog::error("usage journal {}: write failed: {} (errno {})", path.string(), errno_text(e), e);
-            return false;
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
+sqlite3* open_db(const std::filesystem::path& path, std::chrono::milliseconds busy_timeout) {
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+        const std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+        sqlite3_close(db);
+        throw std::runtime_error("usage store: cannot open database " + path.string() + ": " + message);
     }
-    return true;
-}
-
-void truncate_journal(int fd, const std::filesystem::path& path) {
-    if (::ftruncate(fd, 0) != 0) {
-        int e = errno;
-        spdlog::error("usage journal {}: ftruncate failed: {} (errno {})", path.string(), errno_text(e), e);
-    }
-}
-
-std::optional<std::int64_t> int_field(const nlohmann::json& j, const char* key) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_number_integer()) return std::nullopt;
-    if (it->is_number_unsigned() &&
-        it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-        return std::nullopt;
-    return it->get<std::int64_t>();
-}
-
-std::optional<std::string> string_field(const nlohmann::json& j, const char* key) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_string()) return std::nullopt;
-    return it->get<std::string>();
-}
-
-// True when `s` can go into JSON between quotes as it is: printable ASCII without
-// quote or backslash. Request ids and function names always are.
-bool plain_json_string(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
-}
-
-// A JSON number as nlohmann::json writes a double in this range: shortest round-trip
-// digits in fixed notation, ".0" when integral.
-void append_json_double(fmt::memory_buffer& out, double v) {
-    char buf[64];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-    if (ec != std::errc{}) {
-        fmt::format_to(std::back_inserter(out), "{}", v);
-        return;
-    }
-    out.append(buf, end);
-    if (std::find(buf, end, '.') == end) out.append(std::string_view(".0"));
-}
-
-// format_rfc3339(t) without snprintf: the same 24 characters for years 0 to 9999.
-void append_rfc3339(fmt::memory_buffer& out, SystemTime t) {
-    using namespace std::chrono;
-    const auto ms = floor<milliseconds>(t);
-    const auto day = floor<days>(ms);
-    const year_month_day ymd{day};
-    const hh_mm_ss hms{ms - day};
-    const int year = static_cast<int>(ymd.year());
-    if (year < 0 || year > 9999) {
-        out.append(format_rfc3339(t));
-        return;
-    }
-    char text[] = "0000-00-00T00:00:00.000Z";
-    auto put = [&text](int at, unsigned value, int digits) {
-        for (int i = digits - 1; i >= 0; --i, value /= 10) text[at + i] = static_cast<char>('0' + value % 10);
-    };
-    put(0, static_cast<unsigned>(year), 4);
-    put(5, static_cast<unsigned>(ymd.month()), 2);
-    put(8, static_cast<unsigned>(ymd.day()), 2);
-    put(11, static_cast<unsigned>(hms.hours().count()), 2);
-    put(14, static_cast<unsigned>(hms.minutes().count()), 2);
-    put(17, static_cast<unsigned>(hms.seconds().count()), 2);
-    put(20, static_cast<unsigned>(hms.subseconds().count()), 3);
-    out.append(std::string_view(text, sizeof text - 1));
+    // Every wait for another connection's lock ends within the storage timeout; that is
+    // what bounds a flush, a query and the last commit at shutdown.
+    sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
+    return db;
 }
 
 constexpr const char* kRecordColumns =
@@ -209,18 +144,26 @@ bool usage_table_keyed_by_request_id(sqlite3* db) {
     return old;
 }
 
+std::size_t batch_size(const MeteringLimits& limits) {
+    return static_cast<std::size_t>(std::max<std::int64_t>(1, limits.batch_records));
+}
+
+std::string journal_line(const UsageRecord& r) {
+    fmt::memory_buffer line;
+    append_journal_line(r, line);
+    return std::string(line.data(), line.size());
+}
+
 }  // namespace
 
-UsageStore::UsageStore(const std::filesystem::path& db_path, const std::filesystem::path& journal_path)
-    : journal_path_(journal_path) {
+UsageStore::UsageStore(const std::filesystem::path& db_path, const std::filesystem::path& journal_dir,
+                       UsageStoreOptions options)
+    : options_(options), journal_(journal_dir) {
     try {
-        if (sqlite3_open_v2(db_path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                            nullptr) != SQLITE_OK)
-            sql_fail(db_, "cannot open database " + db_path.string());
+        db_ = open_db(db_path, options_.limits.storage_timeout);
         // WAL so queries never block the flusher; synchronous=NORMAL because the journal,
         // not an fsync per commit, is what makes a record survive a crash.
-        exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=" +
-                      std::to_string(kBusyTimeoutMs) + ";");
+        exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
         // One record per attempt: an asynchronous event keeps its request id across retries,
         // so the key is the request id and the attempt's start (a replayed journal record
         // has both and is still ignored). The start comes first in the key: records arrive
@@ -244,16 +187,17 @@ UsageStore::UsageStore(const std::filesystem::path& db_path, const std::filesyst
         }
         exec(db_, kCreateUsage);
 
-        journal_fd_ = ::open(journal_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        if (journal_fd_ < 0) {
-            int e = errno;
-            spdlog::error("usage journal {}: open failed: {} (errno {})", journal_path_.string(), errno_text(e), e);
-            throw std::runtime_error("usage store: cannot open journal " + journal_path_.string() + ": " +
-                                     errno_text(e));
-        }
+        query_db_ = open_db(db_path, options_.limits.storage_timeout);
+        // Queries look at their deadline as they run, so a scan of a huge table ends too.
+        sqlite3_progress_handler(
+            query_db_, kProgressSteps,
+            [](void* self) -> int { return Clock::now() > static_cast<UsageStore*>(self)->query_deadline_ ? 1 : 0; },
+            this);
+
         replay_journal();
+        open_current_segment();
     } catch (...) {
-        if (journal_fd_ >= 0) ::close(journal_fd_);
+        sqlite3_close(query_db_);
         sqlite3_close(db_);
         throw;
     }
@@ -261,119 +205,322 @@ UsageStore::UsageStore(const std::filesystem::path& db_path, const std::filesyst
 }
 
 UsageStore::~UsageStore() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    wake_.notify_all();
-    if (flusher_.joinable()) flusher_.join();
-    if (::close(journal_fd_) != 0) {
-        int e = errno;
-        spdlog::error("usage journal {}: close failed: {} (errno {})", journal_path_.string(), errno_text(e), e);
-    }
+    stop();
+    if (sqlite3_close(query_db_) != SQLITE_OK) spdlog::error("usage store: closing database: {}", sqlite3_errmsg(query_db_));
     if (sqlite3_close(db_) != SQLITE_OK) spdlog::error("usage store: closing database: {}", sqlite3_errmsg(db_));
+}
+
+void UsageStore::open_current_segment() {
+    int error = 0;
+    auto segment = journal_.create_segment(error);
+    std::unique_lock lock(mutex_);
+    if (segment)
+        journal_.roll(std::move(*segment), next_seq_);
+    else
+        journal_failed(error);
+}
+
+void UsageStore::journal_failed(int error) {
+    const bool was_ok = journal_ok_;
+    journal_ok_ = false;
+    journal_error_ = "the usage journal cannot be written: " + errno_text(error);
+    next_probe_ = Clock::now() + options_.limits.journal_probe_interval;
+    update_refusal();
+    if (was_ok)
+        spdlog::error("usage store: usage records cannot be made durable: the journal in {} cannot be written: {} "
+                      "(errno {}). New invocations are refused (503) until it can; records of invocations that "
+                      "already ran are kept in memory meanwhile. Trying again every {} ms.",
+                      journal_.dir().string(), errno_text(error), error,
+                      options_.limits.journal_probe_interval.count());
+}
+
+void UsageStore::update_refusal() {
+    std::string why;
+    if (!journal_ok_) {
+        why = "usage records cannot be made durable (" + journal_error_ +
+              "); new invocations are refused until it can be written again";
+    } else if (queue_.size() >= static_cast<std::size_t>(std::max<std::int64_t>(1, options_.limits.max_pending_records))) {
+        why = fmt::format("usage records cannot be made durable: {} records wait for the usage database ({}); new "
+                          "invocations are refused until it takes them",
+                          queue_.size(), last_commit_error_.empty() ? "it is slower than the invocations" : last_commit_error_);
+    }
+    refusal_ = std::move(why);
+    refusing_.store(!refusal_.empty(), std::memory_order_release);
+}
+
+std::optional<std::string> UsageStore::refusal() const {
+    if (!refusing_.load(std::memory_order_acquire)) return std::nullopt;
+    std::lock_guard lock(mutex_);
+    if (refusal_.empty()) return std::nullopt;
+    return refusal_;
+}
+
+bool UsageStore::append_to_journal(std::string_view line) {
+    if (!journal_ok_) return false;
+    if (!journal_.has_current()) {
+        // Only after stop() sealed the journal (a record that arrives that late is rare):
+        // a segment of its own, for the next start to replay.
+        int error = 0;
+        auto segment = journal_.create_segment(error);
+        if (!segment) {
+            journal_failed(error);
+            return false;
+        }
+        journal_.roll(std::move(*segment), next_seq_);
+        spdlog::warn("usage store: a record arrived after the store stopped; it stays in the journal for the next "
+                     "start");
+    }
+    const int e = journal_.append(line, next_seq_);
+    if (e != 0) journal_failed(e);
+    return e == 0;
 }
 
 void UsageStore::record(const UsageRecord& r) {
     fmt::memory_buffer line;
-    journal_line(r, line);
+    append_journal_line(r, line);
+    bool notify = false;
     {
-        std::lock_guard lock(mutex_);
-        // A failed append is logged and the record still queued: it reaches SQLite unless
-        // the process dies first, which is better than dropping it here.
-        write_all(journal_fd_, std::string_view(line.data(), line.size()), journal_path_);
-        queue_.push_back(r);
-        ++appended_seq_;
+        std::unique_lock lock(mutex_);
+        // Whether or not it is journaled: the invocation ran and its record must not be
+        // lost. It reaches SQLite with the others (or the journal once it can be written).
+        const bool journaled = append_to_journal(std::string_view(line.data(), line.size()));
+        queue_.push_back({r, journaled});
+        ++next_seq_;
+        if (!refusing_.load(std::memory_order_relaxed) &&
+            queue_.size() >= static_cast<std::size_t>(options_.limits.max_pending_records))
+            update_refusal();
         // Only the first record of a batch needs to wake the flusher; later ones join it.
-        if (queue_.size() != 1) return;
+        notify = queue_.size() == 1;
     }
-    wake_.notify_one();
+    if (notify) wake_.notify_one();
 }
 
-void UsageStore::journal_line(const UsageRecord& r, fmt::memory_buffer& out) {
-    if (!plain_json_string(r.request_id) || !plain_json_string(r.function)) {
-        // Replacing invalid UTF-8 instead of throwing: a byte-exact name matters less than the record.
-        const std::string line = to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        out.append(line);
-        out.push_back('\n');
+void UsageStore::flush() { flush_until(Clock::now() + options_.limits.storage_timeout); }
+
+void UsageStore::flush_until(Clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    const std::uint64_t target = next_seq_;
+    if (committed_seq_ >= target) return;
+    flush_requested_ = true;  // skip the batching window and any retry pause
+    wake_.notify_one();
+    committed_cv_.wait_until(lock, deadline, [&] { return committed_seq_ >= target || flusher_done_; });
+    if (committed_seq_ >= target) return;
+    const std::string why = flusher_done_ ? "the usage store is stopped"
+                            : !last_commit_error_.empty()
+                                ? last_commit_error_
+                                : "the commit is still waiting for the database's write lock (held by another "
+                                  "connection?)";
+    throw ApiError::storage_unavailable(
+        fmt::format("usage records could not be committed to the usage database within {} ms ({} waiting): {}",
+                    options_.limits.storage_timeout.count(), target - committed_seq_, why));
+}
+
+void UsageStore::requeue(std::vector<Pending>& batch) {
+    // Records that only lived in memory go into the journal now if it can be written again.
+    for (auto& p : batch) {
+        if (p.journaled || !journal_ok_) continue;
+        p.journaled = append_to_journal(journal_line(p.record));
+    }
+    // Back to the front, in order, so committed_seq_ keeps counting a prefix.
+    queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+}
+
+void UsageStore::probe_journal(std::unique_lock<std::mutex>& lock) {
+    lock.unlock();
+    int error = 0;
+    auto segment = journal_.create_segment(error);
+    if (segment && (error = UsageJournal::probe_space(*segment, options_.limits.journal_probe_bytes)) != 0) {
+        UsageJournal::discard(std::move(*segment));
+        segment.reset();
+    }
+    lock.lock();
+    next_probe_ = Clock::now() + options_.limits.journal_probe_interval;
+    // The records that waited in memory go in first: once this segment is current, every
+    // queued record is in the journal again.
+    if (segment) {
+        for (const auto& p : queue_) {
+            if (p.journaled) continue;
+            if ((error = UsageJournal::write_line(*segment, journal_line(p.record))) != 0) break;
+        }
+        if (error != 0) {
+            UsageJournal::discard(std::move(*segment));
+            segment.reset();
+        }
+    }
+    if (!segment) {
+        journal_error_ = "the usage journal cannot be written: " + errno_text(error);
+        update_refusal();
+        if (probe_failures_++ % kProbeFailuresPerLog == 0)
+            spdlog::warn("usage store: the journal in {} still cannot be written: {} (errno {}); new invocations are "
+                         "still refused",
+                         journal_.dir().string(), errno_text(error), error);
         return;
     }
-    // The same document as to_json(r).dump() (keys in its sorted order), written directly:
-    // building the JSON tree cost more than everything else in record() together.
-    auto it = std::back_inserter(out);
-    fmt::format_to(it, FMT_COMPILE(R"({{"billed_ms":{},"duration_ms":)"), r.billed_ms);
-    append_json_double(out, static_cast<double>(r.duration_us) / 1000.0);
-    fmt::format_to(it, FMT_COMPILE(R"(,"duration_us":{},"function":"{}","init_duration_ms":)"), r.duration_us,
-                   r.function);
-    if (r.init_duration_us) {
-        append_json_double(out, static_cast<double>(*r.init_duration_us) / 1000.0);
-        fmt::format_to(it, FMT_COMPILE(R"(,"init_duration_us":{})"), *r.init_duration_us);
-    } else {
-        out.append(std::string_view(R"(null,"init_duration_us":null)"));
-    }
-    fmt::format_to(it,
-                   FMT_COMPILE(R"(,"max_memory_used_mb":{},"memory_mb":{},"outcome":"{}","request_id":"{}","start":")"),
-                   r.max_memory_used_mb, r.memory_mb, to_string(r.outcome), r.request_id);
-    append_rfc3339(out, r.start);
-    fmt::format_to(it, FMT_COMPILE(R"(","start_us":{},"version":{}}})" "\n"),
-                   to_unix_us(r.start), r.version);
-}
-
-void UsageStore::flush() {
-    std::unique_lock lock(mutex_);
-    const std::uint64_t target = appended_seq_;
-    if (committed_seq_ >= target) return;
-    flush_requested_ = true;  // skip the batching window
-    wake_.notify_one();
-    committed_cv_.wait(lock, [&] { return committed_seq_ >= target; });
+    std::size_t waiting = 0;
+    for (auto& p : queue_) waiting += p.journaled ? 0 : 1, p.journaled = true;
+    journal_.roll(std::move(*segment), next_seq_);
+    journal_ok_ = true;
+    journal_error_.clear();
+    probe_failures_ = 0;
+    update_refusal();
+    spdlog::info("usage store: the journal in {} can be written again ({} records that waited in memory written to "
+                 "it); admitting new invocations",
+                 journal_.dir().string(), waiting);
 }
 
 void UsageStore::flusher_main() {
     std::unique_lock lock(mutex_);
+    const std::size_t max_batch = batch_size(options_.limits);
+    auto next_retention = Clock::now();  // once at start, then hourly
     for (;;) {
-        wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and everything is committed
+        const auto now = Clock::now();
+        if (stopping_ && (queue_.empty() || now >= stop_deadline_)) break;
+        if (!journal_ok_ && now >= next_probe_ && !stopping_) {
+            probe_journal(lock);
+            continue;
+        }
+        if (options_.retention && now >= next_retention && !stopping_) {
+            lock.unlock();
+            try {
+                apply_retention(std::chrono::system_clock::now());
+            } catch (const std::exception& e) {
+                spdlog::error("usage store: deleting records past the retention failed, will retry: {}", e.what());
+            }
+            lock.lock();
+            next_retention = Clock::now() + kRetentionInterval;
+            continue;
+        }
+        if (queue_.empty()) {
+            auto until = Clock::time_point::max();
+            if (!journal_ok_) until = std::min(until, next_probe_);
+            if (options_.retention) until = std::min(until, next_retention);
+            auto ready = [&] { return stopping_ || !queue_.empty(); };
+            if (until == Clock::time_point::max())
+                wake_.wait(lock, ready);
+            else
+                wake_.wait_until(lock, until, ready);
+            continue;
+        }
         // Let records gather: one transaction per window instead of one per invocation
         // keeps SQLite's CPU off the core the invocations need. They are durable in the
         // journal meanwhile.
-        wake_.wait_for(lock, kBatchWindow,
-                       [&] { return stopping_ || flush_requested_ || queue_.size() >= kMaxBatch; });
+        if (!stopping_)
+            wake_.wait_for(lock, kBatchWindow,
+                           [&] { return stopping_ || flush_requested_ || queue_.size() >= max_batch; });
         flush_requested_ = false;
 
-        const std::size_t n = std::min(queue_.size(), kMaxBatch);
-        std::vector<UsageRecord> batch(std::make_move_iterator(queue_.begin()),
-                                       std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+        // Roll: records from now on go to a new segment, so the current one stops growing
+        // and is deleted once this batch (and any backlog before it) is committed.
+        if (journal_.current_has_records()) {
+            lock.unlock();
+            int error = 0;
+            auto next = journal_.create_segment(error);  // on failure the current one just keeps growing
+            lock.lock();
+            if (next && journal_ok_)
+                journal_.roll(std::move(*next), next_seq_);
+            else if (next)
+                UsageJournal::discard(std::move(*next));
+        }
+
+        const std::size_t n = std::min(queue_.size(), max_batch);
+        std::vector<Pending> batch(std::make_move_iterator(queue_.begin()),
+                                   std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
         lock.unlock();
-        bool committed = true;
+        std::string error, detail;
         try {
             commit_batch(batch);
+        } catch (const SqlError& e) {
+            error = sqlite3_errstr(e.code());  // for callers: "database is locked", "disk I/O error"
+            detail = e.what();
         } catch (const std::exception& e) {
-            committed = false;
-            spdlog::error("usage store: committing {} records failed, will retry: {}", n, e.what());
+            error = detail = e.what();
         }
         lock.lock();
 
-        if (!committed) {
-            // Back to the front, in order, so committed_seq_ keeps counting a prefix of the journal.
-            queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
-            if (stopping_) {
-                spdlog::error("usage store: stopping with {} uncommitted records; they stay in {} for replay",
-                              queue_.size(), journal_path_.string());
-                return;
-            }
-            wake_.wait_for(lock, kRetryInterval, [&] { return stopping_; });
+        if (!error.empty()) {
+            if (error != last_commit_error_)
+                spdlog::error("usage store: committing {} records failed, will retry every {} s: {}", n,
+                              kRetryInterval.count(), detail);
+            last_commit_error_ = error;
+            requeue(batch);
+            update_refusal();
+            const bool was_stopping = stopping_;
+            const auto retry_at = stopping_ ? std::min(Clock::now() + kRetryInterval, stop_deadline_)
+                                            : Clock::now() + kRetryInterval;
+            wake_.wait_until(lock, retry_at, [&] { return flush_requested_ || stopping_ != was_stopping; });
             continue;
         }
+        if (!last_commit_error_.empty()) spdlog::info("usage store: commits succeed again");
+        last_commit_error_.clear();
+        // The segments whose records are all committed go first, so that once a flush()
+        // returns the journal holds nothing it has committed.
+        if (auto committed = journal_.take_committed(committed_seq_ + n); !committed.empty()) {
+            lock.unlock();
+            UsageJournal::remove(committed);
+            lock.lock();
+        }
         committed_seq_ += n;
-        // Only when nothing was appended meanwhile: every line in the journal is then in
-        // SQLite. record() writes under this same lock, so no append can race the truncate.
-        if (committed_seq_ == appended_seq_) truncate_journal(journal_fd_, journal_path_);
+        if (refusing_.load(std::memory_order_relaxed)) update_refusal();
         committed_cv_.notify_all();
     }
+    report_leftovers(lock);
+    flusher_done_ = true;
+    committed_cv_.notify_all();
 }
 
-void UsageStore::commit_batch(std::vector<UsageRecord>& batch) {
+void UsageStore::report_leftovers(std::unique_lock<std::mutex>& lock) {
+    if (queue_.empty()) {
+        journal_.seal(next_seq_);
+        UsageJournal::remove(journal_.take_committed(committed_seq_));
+        return;
+    }
+    // A last try for records only in memory: the journal may be writable again.
+    if (!journal_ok_) probe_journal(lock);
+    journal_.seal(next_seq_);
+    UsageJournal::remove(journal_.take_committed(committed_seq_));
+    std::size_t in_memory = 0;
+    for (const auto& p : queue_) in_memory += p.journaled ? 0 : 1;
+    const auto segments = journal_.live_segments();
+    spdlog::error("usage store: stopping with {} records not committed to the database ({}); {} of them stay in the "
+                  "journal for the next start ({} segments in {}, {} to {})",
+                  queue_.size(), last_commit_error_.empty() ? "out of time" : last_commit_error_,
+                  queue_.size() - in_memory, segments.size(), journal_.dir().string(),
+                  segments.empty() ? "-" : segments.front().filename().string(),
+                  segments.empty() ? "-" : segments.back().filename().string());
+    if (in_memory == 0) return;
+    // Neither in the database nor in the journal: the log is the last place they can go.
+    spdlog::error("usage store: {} records could be made durable nowhere ({}); they are lost with this process. "
+                  "Their journal lines follow; to keep them, put these lines in a file in {} named like the "
+                  "segments there (a larger number) before the next start",
+                  in_memory, journal_error_, journal_.dir().string());
+    for (const auto& p : queue_)
+        if (!p.journaled) {
+            std::string line = journal_line(p.record);
+            line.pop_back();
+            spdlog::error("usage record not durable: {}", line);
+        }
+}
+
+void UsageStore::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        stopping_ = true;
+        stop_deadline_ = Clock::now() + options_.limits.storage_timeout;
+    }
+    wake_.notify_all();
+    if (flusher_.joinable()) flusher_.join();
+}
+
+void UsageStore::commit_batch(const std::vector<Pending>& batch) {
+    std::vector<UsageRecord> records;
+    records.reserve(batch.size());
+    for (const auto& p : batch) records.push_back(p.record);
+    commit_records(records);
+}
+
+void UsageStore::commit_records(const std::vector<UsageRecord>& records) {
     std::lock_guard lock(db_mutex_);
     // IMMEDIATE takes the write lock up front, so contention is resolved by busy_timeout
     // instead of failing later when a read transaction would need upgrading.
@@ -382,7 +529,7 @@ void UsageStore::commit_batch(std::vector<UsageRecord>& batch) {
         Statement insert(db_, std::string("INSERT OR IGNORE INTO usage(") + kRecordColumns +
                                   ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
         std::size_t rows = 0;
-        for (const UsageRecord& r : batch) {
+        for (const UsageRecord& r : records) {
             if (++rows % kRowsPerYield == 0) ::sched_yield();
             insert.reset();
             insert.bind(1, r.request_id);
@@ -408,207 +555,179 @@ void UsageStore::commit_batch(std::vector<UsageRecord>& batch) {
 }
 
 void UsageStore::replay_journal() {
-    UniqueFd fd(::open(journal_path_.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        int e = errno;
-        spdlog::error("usage journal {}: open for replay failed: {} (errno {})", journal_path_.string(),
-                      errno_text(e), e);
-        throw std::runtime_error("usage store: cannot read journal " + journal_path_.string());
-    }
-    std::string content;
-    char buf[64 * 1024];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n == 0) break;
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            spdlog::error("usage journal {}: read failed: {} (errno {})", journal_path_.string(), errno_text(e), e);
-            throw std::runtime_error("usage store: cannot read journal " + journal_path_.string());
-        }
-        content.append(buf, static_cast<std::size_t>(n));
-    }
-    if (content.empty()) return;
-
+    const auto& segments = journal_.leftover_segments();
+    if (segments.empty()) return;
+    const std::size_t max_batch = batch_size(options_.limits);
     std::vector<UsageRecord> batch;
-    std::size_t pos = 0;
-    while (pos < content.size()) {
-        std::size_t end = content.find('\n', pos);
-        if (end == std::string::npos) {
-            // The process died inside a write(2): that record never got its answer out.
-            spdlog::warn("usage journal {}: ignoring torn last line ({} bytes)", journal_path_.string(),
-                         content.size() - pos);
-            break;
-        }
-        std::string_view line(content.data() + pos, end - pos);
-        pos = end + 1;
-        auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-        auto r = j.is_discarded() ? std::nullopt : usage_record_from_json(j);
-        if (!r) {
-            spdlog::warn("usage journal {}: skipping malformed line: {}", journal_path_.string(), line);
-            continue;
-        }
-        batch.push_back(std::move(*r));
+    std::size_t records = 0, transactions = 0, skipped = 0, torn = 0;
+    auto commit = [&] {
+        if (batch.empty()) return;
+        commit_records(batch);
+        records += batch.size();
+        ++transactions;
+        batch.clear();
+    };
+    for (const auto& segment : segments) {
+        const auto stats = UsageJournal::read(segment, [&](UsageRecord r) {
+            batch.push_back(std::move(r));
+            if (batch.size() >= max_batch) commit();
+        });
+        commit();
+        // Only once every record in it is committed; a failure above throws and leaves it
+        // (and the segments after it) for the next start.
+        UsageJournal::remove({segment});
+        skipped += stats.skipped_lines;
+        torn += stats.torn_tail_bytes > 0 ? 1 : 0;
     }
-    // A failure throws before the truncate, leaving the journal for the next start.
-    if (!batch.empty()) commit_batch(batch);
-    spdlog::info("usage journal {}: replayed {} records", journal_path_.string(), batch.size());
-    truncate_journal(journal_fd_, journal_path_);
+    spdlog::info("usage journal {}: replayed {} records from {} segments in {} transactions ({} lines skipped, {} "
+                 "torn tails)",
+                 journal_.dir().string(), records, segments.size(), transactions, skipped, torn);
 }
 
-UsageReport UsageStore::report(const UsageQuery& q, const Prices& prices) {
-    flush();
+std::int64_t UsageStore::apply_retention(SystemTime now) {
+    if (!options_.retention) return 0;
+    const SystemTime cutoff = now - std::chrono::duration_cast<SystemTime::duration>(*options_.retention);
+    const auto max_batch = static_cast<std::int64_t>(batch_size(options_.limits));
+    std::int64_t total = 0;
+    for (;;) {
+        std::int64_t deleted = 0;
+        {
+            std::lock_guard lock(db_mutex_);
+            exec(db_, "BEGIN IMMEDIATE");
+            try {
+                // Oldest first, a bounded batch per transaction: the write lock is held briefly.
+                Statement del(db_, "DELETE FROM usage WHERE rowid IN (SELECT rowid FROM usage WHERE start_us < ?1 "
+                                   "ORDER BY start_us LIMIT ?2)");
+                del.bind(1, to_unix_us(cutoff));
+                del.bind(2, max_batch);
+                del.step();
+                deleted = sqlite3_changes(db_);
+                exec(db_, "COMMIT");
+            } catch (...) {
+                sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+                if (total > 0) spdlog::info("usage store: retention deleted {} records before failing", total);
+                throw;
+            }
+        }
+        total += deleted;
+        if (deleted < max_batch) break;
+        ::sched_yield();
+    }
+    if (total > 0)
+        spdlog::info("usage store: deleted {} records that started before {} (retention {} days)", total,
+                     format_rfc3339(cutoff), options_.retention->count());
+    return total;
+}
+
+template <class F>
+auto UsageStore::with_query_db(Clock::time_point deadline, F&& f) {
+    std::unique_lock<std::timed_mutex> lock(query_mutex_, deadline);
+    if (!lock.owns_lock())
+        throw ApiError::storage_unavailable(fmt::format(
+            "the usage database is busy with other usage queries for longer than {} ms",
+            options_.limits.storage_timeout.count()));
+    query_deadline_ = deadline;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    sqlite3_busy_timeout(query_db_, static_cast<int>(std::max<std::int64_t>(1, left.count())));
+    try {
+        return f(query_db_);
+    } catch (const SqlError& e) {
+        if (e.code() == SQLITE_INTERRUPT)
+            throw ApiError::storage_unavailable(
+                fmt::format("the usage query took longer than {} ms", options_.limits.storage_timeout.count()));
+        throw ApiError::storage_unavailable(std::string("the usage database cannot be read: ") +
+                                            sqlite3_errstr(e.code()));
+    }
+}
+
+UsageReport UsageStore::report(const UsageQuery& q) {
+    const auto deadline = Clock::now() + options_.limits.storage_timeout;
+    flush_until(deadline);
     std::string sql =
         "SELECT function, COUNT(*), SUM(outcome <> 'success'), SUM(init_duration_us IS NOT NULL), "
-        "SUM(duration_us), SUM(billed_ms), SUM(billed_ms / 1000.0 * memory_mb / 1024.0) FROM usage WHERE 1";
+        "SUM(duration_us), SUM(billed_ms), SUM(billed_ms * memory_mb) FROM usage WHERE 1";
     // Filters are added only when present so SQLite can use the (function, start_us) index.
     if (q.function) sql += " AND function = ?";
     if (q.since) sql += " AND start_us >= ?";
     if (q.until) sql += " AND start_us < ?";
     sql += " GROUP BY function ORDER BY function";
 
-    UsageReport out;
-    std::lock_guard lock(db_mutex_);
-    Statement stmt(db_, sql);
-    int i = 0;
-    if (q.function) stmt.bind(++i, *q.function);
-    if (q.since) stmt.bind(++i, to_unix_us(*q.since));
-    if (q.until) stmt.bind(++i, to_unix_us(*q.until));
-    while (stmt.step()) {
-        UsageTotals t;
-        t.name = stmt.text(0);
-        t.invocations = stmt.int64(1);
-        t.errors = stmt.int64(2);
-        t.cold_starts = stmt.int64(3);
-        t.duration_ms = static_cast<double>(stmt.int64(4)) / 1000.0;
-        t.billed_ms = stmt.int64(5);
-        t.gb_seconds = stmt.real(6);
-        t.cost_usd = cost_usd(t.gb_seconds, t.invocations, prices);
+    return with_query_db(deadline, [&](sqlite3* db) {
+        UsageReport out;
+        Statement stmt(db, sql);
+        int i = 0;
+        if (q.function) stmt.bind(++i, *q.function);
+        if (q.since) stmt.bind(++i, to_unix_us(*q.since));
+        if (q.until) stmt.bind(++i, to_unix_us(*q.until));
+        while (stmt.step()) {
+            UsageTotals t;
+            t.name = stmt.text(0);
+            t.invocations = stmt.int64(1);
+            t.errors = stmt.int64(2);
+            t.cold_starts = stmt.int64(3);
+            t.duration_us = stmt.int64(4);
+            t.billed_ms = stmt.int64(5);
+            t.mb_ms = stmt.int64(6);
 
-        out.total.invocations += t.invocations;
-        out.total.errors += t.errors;
-        out.total.cold_starts += t.cold_starts;
-        out.total.duration_ms += t.duration_ms;
-        out.total.billed_ms += t.billed_ms;
-        out.total.gb_seconds += t.gb_seconds;
-        out.functions.push_back(std::move(t));
-    }
-    out.total.cost_usd = cost_usd(out.total.gb_seconds, out.total.invocations, prices);
-    return out;
+            out.total.invocations += t.invocations;
+            out.total.errors += t.errors;
+            out.total.cold_starts += t.cold_starts;
+            out.total.duration_us += t.duration_us;
+            out.total.billed_ms += t.billed_ms;
+            out.total.mb_ms += t.mb_ms;
+            out.functions.push_back(std::move(t));
+        }
+        return out;
+    });
 }
 
 std::vector<UsageRecord> UsageStore::records(const std::optional<std::string>& function, int limit) {
-    flush();
+    const auto deadline = Clock::now() + options_.limits.storage_timeout;
+    flush_until(deadline);
     std::string sql = std::string("SELECT ") + kRecordColumns + " FROM usage";
     if (function) sql += " WHERE function = ?1";
     sql += function ? " ORDER BY start_us DESC, request_id DESC LIMIT ?2"
                     : " ORDER BY start_us DESC, request_id DESC LIMIT ?1";
 
-    std::vector<UsageRecord> out;
-    std::lock_guard lock(db_mutex_);
-    Statement stmt(db_, sql);
-    int i = 0;
-    if (function) stmt.bind(++i, *function);
-    stmt.bind(++i, static_cast<std::int64_t>(std::clamp(limit, 1, kMaxRecordsLimit)));
-    while (stmt.step()) {
-        UsageRecord r;
-        r.request_id = stmt.text(0);
-        r.function = stmt.text(1);
-        r.version = stmt.int64(2);
-        r.start = from_unix_us(stmt.int64(3));
-        r.duration_us = stmt.int64(4);
-        r.billed_ms = stmt.int64(5);
-        r.memory_mb = static_cast<int>(stmt.int64(6));
-        r.max_memory_used_mb = stmt.int64(7);
-        if (!stmt.is_null(8)) r.init_duration_us = stmt.int64(8);
-        auto outcome = parse_outcome(stmt.text(9));
-        if (!outcome) {
-            spdlog::warn("usage store: record {} has unknown outcome '{}'", r.request_id, stmt.text(9));
-            continue;
+    return with_query_db(deadline, [&](sqlite3* db) {
+        std::vector<UsageRecord> out;
+        Statement stmt(db, sql);
+        int i = 0;
+        if (function) stmt.bind(++i, *function);
+        stmt.bind(++i, static_cast<std::int64_t>(std::clamp(limit, 1, kMaxRecordsLimit)));
+        while (stmt.step()) {
+            UsageRecord r;
+            r.request_id = stmt.text(0);
+            r.function = stmt.text(1);
+            r.version = stmt.int64(2);
+            r.start = from_unix_us(stmt.int64(3));
+            r.duration_us = stmt.int64(4);
+            r.billed_ms = stmt.int64(5);
+            r.memory_mb = static_cast<int>(stmt.int64(6));
+            r.max_memory_used_mb = stmt.int64(7);
+            if (!stmt.is_null(8)) r.init_duration_us = stmt.int64(8);
+            auto outcome = parse_outcome(stmt.text(9));
+            if (!outcome) {
+                spdlog::warn("usage store: record {} has unknown outcome '{}'", r.request_id, stmt.text(9));
+                continue;
+            }
+            r.outcome = *outcome;
+            out.push_back(std::move(r));
         }
-        r.outcome = *outcome;
-        out.push_back(std::move(r));
-    }
-    return out;
+        return out;
+    });
 }
 
-nlohmann::json to_json(const UsageRecord& r) {
-    nlohmann::json j = {
-        {"request_id", r.request_id},
-        {"function", r.function},
-        {"version", r.version},
-        {"start", format_rfc3339(r.start)},
-        {"start_us", to_unix_us(r.start)},
-        {"duration_us", r.duration_us},
-        {"duration_ms", static_cast<double>(r.duration_us) / 1000.0},
-        {"billed_ms", r.billed_ms},
-        {"memory_mb", r.memory_mb},
-        {"max_memory_used_mb", r.max_memory_used_mb},
-        {"init_duration_us", nullptr},
-        {"init_duration_ms", nullptr},
-        {"outcome", to_string(r.outcome)},
-    };
-    if (r.init_duration_us) {
-        j["init_duration_us"] = *r.init_duration_us;
-        j["init_duration_ms"] = static_cast<double>(*r.init_duration_us) / 1000.0;
-    }
-    return j;
-}
-
-std::optional<UsageRecord> usage_record_from_json(const nlohmann::json& j) {
-    if (!j.is_object()) return std::nullopt;
-    auto request_id = string_field(j, "request_id");
-    auto function = string_field(j, "function");
-    auto outcome_text = string_field(j, "outcome");
-    auto version = int_field(j, "version");
-    auto duration_us = int_field(j, "duration_us");
-    auto billed_ms = int_field(j, "billed_ms");
-    auto memory_mb = int_field(j, "memory_mb");
-    auto max_memory = int_field(j, "max_memory_used_mb");
-    if (!request_id || request_id->empty() || !function || function->empty() || !outcome_text || !version ||
-        !duration_us || !billed_ms || !memory_mb || !max_memory)
-        return std::nullopt;
-    if (*memory_mb < 0 || *memory_mb > std::numeric_limits<int>::max()) return std::nullopt;
-    auto outcome = parse_outcome(*outcome_text);
-    if (!outcome) return std::nullopt;
-
-    // start_us is exact; the RFC 3339 form only carries milliseconds.
-    std::optional<SystemTime> start;
-    if (auto us = int_field(j, "start_us"))
-        start = from_unix_us(*us);
-    else if (auto text = string_field(j, "start"))
-        start = parse_rfc3339(*text);
-    if (!start) return std::nullopt;
-
-    UsageRecord r;
-    auto init = j.find("init_duration_us");
-    if (init != j.end() && !init->is_null()) {
-        auto us = int_field(j, "init_duration_us");
-        if (!us) return std::nullopt;
-        r.init_duration_us = *us;
-    }
-    r.request_id = std::move(*request_id);
-    r.function = std::move(*function);
-    r.version = *version;
-    r.start = *start;
-    r.duration_us = *duration_us;
-    r.billed_ms = *billed_ms;
-    r.memory_mb = static_cast<int>(*memory_mb);
-    r.max_memory_used_mb = *max_memory;
-    r.outcome = *outcome;
-    return r;
-}
-
-nlohmann::json to_json(const UsageTotals& t, bool with_name) {
+nlohmann::json to_json(const UsageTotals& t, const Prices& prices, bool with_name) {
     nlohmann::json j = nlohmann::json::object();
     if (with_name) j["name"] = t.name;
     j["invocations"] = t.invocations;
     j["errors"] = t.errors;
     j["cold_starts"] = t.cold_starts;
-    j["duration_ms"] = t.duration_ms;
+    j["duration_ms"] = static_cast<double>(t.duration_us) / 1000.0;
     j["billed_ms"] = t.billed_ms;
-    j["gb_seconds"] = t.gb_seconds;
-    j["cost_usd"] = t.cost_usd;
+    j["gb_seconds"] = gb_seconds_text(t.mb_ms);
+    j["cost_usd"] = cost_usd_text(t.mb_ms, t.invocations, prices);
     return j;
 }
 

@@ -33,8 +33,9 @@ TEST(DataDir, IsTheDaemonUsersOnly) {
     EXPECT_EQ(mode_of(data), 0700u) << "DATA_DIR";
     // (The harness gives the API token through FUNCD_API_TOKEN, so there is no api-token
     // file; the WAL may have been checkpointed away at shutdown.)
-    for (const char* file : {"funcd.db", "usage.journal", "aws-credentials", "env.keys", "logs/private.log"})
+    for (const char* file : {"funcd.db", "aws-credentials", "env.keys", "logs/private.log"})
         EXPECT_EQ(mode_of(data / file), 0600u) << file;
+    EXPECT_EQ(mode_of(data / "usage.journal"), 0700u) << "the journal's directory of segments";
     if (std::filesystem::exists(data / "funcd.db-wal")) {
         EXPECT_EQ(mode_of(data / "funcd.db-wal"), 0600u);
     }

@@ -15,54 +15,15 @@
 #include "funcd/metering/pricing.hpp"
 #include "funcd/metering/usage_record.hpp"
 #include "funcd/metering/usage_store.hpp"
+#include "usage_test_support.hpp"
 
 namespace funcd {
 namespace {
 
-namespace fs = std::filesystem;
+using namespace usage_testing;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-// 2026-01-01T00:00:00Z, a whole second so start times format without rounding.
-const SystemTime kT0 = from_unix_us(1'767'225'600'000'000);
-
-UsageRecord make_record(std::string id, std::string function, SystemTime start, std::int64_t duration_us,
-                        int memory_mb, Outcome outcome = Outcome::success,
-                        std::optional<std::int64_t> init_us = std::nullopt) {
-    UsageRecord r;
-    r.request_id = std::move(id);
-    r.function = std::move(function);
-    r.version = 3;
-    r.start = start;
-    r.duration_us = duration_us;
-    r.billed_ms = billed_ms_for(duration_us);
-    r.memory_mb = memory_mb;
-    r.max_memory_used_mb = 42;
-    r.init_duration_us = init_us;
-    r.outcome = outcome;
-    return r;
-}
-
-std::string read_all(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-class MeteringStoreTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        std::string tmpl = (fs::temp_directory_path() / "funcd-metering-XXXXXX").string();
-        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-        dir_ = tmpl;
-    }
-    void TearDown() override { fs::remove_all(dir_); }
-
-    fs::path db() const { return dir_ / "funcd.db"; }
-    fs::path journal() const { return dir_ / "usage.journal"; }
-    std::unique_ptr<UsageStore> open() { return std::make_unique<UsageStore>(db(), journal()); }
-
-    fs::path dir_;
-};
+using MeteringStoreTest = UsageStoreTest;
 
 TEST(BilledMs, RoundsUpToWholeMillisecondsWithOneMillisecondMinimum) {
     EXPECT_EQ(billed_ms_for(0), 1);
@@ -70,17 +31,6 @@ TEST(BilledMs, RoundsUpToWholeMillisecondsWithOneMillisecondMinimum) {
     EXPECT_EQ(billed_ms_for(1000), 1);
     EXPECT_EQ(billed_ms_for(1001), 2);
     EXPECT_EQ(billed_ms_for(123456), 124);
-}
-
-TEST(Pricing, GbSecondsAndCost) {
-    EXPECT_DOUBLE_EQ(gb_seconds(100, 512), 0.05);
-    EXPECT_DOUBLE_EQ(gb_seconds(1000, 1024), 1.0);
-    EXPECT_DOUBLE_EQ(gb_seconds(1, 128), 0.001 / 8);
-    // 1000 invocations of 100 ms at 512 MB.
-    const double gbs = 1000 * gb_seconds(100, 512);
-    EXPECT_DOUBLE_EQ(gbs, 50.0);
-    EXPECT_DOUBLE_EQ(cost_usd(gbs, 1000, Prices{}), 50 * 0.0000166667 + 1000 * 0.0000002);
-    EXPECT_DOUBLE_EQ(cost_usd(2.0, 10, Prices{.per_gb_second = 1.0, .per_request = 0.5}), 7.0);
 }
 
 TEST(Outcome, RoundTripsThroughText) {
@@ -136,9 +86,7 @@ TEST(UsageJson, JournalLineIsTheRecordsJsonOnOneLine) {
         make_record("req-\"6\"", "f\\n\xff", kT0, 123, 128),
     };
     for (const auto& r : records) {
-        fmt::memory_buffer line;
-        UsageStore::journal_line(r, line);
-        const std::string text(line.data(), line.size());
+        const std::string text = line_of(r);
         ASSERT_FALSE(text.empty());
         EXPECT_EQ(text.back(), '\n');
         EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
@@ -147,7 +95,9 @@ TEST(UsageJson, JournalLineIsTheRecordsJsonOnOneLine) {
         const auto expected = nlohmann::json::parse(
             to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         EXPECT_EQ(parsed, expected) << text;
-        if (r.function == "fn") EXPECT_EQ(text, expected.dump() + "\n");  // byte for byte, too
+        if (r.function == "fn") {
+            EXPECT_EQ(text, expected.dump() + "\n");  // byte for byte, too
+        }
     }
 }
 
@@ -172,16 +122,20 @@ TEST(UsageJson, MalformedIsRejected) {
 }
 
 TEST(UsageJson, TotalsShape) {
-    UsageTotals t{.name = "fn", .invocations = 2, .errors = 1, .cold_starts = 1, .duration_ms = 1.5,
-                  .billed_ms = 3, .gb_seconds = 0.25, .cost_usd = 0.01};
-    auto named = to_json(t, true);
+    // 2 invocations, 3 ms billed at 128 MB and... 256,000 MB-ms = 0.25 GB-s.
+    UsageTotals t{.name = "fn", .invocations = 2, .errors = 1, .cold_starts = 1, .duration_us = 1500,
+                  .billed_ms = 3, .mb_ms = 256'000};
+    auto named = to_json(t, Prices{}, true);
     EXPECT_EQ(named["name"], "fn");
     EXPECT_EQ(named["invocations"], 2);
     EXPECT_EQ(named["errors"], 1);
     EXPECT_EQ(named["cold_starts"], 1);
+    EXPECT_DOUBLE_EQ(named["duration_ms"].get<double>(), 1.5);
     EXPECT_EQ(named["billed_ms"], 3);
-    EXPECT_DOUBLE_EQ(named["gb_seconds"].get<double>(), 0.25);
-    EXPECT_FALSE(to_json(t, false).contains("name"));
+    // Money and GB-seconds are exact decimal strings: 0.25 * 0.0000166667 + 2 * 0.0000002.
+    EXPECT_EQ(named["gb_seconds"], "0.25");
+    EXPECT_EQ(named["cost_usd"], "0.000004566675");
+    EXPECT_FALSE(to_json(t, Prices{}, false).contains("name"));
 }
 
 // Four invocations over two functions, one second apart, with hand-computed totals below.
@@ -195,8 +149,7 @@ void record_sample(UsageStore& store) {
 TEST_F(MeteringStoreTest, ReportTotalsAndPerFunctionSplit) {
     auto store = open();
     record_sample(*store);
-    const Prices prices;
-    auto rep = store->report({}, prices);
+    auto rep = store->report({});
 
     ASSERT_EQ(rep.functions.size(), 2u);
     const auto& a = rep.functions[0];
@@ -204,27 +157,32 @@ TEST_F(MeteringStoreTest, ReportTotalsAndPerFunctionSplit) {
     EXPECT_EQ(a.invocations, 2);
     EXPECT_EQ(a.errors, 1);
     EXPECT_EQ(a.cold_starts, 1);
-    EXPECT_DOUBLE_EQ(a.duration_ms, 101.5);
+    EXPECT_EQ(a.duration_us, 101'500);
     EXPECT_EQ(a.billed_ms, 102);
-    EXPECT_DOUBLE_EQ(a.gb_seconds, 0.102 * 0.5);
-    EXPECT_DOUBLE_EQ(a.cost_usd, 0.051 * 0.0000166667 + 2 * 0.0000002);
+    EXPECT_EQ(a.mb_ms, 102 * 512);
+    // 0.102 s * 0.5 GB = 0.051 GB-s; 0.051 * 0.0000166667 + 2 * 0.0000002, to the last digit.
+    EXPECT_EQ(to_json(a, Prices{}, true)["gb_seconds"], "0.051");
+    EXPECT_EQ(to_json(a, Prices{}, true)["cost_usd"], "0.0000012500017");
 
     const auto& b = rep.functions[1];
     EXPECT_EQ(b.name, "b");
     EXPECT_EQ(b.invocations, 2);
     EXPECT_EQ(b.errors, 1);
     EXPECT_EQ(b.cold_starts, 1);
-    EXPECT_DOUBLE_EQ(b.duration_ms, 10.999);
+    EXPECT_EQ(b.duration_us, 10'999);
     EXPECT_EQ(b.billed_ms, 11);
-    EXPECT_DOUBLE_EQ(b.gb_seconds, 0.010 + 0.001 / 8);
+    EXPECT_EQ(b.mb_ms, 10 * 1024 + 1 * 128);
+    EXPECT_EQ(to_json(b, Prices{}, true)["gb_seconds"], "0.010125");
 
     EXPECT_EQ(rep.total.name, "");
     EXPECT_EQ(rep.total.invocations, 4);
     EXPECT_EQ(rep.total.errors, 2);
     EXPECT_EQ(rep.total.cold_starts, 2);
     EXPECT_EQ(rep.total.billed_ms, 113);
-    EXPECT_DOUBLE_EQ(rep.total.gb_seconds, 0.051 + 0.010125);
-    EXPECT_DOUBLE_EQ(rep.total.cost_usd, 0.061125 * 0.0000166667 + 4 * 0.0000002);
+    EXPECT_EQ(rep.total.mb_ms, 102 * 512 + 10 * 1024 + 128);
+    // 0.061125 * 0.0000166667 + 4 * 0.0000002 = 0.0000010187520375 + 0.0000008.
+    EXPECT_EQ(to_json(rep.total, Prices{}, false)["gb_seconds"], "0.061125");
+    EXPECT_EQ(to_json(rep.total, Prices{}, false)["cost_usd"], "0.0000018187520375");
 }
 
 TEST_F(MeteringStoreTest, EveryNonSuccessOutcomeIsAnError) {
@@ -234,7 +192,7 @@ TEST_F(MeteringStoreTest, EveryNonSuccessOutcomeIsAnError) {
     store->record(make_record("e2", "f", kT0, 10, 128, Outcome::timeout));
     store->record(make_record("e3", "f", kT0, 10, 128, Outcome::exit_error));
     store->record(make_record("e4", "f", kT0, 10, 128, Outcome::init_error, 5000));
-    auto rep = store->report({}, Prices{});
+    auto rep = store->report({});
     EXPECT_EQ(rep.total.invocations, 5);
     EXPECT_EQ(rep.total.errors, 4);
     EXPECT_EQ(rep.total.cold_starts, 1);
@@ -244,13 +202,13 @@ TEST_F(MeteringStoreTest, ReportFilters) {
     auto store = open();
     record_sample(*store);
 
-    auto only_a = store->report({.function = "a"}, Prices{});
+    auto only_a = store->report({.function = "a"});
     ASSERT_EQ(only_a.functions.size(), 1u);
     EXPECT_EQ(only_a.functions[0].name, "a");
     EXPECT_EQ(only_a.total.invocations, 2);
 
     // since is inclusive, until exclusive: r2 (t0+1s) and r3 (t0+2s).
-    auto window = store->report({.since = kT0 + seconds(1), .until = kT0 + seconds(3)}, Prices{});
+    auto window = store->report({.since = kT0 + seconds(1), .until = kT0 + seconds(3)});
     ASSERT_EQ(window.functions.size(), 2u);
     EXPECT_EQ(window.functions[0].invocations, 1);
     EXPECT_EQ(window.functions[0].billed_ms, 2);
@@ -258,22 +216,16 @@ TEST_F(MeteringStoreTest, ReportFilters) {
     EXPECT_EQ(window.functions[1].billed_ms, 10);
     EXPECT_EQ(window.total.invocations, 2);
 
-    auto one_us_before = store->report({.until = kT0 + seconds(3) - std::chrono::microseconds(1)}, Prices{});
+    auto one_us_before = store->report({.until = kT0 + seconds(3) - std::chrono::microseconds(1)});
     EXPECT_EQ(one_us_before.total.invocations, 3);
-    auto b_late = store->report({.function = "b", .since = kT0 + seconds(3)}, Prices{});
+    auto b_late = store->report({.function = "b", .since = kT0 + seconds(3)});
     EXPECT_EQ(b_late.total.invocations, 1);
     EXPECT_EQ(b_late.total.billed_ms, 1);
 
-    auto none = store->report({.function = "missing"}, Prices{});
+    auto none = store->report({.function = "missing"});
     EXPECT_TRUE(none.functions.empty());
     EXPECT_EQ(none.total.invocations, 0);
-    EXPECT_DOUBLE_EQ(none.total.cost_usd, 0.0);
-}
-
-std::vector<std::string> ids(const std::vector<UsageRecord>& rs) {
-    std::vector<std::string> out;
-    for (const auto& r : rs) out.push_back(r.request_id);
-    return out;
+    EXPECT_EQ(to_json(none.total, Prices{}, false)["cost_usd"], "0");
 }
 
 TEST_F(MeteringStoreTest, RecordsNewestFirstWithLimit) {
@@ -302,10 +254,10 @@ TEST_F(MeteringStoreTest, FlushCommitsAndEmptiesTheJournal) {
     auto store = open();
     record_sample(*store);
     store->flush();
-    EXPECT_EQ(fs::file_size(journal()), 0u);
+    EXPECT_EQ(journal_text(journal()), "");
     // Reopening reads the same rows from SQLite without anything left to replay.
     store.reset();
-    EXPECT_EQ(open()->report({}, Prices{}).total.invocations, 4);
+    EXPECT_EQ(open()->report({}).total.invocations, 4);
 }
 
 TEST_F(MeteringStoreTest, SurvivesSigkillAndReplaysWithoutDuplicates) {
@@ -336,50 +288,48 @@ TEST_F(MeteringStoreTest, SurvivesSigkillAndReplaysWithoutDuplicates) {
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
     ASSERT_EQ(WTERMSIG(status), SIGKILL);
 
-    const std::string journal_text = read_all(journal());
-    ASSERT_EQ(std::count(journal_text.begin(), journal_text.end(), '\n'), 3);
+    const std::string text = journal_text(journal());
+    ASSERT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
 
     {
         auto store = open();
-        EXPECT_EQ(fs::file_size(journal()), 0u);
+        EXPECT_EQ(journal_text(journal()), "") << "replayed segments are deleted";
         using V = std::vector<std::string>;
         EXPECT_EQ(ids(store->records(std::nullopt, 10)), (V{"k3", "k2", "k1"}));
-        auto rep = store->report({}, Prices{});
+        auto rep = store->report({});
         EXPECT_EQ(rep.total.invocations, 3);
         EXPECT_EQ(rep.total.errors, 1);
         EXPECT_EQ(rep.total.cold_starts, 1);
     }
-    // As after a crash between the commit and the truncate: the same lines replayed again.
-    std::ofstream(journal(), std::ios::binary) << journal_text;
+    // As after a crash between the commit and the deletion: the same lines replayed again.
+    write_segment(1000, text);
     {
         auto store = open();
-        EXPECT_EQ(store->report({}, Prices{}).total.invocations, 3);
+        EXPECT_EQ(store->report({}).total.invocations, 3);
     }
-    EXPECT_EQ(open()->report({}, Prices{}).total.invocations, 3);
+    EXPECT_EQ(open()->report({}).total.invocations, 3);
 }
 
-TEST_F(MeteringStoreTest, TornLastJournalLineIsIgnored) {
-    const std::string full1 = to_json(make_record("t1", "f", kT0, 10, 128)).dump() + "\n";
-    const std::string full2 = to_json(make_record("t2", "f", kT0 + seconds(1), 10, 128)).dump() + "\n";
-    const std::string torn = to_json(make_record("t3", "f", kT0 + seconds(2), 10, 128)).dump();
+TEST_F(MeteringStoreTest, JournalFileOfAnEarlierVersionIsReplayed) {
+    // Before segments the journal was one file at the same path, its last line possibly torn.
+    const std::string full1 = line_of(make_record("t1", "f", kT0, 10, 128));
+    const std::string full2 = line_of(make_record("t2", "f", kT0 + seconds(1), 10, 128));
+    const std::string torn = line_of(make_record("t3", "f", kT0 + seconds(2), 10, 128));
     std::ofstream(journal(), std::ios::binary) << full1 << full2 << torn.substr(0, torn.size() / 2);
 
     auto store = open();
-    EXPECT_EQ(fs::file_size(journal()), 0u);
+    ASSERT_TRUE(fs::is_directory(journal()));
+    EXPECT_EQ(journal_text(journal()), "");
     using V = std::vector<std::string>;
     EXPECT_EQ(ids(store->records(std::nullopt, 10)), (V{"t2", "t1"}));
 
-    // The next append starts on a clean line, not glued to the torn fragment.
     store->record(make_record("t4", "f", kT0 + seconds(3), 10, 128));
     store.reset();
     EXPECT_EQ(ids(open()->records(std::nullopt, 10)), (V{"t4", "t2", "t1"}));
 }
 
 TEST_F(MeteringStoreTest, MalformedJournalLineIsSkipped) {
-    std::ofstream(journal(), std::ios::binary)
-        << "not json\n"
-        << to_json(make_record("m1", "f", kT0, 10, 128)).dump() << "\n"
-        << "{\"request_id\":\"m2\"}\n";
+    write_segment(0, "not json\n" + line_of(make_record("m1", "f", kT0, 10, 128)) + "{\"request_id\":\"m2\"}\n");
     EXPECT_EQ(ids(open()->records(std::nullopt, 10)), std::vector<std::string>{"m1"});
 }
 
@@ -396,7 +346,7 @@ TEST_F(MeteringStoreTest, ConcurrentRecords) {
         });
     for (auto& th : threads) th.join();
 
-    auto rep = store->report({}, Prices{});
+    auto rep = store->report({});
     EXPECT_EQ(rep.total.invocations, kThreads * kPerThread);
     ASSERT_EQ(rep.functions.size(), static_cast<std::size_t>(kThreads));
     for (const auto& f : rep.functions) EXPECT_EQ(f.invocations, kPerThread);

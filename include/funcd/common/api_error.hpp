@@ -46,6 +46,11 @@ public:
     static ApiError shutting_down(const std::string& message) {
         return {503, "ServiceUnavailableException", message};
     }
+    // Usage records cannot be made durable or read now (a full disk, a locked database):
+    // the caller may retry once the operator has fixed it.
+    static ApiError storage_unavailable(const std::string& message) {
+        return {503, "StorageUnavailableException", message};
+    }
 
 private:
     int status_;

@@ -23,6 +23,8 @@ struct DaemonOptions {
     // Lambda allows 10 s for a runtime to initialise before the first event.
     std::chrono::milliseconds init_timeout{10'000};
     Prices prices;
+    // Usage records older than this are deleted; unset: kept forever.
+    std::optional<std::chrono::days> usage_retention;
     std::string log_level = "info";
     // Workers run sandboxed unless a developer explicitly turns it off.
     bool sandbox = true;

@@ -54,7 +54,8 @@ public:
     // the one `qualifier` names. Throws ApiError: 404 unknown function or version, 503
     // shutting down.
     FunctionPtr admit(std::string_view function, const Qualifier* qualifier = nullptr) const;
-    // Throws ApiError(503) once new invocations are refused.
+    // Throws ApiError(503) once new invocations are refused: shutting down, or usage
+    // records cannot be made durable (ApiError::storage_unavailable, naming why).
     void check_accepting() const;
     // Starts an invocation of an admitted function; `done` is called on the loop once
     // the result is metered, or with `throttled` set. Never throws for the client's input.
@@ -75,13 +76,14 @@ public:
     int running(const std::string& function) const;
 
 private:
-    enum class Limit { none, disabled, reserved, global, memory };
+    enum class Limit { none, disabled, reserved, global, memory, storage };
     struct Waiting {
         InvocationPtr inv;
         std::chrono::steady_clock::time_point deadline;
         Limit limit;
     };
 
+    std::optional<std::string> metering_refusal() const;
     Limit try_start(InvocationPtr& inv);
     void finished(Invocation& inv);
     void throttle(InvocationPtr inv, Limit limit);

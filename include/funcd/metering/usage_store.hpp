@@ -3,12 +3,22 @@
 //
 // Why a journal in front of SQLite: a record must survive a daemon SIGKILL once the
 // caller has its answer, but a SQLite commit per invocation would sit on the invoke
-// path. `record()` appends one line to an O_APPEND journal file with a single write(2)
-// (in the kernel's page cache, so it survives the process dying; no fsync), queues the
-// record, and returns. A background thread moves queued records into SQLite in batches
-// and truncates the journal once everything in it is committed. At start the journal
-// is replayed (INSERT OR IGNORE on the request id), so a crash between the two loses
-// nothing and duplicates nothing.
+// path. `record()` appends one line to the journal (usage_journal.hpp) with a single
+// write(2) (in the kernel's page cache, so it survives the process dying; no fsync),
+// queues the record, and returns. A background thread moves queued records into SQLite
+// in batches; each time it takes a batch the journal rolls to a new segment, and a
+// segment is deleted once all its records are committed, so the journal holds about one
+// batch window of records however steady the load. At start the leftover segments are
+// replayed in batches (INSERT OR IGNORE on the request id and start), so a crash between
+// append and commit loses nothing and duplicates nothing.
+//
+// When a record cannot be made durable (the journal cannot be written: a full disk, an
+// I/O error) it is kept in memory and committed or journaled later, and refusal() says
+// why new invocations must wait, until a periodic probe finds the journal writable again.
+// Waits on the database (flush, queries, the final commit at shutdown) are bounded by
+// MeteringLimits::storage_timeout and end in ApiError::storage_unavailable (503).
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -16,14 +26,17 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
 #include <nlohmann/json_fwd.hpp>
 
+#include "funcd/metering/metering_limits.hpp"
 #include "funcd/metering/pricing.hpp"
+#include "funcd/metering/usage_journal.hpp"
 #include "funcd/metering/usage_record.hpp"
+#include "funcd/metering/usage_record_json.hpp"
 
 struct sqlite3;
 
@@ -35,15 +48,16 @@ struct UsageQuery {
     std::optional<SystemTime> until;  // exclusive
 };
 
+// Sums over records, all exact integers; money is derived from them with the prices
+// (to_json) so it is computed once, exactly.
 struct UsageTotals {
     std::string name;  // empty for the grand total
     std::int64_t invocations = 0;
     std::int64_t errors = 0;  // every outcome but success
     std::int64_t cold_starts = 0;
-    double duration_ms = 0;
+    std::int64_t duration_us = 0;
     std::int64_t billed_ms = 0;
-    double gb_seconds = 0;
-    double cost_usd = 0;
+    std::int64_t mb_ms = 0;  // billed_ms * memory_mb, summed (pricing.hpp)
 };
 
 struct UsageReport {
@@ -51,52 +65,108 @@ struct UsageReport {
     UsageTotals total;
 };
 
+struct UsageStoreOptions {
+    MeteringLimits limits;
+    // Records that started longer ago than this are deleted (in batches, hourly); unset:
+    // kept forever.
+    std::optional<std::chrono::days> retention;
+};
+
 class UsageStore {
 public:
-    // Opens (creating if needed) the `usage` table in the SQLite database at `db_path`
-    // and the journal at `journal_path`; replays the journal; starts the flusher.
-    UsageStore(const std::filesystem::path& db_path, const std::filesystem::path& journal_path);
-    ~UsageStore();  // flushes everything, stops the flusher
+    // Opens (creating if needed) the `usage` table in the SQLite database at `db_path` and
+    // the journal directory `journal_dir`; replays what the journal holds; starts the
+    // flusher. Throws if the database cannot be opened or the replay cannot be committed.
+    UsageStore(const std::filesystem::path& db_path, const std::filesystem::path& journal_dir,
+               UsageStoreOptions options = {});
+    ~UsageStore();  // stop()
     UsageStore(const UsageStore&) = delete;
     UsageStore& operator=(const UsageStore&) = delete;
 
-    // Durable against a process crash when it returns. Thread-safe.
+    // Journals and queues `r`. Durable against a process crash when it returns, unless the
+    // journal cannot be written: then `r` waits in memory (committed when the database
+    // takes it, journaled when the journal can be written again) and refusal() is set.
+    // Thread-safe; never throws for storage trouble.
     void record(const UsageRecord& r);
 
-    // Commits everything queued so far to SQLite; returns when done.
+    // Why new invocations must not run now, for the caller's error (names the storage
+    // problem, no paths): the journal cannot be written, or too many records wait for the
+    // database. nullopt when records can be made durable. Thread-safe; one atomic load
+    // when all is well.
+    std::optional<std::string> refusal() const;
+
+    // Commits everything recorded so far. Throws ApiError::storage_unavailable (503) if
+    // that takes longer than storage_timeout (the database is locked or cannot be written).
     void flush();
 
-    // Appends the journal line for `r` (to_json(r) as one line of JSON, with its newline).
-    static void journal_line(const UsageRecord& r, fmt::memory_buffer& out);
-
-    // Flushes, then aggregates. Thread-safe.
-    UsageReport report(const UsageQuery& q, const Prices& prices);
+    // Flush, then aggregate / list, all within storage_timeout; ApiError (503) past it or
+    // when the database cannot be read. Thread-safe.
+    UsageReport report(const UsageQuery& q);
     // Newest first (by start time, then request id).
     std::vector<UsageRecord> records(const std::optional<std::string>& function, int limit);
 
+    // Deletes records that started before now - retention, batch_records per transaction;
+    // returns how many. Run by the flusher at start and hourly; public for tests.
+    std::int64_t apply_retention(SystemTime now);
+
+    // Stops the flusher after a last commit bounded by storage_timeout; what is left stays
+    // in the journal for the next start (logged, with the segments). Idempotent.
+    void stop();
+
 private:
+    struct Pending {
+        UsageRecord record;
+        bool journaled = false;  // false: only in memory (the journal could not be written)
+    };
+    using Clock = std::chrono::steady_clock;
+
     void flusher_main();
-    void commit_batch(std::vector<UsageRecord>& batch);
+    void commit_batch(const std::vector<Pending>& batch);
+    void commit_records(const std::vector<UsageRecord>& records);
     void replay_journal();
+    void flush_until(Clock::time_point deadline);
+    void open_current_segment();
+    // Under mutex_.
+    bool append_to_journal(std::string_view line);  // true: durable; false: refusal() is set
+    void journal_failed(int error);
+    void probe_journal(std::unique_lock<std::mutex>& lock);
+    void update_refusal();
+    void requeue(std::vector<Pending>& batch);
+    void report_leftovers(std::unique_lock<std::mutex>& lock);
+    template <class F>
+    auto with_query_db(Clock::time_point deadline, F&& f);
 
-    sqlite3* db_ = nullptr;
-    std::filesystem::path journal_path_;
-    int journal_fd_ = -1;
+    const UsageStoreOptions options_;
+    sqlite3* db_ = nullptr;        // the flusher's connection (and retention's)
+    sqlite3* query_db_ = nullptr;  // queries' own connection, so they never wait on a commit
+    UsageJournal journal_;
 
-    std::mutex mutex_;              // guards queue_, seq counters, journal truncation
+    mutable std::mutex mutex_;  // guards everything below up to db_mutex_, and journal_
     std::condition_variable wake_;
     std::condition_variable committed_cv_;
-    std::deque<UsageRecord> queue_;
-    std::uint64_t appended_seq_ = 0;   // records appended to the journal
-    std::uint64_t committed_seq_ = 0;  // records committed to SQLite
+    std::deque<Pending> queue_;
+    std::uint64_t next_seq_ = 0;       // records recorded (each one's number is its position)
+    std::uint64_t committed_seq_ = 0;  // records committed to SQLite (always a prefix)
     bool stopping_ = false;
+    Clock::time_point stop_deadline_{};  // of the last commits, once stopping_
+    bool flusher_done_ = false;
     bool flush_requested_ = false;  // a flush() is waiting: commit without the batching window
-    std::mutex db_mutex_;  // one SQLite connection, used by the flusher and by queries
+    std::string last_commit_error_;  // of the last failed commit; empty once one succeeds
+    bool journal_ok_ = true;
+    std::string journal_error_;  // why the journal cannot be written, for refusal()
+    Clock::time_point next_probe_{};
+    int probe_failures_ = 0;
+    std::string refusal_;
+    std::atomic<bool> refusing_{false};
+
+    std::mutex db_mutex_;  // db_
+    std::timed_mutex query_mutex_;  // query_db_
+    Clock::time_point query_deadline_{};  // under query_mutex_
     std::thread flusher_;
 };
 
-nlohmann::json to_json(const UsageRecord& r);
-std::optional<UsageRecord> usage_record_from_json(const nlohmann::json& j);
-nlohmann::json to_json(const UsageTotals& t, bool with_name);
+// The totals of one function (`with_name`) or of all, money at `prices`: cost and
+// GB-seconds as exact decimal strings.
+nlohmann::json to_json(const UsageTotals& t, const Prices& prices, bool with_name);
 
 }  // namespace funcd
