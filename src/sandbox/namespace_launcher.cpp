@@ -310,11 +310,13 @@ int step_init(const ChildPlan& p, const char** what) noexcept {
 // The containment steps, in the order they run. Each can fail; the first failure ends
 // the child and reaches the parent as "<name>[ <what>]: errno N". Order matters where
 // the kernel makes it matter:
-// - credentials first: the child starts as the host's uid, which is not mapped in its
-//   namespace, and the kernel refuses to create files (EOVERFLOW) for an owner it cannot
-//   represent in the filesystem's namespace -- the root tmpfs included. Switching keeps
-//   the namespace's capabilities: the kernel only strips them when leaving the
-//   namespace's uid 0, which is not mapped here;
+// - credentials before the mounts: the child starts as the host's uid, which is not
+//   mapped in its namespace, and the kernel refuses to create files (EOVERFLOW) for an
+//   owner it cannot represent in the filesystem's namespace -- the root included.
+//   Switching keeps the namespace's capabilities: the kernel only strips them when
+//   leaving the namespace's uid 0, which is not mapped here. Only what must be done as
+//   the host's uid comes earlier: opening the bind sources, and creating the writable
+//   tmpfs mounts (owned by that uid, they print no owner in mountinfo; their root is 1777);
 // - the parent-death signal after the switch, which clears it;
 // - mounts while capabilities last; /proc before the old root is detached;
 // - the bounding set before the capability sets (it needs CAP_SETPCAP), no_new_privs
@@ -460,6 +462,7 @@ constexpr unsigned kMemfdFlags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
 UniqueFd load_init(const fs::path& program) {
     UniqueFd file(::open(program.c_str(), O_RDONLY | O_CLOEXEC));
     if (!file) throw_errno(errno, "open " + program.string());
+    file = above_stdio(std::move(file), kSandboxInitName);
     UniqueFd memfd(::memfd_create(kSandboxInitName, kMemfdFlags | kMemfdExec));
     if (!memfd && errno == EINVAL) memfd.reset(::memfd_create(kSandboxInitName, kMemfdFlags));
     if (!memfd) {
