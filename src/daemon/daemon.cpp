@@ -107,6 +107,10 @@ std::unique_ptr<SandboxLauncher> make_launcher(bool sandbox) {
                                  "(sysctl kernel.unprivileged_userns_clone=1), or pass --sandbox off "
                                  "to run functions unisolated (development only)");
     auto cgroups = CgroupManager::detect();
+    // Before any worker of ours: what killed daemons left behind (their workers died with them).
+    if (cgroups)
+        if (const std::size_t n = cgroups->remove_dead_daemons_cgroups())
+            spdlog::info("cgroup: removed {} worker cgroups left by daemons that are gone", n);
     const std::string cgroup_text = cgroups ? cgroups->describe() : std::string("no cgroups");
     auto seccomp = SeccompPolicy::build();
     const std::size_t filter_size = seccomp.instructions();

@@ -251,6 +251,25 @@ std::vector<Mount> cgroup_mounts() {
     return mounts;
 }
 
+// ---- leftovers of daemons that are gone ----
+
+// True when no process has this pid (a pid reused since the daemon died counts as alive:
+// its leftovers wait for a later start rather than risk another daemon's workers).
+bool pid_gone(pid_t pid) { return pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+// The worker cgroups under `parent` whose daemon is gone.
+std::vector<std::string> dead_daemons_cgroups(const std::string& parent) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
+        if (!entry.is_directory(ec)) continue;
+        const std::string name = entry.path().filename().string();
+        if (auto owner = worker_cgroup_owner(name); owner && pid_gone(*owner)) out.push_back(name);
+    }
+    if (ec) spdlog::warn("cgroup: listing {} failed: {} (errno {})", parent, ec.message(), ec.value());
+    return out;
+}
+
 // ---- cgroup v2 ----
 
 // Writes one limit. A required one that fails is an error; an optional one may be
@@ -393,6 +412,17 @@ public:
 
     std::string describe() const override {
         return "cgroup v2 at " + parent_ + (cpu_ ? " (memory, pids, cpu)" : " (memory, pids)");
+    }
+
+    std::size_t remove_dead_daemons_cgroups() override {
+        std::size_t removed = 0;
+        for (const std::string& id : dead_daemons_cgroups(parent_)) {
+            const std::string dir = parent_ + "/" + id;
+            if (write_file(dir + "/cgroup.kill", "1") != 0) kill_listed(dir + "/cgroup.procs");
+            remove_dir(dir);
+            if (::access(dir.c_str(), F_OK) != 0) ++removed;
+        }
+        return removed;
     }
 
     static std::unique_ptr<CgroupManager> detect(const std::vector<Mount>& mounts, const std::string& name);
@@ -635,6 +665,13 @@ public:
         // swap accounting; it has to come after limit_in_bytes, which may not exceed it.
         set_limit(memory_, "memory.memsw.limit_in_bytes", bytes, false);
         set_limit(memory_, "memory.swappiness", "0", false);
+        // Kernel socket buffers: v2 charges them to memory.max, v1 keeps them apart and
+        // does not count them at all until this limit is set (31 loopback connections
+        // with full, unread buffers pinned 320 MB at memory_mb 128 without it). Written
+        // before any process is in the cgroup: only sockets created afterwards are charged.
+        // The same figure as the memory limit: together, a worker holds at most twice
+        // memory_mb, never an unbounded amount.
+        set_limit(memory_, "memory.kmem.tcp.limit_in_bytes", bytes, false);
         set_limit(pids, "pids.max", std::to_string(limits.pids_max), true);
         // cpu.shares, not cfs_quota_us: a hard quota throttles a burst for the rest of the
         // period, which shows up as tail latency even on an idle host.
@@ -738,6 +775,24 @@ public:
                (hierarchies_.size() > 2 ? ", cpu at " + parent(hierarchies_[2]) + ")" : ", no cpu controller)");
     }
 
+    std::size_t remove_dead_daemons_cgroups() override {
+        // The memory hierarchy lists every process of a worker (CgroupV1::add writes it
+        // first); a hierarchy mounted with another shares its directories.
+        std::size_t removed = 0;
+        for (const std::string& id : dead_daemons_cgroups(parent(hierarchies_[0]))) {
+            kill_listed(parent(hierarchies_[0]) + "/" + id + "/cgroup.procs");
+            for (auto it = hierarchies_.rbegin(); it != hierarchies_.rend(); ++it) remove_dir(parent(*it) + "/" + id);
+            if (::access((parent(hierarchies_[0]) + "/" + id).c_str(), F_OK) != 0) ++removed;
+        }
+        // A hierarchy may hold leftovers the memory one lost (an interrupted removal).
+        for (std::size_t i = 1; i < hierarchies_.size(); ++i)
+            for (const std::string& id : dead_daemons_cgroups(parent(hierarchies_[i]))) {
+                kill_listed(parent(hierarchies_[i]) + "/" + id + "/cgroup.procs");
+                remove_dir(parent(hierarchies_[i]) + "/" + id);
+            }
+        return removed;
+    }
+
     static std::unique_ptr<CgroupManager> detect(const std::vector<Mount>& mounts, const std::string& name) {
         const Mount *memory = nullptr, *pids = nullptr, *cpu = nullptr;
         for (const Mount& m : mounts) {
@@ -796,6 +851,19 @@ std::unique_ptr<CgroupManager> CgroupManager::detect(const std::string& name) {
                  "workers run without memory, process and CPU limits",
                  ::geteuid() == 0 ? "" : " (not running as root)");
     return nullptr;
+}
+
+std::string worker_cgroup_id(pid_t daemon, const std::string& function, std::int64_t version, std::uint64_t n) {
+    return std::to_string(daemon) + "-" + function + "-" + std::to_string(version) + "-" + std::to_string(n);
+}
+
+std::optional<pid_t> worker_cgroup_owner(std::string_view id) {
+    const std::size_t dash = id.find('-');
+    if (dash == 0 || dash == std::string_view::npos) return std::nullopt;
+    pid_t pid = 0;
+    auto [p, ec] = std::from_chars(id.data(), id.data() + dash, pid);
+    if (ec != std::errc{} || p != id.data() + dash || pid <= 0) return std::nullopt;
+    return pid;
 }
 
 std::uint64_t cpu_weight_v2(int memory_mb) {

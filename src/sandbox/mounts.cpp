@@ -20,12 +20,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The root holds only directories, mount points and two small /etc files.
-constexpr const char* kRootTmpfsOptions = "size=1m,nr_inodes=512,mode=0755";
-// /dev holds a handful of empty mount points and symlinks.
-constexpr const char* kDevTmpfsOptions = "size=64k,nr_inodes=64,mode=0755";
+// The root and /dev hold only directories, mount points, symlinks and a few small /etc
+// files, written by the child before both are made read-only: ramfs, not tmpfs, because
+// it needs no size limit then and prints no options in mountinfo (a tmpfs the worker's uid
+// mounts prints that uid as the host knows it).
+constexpr const char* kReadOnlyFsType = "ramfs";
+constexpr const char* kRootFsOptions = "mode=0755";
 // POSIX shared memory (multiprocessing, some JITs); Lambda's /dev/shm is small too.
-constexpr const char* kShmTmpfsOptions = "size=64m,mode=1777";
+constexpr const char* kShmSize = "64m";
+// mount_setattr/fsmount attributes (linux/mount.h), spelled out for older headers.
+constexpr unsigned kAttrNoSuid = 0x00000002;
+constexpr unsigned kAttrNoDev = 0x00000004;
+constexpr unsigned kAttrNoExec = 0x00000008;
+// fsopen/fsconfig/fsmount/move_mount constants (linux/mount.h).
+constexpr unsigned kFsOpenCloexec = 0x00000001;
+constexpr unsigned kFsConfigSetString = 1;
+constexpr unsigned kFsConfigCmdCreate = 6;
+constexpr unsigned kFsMountCloexec = 0x00000001;
+constexpr unsigned kMoveMountFEmptyPath = 0x00000004;
 
 // Host system directories made visible read-only. Those that are symlinks on the host
 // (Debian's merged /usr: /bin -> usr/bin) are recreated as the same symlink instead.
@@ -109,6 +121,20 @@ public:
     }
     // A bind that keeps the source's flags (device nodes: read-write, and dev allowed).
     void bind(const std::string& source, const std::string& inside) { mount(source, inside, {}, MS_BIND); }
+    // A writable tmpfs made detached before the worker's ids (see DetachedTmpfs); with
+    // no slot, or where the kernel cannot, a plain tmpfs mount with the same limits.
+    void tmpfs(const std::string& inside, const std::string& size, unsigned long flags, int slot) {
+        unsigned attributes = 0;
+        if (flags & MS_NOSUID) attributes |= kAttrNoSuid;
+        if (flags & MS_NODEV) attributes |= kAttrNoDev;
+        if (flags & MS_NOEXEC) attributes |= kAttrNoExec;
+        if (slot >= 0) plan_.detached.push_back({size, attributes, slot, inside});
+        mount("tmpfs", inside, "tmpfs", flags, "size=" + size + ",mode=1777");
+        if (slot >= 0) {
+            plan_.ops.back().kind = MountOp::Kind::attach;
+            plan_.ops.back().fd = slot;
+        }
+    }
 
 private:
     void make(MountOp::Kind kind, const std::string& inside, std::string source, std::string data, mode_t mode) {
@@ -177,7 +203,7 @@ RootPlan plan_root(const RootSpec& spec) {
     // The new root: a tmpfs on a directory that exists on the host. Mounted in the
     // worker's private namespace, it hides nothing from the host or other workers, so
     // one empty directory serves every worker at once.
-    p.host_mount("tmpfs", p.host(""), "tmpfs", kNoDevices, "/ (root tmpfs)", kRootTmpfsOptions);
+    p.host_mount("none", p.host(""), kReadOnlyFsType, kNoDevices, "/ (root)", kRootFsOptions);
 
     for (const char* dir : kSystemDirs) {
         std::string link;
@@ -242,10 +268,10 @@ RootPlan plan_root(const RootSpec& spec) {
     }
 
     p.dir("/tmp", 01777);
-    p.mount("tmpfs", "/tmp", "tmpfs", kNoDevices, "size=" + std::to_string(std::max(spec.tmp_mb, 1)) + "m,mode=1777");
+    p.tmpfs("/tmp", std::to_string(std::max(spec.tmp_mb, 1)) + "m", kNoDevices, spec.tmp_slot);
 
     p.dir("/dev");
-    p.mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, kDevTmpfsOptions);
+    p.mount("none", "/dev", kReadOnlyFsType, MS_NOSUID | MS_NOEXEC, kRootFsOptions);
     for (const char* dev : kDevices) {
         const std::string host_dev = std::string("/dev/") + dev;
         struct stat st{};
@@ -258,7 +284,7 @@ RootPlan plan_root(const RootSpec& spec) {
     p.symlink("/dev/stdout", "/proc/self/fd/1");
     p.symlink("/dev/stderr", "/proc/self/fd/2");
     p.dir("/dev/shm", 01777);
-    p.mount("tmpfs", "/dev/shm", "tmpfs", kNoDevices | MS_NOEXEC, kShmTmpfsOptions);
+    p.tmpfs("/dev/shm", kShmSize, kNoDevices | MS_NOEXEC, spec.shm_slot);
     // Nothing may be created in /dev itself; the device binds are separate mounts and
     // keep their own flags.
     p.mount({}, "/dev", {}, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC);
@@ -272,10 +298,45 @@ RootPlan plan_root(const RootSpec& spec) {
     return p.take();
 }
 
+int child_make_detached_tmpfs(const RootPlan& plan, const char** what) noexcept {
+    for (const DetachedTmpfs& t : plan.detached) {
+        *what = t.inside.c_str();
+        const int fs = static_cast<int>(::syscall(SYS_fsopen, "tmpfs", kFsOpenCloexec));
+        if (fs < 0) {
+            // No new mount API: the attach op mounts it the old way.
+            if (errno == ENOSYS) continue;
+            return errno;
+        }
+        int err = 0;
+        if (::syscall(SYS_fsconfig, fs, kFsConfigSetString, "size", t.size.c_str(), 0) != 0 ||
+            ::syscall(SYS_fsconfig, fs, kFsConfigSetString, "mode", "1777", 0) != 0 ||
+            ::syscall(SYS_fsconfig, fs, kFsConfigCmdCreate, nullptr, nullptr, 0) != 0)
+            err = errno;
+        const int mnt = err ? -1 : static_cast<int>(::syscall(SYS_fsmount, fs, kFsMountCloexec, t.attributes));
+        if (!err && mnt < 0) err = errno;
+        ::close(fs);
+        if (err) return err;
+        err = ::dup3(mnt, t.slot, O_CLOEXEC) < 0 ? errno : 0;
+        ::close(mnt);
+        if (err) return err;
+    }
+    *what = nullptr;
+    return 0;
+}
+
 int child_build_root(const RootPlan& plan, const char** what) noexcept {
     for (const MountOp& op : plan.ops) {
         *what = op.inside.c_str();
         switch (op.kind) {
+            case MountOp::Kind::attach:
+                if (::syscall(SYS_move_mount, op.fd, "", AT_FDCWD, op.target.c_str(), kMoveMountFEmptyPath) == 0)
+                    break;
+                // The slot holds no mount (no fsopen on this kernel: EINVAL), or there is
+                // no move_mount: a plain mount with the same limits.
+                if (errno != EINVAL && errno != ENOSYS) return errno;
+                if (::mount(op.source.c_str(), op.target.c_str(), op.fstype.c_str(), op.flags, op.data.c_str()) != 0)
+                    return errno;
+                break;
             case MountOp::Kind::mount:
                 if (::mount(op.source.empty() ? nullptr : op.source.c_str(), op.target.c_str(),
                              op.fstype.empty() ? nullptr : op.fstype.c_str(), op.flags,

@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +28,7 @@
 #include "funcd/sandbox/network.hpp"
 #include "funcd/sandbox/process_launcher.hpp"
 #include "funcd/sandbox/rlimits.hpp"
+#include "funcd/sandbox/sandbox_init.hpp"
 #include "funcd/sandbox/sync_channel.hpp"
 #include "funcd/sandbox/uid_pool.hpp"
 #include "funcd/sandbox/user_namespace.hpp"
@@ -48,7 +49,7 @@ constexpr unsigned long kNamespaceFlags =
 // quarter second measured with 8 launcher threads while the host was otherwise busy).
 constexpr int kChildReportTimeoutMs = 5000;
 // The child's exit status when a step failed (as a shell's "found but not executable").
-constexpr int kChildStepFailed = 126;
+constexpr int kChildStepFailed = kSandboxStartFailed;
 // What `hostname` says inside: resolvable through the sandbox's own /etc/hosts (mounts.cpp),
 // which runtimes that look up their own name rely on, and says nothing about the host.
 constexpr const char* kHostname = "localhost";
@@ -104,8 +105,10 @@ struct ChildPlan {
     std::vector<int> bind_slots;
     int exit_status = -1;  // write end: the init passes on the runtime's wait status
     int runtime_api = -1;  // the runtime's end of its own Runtime API connection
+    int init = -1;         // funcd-init, for execveat (the launcher's, shared by every launch)
     std::vector<std::string> env;  // storage behind envp
-    std::vector<char*> argv;
+    std::vector<std::string> init_args;  // storage behind argv: funcd-init's own arguments
+    std::vector<char*> argv;  // funcd-init's command line, the runtime's after its own
     std::vector<char*> envp;
 };
 
@@ -165,6 +168,12 @@ int step_bind_sources(const ChildPlan& p, const char** what) noexcept {
     return 0;
 }
 
+int step_detached_tmpfs(const ChildPlan& p, const char** what) noexcept {
+    // While the child is still the host's root (see DetachedTmpfs): /tmp and /dev/shm then
+    // show no host uid in mountinfo.
+    return child_make_detached_tmpfs(p.root, what);
+}
+
 int step_session(const ChildPlan&, const char**) noexcept {
     // Detached from the daemon's terminal and process group: a job-control signal to
     // those must not reach the worker.
@@ -218,7 +227,7 @@ int step_close_descriptors(const ChildPlan& p, const char**) noexcept {
     // another thread opened without it, so close them all. The sync socket stays: it
     // carries a failure of the remaining steps and closes itself at exec.
     // The runtime's Runtime API connection stays too: the runtime inherits it.
-    std::array<int, 3> keep{p.sync, p.exit_status, p.runtime_api};
+    std::array<int, 4> keep{p.sync, p.exit_status, p.runtime_api, p.init};
     std::sort(keep.begin(), keep.end());
     unsigned from = 3;
     for (int fd : keep) {
@@ -275,51 +284,39 @@ int step_signals(const ChildPlan&, const char**) noexcept {
 
 int step_seccomp(const ChildPlan& p, const char**) noexcept { return install_seccomp(*p.seccomp); }
 
-// PID 1 of the namespace stays ours: a runtime as PID 1 would never reap the orphans
-// its children leave (zombies count against pids.max), and the kernel drops every
-// signal a namespace's init sends itself without a handler (a runtime's own
-// kill(getpid(), SIGKILL) would do nothing). The init forks the runtime, reaps
-// everything, and when the runtime ends passes its wait status to the daemon and exits,
-// which makes the kernel kill whatever is left in the namespace.
+// PID 1 of the namespace is funcd-init, not this clone of the daemon: a clone that lived
+// on would keep the daemon's memory (the API token, every function's environment), its
+// command line and environment, readable by the worker wherever the host lets a process
+// read another of its uid (fs.suid_dumpable), and private copies of the daemon's pages.
+// funcd-init starts the runtime, reaps everything, and passes the runtime's wait status
+// on (sandbox_init.hpp). Why PID 1 is not the runtime itself: a runtime as PID 1 would
+// never reap the orphans its children leave (zombies count against pids.max), and the
+// kernel drops every signal a namespace's init sends itself without a handler (a
+// runtime's own kill(getpid(), SIGKILL) would do nothing).
 //
-// posix_spawn, not fork: its child shares this process's memory until it execs (vfork
-// semantics), so the runtime starts without a copy of this address space -- itself a copy
-// of the daemon's, whose page tables fork would duplicate (0.2-1 ms per cold start
-// measured). glibc's posix_spawn takes no lock and does not allocate, so it is as safe
-// here as the raw syscalls around it; it tries clone3 first and falls back to clone on
-// the filter's ENOSYS. It reports a failed execve as its result.
-int step_runtime(const ChildPlan& p, const char** what) noexcept {
-    *what = p.argv[0];
-    pid_t pid = -1;
-    if (int err = ::posix_spawn(&pid, p.argv[0], nullptr, nullptr, p.argv.data(), p.envp.data()); err != 0) {
-        child_report_failure(p.sync, "execve", p.argv[0], err);
-        ::_exit(kChildStepFailed);
-    }
-    // The runtime's exec closed its copy of the sync socket; with ours closed too, the
-    // daemon reads end-of-file, which tells it the exec succeeded.
-    ::close(p.sync);
-    // The runtime has its copy; without ours, the daemon sees the connection end as soon
-    // as the runtime lets go of it.
-    ::close(p.runtime_api);
-    for (;;) {
-        int status = 0;
-        pid_t done = ::waitpid(-1, &status, 0);
-        if (done == pid) {
-            [[maybe_unused]] auto n = ::write(p.exit_status, &status, sizeof status);
-            ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        }
-        if (done < 0 && errno != EINTR) ::_exit(kChildStepFailed);
-    }
+// The sync socket and the exit status pipe are handed over open; funcd-init reports a
+// failed start of the runtime on the former, whose end-of-file then means the runtime
+// was exec'd, as before. execveat on a descriptor: the new root has no funcd-init, and
+// the descriptor (close-on-exec) is gone once the exec succeeded.
+int step_init(const ChildPlan& p, const char** what) noexcept {
+    *what = kSandboxInitName;
+    if (::fcntl(p.sync, F_SETFD, 0) != 0 || ::fcntl(p.exit_status, F_SETFD, 0) != 0) return errno;
+    ::syscall(SYS_execveat, p.init, "", p.argv.data(), p.envp.data(), AT_EMPTY_PATH);
+    const int err = errno;
+    ::fcntl(p.sync, F_SETFD, FD_CLOEXEC);
+    return err;
 }
 
 // The containment steps, in the order they run. Each can fail; the first failure ends
 // the child and reaches the parent as "<name>[ <what>]: errno N". Order matters where
 // the kernel makes it matter:
-// - credentials first: the child starts as the host's uid, which is not mapped in its
-//   namespace, and the kernel refuses to create files (EOVERFLOW) for an owner it cannot
-//   represent in the filesystem's namespace -- the root tmpfs included. Switching keeps
-//   the namespace's capabilities: the kernel only strips them when leaving the
-//   namespace's uid 0, which is not mapped here;
+// - credentials before the mounts: the child starts as the host's uid, which is not
+//   mapped in its namespace, and the kernel refuses to create files (EOVERFLOW) for an
+//   owner it cannot represent in the filesystem's namespace -- the root included.
+//   Switching keeps the namespace's capabilities: the kernel only strips them when
+//   leaving the namespace's uid 0, which is not mapped here. Only what must be done as
+//   the host's uid comes earlier: opening the bind sources, and creating the writable
+//   tmpfs mounts (owned by that uid, they print no owner in mountinfo; their root is 1777);
 // - the parent-death signal after the switch, which clears it;
 // - mounts while capabilities last; /proc before the old root is detached;
 // - the bounding set before the capability sets (it needs CAP_SETPCAP), no_new_privs
@@ -328,6 +325,7 @@ constexpr ChildStep kChildSteps[] = {
     {"daemon descriptors", step_daemon_descriptors},
     {"sync", step_sync},
     {"bind sources", step_bind_sources},
+    {"detached tmpfs", step_detached_tmpfs},
     {"credentials", step_credentials},
     {"parent death signal", step_parent_death_signal},
     {"session", step_session},
@@ -345,7 +343,7 @@ constexpr ChildStep kChildSteps[] = {
     {"no_new_privs", step_no_new_privs},
     {"signals", step_signals},
     {"seccomp", step_seccomp},
-    {"runtime", step_runtime},
+    {"init", step_init},
 };
 
 [[noreturn]] void run_child(const ChildPlan& plan) noexcept {
@@ -452,6 +450,49 @@ void ensure_mount_point(const fs::path& dir) {
     }
 }
 
+// memfd_create's "this one may be executed" (linux/memfd.h, 6.3+). Without it a kernel
+// with vm.memfd_noexec=1 makes the memfd non-executable; older kernels refuse the flag.
+constexpr unsigned kMemfdExec = 0x0010U;
+constexpr unsigned kMemfdFlags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+
+// funcd-init as a read-only descriptor to execveat: a sealed memfd holding a copy of the
+// program (one copy per daemon, its pages shared by every sandbox; /proc/1/exe then reads
+// "/memfd:funcd-init (deleted)", no host path). Where the host forbids executable memfds
+// (vm.memfd_noexec=2), the file itself, opened read-only.
+UniqueFd load_init(const fs::path& program) {
+    UniqueFd file(::open(program.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) throw_errno(errno, "open " + program.string());
+    file = above_stdio(std::move(file), kSandboxInitName);
+    UniqueFd memfd(::memfd_create(kSandboxInitName, kMemfdFlags | kMemfdExec));
+    if (!memfd && errno == EINVAL) memfd.reset(::memfd_create(kSandboxInitName, kMemfdFlags));
+    if (!memfd) {
+        spdlog::warn("sandbox: memfd_create for {} failed: {} (errno {}); sandboxes exec {} itself",
+                     kSandboxInitName, std::strerror(errno), errno, program.string());
+        return file;
+    }
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(file.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw_errno(errno, "read " + program.string());
+        if (n == 0) break;
+        for (ssize_t done = 0; done < n;) {
+            const ssize_t w = ::write(memfd.get(), buf + done, static_cast<std::size_t>(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) throw_errno(w < 0 ? errno : EIO, "write to the memfd of " + program.string());
+            done += w;
+        }
+    }
+    if (::fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0)
+        throw_errno(errno, "sealing the memfd of " + program.string());
+    // A read-only descriptor of the same file: exec refuses a file someone holds open for
+    // writing (ETXTBSY), and the memfd itself is.
+    const std::string self = "/proc/self/fd/" + std::to_string(memfd.get());
+    UniqueFd readonly(::open(self.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!readonly) throw_errno(errno, "reopening the memfd of " + program.string());
+    return above_stdio(std::move(readonly), kSandboxInitName);
+}
+
 // SIGKILLs and reaps a child that will not become a worker.
 void discard_child(pid_t pid, int pidfd) {
     if (::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
@@ -485,6 +526,14 @@ NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<Cgr
       last_cap_(last_capability()) {
     root_mount_point_ =
         options_.root_mount_point.empty() ? default_root_mount_point(privileged_) : options_.root_mount_point;
+    std::string looked;
+    const fs::path init = find_sandbox_init(options_.init_program, &looked);
+    if (init.empty()) {
+        spdlog::error("sandbox: {} not found (looked at {})", kSandboxInitName, looked);
+        throw std::runtime_error(std::string("sandbox: ") + kSandboxInitName + " not found (looked at " + looked + ")");
+    }
+    init_ = load_init(init);
+    spdlog::debug("sandbox: PID 1 of every sandbox is {}", init.string());
     if (!cgroups_)
         unenforced_.push_back("no writable cgroup hierarchy: memory_mb, the pids limit and CPU weight are not enforced");
     if (!privileged_)
@@ -538,9 +587,8 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         limits.memory_bytes = static_cast<std::uint64_t>(std::max(spec.memory_mb, 1)) << 20;
         // The daemon's pid keeps the names of two daemons on one host (or a restarted one
         // and its predecessor's leftovers) apart: the cgroup parent is shared.
-        const std::string id = std::to_string(::getpid()) + "-" + spec.function_name + "-" +
-                               std::to_string(spec.version) + "-" +
-                               std::to_string(next_worker_.fetch_add(1, std::memory_order_relaxed));
+        const std::string id = worker_cgroup_id(::getpid(), spec.function_name, spec.version,
+                                                next_worker_.fetch_add(1, std::memory_order_relaxed));
         try {
             cgroup = cgroups_->create(id, limits);
         } catch (const std::exception& e) {
@@ -601,6 +649,13 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     UniqueFd runtime_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!runtime_slot) throw_errno(errno, "open /dev/null");
     runtime_slot = above_stdio(std::move(runtime_slot), "/dev/null");
+    // Two for the detached /tmp and /dev/shm the child makes (mounts.hpp).
+    UniqueFd tmp_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!tmp_slot) throw_errno(errno, "open /dev/null");
+    tmp_slot = above_stdio(std::move(tmp_slot), "/dev/null");
+    UniqueFd shm_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!shm_slot) throw_errno(errno, "open /dev/null");
+    shm_slot = above_stdio(std::move(shm_slot), "/dev/null");
     // One more slot per extra bind.
     std::vector<UniqueFd> bind_slots;
     std::vector<std::string> bind_dirs;
@@ -617,8 +672,9 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         bind_slots.push_back(above_stdio(std::move(slot), "/dev/null"));
         bind_dirs.push_back(spec.opt_dir.string());
     }
+    plan.init = init_.get();
     plan.own = {child_end.get(), dev_null.get(), out_write.get(), status_write.get(), code_slot.get(),
-                runtime_slot.get(), api_theirs.get()};
+                runtime_slot.get(), api_theirs.get(), init_.get(), tmp_slot.get(), shm_slot.get()};
     for (const auto& slot : bind_slots) plan.own.push_back(slot.get());
     std::sort(plan.own.begin(), plan.own.end());
     const std::string code_dir = spec.code_dir.string(), runtime_dir = spec.runtime_dir.string();
@@ -631,7 +687,8 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         plan.bind_slots.push_back(bind_slots[i].get());
     }
     RootSpec root{root_mount_point_, spec.code_dir, spec.runtime_dir, code_slot.get(), runtime_slot.get(),
-                  spec.ephemeral_storage_mb, passwd_text(options_), group_text(options_)};
+                  spec.ephemeral_storage_mb, tmp_slot.get(), shm_slot.get(), passwd_text(options_),
+                  group_text(options_)};
     for (std::size_t i = 0; i < spec.binds.size(); ++i)
         root.binds.push_back({spec.binds[i].host, spec.binds[i].inside, spec.binds[i].writable, bind_slots[i].get()});
     if (!spec.opt_dir.empty()) {
@@ -646,6 +703,10 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     plan.env = spec.env;
     plan.env.push_back(api_env);
     plan.env.push_back(std::string(kRuntimeApiFdVariable) + "=" + std::to_string(api_theirs.get()));
+    // funcd-init <sync> <exit-status> <runtime-api> <program> [arguments...]
+    plan.init_args = {kSandboxInitName, std::to_string(child_end.get()), std::to_string(status_write.get()),
+                      std::to_string(api_theirs.get())};
+    for (auto& a : plan.init_args) plan.argv.push_back(a.data());
     for (const auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
     plan.argv.push_back(nullptr);
     for (auto& e : plan.env) plan.envp.push_back(e.data());

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace funcd {
@@ -63,7 +64,19 @@ public:
     virtual std::unique_ptr<WorkerCgroup> create(const std::string& id, const CgroupLimits& limits) = 0;
     // E.g. "cgroup v1 (memory, pids, cpu)" for the start-up log.
     virtual std::string describe() const = 0;
+    // Removes the worker cgroups of daemons that are gone (killed before they could remove
+    // them: SIGKILL, OOM, a crash), in every hierarchy: those whose id names, as
+    // worker_cgroup_id does, a daemon pid that no longer exists. Whatever still runs in
+    // one is killed first. Returns how many were removed. Cgroups of living daemons
+    // (other daemons share the parent) are left alone.
+    virtual std::size_t remove_dead_daemons_cgroups() = 0;
 };
+
+// The id of a worker's cgroup: "<daemon pid>-<function>-<version>-<n>". The daemon's pid
+// keeps the cgroups of daemons sharing the parent apart and tells whose a leftover was.
+std::string worker_cgroup_id(pid_t daemon, const std::string& function, std::int64_t version, std::uint64_t n);
+// The daemon pid a worker cgroup id starts with; nullopt for names that are not such ids.
+std::optional<pid_t> worker_cgroup_owner(std::string_view id);
 
 // CPU weight for a memory size, cgroup v2 scale (1..10000, 100 = default) and v1
 // cpu.shares scale (2..262144, 1024 = default): 1769 MB = one full default share.

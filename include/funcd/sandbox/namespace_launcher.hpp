@@ -8,7 +8,9 @@
 // a socketpair: the parent writes the id maps (and moves the child into its cgroup where
 // it could not be created there), then lets it go on; the child builds its root, binds
 // the Runtime API socket (127.0.0.1:9001 in its own network namespace) and sends it to
-// the parent with SCM_RIGHTS, then execs. A failing step is reported back with its name
+// the parent with SCM_RIGHTS, then execs funcd-init (sandbox_init.hpp), which starts the
+// runtime: nothing of the daemon's memory, command line or environment outlives that
+// exec in the sandbox. A failing step is reported back with its name
 // and errno, so the parent can log exactly what broke.
 #include <sys/types.h>
 
@@ -21,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "funcd/common/unique_fd.hpp"
 #include "funcd/sandbox/cgroup.hpp"
 #include "funcd/sandbox/launcher.hpp"
 #include "funcd/sandbox/seccomp_policy.hpp"
@@ -45,6 +48,9 @@ struct SandboxOptions {
     // private mount namespace. Empty: /run/funcd/sandbox-root as root, otherwise
     // funcd-sandbox-root-<uid> in the temporary directory.
     std::filesystem::path root_mount_point;
+    // The program every sandbox runs as its PID 1 (funcd-init). Empty: the one beside the
+    // daemon's binary, else the one this build made (find_sandbox_init).
+    std::filesystem::path init_program;
 };
 
 // Hands out distinct host uids; shared with every worker's resources so a slot is
@@ -77,6 +83,9 @@ private:
     std::vector<std::string> unenforced_;
     std::filesystem::path root_mount_point_;
     std::atomic<std::uint64_t> next_worker_ = 0;  // names worker cgroups uniquely
+    // funcd-init, read-only: a sealed in-memory copy, so that /proc/1/exe names no host
+    // path and replacing the file on disk does not change what a running daemon starts.
+    UniqueFd init_;
 };
 
 }  // namespace funcd
