@@ -20,6 +20,8 @@
 
 #include "funcd/common/ids.hpp"
 #include "funcd/common/text.hpp"
+#include "funcd/daemon/data_dir_lock.hpp"
+#include "funcd/daemon/database_preflight.hpp"
 #include "funcd/daemon/python_bytecode.hpp"
 #include "funcd/daemon/runtime_probe.hpp"
 #include "funcd/daemon/reactor_slots.hpp"
@@ -182,6 +184,8 @@ int run_daemon(const DaemonOptions& options) {
     // sandbox opens before it gives up the daemon's identity.
     if (::chmod(data_dir.c_str(), 0700) != 0)
         spdlog::warn("data dir: chmod 0700 {} failed: {} (errno {})", data_dir.string(), std::strerror(errno), errno);
+    const DataDirLock data_dir_lock(data_dir);
+    check_database(data_dir / "funcd.db");
     std::filesystem::create_directories(data_dir / "code");
 
     DaemonOptions opts = options;

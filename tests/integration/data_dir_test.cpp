@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <fstream>
 
 #include "daemon_harness.hpp"
 
@@ -75,6 +76,59 @@ TEST(DataDir, EnvironmentSecretsAreNeitherInTheDatabaseNorInTheLog) {
         EXPECT_EQ(read_file(d.data_dir() / file).find(secret), std::string::npos) << file << " holds the secret";
     }
     EXPECT_EQ(d.log().find(secret), std::string::npos) << "the daemon's log holds the secret";
+}
+
+// What a start that cannot use its data says, and that it leaves the data as it was.
+std::string start_failure(const std::filesystem::path& data) {
+    try {
+        Daemon d({}, data);
+        d.keep_data_dir();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(it started)";
+}
+
+TEST(DataDir, ASecondDaemonOnTheSameDataIsRefused) {
+    Daemon first;
+    const std::string why = start_failure(first.data_dir());
+    EXPECT_NE(why.find("is in use by another funcd (pid " + std::to_string(first.pid()) + ")"), std::string::npos)
+        << why;
+    EXPECT_EQ(first.api("GET", "/v1/functions").status, 200) << "the first one is untouched";
+}
+
+TEST(DataDir, ADamagedDatabaseStopsTheStartAndIsLeftAsItWas) {
+    const auto data = std::filesystem::temp_directory_path() / ("funcd-damaged-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(data);
+    std::string garbage;
+    for (int i = 0; i < 512; ++i) garbage += "this is not an SQLite database; ";
+    { std::ofstream(data / "funcd.db", std::ios::binary) << garbage; }
+    const std::string why = start_failure(data);
+    EXPECT_NE(why.find("cannot be used"), std::string::npos) << why;
+    EXPECT_NE(why.find("restore it from a backup"), std::string::npos) << why;
+    EXPECT_EQ(read_file(data / "funcd.db"), garbage) << "funcd changed a database it could not read";
+    std::filesystem::remove_all(data);
+}
+
+TEST(DataDir, ADatabaseLockedByAnotherProcessStopsTheStartWithThatReason) {
+    std::filesystem::path data;
+    {
+        Daemon d;
+        d.keep_data_dir();
+        data = d.data_dir();
+    }
+    // Another process holds the write lock for longer than the daemon waits (5 s).
+    const std::string holder = "python3 -c \"import sqlite3,time; c=sqlite3.connect('" + (data / "funcd.db").string() +
+                               "', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); open('" +
+                               (data / "held").string() + "','w').close(); time.sleep(30)\" & echo $! > '" +
+                               (data / "holder.pid").string() + "'";
+    ASSERT_EQ(std::system(holder.c_str()), 0);
+    ASSERT_TRUE(eventually([&] { return std::filesystem::exists(data / "held"); }, std::chrono::seconds(10)));
+    const std::string why = start_failure(data);
+    std::system(("kill $(cat '" + (data / "holder.pid").string() + "')").c_str());
+    EXPECT_NE(why.find("is locked by another process"), std::string::npos) << why;
+    std::system(("chmod -R u+w '" + data.string() + "' 2>/dev/null").c_str());
+    std::filesystem::remove_all(data);
 }
 
 }  // namespace
