@@ -188,7 +188,7 @@ int run_daemon(const DaemonOptions& options) {
     LayerViews layer_views(data_dir / "opt", code);
     Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal");
-    LogDirectory logs(io, data_dir / "logs");
+    LogDirectory logs(io, data_dir / "logs", opts.limits.output);
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
     boost::asio::thread_pool launch_threads(kLaunchThreads);
     MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
@@ -220,7 +220,7 @@ int run_daemon(const DaemonOptions& options) {
     triggers.start();
     HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token, verifier);
     http_trigger.start();
-    FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers);
+    FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers, logs);
     // Code URLs stay valid across a restart: their key comes from the operator's secret.
     CodeLocations locations(io, blocking, code, sha256_hex("funcd code locations\n" + aws.admin.secret_access_key));
     LambdaApi lambda(io, blocking, registry, pools, dispatcher, async, event_store, changes, locations, verifier,
