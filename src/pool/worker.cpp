@@ -120,8 +120,6 @@ void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> lau
     output_.assign(launched.output.release());
     ::fcntl(output_.native_handle(), F_SETFL, ::fcntl(output_.native_handle(), F_GETFL) | O_NONBLOCK);
     read_buffer_.resize(kOutputChunk);
-    const int capacity = ::fcntl(output_.native_handle(), F_GETPIPE_SZ);
-    pipe_capacity_ = capacity > 0 ? static_cast<std::size_t>(capacity) : kOutputSlice;
 
     exit_watch_.async_wait(boost::asio::posix::descriptor_base::wait_read,
                            [self = shared_from_this()](const boost::system::error_code& ec) {
@@ -139,8 +137,8 @@ void Worker::assign(InvocationPtr inv) {
     current_ = std::move(inv);
     delivered_ = false;
     // Output held while idle flows again: the runtime may itself be blocked on the full
-    // pipe before it asks for this event.
-    continue_reading(OutputRead::more);
+    // pipe before it asks for this event. (A wait still armed means nothing is held.)
+    if (!output_wait_armed_) continue_reading(OutputRead::more);
     if (state_ == State::idle) {
         state_ = State::busy;
         if (waiter_) {
@@ -539,7 +537,9 @@ void Worker::drain_output() {
     // What the runtime printed before posting its answer is already in the pipe, and the
     // pipe holds at most its capacity: reading that much takes all of it (and at most that
     // much of what a process it left running keeps printing). The rest is read in slices.
-    continue_reading(read_slice(pipe_capacity_));
+    // Asked each time: the worker may have resized its pipe (up to fs.pipe-max-size).
+    const int capacity = ::fcntl(output_.native_handle(), F_GETPIPE_SZ);
+    continue_reading(read_slice(capacity > 0 ? static_cast<std::size_t>(capacity) : kOutputSlice));
 }
 
 void Worker::log_line(std::string_view request_id, std::string_view line) {

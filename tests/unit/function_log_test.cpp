@@ -2,6 +2,9 @@
 // per-function count of dropped bytes, failed writes, and a deleted function's files.
 #include "funcd/logs/function_log.hpp"
 
+#include "funcd/daemon/daemon_limits.hpp"
+#include "funcd/daemon/options.hpp"
+
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -10,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
@@ -283,6 +288,50 @@ TEST_F(FunctionLogTest, TheDroppedCountOutlivesTheLogObject) {
     EXPECT_EQ(logs.dropped_bytes("fn"), 42u) << "no worker left: the count stays";
     EXPECT_EQ(logs.open("fn")->dropped_bytes(), 42u);
     EXPECT_EQ(logs.dropped_bytes("other"), 0u);
+}
+
+TEST(OutputOptions, FlagsAndLimitsSetTheOutputBounds) {
+    const auto o = parse_serve_options({"--log-max-bytes", "1048576", "--log-files=3", "--limit",
+                                        "output.invocation_bytes=5000", "--limit", "output.idle_bytes=6000"});
+    EXPECT_EQ(o.limits.output.log_max_bytes, 1048576u);
+    EXPECT_EQ(o.limits.output.log_files, 3);
+    EXPECT_EQ(o.limits.output.invocation_bytes, 5000u);
+    EXPECT_EQ(o.limits.output.idle_bytes, 6000u);
+    const auto defaults = parse_serve_options({});
+    EXPECT_EQ(defaults.limits.output.log_max_bytes, 64ull << 20);
+    EXPECT_EQ(defaults.limits.output.log_files, 4);
+    EXPECT_EQ(defaults.limits.output.invocation_bytes, 4ull << 20);
+    EXPECT_EQ(defaults.limits.output.idle_bytes, 4ull << 20);
+
+    for (const std::vector<std::string>& bad : {std::vector<std::string>{"--log-max-bytes", "0"},
+                                                {"--log-max-bytes", "12MB"},
+                                                {"--log-files", "-1"},
+                                                {"--log-files", "1001"},
+                                                {"--limit", "output.invocation_bytes=0"}}) {
+        EXPECT_THROW(parse_serve_options(bad), std::invalid_argument) << bad[0] << " " << bad[1];
+    }
+    try {
+        parse_serve_options({"--log-files", "1001"});
+    } catch (const std::invalid_argument& e) {
+        EXPECT_STREQ(e.what(), "--log-files is at most 1000");
+    }
+
+    const std::string usage = serve_usage();
+    for (const char* flag : {"--log-max-bytes N", "--log-files N", "output.invocation_bytes", "output.idle_bytes"})
+        EXPECT_NE(usage.find(flag), std::string::npos) << flag;
+}
+
+TEST_F(FunctionLogTest, AFileCountOverTheMaximumIsTakenAsTheMaximum) {
+    OutputLimits limits;
+    limits.log_files = 1 << 30;  // --limit output.log_files=... takes any positive number
+    limits.log_max_bytes = 100;
+    FunctionLog log(dir_ / "fn.log", limits);
+    EXPECT_EQ(log.limits().log_files, OutputLimits::kMaxLogFiles);
+    for (int i = 0; i < 20; ++i) {
+        log.platform("a line of about forty bytes");
+        log.flush();
+    }
+    EXPECT_TRUE(fs::exists(dir_ / "fn.log.1"));
 }
 
 }  // namespace

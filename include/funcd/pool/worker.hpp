@@ -144,7 +144,6 @@ private:
     boost::asio::posix::stream_descriptor output_;
     std::vector<char> read_buffer_;
     std::string partial_line_;
-    std::size_t pipe_capacity_ = 0;
     bool output_wait_armed_ = false;
     bool output_pump_posted_ = false;
     OutputBudget output_budget_;
