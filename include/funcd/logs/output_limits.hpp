@@ -21,10 +21,10 @@ struct OutputLimits {
     // the files kept (and it is still far above what a Lambda function usefully prints).
     std::uint64_t invocation_bytes = 4ull << 20;
     // Output a worker may log between two invocations (while it starts, or while idle with
-    // something still running in it); the same size for the same reason. Beyond it the
+    // something still running in it); the same size for the same reason. Beyond it an idle
     // worker's output is no longer read until its next invocation is assigned: whatever
     // keeps printing blocks on its full pipe, as on Lambda, where an environment is frozen
-    // between invocations.
+    // between invocations. (A starting worker's is read and dropped: init is never held.)
     std::uint64_t idle_bytes = 4ull << 20;
 };
 
