@@ -204,7 +204,7 @@ int run_daemon(const DaemonOptions& options) {
     const EnvCipher env_cipher = EnvCipher::load(data_dir / "env.keys");
     Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency, env_cipher);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal", {opts.limits.metering, opts.usage_retention});
-    LogDirectory logs(io, data_dir / "logs");
+    LogDirectory logs(io, data_dir / "logs", opts.limits.output);
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
     boost::asio::thread_pool launch_threads(kLaunchThreads);
     MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
@@ -237,7 +237,7 @@ int run_daemon(const DaemonOptions& options) {
     triggers.start();
     HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token, verifier);
     http_trigger.start();
-    FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers);
+    FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers, logs);
     // Code URLs stay valid across a restart: their key comes from the operator's secret.
     CodeLocations locations(io, bulk, code, sha256_hex("funcd code locations\n" + aws.admin.secret_access_key));
     LambdaApi lambda(io, blocking, bulk, registry, pools, dispatcher, async, event_store, changes, locations, verifier,

@@ -13,6 +13,7 @@ namespace {
 // Each worker holds a handful of descriptors in the daemon; beyond this the host's
 // process and descriptor limits, not ours, would be the real cap.
 constexpr long kMaxConcurrencyLimit = 100'000;
+constexpr long kMaxLogFiles = OutputLimits::kMaxLogFiles;
 
 void parse_listen(std::string_view value, DaemonOptions& o) {
     auto colon = value.rfind(':');
@@ -102,6 +103,8 @@ std::string serve_usage() {
   --aws-access-key-id ID             key pair of Lambda's API (env FUNCD_AWS_ACCESS_KEY_ID; default:
   --aws-secret-access-key SECRET       DATA_DIR/aws-credentials, created at first start; env
                                        FUNCD_AWS_SECRET_ACCESS_KEY)
+  --log-max-bytes N                  size at which a function's log file rolls over (default 64 MiB)
+  --log-files N                      log files kept per function, the live one included (default 4)
   --region REGION                    workers' AWS_REGION and the region of ARNs (env FUNCD_REGION;
                                      default us-east-1)
   --limit NAME=VALUE                 a protective limit (repeatable; see docs/reliability.md):
@@ -161,6 +164,12 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--aws-secret-access-key") o.aws_secret_access_key = next();
         else if (flag == "--region") o.region = parse_region(next());
         else if (flag == "--limit") set_limit(o.limits, next());
+        else if (flag == "--log-max-bytes") o.limits.output.log_max_bytes = parse_positive(flag, next());
+        else if (flag == "--log-files") {
+            long n = parse_positive(flag, next());
+            if (n > kMaxLogFiles) throw std::invalid_argument(fmt::format("--log-files is at most {}", kMaxLogFiles));
+            o.limits.output.log_files = static_cast<int>(n);
+        }
         else throw std::invalid_argument("unknown option '" + args[i] + "'");
     }
     return o;

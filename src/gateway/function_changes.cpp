@@ -6,14 +6,16 @@
 namespace funcd {
 
 FunctionChanges::FunctionChanges(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-                                 PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers)
+                                 PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers,
+                                 LogDirectory& logs)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
       pools_(pools),
       dispatcher_(dispatcher),
       events_(events),
-      triggers_(triggers) {}
+      triggers_(triggers),
+      logs_(logs) {}
 
 void FunctionChanges::changed(const FunctionRecordPtr& record) {
     pools_.sync(record->name, record->all_versions());
@@ -25,6 +27,7 @@ void FunctionChanges::deleted(const std::string& name) {
     pools_.retire_function(name);
     events_.function_deleted(name);
     triggers_.function_deleted(name);
+    logs_.remove(name);
     dispatcher_.reservations_changed();
     collect_code_garbage();
 }

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -21,18 +22,59 @@ constexpr auto kFlushInterval = std::chrono::milliseconds(200);
 
 }  // namespace
 
-FunctionLog::FunctionLog(std::filesystem::path file) : file_(std::move(file)) {
+FunctionLog::FunctionLog(std::filesystem::path file, const OutputLimits& limits,
+                         std::shared_ptr<LogCounters> counters)
+    : file_(std::move(file)), limits_(limits), counters_(std::move(counters)) {
+    limits_.log_files = std::clamp(limits_.log_files, 1, OutputLimits::kMaxLogFiles);
+    if (limits_.log_max_bytes < 1) limits_.log_max_bytes = 1;
+    open_live(false);
+    // Files beyond the number kept, left by an earlier start with a larger --log-files.
+    for (int n = limits_.log_files;; ++n) {
+        if (::unlink(rotated(file_, n).c_str()) != 0) break;
+    }
+}
+
+std::filesystem::path FunctionLog::rotated(const std::filesystem::path& live, int n) {
+    auto p = live;
+    p += "." + std::to_string(n);
+    return p;
+}
+
+bool FunctionLog::open_live(bool truncate) {
     // What a function prints can be anything it holds: the daemon's user only (a log from
-    // an older data directory is narrowed too).
-    fd_.reset(::open(file_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-    if (!fd_) spdlog::error("logs: open {} failed: {} (errno {})", file_.string(), std::strerror(errno), errno);
-    else if (::fchmod(fd_.get(), 0600) != 0)
+    // an older data directory is narrowed too). Never through a link planted in its place.
+    const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (truncate ? O_TRUNC : 0);
+    fd_.reset(::open(file_.c_str(), flags, 0600));
+    if (!fd_) {
+        if (lost_bytes_ == 0)
+            spdlog::error("logs: open {} failed: {} (errno {})", file_.string(), std::strerror(errno), errno);
+        lost_reason_ = fmt::format("open failed: {}", std::strerror(errno));
+        return false;
+    }
+    if (::fchmod(fd_.get(), 0600) != 0)
         spdlog::warn("logs: chmod 0600 {} failed: {} (errno {})", file_.string(), std::strerror(errno), errno);
+    struct stat st {};
+    size_ = ::fstat(fd_.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    mid_line_ = false;
+    return true;
+}
+
+void FunctionLog::rotate() {
+    fd_.reset();
+    // Oldest first, so each rename lands on a name already moved on; the oldest kept file
+    // is replaced by the one before it. Failures are logged and the live file is started
+    // afresh all the same: the bound on the disk holds whatever happened to the history.
+    for (int n = limits_.log_files - 1; n >= 1; --n) {
+        const auto from = n == 1 ? file_ : rotated(file_, n - 1);
+        if (::rename(from.c_str(), rotated(file_, n).c_str()) != 0 && errno != ENOENT)
+            spdlog::warn("logs: rename {} failed: {} (errno {})", from.string(), std::strerror(errno), errno);
+    }
+    open_live(true);
 }
 
 FunctionLog::~FunctionLog() { flush(); }
 
-void FunctionLog::append_prefix() {
+const std::string& FunctionLog::stamp() {
     using namespace std::chrono;
     const auto now = floor<milliseconds>(system_clock::now());
     const auto second = floor<seconds>(now);
@@ -51,7 +93,11 @@ void FunctionLog::append_prefix() {
         stamp_ = format_rfc3339(now);
         stamp_second_ = INT64_MIN;
     }
-    buffer_ += stamp_;
+    return stamp_;
+}
+
+void FunctionLog::append_prefix() {
+    buffer_ += stamp();
     buffer_ += '\t';
 }
 
@@ -74,29 +120,107 @@ void FunctionLog::platform(std::string_view text) {
     end_line();
 }
 
+std::string FunctionLog::dropped_output(std::string_view request_id, const OutputBudget& budget) {
+    if (budget.dropped_bytes() == 0) return {};
+    counters_->dropped_bytes += budget.dropped_bytes();
+    // After Lambda's telemetry event platform.logsDropped: what was dropped and why.
+    std::string line =
+        request_id.empty()
+            ? fmt::format("LOGS_DROPPED Dropped: {} bytes, {} lines\tReason: output between invocations went "
+                          "over {} bytes (output.idle_bytes)",
+                          budget.dropped_bytes(), budget.dropped_lines(), budget.limit())
+            : fmt::format("LOGS_DROPPED RequestId: {}\tDropped: {} bytes, {} lines\tReason: the invocation "
+                          "printed more than {} bytes (output.invocation_bytes)",
+                          request_id, budget.dropped_bytes(), budget.dropped_lines(), budget.limit());
+    platform(line);
+    return line;
+}
+
+void FunctionLog::discard() {
+    discarded_ = true;
+    buffer_.clear();
+    fd_.reset();
+}
+
+bool FunctionLog::write_fully(std::string_view data, std::size_t& written) {
+    written = 0;
+    while (written < data.size()) {
+        const ssize_t n = ::write(fd_.get(), data.data() + written, data.size() - written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            // A regular file never takes zero bytes of a non-empty write but on an error:
+            // never retried, so a full or broken disk cannot spin the loop.
+            if (n == 0) errno = EIO;
+            if (written > 0) mid_line_ = data[written - 1] != '\n';
+            size_ += written;
+            return false;
+        }
+        written += static_cast<std::size_t>(n);
+    }
+    size_ += written;
+    if (!data.empty()) mid_line_ = data.back() != '\n';
+    return true;
+}
+
+std::size_t FunctionLog::write_rotating(std::string_view data) {
+    const std::uint64_t max = limits_.log_max_bytes;
+    while (!data.empty()) {
+        if (!fd_ && !open_live(false)) return data.size();
+        const std::uint64_t room = size_ < max ? max - size_ : 0;
+        std::size_t take = data.size();
+        if (take > room) {
+            // Whole lines to a file, unless one line alone is larger than a file.
+            const auto cut = room > 0 ? data.substr(0, static_cast<std::size_t>(room)).rfind('\n')
+                                      : std::string_view::npos;
+            if (cut != std::string_view::npos) {
+                take = cut + 1;
+            } else if (size_ > 0) {
+                rotate();  // leaves an empty live file, or none: either way this loop moves on
+                continue;
+            } else {
+                take = static_cast<std::size_t>(room);
+            }
+        }
+        std::size_t written = 0;
+        if (!write_fully(data.substr(0, take), written)) {
+            lost_reason_ = fmt::format("write failed: {}", std::strerror(errno));
+            if (lost_bytes_ == 0)
+                spdlog::error("logs: write {} failed: {} (errno {}); lines are dropped and counted until it works",
+                              file_.string(), std::strerror(errno), errno);
+            return data.size() - written;
+        }
+        data.remove_prefix(take);
+    }
+    return 0;
+}
+
 void FunctionLog::flush() {
-    if (buffer_.empty() || !fd_) {
+    if (buffer_.empty()) return;
+    if (discarded_) {
         buffer_.clear();
         return;
     }
-    const char* p = buffer_.data();
-    std::size_t left = buffer_.size();
-    while (left > 0) {
-        ssize_t n = ::write(fd_.get(), p, left);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            spdlog::error("logs: write {} failed: {} (errno {}); {} bytes dropped", file_.string(),
-                          std::strerror(errno), errno, left);
-            break;
+    if (lost_bytes_ > 0) {
+        // Say what a failed write cost before anything else reaches the file.
+        const std::string marker = fmt::format("{}{}\tLOGS_DROPPED Dropped: {} bytes\tReason: {}\n",
+                                               mid_line_ ? "\n" : "", stamp(), lost_bytes_, lost_reason_);
+        if (write_rotating(marker) == 0) {
+            spdlog::warn("logs: {} written again; {} bytes were lost ({})", file_.string(), lost_bytes_, lost_reason_);
+            lost_bytes_ = 0;
         }
-        p += n;
-        left -= static_cast<std::size_t>(n);
+    }
+    if (lost_bytes_ > 0) {
+        counters_->dropped_bytes += buffer_.size();
+        lost_bytes_ += buffer_.size();
+    } else if (const std::size_t lost = write_rotating(buffer_); lost > 0) {
+        counters_->dropped_bytes += lost;
+        lost_bytes_ += lost;
     }
     buffer_.clear();
 }
 
-LogDirectory::LogDirectory(boost::asio::io_context& io, std::filesystem::path dir)
-    : dir_(std::move(dir)), timer_(io) {
+LogDirectory::LogDirectory(boost::asio::io_context& io, std::filesystem::path dir, const OutputLimits& limits)
+    : dir_(std::move(dir)), limits_(limits), timer_(io) {
     std::filesystem::create_directories(dir_);
     schedule_flush();
 }
@@ -109,20 +233,41 @@ std::filesystem::path LogDirectory::path_for(const std::string& function) const 
 
 std::shared_ptr<FunctionLog> LogDirectory::open(const std::string& function) {
     auto& slot = logs_[function];
-    if (auto existing = slot.lock()) return existing;
-    auto log = std::make_shared<FunctionLog>(path_for(function));
-    slot = log;
+    if (auto existing = slot.log.lock()) return existing;
+    auto log = std::make_shared<FunctionLog>(path_for(function), limits_, slot.counters);
+    slot.log = log;
     return log;
 }
 
+void LogDirectory::remove(const std::string& function) {
+    if (auto it = logs_.find(function); it != logs_.end()) {
+        if (auto log = it->second.log.lock()) log->discard();
+        logs_.erase(it);
+    }
+    // Every <function>.log.<n>, not only the ones the current --log-files keeps. Names of
+    // functions hold no '.', so no other function's files match.
+    const std::string live = function + ".log";
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+        const std::string name = entry.path().filename().string();
+        const bool rolled = name.size() > live.size() + 1 && name.starts_with(live + ".") &&
+                            std::all_of(name.begin() + static_cast<std::ptrdiff_t>(live.size() + 1), name.end(),
+                                        [](char c) { return c >= '0' && c <= '9'; });
+        if (name != live && !rolled) continue;
+        if (::unlink(entry.path().c_str()) != 0 && errno != ENOENT)
+            spdlog::error("logs: remove {} failed: {} (errno {})", entry.path().string(), std::strerror(errno), errno);
+    }
+    if (ec) spdlog::error("logs: listing {} failed: {}", dir_.string(), ec.message());
+}
+
+std::uint64_t LogDirectory::dropped_bytes(const std::string& function) const {
+    auto it = logs_.find(function);
+    return it == logs_.end() ? 0 : it->second.counters->dropped_bytes;
+}
+
 void LogDirectory::flush_all() {
-    for (auto it = logs_.begin(); it != logs_.end();) {
-        if (auto log = it->second.lock()) {
-            log->flush();
-            ++it;
-        } else {
-            it = logs_.erase(it);
-        }
+    for (auto& [name, slot] : logs_) {
+        if (auto log = slot.log.lock()) log->flush();
     }
 }
 

@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -24,6 +26,12 @@ namespace {
 
 // Bytes read from a worker's output per read: one page-cache-friendly chunk.
 constexpr std::size_t kOutputChunk = 64 * 1024;
+// Bytes of one worker's output read per turn of the loop: a default pipe's capacity. A
+// worker that prints without pause costs the loop one slice per turn and then waits its
+// turn again behind every other handler ready to run; the pipe meanwhile fills and its
+// writers block, so nothing of it is buffered in the daemon beyond one slice and the log's
+// own buffer.
+constexpr std::size_t kOutputSlice = 64 * 1024;
 // How soon to look again when an exited worker is not yet reapable: its namespace's last
 // processes take about a scheduler tick to go.
 constexpr auto kExitRetry = std::chrono::milliseconds(1);
@@ -88,6 +96,7 @@ Worker::Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, 
       settings_(settings),
       exit_watch_(io),
       output_(io),
+      output_budget_(log_->limits().idle_bytes),
       timer_(io),
       exit_retry_(io),
       report_init_(settings.report_init) {}
@@ -117,7 +126,7 @@ void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> lau
                            [self = shared_from_this()](const boost::system::error_code& ec) {
                                if (!ec) self->on_process_exit();
                            });
-    read_output();
+    pump_output();
     // Ended (killed) while its process was being launched.
     if (killed_ || state_ == State::dead) resources_->signal_kill();
     else arm_timer(settings_.init_timeout);
@@ -128,6 +137,9 @@ void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> lau
 void Worker::assign(InvocationPtr inv) {
     current_ = std::move(inv);
     delivered_ = false;
+    // Output held while idle flows again: the runtime may itself be blocked on the full
+    // pipe before it asks for this event. (A wait still armed means nothing is held.)
+    if (!output_wait_armed_) continue_reading(OutputRead::more);
     if (state_ == State::idle) {
         state_ = State::busy;
         if (waiter_) {
@@ -171,6 +183,7 @@ void Worker::deliver() {
     state_ = State::busy;
     delivered_at_ = Clock::now();
     delivered_wall_ = now_wall;
+    end_output_stretch({}, log_->limits().invocation_bytes);
     log_->platform("START RequestId: {} Version: {}", current_->request_id, fn_->label());
     if (current_->capture_log)
         capture(*current_, fmt::format("START RequestId: {} Version: {}", current_->request_id, fn_->label()));
@@ -288,6 +301,9 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type)
     drain_output();
     InvocationPtr inv = std::move(current_);
     const bool delivered = delivered_;
+    // Before END: the invocation's LOGS_DROPPED line is the last of its own lines.
+    const std::string dropped_line =
+        delivered ? end_output_stretch(inv->request_id, log_->limits().idle_bytes) : std::string();
     current_.reset();
     delivered_ = false;
     timer_.cancel();
@@ -337,6 +353,7 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type)
     };
     if (inv->capture_log) {
         if (delivered) {
+            if (!dropped_line.empty()) capture(*inv, dropped_line);
             capture(*inv, "END RequestId: " + inv->request_id);
             std::string line;
             report(std::back_inserter(line));
@@ -434,9 +451,10 @@ void Worker::on_process_exit() {
     timer_.cancel();
     drain_output();
     if (!partial_line_.empty()) {
-        log_->output(current_request_id(), partial_line_);
+        log_line(current_request_id(), partial_line_);
         partial_line_.clear();
     }
+    end_output_stretch({}, log_->limits().idle_bytes);
     endpoint_->close();
     output_.close();
     waiter_.reset();
@@ -455,32 +473,89 @@ std::string Worker::current_request_id() const {
     return current_ && delivered_ ? current_->request_id : std::string();
 }
 
-void Worker::read_output() {
-    output_.async_read_some(boost::asio::buffer(read_buffer_),
-                            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                                if (ec) return;  // EOF or closed: the worker is gone
-                                self->consume_output(self->read_buffer_.data(), n);
-                                self->read_output();
-                            });
+std::string Worker::end_output_stretch(std::string_view request_id, std::uint64_t next_budget) {
+    std::string line = log_->dropped_output(request_id, output_budget_);
+    output_budget_.restart(next_budget);
+    return line;
+}
+
+bool Worker::output_held() const {
+    return state_ == State::idle && !current_ && output_budget_.exhausted();
+}
+
+Worker::OutputRead Worker::read_slice(std::size_t max_bytes) {
+    std::size_t total = 0;
+    while (total < max_bytes) {
+        const ssize_t n = ::read(output_.native_handle(), read_buffer_.data(),
+                                 std::min(read_buffer_.size(), max_bytes - total));
+        if (n > 0) {
+            consume_output(read_buffer_.data(), static_cast<std::size_t>(n));
+            total += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return OutputRead::drained;
+        // End of file: every process holding the pipe has gone (or closed it).
+        if (n < 0)
+            spdlog::error("worker: reading the output of pid={} failed: {} (errno {})", pid_, std::strerror(errno),
+                          errno);
+        return OutputRead::closed;
+    }
+    return OutputRead::more;
+}
+
+void Worker::pump_output() {
+    if (!output_.is_open() || output_held()) return;
+    continue_reading(read_slice(kOutputSlice));
+}
+
+void Worker::continue_reading(OutputRead last) {
+    // Held: assign() starts reading again.
+    if (last == OutputRead::closed || !output_.is_open() || output_held()) return;
+    if (last == OutputRead::more) {
+        // More may be waiting: look again after whatever else is ready to run.
+        if (output_pump_posted_) return;
+        output_pump_posted_ = true;
+        boost::asio::post(io_, [self = shared_from_this()] {
+            self->output_pump_posted_ = false;
+            self->pump_output();
+        });
+        return;
+    }
+    // Drained: wait for more. Only armed after a read found the pipe empty, so the wakeup
+    // for what comes next cannot have been consumed already.
+    if (output_wait_armed_) return;
+    output_wait_armed_ = true;
+    output_.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->output_wait_armed_ = false;
+                           if (!ec) self->pump_output();
+                       });
 }
 
 void Worker::drain_output() {
     if (!output_.is_open()) return;
-    // What the runtime printed before posting its answer is already in the pipe; read
-    // it now so it is tagged with the invocation it belongs to.
-    char buf[16 * 1024];
-    for (;;) {
-        ssize_t n = ::read(output_.native_handle(), buf, sizeof buf);
-        if (n > 0) {
-            consume_output(buf, static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        break;
-    }
+    // What the runtime printed before posting its answer is already in the pipe, and the
+    // pipe holds at most its capacity: reading that much takes all of it (and at most that
+    // much of what a process it left running keeps printing). The rest is read in slices.
+    // Asked each time: the worker may have resized its pipe (up to fs.pipe-max-size).
+    const int capacity = ::fcntl(output_.native_handle(), F_GETPIPE_SZ);
+    continue_reading(read_slice(capacity > 0 ? static_cast<std::size_t>(capacity) : kOutputSlice));
+}
+
+void Worker::log_line(std::string_view request_id, std::string_view line) {
+    if (!output_budget_.admit(line.size() + 1)) return;
+    log_->output(request_id, line);
+    if (!request_id.empty() && current_->capture_log) capture(*current_, line);
 }
 
 void Worker::consume_output(const char* data, std::size_t n) {
+    if (output_budget_.exhausted()) {
+        // The rest of this stretch is dropped: count it without cutting it into lines.
+        output_budget_.drop(partial_line_.size() + n, static_cast<std::uint64_t>(std::count(data, data + n, '\n')));
+        partial_line_.clear();
+        return;
+    }
     // Nothing below changes the invocation, so a view of its id stays valid.
     const std::string_view request_id =
         current_ && delivered_ ? std::string_view(current_->request_id) : std::string_view();
@@ -490,18 +565,16 @@ void Worker::consume_output(const char* data, std::size_t n) {
         if (nl == std::string_view::npos) {
             partial_line_.append(chunk);
             if (partial_line_.size() >= kMaxLogLine) {
-                log_->output(request_id, partial_line_);
+                log_line(request_id, partial_line_);
                 partial_line_.clear();
             }
             return;
         }
         if (partial_line_.empty()) {
-            log_->output(request_id, chunk.substr(0, nl));
-            if (!request_id.empty() && current_->capture_log) capture(*current_, chunk.substr(0, nl));
+            log_line(request_id, chunk.substr(0, nl));
         } else {
             partial_line_.append(chunk.substr(0, nl));
-            log_->output(request_id, partial_line_);
-            if (!request_id.empty() && current_->capture_log) capture(*current_, partial_line_);
+            log_line(request_id, partial_line_);
             partial_line_.clear();
         }
         chunk.remove_prefix(nl + 1);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -39,6 +40,7 @@
 #include <gtest/gtest.h>
 
 #include "raw_http_client.hpp"
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "funcd/dispatch/invocation.hpp"
@@ -293,12 +295,15 @@ protected:
         fs::create_directories(dir_ / "runtime");
         io_thread_ = std::thread([this] { io_.run(); });
         on_io([this] {
-            logs_ = std::make_unique<LogDirectory>(io_, dir_ / "logs");
+            logs_ = std::make_unique<LogDirectory>(io_, dir_ / "logs", output_limits());
             return 0;
         });
         env_ = std::make_unique<PoolEnvironment>(
             PoolEnvironment{io_, launcher_, *logs_, dir_ / "runtime", funcd::RuntimeCatalog({"/usr/bin/python3", ""}), 5000ms});
     }
+
+    // The output limits of the fixture's logs (tests of output bounds shrink them).
+    virtual funcd::OutputLimits output_limits() const { return {}; }
 
     void TearDown() override {
         if (pool_) {
@@ -373,8 +378,9 @@ protected:
         });
     }
 
-    Submitted submit(std::string request_id, std::string payload = R"({"n":1})") {
+    Submitted submit(std::string request_id, std::string payload = R"({"n":1})", bool capture_log = false) {
         auto inv = std::make_shared<Invocation>();
+        inv->capture_log = capture_log;
         inv->request_id = request_id;
         inv->trace_id = "Root=1-5f84c7a9-" + request_id;
         inv->payload = std::make_shared<const std::string>(std::move(payload));
@@ -1204,6 +1210,220 @@ TEST_F(WorkerPoolTest, LogHasPlatformLinesAndOutputTaggedWithTheRequestItWasPrin
     ASSERT_NE(warm_report, std::string::npos) << later;
     const std::string warm_line = later.substr(warm_report, later.find('\n', warm_report) - warm_report);
     EXPECT_EQ(warm_line.find("Init Duration"), std::string::npos) << warm_line;
+}
+
+TEST_F(WorkerPoolTest, OutputOfManySlicesPrintedBeforeTheAnswerIsAllTaggedWithItsInvocation) {
+    start_pool();
+    auto s = submit("req-long");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+    // Several pipes' worth: the write blocks until the worker has read all but the last
+    // pipeful, in slices, turn by turn; the answer comes after the last byte was written.
+    std::string out;
+    for (int i = 0; i < 4000; ++i) out += fmt::format("line {:05}\n", i);
+    l.print(out);
+    ASSERT_EQ(rt.respond("req-long", "{}").result_int(), 202);
+    ASSERT_EQ(s.wait().outcome, Outcome::success);
+    const std::string log = log_text();
+    for (int i : {0, 1999, 3999}) EXPECT_NE(log.find(fmt::format("\treq-long\tline {:05}\n", i)), std::string::npos) << i;
+    EXPECT_EQ(log.find("\t-\tline "), std::string::npos) << "every line is tagged";
+    EXPECT_LT(log.find("line 03999"), log.find("\tEND RequestId: req-long\n"));
+}
+
+std::size_t pipe_bytes(int fd) {
+    int n = 0;
+    return ::ioctl(fd, FIONREAD, &n) == 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+std::size_t count_of(const std::string& text, std::string_view what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+    return n;
+}
+
+// Output bounds shrunk to a few lines: ten 100-byte lines per invocation and between two.
+class WorkerOutputTest : public WorkerPoolTest {
+protected:
+    funcd::OutputLimits output_limits() const override {
+        funcd::OutputLimits limits;
+        limits.invocation_bytes = 1000;
+        limits.idle_bytes = 1050;  // ten lines, and the eleventh is dropped
+        return limits;
+    }
+
+    // A line of 100 bytes, its newline included.
+    static std::string line100(std::string_view tag, int i) {
+        std::string line = fmt::format("{} {:04} ", tag, i);
+        line.resize(99, '.');
+        return line + "\n";
+    }
+
+    // Whether the loop runs a handler posted now within `patience`.
+    bool loop_answers_within(std::chrono::milliseconds patience) {
+        auto ran = std::make_shared<std::promise<void>>();
+        auto done = ran->get_future();
+        net::post(io_, [ran] { ran->set_value(); });
+        return done.wait_for(patience) == std::future_status::ready;
+    }
+
+    std::uint64_t dropped_bytes() {
+        return on_io([this] { return logs_->dropped_bytes("echo"); });
+    }
+};
+
+TEST_F(WorkerOutputTest, AnInvocationsOutputOverItsBudgetIsDroppedAndSaidInOneLineBeforeItsEnd) {
+    start_pool();
+    auto s = submit("req-big", "{}", /*capture_log=*/true);
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+    std::string out;
+    for (int i = 0; i < 30; ++i) out += line100("inv", i);
+    l.print(out);
+    ASSERT_EQ(rt.respond("req-big", "{}").result_int(), 202);
+    const auto r = s.wait();
+    ASSERT_EQ(r.outcome, Outcome::success);
+
+    const std::string log = log_text();
+    // Ten lines fill the 1000 bytes; the twenty after them are dropped.
+    EXPECT_NE(log.find("\treq-big\tinv 0009 "), std::string::npos) << log;
+    EXPECT_EQ(log.find("inv 0010 "), std::string::npos);
+    const std::string marker =
+        "LOGS_DROPPED RequestId: req-big\tDropped: 2000 bytes, 20 lines\tReason: the invocation printed more than "
+        "1000 bytes (output.invocation_bytes)";
+    const auto dropped = log.find("\t" + marker + "\n");
+    const auto end = log.find("\tEND RequestId: req-big\n");
+    ASSERT_NE(dropped, std::string::npos) << log;
+    ASSERT_NE(end, std::string::npos) << log;
+    EXPECT_LT(log.find("inv 0009 "), dropped);
+    EXPECT_LT(dropped, end);
+    EXPECT_EQ(count_of(log, "LOGS_DROPPED"), 1u);
+    EXPECT_EQ(dropped_bytes(), 2000u);
+    // The caller's log tail says the same, in the same place.
+    EXPECT_NE(r.log_tail.find(marker + "\nEND RequestId: req-big\nREPORT RequestId: req-big\t"), std::string::npos)
+        << r.log_tail;
+    EXPECT_EQ(r.log_tail.find("inv 0010 "), std::string::npos);
+
+    // The next invocation has a budget of its own.
+    auto next = submit("req-small");
+    ASSERT_EQ(rt.next().result_int(), 200);
+    l.print(line100("again", 0));
+    ASSERT_EQ(rt.respond("req-small", "{}").result_int(), 202);
+    ASSERT_EQ(next.wait().outcome, Outcome::success);
+    const std::string later = log_text();
+    EXPECT_NE(later.find("\treq-small\tagain 0000 "), std::string::npos) << later;
+    EXPECT_EQ(count_of(later, "LOGS_DROPPED"), 1u);
+    EXPECT_EQ(dropped_bytes(), 2000u);
+}
+
+TEST_F(WorkerOutputTest, OutputBetweenInvocationsOverItsBudgetStaysInThePipeUntilTheNextInvocation) {
+    start_pool();
+    auto first = submit("req-1");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    serve(rt, first);
+
+    // Something the handler left running prints on. Ten lines fit in the 1000 bytes
+    // allowed between invocations; then the worker's output is no longer read, the pipe
+    // fills and the writer is made to wait.
+    const int fd = l.output.get();
+    ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    std::uint64_t written = 0;
+    bool full = false;
+    const auto give_up = std::chrono::steady_clock::now() + kPatience;
+    for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
+        const std::string line = line100("idle", i);
+        const ssize_t n = ::write(fd, line.data(), line.size());  // all or nothing: shorter than PIPE_BUF
+        if (n < 0 && errno == EAGAIN) {
+            full = true;
+            break;
+        }
+        ASSERT_EQ(n, 100);
+        written += 100;
+    }
+    ASSERT_TRUE(full) << "the worker kept reading: " << written << " bytes taken";
+    const std::size_t held = pipe_bytes(fd);
+    EXPECT_GT(held, 32u * 1024);
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(pipe_bytes(fd), held) << "nothing reads the pipe while the worker is idle over its budget";
+
+    // The next invocation: the output flows again and the invocation runs.
+    auto second = submit("req-2");
+    ASSERT_EQ(rt.next().result_int(), 200);
+    ASSERT_EQ(rt.respond("req-2", "{}").result_int(), 202);
+    ASSERT_EQ(second.wait().outcome, Outcome::success);
+    EXPECT_EQ(pipe_bytes(fd), 0u) << "all read by the time the invocation completed";
+
+    const std::string log = log_text();
+    const auto idle_marker = log.find("\tLOGS_DROPPED Dropped: ");
+    const auto start = log.find("\tSTART RequestId: req-2 ");
+    ASSERT_NE(idle_marker, std::string::npos) << log;
+    ASSERT_NE(start, std::string::npos) << log;
+    EXPECT_LT(idle_marker, start);
+    EXPECT_NE(log.find("\t-\tidle 0009 "), std::string::npos) << log;
+    // Every byte written is either in the log (ten lines between the invocations, and up
+    // to ten more if the reading resumed after req-2 started) or counted as dropped.
+    const std::size_t logged = count_of(log, "\tidle ");
+    EXPECT_GE(logged, 10u);
+    EXPECT_LE(logged, 20u);
+    EXPECT_EQ(dropped_bytes(), written - 100 * logged);
+}
+
+TEST_F(WorkerOutputTest, AWriterKeepingThePipeFullNeitherHoldsTheLoopNorKeepsTheInvocationFromCompleting) {
+    start_pool();
+    auto first = submit("req-1");
+    const Launch& l = launcher_.at(0);
+    RuntimeClient rt(l.port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+
+    // A process the handler started: prints as fast as the pipe takes it until the test ends.
+    const int fd = l.output.get();
+    ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> flooded{0};
+    std::thread writer([&] {
+        std::string block;
+        for (int i = 0; i < 40; ++i) block += line100("bg", i);  // 4000 bytes: one atomic write
+        while (!stop) {
+            const ssize_t n = ::write(fd, block.data(), block.size());
+            if (n > 0) {
+                flooded += static_cast<std::uint64_t>(n);
+                continue;
+            }
+            pollfd p{fd, POLLOUT, 0};
+            ::poll(&p, 1, 10);
+        }
+    });
+    struct StopWriter {
+        std::atomic<bool>& stop;
+        std::thread& writer;
+        ~StopWriter() {
+            stop = true;
+            writer.join();
+        }
+    } stop_writer{stop, writer};
+
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(loop_answers_within(kPatience)) << "the loop is held";
+    // Answered while the pipe is kept full: the invocation completes (the answer is only
+    // acknowledged once the worker has completed it).
+    ASSERT_EQ(rt.respond("req-1", "{}").result_int(), 202);
+    ASSERT_EQ(first.wait().outcome, Outcome::success);
+    ASSERT_TRUE(loop_answers_within(kPatience));
+
+    // Idle over its budget: the writer now waits on a full pipe instead of the daemon
+    // reading (and dropping) without end.
+    ASSERT_TRUE(wait_until([&] { return pipe_bytes(fd) > 60u * 1024; }));
+    const auto before = flooded.load();
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(flooded.load(), before);
+
+    // The worker's next invocation runs with the writer still going.
+    auto second = submit("req-2");
+    ASSERT_EQ(rt.next().result_int(), 200);
+    ASSERT_EQ(rt.respond("req-2", "{}").result_int(), 202);
+    EXPECT_EQ(second.wait().outcome, Outcome::success);
+    EXPECT_GT(dropped_bytes(), 0u);
 }
 
 }  // namespace

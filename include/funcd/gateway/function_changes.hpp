@@ -2,7 +2,7 @@
 // What follows a committed change of a function, whichever API made it, on the loop: its
 // pools follow its versions (new $LATEST, new settings, provisioned workers), the
 // dispatcher recounts the reservations, and code nothing uses any more is removed; a
-// deleted function's workers, queued events and triggers go with it.
+// deleted function's workers, queued events, triggers and log files go with it.
 #include <set>
 #include <string>
 
@@ -12,13 +12,15 @@
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/gateway/event_api.hpp"
 #include "funcd/gateway/trigger_api.hpp"
+#include "funcd/logs/function_log.hpp"
 
 namespace funcd {
 
 class FunctionChanges {
 public:
     FunctionChanges(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-                    PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers);
+                    PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers,
+                    LogDirectory& logs);
 
     // Call on the loop once `record`'s change is committed.
     void changed(const FunctionRecordPtr& record);
@@ -35,6 +37,7 @@ private:
     Dispatcher& dispatcher_;
     EventApi& events_;
     TriggerApi& triggers_;
+    LogDirectory& logs_;
 };
 
 }  // namespace funcd

@@ -3,6 +3,12 @@
 // line tagged with the request it was printed during, and Lambda's START/END/REPORT
 // lines. Lines are buffered and written in batches: logs are not on the caller's
 // critical path and need not survive a crash of the daemon to the last line.
+//
+// A log is bounded (OutputLimits): the live file rolls over before it would pass
+// log_max_bytes (<fn>.log -> <fn>.log.1 -> ... -> <fn>.log.<log_files - 1>, the oldest
+// removed), so a function's log never takes more than log_max_bytes * log_files. What is
+// lost on the way (output over a worker's budget, a write that failed) is counted per
+// function and said in a LOGS_DROPPED line.
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -17,12 +23,22 @@
 #include <fmt/format.h>
 
 #include "funcd/common/unique_fd.hpp"
+#include "funcd/logs/output_budget.hpp"
+#include "funcd/logs/output_limits.hpp"
 
 namespace funcd {
 
+// What was lost of one function's output. It outlives the FunctionLog (whose file is closed
+// when no worker of the function is left), so the count only grows while the daemon runs.
+struct LogCounters {
+    // Output dropped over a worker's budget plus log bytes a write failed to store.
+    std::uint64_t dropped_bytes = 0;
+};
+
 class FunctionLog {
 public:
-    explicit FunctionLog(std::filesystem::path file);
+    explicit FunctionLog(std::filesystem::path file, const OutputLimits& limits = {},
+                         std::shared_ptr<LogCounters> counters = std::make_shared<LogCounters>());
     ~FunctionLog();
     FunctionLog(const FunctionLog&) = delete;
     FunctionLog& operator=(const FunctionLog&) = delete;
@@ -45,14 +61,48 @@ public:
         write(std::back_inserter(buffer_));
         end_line();
     }
+    // A stretch of a worker's output went over `budget`: counts what was dropped and logs
+    // one LOGS_DROPPED line saying so (nothing if nothing was dropped). `request_id` is the
+    // invocation's, empty for output between invocations. Returns the line's text, for an
+    // invocation's log tail (empty if none).
+    std::string dropped_output(std::string_view request_id, const OutputBudget& budget);
     void flush();
 
+    // The function is deleted: its files are removed by the LogDirectory, and whatever is
+    // still logged through this object (workers finishing) goes nowhere.
+    void discard();
+
+    const OutputLimits& limits() const { return limits_; }
+    std::uint64_t dropped_bytes() const { return counters_->dropped_bytes; }
+    const std::filesystem::path& path() const { return file_; }
+    // <fn>.log.<n>: the n-th newest rolled-over file.
+    static std::filesystem::path rotated(const std::filesystem::path& live, int n);
+
 private:
+    // The current time as the lines' first field.
+    const std::string& stamp();
     void append_prefix();
     void end_line();
+    bool open_live(bool truncate);
+    void rotate();
+    // Writes `data` across rollovers; returns how many bytes of it could not be written.
+    std::size_t write_rotating(std::string_view data);
+    // One write(2) loop into the live file; false on an error (errno set), having written
+    // part of `data` maybe.
+    bool write_fully(std::string_view data, std::size_t& written);
 
     std::filesystem::path file_;
+    OutputLimits limits_;
+    std::shared_ptr<LogCounters> counters_;
     UniqueFd fd_;
+    std::uint64_t size_ = 0;  // of the live file
+    bool discarded_ = false;
+    // Bytes lost to failed writes since the last one that worked, and why: said in one
+    // LOGS_DROPPED line as soon as the file takes writes again.
+    std::uint64_t lost_bytes_ = 0;
+    std::string lost_reason_;
+    // A failed write may leave a cut line at the end of the file: the next line starts afresh.
+    bool mid_line_ = false;
     std::string buffer_;
     // The last timestamp written and the second it is for: lines within one second only
     // differ in the milliseconds, so the calendar arithmetic is done once a second.
@@ -63,19 +113,32 @@ private:
 // Hands out one FunctionLog per function and flushes them all periodically.
 class LogDirectory {
 public:
-    LogDirectory(boost::asio::io_context& io, std::filesystem::path dir);
+    LogDirectory(boost::asio::io_context& io, std::filesystem::path dir, const OutputLimits& limits = {});
     ~LogDirectory();
 
     std::shared_ptr<FunctionLog> open(const std::string& function);
+    // The live file; rolled-over ones are FunctionLog::rotated(path_for(f), n).
     std::filesystem::path path_for(const std::string& function) const;
+    // Function `function` is deleted: its log files go, the rolled-over ones included, and
+    // so does its count of dropped bytes. A function created later under the same name
+    // starts a fresh log.
+    void remove(const std::string& function);
+    // Bytes of `function`'s output dropped or lost since the daemon started (0 if none).
+    std::uint64_t dropped_bytes(const std::string& function) const;
+    const OutputLimits& limits() const { return limits_; }
     void flush_all();
 
 private:
+    struct Slot {
+        std::weak_ptr<FunctionLog> log;
+        std::shared_ptr<LogCounters> counters = std::make_shared<LogCounters>();
+    };
     void schedule_flush();
 
     std::filesystem::path dir_;
+    OutputLimits limits_;
     boost::asio::steady_timer timer_;
-    std::map<std::string, std::weak_ptr<FunctionLog>> logs_;
+    std::map<std::string, Slot> logs_;
 };
 
 }  // namespace funcd

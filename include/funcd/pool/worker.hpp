@@ -109,9 +109,24 @@ private:
     void on_timer();
     void arm_timer(std::chrono::steady_clock::duration after);
     void on_process_exit();
-    void read_output();
+    // Output is read in slices of at most kOutputSlice bytes per turn of the loop, so a
+    // worker printing without pause never holds it; see worker.cpp.
+    enum class OutputRead { more, drained, closed };
+    OutputRead read_slice(std::size_t max_bytes);
+    // Reads one slice and arranges for the next (a wait when drained, a post when not).
+    void pump_output();
+    void continue_reading(OutputRead last);
+    // Idle, nothing assigned, and over the budget between invocations: output is left in
+    // the pipe (its writers block) until the next invocation is assigned.
+    bool output_held() const;
+    // Reads what is already in the pipe, at most one pipe's capacity: all that the runtime
+    // printed before it answered, so it is tagged with its invocation.
     void drain_output();
     void consume_output(const char* data, std::size_t n);
+    void log_line(std::string_view request_id, std::string_view line);
+    // Ends a stretch of output (an invocation or the time between two): its LOGS_DROPPED
+    // line if it went over its budget (returned, for the log tail), and a fresh budget.
+    std::string end_output_stretch(std::string_view request_id, std::uint64_t next_budget);
     std::string current_request_id() const;
     // Keeps a log line of an invocation whose caller asked for its log (LogType Tail).
     static void capture(Invocation& inv, std::string_view line);
@@ -131,6 +146,9 @@ private:
     boost::asio::posix::stream_descriptor output_;
     std::vector<char> read_buffer_;
     std::string partial_line_;
+    bool output_wait_armed_ = false;
+    bool output_pump_posted_ = false;
+    OutputBudget output_budget_;
     boost::asio::steady_timer timer_;
     boost::asio::steady_timer exit_retry_;  // waiting for an exited process to become reapable
 
