@@ -110,7 +110,8 @@ json all_usage_records(Daemon& d, const std::string& function) {
 
 // What the daemon restarted after a crash must show of what was answered before it.
 void check_promises(Daemon& d, Ledger& ledger) {
-    for (const auto& fn : d.api("GET", "/v1/functions").json()["functions"]) {
+    const json listed = d.api("GET", "/v1/functions").json();
+    for (const auto& fn : listed["functions"]) {
         const std::string name = fn["name"];
         const auto r = d.invoke(name);
         ASSERT_EQ(r.status, 200) << name << ": " << r.body;
@@ -127,7 +128,8 @@ void check_promises(Daemon& d, Ledger& ledger) {
     std::map<std::string, int> metered;
     for (const auto& rec : all_usage_records(d, "steady")) ++metered[rec["request_id"].get<std::string>()];
     std::set<std::string> dead;
-    for (const auto& l : d.api("GET", "/v1/dead-letters?function=steady&limit=1000").json()["dead_letters"])
+    const json letters = d.api("GET", "/v1/dead-letters?function=steady&limit=1000").json();
+    for (const auto& l : letters["dead_letters"])
         dead.insert(l["id"].get<std::string>());
     for (const auto& id : ledger.accepted_events)
         EXPECT_TRUE(metered.count(id) || dead.count(id)) << "event " << id << " was accepted (202) and then lost";

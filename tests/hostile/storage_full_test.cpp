@@ -90,21 +90,25 @@ TEST(StorageFull, DeploysAre507AndNothingIsHalfStoredAndAllRecovers) {
     EXPECT_EQ(d.api("GET", "/v1/functions/bulky").status, 404) << "nothing of the refused deploy is served";
     EXPECT_EQ(entries_in(data / "code"), code_entries) << "nothing of it is stored";
 
-    // Functions already deployed keep answering (or say why not), never hang.
+    // Functions already deployed keep answering, or say why not (503: their usage could not
+    // be recorded), never hang.
     const auto r = d.invoke("steady");
     EXPECT_TRUE(r.status == 200 || r.status == 503) << r.status << " " << r.body;
     // An event is either accepted (and then delivered) or refused; never lost after a 202.
-    const auto e = http_request(d.port(), "POST", "/v1/functions/steady/invoke", "{}",
-                                {{"Authorization", "Bearer " + Daemon::kToken}, {"X-Funcd-Invocation-Type", "Event"}});
-    EXPECT_TRUE(e.status == 202 || e.status == 507) << e.status << " " << e.body;
+    auto queue = [&] {
+        return http_request(d.port(), "POST", "/v1/functions/steady/invoke", "{}",
+                            {{"Authorization", "Bearer " + Daemon::kToken}, {"X-Funcd-Invocation-Type", "Event"}});
+    };
+    const auto e = queue();
+    EXPECT_TRUE(e.status == 202 || e.status == 503 || e.status == 507) << e.status << " " << e.body;
 
+    // Everything works again once space is freed, with no restart (invocations as soon as
+    // the usage journal is found writable again, within a second or two).
     small.free_space();
     EXPECT_EQ(d.deploy("bulky", settings(), bulky_zip()).status, 201);
-    EXPECT_EQ(d.invoke("bulky").json(), "bulky");
     EXPECT_TRUE(eventually([&] { return d.invoke("steady").status == 200; }, 10s));
-    const auto again = http_request(d.port(), "POST", "/v1/functions/steady/invoke", "{}",
-                                    {{"Authorization", "Bearer " + Daemon::kToken}, {"X-Funcd-Invocation-Type", "Event"}});
-    EXPECT_EQ(again.status, 202) << again.body;
+    EXPECT_EQ(d.invoke("bulky").json(), "bulky");
+    EXPECT_EQ(queue().status, 202);
     d.stop();
 }
 
