@@ -231,6 +231,36 @@ TEST_F(AsyncInvokerTest, ADeepBacklogOfOneFunctionDoesNotDelayAnother) {
     EXPECT_EQ(stats("busy").depth, static_cast<std::size_t>(kBacklog));
 }
 
+TEST_F(AsyncInvokerTest, QueuedEventsOfAFunctionThatIsGoneLeaveTheStore) {
+    // A daemon stopped between a function's deletion and the drop of its queued events
+    // finds them at start: they are not delivered, and they must not stay in the store to
+    // be loaded at every start and handed to a function created later under the name.
+    {
+        EventStore store(dir_ / "funcd.db");
+        AsyncEvent e;
+        e.id = "orphan";
+        e.function = "gone";
+        e.payload = R"({"tag": "orphan"})";
+        e.received = std::chrono::system_clock::now();
+        e.next_attempt = e.received;
+        e.source = "api";
+        store.enqueue(e);
+    }
+    start();
+    ASSERT_TRUE(wait_until([this] { return invoker_->stats("gone").depth == 0; }));
+    EXPECT_TRUE(eventually([&] { return pending().empty(); })) << "still queued in the store";
+    EXPECT_TRUE(dead_letters("gone").empty());
+
+    // A function created under the name, and a restart: it gets its own events only.
+    deploy("gone");
+    restart();
+    const std::string id = accepted_id(submit("gone", {.tag = "new"}));
+    ASSERT_TRUE(eventually([&] { return marks_tagged("new").size() == 1; }));
+    EXPECT_EQ(marks_tagged("new")[0].request_id, id);
+    ASSERT_TRUE(wait_until([this] { return invoker_->stats("gone").depth == 0; }));
+    EXPECT_TRUE(marks_tagged("orphan").empty()) << "the deleted function's event reached the new one";
+}
+
 TEST_F(AsyncInvokerTest, DeadLettersPastTheirRetentionArePurged) {
     const auto now = std::chrono::system_clock::now();
     {
