@@ -175,7 +175,7 @@ TEST_F(AsyncInvokerTest, ARecreatedFunctionGetsItsEventsAndTheOldDeliveryLeavesI
     o.async.max_in_flight_per_function = 1;
     start(o);
     deploy("f", {.gen = "1"});
-    accepted_id(submit("f", {.tag = "old1", .gate = "old"}));
+    const std::string old1 = accepted_id(submit("f", {.tag = "old1", .gate = "old"}));
     accepted_id(submit("f", {.tag = "old2", .gate = "old"}));
     ASSERT_TRUE(eventually([&] { return marks_tagged("old1").size() == 1; }));
 
@@ -195,7 +195,11 @@ TEST_F(AsyncInvokerTest, ARecreatedFunctionGetsItsEventsAndTheOldDeliveryLeavesI
 
     // The old delivery answers: its slot was the old queue's, not the new one's.
     open_gate("old");
-    ASSERT_TRUE(wait_until([this] { return dispatcher_->in_flight() == 1; }));
+    // Metered just before its result reaches the invoker.
+    ASSERT_TRUE(eventually([&] {
+        auto usage = usage_of("f");
+        return std::any_of(usage.begin(), usage.end(), [&](const UsageRecord& r) { return r.request_id == old1; });
+    }));
     std::this_thread::sleep_for(kQuietPeriod);
     EXPECT_EQ(second_generation().size(), 1u) << "the new queue still has one delivery in flight, its cap";
     EXPECT_EQ(stats("f").depth, 3u);
