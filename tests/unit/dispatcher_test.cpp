@@ -89,7 +89,8 @@ TEST_F(DispatcherTest, ReservedZeroThrottlesAtOnce) {
 }
 
 TEST_F(DispatcherTest, AFunctionAtItsReservedConcurrencyIsThrottledAfterTheQueueWait) {
-    constexpr auto kWait = 300ms;
+    // Long enough for the checks made while it waits, on a loaded machine.
+    constexpr auto kWait = 1s;
     start({.queue_wait = kWait});
     deploy("r", {.reserved = 2});
     deploy("u");
@@ -287,10 +288,11 @@ TEST_F(DispatcherTest, AdmissionClosesWhileUsageRecordsCannotBeMadeDurable) {
     usage_->flush();
     DbLock lock(dir_ / "usage.db");
 
-    // Two records wait for the database: the most that may.
+    // Two records wait for the database, the most that may (once the flusher gives up on
+    // the locked database, should it have taken the first already).
     ASSERT_EQ(invoke("f").wait().outcome, Outcome::success);
     ASSERT_EQ(invoke("f").wait().outcome, Outcome::success);
-    ASSERT_TRUE(usage_->refusal());
+    ASSERT_TRUE(eventually([this] { return usage_->refusal().has_value(); }));
     try {
         on_io([this] {
             dispatcher_->check_accepting();
