@@ -180,8 +180,18 @@ void AsyncInvoker::deliver_from(const std::string& function, Queue& q, Clock::ti
         const AsyncTarget target = parse_async_target(ev->second.function);
         FunctionRecordPtr record = registry_.find(target.name);
         if (!record) {
-            // Deleted: its events went with it.
+            // Deleted: its events go with it. The store normally dropped them already, but
+            // not one committed after that drop, nor any left by a daemon stopped between
+            // the deletion and the drop; kept, it would be loaded at every start and handed
+            // to a function created later under the name.
             forget(ev);
+            boost::asio::post(blocking_, [this, id] {
+                try {
+                    store_.complete(id, std::nullopt);
+                } catch (const std::exception& ex) {
+                    spdlog::error("events: cannot remove request_id={} of a deleted function: {}", id, ex.what());
+                }
+            });
             continue;
         }
         FunctionPtr fn;
