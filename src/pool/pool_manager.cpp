@@ -186,8 +186,8 @@ void PoolManager::release_memory_at_zero() {
 
 void PoolManager::schedule_reap() {
     reaper_.expires_after(kReapInterval);
-    reaper_.async_wait([this](const boost::system::error_code& ec) {
-        if (ec) return;
+    reaper_.async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
         const auto now = Worker::Clock::now();
         for (auto& [name, pools] : pools_)
             for (auto& [label, p] : pools.current) p->tick(now);

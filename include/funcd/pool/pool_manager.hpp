@@ -71,6 +71,9 @@ private:
     PoolEnvironment& env_;
     std::map<std::string, FunctionPools, std::less<>> pools_;
     boost::asio::steady_timer reaper_;
+    // Expires with the manager: a reap whose wait had already completed when the manager was
+    // destroyed (its handler queued, so the timer's cancel cannot reach it) does nothing.
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
     std::function<void()> drained_callback_;
     bool had_workers_ = false;
 };
