@@ -38,20 +38,6 @@ std::size_t open_descriptors(pid_t pid) {
     return n;
 }
 
-int connect_to(unsigned short port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw std::runtime_error("socket failed");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        ::close(fd);
-        throw std::runtime_error("connect failed");
-    }
-    return fd;
-}
-
 // Sends what it can of `data` without blocking for long (the server may stop reading).
 void send_some(int fd, const std::string& data) {
     std::size_t sent = 0;
@@ -116,7 +102,7 @@ TEST(GatewayFlood, AnonymousLargeBodiesAreRefusedFromTheirHead) {
     std::vector<int> fds;
     const auto began = Clock::now();
     for (int i = 0; i < kClients; ++i) {
-        const int fd = connect_to(d.port());
+        const int fd = connect_loopback(d.port());
         fds.push_back(fd);
         send_some(fd, heads[i % heads.size()]);
         send_some(fd, filler);
@@ -146,7 +132,7 @@ TEST(GatewayFlood, IdleConnectionFloodNeitherExhaustsNorLocksOut) {
               201);
     const std::size_t fds_before = open_descriptors(d.pid());
     std::vector<int> flood;
-    for (int i = 0; i < kFlood; ++i) flood.push_back(connect_to(d.port()));
+    for (int i = 0; i < kFlood; ++i) flood.push_back(connect_loopback(d.port()));
     // Let the daemon accept them all (and close what is over its cap).
     std::this_thread::sleep_for(std::chrono::seconds(1));
     const std::size_t fds_during = open_descriptors(d.pid());

@@ -79,17 +79,24 @@ std::string read_file(const std::filesystem::path& p) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-HttpResult http_request(unsigned short port, const std::string& method, const std::string& target,
-                        const std::string& body, const std::vector<std::pair<std::string, std::string>>& headers) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+int connect_loopback(unsigned short port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error("socket failed: " + std::string(std::strerror(errno)));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        const int err = errno;
         ::close(fd);
-        throw std::runtime_error("connect to funcd failed: " + std::string(std::strerror(errno)));
+        throw std::runtime_error("connect to funcd failed: " + std::string(std::strerror(err)));
     }
+    return fd;
+}
+
+HttpResult http_request(unsigned short port, const std::string& method, const std::string& target,
+                        const std::string& body, const std::vector<std::pair<std::string, std::string>>& headers) {
+    const int fd = connect_loopback(port);
     std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
     for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";

@@ -27,6 +27,9 @@ struct HttpResult {
     }
 };
 
+// A TCP connection to 127.0.0.1:port (the caller closes it). Throws when it cannot connect.
+int connect_loopback(unsigned short port);
+
 // One blocking HTTP/1.1 request to 127.0.0.1:port (a new connection each time).
 HttpResult http_request(unsigned short port, const std::string& method, const std::string& target,
                         const std::string& body = {}, const std::vector<std::pair<std::string, std::string>>& headers = {});

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "dispatch_fixture.hpp"
+#include "sqlite_lock.hpp"
 
 namespace funcd::dispatch_testing {
 namespace {
@@ -15,26 +16,6 @@ constexpr std::string_view kGlobalReason = "ConcurrentInvocationLimitExceeded";
 
 bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 
-// Holds SQLite's write lock on a database from a connection of its own.
-class DbLock {
-public:
-    explicit DbLock(const fs::path& db) {
-        EXPECT_EQ(sqlite3_open(db.c_str(), &h_), SQLITE_OK);
-        char* err = nullptr;
-        EXPECT_EQ(sqlite3_exec(h_, "BEGIN IMMEDIATE", nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-        sqlite3_free(err);
-    }
-    ~DbLock() { release(); }
-    void release() {
-        if (!h_) return;
-        sqlite3_exec(h_, "ROLLBACK", nullptr, nullptr, nullptr);
-        sqlite3_close(h_);
-        h_ = nullptr;
-    }
-
-private:
-    sqlite3* h_ = nullptr;
-};
 
 using DispatcherTest = DispatchFixture;
 
@@ -286,7 +267,7 @@ TEST_F(DispatcherTest, AdmissionClosesWhileUsageRecordsCannotBeMadeDurable) {
     // Make the worker warm before the database is locked.
     ASSERT_EQ(invoke("f").wait().outcome, Outcome::success);
     usage_->flush();
-    DbLock lock(dir_ / "usage.db");
+    funcd::testing::SqliteLock lock(dir_ / "usage.db", "BEGIN IMMEDIATE");
 
     // Two records wait for the database, the most that may (once the flusher gives up on
     // the locked database, should it have taken the first already).

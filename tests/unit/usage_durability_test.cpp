@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "funcd/common/api_error.hpp"
+#include "sqlite_lock.hpp"
 #include "usage_test_support.hpp"
 
 namespace funcd {
@@ -73,26 +74,6 @@ private:
     int error_ = 0;
 };
 
-// Holds SQLite's lock on the database from a second connection.
-class DbLock {
-public:
-    DbLock(const fs::path& db, const char* begin) {
-        EXPECT_EQ(sqlite3_open(db.c_str(), &h_), SQLITE_OK);
-        char* err = nullptr;
-        EXPECT_EQ(sqlite3_exec(h_, begin, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-        sqlite3_free(err);
-    }
-    ~DbLock() { release(); }
-    void release() {
-        if (!h_) return;
-        sqlite3_exec(h_, "ROLLBACK", nullptr, nullptr, nullptr);
-        sqlite3_close(h_);
-        h_ = nullptr;
-    }
-
-private:
-    sqlite3* h_ = nullptr;
-};
 
 void expect_unavailable(const std::function<void()>& f, const std::string& part) {
     try {
@@ -136,7 +117,7 @@ TEST_F(UsageDurabilityTest, FullJournalRefusesNewWorkKeepsRecordsAndRecovers) {
             options.limits.journal_probe_bytes = 16 * 1024;
             options.limits.storage_timeout = milliseconds(50);
             UsageStore store(db(), journal(), options);
-            DbLock lock(db(), "BEGIN IMMEDIATE");
+            funcd::testing::SqliteLock lock(db(), "BEGIN IMMEDIATE");
             int n = 0;
             auto record = [&] { store.record(make_record("r" + std::to_string(n), "f", kT0 + seconds(n), 10, 128)); ++n; };
             record();
@@ -210,7 +191,7 @@ TEST_F(UsageDurabilityTest, FlushAndQueriesAnswer503WhileTheDatabaseIsLocked) {
     store->record(make_record("a", "f", kT0, 10, 128));
     store->flush();
 
-    DbLock lock(db(), "BEGIN EXCLUSIVE");
+    funcd::testing::SqliteLock lock(db(), "BEGIN EXCLUSIVE");
     store->record(make_record("b", "f", kT0 + seconds(1), 10, 128));
     expect_unavailable([&] { store->flush(); }, "could not be committed to the usage database within 200 ms");
     expect_unavailable([&] { store->report({}); }, "usage database");
@@ -227,7 +208,7 @@ TEST_F(UsageDurabilityTest, StopIsBoundedAndLeavesTheRestInTheJournal) {
     options.limits.storage_timeout = milliseconds(100);
     {
         auto store = open(options);
-        DbLock lock(db(), "BEGIN EXCLUSIVE");
+        funcd::testing::SqliteLock lock(db(), "BEGIN EXCLUSIVE");
         store->record(make_record("s1", "f", kT0, 10, 128));
         store->record(make_record("s2", "f", kT0 + seconds(1), 10, 128));
         store->stop();  // returns although the database stays locked
@@ -253,7 +234,7 @@ TEST_F(UsageDurabilityTest, TooManyRecordsWaitingForTheDatabaseRefuseNewWork) {
     options.limits.storage_timeout = milliseconds(100);
     options.limits.max_pending_records = 3;
     auto store = open(options);
-    DbLock lock(db(), "BEGIN IMMEDIATE");
+    funcd::testing::SqliteLock lock(db(), "BEGIN IMMEDIATE");
     store->record(make_record("p1", "f", kT0, 10, 128));
     store->record(make_record("p2", "f", kT0, 10, 128));
     EXPECT_FALSE(store->refusal());
