@@ -27,6 +27,7 @@
 #include <spdlog/spdlog.h>
 
 #include "funcd/common/lazy_deadline.hpp"
+#include "funcd/common/json_text.hpp"
 #include "funcd/runtime_api/runtime_body_buffer.hpp"
 #include "funcd/runtime_api/runtime_request_parser.hpp"
 #include "funcd/runtime_api/runtime_route.hpp"
@@ -66,7 +67,7 @@ constexpr std::string_view kResponseTooLargeMessage =
     "Response payload size exceeded maximum allowed payload size (6291456 bytes).";
 
 std::string error_body(std::string_view type, std::string_view message) {
-    return nlohmann::json{{"errorMessage", message}, {"errorType", type}}.dump();
+    return json_text({{"errorMessage", message}, {"errorType", type}});
 }
 
 void append_number(std::string& out, std::uint64_t v) {
