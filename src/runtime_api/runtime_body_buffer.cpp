@@ -20,11 +20,15 @@ bool BodyBuffer::append(std::string_view data, std::size_t ceiling) {
     if (needed > text_.capacity()) {
         const std::size_t want =
             std::max(needed, std::min(std::max(2 * text_.capacity(), kFirstBodyAllocation), ceiling));
-        if (budget_.used - charged_ + want > budget_.limit) return false;
+        // Charged as allocated() counts it: the characters and the terminating NUL.
+        if (budget_.used - charged_ + want + 1 > budget_.limit) return false;
         // A fresh string reserves exactly what it is asked for; growing one in place
         // rounds up to twice its capacity, which could go past the ceiling.
         std::string bigger;
         bigger.reserve(want);
+        // Except a small allocation, which libstdc++ rounds up to twice the inline buffer:
+        // checked again as what it holds, and given back if that is too much.
+        if (budget_.used - charged_ + bigger.capacity() + 1 > budget_.limit) return false;
         bigger.append(text_);
         text_.swap(bigger);
     }
