@@ -169,17 +169,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const Outcome whole = parse(stream, 0, 0);
     const std::size_t piece = 1 + (size == 0 ? 0 : data[size / 2] % 13);
     const Outcome pieces = parse(stream, piece, 0);
+    // Another connection of the worker holding nearly all of the budget: a body past what is
+    // left is refused (429), never allocated.
+    parse(stream, piece, kBudget - 600);
+
     // Beast reports some errors in a start line as soon as the line is there when given the
     // whole head at once, but only once the head is complete (or over its limit) when given it
     // in pieces. So the error's kind may differ, and a stream that ends in the middle of a head
-    // may end without one; the requests parsed never differ.
+    // may end without one. And Beast holds a head to its limit (8 KiB here) whole in pieces, but
+    // start line and fields each at once (see gateway_request_parser.cpp): heads at the limit
+    // are not compared.
+    const std::string over_limit = boost::system::error_code(bhttp::error::header_limit).message();
+    if (whole.error == over_limit || pieces.error == over_limit) return 0;
     FUZZ_CHECK(whole.requests == pieces.requests, "at once: " + describe(whole) + "\nin pieces of " +
                                                       std::to_string(piece) + ": " + describe(pieces));
     if (!whole.ran_out && !pieces.ran_out)
         FUZZ_CHECK(whole.error.empty() == pieces.error.empty() && whole.same_refusal(pieces),
                    "at once: " + describe(whole) + "\nin pieces of " + std::to_string(piece) + ": " + describe(pieces));
-    // Another connection of the worker holding nearly all of the budget: a body past what is
-    // left is refused (429), never allocated.
-    parse(stream, piece, kBudget - 600);
     return 0;
 }
