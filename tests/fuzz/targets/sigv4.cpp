@@ -130,7 +130,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::string name = in.ConsumeRandomLengthString(32);
         std::transform(name.begin(), name.end(), name.begin(),
                        [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
-        headers.emplace_back(std::move(name), in.ConsumeRandomLengthString(128));
+        // Up to 512 bytes: past the 256 characters of client text a rejection message quotes.
+        headers.emplace_back(std::move(name), in.ConsumeRandomLengthString(512));
     }
     const std::string region = region_from(in.ConsumeRandomLengthString(16));
     const bool send_hash = in.ConsumeBool();
