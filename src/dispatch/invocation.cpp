@@ -1,11 +1,11 @@
 #include "funcd/dispatch/invocation.hpp"
 
-#include <nlohmann/json.hpp>
+#include "funcd/common/json_text.hpp"
 
 namespace funcd {
 
 std::string error_document(std::string_view type, std::string_view message) {
-    return nlohmann::json{{"errorMessage", message}, {"errorType", type}}.dump();
+    return json_text({{"errorMessage", message}, {"errorType", type}});
 }
 
 }  // namespace funcd

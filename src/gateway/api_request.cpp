@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/json_text.hpp"
 #include "funcd/common/storage_full.hpp"
 
 namespace funcd::api {
@@ -88,7 +89,7 @@ bool bearer_token_matches(const http::Request& req, const std::string& token) {
     return given.size() == token.size() && CRYPTO_memcmp(given.data(), token.data(), given.size()) == 0;
 }
 
-http::Response json_response(int status, const json& body) { return {status, {}, body.dump(), "application/json"}; }
+http::Response json_response(int status, const json& body) { return {status, {}, json_text(body), "application/json"}; }
 
 http::Response error_response(int status, std::string_view type, std::string_view message) {
     return json_response(status, json{{"error", {{"type", type}, {"message", message}}}});

@@ -1,6 +1,5 @@
 #include "funcd/gateway/http_server.hpp"
 
-#include <algorithm>
 #include <array>
 #include <charconv>
 #include <list>
@@ -16,14 +15,13 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/string.hpp>
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "funcd/common/lazy_deadline.hpp"
+#include "funcd/gateway/request_parser.hpp"
 
 namespace funcd::http {
 namespace {
@@ -55,10 +53,6 @@ constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr std::size_t kHeadReadBytes = 4 * 1024;
 // Read size for bodies and while draining for a lingering close (Beast's own read size).
 constexpr std::size_t kBodyReadBytes = 64 * 1024;
-// Headers most requests carry (Host, Authorization, Content-Type, Content-Length, User-Agent,
-// Accept...), reserved at once instead of growing the list one reallocation at a time.
-constexpr std::size_t kExpectedHeaders = 8;
-
 // After a failed accept (typically EMFILE), wait before retrying so the loop does not spin.
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
@@ -104,79 +98,6 @@ struct Core : std::enable_shared_from_this<Core> {
     std::list<std::weak_ptr<Session>> sessions;
 };
 
-// Parses one request straight into the handler's Request (header names lower-cased as they
-// arrive), rather than into Beast's message and then copying it. What happens to the body
-// is decided from the head: a request refused there (no valid credentials) and an
-// oversized declared body fail before any of the body is read.
-class RequestParser final : public bhttp::basic_parser<true> {
-public:
-    explicit RequestParser(const Core& core) : core_(core) {
-        header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(core.options.limits.header_limit, UINT32_MAX)));
-        body_limit(boost::none);  // set in on_header_impl
-        eager(true);              // head and body in one put() when both have arrived
-        request.headers.reserve(kExpectedHeaders);
-    }
-
-    Request request;
-    unsigned version = 11;
-    bool expect_continue = false;
-    std::size_t limit = 0;                                // the endpoint's body limit, once the head is known
-    std::optional<std::uint64_t> declared_too_large;      // a Content-Length over that limit
-    std::optional<Response> refusal;                      // the head's answer, sent without reading the body
-
-private:
-    void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target, int v,
-                         error_code&) override {
-        request.method.assign(method.data(), method.size());
-        request.target.assign(target.data(), target.size());
-        version = static_cast<unsigned>(v);
-    }
-    void on_response_impl(int, beast::string_view, int, error_code& ec) override { ec = bhttp::error::bad_version; }
-    void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
-                       error_code&) override {
-        std::string lower(name_string.data(), name_string.size());
-        for (char& c : lower)
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        request.headers.emplace_back(std::move(lower), std::string(value.data(), value.size()));
-        // The first occurrence counts, as a lookup in Beast's fields would find.
-        if (name == bhttp::field::expect && !seen_expect_) {
-            seen_expect_ = true;
-            expect_continue = beast::iequals(value, "100-continue");
-        }
-    }
-    void on_header_impl(error_code& ec) override {
-        HeadDecision decision = core_.head(request);
-        if (decision.refusal) {
-            refusal = std::move(decision.refusal);
-            ec = bhttp::error::body_limit;  // stops the parser; on_parse_error answers `refusal`
-            return;
-        }
-        limit = decision.body_limit;
-        if (const auto length = content_length(); length && *length > limit) {
-            declared_too_large = *length;
-            ec = bhttp::error::body_limit;
-            return;
-        }
-        body_limit(limit);
-    }
-    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
-        if (length) request.body.reserve(static_cast<std::size_t>(*length));  // within the limit
-    }
-    std::size_t on_body_impl(beast::string_view data, error_code&) override {
-        request.body.append(data.data(), data.size());
-        return data.size();
-    }
-    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, error_code&) override {
-        request.body.append(data.data(), data.size());
-        return data.size();
-    }
-    void on_finish_impl(error_code&) override {}
-
-    const Core& core_;
-    bool seen_expect_ = false;
-};
-
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(std::shared_ptr<Core> core, Socket socket, std::string remote)
@@ -217,7 +138,7 @@ private:
     // for an idle keep-alive connection.
     void read_request() {
         state_ = State::reading_header;
-        parser_.emplace(*core_);
+        parser_.emplace(core_->options.limits.header_limit, core_->head);
         continue_sent_ = false;
         set_deadline(core_->options.limits.head_timeout);
         if (buffer_.size() == 0) return read_some();

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/json_text.hpp"
 #include "funcd/common/ids.hpp"
 
 namespace funcd {
@@ -64,7 +65,7 @@ void LambdaCall::reply(http::Response r) {
     respond(std::move(r));
 }
 
-void LambdaCall::reply(int status, const json& body) { reply(http::Response{status, {}, body.dump(), "application/json"}); }
+void LambdaCall::reply(int status, const json& body) { reply(http::Response{status, {}, json_text(body), "application/json"}); }
 
 void LambdaCall::reply_empty(int status) { reply(http::Response{status, {}, {}, "application/json"}); }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/json_text.hpp"
 
 namespace funcd {
 namespace {
@@ -38,7 +39,7 @@ http::Response lambda_error_response(const LambdaError& e, std::string_view requ
                         {capital_message(e.type()) ? "Message" : "message", e.what()},
                         {"__type", e.type()}};
     if (e.reason()) body["Reason"] = *e.reason();
-    http::Response r{e.status(), {}, body.dump(), "application/json"};
+    http::Response r{e.status(), {}, json_text(body), "application/json"};
     r.headers.emplace_back("x-amzn-ErrorType", e.type());
     r.headers.emplace_back("x-amzn-RequestId", request_id);
     if (e.status() == 429) r.headers.emplace_back("Retry-After", "1");

@@ -55,7 +55,10 @@ std::string_view trim(std::string_view s) {
 
 std::string quoted(std::string_view s) {
     if (s.size() <= kMaxQuotedChars) return std::string(s);
-    return std::string(s.substr(0, kMaxQuotedChars)) + "...";
+    // Cut before a character, not inside one: never before a UTF-8 continuation byte.
+    std::size_t cut = kMaxQuotedChars;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    return std::string(s.substr(0, cut)) + "...";
 }
 
 // RFC 3986 section 2.3.

@@ -50,12 +50,19 @@ struct Entry {
 
 using ArchivePtr = std::unique_ptr<archive, decltype(&archive_read_free)>;
 
+// libarchive's description of its last error. It has none for some malformed archives (a
+// failed read then leaves the string NULL), and a NULL appended to a std::string crashes.
+std::string archive_error(archive* a) {
+    const char* text = archive_error_string(a);
+    return text ? text : "malformed archive (libarchive gave no details)";
+}
+
 ArchivePtr open_zip(std::string_view zip) {
     ArchivePtr a(archive_read_new(), &archive_read_free);
     if (!a) throw ApiError::internal("cannot allocate an archive reader");
     archive_read_support_format_zip(a.get());
     if (archive_read_open_memory(a.get(), zip.data(), zip.size()) != ARCHIVE_OK)
-        reject(std::string("the code is not a valid zip archive: ") + archive_error_string(a.get()));
+        reject("the code is not a valid zip archive: " + archive_error(a.get()));
     return a;
 }
 
@@ -65,10 +72,10 @@ bool next_header(archive* a, archive_entry*& e) {
     const int rc = archive_read_next_header(a, &e);
     if (rc == ARCHIVE_EOF) return false;
     if (rc == ARCHIVE_WARN) {
-        spdlog::debug("zip reader warning: {}", archive_error_string(a));
+        spdlog::debug("zip reader warning: {}", archive_error(a));
         return true;
     }
-    if (rc != ARCHIVE_OK) reject(std::string("the code is not a valid zip archive: ") + archive_error_string(a));
+    if (rc != ARCHIVE_OK) reject("the code is not a valid zip archive: " + archive_error(a));
     return true;
 }
 
@@ -231,7 +238,7 @@ void write_file(archive* a, const Entry& entry, const fs::path& path, const Arch
     for (;;) {
         const la_ssize_t n = archive_read_data(a, buf.data(), buf.size());
         if (n == 0) break;
-        if (n < 0) reject_entry(entry.path, std::string("cannot be read: ") + archive_error_string(a));
+        if (n < 0) reject_entry(entry.path, "cannot be read: " + archive_error(a));
         stats.bytes += static_cast<std::uint64_t>(n);
         if (stats.bytes > lim.max_unpacked_bytes)
             reject("the zip unpacks to more than " + std::to_string(lim.max_unpacked_bytes) + " bytes (at entry '" +

@@ -12,6 +12,7 @@
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/json_body.hpp"
 #include "funcd/common/base64.hpp"
+#include "funcd/common/utf8.hpp"
 
 namespace funcd {
 
@@ -195,8 +196,8 @@ void validate_handler(const FunctionConfig& c) {
                 "lambda_function.lambda_handler or pkg/app.handler, with path segments of letters, digits, "
                 "'-' or '_'");
     } else {
-        if (h.empty() || std::any_of(h.begin(), h.end(), is_control))
-            throw ApiError::bad_parameter("handler for runtime provided must be a non-empty string without "
+        if (h.empty() || std::any_of(h.begin(), h.end(), is_control) || !is_valid_utf8(h))
+            throw ApiError::bad_parameter("handler for runtime provided must be non-empty UTF-8 text without "
                                           "control characters");
     }
 }
@@ -240,6 +241,7 @@ void validate_env(const std::map<std::string, std::string>& env) {
             throw ApiError::bad_parameter("env key '" + key + "' is reserved by the runtime");
         if (value.find('\0') != std::string::npos)
             throw ApiError::bad_parameter("env." + key + " must not contain NUL bytes");
+        if (!is_valid_utf8(value)) throw ApiError::bad_parameter("env." + key + " must be UTF-8 text");
         total += key.size() + value.size();
     }
     if (total > limits::kMaxEnvBytes)
@@ -528,6 +530,9 @@ void validate_config(const FunctionConfig& c) {
     if (c.concurrency.reserved && c.concurrency.provisioned > *c.concurrency.reserved)
         throw ApiError::bad_parameter("provisioned_concurrency " + std::to_string(c.concurrency.provisioned) +
                                       " is above reserved_concurrency " + std::to_string(*c.concurrency.reserved));
+    // Settings are stored and described as JSON, whose strings are UTF-8; the query-string
+    // form of a deploy can carry any bytes.
+    if (!is_valid_utf8(c.description)) throw ApiError::bad_parameter("description must be UTF-8 text");
     if (c.description.size() > limits::kMaxDescriptionBytes)
         throw ApiError::bad_parameter("description must be at most " + std::to_string(limits::kMaxDescriptionBytes) +
                                       " bytes (got " + std::to_string(c.description.size()) + ")");

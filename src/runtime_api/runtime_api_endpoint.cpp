@@ -2,7 +2,6 @@
 
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -22,14 +21,16 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/string.hpp>
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "funcd/common/lazy_deadline.hpp"
+#include "funcd/common/json_text.hpp"
+#include "funcd/runtime_api/runtime_body_buffer.hpp"
+#include "funcd/runtime_api/runtime_request_parser.hpp"
+#include "funcd/runtime_api/runtime_route.hpp"
 #include "funcd/runtime_api/tcp_peer.hpp"
 
 namespace funcd {
@@ -50,15 +51,6 @@ using Socket = net::basic_stream_socket<Protocol, Executor>;
 using Acceptor = net::basic_socket_acceptor<Protocol, Executor>;
 using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor>;
 
-// Lambda's limit for a synchronous invocation's response payload (6 MB, counted in MiB).
-constexpr std::size_t kMaxPayloadBytes = 6'291'456;
-// A request body's first allocation: what most bodies (a small JSON answer, an error
-// document) fit in. Later ones double, never past what the head declared, so what a body
-// holds allocated is at most twice what has arrived of it.
-constexpr std::size_t kFirstBodyAllocation = 4 * 1024;
-// A body allocation larger than this is given back when its request is done rather than
-// kept for the connection's next request: idle connections hold no megabytes.
-constexpr std::size_t kKeptBodyAllocation = 64 * 1024;
 // Before closing, what the runtime already sent is read and dropped for at most this long, so
 // the reset caused by closing with unread data does not destroy the answer (loopback peer).
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
@@ -71,187 +63,18 @@ constexpr std::size_t kMaxReadBytes = 64 * 1024;
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
 constexpr std::string_view kContinueLine = "HTTP/1.1 100 Continue\r\n\r\n";
-constexpr std::string_view kPathPrefix = "/2018-06-01/runtime/";
-constexpr std::string_view kErrorTypeHeader = "Lambda-Runtime-Function-Error-Type";
 constexpr std::string_view kResponseTooLargeMessage =
     "Response payload size exceeded maximum allowed payload size (6291456 bytes).";
 
 std::string error_body(std::string_view type, std::string_view message) {
-    return nlohmann::json{{"errorMessage", message}, {"errorType", type}}.dump();
+    return json_text({{"errorMessage", message}, {"errorType", type}});
 }
-
-// The bytes request bodies hold allocated across one worker's connections, against its
-// limit (RuntimeApiLimits::max_body_bytes_per_worker).
-struct BodyBudget {
-    std::size_t limit = 0;
-    std::size_t used = 0;
-};
-
-// One connection's request body, charged to the worker's budget by what it has allocated.
-// It grows only as bytes arrive: a declared Content-Length is a ceiling, never a
-// reservation, so a runtime that declares 6 MiB and sends ten bytes costs ten bytes' worth.
-class BodyBuffer {
-public:
-    explicit BodyBuffer(BodyBudget& budget) : budget_(budget) {}
-    ~BodyBuffer() { budget_.used -= charged_; }
-    BodyBuffer(const BodyBuffer&) = delete;
-    BodyBuffer& operator=(const BodyBuffer&) = delete;
-
-    // Appends `data`; `ceiling` is the most this body can come to (its declared length, or
-    // the payload limit). False, and nothing appended, when the allocation it needs would
-    // take the worker past its budget.
-    bool append(std::string_view data, std::size_t ceiling) {
-        const std::size_t needed = text_.size() + data.size();
-        if (needed > text_.capacity()) {
-            const std::size_t want =
-                std::max(needed, std::min(std::max(2 * text_.capacity(), kFirstBodyAllocation), ceiling));
-            if (budget_.used - charged_ + want > budget_.limit) return false;
-            // A fresh string reserves exactly what it is asked for; growing one in place
-            // rounds up to twice its capacity, which could go past the ceiling.
-            std::string bigger;
-            bigger.reserve(want);
-            bigger.append(text_);
-            text_.swap(bigger);
-        }
-        text_.append(data.data(), data.size());
-        recharge();
-        return true;
-    }
-
-    // The body, handed over (to the worker): no longer charged here.
-    std::string take() {
-        std::string out = std::move(text_);
-        text_ = std::string();
-        recharge();
-        return out;
-    }
-
-    // Empty for the next request; a large allocation is given back.
-    void reset() {
-        if (text_.capacity() > kKeptBodyAllocation) text_ = std::string();
-        text_.clear();
-        recharge();
-    }
-
-private:
-    // What the string holds on the heap (none while it fits in the string itself).
-    std::size_t allocated() const {
-        static const std::size_t inline_capacity = std::string().capacity();
-        return text_.capacity() > inline_capacity ? text_.capacity() + 1 : 0;
-    }
-    void recharge() {
-        const std::size_t now = allocated();
-        budget_.used = budget_.used - charged_ + now;
-        charged_ = now;
-    }
-
-    BodyBudget& budget_;
-    std::string text_;
-    std::size_t charged_ = 0;
-};
 
 void append_number(std::string& out, std::uint64_t v) {
     char digits[24];
     const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
     out.append(digits, end);
 }
-
-enum class RouteKind { next, response, error, init_error, not_found, bad_method };
-
-struct Route {
-    RouteKind kind = RouteKind::not_found;
-    std::string_view request_id;  // points into the request target
-};
-
-Route route_of(bhttp::verb method, std::string_view target) {
-    auto path = target.substr(0, target.find('?'));
-    if (!path.starts_with(kPathPrefix)) return {RouteKind::not_found, {}};
-    path.remove_prefix(kPathPrefix.size());
-
-    auto expect = [method](bhttp::verb wanted, RouteKind kind, std::string_view id = {}) {
-        return Route{method == wanted ? kind : RouteKind::bad_method, id};
-    };
-    if (path == "invocation/next") return expect(bhttp::verb::get, RouteKind::next);
-    if (path == "init/error") return expect(bhttp::verb::post, RouteKind::init_error);
-    if (path.starts_with("invocation/")) {
-        path.remove_prefix(std::string_view("invocation/").size());
-        const auto slash = path.find('/');
-        if (slash == 0 || slash == std::string_view::npos) return {RouteKind::not_found, {}};
-        const auto id = path.substr(0, slash);
-        const auto action = path.substr(slash + 1);
-        if (action == "response") return expect(bhttp::verb::post, RouteKind::response, id);
-        if (action == "error") return expect(bhttp::verb::post, RouteKind::error, id);
-    }
-    return {RouteKind::not_found, {}};
-}
-
-// One Runtime API request, keeping only what the endpoint uses. Beast's generic request
-// parser stores every header field in an allocation of its own; this one stores the
-// target and body in buffers the connection reuses, and two fields.
-class RequestParser final : public bhttp::basic_parser<true> {
-public:
-    RequestParser(std::string& target, BodyBuffer& body) : target_(target), body_(body) {
-        target_.clear();
-        body_.reset();
-        // The limit is known before the head: a declared length above it fails at the head,
-        // a chunked body once it grows past it.
-        body_limit(kMaxPayloadBytes);
-        // Head and body in one put() when both have arrived.
-        eager(true);
-    }
-
-    bhttp::verb method = bhttp::verb::unknown;
-    std::string method_string;
-    std::string error_type;  // the Lambda-Runtime-Function-Error-Type header
-    bool expect_continue = false;
-    // The body could not be buffered: the worker's connections already hold its budget.
-    bool over_budget = false;
-
-private:
-    void on_request_impl(bhttp::verb m, beast::string_view method_str, beast::string_view target, int,
-                         error_code&) override {
-        method = m;
-        method_string.assign(method_str.data(), method_str.size());
-        target_.assign(target.data(), target.size());
-    }
-    void on_response_impl(int, beast::string_view, int, error_code& ec) override { ec = bhttp::error::bad_version; }
-    void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
-                       error_code&) override {
-        // The first occurrence counts, as a lookup in Beast's fields would find.
-        if (name == bhttp::field::expect) {
-            if (!seen_expect_) expect_continue = beast::iequals(value, "100-continue");
-            seen_expect_ = true;
-        } else if (name == bhttp::field::unknown && !seen_error_type_ &&
-                   beast::iequals(name_string, kErrorTypeHeader)) {
-            error_type.assign(value.data(), value.size());
-            seen_error_type_ = true;
-        }
-    }
-    void on_header_impl(error_code&) override {}
-    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
-        // Already checked against the body limit. Only a ceiling: nothing is allocated
-        // for bytes that have not arrived.
-        ceiling_ = length ? static_cast<std::size_t>(*length) : kMaxPayloadBytes;
-    }
-    std::size_t on_body_impl(beast::string_view data, error_code& ec) override { return append(data, ec); }
-    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, error_code& ec) override {
-        return append(data, ec);
-    }
-    std::size_t append(beast::string_view data, error_code& ec) {
-        if (body_.append({data.data(), data.size()}, ceiling_)) return data.size();
-        over_budget = true;
-        ec = bhttp::error::buffer_overflow;
-        return 0;
-    }
-    void on_finish_impl(error_code&) override {}
-
-    std::string& target_;
-    BodyBuffer& body_;
-    std::size_t ceiling_ = kMaxPayloadBytes;
-    bool seen_expect_ = false;
-    bool seen_error_type_ = false;
-};
 
 class Session;
 
@@ -443,8 +266,8 @@ private:
     // invocation, with the error Lambda reports for it.
     void too_large() {
         clear_deadline();
-        const auto route = route_of(parser_->method, target_);
-        if (route.kind == RouteKind::response) {
+        const auto route = runtime_route_of(parser_->method_string, target_);
+        if (route.kind == RuntimeRouteKind::response) {
             if (auto handler = core_->handler.lock()) {
                 state_ = State::handling;
                 try {
@@ -459,7 +282,7 @@ private:
         }
         reply(413,
               error_body("RequestEntityTooLarge", "request body exceeds the maximum allowed payload size (" +
-                                                      std::to_string(kMaxPayloadBytes) + " bytes)"),
+                                                      std::to_string(kMaxRuntimePayloadBytes) + " bytes)"),
               false);
     }
 
@@ -467,11 +290,11 @@ private:
         clear_deadline();
         state_ = State::handling;
         const bool keep_alive = parser_->keep_alive();
-        const auto route = route_of(parser_->method, target_);
+        const auto route = runtime_route_of(parser_->method_string, target_);
 
-        if (route.kind == RouteKind::not_found)
+        if (route.kind == RuntimeRouteKind::not_found)
             return reply(404, error_body("InvalidRequest", "unknown Runtime API path " + target_), keep_alive);
-        if (route.kind == RouteKind::bad_method)
+        if (route.kind == RuntimeRouteKind::bad_method)
             return reply(405,
                          error_body("InvalidRequest",
                                     "method " + parser_->method_string + " is not allowed on " + target_),
@@ -483,15 +306,15 @@ private:
         try {
             RuntimeReply answer;
             switch (route.kind) {
-                case RouteKind::next:
+                case RuntimeRouteKind::next:
                     return park(*handler, keep_alive);
-                case RouteKind::response:
+                case RuntimeRouteKind::response:
                     answer = handler->on_response(route.request_id, body_.take());
                     break;
-                case RouteKind::error:
+                case RuntimeRouteKind::error:
                     answer = handler->on_error(route.request_id, parser_->error_type, body_.take());
                     break;
-                case RouteKind::init_error:
+                case RuntimeRouteKind::init_error:
                     answer = handler->on_init_error(parser_->error_type, body_.take());
                     break;
                 default:
@@ -666,7 +489,7 @@ private:
     beast::flat_buffer buffer_;   // received and not yet parsed
     std::string target_;          // the current request's target, reused
     BodyBuffer body_;             // the current request's body
-    std::optional<RequestParser> parser_;
+    std::optional<RuntimeRequestParser> parser_;
     std::string head_;            // the answer's head, reused
     std::string reply_body_;
     std::string held_;  // an answer that goes out with the next one, see hold()

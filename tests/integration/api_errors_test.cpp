@@ -121,6 +121,14 @@ TEST(ApiErrors, AuthRoutesAndMethods) {
                                          python_zip(kGreetPy)),
                              {{"Content-Type", "application/json"}, {"Authorization", "Bearer nope"}});
     EXPECT_TRUE(is_error(over, 401, "UnauthorizedException"));
+    // A Lambda API request whose Authorization header holds bytes that are not UTF-8 is refused
+    // like any other malformed signature, 403 with a JSON body quoting them as U+FFFD (building
+    // that body threw out of the event loop and stopped the daemon, for anyone reaching the port).
+    auto garbled = http_request(port, "GET", "/2015-03-31/functions/", "",
+                                {{"Authorization", "AWS4-HMAC-SHA256 Credential=\xff, SignedHeaders=host, Signature=x"}});
+    EXPECT_EQ(garbled.status, 403) << garbled.body;
+    EXPECT_EQ(garbled.header("x-amzn-errortype"), "IncompleteSignatureException") << garbled.body;
+    EXPECT_TRUE(json::parse(garbled.body, nullptr, false).is_object()) << garbled.body;
     auto list = d.api("GET", "/v1/functions");
     ASSERT_EQ(list.status, 200);
     ASSERT_EQ(list.json()["functions"].size(), 1u) << list.body;
@@ -327,6 +335,25 @@ TEST(ApiErrors, BadDeploysChangeNothing) {
                                    "application/zip"),
                              400, kBadParam, {"zip"}))
             << name;
+    // Query names and values are bytes once decoded: settings must be UTF-8 text, and a message
+    // quoting bytes that are not still travels as JSON (U+FFFD in their place). Answering these
+    // threw on a pool thread and stopped the daemon, or stored settings it could not describe.
+    EXPECT_TRUE(is_error(d.api("PUT", "/v1/functions/base?runtime=python3&handler=app.handler&colour%FF=red",
+                               base_zip, "application/zip"),
+                         400, kBadParam, {"unknown parameter 'colour\xEF\xBF\xBD'"}));
+    EXPECT_TRUE(is_error(d.api("PUT", "/v1/functions/base?runtime=python3&handler=app.handler&description=caf%E9",
+                               base_zip, "application/zip"),
+                         400, kBadParam, {"description must be UTF-8"}));
+    EXPECT_TRUE(is_error(d.api("PUT", "/v1/functions/fresh?runtime=python3&handler=app.handler&env.GREETING=%FF",
+                               base_zip, "application/zip"),
+                         400, kBadParam, {"env.GREETING must be UTF-8"}));
+    // A zip header libarchive refuses without an error string (reading that string crashed).
+    const std::string no_reason("PK\x03\x04\x14\x00\xff\xff\x08\x00\x00\x00\x21\x00\x00\x00"
+                                "\x00\x00\x00\x50\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+                                30);
+    EXPECT_TRUE(is_error(d.api("PUT", "/v1/functions/base?runtime=python3&handler=app.handler", no_reason,
+                               "application/zip"),
+                         400, kBadParam, {"not a valid zip"}));
     unchanged("content types and the raw-zip form");
 
     // Nor did any of them leave unpacked code behind: the store holds the live functions' code only.

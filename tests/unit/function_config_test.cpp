@@ -234,6 +234,17 @@ TEST(DeployQuery, RejectsBadParameters) {
     expect_api_error([] { parse_deploy_query("a.b", {{"runtime", "python3"}}, "PK"); }, "function name");
 }
 
+// Query values are bytes once percent-decoded, but settings are stored and described as JSON,
+// whose strings are UTF-8: text that is not is refused, not stored to fail every later read.
+TEST(DeployQuery, RefusesTextThatIsNotUtf8) {
+    expect_query_rejected({{"runtime", "python3"}, {"description", "caf\xE9"}}, "description must be UTF-8");
+    expect_query_rejected({{"runtime", "python3"}, {"env.GREETING", "\xFF"}}, "env.GREETING must be UTF-8");
+    expect_query_rejected({{"runtime", "provided"}, {"handler", "run\xC3"}}, "UTF-8");
+    // Well-formed UTF-8 is text like any other.
+    const auto ok = parse_deploy_query("fn", {{"runtime", "python3"}, {"description", "caf\xC3\xA9"}}, "PK");
+    EXPECT_EQ(ok.config.description, "caf\xC3\xA9");
+}
+
 TEST(ValidateConfig, RejectsOutOfRangeValues) {
     auto c = valid_config();
     EXPECT_NO_THROW(validate_config(c));

@@ -285,6 +285,13 @@ TEST_F(RuntimeApiEndpointTest, UnknownPathAndWrongMethodAreRefused) {
     EXPECT_EQ(json_of(res.body())["errorType"], "InvalidRequest");
     EXPECT_EQ(json_of(res.body())["errorMessage"], "unknown Runtime API path /2018-06-01/runtime/nope");
 
+    // A path with bytes that are not UTF-8 is quoted with U+FFFD in their place: the answer is
+    // still JSON, and the endpoint goes on serving (building it threw out of the event loop).
+    runtime.send("GET /2018-06-01/runtime/caf\xE9 HTTP/1.1\r\nHost: h\r\n\r\n");
+    res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 404);
+    EXPECT_EQ(json_of(res.body())["errorMessage"], "unknown Runtime API path /2018-06-01/runtime/caf\xEF\xBF\xBD");
+
     runtime.send("GET /2018-06-01/runtime/invocation/req-1/response HTTP/1.1\r\nHost: h\r\n\r\n");
     res = runtime.read_response();
     EXPECT_EQ(res.result_int(), 405);

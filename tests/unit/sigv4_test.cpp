@@ -14,6 +14,7 @@
 
 #include "funcd/common/ids.hpp"
 #include "funcd/common/time_format.hpp"
+#include "funcd/common/utf8.hpp"
 #include "funcd/lambda_api/sigv4.hpp"
 
 using namespace funcd;
@@ -1175,6 +1176,20 @@ TEST_F(SigV4Verify, ErrorMessagesDoNotQuoteTheSignature) {
     EXPECT_EQ(v.error_type(), "IncompleteSignatureException");
     EXPECT_EQ(v.message().find(sig), std::string::npos) << v.message();
     EXPECT_NE(v.message().find("'Credential'"), std::string::npos) << v.message();
+}
+
+// Client text quoted in a message is cut after 256 bytes, never inside a UTF-8 character.
+// Found by the sigv4 fuzz target (tests/fuzz).
+TEST_F(SigV4Verify, LongQuotedTextIsCutOnACharacterBoundary) {
+    std::string credential;
+    for (int i = 0; i < 150; ++i) credential += "\xC3\xA9";  // U+00E9, two bytes each
+    TestRequest r;
+    // One ASCII byte more, so byte 256 is the second of a character.
+    r.headers.emplace_back("authorization", "AWS4-HMAC-SHA256 Credential=x" + credential);
+    const auto v = verify(r);
+    EXPECT_EQ(v.error_type(), "IncompleteSignatureException");
+    EXPECT_TRUE(is_valid_utf8(v.message())) << v.message();
+    EXPECT_NE(v.message().find("\xC3\xA9..."), std::string::npos) << v.message();
 }
 
 // Signs correctly, then puts `authorization` through `edit` so only the part under test is wrong.
