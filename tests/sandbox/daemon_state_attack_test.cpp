@@ -303,7 +303,9 @@ TEST_F(SandboxAttack, CgroupsOfKilledDaemonsAreRemovedAtStart) {
         << "the process in the leftover still runs";
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
     if (WIFSIGNALED(status)) reap.pid = -1;
-    EXPECT_NE(d->log().find("worker cgroups left by daemons that are gone"), std::string::npos);
+    // Which daemon's start removed them is not asserted: the suite runs in parallel with
+    // others that start daemons, and any of them, starting after the leftovers were made,
+    // sweeps them (before the fix, none did).
     expect_still_serving(*d);
 }
 

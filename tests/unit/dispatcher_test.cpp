@@ -238,7 +238,9 @@ TEST_F(DispatcherTest, AnInvocationNoWorkerFitsInTheMemoryBudgetForIsThrottled) 
 }
 
 TEST_F(DispatcherTest, AnInvocationWaitingForMemoryStartsWhenAnIdleWorkerCanMakeRoom) {
-    start({.queue_wait = 10s, .memory_budget_mb = 128});
+    // The wait covers m1's answer, the eviction and m2's cold start of a Python
+    // interpreter: as long as any wait here, so a loaded machine cannot make it a throttle.
+    start({.queue_wait = kPatience, .memory_budget_mb = 128});
     deploy("m1");
     deploy("m2");
     const Call holder = invoke("m1", {.gate = "a"});
@@ -249,7 +251,7 @@ TEST_F(DispatcherTest, AnInvocationWaitingForMemoryStartsWhenAnIdleWorkerCanMake
     // m1's worker goes idle: evicted to make room for m2's.
     open_gate("a");
     EXPECT_EQ(holder.wait().outcome, Outcome::success);
-    const InvocationResult r = waiting.wait();
+    const InvocationResult r = waiting.wait(2 * kPatience);
     EXPECT_FALSE(r.throttled) << r.body;
     EXPECT_EQ(r.outcome, Outcome::success) << r.body;
     EXPECT_EQ(marks_tagged("waited").size(), 1u);
