@@ -24,9 +24,13 @@ std::chrono::milliseconds p99(std::vector<Clock::duration> v) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(v[v.size() * 99 / 100]);
 }
 
-// The invocations' p99 while a maximum-size deploy goes on, against the p99 measured just
-// before in the same run. The bound is the baseline plus 500 ms: generous for a loaded CI
-// machine, far below what parsing and base64-decoding 67 MB on the loop cost (seconds).
+// The invocations' p99 and slowest while a maximum-size deploy goes on, against the p99
+// measured just before in the same run. A deploy parsed on the loop stalls the loop once,
+// for as long as the parse takes, which only the slowest invocation shows (among thousands,
+// the p99 does not move): with the JSON parsed and base64-decoded on the loop, the slowest
+// took 80 s here (sanitizer build, load average 8), against 325 ms with the parse off the
+// loop. The bounds, baseline plus 500 ms for the p99 and plus 2 s for the slowest, are
+// generous for a loaded CI machine and far below that.
 TEST(BigDeploy, OtherInvocationsAreAnsweredWhileTheLargestDeployIsParsed) {
     Daemon d;
     ASSERT_EQ(d.deploy("quick", {{"runtime", "python3"}, {"handler", "app.handler"}},
@@ -72,9 +76,12 @@ TEST(BigDeploy, OtherInvocationsAreAnsweredWhileTheLargestDeployIsParsed) {
     EXPECT_EQ(deploy_status, 201);
     EXPECT_EQ(d.invoke("huge").body, "2");
     const auto before = p99(baseline), while_deploying = p99(during);
-    std::printf("invoke p99: %lld ms before, %lld ms during the deploy (%zu invocations)\n",
-                static_cast<long long>(before.count()), static_cast<long long>(while_deploying.count()), during.size());
+    const auto slowest = std::chrono::duration_cast<std::chrono::milliseconds>(*std::max_element(during.begin(), during.end()));
+    std::printf("invoke p99: %lld ms before, %lld ms during the deploy (%zu invocations), slowest %lld ms\n",
+                static_cast<long long>(before.count()), static_cast<long long>(while_deploying.count()), during.size(),
+                static_cast<long long>(slowest.count()));
     EXPECT_LT(while_deploying, before + 500ms);
+    EXPECT_LT(slowest, before + 2s) << "an invocation waited for the deploy";
 }
 
 }  // namespace
