@@ -44,6 +44,7 @@
 #include "funcd/registry/record_changes.hpp"
 #include "funcd/registry/registry.hpp"
 #include "funcd/sandbox/process_launcher.hpp"
+#include "io_thread.hpp"
 #include "zip_builder.hpp"
 
 namespace funcd::dispatch_testing {
@@ -275,21 +276,13 @@ protected:
     // Runs `f` on the loop, which owns the parts, and returns its result.
     template <class F>
     auto on_io(F f) -> decltype(f()) {
-        std::packaged_task<decltype(f())()> task(std::move(f));
-        auto result = task.get_future();
-        net::post(io_, [&task] { task(); });
-        return result.get();
+        return funcd::testing::run_on(io_, std::move(f));
     }
 
     // Polls `pred` on the loop until it holds.
     template <class F>
     bool wait_until(F pred, std::chrono::milliseconds patience = kPatience) {
-        const auto give_up = std::chrono::steady_clock::now() + patience;
-        while (!on_io(pred)) {
-            if (std::chrono::steady_clock::now() > give_up) return false;
-            std::this_thread::sleep_for(5ms);
-        }
-        return true;
+        return funcd::testing::poll_on(io_, std::move(pred), patience, 5ms);
     }
 
     // Polls `pred` on the test thread.

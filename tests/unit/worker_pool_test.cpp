@@ -39,6 +39,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <gtest/gtest.h>
 
+#include "io_thread.hpp"
 #include "raw_http_client.hpp"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -336,21 +337,13 @@ protected:
     // Runs `f` on the io thread, which owns the pool, and returns its result.
     template <class F>
     auto on_io(F f) -> decltype(f()) {
-        std::packaged_task<decltype(f())()> task(std::move(f));
-        auto result = task.get_future();
-        net::post(io_, [&task] { task(); });
-        return result.get();
+        return funcd::testing::run_on(io_, std::move(f));
     }
 
     // Polls `pred` on the io thread until it holds.
     template <class F>
     bool wait_until(F pred, std::chrono::milliseconds patience = kPatience) {
-        const auto give_up = std::chrono::steady_clock::now() + patience;
-        while (!on_io(pred)) {
-            if (std::chrono::steady_clock::now() > give_up) return false;
-            std::this_thread::sleep_for(2ms);
-        }
-        return true;
+        return funcd::testing::poll_on(io_, std::move(pred), patience, 2ms);
     }
 
     static FunctionConfig config() {

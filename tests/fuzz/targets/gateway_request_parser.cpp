@@ -22,10 +22,12 @@
 #include <boost/beast/http/error.hpp>
 
 #include "../fuzz_check.hpp"
+#include "../piece_feed.hpp"
 #include "funcd/gateway/request_parser.hpp"
 
 namespace {
 
+using funcd::fuzz::PieceFeed;
 using funcd::http::HeadDecision;
 using funcd::http::Request;
 using funcd::http::RequestParser;
@@ -88,13 +90,7 @@ std::optional<std::uint64_t> declared_length(const Parsed& r) {
 Outcome parse(std::string_view stream, std::size_t piece) {
     Outcome out;
     std::string buffer;  // received, not yet consumed: what the server's flat_buffer holds
-    std::size_t delivered = 0;
-    const auto receive = [&] {
-        const std::size_t n = piece == 0 ? stream.size() - delivered : std::min(piece, stream.size() - delivered);
-        buffer.append(stream.substr(delivered, n));
-        delivered += n;
-        return n > 0;
-    };
+    PieceFeed feed(stream, piece);
     for (int r = 0; r < kMaxRequests; ++r) {
         int decisions = 0;
         const funcd::http::HeadFn head = [&](const Request& h) {
@@ -113,7 +109,7 @@ Outcome parse(std::string_view stream, std::size_t piece) {
                 if (ec || used == 0) break;
             }
             if (ec || parser.is_done()) break;
-            if (!receive()) {
+            if (!feed.receive(buffer)) {
                 // The peer stopped sending: the server closes without an answer.
                 out.ran_out = parser.got_some();
                 return out;

@@ -25,12 +25,14 @@
 #include <boost/beast/http/error.hpp>
 
 #include "../fuzz_check.hpp"
+#include "../piece_feed.hpp"
 #include "funcd/runtime_api/runtime_body_buffer.hpp"
 #include "funcd/runtime_api/runtime_request_parser.hpp"
 #include "funcd/runtime_api/runtime_route.hpp"
 
 namespace {
 
+using funcd::fuzz::PieceFeed;
 using funcd::BodyBudget;
 using funcd::BodyBuffer;
 using funcd::RuntimeRequestParser;
@@ -85,13 +87,7 @@ Outcome parse(std::string_view stream, std::size_t piece, std::size_t other) {
         std::string target;
         BodyBuffer body(budget);
         std::string buffer;
-        std::size_t delivered = 0;
-        const auto receive = [&] {
-            const std::size_t n = piece == 0 ? stream.size() - delivered : std::min(piece, stream.size() - delivered);
-            buffer.append(stream.substr(delivered, n));
-            delivered += n;
-            return n > 0;
-        };
+        PieceFeed feed(stream, piece);
         for (int r = 0; r < kMaxRequests; ++r) {
             RuntimeRequestParser parser(target, body);
             // What the connection's buffer kept from its previous request (reset() gives back
@@ -117,7 +113,7 @@ Outcome parse(std::string_view stream, std::size_t piece, std::size_t other) {
                     if (ec || used == 0) break;
                 }
                 if (ec || parser.is_done()) break;
-                if (!receive()) {
+                if (!feed.receive(buffer)) {
                     out.ran_out = parser.got_some();
                     stopped = true;
                     break;
