@@ -5,8 +5,6 @@
 //     it is then called as handler(event, responseStream, context);
 //   awslambda.HttpResponseStream.from(responseStream, { statusCode, headers, cookies }).
 // AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA=1 (or true) leaves it out, as on Lambda.
-const { MalformedStreamingHandler } = require('./runtime_errors.js');
-
 // The marks Lambda's runtime uses, so that handlers wrapped by libraries that set them
 // directly are recognised too.
 const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
@@ -33,7 +31,10 @@ function installAwslambdaGlobal(env) {
 function streamingOf(handler) {
   const mark = handler[STREAMING];
   if (mark === undefined || mark === null || mark === false) return { streaming: false };
-  if (mark !== STREAM_RESPONSE) throw new MalformedStreamingHandler('Only response streaming is supported.');
+  if (mark !== STREAM_RESPONSE) {
+    const { MalformedStreamingHandler } = require('./runtime_errors.js');
+    throw new MalformedStreamingHandler('Only response streaming is supported.');
+  }
   const highWaterMark = parseInt(handler[HIGH_WATER_MARK]);
   return { streaming: true, highWaterMark: Number.isNaN(highWaterMark) ? undefined : highWaterMark };
 }

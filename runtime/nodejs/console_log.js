@@ -7,7 +7,6 @@
 // prints no stack), console.fatal is added. AWS_LAMBDA_LOG_LEVEL (TRACE, DEBUG, INFO, WARN,
 // ERROR, FATAL; default TRACE) drops the levels below it; FATAL is always written.
 const util = require('node:util');
-const { errorForLog, intoError } = require('./runtime_errors.js');
 
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 
@@ -75,9 +74,11 @@ function patchConsole(env) {
   console.warn = at('WARN');
   console.error = at('ERROR');
   console.fatal = at('FATAL');
-  return json
-    ? (_label, error) => console.error(intoError(error))
-    : (label, error) => console.error(label, errorForLog(intoError(error)));
+  return (label, error) => {
+    const { errorForLog, intoError } = require('./runtime_errors.js');  // only needed once something failed
+    if (json) console.error(intoError(error));
+    else console.error(label, errorForLog(intoError(error)));
+  };
 }
 
 module.exports = { patchConsole, setRequestId };

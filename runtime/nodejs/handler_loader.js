@@ -11,18 +11,21 @@
 //      node_modules directories above them, then NODE_PATH.
 // ES modules are loaded with import(), so their top-level await runs to completion before
 // the first event.
+//
+// `modules` is Node's module system as the entry point sees it: { require, import(url) }.
+// It is passed in because the runtime's own files are not loaded by require() (see
+// bootstrap.js), and import() and require.resolve() need a module Node loaded.
 const fs = require('node:fs');
 const path = require('node:path');
-const {
-  MalformedHandlerName,
-  HandlerNotFound,
-  ImportModuleError,
-  UserCodeSyntaxError,
-} = require('./runtime_errors.js');
 
-async function loadHandler(taskRoot, handlerString) {
+// Only needed when loading fails.
+function errors() {
+  return require('./runtime_errors.js');
+}
+
+async function loadHandler(taskRoot, handlerString, modules) {
   if (handlerString.includes('..')) {
-    throw new MalformedHandlerName(
+    throw new (errors().MalformedHandlerName)(
       `'${handlerString}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
     );
   }
@@ -31,18 +34,20 @@ async function loadHandler(taskRoot, handlerString) {
   const moduleAndPath = handlerString.slice(slash + 1);
   const dot = moduleAndPath.indexOf('.');
   // An empty module name would name the directory itself, which is no handler module.
-  if (dot <= 0) throw new MalformedHandlerName('Bad handler');
+  if (dot <= 0) throw new (errors().MalformedHandlerName)('Bad handler');
   const moduleName = moduleAndPath.slice(0, dot);
   const exportPath = moduleAndPath.slice(dot + 1);
 
-  const userModule = await loadModule(taskRoot, moduleRoot, moduleName);
+  const userModule = await loadModule(modules, taskRoot, moduleRoot, moduleName);
   const handler = exportPath.split('.').reduce((value, key) => value && value[key], userModule);
-  if (!handler) throw new HandlerNotFound(`${handlerString} is undefined or not exported`);
-  if (typeof handler !== 'function') throw new HandlerNotFound(`${handlerString} is not a function`);
+  if (!handler) throw new (errors().HandlerNotFound)(`${handlerString} is undefined or not exported`);
+  if (typeof handler !== 'function') throw new (errors().HandlerNotFound)(`${handlerString} is not a function`);
   return handler;
 }
 
-async function loadModule(taskRoot, moduleRoot, moduleName) {
+async function loadModule(modules, taskRoot, moduleRoot, moduleName) {
+  const { require } = modules;
+  const importFile = (file) => modules.import(require('node:url').pathToFileURL(file).href);
   try {
     const file = path.resolve(taskRoot, moduleRoot, moduleName);
     if (fs.existsSync(file)) return require(file);
@@ -53,16 +58,10 @@ async function loadModule(taskRoot, moduleRoot, moduleName) {
     if (fs.existsSync(file + '.cjs')) return require(file + '.cjs');
     return require(require.resolve(moduleName, { paths: [taskRoot, path.resolve(taskRoot, moduleRoot)] }));
   } catch (err) {
-    if (err instanceof SyntaxError) throw new UserCodeSyntaxError(err);
-    if (err && err.code === 'MODULE_NOT_FOUND') throw new ImportModuleError(err);
+    if (err instanceof SyntaxError) throw new (errors().UserCodeSyntaxError)(err);
+    if (err && err.code === 'MODULE_NOT_FOUND') throw new (errors().ImportModuleError)(err);
     throw err;
   }
-}
-
-function importFile(file) {
-  // Loaded only for ES modules: CommonJS handlers never pay for the URL code.
-  const { pathToFileURL } = require('node:url');
-  return import(pathToFileURL(file).href);
 }
 
 // Whether `.js` files in `dir` are ES modules: the nearest package.json at or above it says

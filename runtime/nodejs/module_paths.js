@@ -15,12 +15,12 @@ function defaultNodePath(layersRoot, taskRoot, nodeMajor) {
   return dirs.join(':');
 }
 
-function useModulePaths(env, layersRoot, taskRoot) {
-  if (env.NODE_PATH !== undefined) return;
+// Sets NODE_PATH to the default above; for a runtime started without it.
+function useDefaultNodePath(env, layersRoot, taskRoot) {
   env.NODE_PATH = defaultNodePath(layersRoot, taskRoot, process.versions.node.split('.')[0]);
   // Module._initPaths is how Node itself reads NODE_PATH at start; calling it again is the
   // long-standing way to apply a NODE_PATH set later.
   require('node:module')._initPaths();
 }
 
-module.exports = { useModulePaths, defaultNodePath };
+module.exports = { useDefaultNodePath, defaultNodePath };

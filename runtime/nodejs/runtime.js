@@ -21,14 +21,11 @@ const { setRequestId } = require('./console_log.js');
 const { invokeContext } = require('./invoke_context.js');
 const { streamingOf } = require('./awslambda_global.js');
 const { fatal } = require('./runtime_log.js');
-const {
-  InvalidStreamingOperation,
-  JSONStringifyError,
-  NodeJsExit,
-  UnhandledPromiseRejection,
-  UnmarshalError,
-  errorDocument,
-} = require('./runtime_errors.js');
+
+// Only needed once something has failed: a cold start that fails nothing never loads them.
+function errors() {
+  return require('./runtime_errors.js');
+}
 
 const EXIT_UNCAUGHT_EXCEPTION = 129;
 const EXIT_UNHANDLED_REJECTION = 128;
@@ -48,7 +45,7 @@ class Runtime {
     process.on('beforeExit', () => this.emptyLoop());
     process.on('uncaughtException', (error) => this.uncaught('Uncaught Exception', error, EXIT_UNCAUGHT_EXCEPTION));
     process.on('unhandledRejection', (reason, promise) =>
-      this.uncaught('Unhandled Promise Rejection', new UnhandledPromiseRejection(reason, promise), EXIT_UNHANDLED_REJECTION),
+      this.uncaught('Unhandled Promise Rejection', new (errors().UnhandledPromiseRejection)(reason, promise), EXIT_UNHANDLED_REJECTION),
     );
   }
 
@@ -75,7 +72,7 @@ class Runtime {
 
   async initFailed(error, exitCode) {
     this.exiting = true;
-    const document = errorDocument(error);
+    const document = errors().errorDocument(error);
     await this.client.post('/init/error', Buffer.from(JSON.stringify(document)), document.errorType);
     process.exit(exitCode);
   }
@@ -119,7 +116,7 @@ class Runtime {
         fail: (error) => done(error === undefined || error === null ? 'handled' : error, null),
         done,
       };
-      this.onEmptyLoop = shape.isAsync ? () => fail(new NodeJsExit()) : () => settle({ result: null });
+      this.onEmptyLoop = shape.isAsync ? () => fail(new (errors().NodeJsExit)()) : () => settle({ result: null });
 
       let event;
       try {
@@ -142,12 +139,12 @@ class Runtime {
       try {
         body = resultBody(answer.result);
       } catch {
-        answer.error = new JSONStringifyError();
+        answer.error = new (errors().JSONStringifyError)();
         this.logError('Invoke Error', answer.error);
       }
     }
     if ('error' in answer) {
-      const document = errorDocument(answer.error);
+      const document = errors().errorDocument(answer.error);
       body = Buffer.from(JSON.stringify(document));
       errorType = document.errorType;
       outcome = '/error';
@@ -182,9 +179,9 @@ class Runtime {
       });
       stream.on('error', fail);
       stream.on('close', () => {
-        if (!finished) fail(new InvalidStreamingOperation('Response stream was destroyed before it ended.'));
+        if (!finished) fail(new (errors().InvalidStreamingOperation)('Response stream was destroyed before it ended.'));
       });
-      this.onEmptyLoop = () => fail(returned ? 'Response stream is not finished.' : new NodeJsExit());
+      this.onEmptyLoop = () => fail(returned ? 'Response stream is not finished.' : new (errors().NodeJsExit)());
       const base = {
         get callbackWaitsForEmptyEventLoop() {
           return waitForEmptyLoop;
@@ -222,7 +219,7 @@ class Runtime {
     }
     // Whatever the handler writes from now on goes nowhere.
     stream.destroy();
-    const document = errorDocument(answer.error);
+    const document = errors().errorDocument(answer.error);
     if (!post.started) {
       // Nothing was sent: an ordinary error answer.
       const body = Buffer.from(JSON.stringify(document));
@@ -270,7 +267,7 @@ class Runtime {
     if (this.exiting) return;
     if (this.initializing) {
       // The handler module's top-level await waits for something that will never come.
-      const error = new NodeJsExit();
+      const error = new (errors().NodeJsExit)();
       this.logError('Uncaught Exception', error);
       return this.initFailed(error, EXIT_UNCAUGHT_EXCEPTION);
     }
@@ -295,7 +292,7 @@ function parseEvent(body) {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw new UnmarshalError(`Unable to parse input as json: ${error.message}`);
+    throw new (errors().UnmarshalError)(`Unable to parse input as json: ${error.message}`);
   }
 }
 
