@@ -6,22 +6,21 @@ handler wait for something the API saw: handlers poll for files the API writes, 
 of events is checked by cause and effect rather than by timing.
 """
 import base64
-from datetime import datetime, timezone
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import textwrap
 import time
 import unittest
+from datetime import datetime, timezone
 from pathlib import Path
 
 from test_python_bootstrap import (
-    ACCEPTED,
     API_PREFIX,
     DROP,
+    FRAME_BY_CHUNKS,
+    FRAME_BY_CLOSE,
     NEXT_REQUEST_LINE,
     PROCESS_TIMEOUT_S,
     Event,
@@ -29,7 +28,6 @@ from test_python_bootstrap import (
     Post,
     Run,
     RuntimeTestCase,
-    event_response,
     runtime_env,
 )
 
@@ -850,7 +848,6 @@ class TransportTest(NodeRuntimeTestCase):
         self.assertEqual(run.post_for("r").json(), {"x": 1})
 
     def test_reads_chunked_unframed_and_split_events(self):
-        from test_python_bootstrap import FRAME_BY_CHUNKS, FRAME_BY_CLOSE
         big = {"blob": "x" * 200_000, "n": list(range(1000))}
         events = [Event("chunked", big, framing=FRAME_BY_CHUNKS), Event("unframed", {"u": 1}, framing=FRAME_BY_CLOSE),
                   Event("split", big), Event("closing", {"c": 1}, keep_alive=False), Event("after", {"d": 1})]
