@@ -89,8 +89,10 @@ class Runtime {
       };
       let waitForEmptyLoop = true;
       let called = false;
+      // The first call wins; a call after the invocation was answered some other way (a
+      // callback kept and called during a later invocation) must not touch that one.
       const once = (fn) => (...args) => {
-        if (called) return;
+        if (called || settle.done) return;
         called = true;
         fn(...args);
       };

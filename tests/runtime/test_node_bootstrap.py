@@ -426,6 +426,17 @@ class InvocationTest(NodeRuntimeTestCase):
         for how in ("succeed", "done", "fail", "fail-nothing"):
             self.assertNotIn(f"timer-{how}", run.api.probed[how], how)
 
+    def test_callback_kept_from_an_earlier_invocation_does_nothing(self):
+        run = self.run_node({"app.js": """
+            let kept;
+            exports.handler = (event, context, callback) => {
+              if (event.n === 1) kept = callback;  // and no answer: null once the loop is empty
+              else kept(null, 'stale');
+            };
+        """}, [Event("first", {"n": 1}), Event("second", {"n": 2}), Event("third", {"n": 3})])
+        for rid in ("first", "second", "third"):
+            self.assertEqual(run.post_for(rid).body, b"null", rid)
+
     def test_never_settling_async_handler_is_node_js_exit(self):
         run = self.run_node({"app.js": """
             exports.handler = async (event) => {
