@@ -9,7 +9,7 @@ import time
 
 from . import load, procs, services, sigv4
 from .report import Row, mb, ms, ratio, rps, us
-from .services import PYTHON_BOOTSTRAP, PYTHON_NOOP, Daemon, Nginx, StartError
+from .services import NODE, PYTHON_BOOTSTRAP, PYTHON_NOOP, Daemon, Nginx, StartError
 
 # A burst or 200 idle workers must not be held back by the daemon's admission limits:
 # the memory budget counts memory_mb (128) per live worker, and 200 x 128 MB is more
@@ -75,7 +75,9 @@ WARM_SHAPES = (("c1", 1, 1), ("c64", 2, 64))
 # same noop told to ignore the connection funcd starts it with (FUNCD_RUNTIME_API_FD) and
 # use TCP, as any other Lambda runtime client does.
 WARM_FUNCTIONS = (("provided", "provided", {}), ("provided-tcp", "provided", {"env": {"NOOP_TCP": "1"}}),
-                  ("python3", "python3", {}))
+                  ("python3", "python3", {}), ("nodejs", "nodejs", {}))
+# funcd's Node.js runtime against its Python one on the warm path (p50, 1 connection).
+NODE_WARM_TARGET = 1.3
 
 
 def warm(ctx):
@@ -122,6 +124,9 @@ def warm(ctx):
         ctx.row(s, "warm throughput, %s noop, 64 conns" % runtime, rps(r64["rps"]), "nginx " + rps(ng64["rps"]),
                 ratio(r64["rps"], ng64["rps"]), ">= 0.25x nginx" if p else "-",
                 (r64["rps"] >= 0.25 * ng64["rps"]) if p else None)
+    node, py = res[("nodejs", "c1")]["latency_us"]["p50"], res[("python3", "c1")]["latency_us"]["p50"]
+    ctx.row(s, "warm p50, nodejs noop against python3 noop, 1 conn", us(node), "python3 " + us(py), ratio(node, py),
+            "<= %gx python3" % NODE_WARM_TARGET, node <= NODE_WARM_TARGET * py)
     ctx.note(s, "wrk %d s per run after a warm-up run; `%s` and `%s`, script `bench/invoke.lua` "
                 "(POST `{}` with the token; nginx gets the same requests)."
              % (dur, res[("nginx", "c1")]["cmd"], res[("nginx", "c64")]["cmd"]))
@@ -195,7 +200,16 @@ def _pct(values, p):
 def _floor(runtime, n):
     if runtime == "provided":
         return _spawn_floor(n, [services.NOOP_BOOTSTRAP], {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"})
+    if runtime == "nodejs":
+        # Node's own start, which every Node.js cold start pays before the runtime's first line.
+        return _spawn_floor(n, [NODE, "-e", "0"], {"PATH": "/usr/bin:/bin"})
     return _python_floor(n)
+
+
+COLD_RUNTIMES = ("provided", "python3", "nodejs")
+# What funcd's Node.js runtime may add to node's own start (`node -e 0`), p50, sandbox on:
+# the target the runtime was built to (docs/runtimes.md, "Cold start").
+NODE_COLD_OVERHEAD_MS = 10.0
 
 
 def cold(ctx):
@@ -205,7 +219,7 @@ def cold(ctx):
     for mode in ("on", "off"):
         d = ctx.daemon("cold-sandbox-" + mode, "--sandbox", mode, *UNTHROTTLED)
         try:
-            for runtime in ("provided", "python3"):
+            for runtime in COLD_RUNTIMES:
                 # The floor right before its row: the machine's load drifts.
                 ctx.log("cold: %s, sandbox %s, %d spawn+execs then %d cold starts" % (runtime, mode, n, n))
                 floors[(runtime, mode)] = _floor(runtime, n)
@@ -214,11 +228,21 @@ def cold(ctx):
         finally:
             d.stop()
     targets = {"provided": 5.0, "python3": 30.0}
-    for runtime in ("provided", "python3"):
+    for runtime in COLD_RUNTIMES:
         for mode in ("on", "off"):
             f = floors[(runtime, mode)]
             p50, p99, _ = res[(runtime, mode)]
             on = mode == "on"
+            if runtime == "nodejs":
+                # Judged by what it adds to node's own start, not by an absolute figure:
+                # `node -e 0` alone takes tens of milliseconds.
+                over = p50 - f["p50_ms"]
+                ctx.row(s, "cold start p50, nodejs noop, sandbox %s" % mode, ms(p50), "node -e 0 " + ms(f["p50_ms"]),
+                        ratio(p50, f["p50_ms"]), ("<= node -e 0 + %g ms (+%.1f ms)" % (NODE_COLD_OVERHEAD_MS, over))
+                        if on else "+%.1f ms" % over, (over <= NODE_COLD_OVERHEAD_MS) if on else None)
+                ctx.row(s, "cold start p99, nodejs noop, sandbox %s" % mode, ms(p99), "node -e 0 " + ms(f["p99_ms"]),
+                        ratio(p99, f["p99_ms"]))
+                continue
             ctx.row(s, "cold start p50, %s noop, sandbox %s" % (runtime, mode), ms(p50), "spawn+exec " + ms(f["p50_ms"]),
                     ratio(p50, f["p50_ms"]), ("<= %g ms" % targets[runtime]) if on else "-",
                     (p50 <= targets[runtime]) if on else None)
@@ -228,11 +252,11 @@ def cold(ctx):
                 "(request in -> response out at the client). Floor, measured right before each row: "
                 "`bench/spawn-floor`, posix_spawn + wait of `noop-bootstrap` (exits at once: no Runtime API), or of "
                 "`python3 -I -u runtime/python/bootstrap.py` loading the noop handler (exits at its first, refused, "
-                "connection), %d runs." % (n, n))
+                "connection), or of `node -e 0` for nodejs, %d runs." % (n, n))
     ctx.note(s, "")
     ctx.note(s, "| row | p50 | p99 | median X-Funcd-Init-Duration-Ms | its floor p50 | floor p99 |")
     ctx.note(s, "|---|---|---|---|---|---|")
-    for runtime in ("provided", "python3"):
+    for runtime in COLD_RUNTIMES:
         for mode in ("on", "off"):
             p50, p99, init = res[(runtime, mode)]
             f = floors[(runtime, mode)]

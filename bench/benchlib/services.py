@@ -27,6 +27,8 @@ PYTHON_BOOTSTRAP = os.path.join(ROOT, "runtime", "python", "bootstrap.py")
 TOKEN = "bench-token"
 
 PYTHON_NOOP = b"def handler(event, context):\n    return {}\n"
+NODE = "/usr/bin/node"  # what funcd runs nodejs functions with by default (--node)
+NODE_NOOP = b"exports.handler = async () => ({});\n"
 
 
 class StartError(RuntimeError):
@@ -69,9 +71,14 @@ def python_noop_zip():
     return zip_of({"app.py": (PYTHON_NOOP, 0o644)})
 
 
+def node_noop_zip():
+    return zip_of({"index.js": (NODE_NOOP, 0o644)})
+
+
 NOOPS = {
     "provided": (provided_noop_zip, "bootstrap"),
     "python3": (python_noop_zip, "app.handler"),
+    "nodejs": (node_noop_zip, "index.handler"),
 }
 
 

@@ -208,7 +208,7 @@ int run_daemon(const DaemonOptions& options) {
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
     boost::asio::thread_pool launch_threads(kLaunchThreads);
     MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
-    PoolEnvironment env{io, *launcher, logs, std::filesystem::absolute(opts.runtime_dir), probe_runtimes(opts.python),
+    PoolEnvironment env{io, *launcher, logs, std::filesystem::absolute(opts.runtime_dir), probe_runtimes(opts.python, opts.node),
                         opts.init_timeout};
     // Before any worker starts, provisioned ones included: workers cannot write the cache.
     for (const auto& python : env.runtimes.python_paths()) compile_python_runtime(python, env.runtime_dir);
@@ -243,7 +243,7 @@ int run_daemon(const DaemonOptions& options) {
     LambdaApi lambda(io, blocking, bulk, registry, pools, dispatcher, async, event_store, changes, locations, verifier,
                      env.runtimes, aws, {opts.max_concurrency});
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, http_trigger, changes, lambda,
-                   locations, opts.prices, token);
+                   locations, env.runtimes, opts.prices, token);
     pools.on_pool_drained([&changes] { changes.collect_code_garbage(); });
     changes.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
 

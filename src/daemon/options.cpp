@@ -89,6 +89,7 @@ std::string serve_usage() {
                                      else DATA_DIR/api-token, created at first start)
   --runtime-dir DIR                  funcd's runtimes (default: the checkout's runtime/)
   --python PATH                      interpreter for the python3 runtime (default /usr/bin/python3)
+  --node PATH                        Node.js for the nodejs runtimes (default /usr/bin/node)
   --init-timeout-ms N                how long a runtime may take to ask for its first event (default 10000)
   --price-per-gb-second X            (default 0.0000166667, Lambda x86)
   --price-per-million-requests X     (default 0.20, Lambda)
@@ -138,6 +139,7 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--api-token-file") o.api_token_file = std::filesystem::path(next());
         else if (flag == "--runtime-dir") o.runtime_dir = next();
         else if (flag == "--python") o.python = next();
+        else if (flag == "--node") o.node = next();
         else if (flag == "--init-timeout-ms") o.init_timeout = std::chrono::milliseconds(parse_positive(flag, next()));
         else if (flag == "--price-per-gb-second") o.prices.per_gb_second = parse_price(flag, next(), kPriceDecimals);
         else if (flag == "--price-per-million-requests")

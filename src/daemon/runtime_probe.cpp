@@ -30,9 +30,24 @@ std::string python_version(const std::string& python) {
     return v;
 }
 
+// `node --version` prints "v20.20.2" without starting any JavaScript.
+std::string node_version(const std::string& node) {
+    if (node.empty()) return {};
+    const CapturedRun run = run_captured({node, "--version"}, kProbeTimeout, kMaxProbeOutput);
+    if (!run.succeeded()) {
+        spdlog::warn("runtimes: cannot ask {} for its version ({}); Node.js functions are refused", node,
+                     run.describe());
+        return {};
+    }
+    std::string v = run.output;
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+    if (v.starts_with('v')) v.erase(0, 1);
+    return v;
+}
+
 }  // namespace
 
-RuntimeCatalog probe_runtimes(const std::string& default_python) {
+RuntimeCatalog probe_runtimes(const std::string& default_python, const std::string& node) {
     Interpreter fallback{default_python, python_version(default_python)};
     // /usr/bin/python3 is usually a link to one of the python3.X: the same interpreter is
     // asked once and gets its runtime's bytecode compiled once.
@@ -52,7 +67,11 @@ RuntimeCatalog probe_runtimes(const std::string& default_python) {
     }
     spdlog::info("runtimes: python3 is {} ({}); own interpreters for:{}", fallback.path,
                  fallback.version.empty() ? "version unknown" : fallback.version, found.empty() ? " none" : found);
-    return RuntimeCatalog(std::move(fallback), std::move(exact));
+    Interpreter host_node{node, node_version(node)};
+    if (!host_node.version.empty())
+        spdlog::info("runtimes: nodejs is {} ({}), for nodejs and nodejs*.x up to nodejs{}.x", host_node.path,
+                     host_node.version, host_node.version.substr(0, host_node.version.find('.')));
+    return RuntimeCatalog(std::move(fallback), std::move(exact), std::move(host_node));
 }
 
 }  // namespace funcd

@@ -31,7 +31,8 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
                        boost::asio::thread_pool& bulk, Registry& registry,
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                        TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
-                       CodeLocations& locations, Prices prices, std::string api_token)
+                       CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices,
+                       std::string api_token)
     : io_(io),
       blocking_(blocking),
       bulk_(bulk),
@@ -45,6 +46,7 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
       changes_(changes),
       lambda_(lambda),
       locations_(locations),
+      runtimes_(runtimes),
       prices_(prices),
       api_token_(std::move(api_token)) {}
 
@@ -174,6 +176,8 @@ void ControlApi::deploy(const std::string& name, http::Request& req, http::Respo
                                                       limits::kMaxZipBytes));
             parsed = parse_deploy_query(name, parse_target(target).params, std::move(body));
         }
+        // A Node.js newer than the host's cannot run here: refused now, not at every invoke.
+        if (auto why = runtimes_.refusal(parsed.config.runtime_name())) throw ApiError::bad_parameter(*why);
         bool created = false;
         std::string previous;  // the version /v1 invoked before this deploy
         FunctionRecordPtr record = registry_.update(name, [&](RecordChange& c) {
@@ -218,7 +222,7 @@ void ControlApi::deploy(const std::string& name, http::Request& req, http::Respo
                 pools_.retire_version(record->name, previous);
             changes_.changed(record);
         });
-        return json_response(created ? 201 : 200, describe(*record));
+        return json_response(created ? 201 : 200, describe_with_runtime(*record));
     });
 }
 
@@ -274,10 +278,18 @@ void ControlApi::put_concurrency(const std::string& name, std::optional<std::ref
     });
 }
 
+json ControlApi::describe_with_runtime(const FunctionRecord& fn) const {
+    json body = describe(fn);
+    // What really runs it: python3.12 may run on the host's Python 3.11, nodejs18.x on its
+    // Node.js 20 (the same as Lambda's INIT_START line names).
+    body["runtime_version"] = runtimes_.runtime_version(fn.default_target()->config.runtime_name());
+    return body;
+}
+
 void ControlApi::get_function(const std::string& name, http::Responder& respond) {
     FunctionRecordPtr fn = registry_.find(name);
     if (!fn) throw ApiError::not_found("function '" + name + "' does not exist");
-    json body = describe(*fn);
+    json body = describe_with_runtime(*fn);
     InstanceCounts c = pools_.instances(name);
     body["instances"] = {{"idle", c.idle}, {"busy", c.busy}};
     body["provisioned"] = concurrency_json(*fn)["provisioned"];
@@ -290,7 +302,7 @@ void ControlApi::get_function(const std::string& name, http::Responder& respond)
 
 void ControlApi::list_functions(http::Responder& respond) {
     json list = json::array();
-    for (const auto& fn : registry_.list()) list.push_back(describe(*fn));
+    for (const auto& fn : registry_.list()) list.push_back(describe_with_runtime(*fn));
     respond(json_response(200, {{"functions", std::move(list)}}));
 }
 

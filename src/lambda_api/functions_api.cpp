@@ -181,6 +181,7 @@ void LambdaApi::apply_settings(const json& body, FunctionConfig& c, RecordChange
     for (const auto& [key, v] : body.items()) {
         if (key == "Runtime") {
             set_runtime(c, string_field(v, key));
+            if (auto why = runtimes_.refusal(c.runtime_id)) throw LambdaError::invalid_parameter(*why);
         } else if (key == "Handler") {
             c.handler = string_field(v, key);
             if (c.handler.empty() || c.handler.size() > 128 ||
@@ -274,7 +275,7 @@ void LambdaApi::apply_settings(const json& body, FunctionConfig& c, RecordChange
         // members of newer models are ignored, as older AWS SDKs' fields are by Lambda.
     }
     if (create && c.handler.empty())
-        c.handler = c.runtime == Runtime::python3 ? "lambda_function.lambda_handler" : "bootstrap";
+        c.handler = std::string(default_handler(c.runtime));
     try {
         validate_config(c);
     } catch (const ApiError& e) {

@@ -416,6 +416,7 @@ void Worker::on_process_exit() {
     // of when its resources are dropped, off the loop (WorkerPool::worker_exited).
     resources_->signal_kill();
 
+    InvocationPtr undelivered;
     if (current_) {
         if (delivered_ && resources_->out_of_memory()) {
             log_->platform(fmt::format("OUT_OF_MEMORY RequestId: {} memory_mb={}", current_->request_id,
@@ -437,6 +438,13 @@ void Worker::on_process_exit() {
         } else if (posted_init_error_) {
             auto [type, body] = *posted_init_error_;
             complete(Outcome::init_error, std::move(body), std::move(type));
+        } else if (initialised_at_) {
+            // It answered its last event and ended before asking for this one (the Node.js
+            // runtime exits on purpose after reporting an uncaught exception): this event
+            // never reached it and is no failure of the function.
+            spdlog::debug("worker: pid={} exited between invocations; request {} goes to another worker", pid_,
+                          current_->request_id);
+            undelivered = std::move(current_);
         } else {
             // Exit status 126/127 before asking for work: the entry point could not run.
             const bool bad_entry = status.exited && (status.code == 126 || status.code == 127) && !initialised_at_;
@@ -459,6 +467,8 @@ void Worker::on_process_exit() {
     output_.close();
     waiter_.reset();
     owner_.worker_exited(*this);
+    // After the exit is accounted for: its memory is free for the worker that takes over.
+    if (undelivered) owner_.run_elsewhere(std::move(undelivered));
 }
 
 void Worker::capture(Invocation& inv, std::string_view line) {

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "funcd/pool/node_launch.hpp"
+
 namespace funcd {
 namespace {
 
@@ -29,7 +31,8 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
         fmt::format("arn:aws:lambda:{}:{}:function:{}{}", env_.region, env_.account_id, fn_->config.name,
                     fn_->is_latest() ? std::string() : ":" + fn_->label());
     // Lambda logs the runtime version a worker starts with; funcd's may differ from the
-    // identifier (python3.12 on a host whose Python is 3.11), which is why it is said.
+    // identifier (python3.12 on a host whose Python is 3.11, nodejs18.x on the host's
+    // Node.js 20), which is why it is said.
     const std::string id = fn_->config.runtime_name();
     settings_.init_start_line =
         fmt::format("INIT_START Runtime Version: {}\tRuntime Version ARN: arn:aws:lambda:{}::runtime:{}",
@@ -64,6 +67,10 @@ WorkerSpec WorkerPool::make_spec(bool provisioned) const {
         // so output lines reach the log tagged with the invocation that printed them.
         spec.argv = {env_.runtimes.python_for(c.runtime_name()).path, "-I", "-u",
                      inside.runtime_root + "/python/bootstrap.py"};
+    } else if (c.runtime == Runtime::nodejs) {
+        spec.argv = {env_.runtimes.node().path};
+        for (auto& flag : node_heap_flags(c.memory_mb, c.env)) spec.argv.push_back(std::move(flag));
+        spec.argv.push_back(inside.runtime_root + "/nodejs/bootstrap.js");
     } else {
         // Lambda runs /var/task/bootstrap, else a layer's /opt/bootstrap.
         std::error_code ec;
@@ -99,8 +106,14 @@ WorkerSpec WorkerPool::make_spec(bool provisioned) const {
         "LD_LIBRARY_PATH=" + library_path,
         "HOME=/tmp",
     };
-    // Where funcd's Python runtime finds the layers' python/ directories.
+    // Where funcd's runtimes find the layers (the Python one's python/ directories).
     if (!inside.opt_root.empty()) spec.env.push_back(std::string(kLayersRootVariable) + "=" + inside.opt_root);
+    // Node reads NODE_PATH only as it starts: the launcher sets it, as Lambda's bootstrap does.
+    // The sandbox always has an /opt; its layer directories are searched only when there are layers.
+    if (c.runtime == Runtime::nodejs)
+        if (auto p = node_path(c.env, env_.runtimes.node_major(), fn_->opt_dir.empty() ? "" : inside.opt_root,
+                               inside.task_root))
+            spec.env.push_back("NODE_PATH=" + *p);
     if (spec.host_network)
         spec.env.insert(spec.env.end(), env_.host_network_env.begin(), env_.host_network_env.end());
     for (const auto& [k, v] : c.env) spec.env.push_back(k + "=" + v);
@@ -147,6 +160,31 @@ std::shared_ptr<Worker> WorkerPool::cold_start(bool provisioned, bool report_ini
 WorkerPool::Submit WorkerPool::submit(InvocationPtr& inv) {
     keep_alive_->on_arrival(Clock::now());
     prewarm_at_.reset();
+    return place(inv);
+}
+
+void WorkerPool::run_elsewhere(InvocationPtr inv) {
+    // A retired pool starts nothing new; the memory budget may have been taken meanwhile.
+    // Either way the invocation is answered as it would have been without another worker.
+    if (retired_ || place(inv) == Submit::no_memory)
+        fail_unstarted(inv, "Runtime.ExitError", "Runtime exited with error before it was ready");
+}
+
+void WorkerPool::fail_unstarted(InvocationPtr& inv, std::string type, std::string message) {
+    InvocationResult r;
+    r.outcome = Outcome::init_error;
+    r.error_type = std::move(type);
+    r.body = error_document(r.error_type, message);
+    r.version = fn_->version;
+    r.start = std::chrono::system_clock::now();
+    // The caller's reference may be the invocation's only one, and `done` reads the
+    // invocation: it stays alive until `done` has returned.
+    InvocationPtr keep = std::move(inv);
+    auto done = std::move(keep->done);
+    done(std::move(r));
+}
+
+WorkerPool::Submit WorkerPool::place(InvocationPtr& inv) {
     for (auto* stack : {&idle_provisioned_, &idle_}) {
         if (stack->empty()) continue;
         auto w = std::move(stack->back());
@@ -168,17 +206,7 @@ WorkerPool::Submit WorkerPool::submit(InvocationPtr& inv) {
     } catch (const std::exception& e) {
         spdlog::error("pool: cannot start a worker for function={} version={}: {}", fn_->config.name, fn_->version,
                       e.what());
-        InvocationResult r;
-        r.outcome = Outcome::init_error;
-        r.error_type = "Runtime.InitError";
-        r.body = error_document(r.error_type, std::string("could not start the function's runtime: ") + e.what());
-        r.version = fn_->version;
-        r.start = std::chrono::system_clock::now();
-        // The caller's reference may be the invocation's only one, and `done` reads the
-        // invocation: it stays alive until `done` has returned.
-        InvocationPtr keep = std::move(inv);
-        auto done = std::move(keep->done);
-        done(std::move(r));
+        fail_unstarted(inv, "Runtime.InitError", std::string("could not start the function's runtime: ") + e.what());
         return Submit::started;
     }
     w->assign(std::move(inv));

@@ -23,6 +23,7 @@ namespace {
 
 constexpr std::string_view kDefaultPythonHandler = "lambda_function.lambda_handler";
 constexpr std::string_view kDefaultProvidedHandler = "bootstrap";
+constexpr std::string_view kDefaultNodeHandler = "index.handler";  // Lambda's console default
 constexpr std::size_t kMaxFunctionNameBytes = 64;  // Lambda's limit on an unqualified name
 constexpr std::size_t kMaxHandlerBytes = 128;      // Lambda's limit on the Handler setting
 
@@ -108,8 +109,7 @@ void set_runtime(FunctionConfig& c, std::string_view text) {
 }
 
 void apply_default_handler(FunctionConfig& c) {
-    if (c.handler.empty())
-        c.handler = c.runtime == Runtime::python3 ? kDefaultPythonHandler : kDefaultProvidedHandler;
+    if (c.handler.empty()) c.handler = default_handler(c.runtime);
 }
 
 // Reports what a mistyped JSON value was, for messages like "(got a string)".
@@ -183,6 +183,18 @@ bool is_python_handler(std::string_view h) {
     return true;
 }
 
+// `[dir/...]module.export[.property...]`, as the Node.js runtime splits it: a non-empty
+// module name before the first '.' of the last path segment, and no `..` (which the
+// runtime refuses as Runtime.MalformedHandlerName). Lambda allows no whitespace.
+bool is_node_handler(std::string_view h) {
+    if (h.empty() || h.find("..") != std::string_view::npos || !is_valid_utf8(h)) return false;
+    if (std::any_of(h.begin(), h.end(), [](char ch) { return is_control(ch) || ch == ' '; })) return false;
+    const auto slash = h.rfind('/');
+    const auto last = slash == std::string_view::npos ? h : h.substr(slash + 1);
+    const auto dot = last.find('.');
+    return dot != std::string_view::npos && dot > 0 && dot + 1 < last.size();
+}
+
 void validate_handler(const FunctionConfig& c) {
     const std::string& h = c.handler;
     if (h.size() > kMaxHandlerBytes)
@@ -195,6 +207,11 @@ void validate_handler(const FunctionConfig& c) {
                 "' is invalid for runtime python3: use <module path>.<function>, e.g. "
                 "lambda_function.lambda_handler or pkg/app.handler, with path segments of letters, digits, "
                 "'-' or '_'");
+    } else if (c.runtime == Runtime::nodejs) {
+        if (!is_node_handler(h))
+            throw ApiError::bad_parameter(
+                "handler '" + h + "' is invalid for runtime " + c.runtime_name() +
+                ": use [dir/]<module>.<export>, e.g. index.handler or src/app.api.get, without spaces or '..'");
     } else {
         if (h.empty() || std::any_of(h.begin(), h.end(), is_control) || !is_valid_utf8(h))
             throw ApiError::bad_parameter("handler for runtime provided must be non-empty UTF-8 text without "
@@ -224,6 +241,15 @@ std::string decode_zip_base64(const json& code) {
 }  // namespace
 
 bool is_reserved_env_key(std::string_view key) { return kReservedEnvKeys.count(key) > 0; }
+
+std::string_view default_handler(Runtime r) {
+    switch (r) {
+        case Runtime::python3: return kDefaultPythonHandler;
+        case Runtime::nodejs: return kDefaultNodeHandler;
+        case Runtime::provided: return kDefaultProvidedHandler;
+    }
+    return kDefaultProvidedHandler;
+}
 
 namespace {
 
@@ -589,6 +615,10 @@ void validate_code_for_runtime(const FunctionConfig& c, const fs::path& code_dir
     }
     // Lambda checks a Python handler's module only when the runtime imports it.
     if (check == CodeCheck::architecture_only) return;
+    // A Node.js handler's module may be a file of the zip (with or without an extension),
+    // a package in its node_modules or one of a layer's: the runtime resolves it, and one
+    // it cannot find is Runtime.ImportModuleError, as on Lambda.
+    if (c.runtime == Runtime::nodejs) return;
     // validate_config has already checked the handler's shape, so the module path is clean.
     std::string module = c.handler.substr(0, c.handler.rfind('.'));
     std::replace(module.begin(), module.end(), '.', '/');

@@ -10,6 +10,7 @@ import json
 import math
 import platform
 import re
+import subprocess
 import time
 import unittest
 import urllib.request
@@ -803,6 +804,94 @@ class LayersTest(DaemonTestCase):
         with self.assertRaises(self.lam.exceptions.InvalidParameterValueException) as cm:
             self.create_python_function(Layers=[missing])
         self.assertEqual(f"Layer version {missing} does not exist.", cm.exception.response["Error"]["Message"])
+
+
+def host_node_version():
+    """The host's Node.js ("20.20.2"): what funcd runs every nodejs identifier on."""
+    out = subprocess.run(["/usr/bin/node", "--version"], capture_output=True, text=True, timeout=30, check=True)
+    return out.stdout.strip().lstrip("v")
+
+
+NODE_LAYER_HANDLER = r"""
+const greeting = require('greeting');    // the layer's /opt/nodejs/node_modules
+const versioned = require('versioned');  // /opt/nodejs/node<major>/node_modules comes first
+exports.handler = async (event, context) => {
+  console.warn('greeting', event.name);
+  return {
+    greeting: greeting.hello(event.name), versioned: versioned.where, nodePath: process.env.NODE_PATH,
+    node: process.versions.node, arn: context.invokedFunctionArn, memory: context.memoryLimitInMB,
+    name: context.functionName, remaining: context.getRemainingTimeInMillis(), requestId: context.awsRequestId,
+  };
+};
+"""
+
+
+class NodeRuntimeTest(DaemonTestCase):
+
+    def test_nodejs_function_with_a_layer(self):
+        version = host_node_version()
+        major = version.split(".")[0]
+        layer = unique_name("node-layer")
+        published = self.lam.publish_layer_version(LayerName=layer, CompatibleRuntimes=["nodejs20.x"], Content={
+            "ZipFile": make_zip({
+                "nodejs/node_modules/greeting/index.js": "exports.hello = (n) => `hello, ${n}`;\n",
+                "nodejs/node_modules/versioned/index.js": "exports.where = 'shared';\n",
+                f"nodejs/node{major}/node_modules/versioned/index.js": f"exports.where = 'node{major}';\n",
+            })})
+        name = unique_name("node")
+        created = self.lam.create_function(
+            FunctionName=name, Runtime="nodejs20.x", Role=ROLE, Handler="index.handler", Timeout=5, MemorySize=256,
+            Code={"ZipFile": make_zip({"index.js": NODE_LAYER_HANDLER})}, Layers=[published["LayerVersionArn"]])
+        self.assertEqual("nodejs20.x", created["Runtime"])
+        self.assertEqual([published["LayerVersionArn"]], [layer["Arn"] for layer in created["Layers"]])
+
+        answer, payload = self.invoke_json(name, {"name": "layers"}, LogType="Tail")
+        self.assertNotIn("FunctionError", answer, payload)
+        self.assertEqual("hello, layers", payload["greeting"])
+        self.assertEqual(f"node{major}", payload["versioned"], "the version's own directory is searched first")
+        self.assertEqual(f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/task", payload["nodePath"])
+        self.assertEqual(version, payload["node"])
+        self.assertEqual(self.daemon.function_arn(name), payload["arn"])
+        self.assertEqual(name, payload["name"])
+        self.assertEqual("256", payload["memory"])
+        self.assertTrue(0 < payload["remaining"] <= 5000, payload)
+        self.assertRegex(log_tail(answer), r"\t%s\tWARN\tgreeting layers\n" % re.escape(payload["requestId"]))
+
+        # The version really used: RuntimeVersionConfig and the INIT_START line agree.
+        raw = self.daemon.signed("GET", f"/2015-03-31/functions/{name}/configuration")
+        self.assertEqual(200, raw.status, raw)
+        version_arn = raw.json()["RuntimeVersionConfig"]["RuntimeVersionArn"]
+        self.assertRegex(version_arn, r"^arn:aws:lambda:%s::runtime:[0-9a-f]{64}$" % REGION)
+        log = poll(lambda: re.search(r"INIT_START Runtime Version: nodejs:(\S+)\tRuntime Version ARN: (\S+)",
+                                     self.daemon.function_log(name)), message="the INIT_START line")
+        self.assertEqual(version, log.group(1))
+        self.assertEqual(version_arn, log.group(2))
+
+    def test_a_newer_node_than_the_hosts_is_refused(self):
+        version = host_node_version()
+        newer = [m for m in (22, 24) if m > int(version.split(".")[0])]
+        self.assertTrue(newer, f"this host's Node.js {version} is newer than every nodejs identifier")
+        for major in newer:
+            with self.assertRaises(self.lam.exceptions.InvalidParameterValueException) as cm:
+                self.lam.create_function(FunctionName=unique_name("node"), Runtime=f"nodejs{major}.x", Role=ROLE,
+                                         Handler="index.handler",
+                                         Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => 1;\n"})})
+            self.assertEqual(400, cm.exception.response["ResponseMetadata"]["HTTPStatusCode"])
+            self.assertIn(f"runtime nodejs{major}.x asks for Node.js {major}, but this host runs Node.js {version}",
+                          cm.exception.response["Error"]["Message"])
+        # An older major runs on the host's Node.js; switching it to a newer one is refused.
+        name = unique_name("node")
+        self.lam.create_function(FunctionName=name, Runtime="nodejs18.x", Role=ROLE, Handler="index.handler",
+                                 Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => process.version;\n"})})
+        self.assertEqual("v" + version, self.invoke_json(name)[1])
+        with self.assertRaises(self.lam.exceptions.InvalidParameterValueException):
+            self.lam.update_function_configuration(FunctionName=name, Runtime=f"nodejs{newer[-1]}.x")
+        self.assertEqual("nodejs18.x", self.lam.get_function_configuration(FunctionName=name)["Runtime"])
+        # Plain `nodejs` is retired on Lambda, as it is here.
+        with self.assertRaises(self.lam.exceptions.InvalidParameterValueException) as cm:
+            self.lam.create_function(FunctionName=unique_name("node"), Runtime="nodejs", Role=ROLE,
+                                     Handler="index.handler", Code={"ZipFile": make_zip({"index.js": ""})})
+        self.assertIn("The runtime parameter of nodejs is no longer supported", cm.exception.response["Error"]["Message"])
 
 
 class ListingTest(DaemonTestCase):

@@ -54,7 +54,9 @@ FunctionConfig valid_config() {
 TEST(Runtime, RoundTripsNames) {
     EXPECT_EQ(to_string(Runtime::python3), "python3");
     EXPECT_EQ(to_string(Runtime::provided), "provided");
+    EXPECT_EQ(to_string(Runtime::nodejs), "nodejs");
     EXPECT_EQ(runtime_family("python3"), Runtime::python3);
+    EXPECT_EQ(runtime_family("nodejs"), Runtime::nodejs);
     EXPECT_EQ(runtime_family("provided"), Runtime::provided);
 }
 
@@ -62,16 +64,26 @@ TEST(Runtime, KnowsLambdasIdentifiers) {
     for (const char* id : {"python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14"})
         EXPECT_EQ(runtime_family(id), Runtime::python3) << id;
     for (const char* id : {"provided.al2", "provided.al2023"}) EXPECT_EQ(runtime_family(id), Runtime::provided) << id;
+    for (const char* id : {"nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x"})
+        EXPECT_EQ(runtime_family(id), Runtime::nodejs) << id;
+    EXPECT_EQ(requested_node_major("nodejs18.x"), 18);
+    EXPECT_EQ(requested_node_major("nodejs24.x"), 24);
+    EXPECT_FALSE(requested_node_major("nodejs"));
+    EXPECT_FALSE(requested_node_major("python3.12"));
     EXPECT_EQ(requested_python_version("python3.12"), "3.12");
     EXPECT_FALSE(requested_python_version("python3"));
     EXPECT_FALSE(requested_python_version("provided.al2"));
     // Case-sensitive, as Lambda's are; unknown and retired ones are not run.
-    for (const char* id : {"Provided", "PYTHON3.9", "python3.8", "python2.7", "java21", "nodejs20.x", ""})
+    for (const char* id : {"Provided", "PYTHON3.9", "python3.8", "python2.7", "java21", "nodejs16.x",
+                           "nodejs14.x", "NodeJS20.x", "nodejs20", ""})
         EXPECT_FALSE(runtime_family(id)) << id;
     EXPECT_TRUE(is_deprecated_runtime("python2.7"));
     EXPECT_TRUE(is_deprecated_runtime("go1.x"));
     EXPECT_FALSE(is_deprecated_runtime("java21"));
     EXPECT_FALSE(is_deprecated_runtime("provided"));
+    // Lambda retired plain `nodejs`: its API refuses it, while /v1 runs it on the host's Node.js.
+    EXPECT_TRUE(is_deprecated_runtime("nodejs"));
+    EXPECT_FALSE(is_deprecated_runtime("nodejs20.x"));
 }
 
 TEST(FunctionName, AcceptsOnlyLambdaStyleNames) {
@@ -335,6 +347,28 @@ TEST(ValidateConfig, ChecksProvidedHandler) {
     }
 }
 
+TEST(ValidateConfig, ChecksNodeHandlerShape) {
+    auto c = valid_config();
+    c.runtime = Runtime::nodejs;
+    c.runtime_id = "nodejs20.x";
+    for (const char* good : {"index.handler", "src/app.api.v1.get", "lib/handler.mjs.fn", "a-b/c_d.$x", "i.h"}) {
+        c.handler = good;
+        EXPECT_NO_THROW(validate_config(c)) << good;
+    }
+    // What the runtime would refuse as Runtime.MalformedHandlerName, and Lambda's [^\s]+.
+    for (const char* bad : {"", "index", ".handler", "src/.handler", "index.", "../index.handler",
+                            "a/../index.handler", "index..handler", "in dex.handler", "index.han\tdler"}) {
+        c.handler = bad;
+        expect_api_error([&] { validate_config(c); }, "is invalid for runtime nodejs20.x");
+    }
+}
+
+TEST(ValidateConfig, DefaultHandlersAreLambdas) {
+    EXPECT_EQ(default_handler(Runtime::python3), "lambda_function.lambda_handler");
+    EXPECT_EQ(default_handler(Runtime::nodejs), "index.handler");
+    EXPECT_EQ(default_handler(Runtime::provided), "bootstrap");
+}
+
 class CodeForRuntime : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -394,6 +428,12 @@ TEST_F(CodeForRuntime, PythonNeedsTheHandlerModule) {
     EXPECT_NO_THROW(validate_code_for_runtime(config(Runtime::python3, "pkg.fn"), dir_));
     fs::create_directories(dir_ / "empty");
     expect_api_error([&] { validate_code_for_runtime(config(Runtime::python3, "empty.fn"), dir_); }, "empty.py");
+}
+
+TEST_F(CodeForRuntime, NodeModuleIsLeftToTheRuntime) {
+    // It may be a package of node_modules or a layer's: the runtime resolves it, and a
+    // missing one is Runtime.ImportModuleError at invoke.
+    EXPECT_NO_THROW(validate_code_for_runtime(config(Runtime::nodejs, "index.handler"), dir_));
 }
 
 TEST(Describe, ReportsEveryField) {

@@ -863,6 +863,30 @@ TEST_F(WorkerPoolTest, InvocationPastItsTimeoutFailsAndTheWorkerIsKilled) {
     EXPECT_NE(log_text().find("\tStatus: timeout"), std::string::npos);
 }
 
+TEST_F(WorkerPoolTest, InvocationAssignedToAWorkerThatExitsBeforeAskingRunsOnANewWorker) {
+    start_pool();
+    auto first = submit("req-1");
+    {
+        RuntimeClient rt(launcher_.at(0).port);
+        serve(rt, first);
+    }
+    // Answered, not yet asked again: the next invocation waits for this worker...
+    auto second = submit("req-2");
+    EXPECT_EQ(launcher_.count(), 1u);
+    // ...which ends instead (as the Node.js runtime does after an uncaught exception). The
+    // event never reached it: a new worker runs it.
+    launcher_.at(0).kill();
+    ASSERT_TRUE(wait_until([this] { return launcher_.count() == 2u; }));
+    RuntimeClient rt(launcher_.at(1).port);
+    const auto event = rt.next();
+    ASSERT_EQ(event.result_int(), 200);
+    EXPECT_EQ(event["Lambda-Runtime-Aws-Request-Id"], "req-2");
+    ASSERT_EQ(rt.respond("req-2", "ok").result_int(), 202);
+    const auto r = second.wait();
+    EXPECT_EQ(r.outcome, Outcome::success);
+    EXPECT_TRUE(r.init_duration_us.has_value()) << "a cold start, reported as one";
+}
+
 TEST_F(WorkerPoolTest, WorkerExitingDuringAnInvocationFailsItWithExitError) {
     start_pool();
     auto s = submit("req-1");

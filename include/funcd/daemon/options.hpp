@@ -20,6 +20,8 @@ struct DaemonOptions {
     std::optional<std::string> api_token;  // FUNCD_API_TOKEN
     std::filesystem::path runtime_dir = FUNCD_DEFAULT_RUNTIME_DIR;
     std::string python = "/usr/bin/python3";
+    // Runs every nodejs runtime identifier (Debian's nodejs package installs it here).
+    std::string node = "/usr/bin/node";
     // Lambda allows 10 s for a runtime to initialise before the first event.
     std::chrono::milliseconds init_timeout{10'000};
     Prices prices;

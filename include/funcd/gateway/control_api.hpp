@@ -21,6 +21,7 @@
 #include "funcd/gateway/trigger_api.hpp"
 #include "funcd/gateway/http_types.hpp"
 #include "funcd/metering/pricing.hpp"
+#include "funcd/pool/runtime_catalog.hpp"
 
 namespace funcd {
 
@@ -32,7 +33,7 @@ public:
                Registry& registry,
                PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
-               CodeLocations& locations, Prices prices, std::string api_token);
+               CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices, std::string api_token);
 
     // For http::Server: every request of the listener (/v1, Lambda's API, function URLs...).
     void handle(http::Request req, http::Responder respond);
@@ -58,6 +59,8 @@ private:
     void usage(const http::Request& req, http::Responder& respond);
     void usage_records(const http::Request& req, http::Responder& respond);
     bool authorized(const http::Request& req) const;
+    // describe(fn) and the runtime version that runs its default version.
+    nlohmann::json describe_with_runtime(const FunctionRecord& fn) const;
     static http::Response unauthorized();
 
     // Runs `work` on the blocking pool and answers with its result (or its ApiError) on the loop.
@@ -76,6 +79,7 @@ private:
     FunctionChanges& changes_;
     LambdaApi& lambda_;
     CodeLocations& locations_;
+    const RuntimeCatalog& runtimes_;
     Prices prices_;
     std::string api_token_;
 };

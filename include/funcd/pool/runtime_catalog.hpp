@@ -2,8 +2,10 @@
 // The runtimes this host runs: which interpreter serves each runtime identifier, and the
 // version really used, which funcd reports (Lambda's RuntimeVersionConfig, the
 // `INIT_START Runtime Version:` log line) because a `python3.12` function may run on
-// another Python 3 when the host has no 3.12.
+// another Python 3 when the host has no 3.12, and every `nodejsNN.x` runs on the host's
+// one Node.js.
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,14 +17,28 @@ struct Interpreter {
     std::string version;  // e.g. 3.11.2; empty when unknown
 };
 
+// funcd's Node.js runtime (runtime/nodejs) uses what Node.js 20 added (docs/runtimes.md).
+inline constexpr int kMinNodeMajor = 20;
+
 class RuntimeCatalog {
 public:
     // `default_python` serves `python3` and every python3.X the host has no own interpreter
     // for; `exact` maps identifiers (python3.11) to the host's interpreter of that version.
-    RuntimeCatalog(Interpreter default_python, std::map<std::string, Interpreter, std::less<>> exact = {});
+    // `node` serves `nodejs` and every nodejsNN.x; an empty path: this host runs none.
+    RuntimeCatalog(Interpreter default_python, std::map<std::string, Interpreter, std::less<>> exact = {},
+                   Interpreter node = {});
 
     const Interpreter& python_for(std::string_view runtime_id) const;
-    // What INIT_START and RuntimeVersionConfig name: "python:3.11.2", "provided:funcd".
+    const Interpreter& node() const { return node_; }
+    // The major version of the host's Node.js, if it is known.
+    std::optional<int> node_major() const;
+    // Why this host cannot run functions of `runtime_id` (a message for the deploy's 400),
+    // or nullopt when it can. Only a Node.js identifier can be refused: one asking for a
+    // newer major version than the host's Node.js, or any when the host has no usable
+    // Node.js. An older major version runs on the host's newer Node.js.
+    std::optional<std::string> refusal(std::string_view runtime_id) const;
+    // What INIT_START and RuntimeVersionConfig name: "python:3.11.2", "nodejs:20.20.2",
+    // "provided:funcd".
     std::string runtime_version(std::string_view runtime_id) const;
     // A stable id of that version, for Lambda's RuntimeVersionArn.
     std::string runtime_version_hash(std::string_view runtime_id) const;
@@ -32,6 +48,7 @@ public:
 private:
     Interpreter default_python_;
     std::map<std::string, Interpreter, std::less<>> exact_;
+    Interpreter node_;
 };
 
 }  // namespace funcd

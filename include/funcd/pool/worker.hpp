@@ -36,6 +36,9 @@ public:
     virtual void worker_available(Worker& w) = 0;
     // The process is gone and reaped; the worker must be dropped.
     virtual void worker_exited(Worker& w) = 0;
+    // An invocation assigned to a worker that exited before it asked for it (after its
+    // previous answer): it never reached the function, so it runs on another worker.
+    virtual void run_elsewhere(InvocationPtr inv) = 0;
 };
 
 struct WorkerSettings {

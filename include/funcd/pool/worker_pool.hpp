@@ -28,7 +28,7 @@ struct PoolEnvironment {
     SandboxLauncher& launcher;
     LogDirectory& logs;
     std::filesystem::path runtime_dir;  // funcd's runtime/ directory on the host
-    RuntimeCatalog runtimes;            // interpreters for the python3 runtimes
+    RuntimeCatalog runtimes;            // interpreters for the python3 and nodejs runtimes
     std::chrono::milliseconds init_timeout{10'000};
     std::string region = "us-east-1";
     std::string account_id = "000000000000";
@@ -93,8 +93,13 @@ public:
     // WorkerOwner
     void worker_available(Worker& w) override;
     void worker_exited(Worker& w) override;
+    void run_elsewhere(InvocationPtr inv) override;
 
 private:
+    // submit() without counting an arrival: an idle worker, a starting one, or a new one.
+    Submit place(InvocationPtr& inv);
+    // Answers `inv` with an init error of `type`; it never ran.
+    void fail_unstarted(InvocationPtr& inv, std::string type, std::string message);
     WorkerSpec make_spec(bool provisioned) const;
     // Launches a worker already charged to the memory budget. Throws if the launcher
     // fails synchronously.

@@ -215,6 +215,10 @@ nlohmann::json describe(const ConcurrencySettings& c);
 // Names the runtime or Lambda itself sets (AWS_REGION, _HANDLER, ...): a function may not set them.
 bool is_reserved_env_key(std::string_view key);
 
+// The handler a function gets when it names none: Lambda's defaults (lambda_function.lambda_handler,
+// index.handler) and `bootstrap` for a custom runtime.
+std::string_view default_handler(Runtime r);
+
 // Checks ranges, the handler's shape and the environment (keys, reserved names, 4 KB total).
 // Throws ApiError(400) naming the field.
 void validate_config(const FunctionConfig& config);
@@ -225,7 +229,8 @@ enum class CodeCheck { entry_point, architecture_only };
 
 // Checks that an unpacked code tree (and its merged layers, `opt_dir`, may be empty) can
 // run `config`: `provided` needs an executable `bootstrap` at the root of the code or of
-// the layers, `python3` the handler's module file; a `bootstrap` that is an ELF executable
+// the layers, `python3` the handler's module file (a Node.js handler's module is resolved
+// by the runtime, from the code, its packages or the layers); a `bootstrap` that is an ELF executable
 // must be built for the function's architecture, which must be the host's. Throws
 // ApiError(400).
 void validate_code_for_runtime(const FunctionConfig& config, const std::filesystem::path& code_dir,

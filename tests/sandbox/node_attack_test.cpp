@@ -1,0 +1,67 @@
+// A Node.js worker runs under exactly the sandbox a Python one does: V8's JIT (executable
+// memory) and Node's threads work without anything of the sandbox opened for them, and what
+// the sandbox takes away stays away from JavaScript (and from a child process it spawns).
+#include "sandbox_support.hpp"
+
+namespace funcd::testing::sandbox {
+namespace {
+
+const char* kNodeProbe = R"(const fs = require('node:fs');
+const { execFileSync } = require('node:child_process');
+const errno = (fn) => { try { fn(); return null; } catch (e) { return e.code; } };
+const status = (key) => (fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp('^' + key + ':\\s*(.*)$', 'm')) || [])[1];
+
+// Hot enough for V8's optimising compilers: its code lives in memory it maps executable.
+function hot(n) { let s = 0; for (let i = 0; i < n; i++) s = (s + i * i) % 1000003; return s; }
+
+exports.handler = async (event) => {
+  let sum = 0;
+  for (let round = 0; round < 200; round++) sum += hot(20000);
+  // Work on libuv's thread pool (fs, crypto): threads of the worker.
+  await Promise.all([1, 2, 3, 4].map(() => new Promise((ok) => require('node:crypto').pbkdf2('p', 's', 1000, 32, 'sha256', ok))));
+  const maps = fs.readFileSync('/proc/self/maps', 'utf8').split('\n');
+  return {
+    sum,
+    seccomp: status('Seccomp'), noNewPrivs: status('NoNewPrivs'), capEff: status('CapEff'), threads: Number(status('Threads')),
+    uid: process.getuid(),
+    // Executable mappings backed by no file (and not [vdso]): what a JIT writes code into.
+    anonymousExecutable: maps.map((l) => l.trim().split(/\s+/)).filter((f) => f.length === 5 && f[1][2] === 'x').length,
+    shadow: errno(() => fs.readFileSync('/etc/shadow')),
+    database: errno(() => fs.readFileSync(event.database)),
+    writeTask: errno(() => fs.writeFileSync('/var/task/x', 'x')),
+    writeRuntime: errno(() => fs.writeFileSync('/var/runtime/nodejs/bootstrap.js', 'x')),
+    daemonProc: errno(() => fs.readFileSync('/proc/' + event.daemon_pid + '/cmdline')),
+    childUid: execFileSync('/usr/bin/id', ['-u']).toString().trim(),
+    childSeccomp: execFileSync('/bin/sh', ['-c', 'grep ^Seccomp: /proc/self/status']).toString().trim(),
+  };
+};
+)";
+
+TEST_F(SandboxAttack, NodeWorkerJitsAndThreadsUnderTheSameSandbox) {
+    auto d = start();
+    auto dep = d->deploy("node-probe", {{"runtime", "nodejs20.x"}, {"handler", "index.handler"}, {"timeout_s", 20}},
+                         make_zip({{"index.js", {kNodeProbe, 0644}}}));
+    ASSERT_EQ(dep.status, 201) << dep.body;
+    auto r = d->invoke("node-probe",
+                       json{{"daemon_pid", d->pid()}, {"database", (d->data_dir() / "funcd.db").string()}}.dump());
+    json body = ok_result(r);
+    ASSERT_TRUE(body.contains("seccomp")) << r.body;
+
+    EXPECT_EQ(body["seccomp"], "2") << "the worker's filter is installed";
+    EXPECT_EQ(body["noNewPrivs"], "1");
+    EXPECT_EQ(body["capEff"], "0000000000000000");
+    EXPECT_EQ(body["uid"], 993);
+    EXPECT_GT(body["threads"].get<int>(), 4) << "V8's and libuv's threads run";
+    EXPECT_GT(body["anonymousExecutable"].get<int>(), 0) << "V8's generated code is in anonymous executable memory";
+    EXPECT_EQ(body["shadow"], "ENOENT") << "the host's /etc is not the worker's";
+    EXPECT_EQ(body["database"], "ENOENT") << "the daemon's data directory is not in the worker's root";
+    EXPECT_TRUE(body["writeTask"] == "EROFS" || body["writeTask"] == "EACCES") << body["writeTask"];
+    EXPECT_TRUE(body["writeRuntime"] == "EROFS" || body["writeRuntime"] == "EACCES") << body["writeRuntime"];
+    EXPECT_EQ(body["daemonProc"], "ENOENT") << "the daemon is not in the worker's PID namespace";
+    EXPECT_EQ(body["childUid"], "993");
+    EXPECT_EQ(body["childSeccomp"], "Seccomp:\t2") << "a process the handler starts inherits the filter";
+    expect_still_serving(*d);
+}
+
+}  // namespace
+}  // namespace funcd::testing::sandbox
