@@ -154,6 +154,7 @@ public:
         state_ = State::closed;
         lingering_ = false;
         parked_self_.reset();
+        paused_self_.reset();
         error_code ignored;
         socket_.shutdown(net::socket_base::shutdown_both, ignored);
         socket_.close(ignored);
@@ -269,10 +270,13 @@ private:
 
     void pause_stream() {
         stream_paused_ = true;
+        // Nothing else holds the connection meanwhile (no read or write is posted).
+        paused_self_ = shared_from_this();
         stream_->when_drained([weak = weak_from_this()] {
             auto self = weak.lock();
             if (!self || !self->stream_paused_ || self->state_ == State::closed) return;
             self->stream_paused_ = false;
+            self->paused_self_.reset();
             // Not from inside the caller's consume(): on the next turn.
             net::post(self->socket_.get_executor(), [self] {
                 if (self->state_ == State::reading || self->state_ == State::waiting) self->parse();
@@ -579,6 +583,7 @@ private:
     std::shared_ptr<ResponseStream> stream_;        // the current request's body goes here (response streaming)
     std::string stream_request_id_;
     bool stream_paused_ = false;  // waiting for the stream's caller to take what it holds
+    std::shared_ptr<Session> paused_self_;  // alive while paused; released on resuming or close()
     bool body_decided_ = false;   // begin_body() has run for the current request
     std::list<std::weak_ptr<Session>>::iterator self_;
     bool registered_ = false;

@@ -655,6 +655,98 @@ class FunctionUrlTest(DaemonTestCase):
         self.assertEqual(403, http_request(signed_url, "GET", body, headers).status)
 
 
+# A custom runtime that streams its answer with the Runtime API's streaming mode: three
+# pieces, or two and an error reported in the trailers when the event asks for it.
+STREAMING_BOOTSTRAP = r"""#!/usr/bin/python3
+import base64, http.client, json, os, socket, time
+API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+HOST, PORT = API.split(":")
+while True:
+    conn = http.client.HTTPConnection(HOST, int(PORT))
+    conn.request("GET", "/2018-06-01/runtime/invocation/next")
+    res = conn.getresponse()
+    rid = res.getheader("Lambda-Runtime-Aws-Request-Id")
+    event = json.loads(res.read() or b"{}")
+    conn.close()
+    s = socket.create_connection((HOST, int(PORT)))
+    s.sendall(("POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: x\r\n"
+               "Lambda-Runtime-Function-Response-Mode: streaming\r\nContent-Type: text/plain\r\n"
+               "Transfer-Encoding: chunked\r\n"
+               "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\r\n" % rid).encode())
+    for piece in (b"one ", b"two "):
+        s.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        time.sleep(0.05)
+    if event.get("fail"):
+        err = base64.b64encode(json.dumps({"errorType": "Function.Broke", "errorMessage": "broke"}).encode())
+        s.sendall(b"0\r\nLambda-Runtime-Function-Error-Type: Function.Broke\r\n"
+                  b"Lambda-Runtime-Function-Error-Body: " + err + b"\r\n\r\n")
+    else:
+        s.sendall(b"6\r\nthree!\r\n0\r\n\r\n")
+    s.recv(4096)
+    s.close()
+"""
+
+
+class ResponseStreamingTest(DaemonTestCase):
+
+    def create_streaming_function(self):
+        name = unique_name("stream")
+        self.lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="bootstrap",
+                                 Code={"ZipFile": make_zip({"bootstrap": (STREAMING_BOOTSTRAP, 0o755)})}, Timeout=10)
+        return name
+
+    def test_function_url_invoke_mode_round_trip(self):
+        name = self.create_streaming_function()
+        created = self.lam.create_function_url_config(FunctionName=name, AuthType="NONE",
+                                                      InvokeMode="RESPONSE_STREAM")
+        self.assertEqual("RESPONSE_STREAM", created["InvokeMode"])
+        self.assertEqual("RESPONSE_STREAM", self.lam.get_function_url_config(FunctionName=name)["InvokeMode"])
+        with urllib.request.urlopen(created["FunctionUrl"], timeout=30) as resp:
+            self.assertEqual("chunked", resp.headers["Transfer-Encoding"])
+            self.assertEqual(b"one two three!", resp.read())
+
+        updated = self.lam.update_function_url_config(FunctionName=name, InvokeMode="BUFFERED")
+        self.assertEqual("BUFFERED", updated["InvokeMode"])
+        self.assertEqual("BUFFERED", self.lam.get_function_url_config(FunctionName=name)["InvokeMode"])
+        with urllib.request.urlopen(created["FunctionUrl"], timeout=30) as resp:
+            self.assertIsNone(resp.headers["Transfer-Encoding"])
+            self.assertEqual(b"one two three!", resp.read())
+
+        self.assertClientError("ValidationException", self.lam.update_function_url_config,
+                               FunctionName=name, InvokeMode="STREAMING")
+
+    def test_invoke_with_response_stream(self):
+        name = self.create_streaming_function()
+        answer = self.lam.invoke_with_response_stream(FunctionName=name, Payload=b"{}")
+        self.assertEqual(200, answer["StatusCode"])
+        self.assertEqual("$LATEST", answer["ExecutedVersion"])
+        chunks, complete = [], None
+        for event in answer["EventStream"]:
+            if "PayloadChunk" in event:
+                chunks.append(event["PayloadChunk"]["Payload"])
+            if "InvokeComplete" in event:
+                complete = event["InvokeComplete"]
+        self.assertEqual(b"one two three!", b"".join(chunks))
+        self.assertGreaterEqual(len(chunks), 2, "the pieces arrive as the function writes them")
+        self.assertIsNotNone(complete)
+        self.assertNotIn("ErrorCode", complete)
+
+        failed = self.lam.invoke_with_response_stream(FunctionName=name, Payload=b'{"fail": true}')
+        events = list(failed["EventStream"])
+        self.assertEqual(b"one two ", b"".join(e["PayloadChunk"]["Payload"] for e in events if "PayloadChunk" in e))
+        complete = [e["InvokeComplete"] for e in events if "InvokeComplete" in e][0]
+        self.assertEqual("Function.Broke", complete["ErrorCode"])
+        self.assertEqual("broke", complete["ErrorDetails"])
+
+    def test_invoke_with_response_stream_of_a_buffered_function(self):
+        name, _, _ = self.create_python_function(source=URL_HANDLER)
+        answer = self.lam.invoke_with_response_stream(FunctionName=name, Payload=b'{"rawPath": "/p"}')
+        events = list(answer["EventStream"])
+        payload = b"".join(e["PayloadChunk"]["Payload"] for e in events if "PayloadChunk" in e)
+        self.assertEqual("url says /p ", json.loads(payload)["body"])
+        self.assertTrue(any("InvokeComplete" in e for e in events))
+
+
 class PermissionsAndTagsTest(DaemonTestCase):
 
     def test_add_get_remove_permission(self):

@@ -86,9 +86,9 @@ TEST(HttpPrelude, SplitsWhenTheDelimiterStraddlesPieces) {
         if (status != HttpPreludeSplitter::Status::done) status = p.feed(stream.substr(cut));
         ASSERT_EQ(status, HttpPreludeSplitter::Status::done) << "cut at " << cut;
         EXPECT_EQ(p.metadata(), metadata) << "cut at " << cut;
-        const std::string expected_body = cut <= metadata.size() + 8 ? "body bytes" : stream.substr(metadata.size() + 8, cut - metadata.size() - 8);
-        if (cut <= metadata.size() + 8) EXPECT_EQ(p.body(), "body bytes") << "cut at " << cut;
-        else EXPECT_EQ(p.body(), expected_body) << "body after the done feed is not fed";
+        // Done within the first piece: the body is what that piece held; else all of it.
+        const std::size_t body_at = metadata.size() + 8;
+        EXPECT_EQ(p.body(), cut >= body_at ? stream.substr(body_at, cut - body_at) : "body bytes") << "cut at " << cut;
     }
 }
 

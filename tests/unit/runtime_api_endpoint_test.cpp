@@ -828,7 +828,8 @@ TEST_F(RuntimeApiEndpointTest, AFullStreamStopsReadingTheRuntimeUntilItsCallerTa
             for (int i = 0; i < 128; ++i) runtime.send(chunk(piece));
             runtime.send("0\r\n\r\n");
             sent = true;
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "the runtime could not send its stream: " << e.what() << " errno " << errno;
         }
     });
     // Nothing is taken from the stream: it stops at the high-water mark plus one read.
