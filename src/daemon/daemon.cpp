@@ -241,7 +241,7 @@ int run_daemon(const DaemonOptions& options) {
     // Code URLs stay valid across a restart: their key comes from the operator's secret.
     CodeLocations locations(io, bulk, code, sha256_hex("funcd code locations\n" + aws.admin.secret_access_key));
     LambdaApi lambda(io, blocking, bulk, registry, pools, dispatcher, async, event_store, changes, locations, verifier,
-                     env.runtimes, aws, {opts.max_concurrency});
+                     env.runtimes, aws, {opts.max_concurrency, opts.limits.runtime_api.stream_buffer_bytes});
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, http_trigger, changes, lambda,
                    locations, env.runtimes, opts.prices, token);
     pools.on_pool_drained([&changes] { changes.collect_code_garbage(); });

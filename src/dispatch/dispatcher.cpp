@@ -57,6 +57,7 @@ void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOp
     inv->invoked_arn = std::move(options.invoked_arn);
     inv->client_context = std::move(options.client_context);
     inv->capture_log = options.capture_log;
+    inv->on_stream = std::move(options.on_stream);
     inv->payload = std::make_shared<const std::string>(std::move(payload));
     inv->function = fn;
     inv->received = std::chrono::steady_clock::now();

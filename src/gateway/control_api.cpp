@@ -319,6 +319,15 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
     if (!type.empty() && type != "RequestResponse" && type != "Event" && type != "DryRun")
         throw ApiError::bad_parameter("X-Funcd-Invocation-Type must be RequestResponse, Event or DryRun (got '" +
                                       std::string(type) + "')");
+    // X-Funcd-Response-Mode: streaming sends a streamed response as the function writes it.
+    const std::string_view mode = req.header("x-funcd-response-mode");
+    if (!mode.empty() && mode != "streaming" && mode != "buffered")
+        throw ApiError::bad_parameter("X-Funcd-Response-Mode must be streaming or buffered (got '" +
+                                      std::string(mode) + "')");
+    const bool stream = mode == "streaming";
+    if (stream && type == "Event")
+        throw ApiError::bad_parameter("X-Funcd-Response-Mode streaming needs a synchronous invocation "
+                                      "(X-Funcd-Invocation-Type RequestResponse)");
     // ?qualifier=N or an alias runs that version; without it, what /v1 last deployed.
     // (The query is parsed only when there is one: this is the warm path.)
     std::optional<Qualifier> qualifier;
@@ -335,8 +344,26 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
     // Queued for what was named: the qualifier is resolved again at delivery.
     if (type == "Event")
         return events_.invoke_async(qualifier ? name + ":" + qualifier->text() : name, std::move(payload), respond);
-    dispatcher_.invoke(std::move(fn), std::move(payload), [respond = std::move(respond)](const Invocation& inv,
-                                                                                InvocationResult r) {
+    // Whichever answers first: the stream, once the function starts one, or the result.
+    auto responder = std::make_shared<http::Responder>(std::move(respond));
+    auto streamed = std::make_shared<bool>(false);
+    InvokeOptions options;
+    if (stream)
+        options.on_stream = [responder, streamed](const Invocation& inv, std::shared_ptr<ResponseStream> s) {
+            *streamed = true;
+            http::Response out;
+            out.status = 200;
+            out.content_type = s->content_type().empty() ? "application/octet-stream" : s->content_type();
+            out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
+            out.headers.emplace_back("X-Funcd-Executed-Version", inv.function->label());
+            out.headers.emplace_back("X-Funcd-Response-Mode", "streaming");
+            out.stream = std::move(s);
+            (*responder)(std::move(out));
+        };
+    dispatcher_.invoke(std::move(fn), std::move(payload), [responder, streamed](const Invocation& inv,
+                                                                               InvocationResult r) {
+        if (*streamed) return;  // answered by the stream
+        auto respond = std::move(*responder);
         http::Response out;
         out.headers.reserve(6);
         out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
@@ -375,7 +402,7 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
         if (r.init_duration_us) out.headers.emplace_back("X-Funcd-Init-Duration-Ms", millis3(*r.init_duration_us));
         if (r.outcome != Outcome::success) out.headers.emplace_back("X-Funcd-Function-Error", "Unhandled");
         respond(std::move(out));
-    });
+    }, std::move(options));
 }
 
 void ControlApi::usage(const http::Request& req, http::Responder& respond) {

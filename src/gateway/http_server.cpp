@@ -42,6 +42,8 @@ using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor
 // Sent when a client waits for permission to send its body (curl does for bodies over 1 KiB
 // and would otherwise stall for a second before sending anyway).
 constexpr std::string_view kContinueLine = "HTTP/1.1 100 Continue\r\n\r\n";
+// The end of a chunked body (no trailers).
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 // After answering and before closing, the rest of what the client already sent is read and
 // dropped for at most this long: closing a socket with unread data sends a reset, which can
@@ -120,7 +122,8 @@ public:
         read_request();
     }
 
-    // Server shutdown: a connection between requests is closed now, a busy one after its answer.
+    // Server shutdown: a connection between requests is closed now, a busy one after its answer
+    // (a streamed one after its stream).
     void on_server_stop() {
         if (state_ == State::reading_header) close();
     }
@@ -131,7 +134,7 @@ public:
     void evict() { close(); }
 
 private:
-    enum class State { reading_header, reading_body, handling, writing, closed };
+    enum class State { reading_header, reading_body, handling, writing, streaming, closed };
     using WriteDone = void (Session::*)(const error_code&);
 
     // A fresh parser per request; the read timeout covers the wait for the head, as it did
@@ -150,13 +153,24 @@ private:
     }
 
     void read_some() {
+        // One read at a time: a streamed answer watches the client with a read of its own.
+        if (reading_) return;
+        reading_ = true;
         const std::size_t want = lingering_ || (parser_ && parser_->is_header_done()) ? kBodyReadBytes : kHeadReadBytes;
         socket_.async_read_some(buffer_.prepare(want), [self = shared_from_this()](error_code ec, std::size_t n) {
+            self->reading_ = false;
             self->on_read(ec, n);
         });
     }
 
     void on_read(const error_code& ec, std::size_t n) {
+        if (state_ == State::streaming) return on_read_while_streaming(ec, n);
+        if (state_ == State::writing || state_ == State::handling) {
+            // The watch of a streamed answer's client, ending as the answer does: what it
+            // read is the next request, parsed after the answer; an error shows again then.
+            if (!ec) buffer_.commit(n);
+            return;
+        }
         if (lingering_) {
             if (ec) return close();
             buffer_.clear();  // dropped
@@ -258,8 +272,11 @@ private:
         if (state_ != State::handling) {
             if (state_ != State::closed)
                 spdlog::warn("http: second answer to one request from {} dropped", remote_);
+            // Nobody will read it: the invocation behind it ends.
+            if (r.stream) r.stream->cancel();
             return;
         }
+        if (r.stream) return respond_streamed(std::move(r));
         const int status = r.status >= 100 && r.status <= 999 ? r.status : 500;
         // RFC 9110 section 6.4.1: these never have content, not even a length.
         const bool no_content = status < 200 || status == 204 || status == 304;
@@ -297,6 +314,118 @@ private:
 
         state_ = State::writing;
         write(net::buffer(head_), net::buffer(body_), &Session::after_write);
+    }
+
+    // The head of a streamed answer, with `r.body` as its first chunk.
+    void respond_streamed(Response r) {
+        stream_ = std::move(r.stream);
+        const int status = r.status >= 200 && r.status <= 999 && r.status != 204 && r.status != 304 ? r.status : 200;
+        keep_alive_ = keep_alive_ && !core_->stopped;
+        // HTTP/1.0 has no chunked coding: the body ends when the connection does.
+        chunked_ = version_ != 10;
+        if (!chunked_) keep_alive_ = false;
+        head_.clear();
+        head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+        append_number(head_, static_cast<unsigned>(status));
+        head_ += ' ';
+        const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+        head_.append(reason.data(), reason.size());
+        head_ += "\r\nServer: funcd\r\n";
+        if (!r.content_type.empty()) {
+            head_ += "Content-Type: ";
+            head_ += r.content_type;
+            head_ += "\r\n";
+        }
+        for (const auto& [name, value] : r.headers) {
+            head_ += name;
+            head_ += ": ";
+            head_ += value;
+            head_ += "\r\n";
+        }
+        if (chunked_) head_ += "Transfer-Encoding: chunked\r\n";
+        if (!keep_alive_) head_ += "Connection: close\r\n";
+        head_ += "\r\n";
+        if (head_request_) {
+            // A HEAD answer has no body: the stream is not wanted.
+            stream_->cancel();
+            stream_.reset();
+            if (chunked_) head_ += "0\r\n\r\n";
+            state_ = State::writing;
+            return write(net::buffer(head_), {}, &Session::after_write);
+        }
+        out_.clear();
+        if (!r.body.empty()) append_chunk(r.body);
+        state_ = State::streaming;
+        // The client is watched while the function runs: one that hangs up ends the stream.
+        read_some();
+        write(net::buffer(head_), net::buffer(out_), &Session::after_chunk);
+    }
+
+    void append_chunk(std::string_view data) {
+        if (chunked_) {
+            char digits[20];
+            const auto end = std::to_chars(digits, digits + sizeof digits, data.size(), 16).ptr;
+            out_.append(digits, end);
+            out_ += "\r\n";
+        }
+        out_.append(data);
+        if (chunked_) out_ += "\r\n";
+    }
+
+    void after_chunk(const error_code& ec) {
+        if (state_ != State::streaming) return;
+        if (ec) {
+            spdlog::debug("http: writing a streamed answer to {} failed: {}", remote_, ec.message());
+            return close();
+        }
+        clear_deadline();
+        pump_stream();
+    }
+
+    // Sends what the stream holds, one write at a time; the stream's bytes are taken only
+    // as the socket takes the previous write, so a client that reads slowly holds the
+    // stream full, and the stream holds the runtime back.
+    void pump_stream() {
+        if (state_ != State::streaming) return;
+        ResponseStream& s = *stream_;
+        if (s.cancelled()) return close();
+        const std::string_view data = s.readable();
+        if (!data.empty()) {
+            out_.clear();
+            append_chunk(data);
+            s.consume(data.size());
+            return write(net::buffer(out_), {}, &Session::after_chunk);
+        }
+        switch (s.state()) {
+            case ResponseStream::State::open:
+                s.when_readable([weak = weak_from_this()] {
+                    if (auto self = weak.lock()) self->pump_stream();
+                });
+                return;
+            case ResponseStream::State::complete:
+                stream_.reset();
+                state_ = State::writing;
+                if (!chunked_) return after_write({});
+                return write(net::buffer(kLastChunk.data(), kLastChunk.size()), {}, &Session::after_write);
+            case ResponseStream::State::failed:
+                // Cut off without the terminating chunk: the client sees an incomplete answer
+                // (curl: "transfer closed with outstanding read data remaining").
+                spdlog::debug("http: streamed answer to {} ends with {}", remote_, s.error_type());
+                stream_.reset();
+                return close();
+        }
+    }
+
+    void on_read_while_streaming(const error_code& ec, std::size_t n) {
+        if (ec) {
+            if (ec != net::error::operation_aborted)
+                spdlog::debug("http: {} went away during a streamed answer: {}", remote_, ec.message());
+            return close();
+        }
+        // The client's next request, sent ahead: kept for after the stream. Reading stops once
+        // a head's worth is kept; the connection is still watched by the writes.
+        buffer_.commit(n);
+        if (buffer_.size() < core_->options.limits.header_limit) read_some();
     }
 
     void answer_and_close(int status, std::string body) {
@@ -356,6 +485,9 @@ private:
     void close() {
         state_ = State::closed;
         lingering_ = false;
+        // A stream still running: its caller is gone, which ends the invocation.
+        if (auto stream = std::move(stream_); stream && stream->state() == ResponseStream::State::open)
+            stream->cancel();
         error_code ignored;
         socket_.shutdown(tcp::socket::shutdown_both, ignored);
         socket_.close(ignored);
@@ -382,6 +514,10 @@ private:
     std::optional<RequestParser> parser_;
     std::string head_;  // the answer's head, reused
     std::string body_;
+    std::shared_ptr<ResponseStream> stream_;  // a streamed answer being sent
+    std::string out_;                         // the chunk being written
+    bool chunked_ = true;
+    bool reading_ = false;
     std::string remote_;
     std::list<std::weak_ptr<Session>>::iterator self_;
     bool registered_ = false;

@@ -7,6 +7,7 @@
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
 #include "funcd/triggers/http_event.hpp"
+#include "funcd/triggers/http_prelude.hpp"
 
 namespace funcd {
 namespace {
@@ -51,6 +52,93 @@ void add_cors(const CorsSettings& cors, const http::Request& req, http::Response
     if (cors.allow_credentials) r.headers.emplace_back("Access-Control-Allow-Credentials", "true");
     if (!cors.expose_headers.empty()) r.headers.emplace_back("Access-Control-Expose-Headers", joined(cors.expose_headers));
 }
+
+// The answer to a stream that ended before its head could be sent: as API Gateway answers a
+// failed or timed-out function.
+http::Response failed_stream_answer(const ResponseStream& s) {
+    return s.error_type() == "Sandbox.Timedout" ? gateway_error(504, "Endpoint request timed out")
+                                                : gateway_error(502, "Internal Server Error");
+}
+
+// Answers an HTTP caller from a streamed response. With Lambda's HTTP integration content
+// type the prelude is read first (at most kMaxPreludeBytes), and its status, headers and
+// cookies make the answer's head; otherwise the answer is 200 with the runtime's content
+// type. Either way the body follows as the function writes it.
+class StreamedHttpAnswer : public std::enable_shared_from_this<StreamedHttpAnswer> {
+public:
+    StreamedHttpAnswer(std::shared_ptr<ResponseStream> stream, http::Responder respond,
+                       std::function<void(http::Response&)> finish_head, std::string function, std::string request_id)
+        : stream_(std::move(stream)),
+          respond_(std::move(respond)),
+          finish_head_(std::move(finish_head)),
+          function_(std::move(function)),
+          request_id_(std::move(request_id)) {}
+
+    void start() {
+        if (!is_http_integration_content_type(stream_->content_type())) {
+            http::Response r;
+            r.status = 200;
+            r.content_type = stream_->content_type().empty() ? "application/octet-stream" : stream_->content_type();
+            return send(std::move(r));
+        }
+        read_prelude();
+    }
+
+private:
+    void read_prelude() {
+        ResponseStream& s = *stream_;
+        const std::string_view data = s.readable();
+        if (!data.empty()) {
+            const auto status = splitter_.feed(data);
+            s.consume(data.size());
+            if (status == HttpPreludeSplitter::Status::done) {
+                std::string why;
+                http::Response r = map_http_prelude(splitter_.metadata(), &why);
+                if (!why.empty()) return refuse(std::move(r), why);
+                r.body = std::string(splitter_.body());
+                return send(std::move(r));
+            }
+            if (status == HttpPreludeSplitter::Status::too_long)
+                return refuse(gateway_error(502, "Internal Server Error"),
+                              "no end of the HTTP integration prelude (8 NUL bytes) within its first " +
+                                  std::to_string(kMaxPreludeBytes) + " bytes");
+        }
+        if (s.state() == ResponseStream::State::failed) return answer(failed_stream_answer(s));
+        if (s.state() == ResponseStream::State::complete)
+            return answer_and_warn(gateway_error(502, "Internal Server Error"),
+                                   "the stream ended within its HTTP integration prelude (" +
+                                       std::to_string(splitter_.held()) + " bytes, no 8 NUL bytes)");
+        s.when_readable([self = shared_from_this()] { self->read_prelude(); });
+    }
+
+    void refuse(http::Response r, const std::string& why) {
+        // The function is not listened to any more: its invocation ends.
+        stream_->cancel();
+        answer_and_warn(std::move(r), why);
+    }
+
+    void answer_and_warn(http::Response r, const std::string& why) {
+        spdlog::warn("http: function={} request_id={} streamed a malformed response: {}", function_, request_id_, why);
+        answer(std::move(r));
+    }
+
+    void answer(http::Response r) {
+        finish_head_(r);
+        respond_(std::move(r));
+    }
+
+    void send(http::Response r) {
+        r.stream = stream_;
+        answer(std::move(r));
+    }
+
+    std::shared_ptr<ResponseStream> stream_;
+    http::Responder respond_;
+    std::function<void(http::Response&)> finish_head_;
+    std::string function_;
+    std::string request_id_;
+    HttpPreludeSplitter splitter_;
+};
 
 bool is_preflight(const CorsSettings& cors, const http::Request& req) {
     return req.method == "OPTIONS" && cors.enabled() && !req.header("origin").empty() &&
@@ -217,17 +305,53 @@ void HttpTrigger::serve(Target target, http::Request& req, http::Responder& resp
     std::string event = make_http_event(req, ctx).dump();
     if (event.size() > limits::kMaxPayloadBytes)
         return respond(gateway_error(413, "Request Entity Too Large"));
+    // Headers every answer gets, streamed or not.
+    auto finish_head = [cors = cors, origin = std::string(req.header("origin"))](http::Response& out,
+                                                                                  const std::string& request_id) {
+        out.headers.emplace_back("X-Funcd-Request-Id", request_id);
+        http::Request origin_only;
+        origin_only.headers.emplace_back("origin", origin);
+        add_cors(cors, origin_only, out);
+    };
+    const bool streams = target.url ? target.url->invoke_mode == to_string(InvokeMode::response_stream)
+                                    : c.invoke_mode == InvokeMode::response_stream;
+    // Whichever answers first: the stream, once the function starts one, or the result.
+    auto responder = std::make_shared<http::Responder>(std::move(respond));
+    auto streamed = std::make_shared<bool>(false);
+    InvokeOptions options;
+    options.request_id = ctx.request_id;
+    if (streams)
+        options.on_stream = [responder, streamed, finish_head, name = c.name](const Invocation& inv,
+                                                                              std::shared_ptr<ResponseStream> stream) {
+            *streamed = true;
+            std::make_shared<StreamedHttpAnswer>(
+                std::move(stream), std::move(*responder),
+                [finish_head, id = inv.request_id](http::Response& r) { finish_head(r, id); }, name, inv.request_id)
+                ->start();
+        };
     dispatcher_.invoke(
         fn, std::move(event),
-        [respond = std::move(respond), cors = cors, origin = std::string(req.header("origin")), name = c.name](
-            const Invocation& inv, InvocationResult r) {
+        [responder, streamed, finish_head, name = c.name](const Invocation& inv, InvocationResult r) {
+            if (*streamed) return;  // answered by the stream
             http::Response out;
             if (r.throttled) {
                 out = gateway_error(429, "Too Many Requests");
                 out.headers.emplace_back("Retry-After", "1");
             } else if (r.outcome == Outcome::success) {
                 std::string why;
-                out = map_http_result(r.body, &why);
+                // A streamed response the caller took whole (BUFFERED): its prelude is its head.
+                if (is_http_integration_content_type(r.content_type)) {
+                    HttpPreludeSplitter splitter;
+                    if (splitter.feed(r.body) == HttpPreludeSplitter::Status::done) {
+                        out = map_http_prelude(splitter.metadata(), &why);
+                        if (why.empty()) out.body = std::string(splitter.body());
+                    } else {
+                        out = gateway_error(502, "Internal Server Error");
+                        why = "no end of the HTTP integration prelude (8 NUL bytes) in the response";
+                    }
+                } else {
+                    out = map_http_result(r.body, &why);
+                }
                 if (!why.empty())
                     spdlog::warn("http: function={} request_id={} returned a malformed response: {}", name,
                                  inv.request_id, why);
@@ -236,13 +360,10 @@ void HttpTrigger::serve(Target target, http::Request& req, http::Responder& resp
             } else {
                 out = gateway_error(502, "Internal Server Error");
             }
-            out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
-            http::Request origin_only;
-            origin_only.headers.emplace_back("origin", origin);
-            add_cors(cors, origin_only, out);
-            respond(std::move(out));
+            finish_head(out, inv.request_id);
+            (*responder)(std::move(out));
         },
-        ctx.request_id);
+        std::move(options));
 }
 
 }  // namespace funcd

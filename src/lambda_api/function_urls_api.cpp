@@ -136,12 +136,10 @@ void LambdaApi::url_config(const CallPtr& call, const FunctionRef& ref) {
             }
             if (auto cors = body.find("Cors"); cors != body.end()) u.cors = parse_lambda_cors(*cors);
             if (auto mode = body.find("InvokeMode"); mode != body.end() && !mode->is_null()) {
-                if (*mode == "RESPONSE_STREAM")
-                    throw LambdaError::invalid_parameter("funcd answers function URLs with buffered responses; "
-                                                         "InvokeMode RESPONSE_STREAM is not supported yet");
-                if (*mode != "BUFFERED")
+                if (!mode->is_string() || !parse_invoke_mode(mode->get<std::string>()))
                     throw validation_error(mode->dump(), "invokeMode",
                                            "Member must satisfy enum value set: [BUFFERED, RESPONSE_STREAM]");
+                u.invoke_mode = mode->get<std::string>();
             }
             c.record->urls[key] = u;
             shown = u;

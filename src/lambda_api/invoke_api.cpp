@@ -4,6 +4,7 @@
 
 #include "funcd/common/base64.hpp"
 #include "funcd/common/ids.hpp"
+#include "funcd/lambda_api/event_stream.hpp"
 #include "funcd/lambda_api/lambda_api.hpp"
 
 namespace funcd {
@@ -45,7 +46,107 @@ LambdaError async_refusal(const AcceptResult& result) {
     return LambdaError::service(result.message());
 }
 
+constexpr std::string_view kEventStreamContentType = "application/vnd.amazon.eventstream";
+
+// InvokeComplete's body: nothing on success; the error's type and message otherwise.
+std::string complete_json(std::string_view error_type, std::string_view error_document, const std::string* log_tail) {
+    json j = json::object();
+    if (!error_type.empty()) {
+        j["ErrorCode"] = error_type;
+        const json doc = json::parse(error_document, nullptr, false);
+        j["ErrorDetails"] = doc.is_object() && doc.contains("errorMessage") && doc["errorMessage"].is_string()
+                                ? doc["errorMessage"].get<std::string>()
+                                : std::string(error_document);
+    }
+    if (log_tail) j["LogResult"] = base64_encode(*log_tail);
+    return j.dump();
+}
+
+// Re-frames a function's stream as InvokeWithResponseStream's events, as the caller takes
+// them: a PayloadChunk per piece read, InvokeComplete at the end. The framed stream's
+// backpressure reaches the function's: nothing is read from it while the framed one is full.
+class EventStreamRelay : public std::enable_shared_from_this<EventStreamRelay> {
+public:
+    EventStreamRelay(std::shared_ptr<ResponseStream> from, std::shared_ptr<ResponseStream> to)
+        : from_(std::move(from)), to_(std::move(to)) {}
+
+    void pump() {
+        for (;;) {
+            if (to_->cancelled()) return from_->cancel();
+            if (to_->full()) return to_->when_drained([self = shared_from_this()] { self->pump(); });
+            const std::string_view data = from_->readable();
+            if (!data.empty()) {
+                to_->write(payload_chunk_event(data));
+                from_->consume(data.size());
+                continue;
+            }
+            switch (from_->state()) {
+                case ResponseStream::State::open:
+                    return from_->when_readable([self = shared_from_this()] { self->pump(); });
+                case ResponseStream::State::complete:
+                    to_->write(invoke_complete_event(complete_json({}, {}, nullptr)));
+                    return to_->finish();
+                case ResponseStream::State::failed:
+                    to_->write(invoke_complete_event(complete_json(from_->error_type(), from_->error_body(), nullptr)));
+                    return to_->finish();
+            }
+        }
+    }
+
+private:
+    std::shared_ptr<ResponseStream> from_;
+    std::shared_ptr<ResponseStream> to_;
+};
+
 }  // namespace
+
+void LambdaApi::invoke_with_response_stream(const CallPtr& call, const FunctionRef& ref) {
+    FunctionRecordPtr r = record_for(*call, ref);
+    FunctionPtr fn = target_version(*r, ref);
+    if (!fn) throw LambdaError::not_found("Function not found: " + arn(*call, ref.name, ref.qualifier.value_or("")));
+    std::string type(call->req.header("x-amz-invocation-type"));
+    if (type.empty()) type = "RequestResponse";
+    if (type != "RequestResponse" && type != "DryRun")
+        throw validation_error(type, "invocationType", "Member must satisfy enum value set: [RequestResponse, DryRun]");
+    const std::string_view log_type = call->req.header("x-amz-log-type");
+    if (!log_type.empty() && log_type != "None" && log_type != "Tail")
+        throw validation_error(std::string(log_type), "logType", "Member must satisfy enum value set: [None, Tail]");
+    std::string payload = std::move(call->req.body);
+    check_json_payload(payload);
+    dispatcher_.check_accepting();
+    if (type == "DryRun") return call->reply_empty(204);
+
+    InvokeOptions options;
+    options.request_id = call->request_id;
+    options.invoked_arn = arn(*call, ref.name, ref.qualifier.value_or(""));
+    options.capture_log = log_type == "Tail";
+    if (auto trace = call->req.header("x-amzn-trace-id"); !trace.empty()) options.trace_id = std::string(trace);
+    auto streamed = std::make_shared<bool>(false);
+    const std::size_t buffer_bytes = options_.stream_buffer_bytes;
+    options.on_stream = [call, streamed, buffer_bytes](const Invocation& inv, std::shared_ptr<ResponseStream> from) {
+        *streamed = true;
+        auto to = std::make_shared<ResponseStream>(buffer_bytes, std::string(kEventStreamContentType));
+        http::Response out{200, {}, {}, std::string(kEventStreamContentType)};
+        out.headers.emplace_back("X-Amz-Executed-Version", inv.function->label());
+        out.stream = to;
+        call->reply(std::move(out));
+        std::make_shared<EventStreamRelay>(std::move(from), std::move(to))->pump();
+    };
+    dispatcher_.invoke(fn, std::move(payload), [call, streamed](const Invocation& inv, InvocationResult res) {
+        if (*streamed) return;  // answered by the stream
+        if (res.throttled) return call->fail(LambdaError::throttled(res.body, *res.throttled));
+        // A function that did not stream: its whole answer as one chunk, then the end.
+        std::string body;
+        const bool ok = res.outcome == Outcome::success;
+        if (ok && !res.body.empty()) body += payload_chunk_event(res.body);
+        body += invoke_complete_event(complete_json(ok ? std::string_view() : std::string_view(res.error_type),
+                                                    ok ? std::string_view() : std::string_view(res.body),
+                                                    inv.capture_log ? &res.log_tail : nullptr));
+        http::Response out{200, {}, std::move(body), std::string(kEventStreamContentType)};
+        out.headers.emplace_back("X-Amz-Executed-Version", label_of(res.version));
+        call->reply(std::move(out));
+    }, std::move(options));
+}
 
 void LambdaApi::invoke(const CallPtr& call, const FunctionRef& ref) {
     FunctionRecordPtr r = record_for(*call, ref);

@@ -32,7 +32,7 @@ constexpr std::size_t kVerifyOnLoopBytes = 1024 * 1024;
 constexpr std::string_view kDates[] = {"/2015-03-31/", "/2014-11-13/", "/2016-08-19/", "/2017-03-31/",
                                        "/2017-10-31/", "/2018-10-31/", "/2019-09-25/", "/2019-09-30/",
                                        "/2020-04-22/", "/2020-06-30/", "/2021-07-20/", "/2021-10-31/",
-                                       "/2024-08-31/"};
+                                       "/2021-11-15/", "/2024-08-31/"};
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -50,6 +50,7 @@ std::string http_date() {
 std::string operation_of(std::string_view method, std::string_view path) {
     if (path.ends_with("/")) path.remove_suffix(1);
     if (path.ends_with("/invocations")) return "InvokeFunction";
+    if (path.ends_with("/response-streaming-invocations")) return "InvokeWithResponseStream";
     if (path.ends_with("/invoke-async")) return "InvokeAsync";
     if (path.ends_with("/code")) return "UpdateFunctionCode";
     if (path.find("/layers/") != std::string_view::npos && method == "POST") return "PublishLayerVersion";
@@ -206,6 +207,7 @@ void LambdaApi::route(const CallPtr& call) {
     // The key given to functions may invoke, and nothing else.
     const bool invoke = m == "POST" && s.size() == 4 && s[1] == "functions" &&
                         ((date == "2015-03-31" && s[3] == "invocations") ||
+                         (date == "2021-11-15" && s[3] == "response-streaming-invocations") ||
                          (date == "2014-11-13" && s[3] == "invoke-async"));
     if (call->principal == kInvokerPrincipal && !invoke)
         throw LambdaError::access_denied("User: arn:aws:iam::" + credentials_.account_id +
@@ -279,6 +281,8 @@ void LambdaApi::route_function(const CallPtr& call, const std::string& function,
     } else if (date == "2019-09-25" && sub == "event-invoke-config") {
         if (s.size() == 4) return event_invoke_config(call, ref, false);
         if (s.size() == 5 && s[4] == "list" && m == "GET") return event_invoke_config(call, ref, true);
+    } else if (date == "2021-11-15" && s.size() == 4 && sub == "response-streaming-invocations" && m == "POST") {
+        return invoke_with_response_stream(call, ref);
     } else if (date == "2021-10-31" && s.size() == 4 && sub == "url") {
         return url_config(call, ref);
     } else if (date == "2021-10-31" && s.size() == 4 && sub == "urls" && m == "GET") {

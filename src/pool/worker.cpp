@@ -225,10 +225,58 @@ std::optional<RuntimeReply> Worker::check_request_id(std::string_view request_id
     return std::nullopt;
 }
 
-RuntimeReply Worker::on_response(std::string_view request_id, std::string body) {
+RuntimeReply Worker::on_response(std::string_view request_id, std::string body, std::string_view content_type) {
     if (auto bad = check_request_id(request_id)) return *bad;
-    complete(Outcome::success, std::move(body), {});
+    if (stream_) return {403, error_document("InvalidStateTransition", "the response is already being streamed")};
+    complete(Outcome::success, std::move(body), {}, std::string(content_type));
     return {202, R"({"status":"OK"})"};
+}
+
+std::shared_ptr<ResponseStream> Worker::on_response_stream(std::string_view request_id,
+                                                           std::string_view content_type) {
+    // Not for the invocation in progress: buffered, and refused once it is in.
+    if (check_request_id(request_id) || stream_ || !current_->on_stream) return nullptr;
+    stream_ = std::make_shared<ResponseStream>(settings_.runtime_api.stream_buffer_bytes, std::string(content_type));
+    stream_->on_cancel([weak = weak_from_this(), &io = io_, id = current_->request_id] {
+        // Not from inside the caller's connection as it closes: on the next turn.
+        boost::asio::post(io, [weak, id] {
+            if (auto w = weak.lock()) w->on_stream_cancelled(id);
+        });
+    });
+    auto stream = stream_;
+    try {
+        current_->on_stream(*current_, stream);
+    } catch (const std::exception& e) {
+        spdlog::error("worker: the caller of request_id={} failed to take its stream: {}", current_->request_id,
+                      e.what());
+        stream->cancel();
+    }
+    return stream;
+}
+
+RuntimeReply Worker::on_stream_end(std::string_view request_id, std::string_view error_type, std::string error_body) {
+    if (auto bad = check_request_id(request_id)) return *bad;
+    if (!error_type.empty()) return on_error(request_id, error_type, std::move(error_body));
+    complete(Outcome::success, {}, {}, stream_ ? stream_->content_type() : std::string());
+    return {202, R"({"status":"OK"})"};
+}
+
+void Worker::on_stream_broken(std::string_view request_id) {
+    if (!current_ || !delivered_ || !stream_ || request_id != current_->request_id) return;
+    complete(Outcome::function_error,
+             error_document("Runtime.StreamInterrupted",
+                            "the runtime's connection ended before its streamed response did"),
+             "Runtime.StreamInterrupted");
+}
+
+void Worker::on_stream_cancelled(const std::string& request_id) {
+    if (!current_ || !stream_ || request_id != current_->request_id || state_ == State::dead) return;
+    log_->platform("CLIENT_DISCONNECTED RequestId: {} the caller of the streamed response went away", request_id);
+    // As a timeout: the function is stopped, the invocation billed up to now, the worker replaced.
+    kill();
+    complete(Outcome::function_error,
+             error_document("Sandbox.ClientDisconnected", "the caller went away while the response was streaming"),
+             "Sandbox.ClientDisconnected");
 }
 
 RuntimeReply Worker::on_error(std::string_view request_id, std::string_view error_type, std::string body) {
@@ -296,7 +344,7 @@ void Worker::retire() {
     if (state_ == State::idle && !current_) kill();
 }
 
-void Worker::complete(Outcome outcome, std::string body, std::string error_type) {
+void Worker::complete(Outcome outcome, std::string body, std::string error_type, std::string content_type) {
     // Before the invocation is let go, so what it printed is tagged with its request id.
     drain_output();
     InvocationPtr inv = std::move(current_);
@@ -307,12 +355,18 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type)
     current_.reset();
     delivered_ = false;
     timer_.cancel();
+    // A stream's caller learns how it ended before the invocation's `done`.
+    if (auto stream = std::move(stream_)) {
+        if (outcome == Outcome::success) stream->finish();
+        else stream->fail(error_type, body);
+    }
 
     const auto now = Clock::now();
     last_used_ = now;
     InvocationResult r;
     r.outcome = outcome;
     r.body = std::move(body);
+    r.content_type = std::move(content_type);
     r.error_type = std::move(error_type);
     r.version = fn_->version;
     r.start = delivered ? delivered_wall_ : std::chrono::system_clock::now();

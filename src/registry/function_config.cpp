@@ -76,6 +76,14 @@ UrlAuth url_auth_from_text(std::string_view text) {
     return *a;
 }
 
+InvokeMode invoke_mode_from_text(std::string_view text) {
+    auto m = parse_invoke_mode(text);
+    if (!m)
+        throw ApiError::bad_parameter("invoke_mode must be \"BUFFERED\" or \"RESPONSE_STREAM\" (got '" +
+                                      std::string(text) + "')");
+    return *m;
+}
+
 KeepAliveMode keep_alive_mode_from_text(std::string_view text) {
     auto m = parse_keep_alive_mode(text);
     if (!m)
@@ -299,6 +307,14 @@ std::optional<UrlAuth> parse_url_auth(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view to_string(InvokeMode m) { return m == InvokeMode::response_stream ? "RESPONSE_STREAM" : "BUFFERED"; }
+
+std::optional<InvokeMode> parse_invoke_mode(std::string_view text) {
+    if (text == "BUFFERED") return InvokeMode::buffered;
+    if (text == "RESPONSE_STREAM") return InvokeMode::response_stream;
+    return std::nullopt;
+}
+
 json to_json(const CorsSettings& c) {
     return {{"allow_origins", c.allow_origins},
             {"allow_methods", c.allow_methods},
@@ -415,6 +431,8 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
             c.keep_alive_mode = keep_alive_mode_from_text(json_string(value, "keep_alive"));
         } else if (key == "url_auth") {
             c.url_auth = url_auth_from_text(json_string(value, "url_auth"));
+        } else if (key == "invoke_mode") {
+            c.invoke_mode = invoke_mode_from_text(json_string(value, "invoke_mode"));
         } else if (key == "cors") {
             c.cors = parse_cors(value);
         } else if (key == "reserved_concurrency") {
@@ -490,6 +508,8 @@ DeployRequest parse_deploy_query(std::string_view name,
             c.keep_alive_mode = keep_alive_mode_from_text(value);
         } else if (key == "url_auth") {
             c.url_auth = url_auth_from_text(value);
+        } else if (key == "invoke_mode") {
+            c.invoke_mode = invoke_mode_from_text(value);
         } else if (key == "reserved_concurrency") {
             c.concurrency.reserved = query_int(value, kReservedRange);
             req.concurrency_given = true;
@@ -654,6 +674,7 @@ json describe(const FunctionVersion& v) {
         {"reserved_concurrency", c.concurrency.reserved ? json(*c.concurrency.reserved) : json(nullptr)},
         {"provisioned_concurrency", c.concurrency.provisioned},
         {"url_auth", to_string(c.url_auth)},
+        {"invoke_mode", to_string(c.invoke_mode)},
         {"cors", to_json(c.cors)},
         {"description", c.description},
         {"ephemeral_storage_mb", c.ephemeral_storage_mb},

@@ -131,6 +131,7 @@ json config_to_json(const FunctionConfig& c) {
             {"network", to_string(c.network)},
             {"keep_alive", to_string(c.keep_alive_mode)},
             {"url_auth", to_string(c.url_auth)},
+            {"invoke_mode", to_string(c.invoke_mode)},
             {"cors", to_json(c.cors)},
             {"architecture", c.architecture},
             {"layers", layers_to_json(c.layers)},
@@ -153,6 +154,7 @@ FunctionConfig config_from_json(const std::string& name, const json& j) {
     c.network = parse_network(j.value("network", "none")).value_or(NetworkMode::none);
     c.keep_alive_mode = parse_keep_alive_mode(j.value("keep_alive", "fixed")).value_or(KeepAliveMode::fixed);
     c.url_auth = parse_url_auth(j.value("url_auth", "token")).value_or(UrlAuth::token);
+    c.invoke_mode = parse_invoke_mode(j.value("invoke_mode", "BUFFERED")).value_or(InvokeMode::buffered);
     if (auto it = j.find("cors"); it != j.end()) c.cors = parse_cors(*it);
     c.architecture = j.value("architecture", std::string(host_architecture()));
     if (auto it = j.find("layers"); it != j.end())

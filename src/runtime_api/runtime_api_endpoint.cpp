@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "funcd/common/base64.hpp"
 #include "funcd/common/lazy_deadline.hpp"
 #include "funcd/common/json_text.hpp"
 #include "funcd/runtime_api/runtime_body_buffer.hpp"
@@ -63,8 +64,10 @@ constexpr std::size_t kMaxReadBytes = 64 * 1024;
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
 constexpr std::string_view kContinueLine = "HTTP/1.1 100 Continue\r\n\r\n";
-constexpr std::string_view kResponseTooLargeMessage =
-    "Response payload size exceeded maximum allowed payload size (6291456 bytes).";
+
+std::string too_large_message(std::uint64_t limit) {
+    return "Response payload size exceeded maximum allowed payload size (" + std::to_string(limit) + " bytes).";
+}
 
 std::string error_body(std::string_view type, std::string_view message) {
     return json_text({{"errorMessage", message}, {"errorType", type}});
@@ -147,9 +150,11 @@ public:
     bool deliver(const EventDelivery& event);
 
     void close() {
+        if (stream_ && stream_->state() == ResponseStream::State::open) stream_broken();
         state_ = State::closed;
         lingering_ = false;
         parked_self_.reset();
+        paused_self_.reset();
         error_code ignored;
         socket_.shutdown(net::socket_base::shutdown_both, ignored);
         socket_.close(ignored);
@@ -164,6 +169,9 @@ private:
 
     void begin_request() {
         state_ = State::waiting;
+        stream_.reset();
+        stream_paused_ = false;
+        body_decided_ = false;
         parser_.emplace(target_, body_);
         continue_sent_ = false;
         request_timed_ = false;
@@ -210,6 +218,9 @@ private:
 
     void parse() {
         for (;;) {
+            // A streamed body's caller has not taken what it holds: the rest waits in the
+            // socket (and the runtime's writes block) until it has.
+            if (stream_ && stream_->full()) return pause_stream();
             if (buffer_.size() == 0) break;
             state_ = State::reading;
             error_code ec;
@@ -217,6 +228,10 @@ private:
             buffer_.consume(used);
             if (ec == bhttp::error::need_more) break;
             if (ec) return on_parse_error(ec);
+            if (!body_decided_ && parser_->is_header_done()) {
+                begin_body();
+                if (state_ == State::closed) return;
+            }
             if (parser_->is_done()) return dispatch();
         }
         if (parser_->is_header_done() && parser_->expect_continue && !continue_sent_) {
@@ -226,6 +241,56 @@ private:
         }
         if (state_ == State::reading) start_request_deadline();
         read_some();
+    }
+
+    // Once the head is in: a streamed response's body goes to the worker's stream as it
+    // arrives (when the worker wants it streamed), any other body to the buffer.
+    void begin_body() {
+        body_decided_ = true;
+        if (!parser_->streaming) return;
+        const auto route = runtime_route_of(parser_->method_string, target_);
+        if (route.kind != RuntimeRouteKind::response) return;
+        auto handler = core_->handler.lock();
+        if (!handler) return;
+        std::shared_ptr<ResponseStream> stream;
+        try {
+            stream = handler->on_response_stream(route.request_id, parser_->content_type);
+        } catch (const std::exception& e) {
+            spdlog::error("runtime api: handler failed on a streamed response's head: {}", e.what());
+        }
+        if (!stream || state_ == State::closed) return;
+        stream_ = std::move(stream);
+        stream_request_id_.assign(route.request_id);
+        parser_->stream_to(*stream_, core_->limits.max_stream_bytes);
+        // A stream lasts as long as its function runs: the invocation's timeout bounds it,
+        // not the deadline for sending one request.
+        clear_deadline();
+        request_timed_ = true;
+    }
+
+    void pause_stream() {
+        stream_paused_ = true;
+        // Nothing else holds the connection meanwhile (no read or write is posted).
+        paused_self_ = shared_from_this();
+        stream_->when_drained([weak = weak_from_this()] {
+            auto self = weak.lock();
+            if (!self || !self->stream_paused_ || self->state_ == State::closed) return;
+            self->stream_paused_ = false;
+            self->paused_self_.reset();
+            // Not from inside the caller's consume(): on the next turn.
+            net::post(self->socket_.get_executor(), [self] {
+                if (self->state_ == State::reading || self->state_ == State::waiting) self->parse();
+            });
+        });
+    }
+
+    // The connection ended before the streamed body did; the worker hears it on the next
+    // turn, not from inside whatever closed the connection.
+    void stream_broken() {
+        auto stream = std::move(stream_);
+        net::post(socket_.get_executor(), [handler = core_->handler, id = stream_request_id_] {
+            if (auto h = handler.lock()) h->on_stream_broken(id);
+        });
     }
 
     // Once per request, at its first byte: the whole request must arrive within the
@@ -266,19 +331,21 @@ private:
     // invocation, with the error Lambda reports for it.
     void too_large() {
         clear_deadline();
+        const std::uint64_t limit = stream_ ? core_->limits.max_stream_bytes : kMaxRuntimePayloadBytes;
         const auto route = runtime_route_of(parser_->method_string, target_);
         if (route.kind == RuntimeRouteKind::response) {
             if (auto handler = core_->handler.lock()) {
                 state_ = State::handling;
+                stream_.reset();  // ended by the error, not broken
                 try {
                     handler->on_error(route.request_id, "Function.ResponseSizeTooLarge",
-                                      error_body("Function.ResponseSizeTooLarge", kResponseTooLargeMessage));
+                                      error_body("Function.ResponseSizeTooLarge", too_large_message(limit)));
                 } catch (const std::exception& e) {
                     spdlog::error("runtime api: handler failed on an oversized response: {}", e.what());
                 }
                 if (state_ == State::closed) return;
             }
-            return reply(413, error_body("RequestEntityTooLarge", kResponseTooLargeMessage), false);
+            return reply(413, error_body("RequestEntityTooLarge", too_large_message(limit)), false);
         }
         reply(413,
               error_body("RequestEntityTooLarge", "request body exceeds the maximum allowed payload size (" +
@@ -309,7 +376,17 @@ private:
                 case RuntimeRouteKind::next:
                     return park(*handler, keep_alive);
                 case RuntimeRouteKind::response:
-                    answer = handler->on_response(route.request_id, body_.take());
+                    if (stream_) {
+                        stream_.reset();  // ended here, not broken
+                        answer = handler->on_stream_end(route.request_id, parser_->trailer_error_type,
+                                                        trailer_error_document());
+                    } else if (!parser_->trailer_error_type.empty()) {
+                        // A streamed response the caller wanted whole, which ended in an error.
+                        answer = handler->on_error(route.request_id, parser_->trailer_error_type,
+                                                   trailer_error_document());
+                    } else {
+                        answer = handler->on_response(route.request_id, body_.take(), parser_->content_type);
+                    }
                     break;
                 case RuntimeRouteKind::error:
                     answer = handler->on_error(route.request_id, parser_->error_type, body_.take());
@@ -327,6 +404,14 @@ private:
             spdlog::error("runtime api: handler failed on {} {}: {}", parser_->method_string, target_, e.what());
             if (state_ != State::closed) reply(500, error_body("ServiceException", "internal error"), false);
         }
+    }
+
+    // The Lambda-Runtime-Function-Error-Body trailer decoded (it is base64); as sent when it
+    // is not base64, so the error is not lost.
+    std::string trailer_error_document() const {
+        const std::string& sent = parser_->trailer_error_body;
+        if (auto decoded = base64_decode(sent)) return std::move(*decoded);
+        return sent;
     }
 
     void park(RuntimeApiHandler& handler, bool keep_alive) {
@@ -495,6 +580,11 @@ private:
     std::string held_;  // an answer that goes out with the next one, see hold()
     std::shared_ptr<const std::string> payload_;  // keeps the event body alive while it is written
     std::shared_ptr<Session> parked_self_;          // alive while parked; released by deliver() or close()
+    std::shared_ptr<ResponseStream> stream_;        // the current request's body goes here (response streaming)
+    std::string stream_request_id_;
+    bool stream_paused_ = false;  // waiting for the stream's caller to take what it holds
+    std::shared_ptr<Session> paused_self_;  // alive while paused; released on resuming or close()
+    bool body_decided_ = false;   // begin_body() has run for the current request
     std::list<std::weak_ptr<Session>>::iterator self_;
     bool registered_ = false;
     State state_ = State::waiting;

@@ -32,6 +32,8 @@ constexpr std::string_view kMalformedResultBody = R"({"message":"Internal Server
 // content-type application/json; the same content-type when a response object names none.
 constexpr int kInferredStatus = 200;
 constexpr std::string_view kDefaultContentType = "application/json";
+// A streamed answer whose function named no content type (as Lambda's function URLs answer).
+constexpr std::string_view kStreamContentType = "application/octet-stream";
 
 // A function may answer with any final status; 1xx are interim answers HTTP does not let
 // a server send as the final one, and above 599 there are no classes.
@@ -388,6 +390,28 @@ http::Response map_http_result(std::string_view function_result, std::string* ma
     r.content_type = std::string(kDefaultContentType);
     r.body = std::string(function_result);
     return r;
+}
+
+http::Response map_http_prelude(std::string_view metadata, std::string* malformed_reason) {
+    json doc = json::parse(metadata, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object())
+        return malformed("the streamed response's prelude is not a JSON object", malformed_reason);
+    // The prelude is the head alone: its status defaults to 200, a body in it means nothing.
+    if (!doc.contains("statusCode")) doc["statusCode"] = kInferredStatus;
+    doc.erase("body");
+    doc.erase("isBase64Encoded");
+    try {
+        http::Response r = map_response_object(doc);
+        // Without a content-type of its own a stream is bytes, not JSON.
+        const json* headers = doc.contains("headers") && doc["headers"].is_object() ? &doc["headers"] : nullptr;
+        bool named = false;
+        if (headers)
+            for (const auto& [name, value] : headers->items()) named = named || to_lower(name) == "content-type";
+        if (!named) r.content_type = std::string(kStreamContentType);
+        return r;
+    } catch (Malformed& m) {
+        return malformed("prelude: " + std::move(m.reason), malformed_reason);
+    }
 }
 
 }  // namespace funcd

@@ -17,6 +17,8 @@ import urllib.request
 import uuid
 from collections import Counter
 
+from botocore.eventstream import EventStreamBuffer
+
 from harness import (REGION, ROLE, DaemonTestCase, account_for, echo_handler, make_zip, poll,
                      python_zip, sha256_b64, sign_request, unique_name, http_request)
 
@@ -654,6 +656,116 @@ class FunctionUrlTest(DaemonTestCase):
         signed_url, headers, body = sign_request(url + "secret", "GET", b"", None, access_key, "wrong" + secret_key,
                                                  REGION, "lambda")
         self.assertEqual(403, http_request(signed_url, "GET", body, headers).status)
+
+
+# A custom runtime that streams its answer with the Runtime API's streaming mode: three
+# pieces, or two and an error reported in the trailers when the event asks for it.
+STREAMING_BOOTSTRAP = r"""#!/usr/bin/python3
+import base64, http.client, json, os, socket, time
+API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+HOST, PORT = API.split(":")
+while True:
+    conn = http.client.HTTPConnection(HOST, int(PORT))
+    conn.request("GET", "/2018-06-01/runtime/invocation/next")
+    res = conn.getresponse()
+    rid = res.getheader("Lambda-Runtime-Aws-Request-Id")
+    event = json.loads(res.read() or b"{}")
+    conn.close()
+    s = socket.create_connection((HOST, int(PORT)))
+    s.sendall(("POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: x\r\n"
+               "Lambda-Runtime-Function-Response-Mode: streaming\r\nContent-Type: text/plain\r\n"
+               "Transfer-Encoding: chunked\r\n"
+               "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\r\n" % rid).encode())
+    for piece in (b"one ", b"two "):
+        s.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        time.sleep(0.05)
+    if event.get("fail"):
+        err = base64.b64encode(json.dumps({"errorType": "Function.Broke", "errorMessage": "broke"}).encode())
+        s.sendall(b"0\r\nLambda-Runtime-Function-Error-Type: Function.Broke\r\n"
+                  b"Lambda-Runtime-Function-Error-Body: " + err + b"\r\n\r\n")
+    else:
+        s.sendall(b"6\r\nthree!\r\n0\r\n\r\n")
+    s.recv(4096)
+    s.close()
+"""
+
+
+class ResponseStreamingTest(DaemonTestCase):
+    """InvokeMode and InvokeWithResponseStream, signed as botocore signs them. Debian's
+    botocore (1.29) predates both, so the requests are built here; newer ones send the same."""
+
+    def create_streaming_function(self):
+        name = unique_name("stream")
+        self.lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="bootstrap",
+                                 Code={"ZipFile": make_zip({"bootstrap": (STREAMING_BOOTSTRAP, 0o755)})}, Timeout=10)
+        return name
+
+    def signed(self, method, path, body=b""):
+        access_key, secret_key = self.daemon.require_credentials()
+        url, headers, body = sign_request(self.daemon.endpoint + path, method, body,
+                                          {"Content-Type": "application/json"}, access_key, secret_key,
+                                          REGION, "lambda")
+        return http_request(url, method, body, headers)
+
+    def url_config(self, method, name, body=None):
+        answer = self.signed(method, "/2021-10-31/functions/%s/url" % name,
+                             json.dumps(body).encode() if body is not None else b"")
+        return answer.status, answer.json()
+
+    def stream_events(self, name, payload):
+        answer = self.signed("POST", "/2021-11-15/functions/%s/response-streaming-invocations" % name, payload)
+        self.assertEqual(200, answer.status, answer)
+        self.assertEqual("application/vnd.amazon.eventstream", answer.header("Content-Type"))
+        buf = EventStreamBuffer()
+        buf.add_data(answer.body)
+        return answer, [(m.headers[":event-type"], m.payload) for m in buf]
+
+    def test_function_url_invoke_mode_round_trip(self):
+        name = self.create_streaming_function()
+        status, created = self.url_config("POST", name, {"AuthType": "NONE", "InvokeMode": "RESPONSE_STREAM"})
+        self.assertEqual(201, status, created)
+        self.assertEqual("RESPONSE_STREAM", created["InvokeMode"])
+        self.assertEqual("RESPONSE_STREAM", self.url_config("GET", name)[1]["InvokeMode"])
+        with urllib.request.urlopen(created["FunctionUrl"], timeout=30) as resp:
+            self.assertEqual("chunked", resp.headers["Transfer-Encoding"])
+            self.assertEqual(b"one two three!", resp.read())
+
+        status, updated = self.url_config("PUT", name, {"InvokeMode": "BUFFERED"})
+        self.assertEqual(200, status, updated)
+        self.assertEqual("BUFFERED", updated["InvokeMode"])
+        self.assertEqual("BUFFERED", self.url_config("GET", name)[1]["InvokeMode"])
+        # Buffered, the whole text is the function's result, which a function URL maps as a
+        # response object or JSON: plain text is not one (502, as API Gateway answers).
+        whole = http_request(created["FunctionUrl"])
+        self.assertIsNone(whole.header("Transfer-Encoding"))
+        self.assertEqual(502, whole.status, whole)
+
+        status, refused = self.url_config("PUT", name, {"InvokeMode": "STREAMING"})
+        self.assertEqual(400, status, refused)
+        self.assertEqual("BUFFERED", self.url_config("GET", name)[1]["InvokeMode"])
+
+    def test_invoke_with_response_stream(self):
+        name = self.create_streaming_function()
+        answer, events = self.stream_events(name, b"{}")
+        self.assertEqual("$LATEST", answer.header("X-Amz-Executed-Version"))
+        chunks = [p for t, p in events if t == "PayloadChunk"]
+        self.assertEqual(b"one two three!", b"".join(chunks))
+        self.assertGreaterEqual(len(chunks), 2, "the pieces arrive as the function writes them")
+        self.assertEqual("InvokeComplete", events[-1][0])
+        self.assertNotIn("ErrorCode", json.loads(events[-1][1]))
+
+        _, events = self.stream_events(name, b'{"fail": true}')
+        self.assertEqual(b"one two ", b"".join(p for t, p in events if t == "PayloadChunk"))
+        complete = json.loads(events[-1][1])
+        self.assertEqual("Function.Broke", complete["ErrorCode"])
+        self.assertEqual("broke", complete["ErrorDetails"])
+
+    def test_invoke_with_response_stream_of_a_buffered_function(self):
+        name, _, _ = self.create_python_function(source=URL_HANDLER)
+        _, events = self.stream_events(name, b'{"rawPath": "/p"}')
+        payload = b"".join(p for t, p in events if t == "PayloadChunk")
+        self.assertEqual("url says /p ", json.loads(payload)["body"])
+        self.assertEqual("InvokeComplete", events[-1][0])
 
 
 class PermissionsAndTagsTest(DaemonTestCase):

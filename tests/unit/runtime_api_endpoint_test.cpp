@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <atomic>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -47,7 +48,7 @@ public:
 };
 
 struct Call {
-    std::string kind, request_id, error_type, body;
+    std::string kind, request_id, error_type, body, content_type;
 };
 
 class FakeWorker : public RuntimeApiHandler {
@@ -60,10 +61,22 @@ public:
         std::lock_guard lock(mutex);
         waiters.push_back(std::move(waiter));
     }
-    RuntimeReply on_response(std::string_view id, std::string body) override {
-        record({"response", std::string(id), {}, std::move(body)});
+    RuntimeReply on_response(std::string_view id, std::string body, std::string_view content_type) override {
+        record({"response", std::string(id), {}, std::move(body), std::string(content_type)});
         return {202, R"({"status":"OK"})"};
     }
+    std::shared_ptr<funcd::ResponseStream> on_response_stream(std::string_view id,
+                                                              std::string_view content_type) override {
+        record({"stream", std::string(id), {}, {}, std::string(content_type)});
+        if (!stream_high_water) return nullptr;
+        stream = std::make_shared<funcd::ResponseStream>(stream_high_water, std::string(content_type));
+        return stream;
+    }
+    RuntimeReply on_stream_end(std::string_view id, std::string_view type, std::string error_body) override {
+        record({"stream_end", std::string(id), std::string(type), std::move(error_body)});
+        return {202, R"({"status":"OK"})"};
+    }
+    void on_stream_broken(std::string_view id) override { record({"stream_broken", std::string(id), {}, {}}); }
     RuntimeReply on_error(std::string_view id, std::string_view type, std::string body) override {
         record({"error", std::string(id), std::string(type), std::move(body)});
         return {202, R"({"status":"OK"})"};
@@ -89,6 +102,9 @@ public:
     std::optional<EventDelivery> deliver_at_once;
     bool last_deliver_result = false;
     std::function<void()> on_init_error_hook;
+    // Non-zero: streamed responses are taken, into `stream` (used on the io thread only).
+    std::size_t stream_high_water = 0;
+    std::shared_ptr<funcd::ResponseStream> stream;
 
 private:
     void record(Call call) {
@@ -681,3 +697,162 @@ TEST_F(RuntimeApiEndpointTest, ATcpConnectionFromAnotherUsersSocketIsClosedUnrea
 }
 
 }  // namespace
+
+namespace {
+
+// The head of a streamed response, as AWS documents it for custom runtimes.
+std::string streamed_head(std::string_view id, std::string_view content_type = "text/plain") {
+    return "POST /2018-06-01/runtime/invocation/" + std::string(id) +
+           "/response HTTP/1.1\r\nHost: h\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
+           "Content-Type: " + std::string(content_type) +
+           "\r\nTransfer-Encoding: chunked\r\n"
+           "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\r\n";
+}
+
+std::string chunk(std::string_view data) {
+    char size[20];
+    std::snprintf(size, sizeof size, "%zx", data.size());
+    return std::string(size) + "\r\n" + std::string(data) + "\r\n";
+}
+
+}  // namespace
+
+TEST_F(RuntimeApiEndpointTest, AStreamedBodyReachesTheStreamChunkByChunkBeforeItEnds) {
+    worker_->stream_high_water = 1 << 20;
+    RuntimeClient runtime(port_);
+    runtime.send(streamed_head("req-s1") + chunk("first line\n"));
+    std::string seen;
+    for (int i = 0; i < 5000 && seen.size() < 11; ++i) {
+        seen = on_io([&] { return worker_->stream ? std::string(worker_->stream->readable()) : std::string(); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(seen, "first line\n") << "the first chunk is in the stream while the body has not ended";
+    EXPECT_TRUE(on_io([&] { return worker_->stream->state() == funcd::ResponseStream::State::open; }));
+    EXPECT_TRUE(runtime.silent_for(std::chrono::milliseconds(50))) << "no answer before the body ends";
+
+    runtime.send(chunk("second") + chunk("") );
+    const auto res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 202);
+    EXPECT_EQ(on_io([&] { return std::string(worker_->stream->readable()); }), "first line\nsecond");
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[0].kind, "stream");
+    EXPECT_EQ(calls[0].request_id, "req-s1");
+    EXPECT_EQ(calls[0].content_type, "text/plain");
+    EXPECT_EQ(calls[1].kind, "stream_end");
+    EXPECT_EQ(calls[1].error_type, "") << "a body that ends normally carries no error";
+}
+
+TEST_F(RuntimeApiEndpointTest, ErrorTrailersEndAStreamWithTheDecodedErrorBody) {
+    worker_->stream_high_water = 1 << 20;
+    RuntimeClient runtime(port_);
+    // base64 of {"errorMessage":"boom","errorType":"Stream.Broke"}, the trailer split over two sends.
+    runtime.send(streamed_head("req-s2") + chunk("partial") + "0\r\nLambda-Runtime-Function-Error-Type: Stream.Broke\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    runtime.send("Lambda-Runtime-Function-Error-Body: eyJlcnJvck1lc3NhZ2UiOiJib29tIiwiZXJyb3JUeXBlIjoiU3RyZWFtLkJyb2tlIn0=\r\n\r\n");
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[1].kind, "stream_end");
+    EXPECT_EQ(calls[1].error_type, "Stream.Broke");
+    EXPECT_EQ(calls[1].body, R"({"errorMessage":"boom","errorType":"Stream.Broke"})");
+}
+
+TEST_F(RuntimeApiEndpointTest, AStreamedResponseTheWorkerWantsWholeIsBufferedWithItsErrorTrailers) {
+    // stream_high_water 0: the worker's caller wants the whole response.
+    RuntimeClient runtime(port_);
+    runtime.send(streamed_head("req-s3", "application/vnd.awslambda.http-integration-response") + chunk("ab") +
+                 chunk("cd") + "0\r\n\r\n");
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[1].kind, "response");
+    EXPECT_EQ(calls[1].body, "abcd");
+    EXPECT_EQ(calls[1].content_type, "application/vnd.awslambda.http-integration-response");
+
+    runtime.send(streamed_head("req-s4") + chunk("ab") +
+                 "0\r\nLambda-Runtime-Function-Error-Type: Oops\r\nLambda-Runtime-Function-Error-Body: "
+                 "eyJlcnJvck1lc3NhZ2UiOiJib29tIn0=\r\n\r\n");
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 4u);
+    EXPECT_EQ(calls[3].kind, "error") << "an error trailer makes the buffered response an error";
+    EXPECT_EQ(calls[3].error_type, "Oops");
+    EXPECT_EQ(calls[3].body, R"({"errorMessage":"boom"})");
+}
+
+TEST_F(RuntimeApiEndpointTest, AStreamPastItsLimitEndsWithResponseSizeTooLarge) {
+    RuntimeApiLimits limits;
+    limits.max_stream_bytes = 10;
+    reopen(limits);
+    worker_->stream_high_water = 1 << 20;
+    RuntimeClient runtime(port_);
+    runtime.send(streamed_head("req-s5") + chunk("123456") + chunk("7890ab") + "0\r\n\r\n");
+    const auto res = runtime.read_response();
+    EXPECT_EQ(res.result_int(), 413);
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[1].kind, "error");
+    EXPECT_EQ(calls[1].error_type, "Function.ResponseSizeTooLarge");
+    EXPECT_EQ(json_of(calls[1].body)["errorMessage"],
+              "Response payload size exceeded maximum allowed payload size (10 bytes).");
+    EXPECT_EQ(on_io([&] { return std::string(worker_->stream->readable()); }), "123456");
+}
+
+TEST_F(RuntimeApiEndpointTest, AConnectionThatEndsMidStreamIsReported) {
+    worker_->stream_high_water = 1 << 20;
+    {
+        RuntimeClient runtime(port_);
+        runtime.send(streamed_head("req-s6") + chunk("partial"));
+        for (int i = 0; i < 5000 && worker_->calls_snapshot().empty(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    for (int i = 0; i < 5000 && worker_->calls_snapshot().size() < 2; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const auto calls = worker_->calls_snapshot();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[1].kind, "stream_broken");
+    EXPECT_EQ(calls[1].request_id, "req-s6");
+}
+
+TEST_F(RuntimeApiEndpointTest, AFullStreamStopsReadingTheRuntimeUntilItsCallerTakesHalf) {
+    constexpr std::size_t kHighWater = 64 * 1024;
+    worker_->stream_high_water = kHighWater;
+    RuntimeClient runtime(port_);
+    // 8 MiB in 64 KiB chunks from another thread: it blocks once the socket buffers are full.
+    const std::string piece(64 * 1024, 'z');
+    std::atomic<bool> sent{false};
+    std::thread writer([&] {
+        try {
+            runtime.send(streamed_head("req-s7"));
+            for (int i = 0; i < 128; ++i) runtime.send(chunk(piece));
+            runtime.send("0\r\n\r\n");
+            sent = true;
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "the runtime could not send its stream: " << e.what() << " errno " << errno;
+        }
+    });
+    // Nothing is taken from the stream: it stops at the high-water mark plus one read.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto held = on_io([&] { return worker_->stream ? worker_->stream->buffered() : std::size_t{0}; });
+    EXPECT_GE(held, kHighWater);
+    EXPECT_LE(held, kHighWater + 64 * 1024 + 64) << "the stream held more than its high-water mark and one read";
+    EXPECT_FALSE(sent.load()) << "the runtime could send everything although nobody read it";
+    EXPECT_LE(usage().body_bytes, 64u * 1024) << "a streamed body is not buffered in the body budget";
+
+    // The caller takes everything as it comes: the rest flows, and the stream ends.
+    std::uint64_t taken = 0;
+    for (int i = 0; i < 20000 && worker_->calls_snapshot().size() < 2; ++i) {
+        taken += on_io([&] {
+            const auto n = worker_->stream->buffered();
+            worker_->stream->consume(n);
+            return n;
+        });
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    writer.join();
+    EXPECT_TRUE(sent.load());
+    EXPECT_EQ(runtime.read_response().result_int(), 202);
+    taken += on_io([&] { return worker_->stream->buffered(); });
+    EXPECT_EQ(taken, 128u * 64 * 1024);
+}

@@ -35,6 +35,7 @@ struct InvokeOptions {
     std::string invoked_arn;     // see Invocation
     std::string client_context;  // see Invocation
     bool capture_log = false;    // see Invocation
+    std::function<void(const Invocation&, std::shared_ptr<ResponseStream>)> on_stream;  // see Invocation
 };
 
 struct DispatchOptions {

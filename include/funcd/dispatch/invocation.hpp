@@ -9,6 +9,7 @@
 
 #include "funcd/metering/usage_record.hpp"
 #include "funcd/registry/registry.hpp"
+#include "funcd/runtime_api/response_stream.hpp"
 
 namespace funcd {
 
@@ -16,7 +17,10 @@ struct InvocationResult {
     Outcome outcome = Outcome::success;
     // success: the function's result bytes; errors: a Lambda-style error document
     // {"errorMessage", "errorType", ...}.
+    // A streamed response's bytes went to the stream (Invocation::on_stream), not here.
     std::string body;
+    // success: the Content-Type the runtime gave its response (empty: none).
+    std::string content_type;
     std::string error_type;  // empty on success
     std::int64_t version = 0;
     SystemTime start;
@@ -49,6 +53,11 @@ struct Invocation {
     std::string captured_log;
     // Called exactly once, on the event loop.
     std::function<void(InvocationResult)> done;
+    // Set by a caller that takes a streamed response as it is produced (Lambda's response
+    // streaming): called on the loop when the runtime begins to stream its response, before
+    // `done`, which then carries no body. Without it a streamed response is buffered whole,
+    // within the payload limit, like any other.
+    std::function<void(const Invocation&, std::shared_ptr<ResponseStream>)> on_stream;
     // Which concurrency counts the dispatcher charged it to while it runs.
     struct {
         bool running = false;

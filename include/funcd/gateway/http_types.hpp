@@ -3,11 +3,14 @@
 // so only the server's translation unit compiles Beast.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "funcd/runtime_api/response_stream.hpp"
 
 namespace funcd::http {
 
@@ -36,6 +39,11 @@ struct Response {
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     std::string content_type = "application/json";
+    // A streamed body: `body` goes first, then the stream's bytes as they come, in chunked
+    // transfer coding (HTTP/1.0: until the connection closes). A stream that fails is cut
+    // off without its terminating chunk, which HTTP clients report as an incomplete
+    // response; a client that goes away cancels it.
+    std::shared_ptr<ResponseStream> stream;
 };
 
 using Responder = std::function<void(Response)>;

@@ -64,6 +64,9 @@ using CallPtr = std::shared_ptr<LambdaCall>;
 
 struct LambdaApiOptions {
     int max_concurrency = 1000;
+    // InvokeWithResponseStream's framed stream holds this much for a slow caller
+    // (runtime_api.stream_buffer_bytes, as the function's own stream).
+    std::size_t stream_buffer_bytes = 1024 * 1024;
 };
 
 class LambdaApi {
@@ -127,6 +130,8 @@ private:
     // Invoke (invoke_api.cpp).
     void invoke(const CallPtr& call, const FunctionRef& ref);
     void invoke_async(const CallPtr& call, const FunctionRef& ref);
+    // InvokeWithResponseStream: the function's stream as event stream messages.
+    void invoke_with_response_stream(const CallPtr& call, const FunctionRef& ref);
 
     // Aliases (aliases_api.cpp).
     void create_alias(const CallPtr& call, const FunctionRef& ref);

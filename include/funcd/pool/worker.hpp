@@ -99,16 +99,23 @@ public:
 
     // RuntimeApiHandler
     void on_next(std::shared_ptr<NextWaiter> waiter) override;
-    RuntimeReply on_response(std::string_view request_id, std::string body) override;
+    RuntimeReply on_response(std::string_view request_id, std::string body, std::string_view content_type) override;
     RuntimeReply on_error(std::string_view request_id, std::string_view error_type, std::string body) override;
     RuntimeReply on_init_error(std::string_view error_type, std::string body) override;
+    std::shared_ptr<ResponseStream> on_response_stream(std::string_view request_id,
+                                                       std::string_view content_type) override;
+    RuntimeReply on_stream_end(std::string_view request_id, std::string_view error_type,
+                               std::string error_body) override;
+    void on_stream_broken(std::string_view request_id) override;
 
 private:
     Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, std::shared_ptr<FunctionLog> log,
            const WorkerSettings& settings);
 
     void deliver();
-    void complete(Outcome outcome, std::string body, std::string error_type);
+    void complete(Outcome outcome, std::string body, std::string error_type, std::string content_type = {});
+    // The caller of the invocation streaming now went away.
+    void on_stream_cancelled(const std::string& request_id);
     void on_timer();
     void arm_timer(std::chrono::steady_clock::duration after);
     void on_process_exit();
@@ -160,6 +167,7 @@ private:
     bool killed_ = false;
     InvocationPtr current_;
     bool delivered_ = false;
+    std::shared_ptr<ResponseStream> stream_;  // the current invocation's streamed response, once begun
     std::shared_ptr<NextWaiter> waiter_;
     std::optional<std::pair<std::string, std::string>> posted_init_error_;  // type, body
 

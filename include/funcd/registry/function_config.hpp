@@ -74,6 +74,13 @@ enum class UrlAuth { none, token };
 std::string_view to_string(UrlAuth a);
 std::optional<UrlAuth> parse_url_auth(std::string_view text);
 
+// How the function's URL and routes answer: the whole response at once, or its bytes as the
+// function streams them (Lambda's InvokeMode; "BUFFERED" and "RESPONSE_STREAM" as text).
+enum class InvokeMode { buffered, response_stream };
+
+std::string_view to_string(InvokeMode m);
+std::optional<InvokeMode> parse_invoke_mode(std::string_view text);
+
 // CORS for the function's URL and routes, answered on preflight and added to responses
 // (the settings of Lambda function URLs).
 struct CorsSettings {
@@ -134,6 +141,7 @@ struct FunctionConfig {
     KeepAliveMode keep_alive_mode = KeepAliveMode::fixed;
     ConcurrencySettings concurrency;
     UrlAuth url_auth = UrlAuth::token;
+    InvokeMode invoke_mode = InvokeMode::buffered;
     CorsSettings cors;
     std::string architecture = "x86_64";
     // Merged in this order at /opt, later layers over earlier ones.
@@ -193,7 +201,7 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body);
 
 // Body form (b): raw zip body with the settings as query parameters
 // (runtime, handler, memory_mb, timeout_s, keep_alive_s, keep_alive, description,
-// ephemeral_storage_mb, network, reserved_concurrency, provisioned_concurrency, url_auth,
+// ephemeral_storage_mb, network, reserved_concurrency, provisioned_concurrency, url_auth, invoke_mode,
 // env.KEY=VALUE). CORS settings need the JSON form.
 DeployRequest parse_deploy_query(std::string_view name,
                                  const std::vector<std::pair<std::string, std::string>>& params,

@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "funcd/common/unique_fd.hpp"
+#include "funcd/runtime_api/response_stream.hpp"
 #include "funcd/runtime_api/runtime_api_limits.hpp"
 
 namespace funcd {
@@ -54,11 +55,32 @@ public:
     virtual ~RuntimeApiHandler() = default;
     // The runtime asks for work; answer now or keep the waiter until there is some.
     virtual void on_next(std::shared_ptr<NextWaiter> waiter) = 0;
-    virtual RuntimeReply on_response(std::string_view request_id, std::string body) = 0;
-    // `error_type` is the Lambda-Runtime-Function-Error-Type header (may be empty).
+    // `content_type`: the request's Content-Type (empty: none).
+    virtual RuntimeReply on_response(std::string_view request_id, std::string body,
+                                     std::string_view content_type) = 0;
+    // `error_type` is the Lambda-Runtime-Function-Error-Type header (may be empty). A
+    // buffered streaming response that ended with error trailers arrives here too, its
+    // error body decoded from base64.
     virtual RuntimeReply on_error(std::string_view request_id, std::string_view error_type,
                                   std::string body) = 0;
     virtual RuntimeReply on_init_error(std::string_view error_type, std::string body) = 0;
+
+    // Response streaming (Lambda-Runtime-Function-Response-Mode: streaming). The head of a
+    // streamed response has arrived: the stream its body is to be written to as it arrives,
+    // or null to buffer the body whole and answer it through on_response/on_error (the
+    // caller wants the whole response, or the request is not for the invocation in progress).
+    virtual std::shared_ptr<ResponseStream> on_response_stream(std::string_view /*request_id*/,
+                                                               std::string_view /*content_type*/) {
+        return nullptr;
+    }
+    // A streamed body has ended. `error_type` empty: it is complete; otherwise the
+    // runtime's error trailers, `error_body` decoded from base64.
+    virtual RuntimeReply on_stream_end(std::string_view /*request_id*/, std::string_view /*error_type*/,
+                                       std::string /*error_body*/) {
+        return {202, R"({"status":"OK"})"};
+    }
+    // The connection carrying a stream ended before the body did.
+    virtual void on_stream_broken(std::string_view /*request_id*/) {}
 };
 
 // What the endpoint holds right now, for its owner's accounting and for tests.

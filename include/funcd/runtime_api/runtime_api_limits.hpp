@@ -2,6 +2,7 @@
 // What a worker's Runtime API allows the code running in it (part of DaemonLimits).
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 
 namespace funcd {
 
@@ -19,6 +20,16 @@ struct RuntimeApiLimits {
     // limit (6 MiB) fits, with 1 MiB beside it for an error a second connection reports
     // meanwhile, as AWS's runtime clients may. A body that would go past it is refused 429.
     std::size_t max_body_bytes_per_worker = 7 * 1024 * 1024;
+    // Most bytes one streamed response may carry (Lambda-Runtime-Function-Response-Mode:
+    // streaming): Lambda's documented maximum for a streamed response, 200 MiB. Past it the
+    // stream ends with Function.ResponseSizeTooLarge.
+    std::uint64_t max_stream_bytes = 200ull * 1024 * 1024;
+    // Bytes of a streamed response held in the daemon while its caller has not taken them:
+    // past this the runtime's socket is not read until the caller has taken half, so a slow
+    // client slows the function down instead of filling the daemon's memory. 1 MiB keeps a
+    // loopback or LAN client busy between two refills; a stream holds at most this plus one
+    // socket read (64 KiB).
+    std::size_t stream_buffer_bytes = 1024 * 1024;
 };
 
 }  // namespace funcd

@@ -10,6 +10,7 @@
 
 #include <boost/beast/http/basic_parser.hpp>
 
+#include "funcd/runtime_api/response_stream.hpp"
 #include "funcd/runtime_api/runtime_body_buffer.hpp"
 
 namespace funcd {
@@ -27,6 +28,18 @@ public:
     bool expect_continue = false;
     // The body could not be buffered: the worker's connections already hold its budget.
     bool over_budget = false;
+    // Lambda-Runtime-Function-Response-Mode: streaming (a streamed response, whose errors
+    // after the first byte come as trailers).
+    bool streaming = false;
+    std::string content_type;  // the Content-Type header (a streamed response's is the caller's)
+    // The trailers of a chunked body: Lambda-Runtime-Function-Error-Type and
+    // Lambda-Runtime-Function-Error-Body (base64 of the error document, as sent).
+    std::string trailer_error_type;
+    std::string trailer_error_body;
+
+    // From now on the body goes to `stream` instead of the buffer, up to `limit` bytes in all
+    // (more fails the parse with body_limit). Called once the head is parsed.
+    void stream_to(ResponseStream& stream, std::uint64_t limit);
 
 private:
     using error_code = boost::system::error_code;
@@ -50,8 +63,12 @@ private:
     std::string& target_;
     BodyBuffer& body_;
     std::size_t ceiling_ = kMaxRuntimePayloadBytes;
+    ResponseStream* stream_ = nullptr;
+    std::uint64_t stream_limit_ = 0;
     bool seen_expect_ = false;
     bool seen_error_type_ = false;
+    bool seen_mode_ = false;
+    bool seen_content_type_ = false;
 };
 
 }  // namespace funcd

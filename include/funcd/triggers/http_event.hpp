@@ -45,6 +45,13 @@ nlohmann::json make_http_event(const http::Request& req, const HttpEventContext&
 //   then `malformed_reason`, when given, says what was wrong, for the function's log.
 http::Response map_http_result(std::string_view function_result, std::string* malformed_reason = nullptr);
 
+// The head of a streamed HTTP answer from the metadata of Lambda's HTTP integration prelude
+// (the JSON document before the 8 NUL bytes, see http_prelude.hpp): "statusCode" (default
+// 200), "headers" and "cookies" as in a response object; no content-type header:
+// application/octet-stream. Malformed: 502 as for map_http_result (and `malformed_reason`).
+// The answer's body is left empty: it is the stream.
+http::Response map_http_prelude(std::string_view metadata, std::string* malformed_reason = nullptr);
+
 // The 2.0 event's requestContext.time format: "27/Nov/2026:02:05:04 +0000" (always UTC).
 std::string format_http_event_time(std::chrono::system_clock::time_point t);
 
