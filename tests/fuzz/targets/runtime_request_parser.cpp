@@ -11,6 +11,9 @@
 // - a parsed body is exactly the declared Content-Length and within the payload limit;
 // - a response or error route carries a non-empty request id without '/', taken from the
 //   request's own path;
+// - a streamed response (Lambda-Runtime-Function-Response-Mode: streaming on a response
+//   route, handed to a funcd::ResponseStream once its head is parsed, as the endpoint does)
+//   never exceeds the stream's limit, and its bytes and trailers do not depend on the split;
 // - the outcome does not depend on how the bytes are split across reads: the same requests,
 //   an error alike; only the kind of error in a malformed head may differ (see below).
 #include <algorithm>
@@ -26,6 +29,7 @@
 
 #include "../fuzz_check.hpp"
 #include "../piece_feed.hpp"
+#include "funcd/runtime_api/response_stream.hpp"
 #include "funcd/runtime_api/runtime_body_buffer.hpp"
 #include "funcd/runtime_api/runtime_request_parser.hpp"
 #include "funcd/runtime_api/runtime_route.hpp"
@@ -49,11 +53,16 @@ constexpr std::size_t kFirstAllocation = 4 * 1024 + 1;
 // (kKeptBodyAllocation in runtime_body_buffer.cpp, plus its NUL).
 constexpr std::size_t kKeptAllocation = 64 * 1024 + 1;
 constexpr int kMaxRequests = 8;
+// A streamed response's limit here: small, so that the fuzzer reaches it (the daemon's is
+// RuntimeApiLimits::max_stream_bytes, 200 MiB).
+constexpr std::uint64_t kStreamLimit = 16 * 1024;
 
 struct Parsed {
     std::string method, target, body, error_type, request_id;
     RuntimeRouteKind route = RuntimeRouteKind::not_found;
     bool keep_alive = false;
+    bool streamed = false;
+    std::string trailer_error_type, trailer_error_body;
 
     bool operator==(const Parsed&) const = default;
 };
@@ -97,9 +106,15 @@ Outcome parse(std::string_view stream, std::size_t piece, std::size_t other) {
             boost::system::error_code ec;
             std::size_t arrived = 0;  // body bytes the parser has been given at most
             bool stopped = false;
+            std::optional<funcd::ResponseStream> streamed;
             for (;;) {
                 while (!buffer.empty() && !parser.is_done()) {
                     const bool in_body = parser.is_header_done();
+                    if (in_body && !streamed && parser.streaming &&
+                        funcd::runtime_route_of(parser.method_string, target).kind == RuntimeRouteKind::response) {
+                        streamed.emplace(kBudget, parser.content_type);
+                        parser.stream_to(*streamed, kStreamLimit);
+                    }
                     const std::size_t used = parser.put(boost::asio::buffer(buffer), ec);
                     FUZZ_CHECK(used <= buffer.size(), "consumed more than it was given");
                     if (in_body || parser.is_header_done()) arrived += used;
@@ -126,11 +141,16 @@ Outcome parse(std::string_view stream, std::size_t piece, std::size_t other) {
                 if (parser.over_budget) FUZZ_CHECK(ec == bhttp::error::buffer_overflow, "over budget as " + out.error);
                 break;
             }
+            if (streamed) FUZZ_CHECK(streamed->total_bytes() <= kStreamLimit, "a stream past its limit");
             const auto route = funcd::runtime_route_of(parser.method_string, target);
             Parsed p{parser.method_string, target, {}, parser.error_type, std::string(route.request_id), route.kind,
-                     parser.keep_alive()};
-            if (route.kind == RuntimeRouteKind::response || route.kind == RuntimeRouteKind::error ||
-                route.kind == RuntimeRouteKind::init_error) {
+                     parser.keep_alive(), streamed.has_value(), parser.trailer_error_type, parser.trailer_error_body};
+            if (streamed) {
+                p.body = std::string(streamed->readable());
+                FUZZ_CHECK(p.body.size() == streamed->total_bytes(), "a stream lost bytes");
+                FUZZ_CHECK(budget.used - other <= carried, "a streamed body was buffered");
+            } else if (route.kind == RuntimeRouteKind::response || route.kind == RuntimeRouteKind::error ||
+                       route.kind == RuntimeRouteKind::init_error) {
                 // Handed to the worker, as the endpoint does; other routes leave it for reset().
                 p.body = body.take();
                 FUZZ_CHECK(p.body.size() <= arrived, "a body larger than the bytes that arrived");
