@@ -20,29 +20,6 @@
 namespace funcd::testing::sandbox {
 namespace {
 
-// Sets an environment variable for the daemons started while it lives.
-struct ScopedEnv {
-    std::string name;
-    std::optional<std::string> saved;
-    ScopedEnv(std::string n, const std::string& value) : name(std::move(n)) {
-        if (const char* old = std::getenv(name.c_str())) saved = old;
-        ::setenv(name.c_str(), value.c_str(), 1);
-    }
-    ~ScopedEnv() {
-        if (saved) ::setenv(name.c_str(), saved->c_str(), 1);
-        else ::unsetenv(name.c_str());
-    }
-};
-
-// The daemon's resident memory, in KiB (VmRSS).
-long rss_kib(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
 // Opens `connections` connections to its own Runtime API, each declaring a body of
 // `declared` bytes and sending all of it but the last byte, and keeps those the daemon did
 // not close (in HELD, across invocations). Says what happened to each.
@@ -101,11 +78,7 @@ def handler(event, context):
 )";
 
 TEST_F(SandboxAttack, RuntimeApiConnectionFloodFromInsideIsBounded) {
-    // A sanitizer build keeps freed memory in quarantine (256 MiB by default), which RSS
-    // would count; without it, RSS follows what the daemon holds. (Ignored by other builds.)
-    const char* asan = std::getenv("ASAN_OPTIONS");
-    ScopedEnv no_quarantine("ASAN_OPTIONS", std::string(asan ? asan : "") + (asan && *asan ? ":" : "") +
-                                                "quarantine_size_mb=0");
+    const auto no_quarantine = without_asan_quarantine();
     auto d = start();
     ASSERT_EQ(deploy_attack(*d, "flood", kFloodPy, {{"timeout_s", 120}, {"memory_mb", 256}}).status, 201);
     // Warm: the flood's own worker is up before the baseline is taken.

@@ -273,4 +273,28 @@ HttpResult Daemon::deploy(const std::string& name, const nlohmann::json& setting
     return api("PUT", "/v1/functions/" + name, body.dump());
 }
 
+long rss_kib(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+ScopedEnv::ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
+    if (const char* old = std::getenv(name_.c_str())) saved_ = old;
+    ::setenv(name_.c_str(), value.c_str(), 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+    if (saved_) ::setenv(name_.c_str(), saved_->c_str(), 1);
+    else ::unsetenv(name_.c_str());
+}
+
+ScopedEnv without_asan_quarantine() {
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    return ScopedEnv("ASAN_OPTIONS",
+                     std::string(asan ? asan : "") + (asan && *asan ? ":" : "") + "quarantine_size_mb=0");
+}
+
 }  // namespace funcd::testing

@@ -47,6 +47,26 @@ std::vector<nlohmann::json> logged_json(const class Daemon& d, const std::string
 
 // Pids of processes whose parent is `parent`.
 std::vector<pid_t> children_of(pid_t parent);
+// A process's resident memory, in KiB (VmRSS); -1 when it cannot be read.
+long rss_kib(pid_t pid);
+
+// Sets an environment variable for the daemons started while it lives.
+class ScopedEnv {
+public:
+    ScopedEnv(std::string name, const std::string& value);
+    ~ScopedEnv();
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    std::string name_;
+    std::optional<std::string> saved_;
+};
+
+// For a test that measures the daemon's RSS: a sanitizer build keeps freed memory in
+// quarantine (256 MiB by default), which RSS would count; without it, RSS follows what the
+// daemon holds. (Other builds ignore ASAN_OPTIONS.)
+ScopedEnv without_asan_quarantine();
 // Pids of every descendant of `root`.
 std::vector<pid_t> descendants_of(pid_t root);
 

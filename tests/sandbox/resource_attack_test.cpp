@@ -35,10 +35,12 @@ TEST_F(SandboxAttack, ForkBombIsCappedByThePidsLimitAndLeavesNothing) {
     auto d = start();
     const std::string comm = unique_mark("fbomb");
     MarkedProcessReaper reaper{comm};
-    // Memory is generous so that the pids limit, not the memory limit, is what stops it. Time
-    // too: on a loaded 2-core machine (the rest of the suite running) 1024 forks took over
-    // 5 s, and a bomb that runs out of time proves nothing about the limit.
-    auto dep = deploy_attack(*d, "forkbomb", kForkBomb, {{"memory_mb", 1024}, {"timeout_s", 30}, {"keep_alive_s", 1}});
+    // Memory is generous so that the pids limit, not the memory limit, is what stops it: each
+    // forked Python child dirties about 0.8 MiB of its parent's pages, so 1024 of them need
+    // about 1 GiB, and a 1024 MB limit had the kernel reclaiming until the bomb ran out of time
+    // at 863 children. Time too: on a loaded 2-core machine (the rest of the suite running)
+    // 1024 forks took over 5 s, and a bomb that runs out of time proves nothing about the limit.
+    auto dep = deploy_attack(*d, "forkbomb", kForkBomb, {{"memory_mb", 3072}, {"timeout_s", 30}, {"keep_alive_s", 1}});
     ASSERT_EQ(dep.status, 201) << dep.body;
 
     auto r = d->invoke("forkbomb", json{{"mark", comm}, {"cap", 1100}, {"seconds", 25}}.dump());

@@ -467,7 +467,8 @@ TEST(Describe, ReportsEveryField) {
     EXPECT_EQ(d["cors"]["allow_origins"], json::array());
     EXPECT_EQ(d["architecture"], "x86_64");
     EXPECT_EQ(d["layers"], json::array());
-    EXPECT_EQ(d.size(), 21u);
+    EXPECT_EQ(d["invoke_mode"], "BUFFERED");
+    EXPECT_EQ(d.size(), 22u);
 }
 
 TEST(DeployJson, ConcurrencyAndKeepAliveSettings) {
