@@ -454,5 +454,26 @@ TEST(NodeStreaming, AHandlerThatWaitsForDrainIsHeldBackByASlowClient) {
     EXPECT_EQ(usage_record(d, "big", c.headers["x-funcd-request-id"])["outcome"], "success");
 }
 
+TEST(NodeStreaming, TheStreamNodeExampleStreamsItsLines) {
+    Daemon d;
+    const std::string example = std::string(FUNCD_SOURCE_DIR) + "/examples/stream-node/index.js";
+    auto dep = d.deploy("stream-node",
+                        {{"runtime", "nodejs20.x"}, {"handler", "index.handler"}, {"invoke_mode", "RESPONSE_STREAM"},
+                         {"timeout_s", 30}},
+                        make_zip({{"index.js", {read_file(example), 0644}}}));
+    ASSERT_EQ(dep.status, 201) << dep.body;
+    StreamClient c(d.port(), "GET", "/fn/stream-node?lines=5&interval_ms=20",
+                   {"Authorization: Bearer " + Daemon::kToken});
+    EXPECT_EQ(c.status, 200);
+    EXPECT_TRUE(c.chunked);
+    EXPECT_EQ(c.headers["content-type"], "text/plain; charset=utf-8");
+    EXPECT_EQ(c.headers["cache-control"], "no-store");
+    const std::string body = c.rest();
+    EXPECT_TRUE(c.complete);
+    EXPECT_TRUE(std::regex_match(body, std::regex("(line [1-5] of 5 at \\+[0-9]+ ms\n){5}done in [0-9]+ ms, request " +
+                                                  c.headers["x-funcd-request-id"] + "\n")))
+        << body;
+}
+
 }  // namespace
 }  // namespace funcd::testing
