@@ -78,6 +78,12 @@ exports.handler = awslambda.streamifyResponse(async (event, responseStream, cont
       responseStream.end('then ' + got + '\n');
       return;
     }
+    case 'linger': {
+      // Work left behind after the response: it holds the event loop, not the answer.
+      signal(a.port).then((got) => console.log('lingered: ' + got));
+      responseStream.end('done\n');
+      return;
+    }
     case 'lines': {
       responseStream.setContentType('text/plain');
       for (let i = 0; i < Number(a.n); i++) responseStream.write('line ' + i + '\n');
@@ -242,6 +248,30 @@ TEST(NodeStreaming, ChunksReachTheClientWhileTheHandlerStillRuns) {
     ASSERT_TRUE(go_v1.give("on"));
     EXPECT_EQ(v1.rest(), "then on\n");
     EXPECT_TRUE(v1.complete);
+}
+
+TEST(NodeStreaming, TheAnswerEndsWithTheStreamWhileTheEventLoopStillHasWork) {
+    Daemon d;
+    ASSERT_EQ(d.deploy("linger", node_settings(), node_zip()).status, 201);
+    Signal go;
+    StreamClient c(d.port(), "GET", "/fn/linger?mode=linger&port=" + std::to_string(go.port()));
+    EXPECT_EQ(c.status, 200);
+    EXPECT_EQ(c.rest(), "done\n");
+    EXPECT_TRUE(c.complete) << "the answer ended with the stream, before the handler's leftover work";
+    const std::string id = c.headers["x-funcd-request-id"];
+    // Only now does the work the handler left behind get what it waits for.
+    ASSERT_TRUE(go.give("go"));
+    std::string log;
+    EXPECT_TRUE(eventually([&] {
+        log = read_file(d.data_dir() / "logs" / "linger.log");
+        return log.find("lingered: ") != std::string::npos;
+    })) << log;
+    EXPECT_NE(log.find("lingered: go"), std::string::npos) << log;
+    EXPECT_EQ(usage_record(d, "linger", id)["outcome"], "success");
+    // The worker asks for its next event once that work is done, and gets it.
+    StreamClient again(d.port(), "GET", "/fn/linger?mode=lines&n=1");
+    EXPECT_EQ(again.rest(), "line 0\n");
+    EXPECT_TRUE(again.complete);
 }
 
 TEST(NodeStreaming, HttpResponseStreamFromSetsStatusHeadersAndCookiesThroughARoute) {
