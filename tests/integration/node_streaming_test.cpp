@@ -108,6 +108,9 @@ exports.handler = awslambda.streamifyResponse(async (event, responseStream, cont
     }
     case 'early-error':
       throw new BrokeError('broke before any byte');
+    case 'late':
+      await signal(a.port);
+    // falls through: then streams as 'forever'
     case 'forever': {
       for (let i = 0; i < 400; i++) {
         responseStream.write('line ' + i + '\n');
@@ -374,6 +377,30 @@ TEST(NodeStreaming, AClientThatHangsUpEndsTheInvocationAndItIsBilled) {
     StreamClient again(d.port(), "GET", "/fn/forever?mode=lines&n=2");
     EXPECT_EQ(again.rest(), "line 0\nline 1\n");
     EXPECT_TRUE(again.complete);
+
+    // A client that goes away before the function has written anything: the stream is
+    // ended as soon as it starts.
+    Signal go;
+    const int early = connect_loopback(d.port());
+    const std::string request = "GET /fn/forever?mode=late&port=" + std::to_string(go.port()) +
+                                " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    ASSERT_EQ(::send(early, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+    const int waiting = go.accept();
+    ASSERT_GE(waiting, 0) << "the function never started";
+    ::close(early);
+    ASSERT_EQ(::send(waiting, "go", 2, MSG_NOSIGNAL), 2);
+    ::close(waiting);
+    json late;
+    EXPECT_TRUE(eventually([&] {
+        const json records = d.api("GET", "/v1/usage/records?function=forever").json()["records"];
+        for (const auto& r : records)
+            if (r["request_id"] != id && r["outcome"] == "function_error") late = r;
+        return !late.is_null();
+    })) << "the invocation whose client left early still runs";
+    EXPECT_TRUE(eventually([&] {
+        return read_file(d.data_dir() / "logs" / "forever.log").find(
+                   "CLIENT_DISCONNECTED RequestId: " + late.value("request_id", std::string("?"))) != std::string::npos;
+    }));
 }
 
 TEST(NodeStreaming, ATimeoutMidStreamCutsTheAnswerShort) {
