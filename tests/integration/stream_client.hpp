@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -78,7 +79,13 @@ public:
         return all;
     }
     // Reads raw bytes (whatever they are) and throws them away; returns the count, 0 at the end.
+    // Counts the bytes that came in with the head first: they are the body's start.
     std::size_t drain_some(std::size_t max) {
+        if (!buf_.empty()) {
+            const std::size_t n = std::min(max, buf_.size());
+            buf_.erase(0, n);
+            return n;
+        }
         std::string tmp(max, '\0');
         const auto n = ::recv(fd_, tmp.data(), max, 0);
         return n > 0 ? static_cast<std::size_t>(n) : 0;
