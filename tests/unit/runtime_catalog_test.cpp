@@ -32,11 +32,18 @@ TEST(RuntimeCatalog, NewerMajorsAreRefusedNamingTheHostsVersion) {
 }
 
 TEST(RuntimeCatalog, NoUsableNodeRefusesEveryNodeIdentifier) {
-    for (const auto& c : {with_node("", ""), with_node("", "/usr/local/bin/node"), with_node("18.19.0")}) {
+    for (const auto& c : {with_node("", ""), with_node("", "/usr/local/bin/node"), with_node("16.20.2")}) {
         for (const char* id : {"nodejs", "nodejs18.x", "nodejs20.x"}) EXPECT_TRUE(c.refusal(id)) << id;
         EXPECT_FALSE(c.refusal("python3"));
     }
-    EXPECT_NE(with_node("18.19.0").refusal("nodejs18.x")->find("needs Node.js 20 or later"), std::string::npos);
+    EXPECT_NE(with_node("16.20.2").refusal("nodejs18.x")->find("needs Node.js 18 or later"), std::string::npos);
+}
+
+TEST(RuntimeCatalog, DebiansNodeRunsNodejs18) {
+    const auto c = with_node("18.19.0");
+    EXPECT_FALSE(c.refusal("nodejs"));
+    EXPECT_FALSE(c.refusal("nodejs18.x"));
+    EXPECT_NE(c.refusal("nodejs20.x")->find("this host runs Node.js 18.19.0"), std::string::npos);
 }
 
 TEST(RuntimeCatalog, VersionHashNamesTheInterpreter) {

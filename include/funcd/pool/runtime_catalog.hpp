@@ -17,8 +17,9 @@ struct Interpreter {
     std::string version;  // e.g. 3.11.2; empty when unknown
 };
 
-// funcd's Node.js runtime (runtime/nodejs) uses what Node.js 20 added (docs/runtimes.md).
-inline constexpr int kMinNodeMajor = 20;
+// The oldest Node.js funcd's runtime (runtime/nodejs) is tested on: 18, Debian 12's Node.js
+// (18.19) and the oldest major Lambda still runs (nodejs18.x).
+inline constexpr int kMinNodeMajor = 18;
 
 class RuntimeCatalog {
 public:
