@@ -328,6 +328,8 @@ void Worker::on_timer() {
         auto message = fmt::format("Task timed out after {}.00 seconds", fn_->config.timeout_s);
         // Kill first: nothing the function does after its deadline may be observed.
         kill();
+        // Lambda logs it as the invocation's own line, before END and REPORT.
+        log_->output(current_->request_id, message);
         complete(Outcome::timeout, error_document("Sandbox.Timedout", message), "Sandbox.Timedout");
     }
 }

@@ -163,6 +163,16 @@ TEST(Invoke, TimeoutKillsTheWorker) {
     EXPECT_EQ(r.json()["errorMessage"], "Task timed out after 1.00 seconds");
     EXPECT_LT(elapsed, std::chrono::seconds(5));
     EXPECT_TRUE(eventually([&] { return children_of(d.pid()).empty(); })) << "the timed-out worker was killed";
+    // As on Lambda, the function's log says so on the invocation's own line, before its END.
+    const std::string id = r.header("x-funcd-request-id");
+    std::string log;
+    EXPECT_TRUE(eventually([&] {
+        log = read_file(d.data_dir() / "logs" / "sleepy.log");
+        return log.find("END RequestId: " + id) != std::string::npos;
+    })) << log;
+    const auto line = log.find("\t" + id + "\tTask timed out after 1.00 seconds\n");
+    EXPECT_NE(line, std::string::npos) << log;
+    EXPECT_LT(line, log.find("END RequestId: " + id)) << log;
 }
 
 TEST(Invoke, CrashIsAnExitError) {
