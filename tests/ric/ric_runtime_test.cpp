@@ -26,7 +26,9 @@ using nlohmann::json;
 const fs::path kRicPackage = fs::path(FUNCD_SOURCE_DIR) / "tests/ric/node_modules/aws-lambda-ric";
 
 // The files the client runs with: its entry point, its bundled JavaScript and the addon.
-// The rest of its node_modules (node-gyp, node-addon-api) is only for building the addon.
+// The rest of its node_modules (node-gyp, node-addon-api and theirs: 1,750 files) is only
+// for building the addon; zipped along, the unpacking at each deploy made the suite take
+// 49 s instead of 13.
 const std::vector<std::string> kRicRuntimeFiles = {"package.json", "bin", "dist"};
 
 // The function's `bootstrap`: the client's own entry point, which takes the handler string
@@ -212,7 +214,8 @@ TEST_F(RicRuntime, AThrownErrorIsTheFunctionsErrorAndKeepsTheWorker) {
         // Logged as the runtime's `Invoke Error` record at ERROR, under that invocation.
         const std::string id = r.header("x-funcd-request-id");
         const std::string log = log_after(d, name, id);
-        EXPECT_TRUE(std::regex_search(log, std::regex("\t" + id + "\tERROR\tInvoke Error \t\\{.*\"errorType\":\"RangeError\"")))
+        EXPECT_TRUE(std::regex_search(
+            log, std::regex("\t" + id + "\tERROR\tInvoke Error \t\\{.*\"errorType\":\"RangeError\"")))
             << log;
 
         auto after = d.invoke(name, R"({})");
