@@ -1,9 +1,9 @@
 // AWS's Node.js runtime interface client (npm `aws-lambda-ric` 3.3.0, unmodified) as the
 // runtime of a `provided.al2023` function: the zip's `bootstrap` starts it with the host's
 // node, exactly as a custom runtime on Lambda does, and it talks to funcd's Runtime API over
-// TCP (AWS_LAMBDA_RUNTIME_API) through its native client (aws-lambda-cpp and curl). The
-// same code is also deployed as `nodejs20.x`, run by funcd's own runtime, and each case
-// must end the same way both times.
+// TCP (AWS_LAMBDA_RUNTIME_API) through its native client (aws-lambda-cpp and curl), and
+// over Node's http for streamed responses. The same code is also deployed as `nodejs20.x`,
+// run by funcd's own runtime, and each case must end the same way both times.
 //
 // The client's native addon is built by `scripts/setup --tests` into tests/ric/node_modules
 // (the cache: minutes to build, once). Without it these tests fail; they never skip.
@@ -85,6 +85,20 @@ std::string ric_zip(const std::string& handler_js) {
     std::string zip = read_file(dir / "out.zip");
     fs::remove_all(dir);
     return zip;
+}
+
+// The payload of a complete chunked body (how the writes were split into chunks is
+// funcd's business); "<incomplete>" when the terminating chunk is missing.
+std::string dechunk(const std::string& body) {
+    std::string out;
+    for (std::size_t at = 0;;) {
+        const auto eol = body.find("\r\n", at);
+        if (eol == std::string::npos) return "<incomplete>";
+        const std::size_t size = std::stoul(body.substr(at, eol - at), nullptr, 16);
+        if (size == 0) return body.compare(eol, 4, "\r\n\r\n") == 0 ? out : "<incomplete>";
+        out += body.substr(eol + 2, size);
+        at = eol + 2 + size + 2;
+    }
 }
 
 std::string function_log(const Daemon& d, const std::string& name) {
@@ -277,6 +291,45 @@ TEST_F(RicRuntime, ATimeoutEndsTheWorkerAndTheNextInvocationGetsAFreshOne) {
         EXPECT_EQ(after.json()["event"]["n"], 3);
         EXPECT_NE(after.json()["worker"], warm.json()["worker"]) << "a new worker";
         EXPECT_FALSE(after.header("x-funcd-init-duration-ms").empty()) << "a cold start";
+    }
+}
+
+TEST_F(RicRuntime, AStreamedResponseArrivesAsWithFunctionsRuntime) {
+    Daemon& d = daemon();
+    // The client posts a streamed response itself, over Node's http (chunked, with an error
+    // in the trailers), not through its native client.
+    const char* js = R"(exports.handler = awslambda.streamifyResponse(async (event, stream) => {
+  stream.setContentType('text/plain');
+  stream.write('one ');
+  await new Promise((r) => setTimeout(r, 50));
+  if (event.fail) throw new TypeError('mid-stream ' + event.fail);
+  stream.write('two');
+  stream.end();
+});
+)";
+    const Pair f = deploy_both(d, "stream", ric_zip(js));
+    for (const std::string& name : {f.ric, f.own}) {
+        SCOPED_TRACE(name);
+        // Taken whole by a caller that does not stream.
+        auto whole = d.invoke(name, R"({})");
+        ASSERT_EQ(whole.status, 200) << whole.body;
+        EXPECT_TRUE(whole.header("x-funcd-function-error").empty()) << whole.body;
+        EXPECT_EQ(whole.body, "one two");
+
+        // Relayed chunk by chunk to one that does.
+        auto streamed = http_request(d.port(), "POST", "/v1/functions/" + name + "/invoke", "{}",
+                                     {{"Authorization", "Bearer " + Daemon::kToken},
+                                      {"X-Funcd-Response-Mode", "streaming"}});
+        ASSERT_EQ(streamed.status, 200) << streamed.body;
+        EXPECT_EQ(streamed.header("transfer-encoding"), "chunked");
+        EXPECT_EQ(dechunk(streamed.body), "one two") << streamed.body;
+
+        // An error after the first byte: the trailers make it the function's error.
+        auto failed = d.invoke(name, R"({"fail": 1})");
+        ASSERT_EQ(failed.status, 200) << failed.body;
+        EXPECT_EQ(failed.header("x-funcd-function-error"), "Unhandled");
+        EXPECT_EQ(failed.json()["errorType"], "TypeError") << failed.body;
+        EXPECT_EQ(failed.json()["errorMessage"], "mid-stream 1") << failed.body;
     }
 }
 
