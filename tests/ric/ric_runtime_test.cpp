@@ -5,7 +5,7 @@
 // over Node's http for streamed responses. The same code is also deployed as `nodejs20.x`,
 // run by funcd's own runtime, and each case must end the same way both times.
 //
-// The client's native addon is built by `scripts/setup --tests` into tests/ric/node_modules
+// The client's native addon is built by `scripts/setup --ric` into tests/ric/node_modules
 // (the cache: minutes to build, once). Without it these tests fail; they never skip.
 #include <gtest/gtest.h>
 
@@ -55,13 +55,13 @@ exports.handler = async (event, context) => {
 };
 )";
 
-// Fails (throws) when `scripts/setup --tests` has not built the client.
+// Fails (throws) when `scripts/setup --ric` has not built the client.
 void require_built_ric() {
     const fs::path addon = kRicPackage / "dist/rapid-client.node";
     std::error_code ec;
     if (!fs::is_regular_file(addon, ec))
         throw std::runtime_error("aws-lambda-ric is not built: " + addon.string() +
-                                 " is missing; run scripts/setup --tests (it runs npm ci in tests/ric)");
+                                 " is missing; run scripts/setup --ric (it runs npm ci in tests/ric)");
 }
 
 // A zip of `bootstrap`, index.js and the client's runtime files under node_modules/, built
