@@ -282,24 +282,7 @@ private:
         const bool no_content = status < 200 || status == 204 || status == 304;
         keep_alive_ = keep_alive_ && !core_->stopped;
 
-        head_.clear();
-        head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-        append_number(head_, static_cast<unsigned>(status));
-        head_ += ' ';
-        const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
-        head_.append(reason.data(), reason.size());
-        head_ += "\r\nServer: funcd\r\n";
-        if (!r.content_type.empty()) {
-            head_ += "Content-Type: ";
-            head_ += r.content_type;
-            head_ += "\r\n";
-        }
-        for (const auto& [name, value] : r.headers) {
-            head_ += name;
-            head_ += ": ";
-            head_ += value;
-            head_ += "\r\n";
-        }
+        start_head(status, r);
         if (!no_content) {
             head_ += "Content-Length: ";
             append_number(head_, r.body.size());
@@ -316,14 +299,8 @@ private:
         write(net::buffer(head_), net::buffer(body_), &Session::after_write);
     }
 
-    // The head of a streamed answer, with `r.body` as its first chunk.
-    void respond_streamed(Response r) {
-        stream_ = std::move(r.stream);
-        const int status = r.status >= 200 && r.status <= 999 && r.status != 204 && r.status != 304 ? r.status : 200;
-        keep_alive_ = keep_alive_ && !core_->stopped;
-        // HTTP/1.0 has no chunked coding: the body ends when the connection does.
-        chunked_ = version_ != 10;
-        if (!chunked_) keep_alive_ = false;
+    // The status line, Server, Content-Type and `r`'s own headers, into head_.
+    void start_head(int status, const Response& r) {
         head_.clear();
         head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
         append_number(head_, static_cast<unsigned>(status));
@@ -342,6 +319,17 @@ private:
             head_ += value;
             head_ += "\r\n";
         }
+    }
+
+    // The head of a streamed answer, with `r.body` as its first chunk.
+    void respond_streamed(Response r) {
+        stream_ = std::move(r.stream);
+        const int status = r.status >= 200 && r.status <= 999 && r.status != 204 && r.status != 304 ? r.status : 200;
+        keep_alive_ = keep_alive_ && !core_->stopped;
+        // HTTP/1.0 has no chunked coding: the body ends when the connection does.
+        chunked_ = version_ != 10;
+        if (!chunked_) keep_alive_ = false;
+        start_head(status, r);
         if (chunked_) head_ += "Transfer-Encoding: chunked\r\n";
         if (!keep_alive_) head_ += "Connection: close\r\n";
         head_ += "\r\n";

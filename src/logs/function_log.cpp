@@ -273,8 +273,8 @@ void LogDirectory::flush_all() {
 
 void LogDirectory::schedule_flush() {
     timer_.expires_after(kFlushInterval);
-    timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (ec) return;
+    timer_.async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
         flush_all();
         schedule_flush();
     });

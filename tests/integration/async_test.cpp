@@ -39,8 +39,6 @@ json usage_records(Daemon& d, const std::string& name) {
     return d.api("GET", "/v1/usage/records?function=" + name).json()["records"];
 }
 
-std::string function_log(Daemon& d, const std::string& name) { return read_file(d.data_dir() / "logs" / (name + ".log")); }
-
 TEST(Async, EventIsAcceptedWith202AndRuns) {
     Daemon d;
     ASSERT_EQ(d.deploy("ok", settings(), python_zip(kOkPy)).status, 201);

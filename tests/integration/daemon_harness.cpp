@@ -273,6 +273,30 @@ HttpResult Daemon::deploy(const std::string& name, const nlohmann::json& setting
     return api("PUT", "/v1/functions/" + name, body.dump());
 }
 
+std::string function_log(const Daemon& d, const std::string& function) {
+    return read_file(d.data_dir() / "logs" / (function + ".log"));
+}
+
+std::string log_after(const Daemon& d, const std::string& function, const std::string& request_id) {
+    std::string log;
+    eventually([&] {
+        log = function_log(d, function);
+        return log.find("REPORT RequestId: " + request_id) != std::string::npos;
+    });
+    return log;
+}
+
+nlohmann::json usage_record(Daemon& d, const std::string& function, const std::string& request_id) {
+    nlohmann::json found;
+    eventually([&] {
+        const nlohmann::json records = d.api("GET", "/v1/usage/records?function=" + function).json()["records"];
+        for (const auto& r : records)
+            if (r["request_id"] == request_id) found = r;
+        return !found.is_null();
+    });
+    return found;
+}
+
 long rss_kib(pid_t pid) {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     std::string line;

@@ -47,6 +47,13 @@ std::vector<nlohmann::json> logged_json(const class Daemon& d, const std::string
 
 // Pids of processes whose parent is `parent`.
 std::vector<pid_t> children_of(pid_t parent);
+// The function's log file as it is now.
+std::string function_log(const class Daemon& d, const std::string& function);
+// The function's log once the REPORT line of `request_id` is in it (as it is after 5 s if not).
+std::string log_after(const class Daemon& d, const std::string& function, const std::string& request_id);
+// The usage record of `request_id`, once it is there (null after 5 s if not).
+nlohmann::json usage_record(class Daemon& d, const std::string& function, const std::string& request_id);
+
 // A process's resident memory, in KiB (VmRSS); -1 when it cannot be read.
 long rss_kib(pid_t pid);
 

@@ -41,20 +41,6 @@ json node_settings(const std::string& runtime = "nodejs20.x", const std::string&
     return {{"runtime", runtime}, {"handler", handler}};
 }
 
-std::string function_log(const Daemon& d, const std::string& name) {
-    return read_file(d.data_dir() / "logs" / (name + ".log"));
-}
-
-// Waits for the REPORT line of `request_id` and returns the function's log.
-std::string log_after(const Daemon& d, const std::string& name, const std::string& request_id) {
-    std::string log;
-    eventually([&] {
-        log = function_log(d, name);
-        return log.find("REPORT RequestId: " + request_id) != std::string::npos;
-    });
-    return log;
-}
-
 // Reports everything the daemon gave the worker; WORKER tells processes apart.
 const char* kEchoJs = R"(const v8 = require('node:v8');
 const WORKER = require('node:crypto').randomUUID();

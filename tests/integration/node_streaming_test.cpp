@@ -196,27 +196,6 @@ private:
     unsigned short port_ = 0;
 };
 
-json usage_record(Daemon& d, const std::string& function, const std::string& request_id) {
-    json found;
-    eventually([&] {
-        const json records = d.api("GET", "/v1/usage/records?function=" + function).json()["records"];
-        for (const auto& r : records)
-            if (r["request_id"] == request_id) found = r;
-        return !found.is_null();
-    });
-    return found;
-}
-
-// The function's log once the REPORT line of `request_id` is in it.
-std::string log_after(const Daemon& d, const std::string& name, const std::string& request_id) {
-    std::string log;
-    eventually([&] {
-        log = read_file(d.data_dir() / "logs" / (name + ".log"));
-        return log.find("REPORT RequestId: " + request_id) != std::string::npos;
-    });
-    return log;
-}
-
 const std::vector<std::string> kV1Streaming = {"Authorization: Bearer " + Daemon::kToken,
                                                "X-Funcd-Response-Mode: streaming", "Content-Type: application/json"};
 

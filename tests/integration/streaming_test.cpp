@@ -126,17 +126,6 @@ json settings(json extra = json::object()) {
     return s;
 }
 
-json usage_record(Daemon& d, const std::string& function, const std::string& request_id) {
-    json found;
-    eventually([&] {
-        const json records = d.api("GET", "/v1/usage/records?function=" + function).json()["records"];
-        for (const auto& r : records)
-            if (r["request_id"] == request_id) found = r;
-        return !found.is_null();
-    });
-    return found;
-}
-
 TEST(Streaming, FunctionUrlChunksArriveWhileTheFunctionStillRuns) {
     Daemon d;
     ASSERT_EQ(d.deploy("lines", settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);

@@ -101,20 +101,6 @@ std::string dechunk(const std::string& body) {
     }
 }
 
-std::string function_log(const Daemon& d, const std::string& name) {
-    return read_file(d.data_dir() / "logs" / (name + ".log"));
-}
-
-// Waits for the REPORT line of `request_id` and returns the function's log.
-std::string log_after(const Daemon& d, const std::string& name, const std::string& request_id) {
-    std::string log;
-    eventually([&] {
-        log = function_log(d, name);
-        return log.find("REPORT RequestId: " + request_id) != std::string::npos;
-    });
-    return log;
-}
-
 // The same zip twice: `ric` run by the client through its bootstrap, `own` by funcd's runtime.
 struct Pair {
     std::string ric, own;

@@ -12,12 +12,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
 namespace funcd {
@@ -67,6 +70,22 @@ protected:
 
     fs::path dir_;
 };
+
+// The directory is destroyed on the loop by a handler that runs after its flush timer has
+// fired but before the flush has run (as a daemon or a test tears down while logs are
+// written): the flush, already queued with no error, must not touch it.
+TEST_F(FunctionLogTest, AFlushAlreadyDueWhenTheDirectoryGoesDoesNothing) {
+    boost::asio::io_context io;
+    auto logs = std::make_unique<LogDirectory>(io, dir_);
+    // Runs first and keeps the loop busy past the flush interval (200 ms), so the timer's
+    // completion is queued behind the handler it posts, which destroys the directory.
+    boost::asio::post(io, [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        boost::asio::post(io, [&] { logs.reset(); });
+    });
+    io.run_for(std::chrono::milliseconds(1000));
+    EXPECT_EQ(logs, nullptr);
+}
 
 TEST_F(FunctionLogTest, RollsOverWithinMaxBytesTimesFiles) {
     OutputLimits limits;

@@ -139,6 +139,10 @@ private:
     OutputLimits limits_;
     boost::asio::steady_timer timer_;
     std::map<std::string, Slot> logs_;
+    // Gone with the directory. A flush whose timer had already fired when the directory was
+    // destroyed still runs, with no error (destroying a timer cancels only waits that have
+    // not completed): it sees this expired and does nothing.
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace funcd
