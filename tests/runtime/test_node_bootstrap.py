@@ -938,6 +938,12 @@ exports.handler = async () => ({
         self.assertEqual((answer["atLoad"], answer["atInvoke"], answer["heapLimit"]),
                          (plain_tag, flagged_tag, flagged_limit))
 
+    def test_unsetting_them_warns_nothing_even_when_deprecations_throw(self):
+        options = {"NODE_OPTIONS": "--pending-deprecation --throw-deprecation"}
+        run = self.run_node(self.FILES, [Event("h", {})], node_args=self.HEAP_FLAGS, env=options)
+        self.assertEqual(run.post_for("h").path, f"{API_PREFIX}/invocation/h/response")
+        self.assertNotIn("Deprecation", run.stdout + run.stderr)
+
     def test_without_heap_flags_nothing_changes(self):
         plain_tag, plain_limit = self.plain_node()
         answer = self.invoke()
