@@ -248,6 +248,8 @@ COLD_RUNTIMES = ("provided", "python3", "nodejs")
 # What funcd's Node.js runtime may add to node's own start (`node -e 0`), p50, sandbox on:
 # the target the runtime was built to (docs/runtimes.md, "Cold start").
 NODE_COLD_OVERHEAD_MS = 10.0
+# How the nodejs rows name their baseline: node -e 0 with the worker's heap flags.
+NODE_BASELINE = "node -e 0 (heap flags) "
 
 
 def cold(ctx):
@@ -280,10 +282,10 @@ def cold(ctx):
                 # Judged by what it adds to node's own start, not by an absolute figure:
                 # `node -e 0` alone takes tens of milliseconds.
                 over = p50 - f["p50_ms"]
-                ctx.row(s, "cold start p50, nodejs noop, sandbox %s" % mode, ms(p50), "node -e 0 " + ms(f["p50_ms"]),
+                ctx.row(s, "cold start p50, nodejs noop, sandbox %s" % mode, ms(p50), NODE_BASELINE + ms(f["p50_ms"]),
                         ratio(p50, f["p50_ms"]), ("<= node -e 0 + %g ms (+%.1f ms)" % (NODE_COLD_OVERHEAD_MS, over))
                         if on else "+%.1f ms" % over, (over <= NODE_COLD_OVERHEAD_MS) if on else None)
-                ctx.row(s, "cold start p99, nodejs noop, sandbox %s" % mode, ms(p99), "node -e 0 " + ms(f["p99_ms"]),
+                ctx.row(s, "cold start p99, nodejs noop, sandbox %s" % mode, ms(p99), NODE_BASELINE + ms(f["p99_ms"]),
                         ratio(p99, f["p99_ms"]))
                 continue
             ctx.row(s, "cold start p50, %s noop, sandbox %s" % (runtime, mode), ms(p50), "spawn+exec " + ms(f["p50_ms"]),
