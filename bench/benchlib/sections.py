@@ -197,12 +197,50 @@ def _pct(values, p):
     return values[min(len(values) - 1, int(len(values) * p / 100))]
 
 
-def _floor(runtime, n):
+def _node_flags(d):
+    """The flags between `node` and bootstrap.js in the command line funcd starts a nodejs
+    noop's worker with (the heap limits it derives from memory_mb), read from the live
+    worker's /proc/PID/cmdline."""
+    name = "cold-nodejs-flags"
+    d.deploy_noop(name, "nodejs")
+    _check_invoke(d, name)
+    for tree in d.workers().values():
+        for pid in tree:
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
+            except OSError:
+                continue
+            # The worker's sandbox init carries the same words after its own.
+            if len(argv) >= 2 and argv[-1].endswith("/nodejs/bootstrap.js") and \
+                    os.path.basename(argv[0]).startswith("node"):
+                return argv[1:-1]
+    raise RuntimeError("no nodejs worker under the daemon to read its command line from")
+
+
+def _node_floor(n, flags):
+    # Node's own start as funcd runs it (with the same heap flags), which every Node.js cold
+    # start pays before the runtime's first line.
+    return _spawn_floor(n, [NODE, *flags, "-e", "0"], {"PATH": "/usr/bin:/bin"})
+
+
+def _heap_flags_cost(n, flags, chunks=5):
+    """What the heap flags cost node's own start (details only): `node -e 0` with and
+    without them in alternating chunks, so that the machine's drift moves both alike.
+    Medians of the chunks' p50s: (without, with)."""
+    per = max(1, n // chunks)
+    without, with_flags = [], []
+    for _ in range(chunks):
+        without.append(_node_floor(per, [])["p50_ms"])
+        with_flags.append(_node_floor(per, flags)["p50_ms"])
+    return statistics.median(without), statistics.median(with_flags)
+
+
+def _floor(runtime, n, node_flags):
     if runtime == "provided":
         return _spawn_floor(n, [services.NOOP_BOOTSTRAP], {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"})
     if runtime == "nodejs":
-        # Node's own start, which every Node.js cold start pays before the runtime's first line.
-        return _spawn_floor(n, [NODE, "-e", "0"], {"PATH": "/usr/bin:/bin"})
+        return _node_floor(n, node_flags)
     return _python_floor(n)
 
 
@@ -210,19 +248,26 @@ COLD_RUNTIMES = ("provided", "python3", "nodejs")
 # What funcd's Node.js runtime may add to node's own start (`node -e 0`), p50, sandbox on:
 # the target the runtime was built to (docs/runtimes.md, "Cold start").
 NODE_COLD_OVERHEAD_MS = 10.0
+# How the nodejs rows name their baseline: node -e 0 with the worker's heap flags.
+NODE_BASELINE = "node -e 0 (heap flags) "
 
 
 def cold(ctx):
     s = "cold"
     n = ctx.args.cold
-    res, floors = {}, {}
+    res, floors, bare_node = {}, {}, {}
+    node_flags = None
     for mode in ("on", "off"):
         d = ctx.daemon("cold-sandbox-" + mode, "--sandbox", mode, *UNTHROTTLED)
         try:
+            if node_flags is None:
+                node_flags = _node_flags(d)
             for runtime in COLD_RUNTIMES:
                 # The floor right before its row: the machine's load drifts.
                 ctx.log("cold: %s, sandbox %s, %d spawn+execs then %d cold starts" % (runtime, mode, n, n))
-                floors[(runtime, mode)] = _floor(runtime, n)
+                if runtime == "nodejs" and node_flags:
+                    bare_node[mode] = _heap_flags_cost(n, node_flags)
+                floors[(runtime, mode)] = _floor(runtime, n, node_flags)
                 lat, inits = _cold_starts(d, runtime, n)
                 res[(runtime, mode)] = (statistics.median(lat), _pct(lat, 99), statistics.median(inits))
         finally:
@@ -237,10 +282,10 @@ def cold(ctx):
                 # Judged by what it adds to node's own start, not by an absolute figure:
                 # `node -e 0` alone takes tens of milliseconds.
                 over = p50 - f["p50_ms"]
-                ctx.row(s, "cold start p50, nodejs noop, sandbox %s" % mode, ms(p50), "node -e 0 " + ms(f["p50_ms"]),
+                ctx.row(s, "cold start p50, nodejs noop, sandbox %s" % mode, ms(p50), NODE_BASELINE + ms(f["p50_ms"]),
                         ratio(p50, f["p50_ms"]), ("<= node -e 0 + %g ms (+%.1f ms)" % (NODE_COLD_OVERHEAD_MS, over))
                         if on else "+%.1f ms" % over, (over <= NODE_COLD_OVERHEAD_MS) if on else None)
-                ctx.row(s, "cold start p99, nodejs noop, sandbox %s" % mode, ms(p99), "node -e 0 " + ms(f["p99_ms"]),
+                ctx.row(s, "cold start p99, nodejs noop, sandbox %s" % mode, ms(p99), NODE_BASELINE + ms(f["p99_ms"]),
                         ratio(p99, f["p99_ms"]))
                 continue
             ctx.row(s, "cold start p50, %s noop, sandbox %s" % (runtime, mode), ms(p50), "spawn+exec " + ms(f["p50_ms"]),
@@ -252,7 +297,8 @@ def cold(ctx):
                 "(request in -> response out at the client). Floor, measured right before each row: "
                 "`bench/spawn-floor`, posix_spawn + wait of `noop-bootstrap` (exits at once: no Runtime API), or of "
                 "`python3 -I -u runtime/python/bootstrap.py` loading the noop handler (exits at its first, refused, "
-                "connection), or of `node -e 0` for nodejs, %d runs." % (n, n))
+                "connection), or of `node %s-e 0` for nodejs (the flags funcd starts the noop's worker with, read "
+                "from its command line), %d runs." % (n, "".join(f + " " for f in node_flags), n))
     ctx.note(s, "")
     ctx.note(s, "| row | p50 | p99 | median X-Funcd-Init-Duration-Ms | its floor p50 | floor p99 |")
     ctx.note(s, "|---|---|---|---|---|---|")
@@ -265,6 +311,10 @@ def cold(ctx):
     sandbox_cost = res[("provided", "on")][0] - res[("provided", "off")][0]
     ctx.note(s, "")
     ctx.note(s, "Sandbox cost on a provided cold start (p50): %.2f ms." % sandbox_cost)
+    for mode, (without, with_flags) in bare_node.items():
+        ctx.note(s, "The heap flags on node's own start, before the sandbox-%s nodejs row (`node -e 0` without and "
+                    "with them, alternating chunks, median of the chunks' p50s): %s without, %s with (%+.1f ms)."
+                 % (mode, ms(without), ms(with_flags), with_flags - without))
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,6 +10,64 @@
 // loaded here is paid for on every cold start.
 const fs = require('node:fs');
 const path = require('node:path');
+
+// The V8 flags that size the JavaScript heap (funcd passes both, from the function's memory).
+const HEAP_FLAGS = ['--max-old-space-size', '--max-semi-space-size'];
+
+// Node compiles its own modules that are not in its startup snapshot (node:vm, node:net and
+// the streams under it here; node:https, node:crypto, node:zlib and so on for a handler that
+// loads them) from a code cache built into the binary. V8 takes a code cache only when the
+// flags it runs with are those the cache was made with, Node's defaults; with the heap flags
+// funcd starts every worker with, it refuses it and each of those modules is compiled from
+// source instead: node:net took about three times as long (Node 20, docs/benchmarks.md).
+// V8 reads the heap flags only when it creates the heap, before any JavaScript runs, so
+// setting them back to their defaults changes the check and nothing else (the heap keeps
+// its limits: v8.getHeapStatistics().heap_size_limit does not move). They are set again
+// once the function is initialised, so that from then on (worker threads the handler starts,
+// v8.cachedDataVersionTag()) everything sees the flags the process was started with.
+// Returns what sets them again.
+function unsetHeapFlags() {
+  const given = heapFlagsGiven();
+  if (!given.length) return () => {};
+  let v8;
+  try {
+    // Not node:v8: loading it loads the streams modules, compiled from source before the
+    // flags are unset, which is most of what this saves. process.binding('v8') warns that it
+    // is deprecated; the warning is not the function's business.
+    const quiet = process.noDeprecation;
+    process.noDeprecation = true;
+    try {
+      v8 = process.binding('v8');
+    } finally {
+      process.noDeprecation = quiet;
+    }
+  } catch {
+    return () => {};  // a Node without it: modules are compiled from source, as before
+  }
+  if (typeof v8?.setFlagsFromString !== 'function') return () => {};
+  for (const flag of HEAP_FLAGS) v8.setFlagsFromString(`${flag}=0`);
+  return () => {
+    for (const flag of given) v8.setFlagsFromString(flag);
+  };
+}
+
+// The heap flags the process was started with, as --name=value, in the order Node applied
+// them: NODE_OPTIONS, then the command line. V8 takes '_' for '-' in a flag's name, and
+// the value as the next word.
+function heapFlagsGiven() {
+  const words = [...(process.env.NODE_OPTIONS || '').split(' ').filter(Boolean), ...process.execArgv];
+  const given = [];
+  for (let i = 0; i < words.length; i++) {
+    const equals = words[i].indexOf('=');
+    const name = (equals < 0 ? words[i] : words[i].slice(0, equals)).replace(/_/g, '-');
+    if (!HEAP_FLAGS.includes(name)) continue;
+    if (equals >= 0) given.push(`${name}=${words[i].slice(equals + 1)}`);
+    else if (i + 1 < words.length) given.push(`${name}=${words[++i]}`);
+  }
+  return given;
+}
+
+const setHeapFlagsAgain = unsetHeapFlags();
 const { compileFunction } = require('node:vm');
 
 // The runtime's own files are loaded by runtimeModule(), not by require(): require() also
@@ -61,7 +119,13 @@ function main() {
   const logError = patchConsole(env);
   installAwslambdaGlobal(env);
   const client = new RuntimeApiClient(env.AWS_LAMBDA_RUNTIME_API || '', apiFd);
-  new Runtime(client, logError, env).start(() => loadHandler(taskRoot, env._HANDLER || '', handlerModules));
+  new Runtime(client, logError, env).start(async () => {
+    try {
+      return await loadHandler(taskRoot, env._HANDLER || '', handlerModules);
+    } finally {
+      setHeapFlagsAgain();
+    }
+  });
 }
 
 main();

@@ -157,10 +157,10 @@ class NodeRuntimeTestCase(RuntimeTestCase):
         self.flags = self.tmp / "flags"
         self.flags.mkdir()
 
-    def run_node(self, files, events, handler="app.handler", env=None, **api_options):
+    def run_node(self, files, events, handler="app.handler", env=None, node_args=(), **api_options):
         code = self.write_code(files)
         with NodeRuntimeApi(events, **api_options) as api:
-            proc = subprocess.run([NODE, str(BOOTSTRAP)], cwd=code, env=runtime_env(api, handler, code, env),
+            proc = subprocess.run([NODE, *node_args, str(BOOTSTRAP)], cwd=code, env=runtime_env(api, handler, code, env),
                                   capture_output=True, timeout=PROCESS_TIMEOUT_S)
         # Decoded here: text mode would turn the carriage returns inside log records into
         # line breaks.
@@ -903,6 +903,61 @@ class TransportTest(NodeRuntimeTestCase):
         # The check sees what it looks for when it is there.
         run = self.run_node(files, [Event("m", {})], handler="esm.handler")
         self.assertEqual(run.post_for("m").json(), ["NativeModule internal/modules/esm/translators"])
+
+
+class HeapFlagsTest(NodeRuntimeTestCase):
+    # What V8's code cache check sees (its version and flags) and the heap limit, when the
+    # handler module loads and when it is invoked.
+    FILES = {"app.js": """
+const v8 = require('v8');
+const atLoad = v8.cachedDataVersionTag();
+exports.handler = async () => ({
+  atLoad, atInvoke: v8.cachedDataVersionTag(), heapLimit: v8.getHeapStatistics().heap_size_limit });
+"""}
+    HEAP_FLAGS = ["--max-old-space-size=90", "--max-semi-space-size=4"]
+
+    def plain_node(self, args=(), env=None):
+        """(code cache tag, heap limit) of a node started with `args` and `env`."""
+        out = subprocess.run([NODE, *args, "-p", "const v8 = require('v8'); "
+                              "JSON.stringify([v8.cachedDataVersionTag(), v8.getHeapStatistics().heap_size_limit])"],
+                             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(env or {})}, capture_output=True, text=True, check=True,
+                             timeout=PROCESS_TIMEOUT_S).stdout
+        return tuple(json.loads(out))
+
+    def invoke(self, node_args=(), env=None):
+        run = self.run_node(self.FILES, [Event("h", {})], node_args=node_args, env=env)
+        return run.post_for("h").json()
+
+    def test_node_code_cache_is_usable_while_the_function_loads_and_the_flags_are_back_after(self):
+        # Node's built-in code cache matches a node without flags; the heap flags funcd
+        # passes would have V8 refuse it for every module loaded at start.
+        plain_tag, _ = self.plain_node()
+        flagged_tag, flagged_limit = self.plain_node(self.HEAP_FLAGS)
+        self.assertNotEqual(plain_tag, flagged_tag)
+        answer = self.invoke(node_args=self.HEAP_FLAGS)
+        self.assertEqual(answer["atLoad"], plain_tag)
+        self.assertEqual(answer["atInvoke"], flagged_tag)
+        # The heap keeps the limits the flags gave it.
+        self.assertEqual(answer["heapLimit"], flagged_limit)
+
+    def test_flags_from_node_options_with_underscores(self):
+        options = {"NODE_OPTIONS": "--max_old_space_size=64"}
+        plain_tag, _ = self.plain_node()
+        flagged_tag, flagged_limit = self.plain_node(env=options)
+        answer = self.invoke(env=options)
+        self.assertEqual((answer["atLoad"], answer["atInvoke"], answer["heapLimit"]),
+                         (plain_tag, flagged_tag, flagged_limit))
+
+    def test_unsetting_them_warns_nothing_even_when_deprecations_throw(self):
+        options = {"NODE_OPTIONS": "--pending-deprecation --throw-deprecation"}
+        run = self.run_node(self.FILES, [Event("h", {})], node_args=self.HEAP_FLAGS, env=options)
+        self.assertEqual(run.post_for("h").path, f"{API_PREFIX}/invocation/h/response")
+        self.assertNotIn("Deprecation", run.stdout + run.stderr)
+
+    def test_without_heap_flags_nothing_changes(self):
+        plain_tag, plain_limit = self.plain_node()
+        answer = self.invoke()
+        self.assertEqual((answer["atLoad"], answer["atInvoke"], answer["heapLimit"]), (plain_tag, plain_tag, plain_limit))
 
 
 def node_json_error(text):
