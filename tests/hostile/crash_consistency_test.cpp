@@ -44,8 +44,7 @@ json settings() { return {{"runtime", "python3"}, {"handler", "app.handler"}}; }
 
 // Start time of a process (field 22 of /proc/PID/stat), to tell a pid from its reuse.
 std::string start_time(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string text = read_proc_file(pid, "stat");
     const auto close = text.rfind(')');
     if (close == std::string::npos) return {};
     std::istringstream rest(text.substr(close + 2));

@@ -24,14 +24,6 @@ using namespace funcd::testing;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-long rss_kb(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
 std::size_t open_descriptors(pid_t pid) {
     std::size_t n = 0;
     for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
@@ -84,7 +76,7 @@ TEST(GatewayFlood, AnonymousLargeBodiesAreRefusedFromTheirHead) {
                        python_zip("def handler(event, context):\n    return 'ok'\n"))
                   .status,
               201);
-    const long before = rss_kb(d.pid());
+    const long before = rss_kib(d.pid());
     ASSERT_GT(before, 0);
 
     // Three doors: the /v1 API (token), Lambda's API (SigV4) and a function URL with token auth.
@@ -110,7 +102,7 @@ TEST(GatewayFlood, AnonymousLargeBodiesAreRefusedFromTheirHead) {
     for (int i = 0; i < kClients; ++i)
         EXPECT_EQ(answer_status(fds[i], std::chrono::seconds(5)), expected[i % heads.size()]) << "client " << i;
     EXPECT_LT(Clock::now() - began, std::chrono::seconds(20));
-    const long after = rss_kb(d.pid());
+    const long after = rss_kib(d.pid());
     // 40 MiB were sent; what the daemon may keep is its read buffers, not the bodies.
     EXPECT_LT(after - before, 12 * 1024) << "RSS grew from " << before << " kB to " << after << " kB";
     for (int fd : fds) ::close(fd);

@@ -101,9 +101,10 @@ std::string all_logs_of(const Daemon& d, const std::string& function) {
 
 // CPU time the process has used, user and system.
 std::chrono::milliseconds cpu_time_of(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    const std::string stat = read_proc_file(pid, "stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) return std::chrono::milliseconds(0);
+    std::istringstream rest(stat.substr(close + 2));
     std::string field;
     std::uint64_t utime = 0, stime = 0;
     // Fields 3 to 13, then utime (14) and stime (15).

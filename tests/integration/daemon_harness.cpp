@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -31,21 +32,12 @@ std::filesystem::path make_temp_dir(const std::string& prefix) {
 }
 
 pid_t parent_of(pid_t pid) {
-    // A plain read: the process may exit between open and read (ESRCH), which
-    // std::ifstream reports by throwing from its buffer.
-    std::string stat;
-    const int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    char buf[1024];
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    ::close(fd);
-    if (n <= 0) return -1;
-    stat.assign(buf, static_cast<std::size_t>(n));
+    const std::string stat = read_proc_file(pid, "stat");
     auto close = stat.rfind(')');
     if (close == std::string::npos) return -1;
     std::istringstream rest(stat.substr(close + 2));
-    char state;
-    pid_t ppid;
+    char state = 'Z';
+    pid_t ppid = -1;
     rest >> state >> ppid;
     return state == 'Z' ? -1 : ppid;  // zombies are gone in every way that matters here
 }
@@ -297,8 +289,23 @@ nlohmann::json usage_record(Daemon& d, const std::string& function, const std::s
     return found;
 }
 
+std::string read_proc_file(pid_t pid, const std::string& name) {
+    std::string text;
+    const int fd = ::open(("/proc/" + std::to_string(pid) + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return text;
+}
+
 long rss_kib(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::istringstream status(read_proc_file(pid, "status"));
     std::string line;
     while (std::getline(status, line))
         if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));

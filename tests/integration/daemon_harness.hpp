@@ -54,6 +54,10 @@ std::string log_after(const class Daemon& d, const std::string& function, const 
 // The usage record of `request_id`, once it is there (null after 5 s if not).
 nlohmann::json usage_record(class Daemon& d, const std::string& function, const std::string& request_id);
 
+// A file under /proc/PID, read with plain calls: empty when the process is gone. (The
+// process may exit between open and read, and std::ifstream reports that ESRCH by
+// throwing from its buffer.)
+std::string read_proc_file(pid_t pid, const std::string& name);
 // A process's resident memory, in KiB (VmRSS); -1 when it cannot be read.
 long rss_kib(pid_t pid);
 
