@@ -245,7 +245,8 @@ int run_daemon(const DaemonOptions& options) {
     env.adjust_spec = [&file_triggers](const FunctionConfig& c, WorkerSpec& spec) { file_triggers.adjust_spec(c, spec); };
     TriggerApi triggers(io, blocking, registry, trigger_store, scheduler, file_triggers, pools);
     triggers.start();
-    HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token, verifier);
+    HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token, verifier,
+                             counting ? &counting->functions : nullptr);
     http_trigger.start();
     FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers, logs,
                             counting ? &counting->functions : nullptr);

@@ -105,8 +105,9 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
     e.payload = std::move(payload);
     e.received = Clock::now();
     e.next_attempt = e.received;
+    const observe::EventSource counted_as = observe::event_source_of(source);
     e.source = std::move(source);
-    boost::asio::post(blocking_, [this, q, e = std::move(e), accepted = std::move(accepted)]() mutable {
+    boost::asio::post(blocking_, [this, q, e = std::move(e), accepted = std::move(accepted), counted_as]() mutable {
         std::optional<AcceptResult> refused;
         try {
             store_.enqueue(e);
@@ -117,7 +118,8 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
             spdlog::error("events: cannot queue an event for function={}: {}", e.function, ex.what());
             refused = AcceptResult::not_stored("the event could not be stored; see funcd's log");
         }
-        boost::asio::post(io_, [this, q, e = std::move(e), accepted = std::move(accepted), refused]() mutable {
+        boost::asio::post(io_, [this, q, e = std::move(e), accepted = std::move(accepted), refused,
+                                counted_as]() mutable {
             if (refused) {
                 --q->depth;
                 return accepted(*refused);
@@ -126,6 +128,7 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
             // The function may have been deleted (and created again) meanwhile: the depth held
             // was on a queue that is gone.
             const bool reserved = queue_of(e.function) == q;
+            if (auto m = metrics_of(e.function)) m->async_accepted(counted_as);
             insert(std::move(e), reserved);
             accepted(AcceptResult::accepted(std::move(id)));
         });

@@ -71,7 +71,13 @@ void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOp
     // The function's record, found once here; the completion below only adds to it. Every
     // invocation, whatever started it (the APIs, URLs, routes, events, schedules, files),
     // passes through this completion exactly once, so this is where outcomes are counted.
-    std::shared_ptr<observe::FunctionMetrics> metrics = metrics_ ? metrics_->of(fn->config.name) : nullptr;
+    std::shared_ptr<observe::FunctionMetrics> metrics;
+    if (metrics_) {
+        metrics = metrics_->find(fn->config.name);
+        // Deployed a moment ago and its change not seen yet: made here, once. A function
+        // deleted meanwhile gets no record back (its series would outlive it).
+        if (!metrics && registry_.find(fn->config.name)) metrics = metrics_->of(fn->config.name);
+    }
     inv->done = [this, inv_raw = inv.get(), done = std::move(done), metrics = std::move(metrics)](InvocationResult r) {
         const FunctionConfig& c = inv_raw->function->config;
         if (metrics) {

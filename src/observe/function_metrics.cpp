@@ -62,6 +62,31 @@ DeadLetterReason dead_letter_reason_of(std::string_view reason) {
     return DeadLetterReason::retries_exhausted;
 }
 
+std::string_view label(EventSource s) {
+    switch (s) {
+        case EventSource::api: return "api";
+        case EventSource::lambda_api: return "lambda_api";
+        case EventSource::schedule: return "schedule";
+        case EventSource::file: return "file";
+        case EventSource::other: return "other";
+    }
+    return "other";
+}
+
+EventSource event_source_of(std::string_view source) {
+    const std::string_view kind = source.substr(0, source.find(':'));
+    if (kind == "api") return EventSource::api;
+    if (kind == "lambda-api") return EventSource::lambda_api;
+    if (kind == "schedule") return EventSource::schedule;
+    if (kind == "file") return EventSource::file;
+    return EventSource::other;
+}
+
+std::string_view status_class_label(std::size_t index) {
+    static constexpr std::string_view kLabels[kStatusClasses] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    return index < kStatusClasses ? kLabels[index] : "5xx";
+}
+
 FunctionMetrics::FunctionMetrics() : duration_(kDurationBucketsUs), billed_duration_(kDurationBucketsUs) {}
 
 void FunctionMetrics::completed(const CompletedInvocation& c) {

@@ -21,6 +21,9 @@ constexpr std::array kDeadLetterReasonList = {DeadLetterReason::retries_exhauste
                                               DeadLetterReason::event_age_exceeded,
                                               DeadLetterReason::resource_not_found};
 
+constexpr std::array kEventSourceList = {EventSource::api, EventSource::lambda_api, EventSource::schedule,
+                                         EventSource::file, EventSource::other};
+
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 constexpr std::uint64_t kBytesPerMb = 1024 * 1024;
@@ -128,6 +131,12 @@ void MetricsEndpoint::write_functions(ExpositionWriter& w) const {
         w.sample_decimal({{"function", name}}, cost);
     }
 
+    w.family("funcd_http_trigger_responses_total", MetricType::counter,
+             "Answers of the function's URL and routes, by status class (2xx, 4xx, 5xx...).");
+    for (const auto& [name, m] : all)
+        for (std::size_t c = 1; c < kStatusClasses; ++c)
+            w.sample({{"function", name}, {"code", status_class_label(c)}}, m->http_responses(c));
+
     w.family("funcd_log_bytes_dropped_total", MetricType::counter,
              "Bytes of the function's output dropped: over an invocation's or an idle worker's output budget, "
              "or lost to a failed write.");
@@ -136,6 +145,12 @@ void MetricsEndpoint::write_functions(ExpositionWriter& w) const {
 
 void MetricsEndpoint::write_async(ExpositionWriter& w) const {
     const auto& all = metrics_.functions.all();
+
+    w.family("funcd_async_events_total", MetricType::counter,
+             "Asynchronous events accepted for the function, by what sent them: api (/v1), lambda_api (Lambda's "
+             "Invoke), schedule (a schedule fired), file (a file trigger saw a file), other.");
+    for (const auto& [name, m] : all)
+        for (auto src : kEventSourceList) w.sample({{"function", name}, {"source", label(src)}}, m->async_accepted(src));
 
     w.family("funcd_async_queue_depth", MetricType::gauge,
              "Asynchronous events of the function accepted and not yet done (queued, retrying or running).");

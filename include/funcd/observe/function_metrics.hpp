@@ -47,6 +47,17 @@ std::string_view label(DeadLetterReason r);
 // From the reason the asynchronous invoker records (RetriesExhausted, ...).
 DeadLetterReason dead_letter_reason_of(std::string_view reason);
 
+// The `source` label of funcd_async_events_total: what sent an asynchronous event.
+enum class EventSource { api, lambda_api, schedule, file, other };
+inline constexpr std::size_t kEventSources = 5;
+std::string_view label(EventSource s);
+// From the source the asynchronous invoker is given ("api", "lambda-api", "schedule:NAME", "file:NAME").
+EventSource event_source_of(std::string_view source);
+
+// The `code` label of funcd_http_trigger_responses_total: a status class.
+inline constexpr std::size_t kStatusClasses = 5;  // 1xx to 5xx
+std::string_view status_class_label(std::size_t index);  // 0 -> "1xx"
+
 // One invocation that ran (or failed to start): what the dispatcher knows when it completes.
 struct CompletedInvocation {
     Outcome outcome = Outcome::success;
@@ -67,11 +78,18 @@ public:
     // Asynchronous events of the function (the asynchronous invoker, on the loop).
     void async_retried() { async_retries_.add(); }
     void dead_lettered(DeadLetterReason r) { dead_letters_[static_cast<std::size_t>(r)].add(); }
+    void async_accepted(EventSource s) { async_accepted_[static_cast<std::size_t>(s)].add(); }
+    // An answer of the function's URL or routes (the HTTP trigger, on the loop).
+    void http_answered(int status) {
+        if (status >= 100 && status < 600) http_responses_[static_cast<std::size_t>(status / 100 - 1)].add();
+    }
 
     std::uint64_t invocations(InvocationOutcome o) const { return invocations_[static_cast<std::size_t>(o)].value(); }
     std::uint64_t throttles(ThrottleReason r) const { return throttles_[static_cast<std::size_t>(r)].value(); }
     std::uint64_t dead_letters(DeadLetterReason r) const { return dead_letters_[static_cast<std::size_t>(r)].value(); }
     std::uint64_t async_retries() const { return async_retries_.value(); }
+    std::uint64_t async_accepted(EventSource s) const { return async_accepted_[static_cast<std::size_t>(s)].value(); }
+    std::uint64_t http_responses(std::size_t status_class) const { return http_responses_[status_class].value(); }
     std::uint64_t cold_starts() const { return cold_starts_.value(); }
     // Billed memory-time in MB-milliseconds, and the invocations billed as requests (every
     // one that was not throttled, as in the usage records): with prices, GB-s and cost.
@@ -92,6 +110,8 @@ private:
     std::array<Counter, kThrottleReasons> throttles_;
     std::array<Counter, kDeadLetterReasons> dead_letters_;
     Counter async_retries_;
+    std::array<Counter, kEventSources> async_accepted_;
+    std::array<Counter, kStatusClasses> http_responses_;
     Counter cold_starts_;
     Counter billed_mb_ms_;
     Counter billed_requests_;
