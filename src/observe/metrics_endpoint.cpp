@@ -150,7 +150,7 @@ void MetricsEndpoint::write_async(ExpositionWriter& w) const {
              "Asynchronous events accepted for the function, by what sent them: api (/v1), lambda_api (Lambda's "
              "Invoke), schedule (a schedule fired), file (a file trigger saw a file), other.");
     for (const auto& [name, m] : all)
-        for (auto src : kEventSourceList) w.sample({{"function", name}, {"source", label(src)}}, m->async_accepted(src));
+        for (auto src : kEventSourceList) w.sample({{"function", name}, {"source", label(src)}}, m->accepted_events(src));
 
     w.family("funcd_async_queue_depth", MetricType::gauge,
              "Asynchronous events of the function accepted and not yet done (queued, retrying or running).");

@@ -88,7 +88,7 @@ public:
     std::uint64_t throttles(ThrottleReason r) const { return throttles_[static_cast<std::size_t>(r)].value(); }
     std::uint64_t dead_letters(DeadLetterReason r) const { return dead_letters_[static_cast<std::size_t>(r)].value(); }
     std::uint64_t async_retries() const { return async_retries_.value(); }
-    std::uint64_t async_accepted(EventSource s) const { return async_accepted_[static_cast<std::size_t>(s)].value(); }
+    std::uint64_t accepted_events(EventSource s) const { return async_accepted_[static_cast<std::size_t>(s)].value(); }
     std::uint64_t http_responses(std::size_t status_class) const { return http_responses_[status_class].value(); }
     std::uint64_t cold_starts() const { return cold_starts_.value(); }
     // Billed memory-time in MB-milliseconds, and the invocations billed as requests (every
