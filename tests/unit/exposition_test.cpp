@@ -226,5 +226,20 @@ TEST(FunctionMetrics, ReasonsMapFromWhatTheDispatcherAndTheInvokerSay) {
     EXPECT_EQ(label(outcome_of(Outcome::exit_error)), "crash");
 }
 
+TEST(FunctionMetrics, EventSourcesAndStatusClassesAreSmallFixedSets) {
+    EXPECT_EQ(event_source_of("api"), EventSource::api);
+    EXPECT_EQ(event_source_of("lambda-api"), EventSource::lambda_api);
+    EXPECT_EQ(event_source_of("schedule:nightly"), EventSource::schedule);
+    EXPECT_EQ(event_source_of("file:uploads"), EventSource::file);
+    EXPECT_EQ(event_source_of("something:else"), EventSource::other);
+    FunctionMetrics m;
+    for (int status : {200, 201, 302, 404, 429, 502, 99, 600}) m.http_answered(status);
+    EXPECT_EQ(m.http_responses(1), 2u);  // 2xx
+    EXPECT_EQ(m.http_responses(2), 1u);  // 3xx
+    EXPECT_EQ(m.http_responses(3), 2u);  // 4xx
+    EXPECT_EQ(m.http_responses(4), 1u);  // 5xx; 99 and 600 are no status
+    EXPECT_EQ(status_class_label(1), "2xx");
+}
+
 }  // namespace
 }  // namespace funcd::observe
