@@ -254,8 +254,8 @@ int run_daemon(const DaemonOptions& options) {
     CodeLocations locations(io, bulk, code, sha256_hex("funcd code locations\n" + aws.admin.secret_access_key));
     LambdaApi lambda(io, blocking, bulk, registry, pools, dispatcher, async, event_store, changes, locations, verifier,
                      env.runtimes, aws, {opts.max_concurrency, opts.limits.runtime_api.stream_buffer_bytes});
-    const observe::MetricsEndpoint metrics_endpoint(metrics, {dispatcher, pools, async, memory, logs, usage},
-                                                    opts.prices);
+    const observe::MetricsEndpoint metrics_endpoint(io, blocking, metrics,
+                                                    {dispatcher, pools, async, memory, logs, usage}, opts.prices);
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, http_trigger, changes, lambda,
                    locations, env.runtimes, opts.prices, token, counting ? &metrics_endpoint : nullptr);
     pools.on_pool_drained([&changes] { changes.collect_code_garbage(); });
@@ -284,7 +284,9 @@ int run_daemon(const DaemonOptions& options) {
         metrics_server.emplace(
             io, metrics_options,
             [&metrics_endpoint](const http::Request& head) { return metrics_endpoint.check_head(head); },
-            [&metrics_endpoint](http::Request req, http::Responder respond) { metrics_endpoint.handle(req, respond); });
+            [&metrics_endpoint](http::Request req, http::Responder respond) {
+                metrics_endpoint.handle(req, std::move(respond));
+            });
         metrics_server->listen();
         spdlog::info("metrics: /metrics without a token at {}:{}", *opts.metrics_listen_host, metrics_server->port());
     }

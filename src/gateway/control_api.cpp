@@ -114,7 +114,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
             if (!authorized(req)) return respond(unauthorized());
             if (!metrics_)
                 return respond(error_response(404, "NotFoundException", "metrics are off (--metrics off)"));
-            return respond(metrics_->respond(req));
+            return metrics_->respond(req, std::move(respond));
         }
         if (http_.handle_endpoint(t, req, respond)) return;
         if (locations_.handle(t, req, respond)) return;

@@ -6,6 +6,7 @@
 #include "funcd/observe/exposition.hpp"
 #include "funcd/observe/function_metrics.hpp"
 #include "funcd/observe/histogram.hpp"
+#include "funcd/observe/metrics_snapshot.hpp"
 
 namespace funcd::observe {
 namespace {
@@ -239,6 +240,64 @@ TEST(FunctionMetrics, EventSourcesAndStatusClassesAreSmallFixedSets) {
     EXPECT_EQ(m.http_responses(3), 2u);  // 4xx
     EXPECT_EQ(m.http_responses(4), 1u);  // 5xx; 99 and 600 are no status
     EXPECT_EQ(status_class_label(1), "2xx");
+}
+
+MetricsSnapshot two_functions() {
+    FunctionMetrics a, b;
+    a.completed({Outcome::success, 800, 1, 1024, 30'000, "python3.12"});
+    a.completed({Outcome::timeout, 3'000'000, 3'000, 1024, std::nullopt, ""});
+    a.throttled(ThrottleReason::account_concurrency);
+    a.async_accepted(EventSource::schedule);
+    a.dead_lettered(DeadLetterReason::event_age_exceeded);
+    a.http_answered(502);
+    MetricsSnapshot s;
+    s.functions.push_back(FunctionSnapshot::of("a", a));
+    s.functions.push_back(FunctionSnapshot::of("b", b));
+    s.functions[0].running = 2;
+    s.functions[0].workers_busy = 2;
+    s.functions[0].async_oldest_age_s = 1.5;
+    s.launch_duration = Histogram(kLaunchBucketsUs).snapshot();
+    s.memory_budget_limit_mb = 1024;
+    s.memory_budget_used_mb = 256;
+    s.process.resident_bytes = 1 << 20;
+    s.process.cpu_seconds = 0.25;
+    return s;
+}
+
+TEST(MetricsExposition, EveryFamilyIsWrittenAndTheWholeExpositionParsesInBothFormats) {
+    const MetricsSnapshot s = two_functions();
+    Prices prices;  // Lambda's
+    const auto text = parse_exposition(write_exposition(s, ExpositionFormat::prometheus_text, prices), false);
+    const auto om = parse_exposition(write_exposition(s, ExpositionFormat::openmetrics, prices), true);
+    for (const std::string family :
+         {"funcd_invocations", "funcd_invocation_duration_seconds", "funcd_billed_duration_seconds",
+          "funcd_cold_starts", "funcd_init_duration_seconds", "funcd_concurrent_executions", "funcd_workers",
+          "funcd_throttles", "funcd_billed_gb_seconds", "funcd_cost_usd", "funcd_http_trigger_responses",
+          "funcd_log_bytes_dropped", "funcd_async_events", "funcd_async_queue_depth", "funcd_async_event_age_seconds",
+          "funcd_async_retries", "funcd_dead_letters", "funcd_async_events_dropped", "funcd_invocations_waiting",
+          "funcd_launch_duration_seconds", "funcd_memory_budget_bytes", "funcd_usage_records_pending", "funcd_build",
+          "process_cpu_seconds", "process_resident_memory_bytes"}) {
+        EXPECT_TRUE(om.families.count(family)) << family;
+        const bool counter = om.families.count(family) && om.families.at(family).type == "counter";
+        const std::string text_name = family == "funcd_build" ? "funcd_build_info" : counter ? family + "_total" : family;
+        EXPECT_TRUE(text.families.count(text_name)) << text_name;
+    }
+    for (const auto* p : {&text, &om}) {
+        EXPECT_EQ(p->value("funcd_invocations_total", {{"function", "a"}, {"outcome", "throttled"}}), 1);
+        EXPECT_EQ(p->value("funcd_invocations_total", {{"function", "b"}, {"outcome", "success"}}), 0);
+        EXPECT_EQ(p->value("funcd_init_duration_seconds_count", {{"function", "a"}, {"runtime", "python3.12"}}), 1);
+        EXPECT_EQ(p->value("funcd_workers", {{"function", "a"}, {"state", "busy"}}), 2);
+        EXPECT_EQ(p->value("funcd_async_events_total", {{"function", "a"}, {"source", "schedule"}}), 1);
+        EXPECT_EQ(p->value("funcd_dead_letters_total", {{"function", "a"}, {"reason", "event_age_exceeded"}}), 1);
+        EXPECT_EQ(p->value("funcd_http_trigger_responses_total", {{"function", "a"}, {"code", "5xx"}}), 1);
+        EXPECT_EQ(p->value("funcd_async_event_age_seconds", {{"function", "a"}}), 1.5);
+        EXPECT_EQ(p->value("funcd_memory_budget_bytes", {{"state", "used"}}), 256.0 * 1024 * 1024);
+        // 3,001 billed ms at 1 GB: 3.001 GB-s; cost 3.001 x 0.0000166667 + 2 requests x 0.0000002.
+        EXPECT_EQ(p->value("funcd_billed_gb_seconds_total", {{"function", "a"}}), 3.001);
+        EXPECT_NEAR(*p->value("funcd_cost_usd_total", {{"function", "a"}}), 3.001 * 0.0000166667 + 2 * 0.0000002,
+                    1e-15);
+        EXPECT_EQ(p->value("funcd_cost_usd_total", {{"function", "b"}}), 0);
+    }
 }
 
 }  // namespace

@@ -3,9 +3,13 @@
 // the parts that own them, its gauges (workers, concurrency, queues, memory, the process).
 // Served on the API's listener behind the API token (ControlApi routes it here), and
 // without a token on the metrics listener (--metrics-listen), whose only path it is.
-// Runs on the loop, as every part it reads does.
+// The figures are taken on the loop, where the parts that own them live; the text is
+// written on the blocking pool (metrics_snapshot.hpp says why).
 #include <string>
 #include <string_view>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
@@ -15,6 +19,7 @@
 #include "funcd/metering/usage_store.hpp"
 #include "funcd/observe/exposition.hpp"
 #include "funcd/observe/metrics.hpp"
+#include "funcd/observe/metrics_snapshot.hpp"
 #include "funcd/pool/memory_budget.hpp"
 #include "funcd/pool/pool_manager.hpp"
 
@@ -32,25 +37,25 @@ struct MetricsSources {
 
 class MetricsEndpoint {
 public:
-    MetricsEndpoint(const Metrics& metrics, MetricsSources sources, Prices prices);
+    MetricsEndpoint(boost::asio::io_context& io, boost::asio::thread_pool& blocking, const Metrics& metrics,
+                    MetricsSources sources, Prices prices);
 
     // The path it serves.
     static bool is_metrics_path(std::string_view target);
-    // The answer to a request for /metrics (GET or HEAD; others 405), in the format its
-    // Accept header prefers.
-    http::Response respond(const http::Request& req) const;
-    // The exposition in `format`.
-    std::string render(ExpositionFormat format) const;
+    // Answers a request for /metrics (GET or HEAD; others 405) in the format its Accept
+    // header prefers: the figures are taken now, the text is written on the blocking pool,
+    // and `respond` is called on the loop.
+    void respond(const http::Request& req, http::Responder respond) const;
+    // Every figure as it is now. On the loop.
+    MetricsSnapshot snapshot() const;
 
     // For the metrics listener's http::Server: /metrics, or 404.
     http::HeadDecision check_head(const http::Request& head) const;
-    void handle(const http::Request& req, const http::Responder& respond) const;
+    void handle(const http::Request& req, http::Responder respond) const;
 
 private:
-    void write_functions(ExpositionWriter& w) const;
-    void write_async(ExpositionWriter& w) const;
-    void write_daemon(ExpositionWriter& w) const;
-
+    boost::asio::io_context& io_;
+    boost::asio::thread_pool& blocking_;
     const Metrics& metrics_;
     MetricsSources sources_;
     Prices prices_;
