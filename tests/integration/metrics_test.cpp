@@ -3,6 +3,10 @@
 // exposition passes a strict parser in both formats.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <future>
 #include <regex>
 
@@ -166,6 +170,23 @@ TEST(Metrics, TheTokenGuardsItOnTheApiListenerAndItsOwnListenerServesItWithout) 
     EXPECT_NO_THROW(parse_exposition(open.body, true)) << open.body;
     EXPECT_EQ(http_request(port, "GET", "/v1/functions").status, 404) << "only /metrics there";
     EXPECT_EQ(http_request(port, "POST", "/metrics").status, 405);
+}
+
+TEST(Metrics, TheMetricsListenerKeepsTheConnectionDisciplineOfEveryListener) {
+    Daemon d({"--metrics-listen", "127.0.0.1:0", "--limit", "metrics.head_timeout_ms=300"});
+    const unsigned short port = metrics_port(d);
+    // A client that connects and sends nothing is closed once the head deadline passes.
+    const int fd = connect_loopback(port);
+    timeval wait{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    char buf[256];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ::close(fd);
+    EXPECT_GE(n, 0) << "closed by the server, not left open until the test's own timeout";
+    // A head over the listener's limit (8 KiB) is refused.
+    auto big = http_request(port, "GET", "/metrics", {}, {{"X-Filler", std::string(16 * 1024, 'x')}});
+    EXPECT_EQ(big.status, 431);
+    EXPECT_EQ(http_request(port, "GET", "/metrics").status, 200);
 }
 
 TEST(Metrics, OffLeavesNoEndpoint) {
