@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 
 const char* kAppPy = R"(import time
 def handler(event, context):
-    if event.get("fail"):
+    if event.get("fail") or event.get("rawPath", "").endswith("/fail"):
         raise ValueError("asked to fail")
     time.sleep(event.get("sleep", 0))
     return {"ok": True}
@@ -143,6 +143,33 @@ TEST(Metrics, AsyncRetriesAndDeadLettersAreCounted) {
     EXPECT_EQ(p.value("funcd_invocations_total", {{"function", "flaky"}, {"outcome", "function_error"}}), 2);
     EXPECT_EQ(p.value("funcd_async_queue_depth", {{"function", "flaky"}}), 0);
     EXPECT_EQ(p.value("funcd_async_events_dropped_total"), 0);
+}
+
+TEST(Metrics, EveryFrontDoorCountsOnce) {
+    Daemon d;
+    ASSERT_EQ(d.deploy("web", {{"runtime", "python3"}, {"handler", "app.handler"}, {"url_auth", "none"}},
+                       python_zip(kAppPy))
+                  .status,
+              201);
+    ASSERT_EQ(d.invoke("web", "{}").status, 200);                                     // /v1
+    ASSERT_EQ(http_request(d.port(), "GET", "/fn/web/anything").status, 200);         // function URL
+    ASSERT_EQ(http_request(d.port(), "GET", "/fn/web/fail").status, 502);           // its error
+    auto event = http_request(d.port(), "POST", "/v1/functions/web/invoke", "{}",
+                              {{"Authorization", "Bearer " + Daemon::kToken}, {"X-Funcd-Invocation-Type", "Event"}});
+    ASSERT_EQ(event.status, 202);
+    ParsedExposition p;
+    ASSERT_TRUE(eventually(
+        [&] {
+            p = metrics(d);
+            return p.sum("funcd_invocations_total", {{"function", "web"}}) >= 4;
+        },
+        10s));
+    EXPECT_EQ(p.value("funcd_invocations_total", {{"function", "web"}, {"outcome", "success"}}), 3);
+    EXPECT_EQ(p.value("funcd_invocations_total", {{"function", "web"}, {"outcome", "function_error"}}), 1);
+    EXPECT_EQ(p.value("funcd_http_trigger_responses_total", {{"function", "web"}, {"code", "2xx"}}), 1);
+    EXPECT_EQ(p.value("funcd_http_trigger_responses_total", {{"function", "web"}, {"code", "5xx"}}), 1);
+    EXPECT_EQ(p.value("funcd_async_events_total", {{"function", "web"}, {"source", "api"}}), 1);
+    EXPECT_EQ(p.value("funcd_cold_starts_total", {{"function", "web"}}), 1) << "one worker served them all";
 }
 
 TEST(Metrics, TheTokenGuardsItOnTheApiListenerAndItsOwnListenerServesItWithout) {
