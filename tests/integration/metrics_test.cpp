@@ -172,6 +172,27 @@ TEST(Metrics, EveryFrontDoorCountsOnce) {
     EXPECT_EQ(p.value("funcd_cold_starts_total", {{"function", "web"}}), 1) << "one worker served them all";
 }
 
+TEST(Metrics, ProvisionedWorkersAreTheirOwnStateAndStartWithoutAColdStart) {
+    Daemon d;
+    ASSERT_EQ(d.deploy("ready", {{"runtime", "python3"}, {"handler", "app.handler"}, {"provisioned_concurrency", 2}},
+                       python_zip(kAppPy))
+                  .status,
+              201);
+    ParsedExposition p;
+    ASSERT_TRUE(eventually(
+        [&] {
+            p = metrics(d);
+            return p.value("funcd_workers", {{"function", "ready"}, {"state", "provisioned"}}) == 2;
+        },
+        15s));
+    EXPECT_EQ(p.sum("funcd_workers", {{"function", "ready"}}), 2) << "each worker in one state";
+    ASSERT_EQ(d.invoke("ready", "{}").status, 200);
+    p = metrics(d);
+    EXPECT_EQ(p.value("funcd_cold_starts_total", {{"function", "ready"}}), 0);
+    EXPECT_EQ(p.value("funcd_invocations_total", {{"function", "ready"}, {"outcome", "success"}}), 1);
+    EXPECT_EQ(p.sum("funcd_workers", {{"function", "ready"}}), 2);
+}
+
 TEST(Metrics, TheTokenGuardsItOnTheApiListenerAndItsOwnListenerServesItWithout) {
     Daemon d({"--metrics-listen", "127.0.0.1:0"});
     EXPECT_EQ(http_request(d.port(), "GET", "/metrics").status, 401);
