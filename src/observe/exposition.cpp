@@ -157,7 +157,7 @@ void ExpositionWriter::sample_decimal(Labels labels, std::string_view number) { 
 
 void ExpositionWriter::histogram(Labels labels, const HistogramSnapshot& h) {
     std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < h.counts.size(); ++i) {
+    for (std::size_t i = 0; i < h.buckets(); ++i) {
         cumulative += h.counts[i];
         const std::string le = i < h.bounds.size() ? format_bound(static_cast<double>(h.bounds[i]) / 1e6) : "+Inf";
         const Label extra{"le", le};

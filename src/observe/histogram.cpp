@@ -1,11 +1,14 @@
 #include "funcd/observe/histogram.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace funcd::observe {
 
 Histogram::Histogram(BucketBounds bounds)
-    : bounds_(bounds), counts_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds.size() + 1)) {}
+    : bounds_(bounds), counts_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds.size() + 1)) {
+    if (bounds.size() + 1 > kMaxBuckets) throw std::invalid_argument("a histogram has at most kMaxBuckets buckets");
+}
 
 void Histogram::observe_us(std::int64_t us) noexcept {
     // The first bound not below the value: Prometheus buckets are "less than or equal".
@@ -19,7 +22,6 @@ void Histogram::observe_us(std::int64_t us) noexcept {
 HistogramSnapshot Histogram::snapshot() const {
     HistogramSnapshot s;
     s.bounds = bounds_;
-    s.counts.resize(bounds_.size() + 1);
     for (std::size_t i = 0; i <= bounds_.size(); ++i) {
         s.counts[i] = counts_[i].load(std::memory_order_relaxed);
         s.count += s.counts[i];

@@ -5,8 +5,10 @@
 // exact however many are added, and a bucket is found by comparing integers. Counts are
 // kept per bucket, not cumulative, so an observation touches one bucket; the exposition
 // accumulates them. One writer (the event loop), readers anywhere, as for Counter.
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <vector>
@@ -30,16 +32,24 @@ inline constexpr std::int64_t kLaunchBucketsUs[] = {
     250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000, 5'000'000,
 };
 
+// The most buckets a histogram has (+Inf included): a snapshot holds its counts inline, so
+// a scrape of 1,000 functions copies numbers without a heap allocation per histogram.
+inline constexpr std::size_t kMaxBuckets = 24;
+static_assert(std::size(kDurationBucketsUs) + 1 <= kMaxBuckets && std::size(kLaunchBucketsUs) + 1 <= kMaxBuckets);
+
 // What a scrape reads: per-bucket counts (the last is +Inf), their total, and the sum.
 struct HistogramSnapshot {
     BucketBounds bounds;
-    std::vector<std::uint64_t> counts;  // bounds.size() + 1, not cumulative
+    std::array<std::uint64_t, kMaxBuckets> counts{};  // the first bounds.size() + 1, not cumulative
     std::uint64_t count = 0;
     std::int64_t sum_us = 0;
+
+    std::size_t buckets() const { return bounds.size() + 1; }
 };
 
 class Histogram {
 public:
+    // At most kMaxBuckets - 1 bounds (std::invalid_argument otherwise).
     explicit Histogram(BucketBounds bounds);
 
     void observe_us(std::int64_t us) noexcept;
