@@ -23,6 +23,7 @@ BUILD = os.path.join(ROOT, "build", "release")
 FUNCD = os.path.join(BUILD, "src", "funcd")
 NOOP_BOOTSTRAP = os.path.join(BUILD, "examples", "noop-provided", "noop-bootstrap")
 SPAWN_FLOOR = os.path.join(BUILD, "bench", "spawn-floor")
+METRICS_COST = os.path.join(BUILD, "bench", "metrics-cost")
 PYTHON_BOOTSTRAP = os.path.join(ROOT, "runtime", "python", "bootstrap.py")
 TOKEN = "bench-token"
 

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -36,6 +37,8 @@
 #include "funcd/gateway/http_server.hpp"
 #include "funcd/logs/function_log.hpp"
 #include "funcd/metering/usage_store.hpp"
+#include "funcd/observe/metrics.hpp"
+#include "funcd/observe/metrics_endpoint.hpp"
 #include "funcd/pool/pool_manager.hpp"
 #include "funcd/registry/code_store.hpp"
 #include "funcd/registry/registry.hpp"
@@ -208,6 +211,9 @@ int run_daemon(const DaemonOptions& options) {
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
     boost::asio::thread_pool launch_threads(kLaunchThreads);
     MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
+    // What /metrics counts; with --metrics off nothing is handed out and nothing counts.
+    observe::Metrics metrics;
+    observe::Metrics* const counting = opts.metrics ? &metrics : nullptr;
     PoolEnvironment env{io, *launcher, logs, std::filesystem::absolute(opts.runtime_dir), probe_runtimes(opts.python, opts.node),
                         opts.init_timeout};
     // Before any worker starts, provisioned ones included: workers cannot write the cache.
@@ -217,16 +223,20 @@ int run_daemon(const DaemonOptions& options) {
     env.region = opts.region;
     env.account_id = aws.account_id;
     env.runtime_api = opts.limits.runtime_api;
+    env.launch_duration = counting ? &counting->launch_duration : nullptr;
     PoolManager pools(env);
-    Dispatcher dispatcher(io, registry, pools, usage, {opts.max_concurrency, opts.queue_wait, opts.metering});
+    Dispatcher dispatcher(io, registry, pools, usage, {opts.max_concurrency, opts.queue_wait, opts.metering},
+                          counting ? &counting->functions : nullptr);
     env.on_worker_available = [&dispatcher] { dispatcher.capacity_freed(); };
     memory.on_release([&dispatcher] { dispatcher.capacity_freed(); });
-    spdlog::info("limits: max_concurrency={} memory_budget_mb={} queue_wait_ms={} metering={}",
-                 opts.max_concurrency, memory.limit_mb(), opts.queue_wait.count(), opts.metering ? "on" : "off");
+    spdlog::info("limits: max_concurrency={} memory_budget_mb={} queue_wait_ms={} metering={} metrics={}",
+                 opts.max_concurrency, memory.limit_mb(), opts.queue_wait.count(), opts.metering ? "on" : "off",
+                 opts.metrics ? "on" : "off");
     if (!opts.metering) spdlog::warn("metering: OFF (--metering off); invocations leave no usage records");
     EventStore event_store(data_dir / "funcd.db");
     AsyncInvoker async(io, blocking, event_store, dispatcher, registry,
-                       fmt::format("arn:aws:lambda:{}:{}:function:", env.region, env.account_id), opts.limits.async);
+                       fmt::format("arn:aws:lambda:{}:{}:function:", env.region, env.account_id), opts.limits.async,
+                       counting);
     async.start();
     EventApi events(io, blocking, registry, event_store, async);
     TriggerStore trigger_store(data_dir / "funcd.db");
@@ -235,17 +245,25 @@ int run_daemon(const DaemonOptions& options) {
     env.adjust_spec = [&file_triggers](const FunctionConfig& c, WorkerSpec& spec) { file_triggers.adjust_spec(c, spec); };
     TriggerApi triggers(io, blocking, registry, trigger_store, scheduler, file_triggers, pools);
     triggers.start();
-    HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token, verifier);
+    HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token, verifier,
+                             counting ? &counting->functions : nullptr);
     http_trigger.start();
-    FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers, logs);
+    FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers, logs,
+                            counting ? &counting->functions : nullptr);
     // Code URLs stay valid across a restart: their key comes from the operator's secret.
     CodeLocations locations(io, bulk, code, sha256_hex("funcd code locations\n" + aws.admin.secret_access_key));
     LambdaApi lambda(io, blocking, bulk, registry, pools, dispatcher, async, event_store, changes, locations, verifier,
                      env.runtimes, aws, {opts.max_concurrency, opts.limits.runtime_api.stream_buffer_bytes});
+    const observe::MetricsEndpoint metrics_endpoint(io, blocking, metrics,
+                                                    {dispatcher, pools, async, memory, logs, usage}, opts.prices);
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, http_trigger, changes, lambda,
-                   locations, env.runtimes, opts.prices, token);
+                   locations, env.runtimes, opts.prices, token, counting ? &metrics_endpoint : nullptr);
     pools.on_pool_drained([&changes] { changes.collect_code_garbage(); });
     changes.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
+
+    // Every deployed function has its series from the start, zeros until it is invoked.
+    if (counting)
+        for (const auto& fn : registry.list()) counting->functions.add(fn->name);
 
     http::ServerOptions server_options;
     server_options.host = opts.listen_host;
@@ -256,6 +274,22 @@ int run_daemon(const DaemonOptions& options) {
         [&api](http::Request req, http::Responder respond) { api.handle(std::move(req), std::move(respond)); },
         &ControlApi::too_large);
     server.listen();
+    // Scrapers without the API token: a listener of its own, with the same connection discipline.
+    std::optional<http::Server> metrics_server;
+    if (opts.metrics_listen_host) {
+        http::ServerOptions metrics_options;
+        metrics_options.host = *opts.metrics_listen_host;
+        metrics_options.port = opts.metrics_listen_port;
+        metrics_options.limits = opts.limits.metrics;
+        metrics_server.emplace(
+            io, metrics_options,
+            [&metrics_endpoint](const http::Request& head) { return metrics_endpoint.check_head(head); },
+            [&metrics_endpoint](http::Request req, http::Responder respond) {
+                metrics_endpoint.handle(req, std::move(respond));
+            });
+        metrics_server->listen();
+        spdlog::info("metrics: /metrics without a token at {}:{}", *opts.metrics_listen_host, metrics_server->port());
+    }
     // Functions on the host's network can reach funcd: they get Lambda's endpoint and a key
     // that may only invoke, so they can call other functions with an AWS SDK, as on Lambda.
     env.host_network_env = {"AWS_ENDPOINT_URL_LAMBDA=" + endpoint_url(opts.listen_host, server.port()),
@@ -298,6 +332,7 @@ int run_daemon(const DaemonOptions& options) {
         if (ec) return;
         spdlog::info("funcd: signal {} received; stopping ({} invocations in flight)", sig, dispatcher.in_flight());
         server.stop();
+        if (metrics_server) metrics_server->stop();
         dispatcher.stop_accepting();
         async.stop();
         deadline = std::chrono::steady_clock::now() + kShutdownGrace;

@@ -84,6 +84,14 @@ const std::vector<Field>& fields() {
               &DaemonLimits::async, &AsyncLimits::max_in_flight_per_function),
         field("async.dead_letter_retention_s", "how long dead letters are kept", &DaemonLimits::async,
               &AsyncLimits::dead_letter_retention),
+        field("metrics.max_connections", "open connections of the metrics listener; more are answered 503",
+              &DaemonLimits::metrics, &http::ConnectionLimits::max_connections),
+        field("metrics.header_limit", "bytes of a request head on the metrics listener", &DaemonLimits::metrics,
+              &http::ConnectionLimits::header_limit),
+        field("metrics.head_timeout_ms", "time to send a request head to the metrics listener (idle keep-alive "
+              "included)", &DaemonLimits::metrics, &http::ConnectionLimits::head_timeout),
+        field("metrics.body_timeout_ms", "time to send a request body to the metrics listener",
+              &DaemonLimits::metrics, &http::ConnectionLimits::body_timeout),
     };
     return all;
 }

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -15,18 +17,22 @@ namespace {
 constexpr long kMaxConcurrencyLimit = 100'000;
 constexpr long kMaxLogFiles = OutputLimits::kMaxLogFiles;
 
-void parse_listen(std::string_view value, DaemonOptions& o) {
+// HOST:PORT ([HOST]:PORT for IPv6) of `flag`.
+std::pair<std::string, unsigned short> parse_host_port(std::string_view flag, std::string_view value) {
     auto colon = value.rfind(':');
     if (colon == std::string_view::npos || colon == 0)
-        throw std::invalid_argument(fmt::format("--listen wants HOST:PORT, got '{}'", value));
+        throw std::invalid_argument(fmt::format("{} wants HOST:PORT, got '{}'", flag, value));
     std::string_view host = value.substr(0, colon), port = value.substr(colon + 1);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     unsigned p = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
     if (ec != std::errc() || end != port.data() + port.size() || p > 65535)
-        throw std::invalid_argument(fmt::format("--listen: '{}' is not a port number", port));
-    o.listen_host = std::string(host);
-    o.listen_port = static_cast<unsigned short>(p);
+        throw std::invalid_argument(fmt::format("{}: '{}' is not a port number", flag, port));
+    return {std::string(host), static_cast<unsigned short>(p)};
+}
+
+void parse_listen(std::string_view value, DaemonOptions& o) {
+    std::tie(o.listen_host, o.listen_port) = parse_host_port("--listen", value);
 }
 
 // Exact: the decimal text becomes an integer of the price unit without a double between.
@@ -101,6 +107,9 @@ std::string serve_usage() {
   --memory-budget-mb N               sum of memory_mb of live workers (default 80% of RAM)
   --queue-wait-ms N                  how long an invocation over a limit waits before 429 (default 100; 0 = none)
   --metering on|off                  usage records (default on; off is for measuring its cost)
+  --metrics on|off                   counts for GET /metrics (default on; off is for measuring their cost)
+  --metrics-listen HOST:PORT         also serve /metrics there, without the API token (default: only
+                                     on the API's listener, with the token; see docs/observability.md)
   --aws-access-key-id ID             key pair of Lambda's API (env FUNCD_AWS_ACCESS_KEY_ID; default:
   --aws-secret-access-key SECRET       DATA_DIR/aws-credentials, created at first start; env
                                        FUNCD_AWS_SECRET_ACCESS_KEY)
@@ -154,6 +163,12 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--log-level") o.log_level = next();
         else if (flag == "--sandbox") o.sandbox = parse_on_off(flag, next());
         else if (flag == "--metering") o.metering = parse_on_off(flag, next());
+        else if (flag == "--metrics") o.metrics = parse_on_off(flag, next());
+        else if (flag == "--metrics-listen") {
+            auto [host, port] = parse_host_port(flag, next());
+            o.metrics_listen_host = std::move(host);
+            o.metrics_listen_port = port;
+        }
         else if (flag == "--max-concurrency") {
             long n = parse_positive(flag, next());
             if (n > kMaxConcurrencyLimit)
@@ -174,6 +189,8 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         }
         else throw std::invalid_argument("unknown option '" + args[i] + "'");
     }
+    if (!o.metrics && o.metrics_listen_host)
+        throw std::invalid_argument("--metrics-listen serves /metrics, which --metrics off turns off; drop one");
     return o;
 }
 

@@ -47,7 +47,7 @@ AsyncTarget parse_async_target(std::string_view target) {
 
 AsyncInvoker::AsyncInvoker(boost::asio::io_context& io, boost::asio::thread_pool& blocking, EventStore& store,
                            Dispatcher& dispatcher, Registry& registry, std::string function_arn_prefix,
-                           AsyncLimits limits)
+                           AsyncLimits limits, observe::Metrics* metrics)
     : io_(io),
       blocking_(blocking),
       store_(store),
@@ -55,6 +55,7 @@ AsyncInvoker::AsyncInvoker(boost::asio::io_context& io, boost::asio::thread_pool
       registry_(registry),
       arn_prefix_(std::move(function_arn_prefix)),
       limits_(limits),
+      metrics_(metrics),
       timer_(io),
       purge_timer_(io) {}
 
@@ -65,6 +66,11 @@ void AsyncInvoker::start() {
     for (auto& e : pending) insert(std::move(e), /*reserved=*/false);
     if (n > 0) spdlog::info("events: {} asynchronous events queued before the restart", n);
     purge_dead_letters();
+}
+
+std::shared_ptr<observe::FunctionMetrics> AsyncInvoker::metrics_of(std::string_view target) const {
+    // Found, not created: a record is made for a deployed function only.
+    return metrics_ ? metrics_->functions.find(parse_async_target(target).name) : nullptr;
 }
 
 void AsyncInvoker::stop() {
@@ -86,6 +92,7 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
             fmt::format("Rate Exceeded: function '{}' has {} asynchronous events waiting, its limit "
                         "(async.queue_depth_per_function); retry later",
                         parse_async_target(target).name, q->depth);
+        if (auto m = metrics_of(target)) m->throttled(observe::ThrottleReason::async_queue_full);
         boost::asio::post(io_, [accepted = std::move(accepted), message] {
             accepted(AcceptResult::queue_full(message));
         });
@@ -98,8 +105,9 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
     e.payload = std::move(payload);
     e.received = Clock::now();
     e.next_attempt = e.received;
+    const observe::EventSource counted_as = observe::event_source_of(source);
     e.source = std::move(source);
-    boost::asio::post(blocking_, [this, q, e = std::move(e), accepted = std::move(accepted)]() mutable {
+    boost::asio::post(blocking_, [this, q, e = std::move(e), accepted = std::move(accepted), counted_as]() mutable {
         std::optional<AcceptResult> refused;
         try {
             store_.enqueue(e);
@@ -110,7 +118,8 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
             spdlog::error("events: cannot queue an event for function={}: {}", e.function, ex.what());
             refused = AcceptResult::not_stored("the event could not be stored; see funcd's log");
         }
-        boost::asio::post(io_, [this, q, e = std::move(e), accepted = std::move(accepted), refused]() mutable {
+        boost::asio::post(io_, [this, q, e = std::move(e), accepted = std::move(accepted), refused,
+                                counted_as]() mutable {
             if (refused) {
                 --q->depth;
                 return accepted(*refused);
@@ -119,6 +128,7 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
             // The function may have been deleted (and created again) meanwhile: the depth held
             // was on a queue that is gone.
             const bool reserved = queue_of(e.function) == q;
+            if (auto m = metrics_of(e.function)) m->async_accepted(counted_as);
             insert(std::move(e), reserved);
             accepted(AcceptResult::accepted(std::move(id)));
         });
@@ -184,6 +194,7 @@ void AsyncInvoker::deliver_from(const std::string& function, Queue& q, Clock::ti
             // not one committed after that drop, nor any left by a daemon stopped between
             // the deletion and the drop; kept, it would be loaded at every start and handed
             // to a function created later under the name.
+            if (metrics_) metrics_->async_events_dropped.add();
             forget(ev);
             boost::asio::post(blocking_, [this, id] {
                 try {
@@ -302,6 +313,7 @@ void AsyncInvoker::on_result(const std::string& id, const InvocationResult& r) {
     if (next > too_old) return fail(id, "EventAgeExceeded", &r);
     spdlog::info("events: function={} request_id={} attempt {} failed ({}); retrying in {} s", e.function, id,
                  e.attempts, error_type_of(r), retry_delay_s(cfg, e.attempts));
+    if (auto m = metrics_of(e.function)) m->async_retried();
     reschedule(e, next);
 }
 
@@ -375,6 +387,7 @@ void AsyncInvoker::fail(const std::string& id, const std::string& reason, const 
     auto ev = events_.find(id);
     if (ev == events_.end()) return;
     DeadLetter d{ev->second, Clock::now(), reason};
+    if (auto m = metrics_of(d.event.function)) m->dead_lettered(observe::dead_letter_reason_of(reason));
     auto next = follow_up(ev->second, config(ev->second.function).on_failure, reason, last);
     spdlog::warn("events: function={} request_id={} dead-lettered: {} after {} attempts", d.event.function, id,
                  reason, d.event.attempts);
@@ -431,7 +444,9 @@ void AsyncInvoker::function_deleted(const std::string& function) {
     // Its deliveries in flight keep the old queue alive until their results, which then
     // touch nothing of a function created again under the name.
     queues_.erase(function);
-    std::erase_if(events_, [&](const auto& e) { return parse_async_target(e.second.function).name == function; });
+    const std::size_t dropped =
+        std::erase_if(events_, [&](const auto& e) { return parse_async_target(e.second.function).name == function; });
+    if (metrics_) metrics_->async_events_dropped.add(dropped);
 }
 
 }  // namespace funcd

@@ -11,8 +11,14 @@
 namespace funcd {
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, Registry& registry, PoolManager& pools, UsageStore& usage,
-                       DispatchOptions options)
-    : io_(io), registry_(registry), pools_(pools), usage_(usage), options_(options), queue_timer_(io) {
+                       DispatchOptions options, observe::FunctionMetricsTable* metrics)
+    : io_(io),
+      registry_(registry),
+      pools_(pools),
+      usage_(usage),
+      options_(options),
+      metrics_(metrics),
+      queue_timer_(io) {
     reservations_changed();
 }
 
@@ -62,8 +68,29 @@ void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOp
     inv->function = fn;
     inv->received = std::chrono::steady_clock::now();
     ++in_flight_;
-    inv->done = [this, inv_raw = inv.get(), done = std::move(done)](InvocationResult r) {
+    // The function's record, found once here; the completion below only adds to it. Every
+    // invocation, whatever started it (the APIs, URLs, routes, events, schedules, files),
+    // passes through this completion exactly once, so this is where outcomes are counted.
+    std::shared_ptr<observe::FunctionMetrics> metrics;
+    if (metrics_) {
+        metrics = metrics_->find(fn->config.name);
+        // Deployed a moment ago and its change not seen yet: made here, once. A function
+        // deleted meanwhile gets no record back (its series would outlive it).
+        if (!metrics && registry_.find(fn->config.name)) metrics = metrics_->of(fn->config.name);
+    }
+    inv->done = [this, inv_raw = inv.get(), done = std::move(done), metrics = std::move(metrics)](InvocationResult r) {
         const FunctionConfig& c = inv_raw->function->config;
+        if (metrics) {
+            if (r.throttled) {
+                metrics->throttled(observe::throttle_reason_of(*r.throttled));
+            } else {
+                // The runtime labels init durations only: named on cold starts alone.
+                const std::string runtime = r.init_duration_us ? c.runtime_name() : std::string();
+                metrics->completed({r.outcome, r.duration_us,
+                                    r.outcome == Outcome::init_error ? 0 : billed_ms_for(r.duration_us), c.memory_mb,
+                                    r.init_duration_us, runtime});
+            }
+        }
         if (!r.throttled) {
             finished(*inv_raw);
             if (options_.metering) {

@@ -32,7 +32,7 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                        TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
                        CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices,
-                       std::string api_token)
+                       std::string api_token, const observe::MetricsEndpoint* metrics)
     : io_(io),
       blocking_(blocking),
       bulk_(bulk),
@@ -48,7 +48,8 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
       locations_(locations),
       runtimes_(runtimes),
       prices_(prices),
-      api_token_(std::move(api_token)) {}
+      api_token_(std::move(api_token)),
+      metrics_(metrics) {}
 
 http::Response ControlApi::too_large(std::string_view method, std::string_view target,
                                      std::optional<std::uint64_t> declared, std::size_t limit) {
@@ -89,7 +90,10 @@ http::HeadDecision ControlApi::check_head(const http::Request& head) const {
     }
     // The same segments handle() routes by, so no spelling of a path escapes the check.
     const auto& s = t.segments;
-    if (!s.empty() && s[0] == "v1" && !authorized(head)) return http::HeadDecision::refuse(unauthorized());
+    // /metrics is behind the API token here (--metrics-listen serves it without one).
+    const bool metrics = s.size() == 1 && s[0] == "metrics";
+    if (((!s.empty() && s[0] == "v1") || metrics) && !authorized(head))
+        return http::HeadDecision::refuse(unauthorized());
     if (auto decision = http_.check_head(t, head)) return std::move(*decision);
     return http::HeadDecision::read_body(limit);
 }
@@ -105,6 +109,12 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
         if (s.size() == 1 && s[0] == "healthz") {
             if (m != "GET" && m != "HEAD") return respond(method_not_allowed(m, "GET"));
             return respond(json_response(200, {{"status", "ok"}}));
+        }
+        if (s.size() == 1 && s[0] == "metrics") {
+            if (!authorized(req)) return respond(unauthorized());
+            if (!metrics_)
+                return respond(error_response(404, "NotFoundException", "metrics are off (--metrics off)"));
+            return metrics_->respond(req, std::move(respond));
         }
         if (http_.handle_endpoint(t, req, respond)) return;
         if (locations_.handle(t, req, respond)) return;

@@ -7,7 +7,7 @@ namespace funcd {
 
 FunctionChanges::FunctionChanges(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                                  PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers,
-                                 LogDirectory& logs)
+                                 LogDirectory& logs, observe::FunctionMetricsTable* metrics)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
@@ -15,10 +15,13 @@ FunctionChanges::FunctionChanges(boost::asio::io_context& io, boost::asio::threa
       dispatcher_(dispatcher),
       events_(events),
       triggers_(triggers),
-      logs_(logs) {}
+      logs_(logs),
+      metrics_(metrics) {}
 
 void FunctionChanges::changed(const FunctionRecordPtr& record) {
     pools_.sync(record->name, record->all_versions());
+    // Its series appear from the deploy on, zeros until it is invoked.
+    if (metrics_) metrics_->add(record->name);
     dispatcher_.reservations_changed();
     collect_code_garbage();
 }
@@ -28,6 +31,7 @@ void FunctionChanges::deleted(const std::string& name) {
     events_.function_deleted(name);
     triggers_.function_deleted(name);
     logs_.remove(name);
+    if (metrics_) metrics_->remove(name);
     dispatcher_.reservations_changed();
     collect_code_garbage();
 }

@@ -149,14 +149,15 @@ bool is_preflight(const CorsSettings& cors, const http::Request& req) {
 
 HttpTrigger::HttpTrigger(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                          Dispatcher& dispatcher, TriggerStore& store, std::string api_token,
-                         const sigv4::Verifier& verifier)
+                         const sigv4::Verifier& verifier, observe::FunctionMetricsTable* metrics)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
       dispatcher_(dispatcher),
       store_(store),
       api_token_(std::move(api_token)),
-      verifier_(verifier) {}
+      verifier_(verifier),
+      metrics_(metrics) {}
 
 void HttpTrigger::start() {
     try {
@@ -273,6 +274,13 @@ std::optional<http::HeadDecision> HttpTrigger::check_head(const ParsedTarget& t,
 bool HttpTrigger::handle_endpoint(const ParsedTarget& t, http::Request& req, http::Responder& respond) {
     auto target = find_target(t, req);
     if (!target) return false;
+    if (metrics_ && target->fn)
+        if (auto m = metrics_->find(target->fn->config.name))
+            // Every answer, the refusals and errors the caller's handler writes included.
+            respond = [inner = std::move(respond), m = std::move(m)](http::Response r) {
+                m->http_answered(r.status);
+                inner(std::move(r));
+            };
     serve(std::move(*target), req, respond);
     return true;
 }

@@ -248,6 +248,11 @@ void UsageStore::update_refusal() {
     refusing_.store(!refusal_.empty(), std::memory_order_release);
 }
 
+std::size_t UsageStore::pending_records() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+}
+
 std::optional<std::string> UsageStore::refusal() const {
     if (!refusing_.load(std::memory_order_acquire)) return std::nullopt;
     std::lock_guard lock(mutex_);

@@ -130,6 +130,15 @@ InstanceCounts PoolManager::instances(const std::string& name) const {
     return c;
 }
 
+WorkerStates PoolManager::worker_states(const std::string& name) const {
+    WorkerStates s;
+    auto it = pools_.find(name);
+    if (it == pools_.end()) return s;
+    for (const auto& [label, p] : it->second.current) s += p->states();
+    for (const auto& p : it->second.retired) s += p->states();
+    return s;
+}
+
 ProvisionedCounts PoolManager::provisioned(const std::string& name, const std::string& label) const {
     auto it = pools_.find(name);
     if (it == pools_.end()) return {};

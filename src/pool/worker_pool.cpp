@@ -145,11 +145,17 @@ std::shared_ptr<Worker> WorkerPool::cold_start(bool provisioned, bool report_ini
         }
         return w;
     }
-    boost::asio::post(*env_.launch_threads, [w, spec, &launcher = env_.launcher, &io = env_.io] {
+    boost::asio::post(*env_.launch_threads, [w, spec, &launcher = env_.launcher, &io = env_.io,
+                                             histogram = env_.launch_duration] {
         try {
             const auto began = Worker::Clock::now();
             auto launched = std::make_shared<LaunchedWorker>(launcher.launch(*spec));
-            boost::asio::post(io, [w, launched, began] { w->start(std::move(*launched), began); });
+            const auto took = std::chrono::duration_cast<std::chrono::microseconds>(Worker::Clock::now() - began);
+            boost::asio::post(io, [w, launched, began, histogram, took] {
+                // On the loop: the histogram has one writer.
+                if (histogram) histogram->observe_us(took.count());
+                w->start(std::move(*launched), began);
+            });
         } catch (const std::exception& e) {
             boost::asio::post(io, [w, why = std::string(e.what())] { w->launch_failed(why); });
         }
@@ -283,6 +289,23 @@ ProvisionedCounts WorkerPool::provisioned() const {
     for (const auto& w : workers_)
         if (w->provisioned() && w->ready()) ++c.ready;
     return c;
+}
+
+WorkerStates WorkerPool::states() const {
+    WorkerStates s;
+    for (const auto& w : workers_) {
+        switch (w->state()) {
+            case Worker::State::starting: ++s.starting; break;
+            case Worker::State::busy: ++s.busy; break;
+            case Worker::State::idle:
+                if (w->has_invocation()) ++s.busy;
+                else if (w->provisioned()) ++s.provisioned;
+                else ++s.idle;
+                break;
+            case Worker::State::dead: break;
+        }
+    }
+    return s;
 }
 
 void WorkerPool::ensure_provisioned() {

@@ -513,6 +513,28 @@ TEST_F(WorkerPoolTest, ColdStartLaunchesAWorkerThatGetsTheEventAtItsFirstNext) {
     EXPECT_FALSE(l.exited_within(0ms));
 }
 
+TEST_F(WorkerPoolTest, EachLiveWorkerIsInExactlyOneState) {
+    start_pool(config());
+    auto states = [this] { return on_io([this] { return pool_->states(); }); };
+    auto s = submit("req-states", "{}");
+    ASSERT_EQ(launcher_.count(), 1u);
+    auto st = states();
+    EXPECT_EQ(st.starting, 1u) << "launched, its invocation waiting for the runtime's first next";
+    EXPECT_EQ(st.busy + st.idle + st.provisioned, 0u);
+
+    RuntimeClient rt(launcher_.at(0).port);
+    ASSERT_EQ(rt.next().result_int(), 200);
+    st = states();
+    EXPECT_EQ(st.busy, 1u);
+    EXPECT_EQ(st.starting + st.idle + st.provisioned, 0u);
+
+    ASSERT_EQ(rt.respond("req-states", "{}").result_int(), 202);
+    s.wait();
+    st = states();
+    EXPECT_EQ(st.idle, 1u);
+    EXPECT_EQ(st.starting + st.busy + st.provisioned, 0u);
+}
+
 TEST_F(WorkerPoolTest, ColdStartsOfABurstAreLaunchedInParallel) {
     net::thread_pool launch_threads(4);
     env_->launch_threads = &launch_threads;

@@ -11,6 +11,7 @@
 #include "funcd/gateway/connection_limits.hpp"
 #include "funcd/logs/output_limits.hpp"
 #include "funcd/metering/metering_limits.hpp"
+#include "funcd/observe/observe_limits.hpp"
 #include "funcd/runtime_api/runtime_api_limits.hpp"
 
 namespace funcd {
@@ -21,6 +22,8 @@ struct DaemonLimits {
     OutputLimits output;
     MeteringLimits metering;
     AsyncLimits async;
+    // The metrics listener (--metrics-listen).
+    http::ConnectionLimits metrics = observe::default_metrics_listener_limits();
 };
 
 // One limit as `--limit` names it: "gateway.max_connections", "runtime_api.request_deadline_ms".

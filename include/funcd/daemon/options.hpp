@@ -39,6 +39,12 @@ struct DaemonOptions {
     std::chrono::milliseconds queue_wait{100};
     // Usage records on the invoke path; off only to measure what metering costs.
     bool metering = true;
+    // Counting for /metrics on the invoke path; off answers /metrics 404 (and measures what
+    // metrics cost).
+    bool metrics = true;
+    // A second listener serving only /metrics, without the API token; unset: none.
+    std::optional<std::string> metrics_listen_host;
+    unsigned short metrics_listen_port = 0;
     // The key pair Lambda's API accepts (SigV4); unset: DATA_DIR/aws-credentials, created
     // at the first start.
     std::optional<std::string> aws_access_key_id;

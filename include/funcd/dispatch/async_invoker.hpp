@@ -27,6 +27,7 @@
 #include "funcd/dispatch/async_limits.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/dispatch/event_store.hpp"
+#include "funcd/observe/metrics.hpp"
 
 namespace funcd {
 
@@ -77,8 +78,10 @@ public:
     // Called on the loop, later, with what became of the event.
     using Accepted = std::function<void(const AcceptResult&)>;
 
+    // `metrics`: where retries, dead letters and refusals are counted; null: nowhere.
     AsyncInvoker(boost::asio::io_context& io, boost::asio::thread_pool& blocking, EventStore& store,
-                 Dispatcher& dispatcher, Registry& registry, std::string function_arn_prefix, AsyncLimits limits);
+                 Dispatcher& dispatcher, Registry& registry, std::string function_arn_prefix, AsyncLimits limits,
+                 observe::Metrics* metrics = nullptr);
 
     // Loads what was queued before a restart, and the event configs. Call once, before the loop runs.
     void start();
@@ -130,6 +133,8 @@ private:
     void reschedule(AsyncEvent& e, Clock::time_point next);
     void complete(const std::string& id, const InvocationResult& r);
     void fail(const std::string& id, const std::string& reason, const InvocationResult* last);
+    // The metrics record of the function an event target names; null when not counted.
+    std::shared_ptr<observe::FunctionMetrics> metrics_of(std::string_view target) const;
     std::optional<AsyncEvent> follow_up(const AsyncEvent& e, const std::optional<std::string>& destination,
                                         const std::string& condition, const InvocationResult* last) const;
 
@@ -140,6 +145,7 @@ private:
     Registry& registry_;
     std::string arn_prefix_;  // "arn:aws:lambda:<region>:<account>:function:"
     AsyncLimits limits_;
+    observe::Metrics* metrics_;
 
     std::map<std::string, AsyncEvent> events_;                 // every queued event, by id
     std::map<std::string, QueuePtr, std::less<>> queues_;      // by function name

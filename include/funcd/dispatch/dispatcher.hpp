@@ -21,6 +21,7 @@
 
 #include "funcd/dispatch/invocation.hpp"
 #include "funcd/metering/usage_store.hpp"
+#include "funcd/observe/function_metrics_table.hpp"
 #include "funcd/pool/pool_manager.hpp"
 #include "funcd/registry/registry.hpp"
 
@@ -48,8 +49,9 @@ class Dispatcher {
 public:
     using Done = std::function<void(const Invocation&, InvocationResult)>;
 
+    // `metrics`: where every invocation's outcome is counted; null: nothing is (--metrics off).
     Dispatcher(boost::asio::io_context& io, Registry& registry, PoolManager& pools, UsageStore& usage,
-               DispatchOptions options);
+               DispatchOptions options, observe::FunctionMetricsTable* metrics = nullptr);
 
     // The version an unqualified /v1 invocation runs (FunctionRecord::default_target), or
     // the one `qualifier` names. Throws ApiError: 404 unknown function or version, 503
@@ -98,6 +100,7 @@ private:
     PoolManager& pools_;
     UsageStore& usage_;
     DispatchOptions options_;
+    observe::FunctionMetricsTable* metrics_;
     bool accepting_ = true;
     std::size_t in_flight_ = 0;  // accepted and not yet answered, waiting ones included
 

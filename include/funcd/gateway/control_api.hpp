@@ -1,5 +1,5 @@
 #pragma once
-// The HTTP API: /healthz, the authenticated /v1 control API, and invocations.
+// The HTTP API: /healthz, the authenticated /v1 control API and /metrics, and invocations.
 // Blocking work (unpacking code, SQLite queries) runs on `blocking`; everything that
 // touches pools and workers runs on the loop.
 #include <functional>
@@ -21,6 +21,7 @@
 #include "funcd/gateway/trigger_api.hpp"
 #include "funcd/gateway/http_types.hpp"
 #include "funcd/metering/pricing.hpp"
+#include "funcd/observe/metrics_endpoint.hpp"
 #include "funcd/pool/runtime_catalog.hpp"
 
 namespace funcd {
@@ -33,7 +34,8 @@ public:
                Registry& registry,
                PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
-               CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices, std::string api_token);
+               CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices, std::string api_token,
+               const observe::MetricsEndpoint* metrics = nullptr);
 
     // For http::Server: every request of the listener (/v1, Lambda's API, function URLs...).
     void handle(http::Request req, http::Responder respond);
@@ -82,6 +84,7 @@ private:
     const RuntimeCatalog& runtimes_;
     Prices prices_;
     std::string api_token_;
+    const observe::MetricsEndpoint* metrics_;  // null: --metrics off
 };
 
 }  // namespace funcd

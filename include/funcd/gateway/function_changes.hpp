@@ -2,7 +2,7 @@
 // What follows a committed change of a function, whichever API made it, on the loop: its
 // pools follow its versions (new $LATEST, new settings, provisioned workers), the
 // dispatcher recounts the reservations, and code nothing uses any more is removed; a
-// deleted function's workers, queued events, triggers and log files go with it.
+// deleted function's workers, queued events, triggers, log files and metrics go with it.
 #include <set>
 #include <string>
 
@@ -13,6 +13,7 @@
 #include "funcd/gateway/event_api.hpp"
 #include "funcd/gateway/trigger_api.hpp"
 #include "funcd/logs/function_log.hpp"
+#include "funcd/observe/function_metrics_table.hpp"
 
 namespace funcd {
 
@@ -20,7 +21,7 @@ class FunctionChanges {
 public:
     FunctionChanges(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                     PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers,
-                    LogDirectory& logs);
+                    LogDirectory& logs, observe::FunctionMetricsTable* metrics = nullptr);
 
     // Call on the loop once `record`'s change is committed.
     void changed(const FunctionRecordPtr& record);
@@ -38,6 +39,7 @@ private:
     EventApi& events_;
     TriggerApi& triggers_;
     LogDirectory& logs_;
+    observe::FunctionMetricsTable* metrics_;  // null: --metrics off
 };
 
 }  // namespace funcd

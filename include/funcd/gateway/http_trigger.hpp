@@ -14,6 +14,8 @@
 #include "funcd/triggers/route_table.hpp"
 #include "funcd/triggers/trigger_store.hpp"
 
+#include "funcd/observe/function_metrics_table.hpp"
+
 namespace funcd {
 
 class HttpTrigger {
@@ -21,7 +23,8 @@ public:
     // `api_token`: what url_auth "token" requires.
     // `verifier`: what a function URL with AuthType AWS_IAM requires.
     HttpTrigger(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-                Dispatcher& dispatcher, TriggerStore& store, std::string api_token, const sigv4::Verifier& verifier);
+                Dispatcher& dispatcher, TriggerStore& store, std::string api_token, const sigv4::Verifier& verifier,
+                observe::FunctionMetricsTable* metrics = nullptr);
 
     // Loads the stored route table. Call once, before the loop runs.
     void start();
@@ -58,6 +61,7 @@ private:
     TriggerStore& store_;
     std::string api_token_;
     const sigv4::Verifier& verifier_;
+    observe::FunctionMetricsTable* metrics_;  // answers by status class; null: not counted
     std::shared_ptr<const RouteTable> routes_ = std::make_shared<RouteTable>();
 };
 

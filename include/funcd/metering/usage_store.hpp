@@ -95,6 +95,9 @@ public:
     // when all is well.
     std::optional<std::string> refusal() const;
 
+    // Records made but not yet committed to the database (the journal's lag). Thread-safe.
+    std::size_t pending_records() const;
+
     // Commits everything recorded so far. Throws ApiError::storage_unavailable (503) if
     // that takes longer than storage_timeout (the database is locked or cannot be written).
     void flush();

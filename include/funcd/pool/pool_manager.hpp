@@ -40,6 +40,8 @@ public:
 
     // Workers of every version of the function.
     InstanceCounts instances(const std::string& name) const;
+    // Workers of every version of the function (retired pools included) by state.
+    WorkerStates worker_states(const std::string& name) const;
     // Provisioned workers of one version's pool.
     ProvisionedCounts provisioned(const std::string& name, const std::string& label) const;
     std::size_t live_workers() const;

@@ -16,6 +16,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "funcd/pool/keep_alive.hpp"
+#include "funcd/observe/histogram.hpp"
 #include "funcd/pool/memory_budget.hpp"
 #include "funcd/pool/runtime_catalog.hpp"
 #include "funcd/pool/worker.hpp"
@@ -37,6 +38,8 @@ struct PoolEnvironment {
     boost::asio::thread_pool* launch_threads = nullptr;
     // Null: no memory budget.
     MemoryBudget* memory = nullptr;
+    // Where each launch's duration goes (observed on the loop); null: not measured.
+    observe::Histogram* launch_duration = nullptr;
     // Called on the loop when a worker became idle: capacity an invocation may wait for.
     std::function<void()> on_worker_available;
     // Adds what other parts give a function's workers (file triggers' directories).
@@ -48,6 +51,22 @@ struct PoolEnvironment {
     std::vector<std::string> host_network_env;
     // Bounds on what each worker's runtime may hold through its Runtime API.
     RuntimeApiLimits runtime_api;
+};
+
+// Live workers by what they are doing; every live worker is in exactly one.
+struct WorkerStates {
+    std::size_t starting = 0;     // launching or initialising (an invocation may wait for it)
+    std::size_t idle = 0;         // on-demand, ready, no invocation
+    std::size_t provisioned = 0;  // provisioned, ready, no invocation
+    std::size_t busy = 0;         // running an invocation
+
+    WorkerStates& operator+=(const WorkerStates& o) {
+        starting += o.starting;
+        idle += o.idle;
+        provisioned += o.provisioned;
+        busy += o.busy;
+        return *this;
+    }
 };
 
 struct ProvisionedCounts {
@@ -88,6 +107,7 @@ public:
     std::size_t live() const { return workers_.size(); }
     std::size_t busy() const { return workers_.size() - idle(); }
     ProvisionedCounts provisioned() const;
+    WorkerStates states() const;
     bool retired() const { return retired_; }
 
     // WorkerOwner
