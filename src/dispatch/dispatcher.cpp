@@ -7,6 +7,7 @@
 
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
+#include "funcd/common/trace_id.hpp"
 
 namespace funcd {
 
@@ -52,8 +53,8 @@ int Dispatcher::running(const std::string& function) const {
 void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOptions options) {
     auto inv = std::make_shared<Invocation>();
     inv->request_id = options.request_id ? std::move(*options.request_id) : new_uuid();
-    inv->trace_id = !options.trace_id.empty() ? std::move(options.trace_id)
-                                              : "Root=1-" + inv->request_id.substr(0, 8) + "-" + random_hex(12);
+    inv->trace_id = !options.trace_id.empty() ? std::move(options.trace_id) : new_trace_id();
+    inv->trigger = std::move(options.trigger);
     inv->invoked_arn = std::move(options.invoked_arn);
     inv->client_context = std::move(options.client_context);
     inv->capture_log = options.capture_log;
@@ -64,26 +65,29 @@ void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOp
     ++in_flight_;
     inv->done = [this, inv_raw = inv.get(), done = std::move(done)](InvocationResult r) {
         const FunctionConfig& c = inv_raw->function->config;
-        if (!r.throttled) {
-            finished(*inv_raw);
-            if (options_.metering) {
-                UsageRecord rec;
-                rec.request_id = inv_raw->request_id;
-                rec.function = c.name;
-                rec.version = r.version;
-                rec.start = r.start;
-                rec.duration_us = r.duration_us;
-                // An event never handed to a worker (init failure) ran for nothing and bills nothing.
-                rec.billed_ms = r.outcome == Outcome::init_error ? 0 : billed_ms_for(r.duration_us);
-                rec.memory_mb = c.memory_mb;
-                rec.max_memory_used_mb =
-                    static_cast<std::int64_t>((r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
-                rec.init_duration_us = r.init_duration_us;
-                rec.outcome = r.outcome;
-                // Durable before the caller hears anything; if the journal cannot take it,
-                // it is kept in memory and admission closes (metering_refusal) until it can.
-                usage_.record(rec);
-            }
+        if (!r.throttled) finished(*inv_raw);
+        // A throttle is in the ledger too (outcome throttled, nothing billed), so the history
+        // and stats count it; not one refused because records cannot be kept.
+        if (options_.metering && (!r.throttled || *r.throttled != throttle_reason(Limit::storage))) {
+            UsageRecord rec;
+            rec.request_id = inv_raw->request_id;
+            rec.function = c.name;
+            rec.version = r.version;
+            rec.start = r.start;
+            rec.duration_us = r.duration_us;
+            // An event never handed to a worker (init failure) ran for nothing and bills nothing.
+            rec.billed_ms = r.outcome == Outcome::init_error ? 0 : billed_ms_for(r.duration_us);
+            rec.memory_mb = c.memory_mb;
+            rec.max_memory_used_mb =
+                static_cast<std::int64_t>((r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
+            rec.init_duration_us = r.init_duration_us;
+            rec.outcome = r.throttled ? Outcome::throttled : r.outcome;
+            if (r.throttled) rec.billed_ms = 0;
+            rec.trace_id = inv_raw->trace_id;
+            rec.trigger = inv_raw->trigger;
+            // Durable before the caller hears anything; if the journal cannot take it,
+            // it is kept in memory and admission closes (metering_refusal) until it can.
+            usage_.record(rec);
         }
         --in_flight_;
         done(*inv_raw, std::move(r));
