@@ -333,7 +333,7 @@ void HttpTrigger::serve(Target target, http::Request& req, http::Responder& resp
     InvokeOptions options;
     options.request_id = ctx.request_id;
     options.trace_id = std::move(trace);
-    options.trigger = target.url ? "url" : "route";
+    options.trigger = ctx.route_key == "$default" ? "url" : "route";  // a function URL's, else a route's
     if (streams)
         options.on_stream = [responder, streamed, finish_head, name = c.name](const Invocation& inv,
                                                                               std::shared_ptr<ResponseStream> stream) {
