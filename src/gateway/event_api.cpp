@@ -20,6 +20,7 @@ json to_json(const DeadLetter& d) {
             {"function", d.event.function},
             {"payload", payload.is_discarded() ? json(d.event.payload) : payload},
             {"source", d.event.source},
+            {"trace_id", d.event.trace_id.empty() ? json(nullptr) : json(d.event.trace_id)},
             {"received", format_rfc3339(d.event.received)},
             {"failed", format_rfc3339(d.failed)},
             {"reason", d.reason},
