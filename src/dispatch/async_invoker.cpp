@@ -103,13 +103,13 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
     }
     ++q->depth;  // held for this event while it is committed
     AsyncEvent e;
+    e.trace_id = trace_id.empty() ? new_trace_id() : std::move(trace_id);
     e.id = new_uuid();
     e.function = std::move(target);
     e.payload = std::move(payload);
     e.received = Clock::now();
     e.next_attempt = e.received;
     e.source = std::move(source);
-    e.trace_id = trace_id.empty() ? new_trace_id() : std::move(trace_id);
     boost::asio::post(blocking_, [this, q, e = std::move(e), accepted = std::move(accepted)]() mutable {
         std::optional<AcceptResult> refused;
         try {

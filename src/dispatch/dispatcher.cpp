@@ -65,29 +65,28 @@ void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOp
     ++in_flight_;
     inv->done = [this, inv_raw = inv.get(), done = std::move(done)](InvocationResult r) {
         const FunctionConfig& c = inv_raw->function->config;
-        if (!r.throttled) finished(*inv_raw);
-        // A throttle is in the ledger too (outcome throttled, nothing billed), so the history
-        // and stats count it; not one refused because records cannot be kept.
-        if (options_.metering && (!r.throttled || *r.throttled != throttle_reason(Limit::storage))) {
-            UsageRecord rec;
-            rec.request_id = inv_raw->request_id;
-            rec.function = c.name;
-            rec.version = r.version;
-            rec.start = r.start;
-            rec.duration_us = r.duration_us;
-            // An event never handed to a worker (init failure) ran for nothing and bills nothing.
-            rec.billed_ms = r.outcome == Outcome::init_error ? 0 : billed_ms_for(r.duration_us);
-            rec.memory_mb = c.memory_mb;
-            rec.max_memory_used_mb =
-                static_cast<std::int64_t>((r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
-            rec.init_duration_us = r.init_duration_us;
-            rec.outcome = r.throttled ? Outcome::throttled : r.outcome;
-            if (r.throttled) rec.billed_ms = 0;
-            rec.trace_id = inv_raw->trace_id;
-            rec.trigger = inv_raw->trigger;
-            // Durable before the caller hears anything; if the journal cannot take it,
-            // it is kept in memory and admission closes (metering_refusal) until it can.
-            usage_.record(rec);
+        if (!r.throttled) {
+            finished(*inv_raw);
+            if (options_.metering) {
+                UsageRecord rec;
+                rec.request_id = inv_raw->request_id;
+                rec.function = c.name;
+                rec.version = r.version;
+                rec.start = r.start;
+                rec.duration_us = r.duration_us;
+                // An event never handed to a worker (init failure) ran for nothing and bills nothing.
+                rec.billed_ms = r.outcome == Outcome::init_error ? 0 : billed_ms_for(r.duration_us);
+                rec.memory_mb = c.memory_mb;
+                rec.max_memory_used_mb =
+                    static_cast<std::int64_t>((r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
+                rec.init_duration_us = r.init_duration_us;
+                rec.outcome = r.outcome;
+                rec.trace_id = inv_raw->trace_id;
+                rec.trigger = inv_raw->trigger;
+                // Durable before the caller hears anything; if the journal cannot take it,
+                // it is kept in memory and admission closes (metering_refusal) until it can.
+                usage_.record(rec);
+            }
         }
         --in_flight_;
         done(*inv_raw, std::move(r));
@@ -220,6 +219,20 @@ void Dispatcher::throttle(InvocationPtr inv, Limit limit) {
     r.version = inv->function->version;
     r.start = std::chrono::system_clock::now();
     spdlog::debug("dispatch: throttled function={} request_id={} reason={}", c.name, inv->request_id, *r.throttled);
+    // A throttle is in the ledger too (outcome throttled, nothing billed) for the invocation
+    // history and stats; not one refused because records cannot be kept.
+    if (options_.metering && limit != Limit::storage) {
+        UsageRecord rec;
+        rec.request_id = inv->request_id;
+        rec.function = c.name;
+        rec.version = r.version;
+        rec.start = r.start;
+        rec.memory_mb = c.memory_mb;
+        rec.outcome = Outcome::throttled;
+        rec.trace_id = inv->trace_id;
+        rec.trigger = inv->trigger;
+        usage_.record(rec);
+    }
     auto done = std::move(inv->done);
     done(std::move(r));
 }
