@@ -111,6 +111,22 @@ TEST(Trace, SyncInvokeCarriesTheCallersTraceEverywhere) {
     EXPECT_EQ(fresh.count(kTrace), 0u);
 }
 
+TEST(Trace, NodeHandlersSeeItToo) {
+    Daemon d;
+    const std::string js = "exports.handler = async () => ({trace: process.env._X_AMZN_TRACE_ID});\n";
+    ASSERT_EQ(d.deploy("n", {{"runtime", "nodejs18.x"}, {"handler", "index.handler"}},
+                       make_zip({{"index.js", {js, 0644}}}))
+                  .status,
+              201);
+    auto r = invoke(d, "n", "{}", {{"X-Amzn-Trace-Id", kTrace}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["trace"], kTrace);
+    auto fresh = invoke(d, "n", "{}");
+    ASSERT_EQ(fresh.status, 200) << fresh.body;
+    EXPECT_EQ(fresh.json()["trace"], fresh.header("x-amzn-trace-id")) << "not the previous invocation's";
+    EXPECT_NE(fresh.json()["trace"], kTrace);
+}
+
 TEST(Trace, AsyncRetriesAndTheDestinationKeepTheEventsTrace) {
     Daemon d;
     ASSERT_EQ(d.deploy("flaky", settings(), python_zip(kTracePy)).status, 201);
