@@ -10,6 +10,7 @@
 
 #include "funcd/common/ids.hpp"
 #include "funcd/common/storage_full.hpp"
+#include "funcd/common/trace_id.hpp"
 
 namespace funcd {
 namespace {
@@ -35,6 +36,14 @@ std::string error_message_of(const InvocationResult& r) {
     if (doc.is_object() && doc.contains("errorMessage") && doc["errorMessage"].is_string())
         return doc["errorMessage"].get<std::string>();
     return r.body;
+}
+
+// The usage ledger's trigger for an event from `source` (AsyncEvent::source).
+std::string trigger_of(std::string_view source) {
+    for (std::string_view kind : {"schedule", "file", "destination"})
+        if (source.starts_with(kind) && source.size() > kind.size() && source[kind.size()] == ':')
+            return std::string(kind);
+    return "async";  // /v1 and Lambda's API Event invocations
 }
 
 }  // namespace
@@ -85,7 +94,8 @@ AsyncInvoker::QueuePtr& AsyncInvoker::queue_of(const std::string& target) {
     return q;
 }
 
-void AsyncInvoker::submit(std::string target, std::string payload, std::string source, Accepted accepted) {
+void AsyncInvoker::submit(std::string target, std::string payload, std::string source, Accepted accepted,
+                          std::string trace_id) {
     QueuePtr q = queue_of(target);
     if (q->depth >= limits_.queue_depth_per_function) {
         const std::string message =
@@ -100,6 +110,7 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
     }
     ++q->depth;  // held for this event while it is committed
     AsyncEvent e;
+    e.trace_id = trace_id.empty() ? new_trace_id() : std::move(trace_id);
     e.id = new_uuid();
     e.function = std::move(target);
     e.payload = std::move(payload);
@@ -125,12 +136,13 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
                 return accepted(*refused);
             }
             std::string id = e.id;
+            std::string trace = e.trace_id;
             // The function may have been deleted (and created again) meanwhile: the depth held
             // was on a queue that is gone.
             const bool reserved = queue_of(e.function) == q;
             if (auto m = metrics_of(e.function)) m->async_accepted(counted_as);
             insert(std::move(e), reserved);
-            accepted(AcceptResult::accepted(std::move(id)));
+            accepted(AcceptResult::accepted(std::move(id), std::move(trace)));
         });
     });
 }
@@ -138,6 +150,8 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
 void AsyncInvoker::add(AsyncEvent e) { insert(std::move(e), /*reserved=*/false); }
 
 void AsyncInvoker::insert(AsyncEvent e, bool reserved) {
+    // Queued by a version without trace ids: one for all of this run's attempts.
+    if (e.trace_id.empty()) e.trace_id = new_trace_id();
     Queue& q = *queue_of(e.function);
     if (!reserved) ++q.depth;
     q.due.insert({e.next_attempt, e.id});
@@ -232,6 +246,8 @@ void AsyncInvoker::deliver_from(const std::string& function, Queue& q, Clock::ti
         // The result may arrive before invoke() returns; nothing here uses the event after it.
         InvokeOptions options;
         options.request_id = id;
+        options.trace_id = ev->second.trace_id;
+        options.trigger = trigger_of(ev->second.source);
         if (target.qualifier) options.invoked_arn = arn_prefix_ + target.name + ":" + *target.qualifier;
         dispatcher_.invoke(
             fn, ev->second.payload,
@@ -363,6 +379,8 @@ std::optional<AsyncEvent> AsyncInvoker::follow_up(const AsyncEvent& e, const std
     f.received = Clock::now();
     f.next_attempt = f.received;
     f.source = "destination:" + e.function;
+    // The destination's invocation continues the trace of the event it reports on.
+    f.trace_id = e.trace_id;
     return f;
 }
 

@@ -7,6 +7,7 @@
 
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
+#include "funcd/common/trace_id.hpp"
 
 namespace funcd {
 
@@ -58,8 +59,8 @@ int Dispatcher::running(const std::string& function) const {
 void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOptions options) {
     auto inv = std::make_shared<Invocation>();
     inv->request_id = options.request_id ? std::move(*options.request_id) : new_uuid();
-    inv->trace_id = !options.trace_id.empty() ? std::move(options.trace_id)
-                                              : "Root=1-" + inv->request_id.substr(0, 8) + "-" + random_hex(12);
+    inv->trace_id = !options.trace_id.empty() ? std::move(options.trace_id) : new_trace_id();
+    inv->trigger = std::move(options.trigger);
     inv->invoked_arn = std::move(options.invoked_arn);
     inv->client_context = std::move(options.client_context);
     inv->capture_log = options.capture_log;
@@ -107,6 +108,8 @@ void Dispatcher::invoke(FunctionPtr fn, std::string payload, Done done, InvokeOp
                     static_cast<std::int64_t>((r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
                 rec.init_duration_us = r.init_duration_us;
                 rec.outcome = r.outcome;
+                rec.trace_id = inv_raw->trace_id;
+                rec.trigger = inv_raw->trigger;
                 // Durable before the caller hears anything; if the journal cannot take it,
                 // it is kept in memory and admission closes (metering_refusal) until it can.
                 usage_.record(rec);
@@ -243,6 +246,20 @@ void Dispatcher::throttle(InvocationPtr inv, Limit limit) {
     r.version = inv->function->version;
     r.start = std::chrono::system_clock::now();
     spdlog::debug("dispatch: throttled function={} request_id={} reason={}", c.name, inv->request_id, *r.throttled);
+    // A throttle is in the ledger too (outcome throttled, nothing billed) for the invocation
+    // history and stats; not one refused because records cannot be kept.
+    if (options_.metering && limit != Limit::storage) {
+        UsageRecord rec;
+        rec.request_id = inv->request_id;
+        rec.function = c.name;
+        rec.version = r.version;
+        rec.start = r.start;
+        rec.memory_mb = c.memory_mb;
+        rec.outcome = Outcome::throttled;
+        rec.trace_id = inv->trace_id;
+        rec.trigger = inv->trigger;
+        usage_.record(rec);
+    }
     auto done = std::move(inv->done);
     done(std::move(r));
 }

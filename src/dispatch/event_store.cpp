@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS async_events (
     attempts INTEGER NOT NULL,
     throttles INTEGER NOT NULL,
     errors_json TEXT NOT NULL,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    trace_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS async_events_function ON async_events(function);
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     errors_json TEXT NOT NULL,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    trace_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS dead_letters_function ON dead_letters(function, failed_us);
 CREATE INDEX IF NOT EXISTS dead_letters_failed ON dead_letters(failed_us);
@@ -52,7 +54,15 @@ AsyncEvent event_from_row(sqlite::Statement& q) {
     e.errors = nlohmann::json::parse(q.column_text(7), nullptr, false);
     if (!e.errors.is_array()) e.errors = nlohmann::json::array();
     e.source = q.column_text(8);
+    e.trace_id = q.column_text(9);
     return e;
+}
+
+// Whether `table` has `column` (columns added by later versions).
+bool has_column(sqlite::Database& db, std::string_view table, std::string_view column) {
+    sqlite::Statement q(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
+    q.bind(1, table).bind(2, column);
+    return q.step();
 }
 
 }  // namespace
@@ -60,13 +70,17 @@ AsyncEvent event_from_row(sqlite::Statement& q) {
 EventStore::EventStore(const std::filesystem::path& db_path) : db_(db_path) {
     db_.exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) + ";");
     db_.exec(kSchema);
+    // Tables from before trace ids: events queued then get a new trace id at delivery.
+    for (std::string_view table : {"async_events", "dead_letters"})
+        if (!has_column(db_, table, "trace_id"))
+            db_.exec("ALTER TABLE " + std::string(table) + " ADD COLUMN trace_id TEXT NOT NULL DEFAULT ''");
 }
 
 void EventStore::insert_event(const AsyncEvent& e) {
     sqlite::Statement q(db_, R"sql(
         INSERT OR REPLACE INTO async_events
-            (id, function, payload, received_us, next_attempt_us, attempts, throttles, errors_json, source)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9))sql");
+            (id, function, payload, received_us, next_attempt_us, attempts, throttles, errors_json, source, trace_id)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10))sql");
     q.bind(1, e.id)
         .bind(2, e.function)
         .bind(3, e.payload)
@@ -75,7 +89,8 @@ void EventStore::insert_event(const AsyncEvent& e) {
         .bind(6, e.attempts)
         .bind(7, e.throttles)
         .bind(8, e.errors.dump())
-        .bind(9, e.source);
+        .bind(9, e.source)
+        .bind(10, e.trace_id);
     q.run();
 }
 
@@ -87,7 +102,8 @@ void EventStore::enqueue(const AsyncEvent& e) {
 std::vector<AsyncEvent> EventStore::pending() {
     std::lock_guard lock(mutex_);
     sqlite::Statement q(db_, R"sql(
-        SELECT id, function, payload, received_us, next_attempt_us, attempts, throttles, errors_json, source
+        SELECT id, function, payload, received_us, next_attempt_us, attempts, throttles, errors_json, source,
+               trace_id
         FROM async_events ORDER BY received_us)sql");
     std::vector<AsyncEvent> out;
     while (q.step()) out.push_back(event_from_row(q));
@@ -118,8 +134,8 @@ void EventStore::dead_letter(const DeadLetter& d, const std::optional<AsyncEvent
     const AsyncEvent& e = d.event;
     sqlite::Statement ins(db_, R"sql(
         INSERT OR REPLACE INTO dead_letters
-            (id, function, payload, received_us, failed_us, reason, attempts, errors_json, source)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9))sql");
+            (id, function, payload, received_us, failed_us, reason, attempts, errors_json, source, trace_id)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10))sql");
     ins.bind(1, e.id)
         .bind(2, e.function)
         .bind(3, e.payload)
@@ -128,7 +144,8 @@ void EventStore::dead_letter(const DeadLetter& d, const std::optional<AsyncEvent
         .bind(6, d.reason)
         .bind(7, e.attempts)
         .bind(8, e.errors.dump())
-        .bind(9, e.source);
+        .bind(9, e.source)
+        .bind(10, e.trace_id);
     ins.run();
     sqlite::Statement del(db_, "DELETE FROM async_events WHERE id = ?1");
     del.bind(1, e.id).run();
@@ -139,7 +156,7 @@ void EventStore::dead_letter(const DeadLetter& d, const std::optional<AsyncEvent
 std::vector<DeadLetter> EventStore::dead_letters(const std::optional<std::string>& function, int limit) {
     std::lock_guard lock(mutex_);
     sqlite::Statement q(db_, R"sql(
-        SELECT id, function, payload, received_us, failed_us, reason, attempts, errors_json, source
+        SELECT id, function, payload, received_us, failed_us, reason, attempts, errors_json, source, trace_id
         FROM dead_letters WHERE (?1 IS NULL OR function = ?1) ORDER BY failed_us DESC LIMIT ?2)sql");
     if (function) q.bind(1, *function);
     else q.bind_null(1);
@@ -157,6 +174,7 @@ std::vector<DeadLetter> EventStore::dead_letters(const std::optional<std::string
         d.event.errors = nlohmann::json::parse(q.column_text(7), nullptr, false);
         if (!d.event.errors.is_array()) d.event.errors = nlohmann::json::array();
         d.event.source = q.column_text(8);
+        d.event.trace_id = q.column_text(9);
         out.push_back(std::move(d));
     }
     return out;
@@ -165,7 +183,7 @@ std::vector<DeadLetter> EventStore::dead_letters(const std::optional<std::string
 std::optional<AsyncEvent> EventStore::redrive(const std::string& id, SystemTime now) {
     std::lock_guard lock(mutex_);
     sqlite::Transaction tx(db_);
-    sqlite::Statement q(db_, "SELECT function, payload, source FROM dead_letters WHERE id = ?1");
+    sqlite::Statement q(db_, "SELECT function, payload, source, trace_id FROM dead_letters WHERE id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     AsyncEvent e;
@@ -173,6 +191,7 @@ std::optional<AsyncEvent> EventStore::redrive(const std::string& id, SystemTime 
     e.function = q.column_text(0);
     e.payload = q.column_text(1);
     e.source = q.column_text(2);
+    e.trace_id = q.column_text(3);
     e.received = now;
     e.next_attempt = now;
     insert_event(e);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/trace_id.hpp"
 #include "funcd/gateway/api_request.hpp"
 #include "funcd/registry/record_changes.hpp"
 
@@ -141,6 +142,14 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
             if (s.size() == 4 && s[3] == "invoke") {
                 if (m != "POST") return respond(method_not_allowed(m, "POST"));
                 return invoke(name, req, respond);
+            }
+            if (s.size() == 4 && s[3] == "invocations") {
+                if (m != "GET") return respond(method_not_allowed(m, "GET"));
+                return invocations(name, req, respond);
+            }
+            if (s.size() == 4 && s[3] == "stats") {
+                if (m != "GET") return respond(method_not_allowed(m, "GET"));
+                return stats(name, req, respond);
             }
             if (s.size() == 4 && s[3] == "concurrency") {
                 if (m == "GET") return get_concurrency(name, respond);
@@ -351,13 +360,17 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
     }
     FunctionPtr fn = dispatcher_.admit(name, qualifier ? &*qualifier : nullptr);
     if (type == "DryRun") return respond(http::Response{204, {}, {}, "application/json"});
+    // The caller's trace (X-Ray's header, else W3C's), or a new one; a malformed header is ignored.
+    std::string trace = trace_id_for(req.header("x-amzn-trace-id"), req.header("traceparent"));
     // Queued for what was named: the qualifier is resolved again at delivery.
     if (type == "Event")
-        return events_.invoke_async(qualifier ? name + ":" + qualifier->text() : name, std::move(payload), respond);
+        return events_.invoke_async(qualifier ? name + ":" + qualifier->text() : name, std::move(payload), respond,
+                                    std::move(trace));
     // Whichever answers first: the stream, once the function starts one, or the result.
     auto responder = std::make_shared<http::Responder>(std::move(respond));
     auto streamed = std::make_shared<bool>(false);
     InvokeOptions options;
+    options.trace_id = std::move(trace);
     if (stream)
         options.on_stream = [responder, streamed](const Invocation& inv, std::shared_ptr<ResponseStream> s) {
             *streamed = true;
@@ -367,6 +380,7 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
             out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
             out.headers.emplace_back("X-Funcd-Executed-Version", inv.function->label());
             out.headers.emplace_back("X-Funcd-Response-Mode", "streaming");
+            out.headers.emplace_back("X-Amzn-Trace-Id", inv.trace_id);
             out.stream = std::move(s);
             (*responder)(std::move(out));
         };
@@ -375,7 +389,7 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
         if (*streamed) return;  // answered by the stream
         auto respond = std::move(*responder);
         http::Response out;
-        out.headers.reserve(6);
+        out.headers.reserve(7);
         out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
         if (r.throttled) {
             // Lambda's throttle: TooManyRequestsException with the limit's reason. Retry-After
@@ -385,11 +399,13 @@ void ControlApi::invoke(const std::string& name, http::Request& req, http::Respo
             body["Reason"] = *r.throttled;
             out.body = body.dump();
             out.headers.emplace_back("X-Funcd-Request-Id", inv.request_id);
+            out.headers.emplace_back("X-Amzn-Trace-Id", inv.trace_id);
             out.headers.emplace_back("Retry-After", "1");
             return respond(std::move(out));
         }
         out.headers.emplace_back("X-Funcd-Executed-Version",
                                  r.version == kLatestVersion ? std::string(kLatestLabel) : std::to_string(r.version));
+        out.headers.emplace_back("X-Amzn-Trace-Id", inv.trace_id);
         if (r.outcome == Outcome::init_error) {
             // The runtime never became ready: not the function's answer but a failed
             // start, hence a gateway error rather than Lambda's 200 + error body.

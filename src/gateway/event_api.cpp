@@ -20,6 +20,7 @@ json to_json(const DeadLetter& d) {
             {"function", d.event.function},
             {"payload", payload.is_discarded() ? json(d.event.payload) : payload},
             {"source", d.event.source},
+            {"trace_id", d.event.trace_id.empty() ? json(nullptr) : json(d.event.trace_id)},
             {"received", format_rfc3339(d.event.received)},
             {"failed", format_rfc3339(d.failed)},
             {"reason", d.reason},
@@ -70,7 +71,8 @@ bool EventApi::handle(const ParsedTarget& t, http::Request& req, http::Responder
     return false;
 }
 
-void EventApi::invoke_async(const std::string& target, std::string payload, http::Responder& respond) {
+void EventApi::invoke_async(const std::string& target, std::string payload, http::Responder& respond,
+                            std::string trace_id) {
     if (payload.size() > limits::kMaxAsyncPayloadBytes)
         throw ApiError::too_large("an asynchronous invocation's event is at most " +
                                   std::to_string(limits::kMaxAsyncPayloadBytes) + " bytes (got " +
@@ -90,8 +92,10 @@ void EventApi::invoke_async(const std::string& target, std::string payload, http
                         if (!result.ok()) return respond(error_response(500, "ServiceException", result.message()));
                         http::Response r = json_response(202, {{"request_id", result.request_id()}});
                         r.headers.emplace_back("X-Funcd-Request-Id", result.request_id());
+                        r.headers.emplace_back("X-Amzn-Trace-Id", result.trace_id());
                         respond(std::move(r));
-                    });
+                    },
+                    std::move(trace_id));
 }
 
 void EventApi::function_deleted(const std::string& name) {

@@ -6,11 +6,18 @@
 
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
+#include "funcd/common/trace_id.hpp"
 #include "funcd/triggers/http_event.hpp"
 #include "funcd/triggers/http_prelude.hpp"
 
 namespace funcd {
 namespace {
+
+// Replaces every `name` header (lower case) of `req` with one of `value`.
+void set_header(http::Request& req, std::string_view name, const std::string& value) {
+    std::erase_if(req.headers, [&](const auto& h) { return h.first == name; });
+    req.headers.emplace_back(std::string(name), value);
+}
 
 using nlohmann::json;
 using namespace api;
@@ -310,13 +317,18 @@ void HttpTrigger::serve(Target target, http::Request& req, http::Responder& resp
     ctx.time = std::chrono::system_clock::now();
     // The request id the event names must be the invocation's.
     ctx.request_id = new_uuid();
+    // The caller's trace or a new one, also in the event's headers as Lambda's URLs put it
+    // there (a malformed or absent header replaced by the id the function runs under).
+    std::string trace = trace_id_for(req.header("x-amzn-trace-id"), req.header("traceparent"));
+    set_header(req, "x-amzn-trace-id", trace);
     std::string event = make_http_event(req, ctx).dump();
     if (event.size() > limits::kMaxPayloadBytes)
         return respond(gateway_error(413, "Request Entity Too Large"));
     // Headers every answer gets, streamed or not.
-    auto finish_head = [cors = cors, origin = std::string(req.header("origin"))](http::Response& out,
-                                                                                  const std::string& request_id) {
+    auto finish_head = [cors = cors, origin = std::string(req.header("origin")), trace](http::Response& out,
+                                                                                         const std::string& request_id) {
         out.headers.emplace_back("X-Funcd-Request-Id", request_id);
+        out.headers.emplace_back("X-Amzn-Trace-Id", trace);
         http::Request origin_only;
         origin_only.headers.emplace_back("origin", origin);
         add_cors(cors, origin_only, out);
@@ -328,6 +340,8 @@ void HttpTrigger::serve(Target target, http::Request& req, http::Responder& resp
     auto streamed = std::make_shared<bool>(false);
     InvokeOptions options;
     options.request_id = ctx.request_id;
+    options.trace_id = std::move(trace);
+    options.trigger = ctx.route_key == "$default" ? "url" : "route";  // a function URL's, else a route's
     if (streams)
         options.on_stream = [responder, streamed, finish_head, name = c.name](const Invocation& inv,
                                                                               std::shared_ptr<ResponseStream> stream) {

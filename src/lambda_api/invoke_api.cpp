@@ -4,6 +4,7 @@
 
 #include "funcd/common/base64.hpp"
 #include "funcd/common/ids.hpp"
+#include "funcd/common/trace_id.hpp"
 #include "funcd/lambda_api/event_stream.hpp"
 #include "funcd/lambda_api/lambda_api.hpp"
 
@@ -120,7 +121,8 @@ void LambdaApi::invoke_with_response_stream(const CallPtr& call, const FunctionR
     options.request_id = call->request_id;
     options.invoked_arn = arn(*call, ref.name, ref.qualifier.value_or(""));
     options.capture_log = log_type == "Tail";
-    if (auto trace = call->req.header("x-amzn-trace-id"); !trace.empty()) options.trace_id = std::string(trace);
+    options.trace_id = trace_id_for(call->req.header("x-amzn-trace-id"), call->req.header("traceparent"));
+    options.trigger = "lambda";
     auto streamed = std::make_shared<bool>(false);
     const std::size_t buffer_bytes = options_.stream_buffer_bytes;
     options.on_stream = [call, streamed, buffer_bytes](const Invocation& inv, std::shared_ptr<ResponseStream> from) {
@@ -171,11 +173,14 @@ void LambdaApi::invoke(const CallPtr& call, const FunctionRef& ref) {
     if (type == "Event") {
         // Queued for the version the caller named; unqualified is $LATEST.
         const std::string target = ref.name + ":" + ref.qualifier.value_or(std::string(kLatestLabel));
-        async_.submit(target, std::move(payload), "lambda-api", [call](const AcceptResult& result) {
-            if (!result.ok()) return call->fail(async_refusal(result));
-            call->request_id = result.request_id();
-            call->reply_empty(202);
-        });
+        async_.submit(
+            target, std::move(payload), "lambda-api",
+            [call](const AcceptResult& result) {
+                if (!result.ok()) return call->fail(async_refusal(result));
+                call->request_id = result.request_id();
+                call->reply_empty(202);
+            },
+            trace_id_for(call->req.header("x-amzn-trace-id"), call->req.header("traceparent")));
         return;
     }
 
@@ -184,7 +189,8 @@ void LambdaApi::invoke(const CallPtr& call, const FunctionRef& ref) {
     options.request_id = call->request_id;
     options.invoked_arn = arn(*call, ref.name, ref.qualifier.value_or(""));
     options.capture_log = log_type == "Tail";
-    if (auto trace = call->req.header("x-amzn-trace-id"); !trace.empty()) options.trace_id = std::string(trace);
+    options.trace_id = trace_id_for(call->req.header("x-amzn-trace-id"), call->req.header("traceparent"));
+    options.trigger = "lambda";
     if (auto context = call->req.header("x-amz-client-context"); !context.empty()) {
         auto decoded = base64_decode(context);
         if (context.size() > kMaxClientContextBytes || !decoded || !json::accept(*decoded))
@@ -198,6 +204,7 @@ void LambdaApi::invoke(const CallPtr& call, const FunctionRef& ref) {
         http::Response out{200, {}, std::move(res.body), "application/json"};
         out.headers.reserve(4);
         out.headers.emplace_back("X-Amz-Executed-Version", label_of(res.version));
+        out.headers.emplace_back("X-Amzn-Trace-Id", inv.trace_id);
         // Whatever went wrong in the function (an init failure included) is its error, not the API's.
         if (res.outcome != Outcome::success) out.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
         if (inv.capture_log) out.headers.emplace_back("X-Amz-Log-Result", base64_encode(res.log_tail));
@@ -213,11 +220,14 @@ void LambdaApi::invoke_async(const CallPtr& call, const FunctionRef& ref) {
     check_json_payload(payload);
     dispatcher_.check_accepting();
     const std::string target = ref.name + ":" + ref.qualifier.value_or(std::string(kLatestLabel));
-    async_.submit(target, std::move(payload), "lambda-api", [call](const AcceptResult& result) {
-        if (!result.ok()) return call->fail(async_refusal(result));
-        call->request_id = result.request_id();
-        call->reply(202, {{"Status", 202}});
-    });
+    async_.submit(
+        target, std::move(payload), "lambda-api",
+        [call](const AcceptResult& result) {
+            if (!result.ok()) return call->fail(async_refusal(result));
+            call->request_id = result.request_id();
+            call->reply(202, {{"Status", 202}});
+        },
+        trace_id_for(call->req.header("x-amzn-trace-id"), call->req.header("traceparent")));
 }
 
 }  // namespace funcd

@@ -11,13 +11,14 @@ std::string_view to_string(Outcome o) {
         case Outcome::timeout: return "timeout";
         case Outcome::exit_error: return "exit_error";
         case Outcome::init_error: return "init_error";
+        case Outcome::throttled: return "throttled";
     }
     return "unknown";
 }
 
 std::optional<Outcome> parse_outcome(std::string_view text) {
     for (Outcome o : {Outcome::success, Outcome::function_error, Outcome::timeout, Outcome::exit_error,
-                      Outcome::init_error})
+                      Outcome::init_error, Outcome::throttled})
         if (to_string(o) == text) return o;
     return std::nullopt;
 }

@@ -96,6 +96,8 @@ nlohmann::json to_json(const UsageRecord& r) {
         {"init_duration_us", nullptr},
         {"init_duration_ms", nullptr},
         {"outcome", to_string(r.outcome)},
+        {"trace_id", r.trace_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.trace_id)},
+        {"trigger", r.trigger.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.trigger)},
     };
     if (r.init_duration_us) {
         j["init_duration_us"] = *r.init_duration_us;
@@ -145,11 +147,15 @@ std::optional<UsageRecord> usage_record_from_json(const nlohmann::json& j) {
     r.memory_mb = static_cast<int>(*memory_mb);
     r.max_memory_used_mb = *max_memory;
     r.outcome = *outcome;
+    // Both absent from records of earlier versions.
+    if (auto trace = string_field(j, "trace_id")) r.trace_id = std::move(*trace);
+    if (auto trigger = string_field(j, "trigger")) r.trigger = std::move(*trigger);
     return r;
 }
 
 void append_journal_line(const UsageRecord& r, fmt::memory_buffer& out) {
-    if (!plain_json_string(r.request_id) || !plain_json_string(r.function)) {
+    if (!plain_json_string(r.request_id) || !plain_json_string(r.function) || !plain_json_string(r.trace_id) ||
+        !plain_json_string(r.trigger)) {
         // Replacing invalid UTF-8 instead of throwing: a byte-exact name matters less than the record.
         const std::string line = to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         out.append(line);
@@ -172,8 +178,20 @@ void append_journal_line(const UsageRecord& r, fmt::memory_buffer& out) {
                    FMT_COMPILE(R"(,"max_memory_used_mb":{},"memory_mb":{},"outcome":"{}","request_id":"{}","start":")"),
                    r.max_memory_used_mb, r.memory_mb, to_string(r.outcome), r.request_id);
     append_rfc3339(out, r.start);
-    fmt::format_to(it, FMT_COMPILE(R"(","start_us":{},"version":{}}})" "\n"),
-                   to_unix_us(r.start), r.version);
+    fmt::format_to(it, FMT_COMPILE(R"(","start_us":{},"trace_id":)"), to_unix_us(r.start));
+    auto append_optional = [&out](const std::string& v) {
+        if (v.empty()) {
+            out.append(std::string_view("null"));
+            return;
+        }
+        out.push_back('"');
+        out.append(v);
+        out.push_back('"');
+    };
+    append_optional(r.trace_id);
+    out.append(std::string_view(R"(,"trigger":)"));
+    append_optional(r.trigger);
+    fmt::format_to(it, FMT_COMPILE(R"(,"version":{}}})" "\n"), r.version);
 }
 
 }  // namespace funcd

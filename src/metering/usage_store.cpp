@@ -125,9 +125,48 @@ sqlite3* open_db(const std::filesystem::path& path, std::chrono::milliseconds bu
     return db;
 }
 
-constexpr const char* kRecordColumns =
+// The columns of the first schemas, then those added since (migrated at start).
+constexpr const char* kFirstColumns =
     "request_id, function, version, start_us, duration_us, billed_ms, memory_mb, max_memory_used_mb, "
     "init_duration_us, outcome";
+constexpr const char* kRecordColumns =
+    "request_id, function, version, start_us, duration_us, billed_ms, memory_mb, max_memory_used_mb, "
+    "init_duration_us, outcome, trace_id, trigger";
+
+// Whether the `usage` table has `column` (columns added by later versions).
+bool usage_has_column(sqlite3* db, std::string_view column) {
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('usage') WHERE name = ?1", -1, &q, nullptr) !=
+        SQLITE_OK)
+        sql_fail(db, "cannot read the schema");
+    sqlite3_bind_text(q, 1, column.data(), static_cast<int>(column.size()), SQLITE_TRANSIENT);
+    const bool has = sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    return has;
+}
+
+// A row of kRecordColumns; nullopt (logged) for an outcome this version does not know.
+std::optional<UsageRecord> record_from(const Statement& stmt) {
+    UsageRecord r;
+    r.request_id = stmt.text(0);
+    r.function = stmt.text(1);
+    r.version = stmt.int64(2);
+    r.start = from_unix_us(stmt.int64(3));
+    r.duration_us = stmt.int64(4);
+    r.billed_ms = stmt.int64(5);
+    r.memory_mb = static_cast<int>(stmt.int64(6));
+    r.max_memory_used_mb = stmt.int64(7);
+    if (!stmt.is_null(8)) r.init_duration_us = stmt.int64(8);
+    auto outcome = parse_outcome(stmt.text(9));
+    if (!outcome) {
+        spdlog::warn("usage store: record {} has unknown outcome '{}'", r.request_id, stmt.text(9));
+        return std::nullopt;
+    }
+    r.outcome = *outcome;
+    r.trace_id = stmt.text(10);
+    r.trigger = stmt.text(11);
+    return r;
+}
 
 // Whether `usage` is the first schema's table, keyed by the request id alone.
 bool usage_table_keyed_by_request_id(sqlite3* db) {
@@ -175,17 +214,23 @@ UsageStore::UsageStore(const std::filesystem::path& db_path, const std::filesyst
             "request_id TEXT NOT NULL, function TEXT NOT NULL, version INTEGER NOT NULL, "
             "start_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, billed_ms INTEGER NOT NULL, "
             "memory_mb INTEGER NOT NULL, max_memory_used_mb INTEGER NOT NULL, init_duration_us INTEGER, "
-            "outcome TEXT NOT NULL, PRIMARY KEY (start_us, request_id));"
+            "outcome TEXT NOT NULL, trace_id TEXT, trigger TEXT, PRIMARY KEY (start_us, request_id));"
             "CREATE INDEX IF NOT EXISTS usage_function_start ON usage(function, start_us);";
         if (usage_table_keyed_by_request_id(db_)) {
             // Data directories from before: the same rows under the new key.
             exec(db_, std::string("BEGIN IMMEDIATE; DROP INDEX IF EXISTS usage_function_start; "
                                   "ALTER TABLE usage RENAME TO usage_by_request;") +
-                          kCreateUsage + "INSERT INTO usage SELECT " + kRecordColumns +
+                          kCreateUsage + "INSERT INTO usage(" + kFirstColumns + ") SELECT " + kFirstColumns +
                           " FROM usage_by_request; DROP TABLE usage_by_request; COMMIT;");
             spdlog::info("usage store: records re-keyed by request id and start");
         }
         exec(db_, kCreateUsage);
+        if (!usage_has_column(db_, "trace_id")) {
+            // Tables from before trace ids: the columns are added, old rows keep NULL in them.
+            exec(db_, "BEGIN IMMEDIATE; ALTER TABLE usage ADD COLUMN trace_id TEXT; "
+                      "ALTER TABLE usage ADD COLUMN trigger TEXT; COMMIT;");
+            spdlog::info("usage store: records have a trace id and a trigger from now on");
+        }
 
         query_db_ = open_db(db_path, options_.limits.storage_timeout);
         // Queries look at their deadline as they run, so a scan of a huge table ends too.
@@ -532,7 +577,7 @@ void UsageStore::commit_records(const std::vector<UsageRecord>& records) {
     exec(db_, "BEGIN IMMEDIATE");
     try {
         Statement insert(db_, std::string("INSERT OR IGNORE INTO usage(") + kRecordColumns +
-                                  ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+                                  ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
         std::size_t rows = 0;
         for (const UsageRecord& r : records) {
             if (++rows % kRowsPerYield == 0) ::sched_yield();
@@ -550,6 +595,10 @@ void UsageStore::commit_records(const std::vector<UsageRecord>& records) {
             else
                 insert.bind_null(9);
             insert.bind(10, to_string(r.outcome));
+            if (r.trace_id.empty()) insert.bind_null(11);
+            else insert.bind(11, r.trace_id);
+            if (r.trigger.empty()) insert.bind_null(12);
+            else insert.bind(12, r.trigger);
             insert.step();
         }
         exec(db_, "COMMIT");
@@ -650,7 +699,7 @@ UsageReport UsageStore::report(const UsageQuery& q) {
     flush_until(deadline);
     std::string sql =
         "SELECT function, COUNT(*), SUM(outcome <> 'success'), SUM(init_duration_us IS NOT NULL), "
-        "SUM(duration_us), SUM(billed_ms), SUM(billed_ms * memory_mb) FROM usage WHERE 1";
+        "SUM(duration_us), SUM(billed_ms), SUM(billed_ms * memory_mb) FROM usage WHERE outcome <> 'throttled'";
     // Filters are added only when present so SQLite can use the (function, start_us) index.
     if (q.function) sql += " AND function = ?";
     if (q.since) sql += " AND start_us >= ?";
@@ -689,8 +738,9 @@ UsageReport UsageStore::report(const UsageQuery& q) {
 std::vector<UsageRecord> UsageStore::records(const std::optional<std::string>& function, int limit) {
     const auto deadline = Clock::now() + options_.limits.storage_timeout;
     flush_until(deadline);
-    std::string sql = std::string("SELECT ") + kRecordColumns + " FROM usage";
-    if (function) sql += " WHERE function = ?1";
+    // Throttles are in the table for the invocation history; they were never invocations.
+    std::string sql = std::string("SELECT ") + kRecordColumns + " FROM usage WHERE outcome <> 'throttled'";
+    if (function) sql += " AND function = ?1";
     sql += function ? " ORDER BY start_us DESC, request_id DESC LIMIT ?2"
                     : " ORDER BY start_us DESC, request_id DESC LIMIT ?1";
 
@@ -701,25 +751,61 @@ std::vector<UsageRecord> UsageStore::records(const std::optional<std::string>& f
         if (function) stmt.bind(++i, *function);
         stmt.bind(++i, static_cast<std::int64_t>(std::clamp(limit, 1, kMaxRecordsLimit)));
         while (stmt.step()) {
-            UsageRecord r;
-            r.request_id = stmt.text(0);
-            r.function = stmt.text(1);
-            r.version = stmt.int64(2);
-            r.start = from_unix_us(stmt.int64(3));
-            r.duration_us = stmt.int64(4);
-            r.billed_ms = stmt.int64(5);
-            r.memory_mb = static_cast<int>(stmt.int64(6));
-            r.max_memory_used_mb = stmt.int64(7);
-            if (!stmt.is_null(8)) r.init_duration_us = stmt.int64(8);
-            auto outcome = parse_outcome(stmt.text(9));
-            if (!outcome) {
-                spdlog::warn("usage store: record {} has unknown outcome '{}'", r.request_id, stmt.text(9));
-                continue;
-            }
-            r.outcome = *outcome;
-            out.push_back(std::move(r));
+            if (auto r = record_from(stmt)) out.push_back(std::move(*r));
         }
         return out;
+    });
+}
+
+std::vector<UsageRecord> UsageStore::invocations(const InvocationQuery& q) {
+    const auto deadline = Clock::now() + options_.limits.storage_timeout;
+    flush_until(deadline);
+    std::string sql = std::string("SELECT ") + kRecordColumns + " FROM usage WHERE function = ?1";
+    int i = 1;
+    if (q.since) sql += fmt::format(" AND start_us >= ?{}", ++i);
+    if (q.until) sql += fmt::format(" AND start_us < ?{}", ++i);
+    if (q.outcome) sql += fmt::format(" AND outcome = ?{}", ++i);
+    sql += fmt::format(" ORDER BY start_us DESC, request_id DESC LIMIT ?{}", ++i);
+
+    return with_query_db(deadline, [&](sqlite3* db) {
+        std::vector<UsageRecord> out;
+        Statement stmt(db, sql);
+        int n = 0;
+        stmt.bind(++n, q.function);
+        if (q.since) stmt.bind(++n, to_unix_us(*q.since));
+        if (q.until) stmt.bind(++n, to_unix_us(*q.until));
+        if (q.outcome) stmt.bind(++n, to_string(*q.outcome));
+        stmt.bind(++n, static_cast<std::int64_t>(std::clamp(q.limit, 1, kMaxRecordsLimit)));
+        while (stmt.step())
+            if (auto r = record_from(stmt)) out.push_back(std::move(*r));
+        return out;
+    });
+}
+
+std::vector<StatsBucket> UsageStore::stats(const StatsQuery& q) {
+    const auto deadline = Clock::now() + options_.limits.storage_timeout;
+    flush_until(deadline);
+    return with_query_db(deadline, [&](sqlite3* db) {
+        StatsBuckets buckets(q.since, q.until, q.step);
+        Statement stmt(db,
+                       "SELECT start_us, duration_us, billed_ms, memory_mb, init_duration_us, outcome FROM usage "
+                       "WHERE function = ?1 AND start_us >= ?2 AND start_us < ?3");
+        stmt.bind(1, q.function);
+        stmt.bind(2, to_unix_us(q.since));
+        stmt.bind(3, to_unix_us(q.until));
+        while (stmt.step()) {
+            StatsSample s;
+            s.start_us = stmt.int64(0);
+            s.duration_us = stmt.int64(1);
+            s.billed_ms = stmt.int64(2);
+            s.memory_mb = static_cast<int>(stmt.int64(3));
+            if (!stmt.is_null(4)) s.init_duration_us = stmt.int64(4);
+            auto outcome = parse_outcome(stmt.text(5));
+            if (!outcome) continue;  // a later version's outcome: not counted
+            s.outcome = *outcome;
+            buckets.add(s);
+        }
+        return buckets.finish();
     });
 }
 

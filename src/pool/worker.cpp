@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "funcd/common/ids.hpp"
+#include "funcd/common/trace_id.hpp"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -392,20 +393,24 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type,
     const std::uint64_t max_memory_used_bytes = r.max_memory_used_bytes;
     const auto max_memory_mb = (max_memory_used_bytes + (1 << 20) - 1) >> 20;
     const std::string_view status = outcome == Outcome::timeout ? "\tStatus: timeout" : "";
+    // The trace's Root, the id X-Ray and a log search know it by (Lambda prints it on an
+    // XRAY line with active tracing; here it is a field of REPORT, always).
+    const std::string_view trace = trace_root(inv->trace_id);
+    const std::string_view trace_label = trace.empty() ? "" : "\tTraceId: ";
     // The same REPORT line, for the log and, when asked, for the caller.
     auto report = [&](auto out) {
         if (init_duration_us)
             fmt::format_to(out,
                            "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
-                           "Max Memory Used: {} MB\tInit Duration: {:.2f} ms{}",
+                           "Max Memory Used: {} MB\tInit Duration: {:.2f} ms{}{}{}",
                            inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
-                           max_memory_mb, *init_duration_us / 1000.0, status);
+                           max_memory_mb, *init_duration_us / 1000.0, trace_label, trace, status);
         else
             fmt::format_to(out,
                            "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
-                           "Max Memory Used: {} MB{}",
+                           "Max Memory Used: {} MB{}{}{}",
                            inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
-                           max_memory_mb, status);
+                           max_memory_mb, trace_label, trace, status);
     };
     if (inv->capture_log) {
         if (delivered) {

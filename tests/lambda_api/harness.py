@@ -600,6 +600,8 @@ def handler(event, context):
         "env": {k: v for k, v in os.environ.items() if k.startswith("APP_")},
         "marker": MARKER,
     }
+    if action == "trace":
+        result["trace"] = os.environ.get("_X_AMZN_TRACE_ID")
     if action == "client_context":
         cc = context.client_context
         result["client_context"] = None if cc is None else {

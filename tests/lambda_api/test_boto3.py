@@ -285,6 +285,30 @@ class InvokeTest(DaemonTestCase):
         self.assertEqual("ValueError", payload["errorType"])
         self.assertEqual("bad input 7", payload["errorMessage"])
 
+    def test_trace_id_reaches_the_function_and_comes_back(self):
+        trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+        def add_trace(request, **kwargs):
+            # As botocore does itself inside a Lambda function (from _X_AMZN_TRACE_ID).
+            request.headers["X-Amzn-Trace-Id"] = trace
+
+        self.lam.meta.events.register("before-sign.lambda.Invoke", add_trace)
+        try:
+            answer, payload = self.invoke_json(self.name, {"action": "trace"})
+        finally:
+            self.lam.meta.events.unregister("before-sign.lambda.Invoke", add_trace)
+        self.assertEqual(trace, payload["trace"])
+        self.assertEqual(trace, answer["ResponseMetadata"]["HTTPHeaders"]["x-amzn-trace-id"])
+        request_id = answer["ResponseMetadata"]["RequestId"]
+        entries = self.daemon.v1("GET", f"/v1/functions/{self.name}/invocations").json()["invocations"]
+        entry = next(e for e in entries if e["request_id"] == request_id)
+        self.assertEqual(trace, entry["trace_id"])
+        self.assertEqual("lambda", entry["trigger"])
+        # Without one, the function still runs under a trace id, and the answer names it.
+        answer, payload = self.invoke_json(self.name, {"action": "trace"})
+        self.assertRegex(payload["trace"], r"^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$")
+        self.assertEqual(payload["trace"], answer["ResponseMetadata"]["HTTPHeaders"]["x-amzn-trace-id"])
+
     def test_payload_must_be_json(self):
         with self.assertRaises(self.lam.exceptions.InvalidRequestContentException) as cm:
             self.lam.invoke(FunctionName=self.name, Payload=b"{not json")

@@ -293,3 +293,47 @@ TEST_F(AsyncInvokerTest, DeadLettersPastTheirRetentionArePurged) {
 
 }  // namespace
 }  // namespace funcd::dispatch_testing
+
+namespace funcd::dispatch_testing {
+namespace {
+
+TEST_F(AsyncInvokerTest, EventTablesFromBeforeTraceIdsAreMigratedAndEventsKeepTheirTrace) {
+    {
+        sqlite::Database db(dir_ / "funcd.db");
+        db.exec(R"sql(
+            CREATE TABLE async_events (id TEXT PRIMARY KEY, function TEXT NOT NULL, payload TEXT NOT NULL,
+                received_us INTEGER NOT NULL, next_attempt_us INTEGER NOT NULL, attempts INTEGER NOT NULL,
+                throttles INTEGER NOT NULL, errors_json TEXT NOT NULL, source TEXT NOT NULL);
+            CREATE TABLE dead_letters (id TEXT PRIMARY KEY, function TEXT NOT NULL, payload TEXT NOT NULL,
+                received_us INTEGER NOT NULL, failed_us INTEGER NOT NULL, reason TEXT NOT NULL,
+                attempts INTEGER NOT NULL, errors_json TEXT NOT NULL, source TEXT NOT NULL);
+            INSERT INTO async_events VALUES ('old', 'f', '{}', 1, 1, 0, 0, '[]', 'api');)sql");
+    }
+    EventStore store(dir_ / "funcd.db");
+    AsyncEvent e;
+    e.id = "new";
+    e.function = "f";
+    e.payload = "{}";
+    e.received = std::chrono::system_clock::now();
+    e.next_attempt = e.received;
+    e.source = "schedule:nightly";
+    e.trace_id = "Root=1-5759e988-bd862e3fe1be46a994272793";
+    store.enqueue(e);
+    std::map<std::string, AsyncEvent> by_id;
+    for (auto& p : store.pending()) by_id[p.id] = p;
+    ASSERT_EQ(by_id.size(), 2u);
+    EXPECT_EQ(by_id["new"].trace_id, e.trace_id);
+    EXPECT_TRUE(by_id["old"].trace_id.empty());
+    // A dead letter keeps it, and so does its redrive.
+    store.dead_letter(DeadLetter{by_id["new"], e.received, "RetriesExhausted"}, std::nullopt);
+    ASSERT_EQ(store.dead_letters("f", 10).size(), 1u);
+    EXPECT_EQ(store.dead_letters("f", 10)[0].event.trace_id, e.trace_id);
+    auto again = store.redrive("new", e.received);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->trace_id, e.trace_id);
+    EventStore reopened(dir_ / "funcd.db");  // the migration is done once
+    EXPECT_EQ(reopened.pending().size(), 2u);
+}
+
+}  // namespace
+}  // namespace funcd::dispatch_testing

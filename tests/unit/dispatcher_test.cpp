@@ -55,6 +55,43 @@ TEST_F(DispatcherTest, EveryAnsweredInvocationLeavesOneUsageRecord) {
     EXPECT_EQ(on_io([this] { return dispatcher_->in_flight(); }), 0u);
 }
 
+TEST_F(DispatcherTest, RecordsCarryTheTraceIdAndTriggerAndThrottlesAreInTheHistory) {
+    start();
+    deploy("f");
+    deploy("off", {.reserved = 0});
+    const std::string trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    auto promise = std::make_shared<std::promise<InvocationResult>>();
+    auto given = promise->get_future();
+    on_io([&, promise] {
+        InvokeOptions options;
+        options.trace_id = trace;
+        options.trigger = "route";
+        dispatcher_->invoke(
+            dispatcher_->admit("f"), "{}", [promise](const Invocation&, InvocationResult r) { promise->set_value(r); },
+            std::move(options));
+        return 0;
+    });
+    ASSERT_EQ(given.get().outcome, Outcome::success);
+    ASSERT_EQ(invoke("f").wait().outcome, Outcome::success);
+    const Call throttled = invoke("off");
+    ASSERT_TRUE(throttled.wait().throttled);
+
+    const auto f = usage_->invocations({"f", std::nullopt, std::nullopt, std::nullopt, 10});
+    ASSERT_EQ(f.size(), 2u);
+    EXPECT_EQ(f[1].trace_id, trace) << "the caller's";
+    EXPECT_EQ(f[1].trigger, "route");
+    EXPECT_NE(f[0].trace_id, trace);
+    EXPECT_TRUE(f[0].trace_id.starts_with("Root=1-")) << "a new one: " << f[0].trace_id;
+    EXPECT_EQ(f[0].trigger, "api");
+    const auto off = usage_->invocations({"off", std::nullopt, std::nullopt, std::nullopt, 10});
+    ASSERT_EQ(off.size(), 1u) << "the throttle is in the history";
+    EXPECT_EQ(off[0].request_id, throttled.request_id);
+    EXPECT_EQ(off[0].outcome, Outcome::throttled);
+    EXPECT_EQ(off[0].billed_ms, 0);
+    EXPECT_FALSE(off[0].trace_id.empty());
+    EXPECT_TRUE(usage_of("off").empty()) << "but it is not usage";
+}
+
 TEST_F(DispatcherTest, ReservedZeroThrottlesAtOnce) {
     start({.queue_wait = 10s});
     deploy("off", {.reserved = 0});

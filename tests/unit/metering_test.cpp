@@ -35,8 +35,9 @@ TEST(BilledMs, RoundsUpToWholeMillisecondsWithOneMillisecondMinimum) {
 
 TEST(Outcome, RoundTripsThroughText) {
     for (Outcome o : {Outcome::success, Outcome::function_error, Outcome::timeout, Outcome::exit_error,
-                      Outcome::init_error})
+                      Outcome::init_error, Outcome::throttled})
         EXPECT_EQ(parse_outcome(to_string(o)), o);
+    EXPECT_EQ(to_string(Outcome::throttled), "throttled");
     EXPECT_EQ(to_string(Outcome::function_error), "function_error");
     EXPECT_EQ(parse_outcome("Success"), std::nullopt);
     EXPECT_EQ(parse_outcome(""), std::nullopt);

@@ -45,7 +45,11 @@ class AcceptResult {
 public:
     enum class Kind { accepted, queue_full, storage_full, not_stored };
 
-    static AcceptResult accepted(std::string request_id) { return {Kind::accepted, std::move(request_id), {}}; }
+    static AcceptResult accepted(std::string request_id, std::string trace_id) {
+        AcceptResult r{Kind::accepted, std::move(request_id), {}};
+        r.trace_id_ = std::move(trace_id);
+        return r;
+    }
     // The function's queue holds its limit of undelivered events (Lambda's 429 shape).
     static AcceptResult queue_full(std::string message) { return {Kind::queue_full, {}, std::move(message)}; }
     // The store could not commit it (it was not accepted): the disk is full, or another failure.
@@ -55,6 +59,8 @@ public:
     bool ok() const { return kind_ == Kind::accepted; }
     Kind kind() const { return kind_; }
     const std::string& request_id() const { return request_id_; }
+    // The trace id every attempt of the accepted event carries.
+    const std::string& trace_id() const { return trace_id_; }
     const std::string& message() const { return message_; }
 
 private:
@@ -63,6 +69,7 @@ private:
     Kind kind_;
     std::string request_id_;
     std::string message_;
+    std::string trace_id_;
 };
 
 // Lambda's Reason for a refused Event invocation whose function's queue is full.
@@ -88,8 +95,10 @@ public:
     // Stops delivering (shutdown); queued events stay in the store.
     void stop();
 
-    // `target`: see AsyncTarget.
-    void submit(std::string target, std::string payload, std::string source, Accepted accepted);
+    // `target`: see AsyncTarget. `trace_id`: the caller's (validated, trace_id.hpp); empty:
+    // a new one. Every attempt, and a destination's event, carry it.
+    void submit(std::string target, std::string payload, std::string source, Accepted accepted,
+                std::string trace_id = {});
     // An event already committed to the store (a redriven dead letter). Not held to the
     // queue's depth limit: it was accepted once already.
     void add(AsyncEvent e);

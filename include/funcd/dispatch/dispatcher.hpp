@@ -31,8 +31,11 @@ namespace funcd {
 struct InvokeOptions {
     // Kept across the attempts of an asynchronous event; new if not given.
     std::optional<std::string> request_id;
-    // The caller's X-Amzn-Trace-Id; new if empty.
+    // The trace id (trace_id.hpp), validated by whoever took it from a header; new if empty.
     std::string trace_id;
+    // What started it, for the usage ledger: api, lambda, url, route, async, schedule, file,
+    // destination.
+    std::string trigger = "api";
     std::string invoked_arn;     // see Invocation
     std::string client_context;  // see Invocation
     bool capture_log = false;    // see Invocation

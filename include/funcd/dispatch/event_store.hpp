@@ -29,6 +29,9 @@ struct AsyncEvent {
     int throttles = 0;  // attempts refused by a limit (not counted as retries)
     nlohmann::json errors = nlohmann::json::array();  // one entry per failed attempt
     std::string source;  // "api", "schedule:<name>", "file:<trigger>", "destination:<function>"
+    // Every attempt and the destination's event carry it; empty only for events queued by
+    // an earlier version (a new one is made at each delivery then).
+    std::string trace_id;
 };
 
 struct DeadLetter {

@@ -41,6 +41,7 @@ inline constexpr std::size_t kMaxLogTailBytes = 4096;
 struct Invocation {
     std::string request_id;
     std::string trace_id;
+    std::string trigger;  // InvokeOptions::trigger
     std::shared_ptr<const std::string> payload;
     FunctionPtr function;
     std::chrono::steady_clock::time_point received;

@@ -60,6 +60,9 @@ private:
     nlohmann::json concurrency_json(const FunctionRecord& fn) const;
     void usage(const http::Request& req, http::Responder& respond);
     void usage_records(const http::Request& req, http::Responder& respond);
+    // invocation_history.cpp
+    void invocations(const std::string& name, const http::Request& req, http::Responder& respond);
+    void stats(const std::string& name, const http::Request& req, http::Responder& respond);
     bool authorized(const http::Request& req) const;
     // describe(fn) and the runtime version that runs its default version.
     nlohmann::json describe_with_runtime(const FunctionRecord& fn) const;

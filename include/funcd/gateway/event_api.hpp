@@ -18,7 +18,8 @@ public:
     bool handle(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
     // 202 {"request_id"} once the event is committed. `target`: a function name, or
     // name:qualifier (see AsyncTarget).
-    void invoke_async(const std::string& target, std::string payload, http::Responder& respond);
+    void invoke_async(const std::string& target, std::string payload, http::Responder& respond,
+                      std::string trace_id = {});
     // The function was deleted: its queued events and config go.
     void function_deleted(const std::string& name);
     AsyncQueueStats queue_stats(const std::string& name) const { return invoker_.stats(name); }

@@ -8,7 +8,9 @@
 
 namespace funcd {
 
-enum class Outcome { success, function_error, timeout, exit_error, init_error };
+// throttled: refused by a concurrency or memory limit before it ran (nothing billed, and
+// left out of the usage totals and /v1/usage/records; the invocation history shows it).
+enum class Outcome { success, function_error, timeout, exit_error, init_error, throttled };
 
 std::string_view to_string(Outcome o);
 std::optional<Outcome> parse_outcome(std::string_view text);
@@ -25,6 +27,11 @@ struct UsageRecord {
     std::int64_t max_memory_used_mb = 0;
     std::optional<std::int64_t> init_duration_us;  // set on cold starts
     Outcome outcome = Outcome::success;
+    // The invocation's trace id (trace_id.hpp), as the runtime got it; empty in records
+    // from before trace ids.
+    std::string trace_id;
+    // What started it (InvokeOptions::trigger); empty in records from before.
+    std::string trigger;
 };
 
 // Lambda bills in 1 ms steps, rounding up, and never less than 1 ms,

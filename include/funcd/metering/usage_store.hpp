@@ -32,6 +32,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "funcd/metering/invocation_stats.hpp"
 #include "funcd/metering/metering_limits.hpp"
 #include "funcd/metering/pricing.hpp"
 #include "funcd/metering/usage_journal.hpp"
@@ -46,6 +47,23 @@ struct UsageQuery {
     std::optional<std::string> function;
     std::optional<SystemTime> since;  // inclusive, on the record's start time
     std::optional<SystemTime> until;  // exclusive
+};
+
+// One function's invocation history (GET /v1/functions/{name}/invocations).
+struct InvocationQuery {
+    std::string function;
+    std::optional<SystemTime> since;  // inclusive, on the record's start time
+    std::optional<SystemTime> until;  // exclusive
+    std::optional<Outcome> outcome;
+    int limit = 100;  // at most kMaxRecordsLimit
+};
+
+// Per-step statistics of one function (GET /v1/functions/{name}/stats).
+struct StatsQuery {
+    std::string function;
+    SystemTime since;  // inclusive
+    SystemTime until;  // exclusive
+    std::chrono::seconds step{60};
 };
 
 // Sums over records, all exact integers; money is derived from them with the prices
@@ -105,8 +123,15 @@ public:
     // Flush, then aggregate / list, all within storage_timeout; ApiError (503) past it or
     // when the database cannot be read. Thread-safe.
     UsageReport report(const UsageQuery& q);
-    // Newest first (by start time, then request id).
+    // Newest first (by start time, then request id). Throttles are not records of usage and
+    // are left out.
     std::vector<UsageRecord> records(const std::optional<std::string>& function, int limit);
+    // One function's records, throttles included, newest first, through the (function,
+    // start) index: the work grows with `limit`, not with the table.
+    std::vector<UsageRecord> invocations(const InvocationQuery& q);
+    // The statistics of every step in [since, until) (invocation_stats.hpp): one scan of the
+    // function's records in the range through the (function, start) index.
+    std::vector<StatsBucket> stats(const StatsQuery& q);
 
     // Deletes records that started before now - retention, batch_records per transaction;
     // returns how many. Run by the flusher at start and hourly; public for tests.
