@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "funcd/daemon/daemon.hpp"
+#include "funcd/daemon/daemon_log_format.hpp"
 #include "funcd/registry/env_cipher.hpp"
 
 namespace {
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     spdlog::set_level(spdlog::level::from_str(options.log_level));
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+    funcd::use_daemon_log_format(options.log_format);
     try {
         return funcd::run_daemon(options);
     } catch (const std::exception& e) {

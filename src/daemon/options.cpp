@@ -69,6 +69,14 @@ bool parse_on_off(std::string_view flag, const std::string& value) {
     return value == "on";
 }
 
+// spdlog reads an unknown level name as "off", which would silence the daemon without a word.
+std::string parse_log_level(std::string_view flag, const std::string& value) {
+    for (const char* known : {"trace", "debug", "info", "warn", "error"})
+        if (value == known) return value;
+    throw std::invalid_argument(
+        fmt::format("{} wants one of trace, debug, info, warn, error, got '{}'", flag, value));
+}
+
 // A region as Lambda's ARNs carry it: lower-case letters, digits and dashes.
 std::string parse_region(const std::string& value) {
     const bool ok = !value.empty() && value.size() <= 32 && std::all_of(value.begin(), value.end(), [](char c) {
@@ -101,6 +109,8 @@ std::string serve_usage() {
   --price-per-million-requests X     (default 0.20, Lambda)
   --usage-retention-days N           delete usage records older than N days (default: keep forever)
   --log-level LEVEL                  trace, debug, info, warn, error (default info)
+  --log-format text|json             the daemon's own log: text lines, or one JSON object per line
+                                     for journald or a log shipper (env FUNCD_LOG_FORMAT; default text)
   --sandbox on|off                   isolate workers (default on); off runs untrusted code
                                      as plain processes and is meant for development only
   --max-concurrency N                invocations running at once, all functions (default 1000)
@@ -129,6 +139,7 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
     if (const char* v = std::getenv("FUNCD_AWS_ACCESS_KEY_ID"); v && *v) o.aws_access_key_id = v;
     if (const char* v = std::getenv("FUNCD_AWS_SECRET_ACCESS_KEY"); v && *v) o.aws_secret_access_key = v;
     if (const char* v = std::getenv("FUNCD_REGION"); v && *v) o.region = parse_region(v);
+    if (const char* v = std::getenv("FUNCD_LOG_FORMAT"); v && *v) o.log_format = parse_daemon_log_format(v);
 
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -160,7 +171,8 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
                                                         "records forever", kMaxRetentionDays));
             o.usage_retention = std::chrono::days(n);
         }
-        else if (flag == "--log-level") o.log_level = next();
+        else if (flag == "--log-level") o.log_level = parse_log_level(flag, next());
+        else if (flag == "--log-format") o.log_format = parse_daemon_log_format(next());
         else if (flag == "--sandbox") o.sandbox = parse_on_off(flag, next());
         else if (flag == "--metering") o.metering = parse_on_off(flag, next());
         else if (flag == "--metrics") o.metrics = parse_on_off(flag, next());

@@ -3,6 +3,7 @@
 // ledger and the answer; a new one is made when none or a malformed one came; asynchronous
 // retries, destinations, schedule fires and function URLs keep theirs. Then a function's
 // invocation history and per-step statistics after a known sequence of invocations.
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -199,6 +200,44 @@ TEST(Trace, AScheduleFireHasOneTraceForAllItsAttempts) {
     std::set<std::string> seen;
     for (const auto& s : logged_json(d, "tick", "TRACE ")) seen.insert(s["trace"].get<std::string>());
     for (const auto& t : all) EXPECT_EQ(seen.count(t), 1u) << t;
+}
+
+// A file trigger's event is a trace of its own: the function runs under it, the ledger names
+// it with trigger "file", and a retry of the same event keeps it.
+TEST(Trace, AFileEventHasOneTraceForAllItsAttempts) {
+    Daemon d;
+    char tmpl[] = "/tmp/funcd-trace-files-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path dir = tmpl;
+    ASSERT_EQ(d.deploy("onfile", settings(), python_zip(kTracePy)).status, 201);
+    ASSERT_EQ(d.api("PUT", "/v1/functions/onfile/event-config", R"({"maximum_retry_attempts": 1, "retry_delays_s": [0]})")
+                  .status,
+              200);
+    const json def{{"directory", dir.string()}, {"patterns", {"*.csv"}}, {"events", {"created"}}};
+    ASSERT_EQ(d.api("PUT", "/v1/functions/onfile/file-triggers/drop", def.dump()).status, 201);
+    { std::ofstream(dir / "a.csv") << "x,y\n"; }
+    { std::ofstream(dir / "b.csv") << "x,y\n"; }
+    ASSERT_TRUE(eventually([&] { return history(d, "onfile").size() >= 2; }, 10s));
+    std::map<std::string, std::set<std::string>> traces;
+    for (const auto& e : history(d, "onfile")) {
+        EXPECT_EQ(e["trigger"], "file") << e.dump();
+        EXPECT_TRUE(std::regex_match(e["trace_id"].get<std::string>(), kAwsTrace)) << e.dump();
+        traces[e["request_id"]].insert(e["trace_id"].get<std::string>());
+    }
+    EXPECT_EQ(traces.size(), 2u) << "one event per file";
+    std::set<std::string> all;
+    for (const auto& [id, t] : traces) {
+        EXPECT_EQ(t.size(), 1u) << "request " << id << " ran under several traces";
+        all.insert(t.begin(), t.end());
+    }
+    EXPECT_EQ(all.size(), 2u) << "each file's event is a trace of its own";
+    // The log reaches its file a moment after the ledger.
+    ASSERT_TRUE(eventually([&] { return logged_json(d, "onfile", "TRACE ").size() >= 2; }));
+    std::set<std::string> seen;
+    for (const auto& s : logged_json(d, "onfile", "TRACE ")) seen.insert(s["trace"].get<std::string>());
+    for (const auto& t : all) EXPECT_EQ(seen.count(t), 1u) << t << " never reached the function";
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
 }
 
 TEST(Trace, FunctionUrlTakesAndAnswersTheTrace) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "funcd/daemon/daemon_limits.hpp"
+#include "funcd/daemon/daemon_log_format.hpp"
 #include "funcd/metering/pricing.hpp"
 
 namespace funcd {
@@ -28,6 +29,7 @@ struct DaemonOptions {
     // Usage records older than this are deleted; unset: kept forever.
     std::optional<std::chrono::days> usage_retention;
     std::string log_level = "info";
+    DaemonLogFormat log_format = DaemonLogFormat::text;
     // Workers run sandboxed unless a developer explicitly turns it off.
     bool sandbox = true;
     // Lambda's default account concurrency quota.
