@@ -12,7 +12,8 @@
 namespace funcd {
 namespace {
 
-using nlohmann::json;
+// Insertion order: the members come out in the order Lambda's records have them.
+using json = nlohmann::ordered_json;
 
 // Lambda's levels of its platform events (docs: "Log-level filtering", the event mapping of
 // system log levels): what happens in every invocation is INFO, its runtimeDone (END's
