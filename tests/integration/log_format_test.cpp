@@ -274,6 +274,8 @@ while True:
     rid = resp.getheader("Lambda-Runtime-Aws-Request-Id")
     if event.get("garbage"):
         os.write(fd, b"this is not a frame\n")
+    if event.get("big"):
+        frame(3, 3, "x" * event["big"])
     frame(3, 2, "debug record\n")
     frame(3, 3, "info record\nsecond line\n")
     frame(2, 5, json.dumps({"level": "ERROR", "message": "json record"}))
@@ -322,6 +324,31 @@ TEST(LogFormat, ACustomRuntimesFramesAreRecordsAndGarbageIsSaidOnce) {
     EXPECT_EQ(notices, 1) << text;
     // After it only stdout is logged.
     EXPECT_EQ(text.rfind("info record"), text.find("info record")) << text;
+}
+
+TEST(LogFormat, ALongRecordIsLoggedInPiecesWithinTheInvocationsBudget) {
+    // Pieces of 1 KiB, 8 KiB an invocation: a 20,000-byte record is 20 pieces, of which
+    // the first 7 fit (each with its line end); the rest is dropped and said.
+    Daemon d({"--limit", "output.telemetry_record_bytes=1024", "--limit", "output.invocation_bytes=8192"});
+    ASSERT_EQ(d.deploy("big", {{"runtime", "provided"}}, bootstrap_zip(kFramingBootstrap)).status, 201);
+    auto r = d.invoke("big", R"({"big": 20000})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    const std::string id = r.header("x-funcd-request-id");
+    const std::string text = log_after(d, "big", id);
+    int pieces = 0;
+    for (const auto& l : log_lines(text)) {
+        if (l.request_id != id || l.message.empty() || l.message[0] != 'x') continue;
+        ++pieces;
+        EXPECT_EQ(l.message, std::string(1024, 'x'));
+    }
+    EXPECT_EQ(pieces, 7) << text;
+    EXPECT_NE(text.find("LOGS_DROPPED RequestId: " + id), std::string::npos) << text;
+    // The worker is fine and the stream in step: the next invocation's records are whole.
+    auto next = d.invoke("big", "{}");
+    ASSERT_EQ(next.status, 200) << next.body;
+    const std::string after = log_after(d, "big", next.header("x-funcd-request-id"));
+    EXPECT_NE(after.find("\t" + next.header("x-funcd-request-id") + "\tinfo record\rsecond line\n"), std::string::npos)
+        << after;
 }
 
 }  // namespace
