@@ -392,6 +392,8 @@ class LoggingConfigTest(DaemonTestCase):
         name, _, created = self.create_python_function(source=self.SOURCE)
         group = f"/aws/lambda/{name}"
         self.assertEqual({"LogFormat": "Text", "LogGroup": group}, created["LoggingConfig"])
+        answer, _ = self.invoke_json(name, {"n": 1}, LogType="Tail")
+        self.assertTrue(log_tail(answer).startswith("START RequestId: "), log_tail(answer))
 
         updated = self.lam.update_function_configuration(
             FunctionName=name, LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"})
@@ -400,6 +402,11 @@ class LoggingConfigTest(DaemonTestCase):
         got = self.lam.get_function_configuration(FunctionName=name)["LoggingConfig"]
         self.assertEqual(updated["LoggingConfig"], got)
         self.assertEqual(got, self.lam.get_function(FunctionName=name)["Configuration"]["LoggingConfig"])
+        # The change takes effect on the next invocation (a new worker): JSON records, DEBUG kept.
+        answer, _ = self.invoke_json(name, {"n": 2}, LogType="Tail")
+        records = [json.loads(line) for line in log_tail(answer).splitlines()]
+        self.assertEqual("platform.start", records[0]["type"])
+        self.assertEqual(["DEBUG", "INFO"], [r["level"] for r in records if "level" in r])
 
         # What an update leaves out stays; a log group is kept and echoed.
         self.lam.update_function_configuration(FunctionName=name,
