@@ -18,6 +18,8 @@ ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 API_FD_VARIABLE = "FUNCD_RUNTIME_API_FD"
 # Names where the function's layers are (/opt in the sandbox).
 LAYERS_ROOT_VARIABLE = "FUNCD_LAYERS_ROOT"
+# Names the runtime's telemetry descriptor, where records go framed (see LogSink).
+TELEMETRY_FD_VARIABLE = "_LAMBDA_TELEMETRY_LOG_FD"
 JSON_CONTENT_TYPE = "application/json"
 # Lambda hands an empty invoke payload to handlers as an empty object.
 EMPTY_EVENT = b"{}"
@@ -375,6 +377,117 @@ def fatal(message):
     sys.exit(1)
 
 
+# --- Logging ----------------------------------------------------------------------------
+# As Lambda's Python runtime logs. AWS_LAMBDA_LOG_FORMAT=JSON puts a handler on the root
+# logger that writes each record as one JSON object ({"timestamp", "level", "message",
+# "logger", "requestId"}, the exception's "errorType", "errorMessage", "stackTrace" and
+# "location", and the record's `extra` fields) and sets the root level to
+# AWS_LAMBDA_LOG_LEVEL (TRACE is DEBUG). Text leaves the logging module alone (it is not even
+# imported). Either way, the runtime's own error reports and those records go to the
+# telemetry descriptor when there is one, each a frame, so a traceback is one record.
+
+# Frame types: form (2 JSON, 3 text) | level << 2, under the 0xA55A magic.
+_FRAME_JSON = 0xA55A0002
+_FRAME_TEXT = 0xA55A0003
+_FRAME_LEVELS = {0: 0, 10: 2, 20: 3, 30: 4, 40: 5, 50: 6}  # logging's levels -> frame levels
+_FRAME_ERROR_LEVEL = 5
+
+
+class LogSink:
+    """Where records go: framed to the telemetry descriptor, or as lines to stdout."""
+
+    def __init__(self, fd=None):
+        self.fd = fd
+
+    @classmethod
+    def from_environment(cls, env):
+        text = env.pop(TELEMETRY_FD_VARIABLE, None)  # not the handler's business
+        if text is None:
+            return cls()
+        if not text.isdigit():
+            log(f"ignoring {TELEMETRY_FD_VARIABLE}={text[:20]!r}")
+            return cls()
+        return cls(int(text))
+
+    def write(self, text, json_form, level):
+        """One record; `level` a frame level (0 none ... 6 FATAL)."""
+        if self.fd is not None:
+            body = text.encode("utf-8", "backslashreplace")
+            header = (((_FRAME_JSON if json_form else _FRAME_TEXT) | level << 2).to_bytes(4, "big") +
+                      len(body).to_bytes(4, "big") + (time.time_ns() // 1000).to_bytes(8, "big", signed=True))
+            try:
+                data = memoryview(header + body)
+                while data:
+                    data = data[os.write(self.fd, data):]
+                return
+            except OSError as e:
+                # Closed or replaced by the handler: stdout from here on, said once.
+                self.fd = None
+                log(f"the telemetry descriptor failed ({e}); logging to stdout")
+        # One line: the record's own line breaks as carriage returns, as Lambda writes them.
+        if text.endswith("\n"):
+            text = text[:-1]
+        sys.stdout.write(text.replace("\n", "\r") + "\n")
+
+
+_log_sink = LogSink()
+_json_logs = False
+_current_request_id = None
+
+
+def setup_logging(env):
+    global _log_sink, _json_logs
+    _log_sink = LogSink.from_environment(env)
+    _json_logs = env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+    if not _json_logs:
+        return
+    import logging  # only for JSON logs: it costs milliseconds at every cold start
+
+    level = env.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    level = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(level, level)
+    root = logging.getLogger()
+    root.addHandler(_make_json_handler(logging))
+    if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        root.setLevel(level)
+
+
+def _make_json_handler(logging):
+    import json
+    import traceback
+    from datetime import datetime, timezone
+
+    reserved = frozenset((
+        "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info",
+        "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread",
+        "threadName", "processName", "process", "taskName", "aws_request_id"))
+    encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+    class JsonHandler(logging.Handler):
+        def emit(self, record):
+            try:
+                level = min(50, max(0, record.levelno)) // 10 * 10
+                exc = record.exc_info
+                out = {
+                    "timestamp": datetime.fromtimestamp(record.created, tz=timezone.utc)
+                    .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "level": logging.getLevelName(level),
+                    "message": record.getMessage(),
+                    "logger": record.name,
+                    "stackTrace": traceback.format_tb(exc[2]) if exc else None,
+                    "errorType": exc[0].__name__ if exc else None,
+                    "errorMessage": str(exc[1]) if exc else None,
+                    "requestId": _current_request_id or "",
+                    "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc else None,
+                }
+                out.update((k, v) for k, v in record.__dict__.items() if k not in reserved and k not in out)
+                _log_sink.write(encode({k: v for k, v in out.items() if v is not None}), True,
+                                _FRAME_LEVELS.get(level, 0))
+            except Exception:
+                self.handleError(record)
+
+    return JsonHandler()
+
+
 # --- Errors -----------------------------------------------------------------------------
 
 def stack_trace(tb):
@@ -412,10 +525,20 @@ def error_body(error_type, message, trace, request_id=None):
 
 
 def log_error(error_type, message, trace):
+    if _json_logs:
+        # Lambda's record of an error: the error document with a time and a level.
+        record = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": "ERROR",
+                  "errorMessage": message, "errorType": error_type, "requestId": _current_request_id or "",
+                  "stackTrace": trace}
+        _log_sink.write(funcd_json.dumps(record), True, _FRAME_ERROR_LEVEL)
+        return
     text = f"[ERROR] {error_type}: {message}\n"
     if trace:
         text += "Traceback (most recent call last):\n" + "".join(trace)
-    sys.stderr.write(text)
+    if _log_sink.fd is not None:
+        _log_sink.write(text, False, _FRAME_ERROR_LEVEL)
+    else:
+        sys.stderr.write(text)
 
 
 # --- Handler loading -------------------------------------------------------------------
@@ -538,6 +661,8 @@ def invoke(handler, resp, body):
     if not request_id:
         fatal("invocation/next answered without Lambda-Runtime-Aws-Request-Id")
     base = f"/invocation/{request_id}"
+    global _current_request_id
+    _current_request_id = request_id
 
     trace_id = resp.getheader("Lambda-Runtime-Trace-Id")
     if trace_id:
@@ -587,6 +712,7 @@ def main():
 
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     layers_root = os.environ.pop(LAYERS_ROOT_VARIABLE, "")  # not the handler's business
+    setup_logging(os.environ)
     sys.path[0:0] = [task_root] + layer_paths(layers_root)
 
     try:

@@ -147,6 +147,52 @@ std::pair<std::vector<Item>, std::optional<std::string>> page(const LambdaCall& 
     return {std::move(out), std::move(next)};
 }
 
+// LoggingConfig: what it names replaces the function's setting, what it omits keeps it.
+// Levels apply only with JSON: given with Text they are refused as Lambda refuses them;
+// switching to Text drops them (they are INFO again when JSON is chosen anew without them).
+void apply_logging_config(const json& v, FunctionConfig& c) {
+    if (v.is_null()) return;
+    if (!v.is_object()) throw LambdaError::invalid_content("LoggingConfig must be an object");
+    LoggingConfig next = c.logging;
+    if (auto it = v.find("LogFormat"); it != v.end() && !it->is_null()) {
+        const std::string f = string_field(*it, "LoggingConfig.LogFormat");
+        auto format = parse_log_format(f);
+        if (!format) throw validation_error(f, "loggingConfig.logFormat", "Member must satisfy enum value set: [JSON, Text]");
+        if (*format != next.format) next = LoggingConfig{*format};
+    }
+    bool levels_given = false;
+    if (auto it = v.find("ApplicationLogLevel"); it != v.end() && !it->is_null()) {
+        const std::string text = string_field(*it, "LoggingConfig.ApplicationLogLevel");
+        auto level = parse_log_level(text);
+        if (!level)
+            throw validation_error(text, "loggingConfig.applicationLogLevel",
+                                   "Member must satisfy enum value set: [TRACE, DEBUG, INFO, WARN, ERROR, FATAL]");
+        next.application_level = *level;
+        levels_given = true;
+    }
+    if (auto it = v.find("SystemLogLevel"); it != v.end() && !it->is_null()) {
+        const std::string text = string_field(*it, "LoggingConfig.SystemLogLevel");
+        auto level = parse_log_level(text);
+        if (!level || !is_system_log_level(*level))
+            throw validation_error(text, "loggingConfig.systemLogLevel", "Member must satisfy enum value set: [DEBUG, INFO, WARN]");
+        next.system_level = *level;
+        levels_given = true;
+    }
+    if (levels_given && !next.json())
+        throw LambdaError::invalid_parameter(
+            "LogLevel is not supported when LogFormat is set to \"Text\". Remove LogLevel from your request or change "
+            "the LogFormat to \"JSON\" and try again.");
+    if (auto it = v.find("LogGroup"); it != v.end() && !it->is_null()) {
+        const std::string group = string_field(*it, "LoggingConfig.LogGroup");
+        static const std::regex kLogGroupPattern("[\\.\\-_/#A-Za-z0-9]{1,512}");
+        if (!std::regex_match(group, kLogGroupPattern))
+            throw validation_error(group, "loggingConfig.logGroup",
+                                   "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+");
+        c.recorded.log_group = group;
+    }
+    c.logging = next;
+}
+
 struct DryRun {
     http::Response response;
 };
@@ -242,17 +288,7 @@ void LambdaApi::apply_settings(const json& body, FunctionConfig& c, RecordChange
                 v.is_object() && v.contains("TargetArn") && v["TargetArn"].is_string() ? v["TargetArn"].get<std::string>()
                                                                                        : "";
         } else if (key == "LoggingConfig") {
-            if (!v.is_object()) throw LambdaError::invalid_content("LoggingConfig must be an object");
-            if (v.contains("LogFormat")) {
-                const std::string f = string_field(v["LogFormat"], "LoggingConfig.LogFormat");
-                if (f != "Text" && f != "JSON")
-                    throw validation_error(f, "loggingConfig.logFormat", "Member must satisfy enum value set: [JSON, Text]");
-                c.recorded.log_format = f;
-            }
-            if (v.contains("ApplicationLogLevel"))
-                c.recorded.application_log_level = string_field(v["ApplicationLogLevel"], "ApplicationLogLevel");
-            if (v.contains("SystemLogLevel")) c.recorded.system_log_level = string_field(v["SystemLogLevel"], "SystemLogLevel");
-            if (v.contains("LogGroup")) c.recorded.log_group = string_field(v["LogGroup"], "LogGroup");
+            apply_logging_config(v, c);
         } else if (key == "PackageType") {
             if (v != "Zip") throw LambdaError::invalid_parameter("funcd runs zip packages only (PackageType Zip)");
         } else if (key == "VpcConfig") {

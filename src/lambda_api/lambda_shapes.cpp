@@ -55,10 +55,13 @@ json function_configuration(const FunctionVersion& v, const ArnScope& scope, con
         {"EphemeralStorage", {{"Size", c.ephemeral_storage_mb}}},
         {"SnapStart", {{"ApplyOn", "None"}, {"OptimizationStatus", "Off"}}},
     };
-    json logging{{"LogFormat", c.recorded.log_format},
+    json logging{{"LogFormat", to_string(c.logging.format)},
                  {"LogGroup", c.recorded.log_group.empty() ? "/aws/lambda/" + c.name : c.recorded.log_group}};
-    if (!c.recorded.application_log_level.empty()) logging["ApplicationLogLevel"] = c.recorded.application_log_level;
-    if (!c.recorded.system_log_level.empty()) logging["SystemLogLevel"] = c.recorded.system_log_level;
+    // Lambda reports the levels only with JSON, INFO when none was chosen.
+    if (c.logging.json()) {
+        logging["ApplicationLogLevel"] = to_string(c.logging.application_level);
+        logging["SystemLogLevel"] = to_string(c.logging.system_level);
+    }
     j["LoggingConfig"] = std::move(logging);
     if (!c.env.empty()) j["Environment"] = {{"Variables", c.env}};
     if (!c.recorded.dead_letter_target_arn.empty())

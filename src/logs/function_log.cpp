@@ -114,6 +114,20 @@ void FunctionLog::output(std::string_view request_id, std::string_view text) {
     end_line();
 }
 
+void FunctionLog::record(const LogRecord& r) {
+    if (r.time) buffer_ += format_rfc3339(*r.time);
+    else buffer_ += stamp();
+    buffer_ += '\t';
+    if (r.stream == LogStream::function) {
+        buffer_ += r.request_id.empty() ? std::string_view("-") : r.request_id;
+        buffer_ += '\t';
+    }
+    const std::size_t start = buffer_.size();
+    buffer_ += r.message;
+    std::replace(buffer_.begin() + static_cast<std::ptrdiff_t>(start), buffer_.end(), '\n', '\r');
+    end_line();
+}
+
 void FunctionLog::platform(std::string_view text) {
     append_prefix();
     buffer_ += text;

@@ -77,7 +77,8 @@ void Worker::launch_failed(const std::string& why) {
     if (state_ == State::dead) return;
     spdlog::error("worker: cannot start a worker for function={} version={}: {}", fn_->config.name, fn_->version,
                   why);
-    log_->platform("INIT_ERROR could not start the runtime: " + why);
+    platform_.init_failed(*log_, "INIT_ERROR could not start the runtime: " + why, "error", "Runtime.InitError",
+                          micros(Clock::now() - launched_at_));
     killed_ = true;
     timer_.cancel();
     if (current_)
@@ -97,7 +98,10 @@ Worker::Worker(boost::asio::io_context& io, WorkerOwner& owner, FunctionPtr fn, 
       settings_(settings),
       exit_watch_(io),
       output_(io),
+      telemetry_(io),
+      telemetry_parser_(static_cast<std::size_t>(log_->limits().telemetry_record_bytes)),
       output_budget_(log_->limits().idle_bytes),
+      platform_(PlatformLogFormat{fn_->config.logging.format, fn_->config.logging.system_level}),
       timer_(io),
       exit_retry_(io),
       report_init_(settings.report_init) {}
@@ -119,19 +123,26 @@ void Worker::start(LaunchedWorker launched, std::optional<Clock::time_point> lau
         launched.runtime_api_peer_uid);
     exit_status_ = std::move(launched.exit_status);
     exit_watch_.assign(launched.pidfd.release());
-    output_.assign(launched.output.release());
-    ::fcntl(output_.native_handle(), F_SETFL, ::fcntl(output_.native_handle(), F_GETFL) | O_NONBLOCK);
+    output_.fd.assign(launched.output.release());
+    ::fcntl(output_.fd.native_handle(), F_SETFL, ::fcntl(output_.fd.native_handle(), F_GETFL) | O_NONBLOCK);
+    if (launched.telemetry) {
+        telemetry_.fd.assign(launched.telemetry.release());
+        ::fcntl(telemetry_.fd.native_handle(), F_SETFL, ::fcntl(telemetry_.fd.native_handle(), F_GETFL) | O_NONBLOCK);
+    }
     read_buffer_.resize(kOutputChunk);
 
     exit_watch_.async_wait(boost::asio::posix::descriptor_base::wait_read,
                            [self = shared_from_this()](const boost::system::error_code& ec) {
                                if (!ec) self->on_process_exit();
                            });
-    pump_output();
+    pump_output(output_);
+    pump_output(telemetry_);
     // Ended (killed) while its process was being launched.
     if (killed_ || state_ == State::dead) resources_->signal_kill();
     else arm_timer(settings_.init_timeout);
-    if (!settings_.init_start_line.empty()) log_->platform(settings_.init_start_line);
+    if (!settings_.runtime_version.empty())
+        platform_.init_start(*log_, {fn_->config.name, fn_->label(), settings_.runtime_version,
+                                     settings_.runtime_version_arn, settings_.provisioned});
     spdlog::debug("worker: launched function={} version={} pid={}", fn_->config.name, fn_->label(), pid_);
 }
 
@@ -140,7 +151,7 @@ void Worker::assign(InvocationPtr inv) {
     delivered_ = false;
     // Output held while idle flows again: the runtime may itself be blocked on the full
     // pipe before it asks for this event. (A wait still armed means nothing is held.)
-    if (!output_wait_armed_) continue_reading(OutputRead::more);
+    resume_output();
     if (state_ == State::idle) {
         state_ = State::busy;
         if (waiter_) {
@@ -185,9 +196,10 @@ void Worker::deliver() {
     delivered_at_ = Clock::now();
     delivered_wall_ = now_wall;
     end_output_stretch({}, log_->limits().invocation_bytes);
-    log_->platform("START RequestId: {} Version: {}", current_->request_id, fn_->label());
-    if (current_->capture_log)
-        capture(*current_, fmt::format("START RequestId: {} Version: {}", current_->request_id, fn_->label()));
+    std::string start_line;
+    platform_.start(log_.get(), current_->capture_log ? &start_line : nullptr, current_->request_id, fn_->label(),
+                    current_->trace_id);
+    if (!start_line.empty()) capture(*current_, start_line);
     arm_timer(std::chrono::seconds(fn_->config.timeout_s));
 }
 
@@ -272,7 +284,10 @@ void Worker::on_stream_broken(std::string_view request_id) {
 
 void Worker::on_stream_cancelled(const std::string& request_id) {
     if (!current_ || !stream_ || request_id != current_->request_id || state_ == State::dead) return;
-    log_->platform("CLIENT_DISCONNECTED RequestId: {} the caller of the streamed response went away", request_id);
+    platform_.notice(*log_,
+                     fmt::format("CLIENT_DISCONNECTED RequestId: {} the caller of the streamed response went away",
+                                 request_id),
+                     request_id);
     // As a timeout: the function is stopped, the invocation billed up to now, the worker replaced.
     kill();
     complete(Outcome::function_error,
@@ -306,7 +321,8 @@ RuntimeReply Worker::on_init_error(std::string_view error_type, std::string body
         body = error_document(type.empty() ? "Runtime.InitError" : type, body);
     }
     if (type.empty()) type = "Runtime.InitError";
-    log_->platform(fmt::format("INIT_ERROR {} {}", type, body));
+    platform_.init_failed(*log_, fmt::format("INIT_ERROR {} {}", type, body), "error", type,
+                          micros(Clock::now() - launched_at_));
     posted_init_error_.emplace(type, body);
     if (current_) complete(Outcome::init_error, std::move(body), std::move(type));
     kill();
@@ -318,7 +334,8 @@ void Worker::on_timer() {
     if (!initialised_at_) {
         auto message = fmt::format("the runtime did not ask for an event within {} ms of starting",
                                    settings_.init_timeout.count());
-        log_->platform("INIT_TIMEOUT " + message);
+        platform_.init_failed(*log_, "INIT_TIMEOUT " + message, "timeout", "Runtime.InitError",
+                              micros(Clock::now() - launched_at_));
         if (current_) complete(Outcome::init_error, error_document("Runtime.InitError", message), "Runtime.InitError");
         kill();
         return;
@@ -329,8 +346,9 @@ void Worker::on_timer() {
         auto message = fmt::format("Task timed out after {}.00 seconds", fn_->config.timeout_s);
         // Kill first: nothing the function does after its deadline may be observed.
         kill();
-        // Lambda logs it as the invocation's own line, before END and REPORT.
-        log_->output(current_->request_id, message);
+        // Lambda logs it as the invocation's own line, before END and REPORT (with JSON,
+        // the report's status says it).
+        if (!fn_->config.logging.json()) log_->output(current_->request_id, message);
         complete(Outcome::timeout, error_document("Sandbox.Timedout", message), "Sandbox.Timedout");
     }
 }
@@ -388,37 +406,22 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type,
     }
 
     // The caller is answered first; the platform lines only need the figures.
-    const std::int64_t duration_us = r.duration_us;
-    const std::optional<std::int64_t> init_duration_us = r.init_duration_us;
-    const std::uint64_t max_memory_used_bytes = r.max_memory_used_bytes;
-    const auto max_memory_mb = (max_memory_used_bytes + (1 << 20) - 1) >> 20;
-    const std::string_view status = outcome == Outcome::timeout ? "\tStatus: timeout" : "";
-    // The trace's Root, the id X-Ray and a log search know it by (Lambda prints it on an
-    // XRAY line with active tracing; here it is a field of REPORT, always).
-    const std::string_view trace = trace_root(inv->trace_id);
-    const std::string_view trace_label = trace.empty() ? "" : "\tTraceId: ";
-    // The same REPORT line, for the log and, when asked, for the caller.
-    auto report = [&](auto out) {
-        if (init_duration_us)
-            fmt::format_to(out,
-                           "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
-                           "Max Memory Used: {} MB\tInit Duration: {:.2f} ms{}{}{}",
-                           inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
-                           max_memory_mb, *init_duration_us / 1000.0, trace_label, trace, status);
-        else
-            fmt::format_to(out,
-                           "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
-                           "Max Memory Used: {} MB{}{}{}",
-                           inv->request_id, duration_us / 1000.0, billed_ms_for(duration_us), fn_->config.memory_mb,
-                           max_memory_mb, trace_label, trace, status);
-    };
+    // Views into what outlives the calls below: `r` is handed over to `done` before the log
+    // is written, so the strings it holds are copied.
+    const std::string label = fn_->label();
+    const std::string error_type_text = r.error_type;
+    InvocationFigures figs = figures(*inv, r, (r.max_memory_used_bytes + (1 << 20) - 1) >> 20);
+    figs.version = label;
+    figs.error_type = error_type_text;
     if (inv->capture_log) {
         if (delivered) {
             if (!dropped_line.empty()) capture(*inv, dropped_line);
-            capture(*inv, "END RequestId: " + inv->request_id);
             std::string line;
-            report(std::back_inserter(line));
-            capture(*inv, line);
+            platform_.end(nullptr, &line, figs);
+            if (!line.empty()) capture(*inv, line);
+            line.clear();
+            platform_.report(nullptr, &line, figs);
+            if (!line.empty()) capture(*inv, line);
         }
         r.log_tail = std::move(inv->captured_log);
         if (r.log_tail.size() > kMaxLogTailBytes) r.log_tail.erase(0, r.log_tail.size() - kMaxLogTailBytes);
@@ -427,8 +430,8 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type,
     done(std::move(r));
 
     if (delivered) {
-        log_->platform("END RequestId: {}", inv->request_id);
-        log_->platform_with(report);
+        platform_.end(log_.get(), nullptr, figs);
+        platform_.report(log_.get(), nullptr, figs);
     }
 
     if (keeps_running) {
@@ -470,7 +473,7 @@ void Worker::on_process_exit() {
         // syscall through a foreign ABI, e.g. int 0x80): an attempt worth an operator's eye.
         spdlog::warn("sandbox violation: function={} version={} pid={} killed by seccomp (SIGSYS)", fn_->config.name,
                      fn_->version, pid_);
-        log_->platform("SANDBOX_VIOLATION the runtime was killed by seccomp (SIGSYS)");
+        platform_.notice(*log_, "SANDBOX_VIOLATION the runtime was killed by seccomp (SIGSYS)");
     }
     spdlog::debug("worker: exited function={} pid={} {}", fn_->config.name, pid_, how);
     // The process is gone but what it forked may not be (same group); the rest is made sure
@@ -480,8 +483,10 @@ void Worker::on_process_exit() {
     InvocationPtr undelivered;
     if (current_) {
         if (delivered_ && resources_->out_of_memory()) {
-            log_->platform(fmt::format("OUT_OF_MEMORY RequestId: {} memory_mb={}", current_->request_id,
-                                       fn_->config.memory_mb));
+            platform_.notice(*log_,
+                             fmt::format("OUT_OF_MEMORY RequestId: {} memory_mb={}", current_->request_id,
+                                         fn_->config.memory_mb),
+                             current_->request_id);
             complete(Outcome::exit_error,
                      nlohmann::json{{"errorType", "Runtime.OutOfMemory"},
                                     {"errorMessage", fmt::format("RequestId: {} Error: Runtime exited with error: {}: "
@@ -519,13 +524,16 @@ void Worker::on_process_exit() {
     killed_ = true;
     timer_.cancel();
     drain_output();
+    if (telemetry_parser_.mid_record())
+        spdlog::debug("worker: pid={} ended in the middle of a telemetry record; its part is dropped", pid_);
     if (!partial_line_.empty()) {
         log_line(current_request_id(), partial_line_);
         partial_line_.clear();
     }
     end_output_stretch({}, log_->limits().idle_bytes);
     endpoint_->close();
-    output_.close();
+    output_.fd.close();
+    telemetry_.fd.close();
     waiter_.reset();
     owner_.worker_exited(*this);
     // After the exit is accounted for: its memory is free for the worker that takes over.
@@ -533,7 +541,9 @@ void Worker::on_process_exit() {
 }
 
 void Worker::capture(Invocation& inv, std::string_view line) {
+    const std::size_t start = inv.captured_log.size();
     inv.captured_log.append(line);
+    std::replace(inv.captured_log.begin() + static_cast<std::ptrdiff_t>(start), inv.captured_log.end(), '\n', '\r');
     inv.captured_log.push_back('\n');
     // Only the tail is returned: trim now and then rather than keep a chatty invocation's all.
     if (inv.captured_log.size() > 2 * kMaxLogTailBytes)
@@ -545,22 +555,50 @@ std::string Worker::current_request_id() const {
 }
 
 std::string Worker::end_output_stretch(std::string_view request_id, std::uint64_t next_budget) {
-    std::string line = log_->dropped_output(request_id, output_budget_);
+    std::string line;
+    if (!fn_->config.logging.json()) {
+        line = log_->dropped_output(request_id, output_budget_);
+    } else if (output_budget_.dropped_bytes() > 0) {
+        log_->count_dropped(output_budget_.dropped_bytes());
+        platform_.logs_dropped(log_.get(), &line, {}, output_budget_.dropped_bytes(), output_budget_.dropped_lines(),
+                               request_id.empty() ? "output between invocations went over output.idle_bytes"
+                                                  : "the invocation printed more than output.invocation_bytes");
+    }
     output_budget_.restart(next_budget);
     return line;
+}
+
+InvocationFigures Worker::figures(const Invocation& inv, const InvocationResult& r, std::uint64_t max_memory_mb) const {
+    InvocationFigures f;
+    f.request_id = inv.request_id;
+    f.duration_us = r.duration_us;
+    f.billed_ms = billed_ms_for(r.duration_us);
+    f.memory_mb = fn_->config.memory_mb;
+    f.max_memory_used_mb = max_memory_mb;
+    f.init_duration_us = r.init_duration_us;
+    f.trace_id = inv.trace_id;
+    switch (r.outcome) {
+        case Outcome::success: f.status = "success"; break;
+        case Outcome::timeout: f.status = "timeout"; break;
+        case Outcome::function_error: f.status = "error"; break;
+        default: f.status = "failure"; break;
+    }
+    return f;
 }
 
 bool Worker::output_held() const {
     return state_ == State::idle && !current_ && output_budget_.exhausted();
 }
 
-Worker::OutputRead Worker::read_slice(std::size_t max_bytes) {
+Worker::OutputRead Worker::read_slice(OutputPipe& pipe, std::size_t max_bytes) {
+    const bool telemetry = &pipe == &telemetry_;
     std::size_t total = 0;
     while (total < max_bytes) {
-        const ssize_t n = ::read(output_.native_handle(), read_buffer_.data(),
+        const ssize_t n = ::read(pipe.fd.native_handle(), read_buffer_.data(),
                                  std::min(read_buffer_.size(), max_bytes - total));
         if (n > 0) {
-            consume_output(read_buffer_.data(), static_cast<std::size_t>(n));
+            if (telemetry) consume_telemetry(read_buffer_.data(), static_cast<std::size_t>(n));
+            else consume_output(read_buffer_.data(), static_cast<std::size_t>(n));
             total += static_cast<std::size_t>(n);
             continue;
         }
@@ -568,56 +606,106 @@ Worker::OutputRead Worker::read_slice(std::size_t max_bytes) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return OutputRead::drained;
         // End of file: every process holding the pipe has gone (or closed it).
         if (n < 0)
-            spdlog::error("worker: reading the output of pid={} failed: {} (errno {})", pid_, std::strerror(errno),
-                          errno);
+            spdlog::error("worker: reading the {} of pid={} failed: {} (errno {})",
+                          telemetry ? "telemetry descriptor" : "output", pid_, std::strerror(errno), errno);
         return OutputRead::closed;
     }
     return OutputRead::more;
 }
 
-void Worker::pump_output() {
-    if (!output_.is_open() || output_held()) return;
-    continue_reading(read_slice(kOutputSlice));
+void Worker::pump_output(OutputPipe& pipe) {
+    if (!pipe.fd.is_open() || output_held()) return;
+    continue_reading(pipe, read_slice(pipe, kOutputSlice));
 }
 
-void Worker::continue_reading(OutputRead last) {
+void Worker::resume_output() {
+    // A wait still armed means nothing is held on that pipe.
+    if (!output_.wait_armed) continue_reading(output_, OutputRead::more);
+    if (!telemetry_.wait_armed) continue_reading(telemetry_, OutputRead::more);
+}
+
+void Worker::continue_reading(OutputPipe& pipe, OutputRead last) {
     // Held: assign() starts reading again.
-    if (last == OutputRead::closed || !output_.is_open() || output_held()) return;
+    if (last == OutputRead::closed || !pipe.fd.is_open() || output_held()) return;
+    const bool telemetry = &pipe == &telemetry_;
     if (last == OutputRead::more) {
         // More may be waiting: look again after whatever else is ready to run.
-        if (output_pump_posted_) return;
-        output_pump_posted_ = true;
-        boost::asio::post(io_, [self = shared_from_this()] {
-            self->output_pump_posted_ = false;
-            self->pump_output();
+        if (pipe.pump_posted) return;
+        pipe.pump_posted = true;
+        boost::asio::post(io_, [self = shared_from_this(), telemetry] {
+            OutputPipe& p = telemetry ? self->telemetry_ : self->output_;
+            p.pump_posted = false;
+            self->pump_output(p);
         });
         return;
     }
     // Drained: wait for more. Only armed after a read found the pipe empty, so the wakeup
     // for what comes next cannot have been consumed already.
-    if (output_wait_armed_) return;
-    output_wait_armed_ = true;
-    output_.async_wait(boost::asio::posix::descriptor_base::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) {
-                           self->output_wait_armed_ = false;
-                           if (!ec) self->pump_output();
+    if (pipe.wait_armed) return;
+    pipe.wait_armed = true;
+    pipe.fd.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                       [self = shared_from_this(), telemetry](const boost::system::error_code& ec) {
+                           OutputPipe& p = telemetry ? self->telemetry_ : self->output_;
+                           p.wait_armed = false;
+                           if (!ec) self->pump_output(p);
                        });
 }
 
 void Worker::drain_output() {
-    if (!output_.is_open()) return;
-    // What the runtime printed before posting its answer is already in the pipe, and the
+    // What the runtime printed before posting its answer is already in the pipes, and a
     // pipe holds at most its capacity: reading that much takes all of it (and at most that
     // much of what a process it left running keeps printing). The rest is read in slices.
     // Asked each time: the worker may have resized its pipe (up to fs.pipe-max-size).
-    const int capacity = ::fcntl(output_.native_handle(), F_GETPIPE_SZ);
-    continue_reading(read_slice(capacity > 0 ? static_cast<std::size_t>(capacity) : kOutputSlice));
+    for (OutputPipe* pipe : {&output_, &telemetry_}) {
+        if (!pipe->fd.is_open()) continue;
+        const int capacity = ::fcntl(pipe->fd.native_handle(), F_GETPIPE_SZ);
+        continue_reading(*pipe, read_slice(*pipe, capacity > 0 ? static_cast<std::size_t>(capacity) : kOutputSlice));
+    }
 }
 
 void Worker::log_line(std::string_view request_id, std::string_view line) {
     if (!output_budget_.admit(line.size() + 1)) return;
     log_->output(request_id, line);
     if (!request_id.empty() && current_->capture_log) capture(*current_, line);
+}
+
+void Worker::log_frame(std::string_view request_id, const TelemetryFrame& frame) {
+    std::string_view text = frame.payload;
+    // A record's own last line break (Python's logging and the Node text form end with
+    // one) ends the record rather than being part of it.
+    if (frame.last && !text.empty() && text.back() == '\n') text.remove_suffix(1);
+    // With JSON the function's level is kept here too, as Lambda does: a runtime that
+    // writes records below it (one that ignores AWS_LAMBDA_LOG_LEVEL) is filtered all the same.
+    const LoggingConfig& logging = fn_->config.logging;
+    if (logging.json() && frame.level != LogLevel::none && frame.level < logging.application_level) return;
+    if (!output_budget_.admit(text.size() + 1)) return;
+    log_->record(LogRecord{request_id, LogStream::function, frame.level, text, frame.time});
+    if (!request_id.empty() && current_->capture_log) capture(*current_, text);
+}
+
+void Worker::consume_telemetry(const char* data, std::size_t n) {
+    // Over the budget the records are still cut apart (the stream must stay in step);
+    // admit() then drops and counts each.
+    const std::string_view request_id =
+        current_ && delivered_ ? std::string_view(current_->request_id) : std::string_view();
+    std::string_view chunk(data, n);
+    TelemetryFrame frame;
+    const bool was_malformed = telemetry_parser_.malformed();
+    while (telemetry_parser_.next(chunk, frame)) log_frame(request_id, frame);
+    if (!telemetry_parser_.malformed()) return;
+    if (!was_malformed) {
+        // Said once; what follows cannot be cut into records and is dropped, counted, and
+        // read on, so the runtime's writes never block.
+        spdlog::warn("worker: function={} pid={}: the telemetry descriptor's stream is malformed ({}); the rest of "
+                     "it is dropped",
+                     fn_->config.name, pid_, telemetry_parser_.error());
+        platform_.notice(*log_,
+                         "TELEMETRY_MALFORMED the runtime's telemetry descriptor is malformed (" +
+                             telemetry_parser_.error() + "); what it writes from here on is dropped",
+                         request_id);
+    }
+    log_->count_dropped(telemetry_parser_.dropped_bytes() - telemetry_dropped_counted_);
+    telemetry_dropped_counted_ = telemetry_parser_.dropped_bytes();
 }
 
 void Worker::consume_output(const char* data, std::size_t n) {

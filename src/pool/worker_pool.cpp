@@ -34,9 +34,9 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
     // identifier (python3.12 on a host whose Python is 3.11, nodejs18.x on the host's
     // Node.js 20), which is why it is said.
     const std::string id = fn_->config.runtime_name();
-    settings_.init_start_line =
-        fmt::format("INIT_START Runtime Version: {}\tRuntime Version ARN: arn:aws:lambda:{}::runtime:{}",
-                    env_.runtimes.runtime_version(id), env_.region, env_.runtimes.runtime_version_hash(id));
+    settings_.runtime_version = env_.runtimes.runtime_version(id);
+    settings_.runtime_version_arn =
+        fmt::format("arn:aws:lambda:{}::runtime:{}", env_.region, env_.runtimes.runtime_version_hash(id));
     keep_alive_ = make_policy();
     decision_.keep_alive = std::chrono::seconds(fn_->config.keep_alive_s);
 }
@@ -105,7 +105,11 @@ WorkerSpec WorkerPool::make_spec(bool provisioned) const {
         "PATH=" + path,
         "LD_LIBRARY_PATH=" + library_path,
         "HOME=/tmp",
+        // LoggingConfig, for the runtime's own log calls (console.*, Python's logging).
+        "AWS_LAMBDA_LOG_FORMAT=" + std::string(to_string(c.logging.format)),
     };
+    if (c.logging.json())
+        spec.env.push_back("AWS_LAMBDA_LOG_LEVEL=" + std::string(to_string(c.logging.application_level)));
     // Where funcd's runtimes find the layers (the Python one's python/ directories).
     if (!inside.opt_root.empty()) spec.env.push_back(std::string(kLayersRootVariable) + "=" + inside.opt_root);
     // Node reads NODE_PATH only as it starts: the launcher sets it, as Lambda's bootstrap does.

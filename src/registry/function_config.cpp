@@ -397,6 +397,57 @@ void validate_function_name(std::string_view name) {
                                       "' is invalid: use 1 to 64 letters, digits, '-' or '_'");
 }
 
+namespace {
+
+// /v1's logging settings, in the JSON body or the query string: log_format (Text or JSON),
+// application_log_level and system_log_level (only with JSON, as Lambda has them). Any case.
+class LoggingFields {
+public:
+    // True if `key` is one of them (and takes `value`); throws ApiError(400) on a bad value.
+    bool take(std::string_view key, std::string_view value) {
+        if (key == "log_format") {
+            auto f = parse_log_format(value, true);
+            if (!f) throw ApiError::bad_parameter("log_format must be Text or JSON (got '" + std::string(value) + "')");
+            logging_.format = *f;
+        } else if (key == "application_log_level") {
+            auto l = parse_log_level(value, true);
+            if (!l)
+                throw ApiError::bad_parameter("application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, "
+                                              "FATAL (got '" + std::string(value) + "')");
+            logging_.application_level = *l;
+            application_given_ = true;
+        } else if (key == "system_log_level") {
+            auto l = parse_log_level(value, true);
+            if (!l || !is_system_log_level(*l))
+                throw ApiError::bad_parameter("system_log_level must be one of DEBUG, INFO, WARN (got '" +
+                                              std::string(value) + "')");
+            logging_.system_level = *l;
+            system_given_ = true;
+        } else {
+            return false;
+        }
+        return true;
+    }
+    // The settings; levels with Text are refused, as Lambda refuses them.
+    LoggingConfig result() const {
+        if (!logging_.json() && (application_given_ || system_given_))
+            throw ApiError::bad_parameter(std::string(application_given_ ? "application_log_level" : "system_log_level") +
+                                          " needs log_format JSON: log levels apply only to JSON logs (as on Lambda)");
+        return logging_;
+    }
+
+private:
+    LoggingConfig logging_;
+    bool application_given_ = false;
+    bool system_given_ = false;
+};
+
+}  // namespace
+
+bool is_system_log_level(LogLevel l) {
+    return l == LogLevel::debug || l == LogLevel::info || l == LogLevel::warn;
+}
+
 DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
     validate_function_name(name);
     json doc = parse_json_object(body);
@@ -405,8 +456,12 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
     FunctionConfig& c = req.config;
     c.name = std::string(name);
     bool have_runtime = false;
+    LoggingFields logging;
     for (const auto& [key, value] : doc.items()) {
-        if (key == "runtime") {
+        if ((key == "log_format" || key == "application_log_level" || key == "system_log_level") &&
+            logging.take(key, json_string(value, key))) {
+            continue;
+        } else if (key == "runtime") {
             if (!value.is_string())
                 throw ApiError::bad_parameter("runtime must be a string, one of " + supported_runtime_list() + " (got " +
                                               json_kind(value) + ")");
@@ -468,6 +523,7 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
         }
     }
     if (!have_runtime) throw ApiError::bad_parameter("runtime is required: one of " + supported_runtime_list());
+    c.logging = logging.result();
     apply_default_handler(c);
     validate_config(c);
     return req;
@@ -483,10 +539,13 @@ DeployRequest parse_deploy_query(std::string_view name,
     constexpr std::string_view kEnvPrefix = "env.";
     std::set<std::string, std::less<>> seen;
     bool have_runtime = false;
+    LoggingFields logging;
     for (const auto& [key, value] : params) {
         // A repeated parameter is ambiguous; refusing it beats silently picking one.
         if (!seen.insert(key).second) throw ApiError::bad_parameter("parameter '" + key + "' is given more than once");
-        if (key == "runtime") {
+        if (logging.take(key, value)) {
+            continue;
+        } else if (key == "runtime") {
             set_runtime(c, value);
             have_runtime = true;
         } else if (key == "handler") {
@@ -526,6 +585,7 @@ DeployRequest parse_deploy_query(std::string_view name,
     if (zip.empty()) throw ApiError::bad_parameter("the request body must be the function's zip");
     check_zip_size(zip.size());
     req.code_zip = std::move(zip);
+    c.logging = logging.result();
     apply_default_handler(c);
     validate_config(c);
     return req;
@@ -679,6 +739,9 @@ json describe(const FunctionVersion& v) {
         {"description", c.description},
         {"ephemeral_storage_mb", c.ephemeral_storage_mb},
         {"network", to_string(c.network)},
+        {"log_format", to_string(c.logging.format)},
+        {"application_log_level", c.logging.json() ? json(to_string(c.logging.application_level)) : json(nullptr)},
+        {"system_log_level", c.logging.json() ? json(to_string(c.logging.system_level)) : json(nullptr)},
         {"version", v.is_latest() ? json(v.label()) : json(v.version)},
         {"architecture", c.architecture},
         {"layers", layer_names(c.layers)},

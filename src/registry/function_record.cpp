@@ -91,9 +91,6 @@ json recorded_to_json(const RecordedSettings& r) {
     return {{"role", r.role},
             {"tracing_mode", r.tracing_mode},
             {"dead_letter_target_arn", r.dead_letter_target_arn},
-            {"log_format", r.log_format},
-            {"application_log_level", r.application_log_level},
-            {"system_log_level", r.system_log_level},
             {"log_group", r.log_group}};
 }
 
@@ -102,11 +99,39 @@ RecordedSettings recorded_from_json(const json& j) {
     r.role = j.value("role", "");
     r.tracing_mode = j.value("tracing_mode", "PassThrough");
     r.dead_letter_target_arn = j.value("dead_letter_target_arn", "");
-    r.log_format = j.value("log_format", "Text");
-    r.application_log_level = j.value("application_log_level", "");
-    r.system_log_level = j.value("system_log_level", "");
     r.log_group = j.value("log_group", "");
     return r;
+}
+
+json logging_to_json(const LoggingConfig& l) {
+    return {{"format", to_string(l.format)},
+            {"application_level", to_string(l.application_level)},
+            {"system_level", to_string(l.system_level)}};
+}
+
+// From the document's "logging" object; from a document written before funcd acted on the
+// log settings, from the Lambda API's LoggingConfig it kept among the recorded settings
+// ("recorded": {"log_format", "application_log_level", "system_log_level"}). Those were kept
+// unchecked: levels Lambda would refuse (unknown names, any level with Text) are dropped
+// for INFO rather than make the function unloadable.
+LoggingConfig logging_from_json(const json& config) {
+    LoggingConfig l;
+    const json* from = nullptr;
+    const char *format_key = "format", *app_key = "application_level", *system_key = "system_level";
+    if (auto it = config.find("logging"); it != config.end() && it->is_object()) {
+        from = &*it;
+    } else if (auto rec = config.find("recorded"); rec != config.end() && rec->is_object()) {
+        from = &*rec;
+        format_key = "log_format";
+        app_key = "application_log_level";
+        system_key = "system_log_level";
+    }
+    if (!from) return l;
+    l.format = parse_log_format(from->value(format_key, "Text")).value_or(LogFormat::text);
+    if (!l.json()) return l;
+    if (auto a = parse_log_level(from->value(app_key, ""))) l.application_level = *a;
+    if (auto s = parse_log_level(from->value(system_key, "")); s && is_system_log_level(*s)) l.system_level = *s;
+    return l;
 }
 
 }  // namespace
@@ -135,6 +160,7 @@ json config_to_json(const FunctionConfig& c) {
             {"cors", to_json(c.cors)},
             {"architecture", c.architecture},
             {"layers", layers_to_json(c.layers)},
+            {"logging", logging_to_json(c.logging)},
             {"recorded", recorded_to_json(c.recorded)}};
 }
 
@@ -162,6 +188,7 @@ FunctionConfig config_from_json(const std::string& name, const json& j) {
             c.layers.push_back({l.at("name").get<std::string>(), l.at("version").get<std::int64_t>(),
                                 l.at("code_sha256").get<std::string>(), l.at("code_size").get<std::int64_t>()});
     if (auto it = j.find("recorded"); it != j.end()) c.recorded = recorded_from_json(*it);
+    c.logging = logging_from_json(j);
     // Function-level settings in a document written before versions existed.
     if (auto it = j.find("concurrency"); it != j.end()) {
         if (auto r = it->find("reserved_concurrency"); r != it->end() && !r->is_null())

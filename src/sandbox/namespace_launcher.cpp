@@ -78,6 +78,15 @@ UniqueFd above_stdio(UniqueFd fd, const char* what) {
     return moved;
 }
 
+// Moves `fd` off kTelemetryLogFd: the child puts the telemetry pipe there after stdio, so
+// a descriptor it still needs after that step must have another number.
+UniqueFd off_telemetry_fd(UniqueFd fd, const char* what) {
+    if (fd.get() != kTelemetryLogFd) return fd;
+    UniqueFd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, kTelemetryLogFd + 1));
+    if (!moved) throw_errno(errno, std::string("fcntl(F_DUPFD_CLOEXEC) for ") + what);
+    return moved;
+}
+
 // ---------------------------------------------------------------------------------------
 // The child. Everything it reads was prepared before clone; it only makes syscalls.
 
@@ -88,6 +97,7 @@ struct ChildPlan {
     std::vector<int> own;
     int dev_null = -1;
     int output = -1;
+    int telemetry = -1;  // the write end the runtime finds at kTelemetryLogFd
     bool private_network = true;
     RootPlan root;
     RlimitPlan rlimits;
@@ -221,13 +231,20 @@ int step_stdio(const ChildPlan& p, const char** what) noexcept {
     return 0;
 }
 
+int step_telemetry(const ChildPlan& p, const char**) noexcept {
+    // After stdio, which may have read from the fixed number; the launcher keeps every
+    // descriptor used after this step off it. dup2 onto itself would leave close-on-exec set.
+    if (p.telemetry == kTelemetryLogFd) return ::fcntl(p.telemetry, F_SETFD, 0) != 0 ? errno : 0;
+    return ::dup2(p.telemetry, kTelemetryLogFd) < 0 ? errno : 0;
+}
+
 int step_close_descriptors(const ChildPlan& p, const char**) noexcept {
     // The child holds a copy of every descriptor of the daemon (listeners, databases,
     // other workers' pipes). Close-on-exec would cover most, but not a descriptor
     // another thread opened without it, so close them all. The sync socket stays: it
     // carries a failure of the remaining steps and closes itself at exec.
     // The runtime's Runtime API connection stays too: the runtime inherits it.
-    std::array<int, 4> keep{p.sync, p.exit_status, p.runtime_api, p.init};
+    std::array<int, 5> keep{p.sync, p.exit_status, p.runtime_api, p.init, kTelemetryLogFd};
     std::sort(keep.begin(), keep.end());
     unsigned from = 3;
     for (int fd : keep) {
@@ -336,6 +353,7 @@ constexpr ChildStep kChildSteps[] = {
     {"rlimits", step_rlimits},
     {"working directory", step_working_directory},
     {"stdio", step_stdio},
+    {"telemetry descriptor", step_telemetry},
     {"runtime api connection", step_runtime_api_connection},
     {"close descriptors", step_close_descriptors},
     {"capability bounding set", step_bounding_set},
@@ -532,7 +550,7 @@ NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<Cgr
         spdlog::error("sandbox: {} not found (looked at {})", kSandboxInitName, looked);
         throw std::runtime_error(std::string("sandbox: ") + kSandboxInitName + " not found (looked at " + looked + ")");
     }
-    init_ = load_init(init);
+    init_ = off_telemetry_fd(load_init(init), "funcd-init");
     spdlog::debug("sandbox: PID 1 of every sandbox is {}", init.string());
     if (!cgroups_)
         unenforced_.push_back("no writable cgroup hierarchy: memory_mb, the pids limit and CPU weight are not enforced");
@@ -604,7 +622,7 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) throw_errno(errno, "socketpair");
     UniqueFd parent_end(pair[0]), child_end(pair[1]);
     parent_end = above_stdio(std::move(parent_end), "the sync socket");
-    child_end = above_stdio(std::move(child_end), "the sync socket");
+    child_end = off_telemetry_fd(above_stdio(std::move(child_end), "the sync socket"), "the sync socket");
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
     UniqueFd out_read(pipe_fds[0]), out_write(pipe_fds[1]);
@@ -612,6 +630,10 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!dev_null) throw_errno(errno, "open /dev/null");
     dev_null = above_stdio(std::move(dev_null), "/dev/null");
+    int telemetry_fds[2];
+    if (::pipe2(telemetry_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2 (telemetry)");
+    UniqueFd telemetry_read(telemetry_fds[0]), telemetry_write(telemetry_fds[1]);
+    telemetry_write = above_stdio(std::move(telemetry_write), "the telemetry pipe");
 
     UniqueFd listener;
     std::string api_env;
@@ -625,7 +647,8 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     int api_pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, api_pair) != 0) throw_errno(errno, "socketpair");
     UniqueFd api_ours(api_pair[0]), api_theirs(api_pair[1]);
-    api_theirs = above_stdio(std::move(api_theirs), "the runtime's Runtime API connection");
+    api_theirs = off_telemetry_fd(above_stdio(std::move(api_theirs), "the runtime's Runtime API connection"),
+                                  "the runtime's Runtime API connection");
 
     // Everything the child reads, built now: after clone it may not allocate.
     ChildPlan plan;
@@ -633,10 +656,11 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     plan.sync = child_end.get();
     plan.dev_null = dev_null.get();
     plan.output = out_write.get();
+    plan.telemetry = telemetry_write.get();
     int status_fds[2];
     if (::pipe2(status_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2 (exit status)");
     UniqueFd status_read(status_fds[0]), status_write(status_fds[1]);
-    status_write = above_stdio(std::move(status_write), "the exit status pipe");
+    status_write = off_telemetry_fd(above_stdio(std::move(status_write), "the exit status pipe"), "the exit status pipe");
     // Non-blocking for the reader: an init that was killed writes nothing, and a reader
     // on the event loop must then get EAGAIN, not wait for the last writer to go.
     if (::fcntl(status_read.get(), F_SETFL, O_NONBLOCK) != 0) throw_errno(errno, "fcntl(O_NONBLOCK) (exit status)");
@@ -673,7 +697,7 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         bind_dirs.push_back(spec.opt_dir.string());
     }
     plan.init = init_.get();
-    plan.own = {child_end.get(), dev_null.get(), out_write.get(), status_write.get(), code_slot.get(),
+    plan.own = {child_end.get(), dev_null.get(), out_write.get(), telemetry_write.get(), status_write.get(), code_slot.get(),
                 runtime_slot.get(), api_theirs.get(), init_.get(), tmp_slot.get(), shm_slot.get()};
     for (const auto& slot : bind_slots) plan.own.push_back(slot.get());
     std::sort(plan.own.begin(), plan.own.end());
@@ -703,6 +727,7 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     plan.env = spec.env;
     plan.env.push_back(api_env);
     plan.env.push_back(std::string(kRuntimeApiFdVariable) + "=" + std::to_string(api_theirs.get()));
+    plan.env.push_back(std::string(kTelemetryFdVariable) + "=" + std::to_string(kTelemetryLogFd));
     // funcd-init <sync> <exit-status> <runtime-api> <program> [arguments...]
     plan.init_args = {kSandboxInitName, std::to_string(child_end.get()), std::to_string(status_write.get()),
                       std::to_string(api_theirs.get())};
@@ -804,6 +829,7 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     out.pid = pid;
     out.pidfd = std::move(pidfd);
     out.output = std::move(out_read);
+    out.telemetry = std::move(telemetry_read);
     status_write.reset();
     out.exit_status = std::move(status_read);
     out.runtime_api_listener = std::move(listener);

@@ -114,6 +114,21 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe2");
     UniqueFd out_read(pipe_fds[0]), out_write(pipe_fds[1]);
     out_write = above_stdio(std::move(out_write), "the output pipe");
+    int telemetry_fds[2];
+    if (::pipe2(telemetry_fds, O_CLOEXEC) != 0) throw_errno("pipe2 (telemetry)");
+    UniqueFd telemetry_read(telemetry_fds[0]), telemetry_write(telemetry_fds[1]);
+    // Above both fixed numbers, so neither dup2 below replaces the other's source.
+    if (telemetry_write.get() <= kTelemetryLogFd) {
+        UniqueFd moved(::fcntl(telemetry_write.get(), F_DUPFD_CLOEXEC, kTelemetryLogFd + 1));
+        if (!moved) throw_errno("fcntl(F_DUPFD_CLOEXEC) for the telemetry pipe");
+        telemetry_write = std::move(moved);
+    }
+    if (api_theirs.get() == kTelemetryLogFd) {
+        UniqueFd moved(::fcntl(api_theirs.get(), F_DUPFD_CLOEXEC, kTelemetryLogFd + 1));
+        if (!moved) throw_errno("fcntl(F_DUPFD_CLOEXEC) for the Runtime API connection");
+        api_theirs = std::move(moved);
+    }
+    const std::string telemetry_env = std::string(kTelemetryFdVariable) + "=" + std::to_string(kTelemetryLogFd);
     UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!dev_null) throw_errno("open /dev/null");
     dev_null = above_stdio(std::move(dev_null), "/dev/null");
@@ -127,6 +142,7 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
     for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(const_cast<char*>(api_env.c_str()));
     envp.push_back(const_cast<char*>(api_fd_env.c_str()));
+    envp.push_back(const_cast<char*>(telemetry_env.c_str()));
     envp.push_back(nullptr);
     const std::string cwd = spec.code_dir.string();
     const pid_t parent = ::getpid();
@@ -145,7 +161,8 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
         // dup2 onto itself would leave close-on-exec set.
         if (api_theirs.get() == kApiFd) ::fcntl(kApiFd, F_SETFD, 0);
         else ::dup2(api_theirs.get(), kApiFd);
-        ::close_range(kApiFd + 1, ~0U, 0);
+        ::dup2(telemetry_write.get(), kTelemetryLogFd);
+        ::close_range(kTelemetryLogFd + 1, ~0U, 0);
         // The daemon ignores SIGPIPE and blocks nothing, but a runtime must start with defaults.
         sigset_t none;
         sigemptyset(&none);
@@ -175,6 +192,7 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
         throw_errno("pidfd_open");
     }
     out.output = std::move(out_read);
+    out.telemetry = std::move(telemetry_read);
     out.resources = std::make_unique<ProcessGroupResources>(pid);
     out.timings.total = since(started);
     return out;

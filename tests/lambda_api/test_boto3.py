@@ -332,6 +332,135 @@ class InvokeTest(DaemonTestCase):
         self.assertIn(f"function:{name}", cm.exception.response["Error"]["Message"])
 
 
+def teach_logging_config(client):
+    """Lets an older botocore (Debian's 1.29 predates LoggingConfig) send and read the member
+    as newer models do: it is taken out of the parameters before botocore validates them,
+    put into the JSON body it sends, and read back from the answer it parses."""
+    pending = {}
+
+    def take(params, model, **_):
+        if "LoggingConfig" in params and "LoggingConfig" not in model.input_shape.members:
+            pending["value"] = params.pop("LoggingConfig")
+
+    def put(params, model, **_):
+        if "value" in pending:
+            body = json.loads(params["body"] or b"{}")
+            body["LoggingConfig"] = pending.pop("value")
+            params["body"] = json.dumps(body).encode()
+
+    def read(http_response, parsed, model, **_):
+        if model.output_shape is None or "LoggingConfig" in model.output_shape.members:
+            return
+        try:
+            doc = json.loads(http_response.content or b"{}")
+        except ValueError:
+            return
+        if isinstance(doc, dict):
+            source = doc.get("Configuration", doc)
+            if isinstance(source, dict) and "LoggingConfig" in source:
+                target = parsed.get("Configuration", parsed)
+                target["LoggingConfig"] = source["LoggingConfig"]
+
+    events = client.meta.events
+    for op in ("CreateFunction", "UpdateFunctionConfiguration"):
+        events.register(f"before-parameter-build.lambda.{op}", take)
+        events.register(f"before-call.lambda.{op}", put)
+    for op in ("CreateFunction", "UpdateFunctionConfiguration", "GetFunction", "GetFunctionConfiguration"):
+        events.register(f"after-call.lambda.{op}", read)
+    return client
+
+
+class LoggingConfigTest(DaemonTestCase):
+    """LoggingConfig through boto3: created, changed, read back, refused as Lambda refuses it;
+    and a JSON function's log tail is Lambda's JSON records."""
+
+    SOURCE = (
+        "import logging\n"
+        "logger = logging.getLogger()\n"
+        "def handler(event, context):\n"
+        "    logger.debug('hidden')\n"
+        "    logger.info('visible %s', event.get('n'))\n"
+        "    return {'ok': True}\n"
+    )
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        teach_logging_config(cls.lambda_client())
+
+    def test_round_trip_and_update(self):
+        name, _, created = self.create_python_function(source=self.SOURCE)
+        group = f"/aws/lambda/{name}"
+        self.assertEqual({"LogFormat": "Text", "LogGroup": group}, created["LoggingConfig"])
+        answer, _ = self.invoke_json(name, {"n": 1}, LogType="Tail")
+        self.assertTrue(log_tail(answer).startswith("START RequestId: "), log_tail(answer))
+
+        updated = self.lam.update_function_configuration(
+            FunctionName=name, LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"})
+        self.assertEqual({"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG", "SystemLogLevel": "INFO",
+                          "LogGroup": group}, updated["LoggingConfig"])
+        got = self.lam.get_function_configuration(FunctionName=name)["LoggingConfig"]
+        self.assertEqual(updated["LoggingConfig"], got)
+        self.assertEqual(got, self.lam.get_function(FunctionName=name)["Configuration"]["LoggingConfig"])
+        # The change takes effect on the next invocation (a new worker): JSON records, DEBUG kept.
+        answer, _ = self.invoke_json(name, {"n": 2}, LogType="Tail")
+        records = [json.loads(line) for line in log_tail(answer).splitlines()]
+        self.assertEqual("platform.start", records[0]["type"])
+        self.assertEqual(["DEBUG", "INFO"], [r["level"] for r in records if "level" in r])
+
+        # What an update leaves out stays; a log group is kept and echoed.
+        self.lam.update_function_configuration(FunctionName=name,
+                                               LoggingConfig={"SystemLogLevel": "WARN", "LogGroup": "/my/group"})
+        got = self.lam.get_function_configuration(FunctionName=name)["LoggingConfig"]
+        self.assertEqual({"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG", "SystemLogLevel": "WARN",
+                          "LogGroup": "/my/group"}, got)
+
+        # Back to Text: the levels go.
+        self.lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "Text"})
+        got = self.lam.get_function_configuration(FunctionName=name)["LoggingConfig"]
+        self.assertEqual({"LogFormat": "Text", "LogGroup": "/my/group"}, got)
+
+        # Created with JSON and levels.
+        name2, _, created2 = self.create_python_function(
+            source=self.SOURCE, LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "DEBUG"})
+        self.assertEqual({"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "DEBUG",
+                          "LogGroup": f"/aws/lambda/{name2}"}, created2["LoggingConfig"])
+
+    def test_levels_with_text_are_refused(self):
+        error = self.assertClientError(
+            "InvalidParameterValueException", self.create_python_function,
+            LoggingConfig={"LogFormat": "Text", "ApplicationLogLevel": "DEBUG"})
+        self.assertEqual(400, error.response["ResponseMetadata"]["HTTPStatusCode"])
+        self.assertIn('LogLevel is not supported when LogFormat is set to "Text"', error.response["Error"]["Message"])
+
+        name, _, _ = self.create_python_function(source=self.SOURCE)
+        self.assertClientError("InvalidParameterValueException", self.lam.update_function_configuration,
+                               FunctionName=name, LoggingConfig={"SystemLogLevel": "WARN"})
+        error = self.assertClientError("ValidationException", self.lam.update_function_configuration,
+                                       FunctionName=name, LoggingConfig={"LogFormat": "JSON",
+                                                                         "SystemLogLevel": "ERROR"})
+        self.assertIn("loggingConfig.systemLogLevel", error.response["Error"]["Message"])
+        # Nothing was changed by the refusals.
+        self.assertEqual({"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
+                         self.lam.get_function_configuration(FunctionName=name)["LoggingConfig"])
+
+    def test_json_log_tail_is_lambdas_records(self):
+        name, _, _ = self.create_python_function(
+            source=self.SOURCE, LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "INFO"})
+        answer, payload = self.invoke_json(name, {"n": 7}, LogType="Tail")
+        self.assertEqual({"ok": True}, payload)
+        request_id = answer["ResponseMetadata"]["RequestId"]
+        records = [json.loads(line) for line in log_tail(answer).splitlines()]
+        types = [r.get("type", r.get("level")) for r in records]
+        self.assertEqual(["platform.start", "INFO", "platform.report"], types)
+        self.assertEqual(request_id, records[0]["record"]["requestId"])
+        self.assertEqual(("visible 7", request_id), (records[1]["message"], records[1]["requestId"]))
+        metrics = records[2]["record"]["metrics"]
+        self.assertEqual({"durationMs", "billedDurationMs", "memorySizeMB", "maxMemoryUsedMB", "initDurationMs"},
+                         set(metrics))
+        self.assertEqual("success", records[2]["record"]["status"])
+
+
 class VersionsAliasesTest(DaemonTestCase):
 
     def publish_two_versions(self):

@@ -191,6 +191,54 @@ TEST_F(RicRuntime, AnswersWithTheHandlersResultAndLambdasContext) {
         << function_log(d, f.ric);
 }
 
+TEST_F(RicRuntime, JsonLogsAndAMultiLineRecordStayOneRecordLikeFuncdsRuntime) {
+    // With LoggingConfig JSON the client gets AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL
+    // and writes its records framed to _LAMBDA_TELEMETRY_LOG_FD: each is one line of the log.
+    const std::string js = R"(exports.handler = async () => {
+  console.debug('below the level');
+  console.log('first line\nsecond line');
+  console.error(new Error('with a stack'));
+  return 'ok';
+};
+)";
+    Daemon& d = daemon();
+    const Pair f = deploy_both(d, "jsonlog", ric_zip(js), {{"log_format", "JSON"}, {"application_log_level", "INFO"}});
+    for (const std::string& name : {f.ric, f.own}) {
+        SCOPED_TRACE(name);
+        auto r = d.invoke(name, "{}");
+        ASSERT_EQ(r.status, 200) << r.body;
+        const std::string id = r.header("x-funcd-request-id");
+        std::vector<json> records;
+        ASSERT_TRUE(eventually([&] {
+            records.clear();
+            const std::string log = function_log(d, name);
+            bool reported = false;
+            std::size_t at = 0;
+            while (at < log.size()) {
+                std::size_t end = log.find('\n', at);
+                if (end == std::string::npos) end = log.size();
+                const std::string line = log.substr(at, end - at);
+                at = end + 1;
+                const auto brace = line.find('{');
+                if (brace == std::string::npos) continue;
+                const json j = json::parse(line.substr(brace), nullptr, false);
+                if (!j.is_object()) continue;
+                if (j.value("requestId", "") == id) records.push_back(j);
+                if (j.value("type", "") == "platform.report" && j["record"].value("requestId", "") == id)
+                    reported = true;
+            }
+            return reported;
+        }));
+        ASSERT_EQ(records.size(), 2u) << function_log(d, name);
+        EXPECT_EQ(records[0]["level"], "INFO");
+        EXPECT_EQ(records[0]["message"], "first line\nsecond line");
+        EXPECT_EQ(records[1]["level"], "ERROR");
+        EXPECT_EQ(records[1]["message"]["errorMessage"], "with a stack");
+        EXPECT_GE(records[1]["message"]["stackTrace"].size(), 2u);
+        EXPECT_EQ(function_log(d, name).find("below the level"), std::string::npos);
+    }
+}
+
 TEST_F(RicRuntime, AThrownErrorIsTheFunctionsErrorAndKeepsTheWorker) {
     Daemon& d = daemon();
     const Pair f = deploy_both(d, "fails", zip());

@@ -28,7 +28,9 @@ from test_python_bootstrap import (
     FakeRuntimeApi,
     Post,
     Run,
+    FRAME_LEVELS,
     RuntimeTestCase,
+    run_with_telemetry,
     runtime_env,
 )
 
@@ -641,6 +643,58 @@ class LoggingTest(NodeRuntimeTestCase):
         self.assertEqual(records[3]["message"]["errorType"], "Error")
         self.assertEqual(records[3]["message"]["errorMessage"], "shown")
         self.assertEqual(len(run.stdout.split("\n")), 7, run.stdout)
+
+
+class TelemetryDescriptorTest(NodeRuntimeTestCase):
+    """With _LAMBDA_TELEMETRY_LOG_FD, console.* records are frames on that descriptor (as
+    aws-lambda-ric writes them), their line breaks kept, instead of lines on stdout."""
+
+    def run_framed(self, source, events, env=None):
+        code = self.write_code({"app.js": source})
+        return run_with_telemetry([NODE, str(BOOTSTRAP)], events, code, env=env)
+
+    def test_text_records_keep_their_line_breaks(self):
+        run, frames = self.run_framed(LoggingTest.SOURCE, [Event("t-1", {})])
+        self.assertEqual([FRAME_LEVELS[f[0]] for f in frames],
+                         ["INFO", "INFO", "WARN", "ERROR", "DEBUG", "TRACE", "FATAL"])
+        self.assertFalse(any(f[1] for f in frames))  # text frames
+        fields = [f[3].split("\t", 3) for f in frames]
+        self.assertTrue(all(f[1] == "t-1" for f in fields), fields)
+        self.assertEqual(fields[2][3], "two\nlines\n")
+        # A stack trace is one record, its lines as they were.
+        self.assertTrue(fields[3][3].startswith("Error: shown\n    at "), fields[3][3])
+        self.assertGreater(fields[3][3].count("\n"), 2)
+        now_us = time.time() * 1e6
+        self.assertTrue(all(abs(f[2] - now_us) < 60e6 for f in frames))
+        # Only the raw write is left on stdout.
+        self.assertEqual(run.stdout, "raw\n")
+
+    def test_json_records_and_level_filter(self):
+        run, frames = self.run_framed(LoggingTest.SOURCE, [Event("j-1", {})],
+                                      env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN"})
+        self.assertEqual([FRAME_LEVELS[f[0]] for f in frames], ["WARN", "ERROR", "FATAL"])
+        self.assertTrue(all(f[1] for f in frames))
+        records = [json.loads(f[3]) for f in frames]
+        self.assertEqual([r["level"] for r in records], ["WARN", "ERROR", "FATAL"])
+        self.assertTrue(all(r["requestId"] == "j-1" for r in records))
+        self.assertEqual(records[0]["message"], "two\nlines")
+        self.assertEqual(records[1]["message"]["errorType"], "Error")
+        self.assertIsInstance(records[1]["message"]["stackTrace"], list)
+
+    def test_uncaught_error_is_one_record_and_variable_is_taken(self):
+        source = """
+            exports.handler = async () => {
+              const hidden = process.env._LAMBDA_TELEMETRY_LOG_FD;
+              console.log('variable', hidden === undefined ? 'gone' : 'visible');
+              throw new TypeError('bad\\nthing');
+            };
+        """
+        run, frames = self.run_framed(source, [Event("e-1", {})])
+        texts = [f[3] for f in frames]
+        self.assertTrue(texts[0].endswith("\tINFO\tvariable gone\n"), texts)
+        errors = [t for t in texts if "Invoke Error" in t]
+        self.assertEqual(len(errors), 1, texts)
+        self.assertEqual(FRAME_LEVELS[frames[texts.index(errors[0])][0]], "ERROR")
 
 
 class StreamingTest(NodeRuntimeTestCase):

@@ -19,6 +19,7 @@ import threading
 import time
 import types
 import unittest
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -185,6 +186,48 @@ class Run:
         matches = [p for p in self.api.posts if f"/invocation/{request_id}/" in p.path]
         assert len(matches) == 1, (request_id, [p.path for p in self.api.posts])
         return matches[0]
+
+
+def read_frames(data):
+    """The records a runtime wrote to its telemetry descriptor: (level, json?, time in µs,
+    payload text). The framing is AWS's: type (0xA55A0002/3 | level << 2), length, time."""
+    frames = []
+    while data:
+        assert len(data) >= 16, data
+        kind = int.from_bytes(data[0:4], "big")
+        length = int.from_bytes(data[4:8], "big")
+        micros = int.from_bytes(data[8:16], "big", signed=True)
+        assert kind & 0xFFFFFFE0 == 0xA55A0000 and kind & 3 in (2, 3), hex(kind)
+        frames.append((kind >> 2 & 7, kind & 3 == 2, micros, data[16:16 + length].decode()))
+        assert len(data) >= 16 + length, "a frame cut off"
+        data = data[16 + length:]
+    return frames
+
+
+FRAME_LEVELS = ["", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+
+
+def run_with_telemetry(argv, events, code_dir, handler="app.handler", env=None):
+    """Runs a runtime with a telemetry descriptor: returns (Run, the frames it wrote)."""
+    read_end, write_end = os.pipe()
+    try:
+        with FakeRuntimeApi(events) as api:
+            run_env = runtime_env(api, handler, code_dir, dict(env or {}, _LAMBDA_TELEMETRY_LOG_FD=str(write_end)))
+            proc = subprocess.Popen(argv, cwd=code_dir, env=run_env, pass_fds=[write_end],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            os.close(write_end)
+            write_end = -1
+            chunks = []
+            while chunk := os.read(read_end, 65536):
+                chunks.append(chunk)
+            stdout, stderr = proc.communicate(timeout=PROCESS_TIMEOUT_S)
+        completed = subprocess.CompletedProcess(argv, proc.returncode, stdout.decode(errors="replace"),
+                                                stderr.decode(errors="replace"))
+        return Run(completed, api, code_dir), read_frames(b"".join(chunks))
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
 
 
 def runtime_env(api, handler, code_dir, extra=None):
@@ -998,6 +1041,116 @@ class HelloProvidedTest(RuntimeTestCase):
             self.assertEqual(post.json(), {"echo": json.loads(event.body)})
         self.assertIn("handling c-1", run.stdout)
         self.assertNotEqual(run.returncode, 0)
+
+
+class PythonLoggingTest(RuntimeTestCase):
+    """AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL and the telemetry descriptor, as Lambda's
+    Python runtime has them."""
+
+    SOURCE = """
+        import logging
+        logger = logging.getLogger("app")
+
+        def handler(event, context):
+            logger.debug("debugging %s", 1)
+            logger.info("two\\nlines", extra={"order": 42})
+            logging.warning("warned")
+            try:
+                {}["missing"]
+            except KeyError:
+                logger.exception("failed")
+            print("bare print")
+            if event.get("raise"):
+                raise ValueError("boom")
+            return "ok"
+    """
+
+    def argv(self):
+        return [sys.executable, "-I", "-u", str(BOOTSTRAP)]
+
+    def test_json_records_on_stdout_with_lambdas_keys(self):
+        code = self.write_code({"app.py": self.SOURCE})
+        run = self.run_runtime(self.argv(), [Event("req-j", {})], code,
+                               env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+        records = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+        self.assertEqual([r["level"] for r in records], ["INFO", "WARNING", "ERROR"], run.stdout)
+        info, warning, error = records
+        self.assertEqual(info["message"], "two\nlines")
+        self.assertEqual(info["logger"], "app")
+        self.assertEqual(info["requestId"], "req-j")
+        self.assertEqual(info["order"], 42)  # the record's `extra`
+        self.assertTrue(info["timestamp"].endswith("Z"))
+        stamp = datetime.fromisoformat(info["timestamp"].replace("Z", "+00:00"))
+        self.assertLess(abs((stamp - datetime.now(timezone.utc)).total_seconds()), 60)
+        self.assertNotIn("stackTrace", info)
+        self.assertEqual(warning["logger"], "root")
+        self.assertEqual(error["errorType"], "KeyError")
+        self.assertEqual(error["errorMessage"], "'missing'")
+        self.assertRegex(error["location"], r"app\.py:handler:\d+$")
+        self.assertTrue(any("app.py" in frame for frame in error["stackTrace"]))
+        self.assertIn("bare print", run.stdout.splitlines())
+        self.assertEqual(run.post_for("req-j").json(), "ok")
+
+    def test_level_filter_and_trace_is_debug(self):
+        code = self.write_code({"app.py": self.SOURCE})
+        levels = {}
+        for level in ("TRACE", "WARN", "ERROR"):
+            run = self.run_runtime(self.argv(), [Event("r", {})], code,
+                                   env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": level})
+            levels[level] = [json.loads(l)["level"] for l in run.stdout.splitlines() if l.startswith("{")]
+        self.assertEqual(levels["TRACE"], ["DEBUG", "INFO", "WARNING", "ERROR"])
+        self.assertEqual(levels["WARN"], ["WARNING", "ERROR"])
+        self.assertEqual(levels["ERROR"], ["ERROR"])
+
+    def test_text_leaves_logging_alone(self):
+        code = self.write_code({"app.py": self.SOURCE})
+        run = self.run_runtime(self.argv(), [Event("r", {})], code, env={"AWS_LAMBDA_LOG_FORMAT": "Text"})
+        self.assertFalse(any(line.startswith("{") for line in run.stdout.splitlines()), run.stdout)
+        # Python's own last-resort handler, as before: warnings and errors on stderr.
+        self.assertIn("warned", run.stderr)
+
+    def test_error_report_is_one_json_record(self):
+        code = self.write_code({"app.py": self.SOURCE})
+        run = self.run_runtime(self.argv(), [Event("r-err", {"raise": True})], code,
+                               env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+        reports = [json.loads(l) for l in run.stdout.splitlines() if l.startswith("{") and "errorType" in l]
+        report = reports[-1]
+        self.assertEqual((report["level"], report["errorType"], report["errorMessage"], report["requestId"]),
+                         ("ERROR", "ValueError", "boom", "r-err"))
+        self.assertIsInstance(report["stackTrace"], list)
+
+    def test_telemetry_descriptor_gets_one_frame_per_record(self):
+        code = self.write_code({"app.py": self.SOURCE})
+        run, frames = run_with_telemetry(self.argv(), [Event("r-t", {"raise": True})], code,
+                                         env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "DEBUG"})
+        self.assertEqual([FRAME_LEVELS[f[0]] for f in frames], ["DEBUG", "INFO", "WARN", "ERROR", "ERROR"])
+        self.assertTrue(all(f[1] for f in frames))  # JSON frames
+        records = [json.loads(f[3]) for f in frames]
+        self.assertEqual(records[1]["message"], "two\nlines")
+        self.assertTrue(all(r["requestId"] == "r-t" for r in records))
+        self.assertLess(abs(frames[0][2] / 1e6 - time.time()), 60)
+        # Nothing of it on stdout but the bare print; the variable is gone from the handler's view.
+        self.assertEqual(run.stdout.splitlines(), ["bare print"])
+
+    def test_text_error_report_is_one_frame_with_its_traceback(self):
+        code = self.write_code({"app.py": self.SOURCE})
+        run, frames = run_with_telemetry(self.argv(), [Event("r-x", {"raise": True})], code)
+        errors = [f for f in frames if f[3].startswith("[ERROR] ValueError: boom")]
+        self.assertEqual(len(errors), 1, frames)
+        level, is_json, _, text = errors[0]
+        self.assertEqual((FRAME_LEVELS[level], is_json), ("ERROR", False))
+        self.assertIn("\nTraceback (most recent call last):\n", text)
+        self.assertIn("app.py", text)
+        self.assertNotIn("ValueError", run.stderr)
+
+    def test_telemetry_variable_is_not_the_handlers(self):
+        code = self.write_code({"app.py": """
+            import os
+            def handler(event, context):
+                return os.environ.get("_LAMBDA_TELEMETRY_LOG_FD")
+        """})
+        run, _ = run_with_telemetry(self.argv(), [Event("r", {})], code)
+        self.assertIsNone(run.post_for("r").json())
 
 
 if __name__ == "__main__":

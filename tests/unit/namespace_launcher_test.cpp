@@ -226,6 +226,19 @@ TEST_F(NamespaceLauncherTest, HostNetworkUsesAnEphemeralPortOnTheHostLoopback) {
     EXPECT_NE(api, "127.0.0.1:9001") << out;
 }
 
+TEST_F(NamespaceLauncherTest, TheRuntimeHasItsTelemetryDescriptorAtTheFixedNumber) {
+    write_script("probe.sh",
+                 "#!/bin/sh\necho \"fd=$_LAMBDA_TELEMETRY_LOG_FD\"\nprintf 'framed records go here' >&4\n");
+    funcd::LaunchedWorker w = launcher_->launch(spec_for({"/var/task/probe.sh"}));
+    ASSERT_TRUE(w.telemetry);
+    const std::string out = read_all(w.output.get(), 5000ms);
+    // End of file once the runtime is gone: funcd-init keeps no copy.
+    const std::string telemetry = read_all(w.telemetry.get(), 5000ms);
+    reap(w);
+    EXPECT_EQ(facts(out)["fd"], std::to_string(funcd::kTelemetryLogFd)) << out;
+    EXPECT_EQ(telemetry, "framed records go here");
+}
+
 TEST_F(NamespaceLauncherTest, RunsTheSystemPython) {
     if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
     funcd::LaunchedWorker w = launcher_->launch(spec_for(

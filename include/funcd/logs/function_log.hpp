@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "funcd/common/unique_fd.hpp"
+#include "funcd/logs/log_record.hpp"
 #include "funcd/logs/output_budget.hpp"
 #include "funcd/logs/output_limits.hpp"
 
@@ -45,6 +46,9 @@ public:
 
     // One line of a worker's output; `request_id` empty outside an invocation.
     void output(std::string_view request_id, std::string_view text);
+    // One record: a worker's line or framed record, or one of funcd's own. Written in the
+    // line format of output() and platform(), its line breaks as '\r' so it stays one line.
+    void record(const LogRecord& r);
     // A line from funcd itself (START, END, REPORT, errors).
     void platform(std::string_view text);
     // The same, formatted straight into the buffer (the lines written on every invocation).
@@ -66,6 +70,9 @@ public:
     // invocation's, empty for output between invocations. Returns the line's text, for an
     // invocation's log tail (empty if none).
     std::string dropped_output(std::string_view request_id, const OutputBudget& budget);
+    // Counts `bytes` of the function's output as dropped, its record written elsewhere (a
+    // platform.logsDropped record, a malformed telemetry stream's rest).
+    void count_dropped(std::uint64_t bytes) { counters_->dropped_bytes += bytes; }
     void flush();
 
     // The function is deleted: its files are removed by the LogDirectory, and whatever is

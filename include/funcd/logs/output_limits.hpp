@@ -26,6 +26,11 @@ struct OutputLimits {
     // keeps printing blocks on its full pipe, as on Lambda, where an environment is frozen
     // between invocations. (A starting worker's is read and dropped: init is never held.)
     std::uint64_t idle_bytes = 4ull << 20;
+    // A record a runtime writes to its telemetry descriptor is held whole up to this size
+    // (the parser's buffer, per worker); a longer one is logged in pieces of this size, as a
+    // long output line is cut. 256 KiB: CloudWatch Logs' largest event, so a record Lambda
+    // would keep whole stays whole here too.
+    std::uint64_t telemetry_record_bytes = 256ull << 10;
 };
 
 }  // namespace funcd

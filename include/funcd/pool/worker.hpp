@@ -21,6 +21,8 @@
 
 #include "funcd/dispatch/invocation.hpp"
 #include "funcd/logs/function_log.hpp"
+#include "funcd/logs/platform_records.hpp"
+#include "funcd/logs/telemetry_frames.hpp"
 #include "funcd/runtime_api/runtime_api_endpoint.hpp"
 #include "funcd/sandbox/launcher.hpp"
 
@@ -44,8 +46,9 @@ public:
 struct WorkerSettings {
     std::chrono::milliseconds init_timeout{10'000};
     std::string function_arn;
-    // Logged when the worker is launched (Lambda's INIT_START line); empty: none.
-    std::string init_start_line;
+    // Said when the worker is launched (Lambda's INIT_START); empty: nothing is said.
+    std::string runtime_version;
+    std::string runtime_version_arn;
     // Started ahead of demand (provisioned concurrency): kept whatever the keep-alive.
     bool provisioned = false;
     // The first invocation reports the init duration; not when the worker was started
@@ -120,12 +123,21 @@ private:
     void arm_timer(std::chrono::steady_clock::duration after);
     void on_process_exit();
     // Output is read in slices of at most kOutputSlice bytes per turn of the loop, so a
-    // worker printing without pause never holds it; see worker.cpp.
+    // worker printing without pause never holds it; see worker.cpp. Two pipes are read so:
+    // stdout+stderr (lines) and the runtime's telemetry descriptor (framed records).
+    struct OutputPipe {
+        explicit OutputPipe(boost::asio::io_context& io) : fd(io) {}
+        boost::asio::posix::stream_descriptor fd;
+        bool wait_armed = false;
+        bool pump_posted = false;
+    };
     enum class OutputRead { more, drained, closed };
-    OutputRead read_slice(std::size_t max_bytes);
+    OutputRead read_slice(OutputPipe& pipe, std::size_t max_bytes);
     // Reads one slice and arranges for the next (a wait when drained, a post when not).
-    void pump_output();
-    void continue_reading(OutputRead last);
+    void pump_output(OutputPipe& pipe);
+    void continue_reading(OutputPipe& pipe, OutputRead last);
+    // Both pipes read again (an invocation was assigned to an idle worker holding them).
+    void resume_output();
     // Idle, nothing assigned, and over the budget between invocations: output is left in
     // the pipe (its writers block) until the next invocation is assigned.
     bool output_held() const;
@@ -133,12 +145,17 @@ private:
     // printed before it answered, so it is tagged with its invocation.
     void drain_output();
     void consume_output(const char* data, std::size_t n);
+    void consume_telemetry(const char* data, std::size_t n);
     void log_line(std::string_view request_id, std::string_view line);
+    void log_frame(std::string_view request_id, const TelemetryFrame& frame);
+    // The invocation's figures for END and REPORT.
+    InvocationFigures figures(const Invocation& inv, const InvocationResult& r, std::uint64_t max_memory_mb) const;
     // Ends a stretch of output (an invocation or the time between two): its LOGS_DROPPED
     // line if it went over its budget (returned, for the log tail), and a fresh budget.
     std::string end_output_stretch(std::string_view request_id, std::uint64_t next_budget);
     std::string current_request_id() const;
-    // Keeps a log line of an invocation whose caller asked for its log (LogType Tail).
+    // Keeps a log line of an invocation whose caller asked for its log (LogType Tail); a
+    // record's line breaks as '\r', as in the log.
     static void capture(Invocation& inv, std::string_view line);
     std::optional<RuntimeReply> check_request_id(std::string_view request_id) const;
 
@@ -153,12 +170,14 @@ private:
     std::unique_ptr<RuntimeApiEndpoint> endpoint_;
     boost::asio::posix::stream_descriptor exit_watch_;
     UniqueFd exit_status_;  // the sandbox init's report of the runtime's wait status, if any
-    boost::asio::posix::stream_descriptor output_;
+    OutputPipe output_;
+    OutputPipe telemetry_;
     std::vector<char> read_buffer_;
     std::string partial_line_;
-    bool output_wait_armed_ = false;
-    bool output_pump_posted_ = false;
+    TelemetryFrameParser telemetry_parser_;
+    std::uint64_t telemetry_dropped_counted_ = 0;  // of the parser's dropped bytes
     OutputBudget output_budget_;
+    PlatformRecords platform_;
     boost::asio::steady_timer timer_;
     boost::asio::steady_timer exit_retry_;  // waiting for an exited process to become reapable
 

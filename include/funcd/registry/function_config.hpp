@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "funcd/common/time_format.hpp"
+#include "funcd/logs/log_levels.hpp"
 #include "funcd/registry/arn.hpp"
 #include "funcd/registry/runtime_ids.hpp"
 
@@ -107,16 +108,31 @@ struct LayerRef {
     bool operator==(const LayerRef&) const = default;
 };
 
+// Lambda's LoggingConfig as funcd acts on it: the form of the function's log and the
+// levels kept. Text is today's lines; JSON makes funcd's runtimes write JSON records and
+// funcd write its own as Lambda's platform.* records. The levels apply only with JSON, as on
+// Lambda (which refuses them with Text); with Text they stay at INFO and mean nothing.
+struct LoggingConfig {
+    LogFormat format = LogFormat::text;
+    // Records of the function's own below it are not written (AWS_LAMBDA_LOG_LEVEL).
+    LogLevel application_level = LogLevel::info;
+    // funcd's platform records below it are not written: DEBUG, INFO or WARN.
+    LogLevel system_level = LogLevel::info;
+
+    bool json() const { return format == LogFormat::json; }
+    bool operator==(const LoggingConfig&) const = default;
+};
+
+// The system levels Lambda accepts: DEBUG, INFO, WARN.
+bool is_system_log_level(LogLevel l);
+
 // Lambda settings funcd keeps and reports but does not act on (an execution role, X-Ray
-// tracing, a dead-letter queue's ARN, CloudWatch's log settings), so that tools which set
+// tracing, a dead-letter queue's ARN, CloudWatch's log group), so that tools which set
 // them read them back unchanged and see no drift.
 struct RecordedSettings {
     std::string role;
     std::string tracing_mode = "PassThrough";
     std::string dead_letter_target_arn;
-    std::string log_format = "Text";
-    std::string application_log_level;
-    std::string system_log_level;
     std::string log_group;  // empty: /aws/lambda/<name>
 
     bool operator==(const RecordedSettings&) const = default;
@@ -146,6 +162,7 @@ struct FunctionConfig {
     std::string architecture = "x86_64";
     // Merged in this order at /opt, later layers over earlier ones.
     std::vector<LayerRef> layers;
+    LoggingConfig logging;
     RecordedSettings recorded;
 
     std::string runtime_name() const { return runtime_id.empty() ? std::string(to_string(runtime)) : runtime_id; }

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "funcd/common/unique_fd.hpp"
+#include "funcd/sandbox/sandbox_init.hpp"
 
 namespace funcd {
 
@@ -53,6 +54,10 @@ struct BindMount {
 
 // The environment variable naming the runtime's descriptor of its own Runtime API connection.
 inline constexpr const char* kRuntimeApiFdVariable = "FUNCD_RUNTIME_API_FD";
+// The environment variable naming the runtime's telemetry descriptor (kTelemetryLogFd), as
+// Lambda names it: AWS's runtime interface clients and funcd's runtimes write framed log
+// records there, so a multi-line record (a stack trace) stays one record.
+inline constexpr const char* kTelemetryFdVariable = "_LAMBDA_TELEMETRY_LOG_FD";
 // The environment variable naming where the function's layers are (/opt in the sandbox),
 // for funcd's runtimes to put the layers' library directories on their search paths.
 inline constexpr const char* kLayersRootVariable = "FUNCD_LAYERS_ROOT";
@@ -108,6 +113,7 @@ struct LaunchedWorker {
     pid_t pid = -1;
     UniqueFd pidfd;                 // readable once the worker's main process exited
     UniqueFd output;                // read end of the worker's stdout+stderr
+    UniqueFd telemetry;             // read end of the runtime's telemetry descriptor
     UniqueFd runtime_api_listener;  // listening TCP socket the worker's runtime connects to
     // Set when that listener is reachable by more than the worker's own processes (it is on
     // the host's loopback: a host-network worker): only connections from sockets this host

@@ -26,6 +26,11 @@ inline constexpr const char* kSandboxInitName = "funcd-init";
 inline constexpr int kSandboxStartFailed = 126;
 // The arguments before the runtime's own argv.
 inline constexpr int kSandboxInitFixedArgs = 4;
+// The runtime's telemetry descriptor: the write end of a pipe the daemon reads framed log
+// records from (_LAMBDA_TELEMETRY_LOG_FD, telemetry_frames.hpp), at this number in every
+// worker, sandboxed or not. 4: the first after stdio and the Runtime API connection of an
+// unsandboxed worker (3). funcd-init closes its own copy once the runtime runs.
+inline constexpr int kTelemetryLogFd = 4;
 
 // Where funcd-init is: `configured` when given, else next to the running program, else
 // where this build put it. Empty when none of them exists; `looked` then lists the places.

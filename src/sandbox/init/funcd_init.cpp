@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
     ::close(sync);
     // Without our copy, the daemon sees the connection end as soon as the runtime lets go.
     if (runtime_api >= 0) ::close(runtime_api);
+    // Likewise the telemetry pipe: the daemon's read end then sees end-of-file with the runtime.
+    ::close(funcd::kTelemetryLogFd);
 
     // Reap everything: orphans re-parent to us, and zombies count against pids.max.
     for (;;) {
