@@ -23,6 +23,7 @@ InvocationOutcome outcome_of(Outcome o) {
         case Outcome::timeout: return InvocationOutcome::timeout;
         case Outcome::exit_error: return InvocationOutcome::crash;
         case Outcome::init_error: return InvocationOutcome::init_error;
+        case Outcome::throttled: return InvocationOutcome::throttled;
     }
     return InvocationOutcome::crash;
 }
