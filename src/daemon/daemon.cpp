@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -20,12 +21,15 @@
 #include <fmt/format.h>
 
 #include "funcd/common/ids.hpp"
+#include "funcd/common/install_layout.hpp"
 #include "funcd/common/text.hpp"
 #include "funcd/daemon/data_dir_lock.hpp"
 #include "funcd/daemon/database_preflight.hpp"
 #include "funcd/daemon/python_bytecode.hpp"
 #include "funcd/daemon/runtime_probe.hpp"
 #include "funcd/daemon/reactor_slots.hpp"
+#include "funcd/daemon/service_notifier.hpp"
+#include "funcd/daemon/service_watchdog.hpp"
 #include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/dispatch/event_store.hpp"
@@ -132,6 +136,16 @@ std::unique_ptr<SandboxLauncher> make_launcher(bool sandbox) {
     return launcher;
 }
 
+// --runtime-dir, else the installed runtimes beside the binary, else the checkout's.
+std::filesystem::path runtime_dir_for(const DaemonOptions& options) {
+    if (!options.runtime_dir.empty()) return std::filesystem::absolute(options.runtime_dir);
+    std::string looked;
+    std::filesystem::path dir = find_runtime_dir(running_program(), &looked);
+    if (dir.empty())
+        throw std::runtime_error("cannot find funcd's runtimes (looked in " + looked + "); pass --runtime-dir DIR");
+    return dir;
+}
+
 // How a worker on the host's network reaches the listener: a wildcard address is
 // reached on loopback.
 std::string endpoint_url(const std::string& host, unsigned short port) {
@@ -178,6 +192,9 @@ std::string load_or_create_api_token(const DaemonOptions& options) {
 }
 
 int run_daemon(const DaemonOptions& options) {
+    // First: it takes NOTIFY_SOCKET and WATCHDOG_* out of the environment before any thread
+    // or child exists.
+    const ServiceNotifier notifier = ServiceNotifier::from_environment();
     ::signal(SIGPIPE, SIG_IGN);
     raise_descriptor_limit();
     const auto data_dir = std::filesystem::absolute(options.data_dir);
@@ -214,7 +231,7 @@ int run_daemon(const DaemonOptions& options) {
     // What /metrics counts; with --metrics off nothing is handed out and nothing counts.
     observe::Metrics metrics;
     observe::Metrics* const counting = opts.metrics ? &metrics : nullptr;
-    PoolEnvironment env{io, *launcher, logs, std::filesystem::absolute(opts.runtime_dir), probe_runtimes(opts.python, opts.node),
+    PoolEnvironment env{io, *launcher, logs, runtime_dir_for(opts), probe_runtimes(opts.python, opts.node),
                         opts.init_timeout};
     // Before any worker starts, provisioned ones included: workers cannot write the cache.
     for (const auto& python : env.runtimes.python_paths()) compile_python_runtime(python, env.runtime_dir);
@@ -299,6 +316,12 @@ int run_daemon(const DaemonOptions& options) {
     for (const auto& fn : registry.list()) pools.sync(fn->name, fn->all_versions());
     spdlog::info("funcd: listening on {}:{} data_dir={} runtime_dir={}", opts.listen_host, server.port(),
                  data_dir.string(), env.runtime_dir.string());
+    // Ready once the loop runs, which is when the listener answers: a unit ordered after
+    // funcd.service (Type=notify) may connect as soon as the manager hears this.
+    const std::string listening = fmt::format("listening on {}:{}", opts.listen_host, server.port());
+    boost::asio::post(io, [&notifier, &listening] { notifier.ready(listening); });
+    ServiceWatchdog watchdog(io, notifier);
+    watchdog.start();
 
     // Graceful stop: refuse new work, let in-flight invocations answer, end all workers.
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -331,6 +354,7 @@ int run_daemon(const DaemonOptions& options) {
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         spdlog::info("funcd: signal {} received; stopping ({} invocations in flight)", sig, dispatcher.in_flight());
+        notifier.stopping(fmt::format("stopping: {} invocations in flight", dispatcher.in_flight()));
         server.stop();
         if (metrics_server) metrics_server->stop();
         dispatcher.stop_accepting();

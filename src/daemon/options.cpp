@@ -101,7 +101,8 @@ std::string serve_usage() {
   --data-dir DIR                     database, code, logs (env FUNCD_DATA_DIR; default ./data)
   --api-token-file FILE              file holding the API token (else env FUNCD_API_TOKEN,
                                      else DATA_DIR/api-token, created at first start)
-  --runtime-dir DIR                  funcd's runtimes (default: the checkout's runtime/)
+  --runtime-dir DIR                  funcd's runtimes (default: share/funcd/runtime of the installation,
+                                     else the checkout's runtime/)
   --python PATH                      interpreter for the python3 runtime (default /usr/bin/python3)
   --node PATH                        Node.js for the nodejs runtimes (default /usr/bin/node)
   --init-timeout-ms N                how long a runtime may take to ask for its first event (default 10000)

@@ -19,7 +19,8 @@ struct DaemonOptions {
     std::filesystem::path data_dir = "data";
     std::optional<std::filesystem::path> api_token_file;
     std::optional<std::string> api_token;  // FUNCD_API_TOKEN
-    std::filesystem::path runtime_dir = FUNCD_DEFAULT_RUNTIME_DIR;
+    // Empty: the installed runtimes beside the binary, else the checkout's (install_layout.hpp).
+    std::filesystem::path runtime_dir;
     std::string python = "/usr/bin/python3";
     // Runs every nodejs runtime identifier (Debian's nodejs package installs it here).
     std::string node = "/usr/bin/node";

@@ -33,7 +33,11 @@ inline constexpr int kSandboxInitFixedArgs = 4;
 inline constexpr int kTelemetryLogFd = 4;
 
 // Where funcd-init is: `configured` when given, else next to the running program, else
-// where this build put it. Empty when none of them exists; `looked` then lists the places.
+// where an installation keeps it relative to the program (install_layout.hpp), else where
+// this build put it. Empty when none of them exists; `looked` then lists the places.
 std::filesystem::path find_sandbox_init(const std::filesystem::path& configured, std::string* looked);
+// The same, as if the running program were `self`.
+std::filesystem::path find_sandbox_init(const std::filesystem::path& configured, const std::filesystem::path& self,
+                                        std::string* looked);
 
 }  // namespace funcd
