@@ -468,7 +468,10 @@ TEST(Describe, ReportsEveryField) {
     EXPECT_EQ(d["architecture"], "x86_64");
     EXPECT_EQ(d["layers"], json::array());
     EXPECT_EQ(d["invoke_mode"], "BUFFERED");
-    EXPECT_EQ(d.size(), 22u);
+    EXPECT_EQ(d["log_format"], "Text");
+    EXPECT_TRUE(d["application_log_level"].is_null());
+    EXPECT_TRUE(d["system_log_level"].is_null());
+    EXPECT_EQ(d.size(), 25u);
 }
 
 TEST(DeployJson, ConcurrencyAndKeepAliveSettings) {
