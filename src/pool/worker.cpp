@@ -185,7 +185,7 @@ void Worker::deliver() {
     delivered_at_ = Clock::now();
     delivered_wall_ = now_wall;
     end_output_stretch({}, log_->limits().invocation_bytes);
-    log_->platform("START RequestId: {} Version: {}", current_->request_id, fn_->label());
+    log_->platform_for(current_->request_id, "START RequestId: {} Version: {}", current_->request_id, fn_->label());
     if (current_->capture_log)
         capture(*current_, fmt::format("START RequestId: {} Version: {}", current_->request_id, fn_->label()));
     arm_timer(std::chrono::seconds(fn_->config.timeout_s));
@@ -272,7 +272,8 @@ void Worker::on_stream_broken(std::string_view request_id) {
 
 void Worker::on_stream_cancelled(const std::string& request_id) {
     if (!current_ || !stream_ || request_id != current_->request_id || state_ == State::dead) return;
-    log_->platform("CLIENT_DISCONNECTED RequestId: {} the caller of the streamed response went away", request_id);
+    log_->platform_for(request_id, "CLIENT_DISCONNECTED RequestId: {} the caller of the streamed response went away",
+                       request_id);
     // As a timeout: the function is stopped, the invocation billed up to now, the worker replaced.
     kill();
     complete(Outcome::function_error,
@@ -306,7 +307,8 @@ RuntimeReply Worker::on_init_error(std::string_view error_type, std::string body
         body = error_document(type.empty() ? "Runtime.InitError" : type, body);
     }
     if (type.empty()) type = "Runtime.InitError";
-    log_->platform(fmt::format("INIT_ERROR {} {}", type, body));
+    log_->platform_for(current_ ? std::string_view(current_->request_id) : std::string_view(),
+                       fmt::format("INIT_ERROR {} {}", type, body));
     posted_init_error_.emplace(type, body);
     if (current_) complete(Outcome::init_error, std::move(body), std::move(type));
     kill();
@@ -318,7 +320,7 @@ void Worker::on_timer() {
     if (!initialised_at_) {
         auto message = fmt::format("the runtime did not ask for an event within {} ms of starting",
                                    settings_.init_timeout.count());
-        log_->platform("INIT_TIMEOUT " + message);
+        log_->platform_for(current_ ? std::string_view(current_->request_id) : std::string_view(), "INIT_TIMEOUT " + message);
         if (current_) complete(Outcome::init_error, error_document("Runtime.InitError", message), "Runtime.InitError");
         kill();
         return;
@@ -427,8 +429,8 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type,
     done(std::move(r));
 
     if (delivered) {
-        log_->platform("END RequestId: {}", inv->request_id);
-        log_->platform_with(report);
+        log_->platform_for(inv->request_id, "END RequestId: {}", inv->request_id);
+        log_->platform_with(inv->request_id, report);
     }
 
     if (keeps_running) {
@@ -470,7 +472,7 @@ void Worker::on_process_exit() {
         // syscall through a foreign ABI, e.g. int 0x80): an attempt worth an operator's eye.
         spdlog::warn("sandbox violation: function={} version={} pid={} killed by seccomp (SIGSYS)", fn_->config.name,
                      fn_->version, pid_);
-        log_->platform("SANDBOX_VIOLATION the runtime was killed by seccomp (SIGSYS)");
+        log_->platform_for(current_request_id(), "SANDBOX_VIOLATION the runtime was killed by seccomp (SIGSYS)");
     }
     spdlog::debug("worker: exited function={} pid={} {}", fn_->config.name, pid_, how);
     // The process is gone but what it forked may not be (same group); the rest is made sure
@@ -480,8 +482,8 @@ void Worker::on_process_exit() {
     InvocationPtr undelivered;
     if (current_) {
         if (delivered_ && resources_->out_of_memory()) {
-            log_->platform(fmt::format("OUT_OF_MEMORY RequestId: {} memory_mb={}", current_->request_id,
-                                       fn_->config.memory_mb));
+            log_->platform_for(current_->request_id, fmt::format("OUT_OF_MEMORY RequestId: {} memory_mb={}",
+                                                              current_->request_id, fn_->config.memory_mb));
             complete(Outcome::exit_error,
                      nlohmann::json{{"errorType", "Runtime.OutOfMemory"},
                                     {"errorMessage", fmt::format("RequestId: {} Error: Runtime exited with error: {}: "
