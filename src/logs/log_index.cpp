@@ -6,10 +6,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <vector>
 
 #include "funcd/logs/log_line.hpp"
 
@@ -28,6 +30,13 @@ constexpr std::size_t kMaxScannedLine = 8u << 20;
 // (a few thousand runs at most), so more means a damaged file, and a lookup stops holding
 // them there (1.5 MiB).
 constexpr std::size_t kMaxEntriesBetweenMarks = 1u << 16;
+// A rolled-over file never changes again, so its index is rewritten once sorted by request
+// (the header's third field: this flag and the size of the log it covers): a lookup then
+// binary-searches it, a few reads whatever the file's size, instead of reading it whole.
+// Sorting holds the file's entries in memory: up to this many (48 MiB; a 64 MiB log of
+// 64-byte records, each its own run, has a million), a larger index stays as written.
+constexpr std::uint64_t kSortedFlag = 1ull << 63;
+constexpr std::size_t kMaxSortedEntries = 2u << 20;
 
 std::uint32_t entry_check(std::uint64_t hash, std::uint64_t offset, std::uint32_t length) {
     std::uint64_t x = hash ^ (offset * 0x9E3779B97F4A7C15ull) ^ (std::uint64_t{length} << 17) ^ 0x5bd1e995ull;
@@ -58,10 +67,31 @@ bool write_all(int fd, const char* data, std::size_t n) {
     return true;
 }
 
-std::string header_for(std::uint64_t inode) {
+std::string header_for(std::uint64_t inode, std::uint64_t third = 0) {
     std::string h(kHeaderBytes, '\0');
     std::memcpy(h.data(), kMagic, sizeof kMagic);
     std::memcpy(h.data() + 8, &inode, sizeof inode);
+    std::memcpy(h.data() + 16, &third, sizeof third);
+    return h;
+}
+
+struct Header {
+    bool belongs = false;  // sound, and this log file's
+    bool sorted = false;
+    std::uint64_t covered = 0;  // sorted: the log's size it covers
+};
+
+Header read_header(int index_fd, int log_fd) {
+    Header h;
+    char header[kHeaderBytes];
+    if (::pread(index_fd, header, kHeaderBytes, 0) != static_cast<ssize_t>(kHeaderBytes)) return h;
+    std::uint64_t inode = 0, third = 0;
+    std::memcpy(&inode, header + 8, sizeof inode);
+    std::memcpy(&third, header + 16, sizeof third);
+    if (std::memcmp(header, kMagic, sizeof kMagic) != 0 || inode != inode_of(log_fd)) return h;
+    h.belongs = true;
+    h.sorted = (third & kSortedFlag) != 0;
+    h.covered = third & ~kSortedFlag;
     return h;
 }
 
@@ -156,11 +186,8 @@ IndexState read_index(const std::filesystem::path& path, int log_fd, std::uint64
     IndexState state;
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) return state;
-    char header[kHeaderBytes];
-    if (::pread(fd.get(), header, kHeaderBytes, 0) != static_cast<ssize_t>(kHeaderBytes)) return state;
-    std::uint64_t inode = 0;
-    std::memcpy(&inode, header + 8, sizeof inode);
-    if (std::memcmp(header, kMagic, sizeof kMagic) != 0 || inode != inode_of(log_fd)) return state;
+    // A sorted index is read by lookup_sorted; as entries in writing order it is no index.
+    if (const Header h = read_header(fd.get(), log_fd); !h.belongs || h.sorted) return state;
     state.belongs = true;
     state.good_end = kHeaderBytes;
     state.complete = true;
@@ -203,6 +230,72 @@ IndexState read_index(const std::filesystem::path& path, int log_fd, std::uint64
     }
     state.complete = !damaged && since_mark.empty();
     return state;
+}
+
+// Writes `entries` sorted by request (then offset) as the index of the log open as
+// `log_fd`, `log_size` bytes, all covered. False (logged) on an error.
+bool write_sorted_index(const std::filesystem::path& log, int log_fd, std::uint64_t log_size,
+                        std::vector<LogIndexEntry>& entries) {
+    static std::atomic<unsigned> serial{0};
+    std::sort(entries.begin(), entries.end(), [](const LogIndexEntry& a, const LogIndexEntry& b) {
+        return a.hash != b.hash ? a.hash < b.hash : a.offset < b.offset;
+    });
+    const auto final_path = log_index_path(log);
+    auto tmp = final_path;
+    tmp += ".tmp" + std::to_string(::getpid()) + "." + std::to_string(serial++);
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    const std::string header = header_for(inode_of(log_fd), log_size | kSortedFlag);
+    const bool ok = fd && write_all(fd.get(), header.data(), header.size()) &&
+                    write_all(fd.get(), reinterpret_cast<const char*>(entries.data()),
+                              entries.size() * sizeof(LogIndexEntry));
+    if (!ok || ::rename(tmp.c_str(), final_path.c_str()) != 0) {
+        spdlog::error("logs: writing the sorted index {} failed: {} (errno {})", final_path.string(),
+                      std::strerror(errno), errno);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    return true;
+}
+
+// The ranges of `want` in a sorted index: a binary search for the first, then the entries
+// that follow while they are of the same request. nullopt when the index is not sound
+// (it is then read no further: the caller reads the log).
+template <class Keep>
+bool lookup_sorted(int index_fd, std::uint64_t log_size, std::uint64_t want, Keep&& keep) {
+    struct stat st {};
+    if (::fstat(index_fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < kHeaderBytes ||
+        (static_cast<std::uint64_t>(st.st_size) - kHeaderBytes) % sizeof(LogIndexEntry) != 0)
+        return false;
+    const std::uint64_t count = (static_cast<std::uint64_t>(st.st_size) - kHeaderBytes) / sizeof(LogIndexEntry);
+    auto entry_at = [&](std::uint64_t i, LogIndexEntry& e) {
+        return ::pread(index_fd, &e, sizeof e, static_cast<off_t>(kHeaderBytes + i * sizeof e)) ==
+                   static_cast<ssize_t>(sizeof e) &&
+               entry_sound(e) && e.offset + e.length <= log_size;
+    };
+    std::uint64_t lo = 0, hi = count;
+    LogIndexEntry e;
+    while (lo < hi) {
+        const std::uint64_t mid = lo + (hi - lo) / 2;
+        if (!entry_at(mid, e)) return false;
+        if (e.hash < want) lo = mid + 1;
+        else hi = mid;
+    }
+    // The request's entries, a block at a time.
+    std::vector<LogIndexEntry> block(4096 / sizeof(LogIndexEntry));
+    for (std::uint64_t i = lo; i < count;) {
+        const std::uint64_t n = std::min<std::uint64_t>(block.size(), count - i);
+        const auto bytes = static_cast<ssize_t>(n * sizeof(LogIndexEntry));
+        if (::pread(index_fd, block.data(), static_cast<std::size_t>(bytes), static_cast<off_t>(kHeaderBytes + i * sizeof(LogIndexEntry))) != bytes)
+            return false;
+        for (std::uint64_t k = 0; k < n; ++k) {
+            const LogIndexEntry& b = block[k];
+            if (!entry_sound(b) || b.offset + b.length > log_size) return false;
+            if (b.hash != want) return true;
+            keep(b.offset, std::uint64_t{b.length});
+        }
+        i += n;
+    }
+    return true;
 }
 
 }  // namespace
@@ -340,17 +433,46 @@ std::vector<ByteRange> lookup_log_index(const std::filesystem::path& log, int lo
         found.push_back({offset, length});
         if (found.size() > max_ranges) found.pop_front();
     };
-    const IndexState state = read_index(log_index_path(log), log_fd, log_size, [&](const LogIndexEntry& e) {
+    const auto index_path = log_index_path(log);
+    {
+        UniqueFd index(::open(index_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (index) {
+            const Header h = read_header(index.get(), log_fd);
+            if (h.belongs && h.sorted && h.covered == log_size) {
+                if (lookup_sorted(index.get(), log_size, want, keep)) return {found.begin(), found.end()};
+                found.clear();
+            }
+        }
+    }
+    // A rolled-over file's entries are kept, while few enough, to be written sorted.
+    std::vector<LogIndexEntry> all;
+    bool collecting = repair;
+    auto collect = [&](const LogIndexEntry& e) {
+        if (!collecting) return;
+        if (all.size() >= kMaxSortedEntries) {
+            collecting = false;
+            all = {};
+            return;
+        }
+        all.push_back(e);
+    };
+    const IndexState state = read_index(index_path, log_fd, log_size, [&](const LogIndexEntry& e) {
         if (e.hash == want) keep(e.offset, e.length);
+        collect(e);
     });
-    const std::uint64_t covered = state.belongs ? state.covered : 0;
+    std::uint64_t covered = state.belongs ? state.covered : 0;
+    if (!state.belongs) {
+        found.clear();
+        all.clear();
+    }
     if (covered < log_size) {
-        if (!state.belongs) found.clear();
         scan_runs(log_fd, covered, log_size, [&](std::uint64_t h, std::uint64_t off, std::uint64_t len) {
             if (h == want) keep(off, len);
+            collect(make_index_entry(h, off, static_cast<std::uint32_t>(len)));
         });
-        if (repair) rebuild_log_index(log, log_fd, log_size);
+        covered = log_size;
     }
+    if (repair && collecting) write_sorted_index(log, log_fd, log_size, all);
     return {found.begin(), found.end()};
 }
 
