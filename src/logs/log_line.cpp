@@ -42,10 +42,14 @@ bool starts_with_tag(std::string_view message) {
     return tag_length(message, s, l) > 0;
 }
 
-// A backslash before one of these would read as an escape, so it is doubled.
-bool escapes_next(char next) {
-    return next == '\\' || next == 'n' || next == 'r' || next == '&' || next == '\n' || next == '\r';
-}
+// U+2424 SYMBOL FOR NEWLINE stands for a line feed; U+241B SYMBOL FOR ESCAPE makes the
+// next symbol literal ("\u241B\u2424", "\u241B\u241B") or, followed by '.', stands for
+// nothing. Visible in a terminal, and as good as absent from real output, so the rest of a
+// message (JSON's own \n escapes, backslashes, carriage returns) is written as it is.
+constexpr std::string_view kNewline = "\xE2\x90\xA4";
+constexpr std::string_view kEscape = "\xE2\x90\x9B";
+constexpr std::string_view kNothing = "\xE2\x90\x9B.";
+constexpr std::string_view kSpecial = "\n\xE2";  // what the fast path looks for
 
 void append_request_id(std::string& out, std::string_view request_id) {
     if (request_id.empty()) {
@@ -97,29 +101,29 @@ void append_log_prefix(std::string& out, std::string_view stamp, std::string_vie
 }
 
 void append_escaped_message(std::string& out, std::string_view m, bool tagged) {
-    if (!tagged && starts_with_tag(m)) out += "\\&";
+    if (!tagged && starts_with_tag(m)) out += kNothing;
     // Most messages need nothing: appended whole.
-    if (m.find_first_of("\n\r\\") == std::string_view::npos) {
+    if (m.find_first_of(kSpecial) == std::string_view::npos) {
         out += m;
         return;
     }
     for (std::size_t i = 0; i < m.size(); ++i) {
-        const char c = m[i];
-        if (c == '\n') {
-            out += "\\n";
-        } else if (c == '\r') {
-            out += "\\r";
-        } else if (c == '\\' && i + 1 < m.size() && escapes_next(m[i + 1])) {
-            out += "\\\\";
+        const std::string_view rest = m.substr(i);
+        if (m[i] == '\n') {
+            out += kNewline;
+        } else if (rest.starts_with(kNewline) || rest.starts_with(kEscape)) {
+            out += kEscape;
+            out += rest.substr(0, 3);
+            i += 2;
         } else {
-            out += c;
+            out += m[i];
         }
     }
 }
 
 void escape_message_in_place(std::string& out, std::size_t from, bool tagged) {
     const std::string_view written = std::string_view(out).substr(from);
-    if (written.find_first_of("\n\r\\") == std::string_view::npos && (tagged || !starts_with_tag(written))) return;
+    if (written.find_first_of(kSpecial) == std::string_view::npos && (tagged || !starts_with_tag(written))) return;
     const std::string raw(written);
     out.resize(from);
     append_escaped_message(out, raw, tagged);
@@ -135,17 +139,23 @@ std::string unescape_message(std::string_view e) {
     std::string out;
     out.reserve(e.size());
     for (std::size_t i = 0; i < e.size(); ++i) {
-        const char c = e[i];
-        if (c != '\\' || i + 1 == e.size()) {
-            out += c;
-            continue;
-        }
-        switch (e[i + 1]) {
-            case '\\': out += '\\'; ++i; break;
-            case 'n': out += '\n'; ++i; break;
-            case 'r': out += '\r'; ++i; break;
-            case '&': ++i; break;
-            default: out += c;  // not an escape: the backslash is the message's own
+        const std::string_view rest = e.substr(i);
+        if (rest.starts_with(kNewline)) {
+            out += '\n';
+            i += 2;
+        } else if (rest.starts_with(kEscape)) {
+            const std::string_view next = rest.substr(3);
+            if (next.starts_with(kNewline) || next.starts_with(kEscape)) {
+                out += next.substr(0, 3);
+                i += 5;
+            } else if (next.starts_with('.')) {
+                i += 3;
+            } else {
+                out += kEscape;  // not an escape: the symbol is the message's own
+                i += 2;
+            }
+        } else {
+            out += e[i];
         }
     }
     return out;

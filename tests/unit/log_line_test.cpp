@@ -3,6 +3,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -68,6 +69,9 @@ TEST(LogLine, NewlinesTabsBackslashesAndBytesSurvive) {
         "crlf\r\nline",
         "a backslash n: \\n, two: \\\\, one at the end \\",
         "\\\n\\\r\\&\\",
+        "the symbols themselves: \xE2\x90\xA4 and \xE2\x90\x9B and \xE2\x90\x9B. and \xE2\x90\x9B\xE2\x90\xA4",
+        "\xE2\x90\x9B.INFO\tan escape for nothing, literally",
+        "cut symbols \xE2\x90 and \xE2",
         std::string("non-UTF-8 \xff\xfe and NUL \0 byte", 27),
         R"({"message": "quoted \"x\" and a \n escape in JSON", "level": "INFO"})",
         "INFO\tlooks like a tag",
@@ -87,23 +91,25 @@ TEST(LogLine, NewlinesTabsBackslashesAndBytesSurvive) {
     }
 }
 
-TEST(LogLine, TextWithoutEscapesIsWrittenAsItIs) {
+TEST(LogLine, TextWithoutLineFeedsIsWrittenAsItIs) {
     std::string buffer;
-    const std::string json = R"({"a": "b \"c\" d\e", "path": "C:\dir", "nl": "x\ny"})";
+    const std::string json = R"({"a": "b \"c\" d\\e", "path": "C:\\dir", "trace": "x\n  y\r\n", "\u00e9": "é"})";
     append_log_line(buffer, kStamp, "r", LogStream::function, LogLevel::none, json);
-    // JSON's \" and a backslash before most letters need nothing; one before n is doubled.
-    EXPECT_NE(buffer.find(R"({"a": "b \"c\" d\e", "path": "C:\dir", "nl": "x\\ny"})"), std::string::npos)
-        << buffer;
+    EXPECT_EQ(buffer, std::string(kStamp) + "\tr\t" + json);
+    buffer.clear();
+    append_log_line(buffer, kStamp, "r", LogStream::function, LogLevel::error, "Traceback:\n  File x\nError");
+    EXPECT_EQ(buffer, std::string(kStamp) + "\tr\tERROR\tTraceback:\xE2\x90\xA4  File x\xE2\x90\xA4" "Error");
 }
 
 TEST(LogLine, RandomMessagesRoundTrip) {
     std::mt19937 rng(7);
-    const std::string alphabet = "\\nr&\n\r\tab {}\"\xff";
+    const std::vector<std::string> pieces = {"\\", "n", ".", "\n", "\r", "\t", "a", " ", "\xff", "\xE2", "\x90",
+                                             "\xE2\x90\xA4", "\xE2\x90\x9B", "INFO\t", "platform\t"};
     std::string buffer;
-    for (int i = 0; i < 5000; ++i) {
+    for (int i = 0; i < 20000; ++i) {
         std::string m;
-        const int len = static_cast<int>(rng() % 12);
-        for (int k = 0; k < len; ++k) m += alphabet[rng() % alphabet.size()];
+        const int len = static_cast<int>(rng() % 10);
+        for (int k = 0; k < len; ++k) m += pieces[rng() % pieces.size()];
         const LogLine line = round_trip(buffer, "r", LogStream::function, LogLevel::none, m);
         ASSERT_EQ(line.message(), m) << buffer;
     }
@@ -113,7 +119,7 @@ TEST(LogLine, FormattedTextIsEscapedInPlace) {
     std::string buffer = "prefix:";
     buffer += "line one\nline two";
     escape_message_in_place(buffer, 7, true);
-    EXPECT_EQ(buffer, "prefix:line one\\nline two");
+    EXPECT_EQ(buffer, "prefix:line one\xE2\x90\xA4line two");
 }
 
 TEST(LogLine, LinesFromBeforeTagsReadAsPlatformRecords) {

@@ -9,12 +9,13 @@
 // function's record, `platform` for funcd's own records (START, END, REPORT, INIT_*,
 // LOGS_DROPPED...), `platform.<LEVEL>` for one with a level. The message is the record's
 // text with as little changed as possible, so `tail -f` and grep keep working:
-//   - a line feed is written \n and a carriage return \r (a stack trace stays one line);
-//   - a backslash is doubled only where it would otherwise read as one of those escapes
-//     (before n, r, &, a backslash or a line break), so JSON's \" and most backslashes in
-//     text are written as they are;
-//   - an untagged message that itself begins with a tag and a tab starts with \& (an escape
-//     that stands for nothing), so it is never read back as tagged.
+//   - a line feed is written as U+2424 (a visible "NL" symbol), so a stack trace stays one
+//     line;
+//   - U+241B (a visible "ESC" symbol) before U+2424 or U+241B makes it the message's own, and
+//     followed by '.' stands for nothing: an untagged message that itself begins with a tag
+//     and a tab starts with it, so it is never read back as tagged.
+// Those symbols are as good as absent from real output, so everything else (JSON's \n
+// escapes, backslashes, carriage returns) is written as it is.
 // Tabs and every other byte, invalid UTF-8 included, are written as they are.
 #include <optional>
 #include <string>
