@@ -1,5 +1,7 @@
 #include "funcd/gateway/logs_api.hpp"
 
+#include "funcd/gateway/log_event_stream.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <map>
@@ -54,61 +56,6 @@ std::string answer_lines(const LogResults& results) {
     }
     return body;
 }
-
-// One client of `follow=true`: each record that passes its filter as an SSE event.
-class SseFollower : public LogFollower {
-public:
-    SseFollower(std::shared_ptr<ResponseStream> stream, LogFilter filter, std::uint64_t buffer_bytes)
-        : stream_(std::move(stream)), filter_(std::move(filter)), buffer_bytes_(buffer_bytes) {}
-
-    void on_line(std::string_view raw) override {
-        if (!live()) return;
-        const auto line = parse_log_line(raw);
-        if (!line || !filter_.matches(*line)) return;
-        offer("data: " + dump(log_record_json({}, *line)) + "\n\n");
-    }
-    void on_heartbeat() override {
-        if (live() && fits(kHeartbeat.size())) stream_->write(kHeartbeat);
-    }
-    void on_end(std::string_view reason) override {
-        if (!live()) return;
-        if (dropped_ > 0) stream_->write(dropped_event());
-        stream_->write(fmt::format("event: end\ndata: {}\n\n", dump(json{{"reason", reason}})));
-        stream_->finish();
-    }
-
-private:
-    static constexpr std::string_view kHeartbeat = ": heartbeat\n\n";
-
-    bool live() const { return !stream_->cancelled() && stream_->state() == ResponseStream::State::open; }
-    bool fits(std::size_t n) const { return stream_->buffered() + n <= buffer_bytes_; }
-    std::string dropped_event() const {
-        return fmt::format("event: dropped\ndata: {}\n\n", dump(json{{"records", dropped_}}));
-    }
-    // A client that reads more slowly than the function logs: what does not fit is skipped
-    // and counted, and said once there is room again, before the next record.
-    void offer(const std::string& event) {
-        if (dropped_ > 0) {
-            const std::string marker = dropped_event();
-            if (!fits(marker.size() + event.size())) {
-                ++dropped_;
-                return;
-            }
-            stream_->write(marker);
-            dropped_ = 0;
-        }
-        if (!fits(event.size())) {
-            ++dropped_;
-            return;
-        }
-        stream_->write(event);
-    }
-
-    std::shared_ptr<ResponseStream> stream_;
-    LogFilter filter_;
-    std::uint64_t buffer_bytes_;
-    std::uint64_t dropped_ = 0;
-};
 
 }  // namespace
 
@@ -249,7 +196,7 @@ void LogsApi::query(const std::optional<std::string>& function, LogsRequest q, h
 void LogsApi::follow(const std::string& function, LogsRequest q, http::Responder& respond) {
     const auto& limits = logs_.api_limits();
     auto stream = std::make_shared<ResponseStream>(limits.follower_buffer_bytes, "text/event-stream");
-    auto follower = std::make_shared<SseFollower>(stream, std::move(q.filter), limits.follower_buffer_bytes);
+    auto follower = std::make_shared<LogEventStream>(stream, std::move(q.filter), limits.follower_buffer_bytes);
     if (auto refused = logs_.follow(function, follower)) {
         http::Response r = error_response(429, "TooManyRequestsException", *refused);
         r.headers.emplace_back("Retry-After", "1");
