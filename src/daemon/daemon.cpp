@@ -224,7 +224,7 @@ int run_daemon(const DaemonOptions& options) {
     const EnvCipher env_cipher = EnvCipher::load(data_dir / "env.keys");
     Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency, env_cipher);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal", {opts.limits.metering, opts.usage_retention});
-    LogDirectory logs(io, data_dir / "logs", opts.limits.output);
+    LogDirectory logs(io, data_dir / "logs", opts.limits.output, opts.limits.logs);
     std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
     boost::asio::thread_pool launch_threads(kLaunchThreads);
     MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
@@ -273,8 +273,9 @@ int run_daemon(const DaemonOptions& options) {
                      env.runtimes, aws, {opts.max_concurrency, opts.limits.runtime_api.stream_buffer_bytes});
     const observe::MetricsEndpoint metrics_endpoint(io, blocking, metrics,
                                                     {dispatcher, pools, async, memory, logs, usage}, opts.prices);
+    LogsApi logs_api(io, blocking, registry, usage, logs);
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, http_trigger, changes, lambda,
-                   locations, env.runtimes, opts.prices, token, counting ? &metrics_endpoint : nullptr);
+                   locations, env.runtimes, opts.prices, token, logs_api, counting ? &metrics_endpoint : nullptr);
     pools.on_pool_drained([&changes] { changes.collect_code_garbage(); });
     changes.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
 
@@ -330,7 +331,9 @@ int run_daemon(const DaemonOptions& options) {
     std::function<void()> wait_for_invocations;
     auto deadline = std::chrono::steady_clock::now();
     wait_for_workers = [&] {
-        if (pools.live_workers() == 0 || std::chrono::steady_clock::now() >= deadline) {
+        // Follow streams end with the daemon: their last event is sent before it stops.
+        if ((pools.live_workers() == 0 && logs_api.streams_open() == 0) ||
+            std::chrono::steady_clock::now() >= deadline) {
             if (pools.live_workers() > 0) spdlog::warn("funcd: {} workers did not exit in time", pools.live_workers());
             io.stop();
             return;
@@ -357,6 +360,7 @@ int run_daemon(const DaemonOptions& options) {
         notifier.stopping(fmt::format("stopping: {} invocations in flight", dispatcher.in_flight()));
         server.stop();
         if (metrics_server) metrics_server->stop();
+        logs.end_followers();
         dispatcher.stop_accepting();
         async.stop();
         deadline = std::chrono::steady_clock::now() + kShutdownGrace;

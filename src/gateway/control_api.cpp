@@ -33,7 +33,7 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                        TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
                        CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices,
-                       std::string api_token, const observe::MetricsEndpoint* metrics)
+                       std::string api_token, LogsApi& logs, const observe::MetricsEndpoint* metrics)
     : io_(io),
       blocking_(blocking),
       bulk_(bulk),
@@ -50,6 +50,7 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
       runtimes_(runtimes),
       prices_(prices),
       api_token_(std::move(api_token)),
+      logs_(logs),
       metrics_(metrics) {}
 
 http::Response ControlApi::too_large(std::string_view method, std::string_view target,
@@ -129,6 +130,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
         }
         if (events_.handle(t, req, respond)) return;
         if (triggers_.handle(t, req, respond)) return;
+        if (logs_.handle(t, req, respond)) return;
         if (http_.handle_api(t, req, respond)) return;
         if (s.size() >= 3 && s[1] == "functions") {
             const std::string& name = s[2];

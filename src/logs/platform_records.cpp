@@ -78,8 +78,8 @@ void PlatformRecords::emit(FunctionLog* log, std::string* line, LogLevel level, 
 void PlatformRecords::init_start(FunctionLog& log, const InitStartFigures& f) const {
     if (!wanted(kInitStartLevel)) return;
     if (format_.format == LogFormat::text) {
-        log.platform("INIT_START Runtime Version: {}\tRuntime Version ARN: {}", f.runtime_version,
-                     f.runtime_version_arn);
+        log.platform_for({}, "INIT_START Runtime Version: {}\tRuntime Version ARN: {}", f.runtime_version,
+                         f.runtime_version_arn);
         return;
     }
     emit(&log, nullptr, kInitStartLevel, {},
@@ -92,10 +92,11 @@ void PlatformRecords::init_start(FunctionLog& log, const InitStartFigures& f) co
 }
 
 void PlatformRecords::init_failed(FunctionLog& log, std::string_view text, std::string_view status,
-                                  std::string_view error_type, std::int64_t duration_us) const {
+                                  std::string_view error_type, std::int64_t duration_us,
+                                  std::string_view request_id) const {
     if (!wanted(kInitReportLevel)) return;
     if (format_.format == LogFormat::text) {
-        log.platform(text);
+        log.platform_for(request_id, text);
         return;
     }
     json record{{"initializationType", "on-demand"},
@@ -103,14 +104,14 @@ void PlatformRecords::init_failed(FunctionLog& log, std::string_view text, std::
                 {"status", status},
                 {"metrics", {{"durationMs", millis(duration_us)}}}};
     if (!error_type.empty()) record["errorType"] = error_type;
-    emit(&log, nullptr, kInitReportLevel, {}, envelope("platform.initReport", std::move(record)));
+    emit(&log, nullptr, kInitReportLevel, request_id, envelope("platform.initReport", std::move(record)));
 }
 
 void PlatformRecords::start(FunctionLog* log, std::string* line, std::string_view request_id, std::string_view version,
                             std::string_view trace_id) const {
     if (!wanted(kStartLevel)) return;
     if (format_.format == LogFormat::text) {
-        if (log) log->platform("START RequestId: {} Version: {}", request_id, version);
+        if (log) log->platform_for(request_id, "START RequestId: {} Version: {}", request_id, version);
         if (line) *line = fmt::format("START RequestId: {} Version: {}", request_id, version);
         return;
     }
@@ -122,7 +123,7 @@ void PlatformRecords::start(FunctionLog* log, std::string* line, std::string_vie
 void PlatformRecords::end(FunctionLog* log, std::string* line, const InvocationFigures& f) const {
     if (!wanted(kRuntimeDoneLevel)) return;
     if (format_.format == LogFormat::text) {
-        if (log) log->platform("END RequestId: {}", f.request_id);
+        if (log) log->platform_for(f.request_id, "END RequestId: {}", f.request_id);
         if (line) *line = fmt::format("END RequestId: {}", f.request_id);
         return;
     }
@@ -136,7 +137,7 @@ void PlatformRecords::report(FunctionLog* log, std::string* line, const Invocati
     if (!wanted(kReportLevel)) return;
     if (format_.format == LogFormat::text) {
         // Straight into the log's buffer: the line every invocation writes.
-        if (log) log->platform_with([&](auto out) { report_text(out, f); });
+        if (log) log->platform_with(f.request_id, [&](auto out) { report_text(out, f); });
         if (line) {
             line->clear();
             report_text(std::back_inserter(*line), f);
@@ -170,7 +171,7 @@ void PlatformRecords::logs_dropped(FunctionLog* log, std::string* line, std::str
 void PlatformRecords::notice(FunctionLog& log, std::string_view text, std::string_view request_id) const {
     if (!wanted(kNoticeLevel)) return;
     if (format_.format == LogFormat::text) {
-        log.platform(text);
+        log.platform_for(request_id, text);
         return;
     }
     // funcd's own: no Lambda event says these. The first word names it, the rest says it.

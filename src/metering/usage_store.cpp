@@ -231,6 +231,9 @@ UsageStore::UsageStore(const std::filesystem::path& db_path, const std::filesyst
                       "ALTER TABLE usage ADD COLUMN trigger TEXT; COMMIT;");
             spdlog::info("usage store: records have a trace id and a trigger from now on");
         }
+        // What a trace's records are found by (GET /v1/logs?trace_id=): an index costs each
+        // committed record one more entry, a scan of the ledger per query would grow with it.
+        exec(db_, "CREATE INDEX IF NOT EXISTS usage_trace ON usage(trace_id);");
 
         query_db_ = open_db(db_path, options_.limits.storage_timeout);
         // Queries look at their deadline as they run, so a scan of a huge table ends too.
@@ -778,6 +781,36 @@ std::vector<UsageRecord> UsageStore::invocations(const InvocationQuery& q) {
         stmt.bind(++n, static_cast<std::int64_t>(std::clamp(q.limit, 1, kMaxRecordsLimit)));
         while (stmt.step())
             if (auto r = record_from(stmt)) out.push_back(std::move(*r));
+        return out;
+    });
+}
+
+std::vector<UsageRecord> UsageStore::trace_invocations(std::string_view root,
+                                                      const std::optional<std::string>& function, int limit) {
+    const auto deadline = Clock::now() + options_.limits.storage_timeout;
+    flush_until(deadline);
+    // Trace ids are stored as the header, Root first ("Root=<root>;Parent=...;Sampled=0"):
+    // the trace's ids are the range from "Root=<root>" to just before "Root=<root><" ('<'
+    // follows ';'), which the index finds without a scan.
+    const std::string low = "Root=" + std::string(root);
+    const std::string high = low + "<";
+    std::string sql = std::string("SELECT ") + kRecordColumns + " FROM usage WHERE trace_id >= ?1 AND trace_id < ?2";
+    if (function) sql += " AND function = ?3";
+    sql += " ORDER BY start_us DESC, request_id DESC";
+    return with_query_db(deadline, [&](sqlite3* db) {
+        std::vector<UsageRecord> out;
+        Statement stmt(db, sql);
+        stmt.bind(1, low);
+        stmt.bind(2, high);
+        if (function) stmt.bind(3, *function);
+        while (static_cast<int>(out.size()) < limit && stmt.step()) {
+            auto r = record_from(stmt);
+            if (!r) continue;
+            // Only this Root: the text after it ends the field.
+            const std::string_view rest = std::string_view(r->trace_id).substr(low.size());
+            if (!rest.empty() && rest.front() != ';') continue;
+            out.push_back(std::move(*r));
+        }
         return out;
     });
 }

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <algorithm>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -59,13 +60,16 @@ protected:
         fs::remove_all(dir_, ignored);
     }
 
+    // The log files, not their indexes (<file>.idx).
     std::uintmax_t total_size() const {
         std::uintmax_t total = 0;
-        for (const auto& e : fs::directory_iterator(dir_)) total += e.file_size();
+        for (const auto& e : fs::directory_iterator(dir_))
+            if (e.path().extension() != ".idx") total += e.file_size();
         return total;
     }
     std::size_t file_count() const {
-        return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()));
+        return static_cast<std::size_t>(std::count_if(fs::directory_iterator(dir_), fs::directory_iterator(),
+                                                      [](const auto& e) { return e.path().extension() != ".idx"; }));
     }
 
     fs::path dir_;

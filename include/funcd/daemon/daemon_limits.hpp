@@ -9,6 +9,7 @@
 
 #include "funcd/dispatch/async_limits.hpp"
 #include "funcd/gateway/connection_limits.hpp"
+#include "funcd/logs/logs_api_limits.hpp"
 #include "funcd/logs/output_limits.hpp"
 #include "funcd/metering/metering_limits.hpp"
 #include "funcd/observe/observe_limits.hpp"
@@ -20,6 +21,7 @@ struct DaemonLimits {
     http::ConnectionLimits gateway;
     RuntimeApiLimits runtime_api;
     OutputLimits output;
+    LogsApiLimits logs;
     MeteringLimits metering;
     AsyncLimits async;
     // The metrics listener (--metrics-listen).

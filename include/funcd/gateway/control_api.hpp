@@ -15,6 +15,7 @@
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/gateway/event_api.hpp"
 #include "funcd/gateway/function_changes.hpp"
+#include "funcd/gateway/logs_api.hpp"
 #include "funcd/lambda_api/code_locations.hpp"
 #include "funcd/lambda_api/lambda_api.hpp"
 #include "funcd/gateway/http_trigger.hpp"
@@ -35,7 +36,7 @@ public:
                PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
                CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices, std::string api_token,
-               const observe::MetricsEndpoint* metrics = nullptr);
+               LogsApi& logs, const observe::MetricsEndpoint* metrics = nullptr);
 
     // For http::Server: every request of the listener (/v1, Lambda's API, function URLs...).
     void handle(http::Request req, http::Responder respond);
@@ -87,6 +88,7 @@ private:
     const RuntimeCatalog& runtimes_;
     Prices prices_;
     std::string api_token_;
+    LogsApi& logs_;
     const observe::MetricsEndpoint* metrics_;  // null: --metrics off
 };
 

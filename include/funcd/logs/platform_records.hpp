@@ -62,8 +62,9 @@ public:
     void init_start(FunctionLog& log, const InitStartFigures& f) const;
     // A worker's init failed (INIT_ERROR, INIT_TIMEOUT / platform.initReport): `text` is the
     // Text line, `status` error or timeout, `duration_us` since the launch.
+    // `request_id`: the invocation that waited for this worker, if one did.
     void init_failed(FunctionLog& log, std::string_view text, std::string_view status, std::string_view error_type,
-                     std::int64_t duration_us) const;
+                     std::int64_t duration_us, std::string_view request_id = {}) const;
     // Each returns the record as written, when `line` is set (for an invocation's log
     // tail), and writes it to `log` when `log` is set: a caller answered before the log is
     // written renders first and writes after.

@@ -129,6 +129,11 @@ public:
     // One function's records, throttles included, newest first, through the (function,
     // start) index: the work grows with `limit`, not with the table.
     std::vector<UsageRecord> invocations(const InvocationQuery& q);
+    // The invocations of one trace (`root`: its Root value, "1-<8 hex>-<24 hex>"), of every
+    // function or of `function`, newest first, at most `limit`; throttles included. Through
+    // the index on trace ids: the work grows with the trace, not with the ledger.
+    std::vector<UsageRecord> trace_invocations(std::string_view root, const std::optional<std::string>& function,
+                                               int limit);
     // The statistics of every step in [since, until) (invocation_stats.hpp): one scan of the
     // function's records in the range through the (function, start) index.
     std::vector<StatsBucket> stats(const StatsQuery& q);
