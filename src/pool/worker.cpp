@@ -322,7 +322,8 @@ RuntimeReply Worker::on_init_error(std::string_view error_type, std::string body
     }
     if (type.empty()) type = "Runtime.InitError";
     platform_.init_failed(*log_, fmt::format("INIT_ERROR {} {}", type, body), "error", type,
-                          micros(Clock::now() - launched_at_), current_ ? std::string_view(current_->request_id) : std::string_view());
+                          micros(Clock::now() - launched_at_),
+                          current_ ? std::string_view(current_->request_id) : std::string_view());
     posted_init_error_.emplace(type, body);
     if (current_) complete(Outcome::init_error, std::move(body), std::move(type));
     kill();
@@ -335,7 +336,8 @@ void Worker::on_timer() {
         auto message = fmt::format("the runtime did not ask for an event within {} ms of starting",
                                    settings_.init_timeout.count());
         platform_.init_failed(*log_, "INIT_TIMEOUT " + message, "timeout", "Runtime.InitError",
-                              micros(Clock::now() - launched_at_), current_ ? std::string_view(current_->request_id) : std::string_view());
+                              micros(Clock::now() - launched_at_),
+                          current_ ? std::string_view(current_->request_id) : std::string_view());
         if (current_) complete(Outcome::init_error, error_document("Runtime.InitError", message), "Runtime.InitError");
         kill();
         return;
