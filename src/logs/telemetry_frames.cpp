@@ -23,6 +23,12 @@ constexpr std::uint32_t kTypeBits = 0x1F;
 
 TelemetryFrameParser::TelemetryFrameParser(std::size_t max_piece_bytes) : max_piece_(std::max<std::size_t>(max_piece_bytes, 1)) {}
 
+namespace {
+// The latest microsecond stamp std::chrono::system_clock (nanoseconds in 64 bits) can hold.
+constexpr std::uint64_t kLatestStampMicros =
+    static_cast<std::uint64_t>(std::chrono::system_clock::duration::max().count() / 1000);
+}  // namespace
+
 bool TelemetryFrameParser::start_record(TelemetryFrame& out) {
     const auto type = static_cast<std::uint32_t>(big_endian(header_.data(), 4));
     const std::uint32_t form = type & 0x3;
@@ -34,8 +40,13 @@ bool TelemetryFrameParser::start_record(TelemetryFrame& out) {
         return false;
     }
     remaining_ = big_endian(header_.data() + 4, 4);
-    const auto micros = static_cast<std::int64_t>(big_endian(header_.data() + 8, 8));
-    time_ = std::chrono::system_clock::time_point(std::chrono::microseconds(micros));
+    // A runtime's clock, as it sends it; a stamp the system clock cannot hold (before the
+    // epoch, or past what its nanoseconds reach in 2262) would overflow: none, and the record
+    // is stamped when it is logged.
+    const auto micros = big_endian(header_.data() + 8, 8);
+    time_.reset();
+    if (micros <= kLatestStampMicros)
+        time_ = std::chrono::system_clock::time_point(std::chrono::microseconds(static_cast<std::int64_t>(micros)));
     level_ = static_cast<LogLevel>(level);
     json_ = form == kFormJson;
     header_have_ = 0;

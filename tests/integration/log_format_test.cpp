@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon_harness.hpp"
+#include "funcd/logs/log_line.hpp"
 
 namespace funcd::testing {
 namespace {
@@ -34,21 +35,13 @@ std::vector<LogLine> log_lines(const std::string& text) {
         if (end == std::string::npos) end = text.size();
         const std::string line = text.substr(at, end - at);
         at = end + 1;
-        const auto tab = line.find('\t');
-        if (tab == std::string::npos) {
+        const auto parsed = parse_log_line(line);
+        if (!parsed) {
             out.push_back({line, std::nullopt, ""});
             continue;
         }
-        LogLine l{line.substr(0, tab), std::nullopt, line.substr(tab + 1)};
-        // funcd's records are "<time>\t<text>"; the function's "<time>\t<request id or ->\t<text>".
-        const bool platform = l.message.starts_with("{\"time\"") || l.message.starts_with("START ") ||
-                              l.message.starts_with("END ") || l.message.starts_with("REPORT ") ||
-                              l.message.starts_with("INIT_START ");
-        if (!platform) {
-            const auto second = l.message.find('\t');
-            l.request_id = l.message.substr(0, second);
-            l.message = second == std::string::npos ? "" : l.message.substr(second + 1);
-        }
+        LogLine l{std::string(parsed->stamp), std::nullopt, parsed->message()};
+        if (parsed->stream == LogStream::function) l.request_id = std::string(parsed->request_id);
         out.push_back(std::move(l));
     }
     return out;
@@ -197,7 +190,7 @@ TEST(LogFormat, TextStaysAsItWasAndATracebackIsOneLine) {
         if (l.message.starts_with("[ERROR] ValueError: multi")) {
             ++error_lines;
             EXPECT_EQ(l.request_id, id);
-            EXPECT_NE(l.message.find("\rTraceback (most recent call last):\r"), std::string::npos) << l.message;
+            EXPECT_NE(l.message.find("\nTraceback (most recent call last):\n"), std::string::npos) << l.message;
             EXPECT_NE(l.message.find("inner()"), std::string::npos) << l.message;
         }
     }
@@ -302,7 +295,8 @@ TEST(LogFormat, ACustomRuntimesFramesAreRecordsAndGarbageIsSaidOnce) {
     std::vector<std::string> messages;
     for (const auto& l : mine) messages.push_back(l.message);
     EXPECT_EQ(std::count(messages.begin(), messages.end(), "debug record"), 0);
-    EXPECT_EQ(std::count(messages.begin(), messages.end(), "info record\rsecond line"), 1) << ::testing::PrintToString(messages);
+    EXPECT_EQ(std::count(messages.begin(), messages.end(), "info record\nsecond line"), 1)
+        << ::testing::PrintToString(messages);
     EXPECT_EQ(std::count(messages.begin(), messages.end(), R"({"level": "ERROR", "message": "json record"})"), 1);
     EXPECT_EQ(std::count(messages.begin(), messages.end(), "plain line"), 1) << "bare stdout as before";
 
@@ -347,8 +341,11 @@ TEST(LogFormat, ALongRecordIsLoggedInPiecesWithinTheInvocationsBudget) {
     auto next = d.invoke("big", "{}");
     ASSERT_EQ(next.status, 200) << next.body;
     const std::string after = log_after(d, "big", next.header("x-funcd-request-id"));
-    EXPECT_NE(after.find("\t" + next.header("x-funcd-request-id") + "\tinfo record\rsecond line\n"), std::string::npos)
-        << after;
+    const auto after_lines = log_lines(after);
+    const auto whole = std::count_if(after_lines.begin(), after_lines.end(), [&](const LogLine& l) {
+        return l.request_id == next.header("x-funcd-request-id") && l.message == "info record\nsecond line";
+    });
+    EXPECT_EQ(whole, 1) << after;
 }
 
 }  // namespace

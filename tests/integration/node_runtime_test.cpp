@@ -101,7 +101,7 @@ TEST(NodeRuntime, CommonJsAndEsModuleExamplesRun) {
     // console.info: one record with the time, the request id and the level, as the
     // output line of that invocation.
     const std::string id = e.header("x-funcd-request-id");
-    EXPECT_TRUE(std::regex_search(log, std::regex("\t" + id + "\t[0-9]{4}-[0-9TZ:.-]+\t" + id + "\tINFO\tgreeting esm\n")))
+    EXPECT_TRUE(std::regex_search(log, std::regex("\t" + id + "\tINFO\t[0-9]{4}-[0-9TZ:.-]+\t" + id + "\tINFO\tgreeting esm\n")))
         << log;
 }
 
@@ -235,9 +235,10 @@ TEST(NodeRuntime, InitErrorsAreReportedAsPythonsAre) {
             return log.find("INIT_ERROR " + c.type) != std::string::npos;
         })) << c.name << ": " << log;
         EXPECT_NE(log.find("INIT_START Runtime Version: nodejs:"), std::string::npos) << log;
-        // The runtime's record, before any event (request id `-` for funcd, `undefined` for the runtime).
+        // The runtime's record, before any event (request id `-` and its level for funcd, `undefined`
+        // for the runtime).
         EXPECT_TRUE(std::regex_search(
-            log, std::regex(R"(\t-\t[0-9]{4}-[0-9TZ:.-]+\tundefined\tERROR\tUncaught Exception \t\{.*"errorType":")" +
+            log, std::regex(R"(\t-\tERROR\t[0-9]{4}-[0-9TZ:.-]+\tundefined\tERROR\tUncaught Exception \t\{.*"errorType":")" +
                             c.type + "\"")))
             << c.name << ": " << log;
     }

@@ -15,6 +15,7 @@
 
 #include "funcd/common/api_error.hpp"
 #include "funcd/logs/function_log.hpp"
+#include "funcd/logs/log_line.hpp"
 #include "funcd/logs/platform_records.hpp"
 #include "funcd/logs/telemetry_frames.hpp"
 #include "funcd/registry/function_config.hpp"
@@ -171,7 +172,8 @@ std::vector<Piece> parse(TelemetryFrameParser& p, const std::string& stream, std
         TelemetryFrame f;
         while (p.next(data, f))
             out.push_back({f.level, f.json,
-                           std::chrono::duration_cast<std::chrono::microseconds>(f.time.time_since_epoch()).count(),
+                           f.time ? std::chrono::duration_cast<std::chrono::microseconds>(f.time->time_since_epoch()).count()
+                                  : -1,
                            std::string(f.payload), f.last});
         EXPECT_TRUE(data.empty());
     }
@@ -201,6 +203,19 @@ TEST(TelemetryFrames, EveryLevelAndBothFormsAsTheRuntimeInterfaceClientsWriteThe
     EXPECT_EQ(parse(whole, stream, stream.size()), expected);
     EXPECT_FALSE(whole.malformed());
     EXPECT_FALSE(whole.mid_record());
+}
+
+// A stamp the system clock cannot hold (its nanoseconds end in 2262) would overflow: such a
+// record has no stamp of its own and is stamped when it is logged.
+TEST(TelemetryFrames, AStampBeyondTheClocksRangeIsLeftOut) {
+    TelemetryFrameParser p(1024);
+    const auto pieces = parse(p, frame(0xA55A0003, "far", -6'727'636'073'941'130'590) +
+                                     frame(0xA55A0003, "latest", 9'223'372'036'854'775), 1024);
+    ASSERT_EQ(pieces.size(), 2u);
+    EXPECT_EQ(pieces[0].micros, -1) << "no stamp";
+    EXPECT_EQ(pieces[0].payload, "far");
+    EXPECT_EQ(pieces[1].micros, 9'223'372'036'854'775) << "the latest the clock holds is kept";
+    EXPECT_FALSE(p.malformed());
 }
 
 TEST(TelemetryFrames, SplitAcrossReadsAnywhere) {
@@ -272,13 +287,21 @@ protected:
     }
     void TearDown() override { fs::remove_all(dir_); }
 
-    // The messages written, one per line: each line's fields after the time (and, for the
-    // function's own records, the request id).
+    // The messages written, one per line (each line's time, request id and tag read off). All
+    // of them are platform records, and each names its invocation's request id, if any.
     std::vector<std::string> lines() {
         log_->flush();
         std::ifstream in(dir_ / "fn.log");
         std::vector<std::string> out;
-        for (std::string line; std::getline(in, line);) out.push_back(line.substr(line.find('\t') + 1));
+        for (std::string line; std::getline(in, line);) {
+            const auto parsed = parse_log_line(line);
+            EXPECT_TRUE(parsed) << line;
+            if (!parsed) continue;
+            EXPECT_EQ(parsed->stream, LogStream::platform) << line;
+            const std::string message = parsed->message();
+            if (message.find("req-1") != std::string::npos) EXPECT_EQ(parsed->request_id, "req-1") << line;
+            out.push_back(message);
+        }
         return out;
     }
 
@@ -407,7 +430,8 @@ TEST_F(PlatformRecordsTest, FunctionRecordsKeepTheRuntimesTimeAndStayOneLine) {
     std::ifstream in(dir_ / "fn.log");
     std::string line;
     ASSERT_TRUE(std::getline(in, line));
-    EXPECT_EQ(line, "2023-11-14T22:13:20.123Z\treq-1\tError: boom\r    at f (app.js:1:1)");
+    // Its level as the line's tag, its line feed as U+2424: one line, read back whole.
+    EXPECT_EQ(line, "2023-11-14T22:13:20.123Z\treq-1\tERROR\tError: boom\xE2\x90\xA4    at f (app.js:1:1)");
     EXPECT_FALSE(std::getline(in, line));
 }
 

@@ -17,6 +17,7 @@
 // the bytes it was fed since as dropped.
 #include <array>
 #include <chrono>
+#include <optional>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,7 +31,8 @@ namespace funcd {
 struct TelemetryFrame {
     LogLevel level = LogLevel::none;
     bool json = false;  // the runtime formatted the payload as a JSON record
-    std::chrono::system_clock::time_point time;
+    // The runtime's stamp; none when it is past what the system clock holds (the year 2262).
+    std::optional<std::chrono::system_clock::time_point> time;
     std::string_view payload;  // valid until the parser's next call
     bool last = true;          // false: more of the same record follows
 };
@@ -66,7 +68,7 @@ private:
     std::uint64_t remaining_ = 0;  // payload bytes of the current record not yet taken
     LogLevel level_ = LogLevel::none;
     bool json_ = false;
-    std::chrono::system_clock::time_point time_;
+    std::optional<std::chrono::system_clock::time_point> time_;
     std::string buffer_;  // a piece being gathered across reads
     bool clear_buffer_ = false;
     std::string error_;

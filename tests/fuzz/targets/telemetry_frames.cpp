@@ -40,7 +40,8 @@ Outcome run(std::string_view stream, std::size_t piece) {
         while (parser.next(data, f)) {
             FUZZ_CHECK(f.payload.size() <= kPiece, std::to_string(f.payload.size()));
             out.records += std::to_string(static_cast<int>(f.level)) + (f.json ? "j" : "t") +
-                           std::to_string(f.time.time_since_epoch().count()) + (f.last ? "." : "+") +
+                           (f.time ? std::to_string(f.time->time_since_epoch().count()) : std::string("none")) +
+                           (f.last ? "." : "+") +
                            std::to_string(f.payload.size()) + ":";
             out.records.append(f.payload);
             out.payload_bytes += f.payload.size();
