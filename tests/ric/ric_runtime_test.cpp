@@ -177,11 +177,11 @@ TEST_F(RicRuntime, AnswersWithTheHandlersResultAndLambdasContext) {
         EXPECT_TRUE(second.header("x-funcd-init-duration-ms").empty());
 
         // console.log is one record per call, with the time, the request id and the level,
-        // which funcd files under that invocation.
+        // which funcd files under that invocation with the level as the line's tag.
         const std::string id = second.header("x-funcd-request-id");
         const std::string log = log_after(d, name, id);
         EXPECT_TRUE(std::regex_search(
-            log, std::regex("\t" + id + "\t[0-9]{4}-[0-9TZ:.-]+\t" + id + "\tINFO\tevent \\{\"n\":2\\}\n")))
+            log, std::regex("\t" + id + "\tINFO\t[0-9]{4}-[0-9TZ:.-]+\t" + id + "\tINFO\tevent \\{\"n\":2\\}\n")))
             << log;
         EXPECT_NE(log.find("REPORT RequestId: " + id + "\tDuration: "), std::string::npos) << log;
     }
