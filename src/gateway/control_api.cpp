@@ -10,6 +10,7 @@
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/trace_id.hpp"
 #include "funcd/gateway/api_request.hpp"
+#include "funcd/gateway/dashboard.hpp"
 #include "funcd/registry/record_changes.hpp"
 
 namespace funcd {
@@ -118,6 +119,8 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
                 return respond(error_response(404, "NotFoundException", "metrics are off (--metrics off)"));
             return metrics_->respond(req, std::move(respond));
         }
+        // The dashboard's files: public, they hold no data (the page reads /v1 with the token).
+        if (auto page = dashboard::respond(t, req)) return respond(std::move(*page));
         if (http_.handle_endpoint(t, req, respond)) return;
         if (locations_.handle(t, req, respond)) return;
         if (s.empty() || s[0] != "v1")

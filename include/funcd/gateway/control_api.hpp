@@ -1,5 +1,6 @@
 #pragma once
-// The HTTP API: /healthz, the authenticated /v1 control API and /metrics, and invocations.
+// The HTTP API: /healthz, the authenticated /v1 control API and /metrics, invocations, and
+// the dashboard's files under /ui (dashboard.hpp).
 // Blocking work (unpacking code, SQLite queries) runs on `blocking`; everything that
 // touches pools and workers runs on the loop.
 #include <functional>
