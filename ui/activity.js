@@ -2,7 +2,7 @@
 // errors and throttles; duration percentiles; cold starts and init time; GB-seconds and cost.
 import { api, path, query } from './api.js';
 import { el, fill, section, errorBox, button } from './dom.js';
-import { lineChart } from './charts.js';
+import { lineChart, label } from './charts.js';
 import * as f from './format.js';
 
 // Ranges and their steps: at most a few hundred points, far under the API's 1,440.
@@ -47,7 +47,7 @@ export async function renderActivity(holder, page, name) {
       const xLabel = chosen.ms > 86400e3 ? (iso) => iso.slice(5, 16).replace('T', ' ') : (iso) => iso.slice(11, 16);
       fill(body,
         el('p', { class: 'muted' },
-          `${f.count(t.invocations)} invocations, ${f.count(t.errors)} errors ${f.percent(t.errors, t.invocations)}, `
+          `${f.count(t.invocations)} invocation${t.invocations === 1 ? '' : 's'}, ${f.count(t.errors)} errors ${f.percent(t.errors, t.invocations)}, `
           + `${f.count(t.throttles)} throttles, ${f.count(t.cold)} cold starts ${f.percent(t.cold, t.invocations)}; `
           + `${f.gbs(t.gbs)} GB-s, `, el('span', { title: t.cost + ' USD', id: 'activity-cost' }, f.usd(t.cost)),
           ` (step ${stats.step_s} s, UTC)`),
@@ -73,7 +73,7 @@ export async function renderActivity(holder, page, name) {
           ], format: (v) => f.gbs(String(v)) }),
           lineChart({ xLabel, title: 'Cost (USD per step)', starts, series: [
             { label: 'cost', values: pick((s) => Number(s.cost_usd)) },
-          ], format: (v) => f.usd(String(v)) })));
+          ], format: (v) => f.usd(String(v)), yLabel: (v) => (v ? '$' + label(v) : '$0') })));
     } catch (err) {
       if (err.name !== 'AbortError') fill(body, errorBox(err));
     }

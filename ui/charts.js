@@ -6,7 +6,7 @@ import { clock } from './format.js';
 
 const W = 560;
 const H = 150;
-const PAD = { left: 48, right: 8, top: 8, bottom: 20 };
+const PAD = { left: 72, right: 8, top: 8, bottom: 20 };
 
 // A round upper bound for the y axis: 1, 2 or 5 times a power of ten.
 export function niceMax(v) {
@@ -16,15 +16,20 @@ export function niceMax(v) {
   return 10 * p;
 }
 
-function label(v, unit) {
-  const n = v >= 100 || v === 0 ? v.toFixed(0) : v >= 1 ? String(Number(v.toFixed(1))) : String(Number(v.toPrecision(2)));
+export function label(v, unit) {
+  let n;
+  if (v >= 100 || v === 0) n = v.toFixed(0);
+  else if (v >= 1) n = String(Number(v.toFixed(1)));
+  else n = v.toFixed(Math.min(20, 1 - Math.floor(Math.log10(v))));  // plain notation, two digits
   return unit ? n + ' ' + unit : n;
 }
 
 // `starts`: the steps' start times (ISO); `series`: [{label, values (numbers or null)}].
 // `format(v)` writes a value in the hover titles.
 // `xLabel(iso)` writes the time axis' labels.
-export function lineChart({ title, starts, series, unit = '', format = (v) => label(v, unit), xLabel = clock }) {
+// `yLabel(v)` the value axis'.
+export function lineChart({ title, starts, series, unit = '', format = (v) => label(v, unit), xLabel = clock,
+                            yLabel = (v) => label(v, unit) }) {
   const n = starts.length;
   const innerW = W - PAD.left - PAD.right;
   const innerH = H - PAD.top - PAD.bottom;
@@ -34,11 +39,12 @@ export function lineChart({ title, starts, series, unit = '', format = (v) => la
   const x = (i) => PAD.left + (n <= 1 ? innerW / 2 : (i * innerW) / (n - 1));
   const y = (v) => PAD.top + innerH - (v / max) * innerH;
 
-  const chart = svg('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title });
+  // Drawn at its own size (never scaled up, so its text stays small), narrower screens shrink it.
+  const chart = svg('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': title });
   for (const frac of [0, 0.5, 1]) {
     const yy = y(max * frac);
     chart.append(svg('line', { class: 'grid-line', x1: PAD.left, x2: W - PAD.right, y1: yy, y2: yy }),
-                 svg('text', { class: 'axis-label', x: PAD.left - 4, y: yy + 3, 'text-anchor': 'end' }, label(max * frac, unit)));
+                 svg('text', { class: 'axis-label', x: PAD.left - 4, y: yy + 3, 'text-anchor': 'end' }, yLabel(max * frac)));
   }
   if (n > 0) {
     for (const i of [0, Math.floor((n - 1) / 2), n - 1]) {

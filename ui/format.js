@@ -21,22 +21,28 @@ export function sumDecimals(values) {
   return fromScaled(values.reduce((acc, v) => acc + toScaled(v), 0n));
 }
 
+// Three significant digits in plain notation (money is never shown as 6.2e-7).
+function small(n) {
+  return n.toFixed(Math.min(20, 2 - Math.floor(Math.log10(n))));
+}
+
 export function usd(s) {
   const n = Number(s);
   if (!n) return '$0';
   if (n >= 1) return '$' + n.toFixed(2);
   if (n >= 0.01) return '$' + n.toFixed(4);
-  return '$' + n.toPrecision(3);
+  return '$' + small(n);
 }
 
 export function gbs(s) {
   const n = Number(s);
   if (!n) return '0';
-  return n >= 1 ? n.toFixed(1) : n.toPrecision(3);
+  return n >= 1 ? n.toFixed(1) : small(n);
 }
 
 export function ms(v) {
   if (v === null || v === undefined) return '–';
+  if (v === 0) return '0 ms';
   if (v >= 1000) return (v / 1000).toFixed(2) + ' s';
   if (v >= 10) return v.toFixed(0) + ' ms';
   return v.toFixed(v >= 1 ? 1 : 3) + ' ms';

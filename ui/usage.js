@@ -1,7 +1,7 @@
 // #/usage: usage and cost by function and by day (UTC), with totals, from /v1/usage.
 import { api, query, mapLimited } from './api.js';
 import { el, fill, errorBox, button } from './dom.js';
-import { lineChart } from './charts.js';
+import { lineChart, label } from './charts.js';
 import * as f from './format.js';
 
 const DAY_MS = 86400e3;
@@ -58,7 +58,7 @@ export async function renderUsage(view, page) {
           + `${all.prices.per_request} USD per request. Totals are exact; the table rounds.`),
         lineChart({ xLabel: (iso) => iso.slice(5, 10), title: 'Cost per day (USD)', starts: days.map((d) => d.toISOString()), series: [
           { label: 'cost', values: byDay.map((d) => Number(d.cost_usd)) },
-        ], format: (v) => f.usd(String(v)) }),
+        ], format: (v) => f.usd(String(v)), yLabel: (v) => (v ? '$' + label(v) : '$0') }),
         el('h2', null, 'By function (most expensive first)'),
         usageTable('usage-by-function', 'Function',
           (u) => el('a', { href: '#/functions/' + encodeURIComponent(u.name) }, u.name), byCost, all.total),
