@@ -76,7 +76,7 @@ TEST(DashboardFiles, EveryFileOfUiIsEmbeddedWithItsBytesAndDigest) {
     for (const auto& f : dashboard::embedded_files()) {
         embedded.insert(std::string(f.path));
         const std::string disk = read_all(kUiDir / f.path);
-        EXPECT_EQ(f.bytes, disk) << f.path << " differs from the source tree: the build did not embed it anew";
+        EXPECT_TRUE(f.bytes == disk) << f.path << " differs from the source tree: the build did not embed it anew";
         EXPECT_EQ(f.sha256, sha256_hex(disk)) << f.path;
     }
     EXPECT_EQ(embedded, on_disk);
