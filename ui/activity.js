@@ -47,8 +47,8 @@ export async function renderActivity(holder, page, name) {
       const xLabel = chosen.ms > 86400e3 ? (iso) => iso.slice(5, 16).replace('T', ' ') : (iso) => iso.slice(11, 16);
       fill(body,
         el('p', { class: 'muted' },
-          `${f.count(t.invocations)} invocation${t.invocations === 1 ? '' : 's'}, ${f.count(t.errors)} errors ${f.percent(t.errors, t.invocations)}, `
-          + `${f.count(t.throttles)} throttles, ${f.count(t.cold)} cold starts ${f.percent(t.cold, t.invocations)}; `
+          `${f.plural(t.invocations, 'invocation')}, ${f.plural(t.errors, 'error')} ${f.percent(t.errors, t.invocations)}, `
+          + `${f.plural(t.throttles, 'throttle')}, ${f.plural(t.cold, 'cold start')} ${f.percent(t.cold, t.invocations)}; `
           + `${f.gbs(t.gbs)} GB-s, `, el('span', { title: t.cost + ' USD', id: 'activity-cost' }, f.usd(t.cost)),
           ` (step ${stats.step_s} s, UTC)`),
         el('div', { class: 'charts' },

@@ -53,6 +53,11 @@ export function count(n) {
   return Number(n).toLocaleString('en-US');
 }
 
+// "1 error", "2 errors".
+export function plural(n, word, words = word + 's') {
+  return count(n) + ' ' + (n === 1 ? word : words);
+}
+
 export function percent(part, whole) {
   if (!whole) return '';
   const p = (100 * part) / whole;

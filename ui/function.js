@@ -16,7 +16,7 @@ function facts(pairs) {
 }
 
 function summary(fn) {
-  const reserved = fn.reserved_concurrency === null ? 'unreserved' : String(fn.reserved_concurrency);
+  const reserved = fn.reserved_concurrency === null ? 'unreserved' : 'reserved ' + fn.reserved_concurrency;
   return facts([
     ['Runtime', fn.runtime + (fn.runtime_version ? ' (' + fn.runtime_version + ')' : '')],
     ['Handler', fn.handler],
@@ -25,7 +25,7 @@ function summary(fn) {
     ['Timeout', fn.timeout_s + ' s'],
     ['Workers', `${fn.instances.busy} busy, ${fn.instances.idle} idle`],
     ['Running now', String(fn.running)],
-    ['Concurrency', `reserved ${reserved}, provisioned ${fn.provisioned.ready}/${fn.provisioned.requested}`],
+    ['Concurrency', `${reserved}, provisioned ${fn.provisioned.ready}/${fn.provisioned.requested}`],
     ['Async queue', `${fn.async.queue_depth} queued` + (fn.async.oldest_event_age_s !== null
       ? `, oldest ${f.seconds(fn.async.oldest_event_age_s)}` : '')],
     ['Last deployed', f.time(fn.last_modified)],

@@ -46,7 +46,10 @@ export async function renderTriggers(holder, page, fn) {
     }),
     part('Asynchronous invocations', async () => {
       const c = await api(path('functions', name, 'event-config'), { signal });
-      return el('p', null, `${c.maximum_retry_attempts} retries after ${c.retry_delays_s.join(', ') || '–'} s; `
+      const retries = c.maximum_retry_attempts === 0 ? 'No retries'
+        : `${c.maximum_retry_attempts} ${c.maximum_retry_attempts === 1 ? 'retry' : 'retries'} after `
+          + `${c.retry_delays_s.slice(0, c.maximum_retry_attempts).join(', ')} s`;
+      return el('p', null, `${retries}; `
         + `events older than ${f.seconds(c.maximum_event_age_s)} are not attempted again; `
         + `on success → ${c.on_success ?? 'nothing'}, on failure → ${c.on_failure ?? 'a dead letter only'}.`);
     }),
