@@ -4,8 +4,9 @@
 #   cmake -DBASE_DIR=<dir> -DOUTPUT=<file.cpp> -DFILES=<a|b|...> -P embed_files.cmake
 #
 # FILES are paths relative to BASE_DIR; each becomes one EmbeddedFile with its path, its
-# bytes and the SHA-256 of its bytes (the ETag's source). The build runs it when one of the
-# files changes (src/CMakeLists.txt).
+# bytes, the SHA-256 of its bytes (the ETag's source) and, for text, its gzip form (when
+# that is smaller), compressed once here rather than per request. The build runs it when one
+# of the files changes (src/CMakeLists.txt).
 cmake_minimum_required(VERSION 3.25)
 
 foreach(var BASE_DIR OUTPUT FILES)
@@ -16,6 +17,7 @@ endforeach()
 
 string(REPLACE "|" ";" FILES "${FILES}")
 list(SORT FILES)
+get_filename_component(work_dir "${OUTPUT}" DIRECTORY)
 set(arrays "")
 set(entries "")
 set(index 0)
@@ -32,7 +34,29 @@ foreach(rel IN LISTS FILES)
     set(bytes "0x00,")  # an array may not be empty; the size below says 0
   endif()
   string(APPEND arrays "// ${rel}\nconst unsigned char k${index}[] = {\n    ${bytes}\n};\n")
-  string(APPEND entries "        {\"${rel}\", bytes(k${index}, ${size}), \"${sha}\"},\n")
+
+  # Text compresses to a third or less; images are compressed already.
+  set(gzip "{}")
+  if(rel MATCHES "\\.(html|js|css|svg|json|txt)$")
+    set(gz "${work_dir}/embed-${index}.gz")
+    file(ARCHIVE_CREATE OUTPUT "${gz}" PATHS "${path}" FORMAT raw COMPRESSION GZip COMPRESSION_LEVEL 9)
+    file(READ "${gz}" gz_hex HEX)
+    file(REMOVE "${gz}")
+    # The header's modification time (bytes 4 to 7) set to 0, "none", so that a build of the
+    # same files embeds the same bytes.
+    string(SUBSTRING "${gz_hex}" 0 8 gz_head)
+    string(SUBSTRING "${gz_hex}" 16 -1 gz_tail)
+    set(gz_hex "${gz_head}00000000${gz_tail}")
+    string(LENGTH "${gz_hex}" gz_hex_length)
+    math(EXPR gz_size "${gz_hex_length} / 2")
+    if(gz_size LESS size)
+      string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," gz_bytes "${gz_hex}")
+      string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){24})" "\\1\n    " gz_bytes "${gz_bytes}")
+      string(APPEND arrays "const unsigned char k${index}_gzip[] = {\n    ${gz_bytes}\n};\n")
+      set(gzip "bytes(k${index}_gzip, ${gz_size})")
+    endif()
+  endif()
+  string(APPEND entries "        {\"${rel}\", bytes(k${index}, ${size}), \"${sha}\", ${gzip}},\n")
   math(EXPR index "${index} + 1")
 endforeach()
 

@@ -20,7 +20,10 @@ const EmbeddedFile* find_file(std::string_view path) {
     return nullptr;
 }
 
-std::string etag_of(const EmbeddedFile& f) { return "\"" + std::string(f.sha256.substr(0, kEtagHexDigits)) + "\""; }
+// The gzip form is another representation, so it has a tag of its own (RFC 9110 section 8.8.3).
+std::string etag_of(const EmbeddedFile& f, bool gzip) {
+    return "\"" + std::string(f.sha256.substr(0, kEtagHexDigits)) + (gzip ? "-gzip" : "") + "\"";
+}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -37,6 +40,25 @@ bool none_match_hits(std::string_view header, std::string_view etag) {
         if (tag == "*") return true;
         if (tag.starts_with("W/")) tag.remove_prefix(2);
         if (tag == etag) return true;
+    }
+    return false;
+}
+
+// Accept-Encoding names gzip (or *) without q=0 (RFC 9110 section 12.5.3).
+bool accepts_gzip(std::string_view header) {
+    while (!header.empty()) {
+        const auto comma = header.find(',');
+        std::string_view item = trim(header.substr(0, comma));
+        header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
+        const auto semi = item.find(';');
+        const std::string_view coding = trim(item.substr(0, semi));
+        if (!api::iequals(coding, "gzip") && coding != "*") continue;
+        if (semi == std::string_view::npos) return true;
+        std::string_view weight = trim(item.substr(semi + 1));
+        if (!weight.starts_with("q=") && !weight.starts_with("Q=")) return true;
+        weight.remove_prefix(2);
+        // q=0, q=0.0, q=0.000 refuse it; any other weight accepts it.
+        return weight.find_first_not_of("0.") != std::string_view::npos;
     }
     return false;
 }
@@ -95,15 +117,19 @@ std::optional<http::Response> respond(const api::ParsedTarget& t, const http::Re
         if (!file) {
             r = api::error_response(404, "NotFoundException", "the dashboard has no file '" + path + "'");
         } else {
-            std::string etag = etag_of(*file);
+            const bool gzip = !file->gzip.empty() && accepts_gzip(req.header("accept-encoding"));
+            std::string etag = etag_of(*file, gzip);
             if (none_match_hits(req.header("if-none-match"), etag)) {
                 r.status = 304;
                 r.content_type.clear();
             } else {
                 r.status = 200;
                 r.content_type = std::string(content_type_for(file->path));
-                r.body = std::string(file->bytes);
+                r.body = std::string(gzip ? file->gzip : file->bytes);
+                if (gzip) r.headers.emplace_back("Content-Encoding", "gzip");
             }
+            // Caches keep the two forms apart.
+            if (!file->gzip.empty()) r.headers.emplace_back("Vary", "Accept-Encoding");
             r.headers.emplace_back("ETag", std::move(etag));
             // Kept, but checked with the daemon before each use: a new build's files are
             // seen at once, an unchanged file costs a 304.

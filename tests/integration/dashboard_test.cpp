@@ -39,6 +39,15 @@ TEST(DashboardServing, PageAndFilesNeedNoTokenAndCarryTheSecurityHeaders) {
     auto again = http_request(d.port(), "GET", "/ui/app.js", {}, {{"If-None-Match", http_request(d.port(), "GET", "/ui/app.js").header("etag")}});
     EXPECT_EQ(again.status, 304);
     EXPECT_TRUE(again.body.empty());
+    // Compressed for clients that take gzip.
+    auto plain = http_request(d.port(), "GET", "/ui/function.js");
+    auto zipped = http_request(d.port(), "GET", "/ui/function.js", {}, {{"Accept-Encoding", "gzip"}});
+    EXPECT_EQ(zipped.status, 200);
+    EXPECT_EQ(zipped.header("content-encoding"), "gzip");
+    EXPECT_EQ(zipped.header("vary"), "Accept-Encoding");
+    EXPECT_EQ(std::to_string(zipped.body.size()), zipped.header("content-length"));
+    EXPECT_LT(zipped.body.size() * 2, plain.body.size());
+    EXPECT_EQ(plain.header("content-encoding"), "");
     auto head = http_request(d.port(), "HEAD", "/ui/app.css");
     EXPECT_EQ(head.status, 200);
     EXPECT_TRUE(head.body.empty());

@@ -3,6 +3,9 @@
 #include "funcd/gateway/dashboard.hpp"
 
 #include <openssl/sha.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
@@ -56,6 +59,18 @@ std::string header(const Response& r, std::string_view name) {
     return {};
 }
 
+// What `gzip -dc` makes of `compressed`.
+std::string gunzip(std::string_view compressed) {
+    const fs::path dir = fs::temp_directory_path() / ("funcd-gunzip-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "in.gz", std::ios::binary) << compressed;
+    const std::string cmd = "gzip -dc '" + (dir / "in.gz").string() + "' > '" + (dir / "out").string() + "'";
+    const int rc = std::system(cmd.c_str());
+    std::string out = rc == 0 ? read_all(dir / "out") : "gzip -dc failed";
+    fs::remove_all(dir);
+    return out;
+}
+
 void expect_security_headers(const Response& r) {
     EXPECT_EQ(header(r, "Content-Security-Policy"),
               "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -80,6 +95,21 @@ TEST(DashboardFiles, EveryFileOfUiIsEmbeddedWithItsBytesAndDigest) {
         EXPECT_EQ(f.sha256, sha256_hex(disk)) << f.path;
     }
     EXPECT_EQ(embedded, on_disk);
+}
+
+TEST(DashboardFiles, TextIsAlsoEmbeddedGzippedAndTheSameOnceUnzipped) {
+    std::size_t plain = 0;
+    std::size_t zipped = 0;
+    for (const auto& f : dashboard::embedded_files()) {
+        if (f.path.ends_with(".png")) continue;
+        ASSERT_FALSE(f.gzip.empty()) << f.path;
+        EXPECT_LT(f.gzip.size(), f.bytes.size()) << f.path;
+        EXPECT_EQ(f.gzip.substr(4, 4), std::string(4, '\0')) << f.path << ": no time in the header";
+        EXPECT_TRUE(gunzip(f.gzip) == f.bytes) << f.path;
+        plain += f.bytes.size();
+        zipped += f.gzip.size();
+    }
+    EXPECT_LT(zipped * 2, plain) << "text compresses to well under half";
 }
 
 TEST(DashboardFiles, PagesLoadNoInlineCodeAndScriptsNeverWriteMarkup) {
@@ -139,6 +169,31 @@ TEST(Dashboard, AMatchingEtagIsAnswered304WithoutABody) {
     EXPECT_EQ(get("/ui/app.js", {{"if-none-match", "\"other\""}}).status, 200);
     // Another file's tag does not match.
     EXPECT_EQ(get("/ui/app.css", {{"if-none-match", etag}}).status, 200);
+}
+
+TEST(Dashboard, SendsTheGzipFormToClientsThatAcceptIt) {
+    Response plain = get("/ui/app.js");
+    EXPECT_EQ(header(plain, "Content-Encoding"), "");
+    EXPECT_EQ(header(plain, "Vary"), "Accept-Encoding");
+
+    Response zipped = get("/ui/app.js", {{"accept-encoding", "br, gzip, deflate"}});
+    EXPECT_EQ(zipped.status, 200);
+    EXPECT_EQ(header(zipped, "Content-Encoding"), "gzip");
+    EXPECT_EQ(header(zipped, "Vary"), "Accept-Encoding");
+    EXPECT_EQ(zipped.content_type, "text/javascript; charset=utf-8");
+    EXPECT_LT(zipped.body.size(), plain.body.size());
+    EXPECT_EQ(gunzip(zipped.body), plain.body);
+    expect_security_headers(zipped);
+    // Two representations, two tags: each revalidates only itself.
+    EXPECT_NE(header(zipped, "ETag"), header(plain, "ETag"));
+    EXPECT_EQ(get("/ui/app.js", {{"accept-encoding", "gzip"}, {"if-none-match", header(zipped, "ETag")}}).status, 304);
+    EXPECT_EQ(get("/ui/app.js", {{"if-none-match", header(zipped, "ETag")}}).status, 200);
+
+    EXPECT_EQ(header(get("/ui/app.js", {{"accept-encoding", "GZIP;q=0.5"}}), "Content-Encoding"), "gzip");
+    EXPECT_EQ(header(get("/ui/app.js", {{"accept-encoding", "*"}}), "Content-Encoding"), "gzip");
+    EXPECT_EQ(header(get("/ui/app.js", {{"accept-encoding", "gzip;q=0"}}), "Content-Encoding"), "");
+    EXPECT_EQ(header(get("/ui/app.js", {{"accept-encoding", "gzip; q=0.000, br"}}), "Content-Encoding"), "");
+    EXPECT_EQ(header(get("/ui/app.js", {{"accept-encoding", "identity"}}), "Content-Encoding"), "");
 }
 
 TEST(Dashboard, UnknownFilesAndOtherMethodsAreRefusedWithTheHeadersToo) {

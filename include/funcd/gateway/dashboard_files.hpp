@@ -11,6 +11,7 @@ struct EmbeddedFile {
     std::string_view path;    // relative to ui/, '/'-separated, e.g. "index.html"
     std::string_view bytes;
     std::string_view sha256;  // of `bytes`, lower-case hex
+    std::string_view gzip;    // `bytes` gzip-compressed; empty when that would not be smaller
 };
 
 // Every file of ui/, sorted by path. Defined in the generated dashboard_files.cpp.
