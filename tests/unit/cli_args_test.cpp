@@ -61,6 +61,7 @@ TEST(CliArgs, MistakesAreUsageErrors) {
 TEST(CliArgs, ClosestMatchOnlyForTypos) {
     EXPECT_EQ(closest_match("hello-wrld", {"hello-world", "goodbye"}), "hello-world");
     EXPECT_EQ(closest_match("dpeloy", {"deploy", "invoke", "logs"}), "deploy");
+    EXPECT_EQ(closest_match("ecoh", {"echo", "resize"}), "echo") << "a swap of neighbours is one edit";
     EXPECT_FALSE(closest_match("zzz", {"deploy", "invoke"}));
     EXPECT_FALSE(closest_match("same", {"same"})) << "the word itself is no suggestion";
 }
