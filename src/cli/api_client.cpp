@@ -201,8 +201,10 @@ void ApiClient::stream(const std::string& target, const std::function<bool(std::
     while (!parser.is_done()) {
         parser.get().body().data = buf;
         parser.get().body().size = sizeof buf;
+        // read_some: whatever has arrived, not a full buffer, so each record is passed on
+        // as soon as it comes.
         ec = c.run(idle_timeout, [&](auto done) {
-            http::async_read(c.stream(), c.buffer(), parser, [done](beast::error_code r, std::size_t) { done(r); });
+            http::async_read_some(c.stream(), c.buffer(), parser, [done](beast::error_code r, std::size_t) { done(r); });
         });
         if (ec == http::error::need_buffer) ec = {};
         if (ec == http::error::end_of_stream || ec == net::error::eof) break;
