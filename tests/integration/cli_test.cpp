@@ -269,5 +269,159 @@ TEST_F(Cli, FindsTheTokenInTheDataDirectoryWhenNoneIsGiven) {
     EXPECT_NE(missing.err.find("no API token"), std::string::npos) << missing.err;
 }
 
+TEST_F(Cli, LogsQueryAndFollow) {
+    Daemon d;
+    deploy(d);
+    const auto first = d.invoke("echo", R"({"n": 1})");
+    ASSERT_EQ(first.status, 200) << first.body;
+    const std::string first_id = first.header("x-funcd-request-id");
+    log_after(d, "echo", first_id);
+    const auto second = d.invoke("echo", R"({"n": 2})");
+    log_after(d, "echo", second.header("x-funcd-request-id"));
+
+    const auto all = run(d, {"logs", "echo"});
+    ASSERT_EQ(all.status, 0) << all.err;
+    EXPECT_NE(all.out.find("got {\"n\": 1}"), std::string::npos) << all.out;
+    EXPECT_NE(all.out.find("got {\"n\": 2}"), std::string::npos) << all.out;
+    EXPECT_NE(all.out.find(first_id.substr(0, 8)), std::string::npos) << all.out;
+
+    const auto one = run(d, {"logs", "echo", "--request-id", first_id, "-o", "json", "--since", "10m"});
+    ASSERT_EQ(one.status, 0) << one.err;
+    std::size_t lines = 0;
+    for (std::size_t at = 0; at < one.out.size(); at = one.out.find('\n', at) + 1) {
+        const json record = json::parse(one.out.substr(at, one.out.find('\n', at) - at));
+        EXPECT_EQ(record["request_id"], first_id);
+        ++lines;
+    }
+    EXPECT_GE(lines, 4u) << "START, the output, END, REPORT: " << one.out;
+    EXPECT_EQ(one.out.find("got {\"n\": 2}"), std::string::npos);
+
+    EXPECT_EQ(run(d, {"logs", "echo", "--since", "yesterday"}).status, 2);
+    EXPECT_EQ(run(d, {"logs", "ecoh"}).status, 5);
+
+    // Follow: the recent records, then what is written while it runs, each once; the
+    // function's deletion ends it.
+    CliProcess follow({"logs", "echo", "-f"}, env(d), home_ / "work");
+    ASSERT_TRUE(follow.read_until([](const std::string& out, const std::string&) {
+        return out.find("got {\"n\": 2}") != std::string::npos;
+    }, std::chrono::milliseconds(10'000))) << follow.so_far().out << follow.so_far().err;
+    ASSERT_EQ(d.invoke("echo", R"({"n": 3})").status, 200);
+    EXPECT_TRUE(follow.read_until([](const std::string& out, const std::string&) {
+        return out.find("got {\"n\": 3}") != std::string::npos;
+    }, std::chrono::milliseconds(10'000))) << follow.so_far().out << follow.so_far().err;
+    ASSERT_EQ(d.api("DELETE", "/v1/functions/echo").status, 204);
+    const auto ended = follow.wait(std::chrono::milliseconds(10'000));
+    EXPECT_EQ(ended.status, 0) << ended.err;
+    EXPECT_NE(ended.err.find("was deleted"), std::string::npos) << ended.err;
+    auto count = [&](const std::string& needle) {
+        std::size_t n = 0;
+        for (auto at = ended.out.find(needle); at != std::string::npos; at = ended.out.find(needle, at + 1)) ++n;
+        return n;
+    };
+    EXPECT_EQ(count("got {\"n\": 2}"), 1u) << ended.out;
+    EXPECT_EQ(count("got {\"n\": 3}"), 1u) << ended.out;
+}
+
+TEST_F(Cli, UsagePerFunctionAndPerDay) {
+    Daemon d;
+    deploy(d);
+    for (int i = 0; i < 2; ++i) ASSERT_EQ(d.invoke("echo").status, 200);
+    ASSERT_EQ(d.invoke("echo", R"({"fail": 1})").status, 200);
+
+    const auto doc = run(d, {"usage", "-o", "json"});
+    ASSERT_EQ(doc.status, 0) << doc.err;
+    EXPECT_EQ(doc.json()["total"]["invocations"], 3);
+    EXPECT_EQ(doc.json()["functions"][0]["name"], "echo");
+    EXPECT_EQ(doc.json()["functions"][0]["errors"], 1);
+
+    const auto days = run(d, {"usage", "--by", "day", "--since", "24h", "-o", "json"});
+    ASSERT_EQ(days.status, 0) << days.err;
+    const json per_day = days.json()["days"];
+    int sum = 0;
+    for (const auto& day : per_day) sum += day["invocations"].get<int>();
+    EXPECT_EQ(sum, 3);
+    EXPECT_GE(per_day.size(), 1u);
+    EXPECT_LE(per_day.size(), 2u) << "24 hours touch one or two UTC days";
+
+    const auto table = run(d, {"usage", "--since", "1h"});
+    ASSERT_EQ(table.status, 0) << table.err;
+    EXPECT_NE(table.out.find("echo"), std::string::npos) << table.out;
+    EXPECT_NE(table.out.find("total"), std::string::npos) << table.out;
+    const auto none = run(d, {"usage", "--until", "2000-01-01T00:00:00Z", "-o", "json"});
+    ASSERT_EQ(none.status, 0) << none.err;
+    EXPECT_EQ(none.json()["total"]["invocations"], 0);
+    EXPECT_EQ(run(d, {"usage", "--by", "week"}).status, 2);
+}
+
+TEST_F(Cli, UrlShowsAndOpensTheFunctionUrl) {
+    Daemon d;
+    deploy(d);
+    const std::string url = "http://127.0.0.1:" + std::to_string(d.port()) + "/fn/echo";
+    const auto shown = run(d, {"url", "echo", "--quiet"});
+    ASSERT_EQ(shown.status, 0) << shown.err;
+    EXPECT_EQ(shown.out, url + "\n");
+    EXPECT_EQ(http_request(d.port(), "GET", "/fn/echo").status, 401);
+
+    const auto opened = run(d, {"url", "echo", "--auth", "none", "-o", "json"});
+    ASSERT_EQ(opened.status, 0) << opened.err;
+    EXPECT_EQ(opened.json()["auth"], "none");
+    EXPECT_EQ(opened.json()["url"], url);
+    EXPECT_EQ(http_request(d.port(), "GET", "/fn/echo").status, 200);
+    const json described = d.api("GET", "/v1/functions/echo").json();
+    EXPECT_EQ(described["handler"], "app.handler") << "the other settings stay";
+}
+
+TEST_F(Cli, DeadLettersListRedriveAndRemove) {
+    Daemon d;
+    deploy(d);
+    ASSERT_EQ(d.api("PUT", "/v1/functions/echo/event-config", R"({"maximum_retry_attempts": 0})").status, 200);
+    for (int i = 0; i < 2; ++i)
+        ASSERT_EQ(http_request(d.port(), "POST", "/v1/functions/echo/invoke", R"({"fail": 9})",
+                               {{"Authorization", "Bearer " + Daemon::kToken}, {"X-Funcd-Invocation-Type", "Event"}})
+                      .status,
+                  202);
+    json letters;
+    ASSERT_TRUE(eventually([&] {
+        letters = d.api("GET", "/v1/dead-letters?function=echo").json()["dead_letters"];
+        return letters.size() == 2;
+    }, std::chrono::milliseconds(10'000))) << letters;
+
+    const auto listed = run(d, {"dlq", "echo"});
+    ASSERT_EQ(listed.status, 0) << listed.err;
+    EXPECT_NE(listed.out.find("RetriesExhausted"), std::string::npos) << listed.out;
+    EXPECT_NE(listed.out.find("ValueError: bad input 9"), std::string::npos) << listed.out;
+    const auto as_json = run(d, {"dlq", "echo", "-o", "json"});
+    ASSERT_EQ(as_json.status, 0) << as_json.err;
+    EXPECT_EQ(as_json.json()["dead_letters"].size(), 2u);
+
+    const std::string first = letters[0]["id"], second = letters[1]["id"];
+    const auto removed = run(d, {"dlq", "echo", "rm", first});
+    ASSERT_EQ(removed.status, 0) << removed.err;
+    const auto redriven = run(d, {"dlq", "echo", "redrive", second});
+    ASSERT_EQ(redriven.status, 0) << redriven.err;
+    EXPECT_NE(redriven.out.find("redriven " + second), std::string::npos) << redriven.out;
+    EXPECT_EQ(run(d, {"dlq", "echo", "redrive"}).status, 2);
+    EXPECT_EQ(run(d, {"dlq", "echo", "rm", first}).status, 5) << "already gone";
+}
+
+TEST_F(Cli, LoginKeepsTheEndpointAndToken) {
+    Daemon d;
+    const std::string endpoint = "http://127.0.0.1:" + std::to_string(d.port());
+    const std::map<std::string, std::string> bare = {{"XDG_CONFIG_HOME", (home_ / "config").string()}};
+    const fs::path config = home_ / "config" / "funcd" / "config";
+
+    const auto refused = CliProcess({"login", endpoint, "--token", "wrong"}, bare, home_ / "work").wait();
+    EXPECT_EQ(refused.status, 4);
+    EXPECT_FALSE(fs::exists(config)) << "a rejected token is not kept";
+
+    const auto piped = CliProcess({"login", endpoint}, bare, home_ / "work", Daemon::kToken + "\n").wait();
+    ASSERT_EQ(piped.status, 0) << piped.err;
+    EXPECT_EQ(fs::status(config).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+
+    const auto listed = CliProcess({"ls", "-o", "json"}, bare, home_ / "work").wait();
+    EXPECT_EQ(listed.status, 0) << listed.err;
+    EXPECT_TRUE(listed.json()["functions"].is_array());
+}
+
 }  // namespace
 }  // namespace funcd::testing
