@@ -4,6 +4,7 @@
 #include "funcd/cli/cli_args.hpp"
 #include "funcd/cli/cli_command.hpp"
 #include "funcd/cli/cli_error.hpp"
+#include "funcd/cli/time_range.hpp"
 
 namespace funcd::cli {
 namespace {
@@ -89,6 +90,24 @@ TEST(CliArgs, EveryCommandHasHelpAndNamesItsOptions) {
     }
     EXPECT_TRUE(find_cli_command("deploy"));
     EXPECT_FALSE(find_cli_command("serve")) << "the daemon's commands are not the client's";
+}
+
+}  // namespace
+}  // namespace funcd::cli
+
+namespace funcd::cli {
+namespace {
+
+TEST(CliArgs, TimeArguments) {
+    const SystemTime now = *parse_rfc3339("2026-11-26T12:00:00Z");
+    EXPECT_EQ(format_rfc3339(*parse_time_arg("10m", now)), "2026-11-26T11:50:00.000Z");
+    EXPECT_EQ(format_rfc3339(*parse_time_arg("2d", now)), "2026-11-24T12:00:00.000Z");
+    EXPECT_EQ(format_rfc3339(*parse_time_arg("2026-11-01T00:00:00+01:00", now)), "2026-10-31T23:00:00.000Z");
+    EXPECT_EQ(format_rfc3339(*parse_time_arg("1795736418123", now)), "2026-11-26T23:40:18.123Z")
+        << "13 digits are epoch milliseconds";
+    EXPECT_EQ(format_rfc3339(*parse_time_arg("3600", now)), "2026-11-26T11:00:00.000Z") << "fewer are seconds back";
+    EXPECT_FALSE(parse_time_arg("yesterday", now));
+    EXPECT_FALSE(parse_time_arg("2026-11-26", now));
 }
 
 }  // namespace
