@@ -9,6 +9,10 @@ int run(CliContext& ctx) {
     if (!ctx.args().positionals().empty()) throw ctx.usage_error("ls takes no arguments");
     const nlohmann::json doc = ctx.client().call("GET", "/v1/functions").json();
     const auto& o = ctx.out();
+    if (ctx.args().has("--quiet")) {
+        for (const auto& f : doc.value("functions", nlohmann::json::array())) o.line(f.value("name", ""));
+        return 0;
+    }
     if (o.json()) {
         o.print_json(doc);
         return 0;
@@ -30,7 +34,12 @@ int run(CliContext& ctx) {
 }  // namespace
 
 CliCommand list_command() {
-    return {"ls", "list the functions", "", "", {}, run};
+    return {"ls",
+            "list the functions",
+            "[--quiet]",
+            "",
+            {{"--quiet", 'q', false, false, "", "only the names, one per line"}},
+            run};
 }
 
 }  // namespace funcd::cli

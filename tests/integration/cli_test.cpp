@@ -167,6 +167,9 @@ TEST_F(Cli, ListGetAndRemoveWithJsonOutput) {
     EXPECT_NE(table.out.find("echo"), std::string::npos);
     EXPECT_EQ(table.out.find("\x1b["), std::string::npos) << "no colours when stdout is not a terminal";
 
+    const auto names = run(d, {"ls", "-q"});
+    EXPECT_EQ(names.out, "echo\n");
+
     const auto list = run(d, {"ls", "--output", "json"});
     ASSERT_EQ(list.status, 0) << list.err;
     EXPECT_EQ(list.json()["functions"][0]["name"], "echo");

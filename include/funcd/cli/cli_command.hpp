@@ -80,5 +80,6 @@ CliCommand usage_command();
 CliCommand url_command();
 CliCommand dlq_command();
 CliCommand login_command();
+CliCommand completion_command();
 
 }  // namespace funcd::cli
