@@ -62,7 +62,8 @@ ApiResponse CliContext::call_function(const std::string& name, std::string_view 
 const std::vector<CliCommand>& cli_commands() {
     static const std::vector<CliCommand> commands = {
         deploy_command(), invoke_command(), list_command(), get_command(), remove_command(),
-        logs_command(), usage_command(), url_command(), dlq_command(), login_command(), completion_command(),
+        logs_command(), usage_command(), url_command(), dlq_command(), login_command(), top_command(),
+        completion_command(),
     };
     return commands;
 }

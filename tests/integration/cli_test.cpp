@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "cli_process.hpp"
 #include "daemon_harness.hpp"
@@ -424,6 +426,33 @@ TEST_F(Cli, LoginKeepsTheEndpointAndToken) {
     const auto listed = CliProcess({"ls", "-o", "json"}, bare, home_ / "work").wait();
     EXPECT_EQ(listed.status, 0) << listed.err;
     EXPECT_TRUE(listed.json()["functions"].is_array());
+}
+
+TEST_F(Cli, TopShowsTrafficBetweenFrames) {
+    Daemon d;
+    deploy(d);
+    ASSERT_EQ(d.invoke("echo").status, 200);  // a warm worker, and a p99 in the stats
+    CliProcess top({"top", "--interval", "1.5", "--iterations", "1", "-o", "json"}, env(d), home_ / "work");
+    // Traffic all along, so whenever its two samples are taken there is some between them.
+    std::atomic<bool> done{false};
+    std::thread traffic([&] {
+        while (!done) {
+            d.invoke("echo");
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    const auto r = top.wait();
+    done = true;
+    traffic.join();
+    ASSERT_EQ(r.status, 0) << r.err;
+    const json frame = r.json();
+    ASSERT_EQ(frame["functions"].size(), 1u) << frame;
+    const json& f = frame["functions"][0];
+    EXPECT_EQ(f["function"], "echo");
+    EXPECT_GT(f["invocations_per_s"].get<double>(), 0) << frame;
+    EXPECT_TRUE(f["p99_duration_ms_5m"].is_number()) << frame;
+    EXPECT_EQ(f["workers"]["idle"].get<double>() + f["workers"]["busy"].get<double>(), 1) << frame;
+    EXPECT_GT(frame["memory_limit_bytes"].get<double>(), 0);
 }
 
 }  // namespace

@@ -80,6 +80,7 @@ CliCommand usage_command();
 CliCommand url_command();
 CliCommand dlq_command();
 CliCommand login_command();
+CliCommand top_command();
 CliCommand completion_command();
 
 }  // namespace funcd::cli
