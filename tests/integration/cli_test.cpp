@@ -158,6 +158,12 @@ TEST_F(Cli, FunctionErrorExitsOneAndTailShowsTheLog) {
     const auto queued = run(d, {"invoke", "echo", "--async", "-o", "json"});
     ASSERT_EQ(queued.status, 0) << queued.err;
     EXPECT_EQ(queued.json()["status"], "queued");
+
+    // A disabled function is throttled: try again later.
+    ASSERT_EQ(d.api("PUT", "/v1/functions/echo/concurrency", R"({"reserved_concurrency": 0})").status, 200);
+    const auto throttled = run(d, {"invoke", "echo"});
+    EXPECT_EQ(throttled.status, 7);
+    EXPECT_NE(throttled.err.find("try again later"), std::string::npos) << throttled.err;
 }
 
 TEST_F(Cli, ListGetAndRemoveWithJsonOutput) {
