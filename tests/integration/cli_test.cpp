@@ -59,10 +59,12 @@ protected:
         std::ofstream(dir / ".funcdignore") << "*.md\nnode_modules/\n";
         return dir;
     }
-    void deploy(const Daemon& d) const {
+    // The function the tests of other commands use, deployed over the API (the deploy
+    // command has tests of its own) to keep them short.
+    void deploy(Daemon& d) const {
         write_source();
-        const auto r = run(d, {"deploy", "echo", "src", "--runtime", "python3", "--handler", "app.handler"});
-        ASSERT_EQ(r.status, 0) << r.err;
+        const auto r = d.deploy("echo", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kAppPy));
+        ASSERT_EQ(r.status, 201) << r.body;
     }
 
     fs::path home_;
