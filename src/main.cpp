@@ -7,20 +7,34 @@
 #include <string>
 #include <vector>
 
+#include "funcd/cli/cli_args.hpp"
+#include "funcd/cli/cli_command.hpp"
 #include "funcd/daemon/daemon.hpp"
 #include "funcd/daemon/daemon_log_format.hpp"
 #include "funcd/registry/env_cipher.hpp"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: funcd <command> [options]
-commands:
+constexpr const char* kDaemonUsage = R"(usage: funcd <command> [options]
+daemon:
   serve             run the daemon (funcd serve --help for its options)
   rotate-env-key    add a new key for function environments at rest
                     (--data-dir DIR, or env FUNCD_DATA_DIR; default ./data); the
                     next start of funcd re-seals every function with it
   version           print the version
 )";
+
+// The daemon's commands, then the client's (docs/cli.md), each with its summary.
+std::string usage_text() {
+    std::string text = kDaemonUsage;
+    text += "client (talks to a running daemon; funcd COMMAND --help for each):\n";
+    for (const auto& c : funcd::cli::cli_commands()) {
+        std::string name = "  " + c.name;
+        name.resize(20, ' ');
+        text += name + c.summary + "\n";
+    }
+    return text;
+}
 
 // `funcd rotate-env-key [--data-dir DIR]`.
 int rotate_env_key(const std::vector<std::string>& args) {
@@ -30,7 +44,7 @@ int rotate_env_key(const std::vector<std::string>& args) {
         if (args[i] == "--data-dir" && i + 1 < args.size()) dir = args[++i];
         else if (args[i].rfind("--data-dir=", 0) == 0) dir = args[i].substr(11);
         else {
-            std::fprintf(stderr, "funcd rotate-env-key: unknown option '%s'\n%s", args[i].c_str(), kUsage);
+            std::fprintf(stderr, "funcd rotate-env-key: unknown option '%s'\n%s", args[i].c_str(), usage_text().c_str());
             return 2;
         }
     }
@@ -50,7 +64,7 @@ int rotate_env_key(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-        std::fputs(kUsage, args.empty() ? stderr : stdout);
+        std::fputs(usage_text().c_str(), args.empty() ? stderr : stdout);
         return args.empty() ? 2 : 0;
     }
     if (args[0] == "version" || args[0] == "--version") {
@@ -58,8 +72,13 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (args[0] == "rotate-env-key") return rotate_env_key({args.begin() + 1, args.end()});
+    if (funcd::cli::find_cli_command(args[0])) return funcd::cli::run_cli(args);
     if (args[0] != "serve") {
-        std::fprintf(stderr, "funcd: unknown command '%s'\n%s", args[0].c_str(), kUsage);
+        std::vector<std::string> names = {"serve", "rotate-env-key", "version"};
+        for (const auto& c : funcd::cli::cli_commands()) names.push_back(c.name);
+        std::string hint;
+        if (auto near = funcd::cli::closest_match(args[0], names)) hint = "; did you mean '" + *near + "'?";
+        std::fprintf(stderr, "funcd: unknown command '%s'%s\n%s", args[0].c_str(), hint.c_str(), usage_text().c_str());
         return 2;
     }
     args.erase(args.begin());
