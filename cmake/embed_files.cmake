@@ -18,6 +18,8 @@ endforeach()
 string(REPLACE "|" ";" FILES "${FILES}")
 list(SORT FILES)
 get_filename_component(work_dir "${OUTPUT}" DIRECTORY)
+# A fresh build tree has no such directory yet.
+file(MAKE_DIRECTORY "${work_dir}")
 set(arrays "")
 set(entries "")
 set(index 0)
