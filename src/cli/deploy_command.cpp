@@ -1,4 +1,6 @@
 // `funcd deploy NAME [DIR|ZIP]`: zips a directory (or takes a zip) and deploys it.
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -38,6 +40,26 @@ std::string human_size(std::size_t bytes) {
     else if (bytes < 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
     else std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
     return buf;
+}
+
+// Uploads smaller than this are over before a progress line could be read.
+constexpr std::size_t kProgressFromBytes = 1024 * 1024;
+
+// "uploading 3.2 MiB of 4.4 MiB (72%)" on stderr, rewritten in place; the line is cleared
+// once the whole request is sent (the answer's own lines follow).
+std::function<void(std::size_t, std::size_t)> progress_line(std::FILE* err) {
+    return [err, last = -1](std::size_t sent, std::size_t total) mutable {
+        const int percent = total == 0 ? 100 : static_cast<int>(sent * 100 / total);
+        if (percent == last) return;
+        last = percent;
+        if (sent >= total) {
+            std::fputs("\r\x1b[2K", err);
+        } else {
+            std::fprintf(err, "\ruploading %s of %s (%d%%)\x1b[K", human_size(sent).c_str(), human_size(total).c_str(),
+                         percent);
+        }
+        std::fflush(err);
+    };
 }
 
 int run(CliContext& ctx) {
@@ -93,7 +115,12 @@ int run(CliContext& ctx) {
     }
     settings["code"] = {{"zip_base64", base64_encode(zip)}};
 
-    const ApiResponse r = ctx.call_function(name, "PUT", "/v1/functions/" + url_encode(name), settings.dump());
+    std::string body = settings.dump();
+    RequestOptions options;
+    const bool progress = ctx.args().has("--progress") ||
+                          (!ctx.args().has("--no-progress") && ::isatty(fileno(ctx.out().err())) == 1);
+    if (progress && body.size() >= kProgressFromBytes) options.on_sent = progress_line(ctx.out().err());
+    const ApiResponse r = ctx.call_function(name, "PUT", "/v1/functions/" + url_encode(name), std::move(body), options);
     nlohmann::json d = r.json();
     const std::string base = ctx.client().endpoint().url;
     const std::string invoke_url = base + "/v1/functions/" + url_encode(name) + "/invoke";
@@ -138,6 +165,8 @@ CliCommand deploy_command() {
             {"--description", 0, true, false, "TEXT", "what the function is for"},
             {"--url-auth", 0, true, false, "MODE", "token (default) or none: who may call its URL"},
             {"--network", 0, true, false, "MODE", "none (default) or host"},
+            {"--progress", 0, false, false, "", "show the upload's progress even when stderr is not a terminal"},
+            {"--no-progress", 0, false, false, "", "never show it (by default it shows on a terminal, from 1 MiB)"},
         },
         run,
     };

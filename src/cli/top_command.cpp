@@ -1,5 +1,5 @@
 // `funcd top`: a refreshing table of what each function is doing, from /metrics (rates
-// between two samples, workers now) and the stats API (the p99 duration of the last minutes).
+// between two samples, workers now) and the stats API (the p50 and p99 durations of the last minutes).
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,16 +19,21 @@ using Clock = std::chrono::steady_clock;
 
 // As many rows as fit a common terminal with the header; the busiest come first.
 constexpr std::size_t kMaxRows = 20;
-// The window of the p99 column: long enough to hold a few hundred invocations of a
+// The window of the percentile columns: long enough to hold a few hundred invocations of a
 // moderately busy function, short enough to follow a change.
 constexpr auto kPercentileWindow = std::chrono::minutes(5);
 constexpr double kDefaultIntervalS = 2.0;
+
+struct Percentiles {
+    std::optional<double> p50_ms;
+    std::optional<double> p99_ms;
+};
 
 struct Row {
     std::string name;
     FunctionFigures now;
     FunctionRates rates;
-    std::optional<double> p99_ms;
+    Percentiles recent;
 };
 
 MetricsSample take_sample(CliContext& ctx) {
@@ -37,19 +42,24 @@ MetricsSample take_sample(CliContext& ctx) {
     return gather_sample(parse_metrics_text(ctx.client().call("GET", "/metrics", {}, options).body));
 }
 
-std::optional<double> p99_ms(CliContext& ctx, const std::string& name) {
+// The p50 and p99 durations of the last kPercentileWindow from the stats API. A window that
+// spans midnight (UTC) comes as two daily steps: each figure is then the larger of the two.
+Percentiles recent_percentiles(CliContext& ctx, const std::string& name) {
     const auto since = std::chrono::system_clock::now() - kPercentileWindow;
-    // One step of a day holds every invocation of the window (two when it spans midnight).
     const ApiResponse r = ctx.client().send(
         "GET", "/v1/functions/" + url_encode(name) + "/stats?step=1d&since=" + url_encode(format_rfc3339(since)));
-    if (!r.ok()) return std::nullopt;  // deleted in between: the row just has no p99
-    std::optional<double> worst;
+    Percentiles out;
+    if (!r.ok()) return out;  // deleted in between: the row just has no percentiles
+    auto larger = [](std::optional<double>& into, const nlohmann::json& d, const char* key) {
+        if (d.contains(key) && d[key].is_number()) into = std::max(into.value_or(0.0), d[key].get<double>());
+    };
     for (const auto& step : r.json().value("steps", nlohmann::json::array())) {
         const auto d = step.value("duration_ms", nlohmann::json());
-        if (d.is_object() && d.contains("p99") && d["p99"].is_number())
-            worst = std::max(worst.value_or(0.0), d["p99"].get<double>());
+        if (!d.is_object()) continue;
+        larger(out.p50_ms, d, "p50");
+        larger(out.p99_ms, d, "p99");
     }
-    return worst;
+    return out;
 }
 
 std::string fixed(double v, int decimals) {
@@ -70,7 +80,8 @@ void show(CliContext& ctx, const MetricsSample& now, const std::vector<Row>& row
                                  {"cold_starts", r.rates.cold_starts},
                                  {"mean_duration_ms", r.rates.mean_duration_ms < 0 ? nlohmann::json(nullptr)
                                                                                     : nlohmann::json(r.rates.mean_duration_ms)},
-                                 {"p99_duration_ms_5m", r.p99_ms ? nlohmann::json(*r.p99_ms) : nlohmann::json(nullptr)},
+                                 {"p50_duration_ms_5m", r.recent.p50_ms ? nlohmann::json(*r.recent.p50_ms) : nlohmann::json(nullptr)},
+                                 {"p99_duration_ms_5m", r.recent.p99_ms ? nlohmann::json(*r.recent.p99_ms) : nlohmann::json(nullptr)},
                                  {"running", r.now.running},
                                  {"workers", {{"idle", r.now.idle}, {"busy", r.now.busy}, {"starting", r.now.starting}}},
                                  {"queue_depth", r.now.queue_depth}});
@@ -98,10 +109,11 @@ void show(CliContext& ctx, const MetricsSample& now, const std::vector<Row>& row
                          fixed(r.now.idle, 0) + "/" + fixed(r.now.busy, 0) + "/" + fixed(r.now.starting, 0),
                          fixed(r.rates.cold_starts, 0), fixed(r.rates.throttles, 0),
                          r.rates.mean_duration_ms < 0 ? "-" : fixed(r.rates.mean_duration_ms, 2),
-                         r.p99_ms ? fixed(*r.p99_ms, 2) : "-", fixed(r.now.queue_depth, 0)});
+                         r.recent.p50_ms ? fixed(*r.recent.p50_ms, 2) : "-",
+                         r.recent.p99_ms ? fixed(*r.recent.p99_ms, 2) : "-", fixed(r.now.queue_depth, 0)});
     }
-    o.table({"FUNCTION", "REQ/S", "ERR/S", "RUNNING", "WORKERS I/B/S", "COLD", "THROTTLED", "AVG MS", "P99 MS (5M)",
-             "QUEUE"},
+    o.table({"FUNCTION", "REQ/S", "ERR/S", "RUNNING", "WORKERS I/B/S", "COLD", "THROTTLED", "AVG MS", "P50 MS (5M)",
+             "P99 MS (5M)", "QUEUE"},
             table);
     if (now.functions.size() > rows.size())
         o.line(o.dim("(" + std::to_string(now.functions.size() - rows.size()) + " quieter functions not shown)"));
@@ -141,7 +153,7 @@ int run(CliContext& ctx) {
             rows.push_back({name, figures,
                             rates_between(prev == before.functions.end() ? FunctionFigures{} : prev->second, figures,
                                           seconds),
-                            std::nullopt});
+                            {}});
         }
         std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
             if (a.rates.invocations_per_s != b.rates.invocations_per_s)
@@ -150,7 +162,7 @@ int run(CliContext& ctx) {
             return a.name < b.name;
         });
         if (rows.size() > kMaxRows) rows.resize(kMaxRows);
-        for (auto& r : rows) r.p99_ms = p99_ms(ctx, r.name);
+        for (auto& r : rows) r.recent = recent_percentiles(ctx, r.name);
         if (only && rows.empty()) throw ctx.function_not_found(*only);
         show(ctx, now, rows, seconds, clear);
         if (!clear && !ctx.out().json() && (iterations < 0 || i + 1 < iterations)) ctx.out().line("");
@@ -169,8 +181,8 @@ CliCommand top_command() {
         "[--interval S] [--iterations N] [--function NAME]",
         "Every interval: invocations and errors per second, throttles and cold starts in the\n"
         "interval, the mean duration of the invocations that ended in it (from /metrics), running\n"
-        "invocations, workers idle/busy/starting, the async queue, and the p99 duration of the last\n"
-        "5 minutes (from the stats API); the busiest 20 functions first. On a terminal the screen is\n"
+        "invocations, workers idle/busy/starting, the async queue, and the p50 and p99 durations of\n"
+        "the last 5 minutes (from the stats API); the busiest 20 functions first. On a terminal the screen is\n"
         "redrawn; otherwise frames follow each other (with -o json, one JSON document per line).",
         {
             {"--interval", 0, true, false, "S", "seconds between frames (default 2)"},

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "cli_process.hpp"
@@ -128,6 +129,35 @@ TEST_F(Cli, DeployADirectoryThenInvokeWithEachDataForm) {
     auto bad = run(d, {"invoke", "echo", "--data", "{nope"});
     EXPECT_EQ(bad.status, 2);
     EXPECT_NE(bad.err.find("is not JSON"), std::string::npos) << bad.err;
+}
+
+TEST_F(Cli, ALargeDeployShowsItsUploadProgress) {
+    Daemon d;
+    const fs::path dir = write_source();
+    // Incompressible, so the upload is as large as the file: a few MiB, many progress steps.
+    std::string blob(3 << 20, '\0');
+    std::mt19937_64 rng(7);
+    for (auto& c : blob) c = static_cast<char>(rng());
+    std::ofstream(dir / "data.bin", std::ios::binary) << blob;
+
+    const auto shown = run(d, {"deploy", "big", "src", "--runtime", "python3", "--handler", "app.handler", "--progress"});
+    ASSERT_EQ(shown.status, 0) << shown.err;
+    std::size_t steps = 0;
+    for (auto at = shown.err.find("\ruploading "); at != std::string::npos; at = shown.err.find("\ruploading ", at + 1))
+        ++steps;
+    EXPECT_GE(steps, 5u) << shown.err;
+    EXPECT_NE(shown.err.find(" of 4."), std::string::npos) << "base64 of 3 MiB is 4 MiB: " << shown.err;
+    EXPECT_NE(shown.err.find("\r\x1b[2K"), std::string::npos) << "the line is cleared at the end";
+    EXPECT_NE(shown.out.find("big version 1"), std::string::npos) << shown.out;
+
+    // Not on a terminal (as here) without --progress, and never for a small package.
+    const auto quiet = run(d, {"deploy", "big", "src"});
+    ASSERT_EQ(quiet.status, 0) << quiet.err;
+    EXPECT_EQ(quiet.err.find("uploading"), std::string::npos) << quiet.err;
+    fs::remove(dir / "data.bin");
+    const auto small = run(d, {"deploy", "big", "src", "--progress"});
+    ASSERT_EQ(small.status, 0) << small.err;
+    EXPECT_EQ(small.err.find("uploading"), std::string::npos) << small.err;
 }
 
 TEST_F(Cli, FunctionErrorExitsOneAndTailShowsTheLog) {
@@ -458,7 +488,9 @@ TEST_F(Cli, TopShowsTrafficBetweenFrames) {
     const json& f = frame["functions"][0];
     EXPECT_EQ(f["function"], "echo");
     EXPECT_GT(f["invocations_per_s"].get<double>(), 0) << frame;
+    EXPECT_TRUE(f["p50_duration_ms_5m"].is_number()) << frame;
     EXPECT_TRUE(f["p99_duration_ms_5m"].is_number()) << frame;
+    EXPECT_LE(f["p50_duration_ms_5m"].get<double>(), f["p99_duration_ms_5m"].get<double>()) << frame;
     EXPECT_EQ(f["workers"]["idle"].get<double>() + f["workers"]["busy"].get<double>(), 1) << frame;
     EXPECT_GT(frame["memory_limit_bytes"].get<double>(), 0);
 }

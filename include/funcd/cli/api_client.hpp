@@ -46,6 +46,9 @@ struct RequestOptions {
     // From sending the request to the whole answer; zero waits as long as it takes (an
     // invocation is bounded by the function's own timeout instead).
     std::chrono::milliseconds timeout{kDefaultTimeout};
+    // Called as the body goes out (bytes sent so far, of all), for the progress of a large
+    // upload; last with both equal once the whole request is sent.
+    std::function<void(std::size_t sent, std::size_t total)> on_sent;
 
     // Long enough for a busy daemon's slowest control call (a deploy unpacking 250 MiB),
     // short enough that a wedged one is reported rather than waited on forever.
