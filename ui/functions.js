@@ -80,7 +80,9 @@ export async function renderFunctions(view, page) {
           api(path('functions', fn.name, 'stats') + query({ since, until, step: '1d' }), { signal }),
         ]);
         const h = lastHour(stats);
-        fill(c.workers, `${detail.instances.busy} busy / ${detail.instances.idle} idle`);
+        const p = detail.provisioned;
+        fill(c.workers, `${detail.instances.busy} busy / ${detail.instances.idle} idle`
+          + (p && p.requested ? ` (${p.ready}/${p.requested} provisioned)` : ''));
         fill(c.invocations, f.count(h.invocations));
         fill(c.errors, f.count(h.errors), h.errors ? el('span', { class: 'muted' }, ' ' + f.percent(h.errors, h.invocations)) : '');
         c.errors.classList.toggle('bad', h.errors > 0);

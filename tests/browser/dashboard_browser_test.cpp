@@ -59,6 +59,11 @@ TEST(DashboardBrowser, SignInBrowseInvocationsLogsLiveTailRedriveAndUsage) {
         return d.api("GET", "/v1/dead-letters?function=jobs").json()["dead_letters"].size() == 1;
     }, 15s));
     ASSERT_EQ(d.deploy("jobs", settings(), python_zip(kFixedJobPy)).status, 200);
+    // A provisioned worker, ready before the page is opened, for the list's workers column.
+    ASSERT_EQ(d.api("PUT", "/v1/functions/hello/concurrency", R"({"provisioned_concurrency": 1})").status, 200);
+    ASSERT_TRUE(eventually([&] {
+        return d.api("GET", "/v1/functions/hello").json()["provisioned"]["ready"] == 1;
+    }, 15s));
 
     HeadlessChromium b;
     const std::string base = "http://127.0.0.1:" + std::to_string(d.port());
@@ -84,6 +89,8 @@ TEST(DashboardBrowser, SignInBrowseInvocationsLogsLiveTailRedriveAndUsage) {
     const std::string row = text_of(b, "tr[data-function=\"hello\"]");
     EXPECT_NE(row.find("python3"), std::string::npos) << row;
     EXPECT_NE(row.find("128 MB"), std::string::npos) << row;
+    EXPECT_NE(row.find("(1/1 provisioned)"), std::string::npos) << row;
+    EXPECT_EQ(text_of(b, "tr[data-function=\"jobs\"]").find("provisioned"), std::string::npos);
     b.screenshot(kArtifacts / "functions.png");
 
     // One function: the invocation made before, then one made now appearing on refresh.
