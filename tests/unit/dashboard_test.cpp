@@ -133,6 +133,21 @@ TEST(DashboardFiles, PagesLoadNoInlineCodeAndScriptsNeverWriteMarkup) {
     }
 }
 
+TEST(DashboardFiles, ThePagePreloadsEveryModuleAppJsImports) {
+    // Without a preload each level of imports waits for the one before: four round trips
+    // before the first page is drawn instead of one.
+    const std::string index = read_all(kUiDir / "index.html");
+    for (const auto& entry : fs::directory_iterator(kUiDir)) {
+        const std::string name = entry.path().filename().string();
+        if (!name.ends_with(".js") || name == "app.js") continue;
+        EXPECT_NE(index.find("<link rel=\"modulepreload\" href=\"/ui/" + name + "\">"), std::string::npos)
+            << name << " is not preloaded by index.html";
+    }
+    std::regex preload("<link rel=\"modulepreload\" href=\"/ui/([^\"]+)\">");
+    for (auto it = std::sregex_iterator(index.begin(), index.end(), preload); it != std::sregex_iterator(); ++it)
+        EXPECT_TRUE(fs::exists(kUiDir / (*it)[1].str())) << "index.html preloads a missing " << (*it)[1];
+}
+
 TEST(Dashboard, ServesTheIndexAtUiWithTheSecurityHeaders) {
     for (const std::string target : {"/ui", "/ui/", "/ui/index.html"}) {
         Response r = get(target);
