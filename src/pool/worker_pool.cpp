@@ -397,6 +397,9 @@ std::int64_t WorkerPool::evict_oldest_idle() {
 }
 
 void WorkerPool::kill_all() {
+    // For good (shutdown): a worker that dies of this with an invocation it had not yet
+    // asked for must not hand it to a new worker, or the pool would never empty.
+    retired_ = true;
     idle_.clear();
     idle_provisioned_.clear();
     starting_.clear();

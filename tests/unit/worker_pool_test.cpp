@@ -1148,6 +1148,27 @@ TEST_F(WorkerPoolTest, KillAllFailsTheInvocationInFlightAsExitError) {
     EXPECT_TRUE(live_drops_to(0));
 }
 
+TEST_F(WorkerPoolTest, KillAllStartsNoWorkerForAnInvocationWhoseWorkerHadNotAskedYet) {
+    start_pool();
+    auto first = submit("req-1");
+    {
+        RuntimeClient rt(launcher_.at(0).port);
+        serve(rt, first);
+    }
+    // Assigned to the worker, not yet delivered: a worker dying now would normally hand the
+    // invocation to a new one. At shutdown nothing new may start, or the pool never empties.
+    auto second = submit("req-2");
+    on_io([this] {
+        pool_->kill_all();
+        return 0;
+    });
+    const auto r = second.wait();
+    EXPECT_EQ(r.outcome, Outcome::init_error);
+    EXPECT_EQ(r.error_type, "Runtime.ExitError");
+    EXPECT_TRUE(live_drops_to(0));
+    EXPECT_EQ(launcher_.count(), 1u) << "a worker was started after kill_all";
+}
+
 TEST_F(WorkerPoolTest, LaunchFailureFailsTheInvocationAsInitError) {
     launcher_.fail_launches(true);
     start_pool();

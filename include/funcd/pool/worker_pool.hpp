@@ -99,7 +99,7 @@ public:
     std::optional<Worker::Clock::time_point> oldest_idle() const;
     // Ends that worker to free its memory; returns the MB released.
     std::int64_t evict_oldest_idle();
-    // Ends every worker now (daemon shutdown).
+    // Ends every worker now (daemon shutdown); the pool starts none after it.
     void kill_all();
 
     const FunctionPtr& function() const { return fn_; }
