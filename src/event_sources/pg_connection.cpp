@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace funcd {
 namespace {
@@ -12,11 +13,26 @@ namespace {
 // server on the same network and short enough for an API call to report it.
 constexpr const char* kDefaultConnectTimeoutSeconds = "10";
 
-std::string trimmed(const char* message) {
-    std::string s = message ? message : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
+// libpq's and the server's messages run over several lines ("...\n\tThis probably means
+// the server terminated abnormally"): one line for logs and error documents.
+std::string one_line(const char* message) {
+    std::string out;
+    bool space = false;
+    for (const char* p = message ? message : ""; *p; ++p) {
+        if (*p == '\n' || *p == '\t' || *p == '\r' || *p == ' ') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += *p;
+    }
+    return out;
 }
+
+// Notices (NOTICE, WARNING: "publication ... does not exist, skipping") would go to the
+// daemon's stderr by libpq's default; they go to the log instead.
+void log_notice(void*, const char* message) { spdlog::debug("PostgreSQL: {}", one_line(message)); }
 
 }  // namespace
 
@@ -79,8 +95,12 @@ PgConnectParams pg_connect_params(std::string_view conninfo,
 }
 
 std::string pg_error_message(const PGconn* conn) {
-    return conn ? trimmed(PQerrorMessage(conn)) : std::string("out of memory allocating a libpq connection");
+    return conn ? one_line(PQerrorMessage(conn)) : std::string("out of memory allocating a libpq connection");
 }
+
+void route_notices_to_log(PGconn* conn) { PQsetNoticeProcessor(conn, log_notice, nullptr); }
+
+std::string one_line_message(const char* message) { return one_line(message); }
 
 PgConnection PgConnection::connect(std::string_view conninfo,
                                    const std::vector<std::pair<std::string, std::string>>& extra) {
@@ -88,6 +108,7 @@ PgConnection PgConnection::connect(std::string_view conninfo,
     const auto keys = params.keyword_ptrs();
     const auto values = params.value_ptrs();
     PgConnection c(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/0));
+    if (c.conn_) route_notices_to_log(c.conn_);
     if (!c.conn_ || PQstatus(c.conn_) != CONNECTION_OK)
         throw PgError(fmt::format("cannot connect to PostgreSQL: {}", pg_error_message(c.conn_)));
     return c;
@@ -122,7 +143,7 @@ PgRows PgConnection::query(std::string_view sql, const std::vector<std::optional
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
         const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        throw PgError(primary ? std::string(primary) : trimmed(PQresultErrorMessage(res)), state ? state : "");
+        throw PgError(primary ? std::string(primary) : one_line(PQresultErrorMessage(res)), state ? state : "");
     }
     PgRows rows;
     const int ncols = PQnfields(res);

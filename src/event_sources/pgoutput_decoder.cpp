@@ -339,8 +339,10 @@ std::optional<ReplicaIdentity> replica_identity_from_code(char code) {
 }
 
 std::chrono::system_clock::time_point from_postgres_time(std::int64_t us) {
-    // Clamped so that no value (a fuzzer's, say) overflows the conversion.
-    constexpr std::int64_t kLimit = std::numeric_limits<std::int64_t>::max() / 2;
+    // Clamped so that no value (a fuzzer's, say) overflows the conversion: system_clock
+    // counts nanoseconds in 64 bits (about 292 years either side of 1970), so 146 years
+    // either side of 2000 always fits.
+    constexpr std::int64_t kLimit = std::numeric_limits<std::int64_t>::max() / 1000 / 2;
     const std::int64_t clamped = std::clamp(us, -kLimit, kLimit);
     return std::chrono::system_clock::time_point(std::chrono::seconds(kPostgresEpochUnixSeconds)) +
            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::microseconds(clamped));

@@ -20,7 +20,7 @@ constexpr const char* kSessionOptions =
 
 // The replication protocol's message sizes (PostgreSQL's "Streaming Replication Protocol").
 constexpr std::size_t kXLogDataHeader = 1 + 8 + 8 + 8;       // 'w', start, end, send time
-constexpr std::size_t kKeepaliveSize = 1 + 8 + 8 + 8 + 1;    // 'k', end, send time, reply
+constexpr std::size_t kKeepaliveSize = 1 + 8 + 8 + 1;        // 'k', end, send time, reply
 constexpr std::size_t kStatusUpdateSize = 1 + 8 + 8 + 8 + 8 + 1;  // 'r', write, flush, apply, time, reply
 
 bool plain_name(const std::string& s) {
@@ -42,11 +42,6 @@ void write_u64(char* p, std::uint64_t v) {
     }
 }
 
-std::string trimmed(const char* message) {
-    std::string s = message ? message : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-}
 
 }  // namespace
 
@@ -106,6 +101,7 @@ void PostgresChangeSource::connect() {
         fail(fmt::format("cannot connect to PostgreSQL: {}", pg_error_message(conn_.get())));
         return;
     }
+    route_notices_to_log(conn_.get());
     connect_timer_.expires_after(postgres_source::kConnectTimeout);
     connect_timer_.async_wait(guarded([this, gen = generation_](const boost::system::error_code& ec) {
         if (ec || gen != generation_ || phase_ == Phase::streaming) return;
@@ -220,7 +216,7 @@ void PostgresChangeSource::on_start_result() {
     }
     PGresult* res = PQgetResult(conn_.get());
     const auto status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    const std::string message = res ? trimmed(PQresultErrorMessage(res)) : pg_error_message(conn_.get());
+    const std::string message = res ? one_line_message(PQresultErrorMessage(res)) : pg_error_message(conn_.get());
     PQclear(res);
     if (status != PGRES_COPY_BOTH) {
         fail(fmt::format("START_REPLICATION of slot {} failed: {}", config_.slot, message));
@@ -281,7 +277,7 @@ void PostgresChangeSource::drain() {
             // reason is in the result that follows.
             std::string reason = "the server ended the replication stream";
             while (PGresult* res = PQgetResult(conn_.get())) {
-                const std::string m = trimmed(PQresultErrorMessage(res));
+                const std::string m = one_line_message(PQresultErrorMessage(res));
                 if (!m.empty()) reason += ": " + m;
                 PQclear(res);
                 if (PQisBusy(conn_.get())) break;

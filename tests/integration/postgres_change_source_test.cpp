@@ -74,12 +74,13 @@ protected:
                     for (auto& c : changes) got.push_back(std::move(c));
                 });
             }
-            io_.run_for(20ms);
+            run_for(20ms);
         }
-        // A read still outstanding would write into `got` after it is gone: end it.
+        // A read still outstanding would write into `got` after it is gone: end it (and
+        // with it the source).
         while (reading_) {
             source.stop();
-            io_.run_for(10ms);
+            run_for(10ms);
         }
         return got;
     }
@@ -90,11 +91,16 @@ protected:
     template <class F>
     void while_looping(F f) {
         auto done = std::async(std::launch::async, std::move(f));
-        while (done.wait_for(0ms) != std::future_status::ready) io_.run_for(20ms);
+        while (done.wait_for(0ms) != std::future_status::ready) run_for(20ms);
         done.get();
     }
 
-    void run_for(std::chrono::milliseconds d) { io_.run_for(d); }
+    // The loop stops itself whenever it runs out of work (a source stopped, none started
+    // yet): restarted before each run.
+    void run_for(std::chrono::milliseconds d) {
+        io_.restart();
+        io_.run_for(d);
+    }
 
     static PostgresServer* server_;
     boost::asio::io_context io_;

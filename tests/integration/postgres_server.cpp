@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -50,9 +51,31 @@ std::string read_whole(const fs::path& p) {
 
 bool process_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
+// Servers of test processes that died without their destructor (a ctest timeout kills with
+// SIGKILL) would run on: each server's directory names the test process that made it, and
+// those of dead processes are stopped and removed.
+void remove_orphans() {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/tmp", ec)) {
+        const std::string name = e.path().filename();
+        if (name.rfind("funcd-pg-", 0) != 0) continue;
+        std::ifstream owner(e.path() / "owner.pid");
+        pid_t pid = 0;
+        if (!(owner >> pid) || process_alive(pid)) continue;
+        const std::string data = (e.path() / "data").string();
+        if (fs::exists(e.path() / "data" / "postmaster.pid")) {
+            const std::string cmd = (::geteuid() == 0 ? "/usr/sbin/runuser -u postgres -- " : "") +
+                                    (kBinDir / "pg_ctl").string() + " -D '" + data + "' -m immediate -w stop >/dev/null 2>&1";
+            if (std::system(cmd.c_str()) != 0) continue;
+        }
+        fs::remove_all(e.path(), ec);
+    }
+}
+
 }  // namespace
 
 PostgresServer::PostgresServer(Options options) : options_(std::move(options)) {
+    remove_orphans();
     for (const char* tool : {"initdb", "pg_ctl", "postgres"})
         if (!fs::exists(kBinDir / tool))
             throw std::runtime_error((kBinDir / tool).string() +
@@ -60,6 +83,7 @@ PostgresServer::PostgresServer(Options options) : options_(std::move(options)) {
     char tmpl[] = "/tmp/funcd-pg-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
     dir_ = tmpl;
+    std::ofstream(dir_ / "owner.pid") << ::getpid() << "\n";
     data_ = dir_ / "data";
     socket_dir_ = dir_ / "sock";
     fs::create_directories(socket_dir_);

@@ -72,7 +72,7 @@ TEST(PgoutputDecoder, BeginAndCommit) {
     Decoder d;
     auto r = d.decode(Bytes('B').u64(0x16B374D848).u64(static_cast<std::uint64_t>(kPgTime)).u32(742));
     ASSERT_TRUE(r.ok()) << r.error();
-    const auto& b = std::get<Begin>(r.message());
+    const Begin b = std::get<Begin>(r.message());
     EXPECT_EQ(b.final_lsn, 0x16B374D848u);
     EXPECT_EQ(b.xid, 742u);
     EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(b.commit_time.time_since_epoch()).count(),
@@ -85,6 +85,14 @@ TEST(PgoutputDecoder, BeginAndCommit) {
     EXPECT_EQ(c.end_lsn, 0x128u);
     EXPECT_EQ(c.commit_time, b.commit_time);
     EXPECT_EQ(to_postgres_time(c.commit_time), kPgTime);
+}
+
+TEST(PgoutputDecoder, CommitTimesFarFromNowDoNotOverflow) {
+    Decoder d;
+    for (const std::uint64_t t : {0x8000000000000000ull, 0x7FFFFFFFFFFFFFFFull, 0xF000000000000000ull}) {
+        const auto r = d.decode(Bytes('B').u64(1).u64(t).u32(1));
+        ASSERT_TRUE(r.ok()) << r.error();
+    }
 }
 
 TEST(PgoutputDecoder, OriginTypeAndLogicalMessage) {

@@ -56,8 +56,12 @@ struct PgConnectParams {
 PgConnectParams pg_connect_params(std::string_view conninfo,
                                   const std::vector<std::pair<std::string, std::string>>& extra);
 
-// libpq's message for the connection's last failure, without its trailing newline.
+// libpq's message for the connection's last failure, on one line.
 std::string pg_error_message(const PGconn* conn);
+// A message of libpq's or the server's on one line.
+std::string one_line_message(const char* message);
+// Sends the connection's notices to the log (debug) instead of libpq's default, stderr.
+void route_notices_to_log(PGconn* conn);
 
 class PgConnection {
 public:
