@@ -260,7 +260,7 @@ TEST_F(PostgresChangeSourceTest, StartAfterAPositionRedeliversExactlyWhatFollows
     source_ = make_source();
     source_->start(first[4].position);
     const auto again = read_n(*source_, 3, 1000);
-    EXPECT_EQ(ids_of(again), (std::vector<std::int64_t>{6, 7, 8})) << source_->status().last_error;
+    ASSERT_EQ(ids_of(again), (std::vector<std::int64_t>{6, 7, 8})) << source_->status().last_error;
     EXPECT_EQ(again[0].position, first[5].position);
     // Nothing more comes.
     EXPECT_TRUE(read_n(*source_, 1, 1000, 1s).empty());
@@ -287,7 +287,7 @@ TEST_F(PostgresChangeSourceTest, ReconnectsAfterPostgresRestartsAndLosesNothing)
     while_looping([] { server_->restart(); });
     server_->sql("INSERT INTO " + table_ + " SELECT generate_series(6, 10)");
     auto more = read_n(*source_, 5);
-    EXPECT_EQ(ids_of(more), range(6, 10)) << source_->status().last_error;
+    ASSERT_EQ(ids_of(more), range(6, 10)) << source_->status().last_error;
     EXPECT_FALSE(source_->status().last_error.empty());
     EXPECT_TRUE(source_->status().connected);
     source_->acknowledge(more.back().position.commit_lsn);
