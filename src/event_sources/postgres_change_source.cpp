@@ -12,10 +12,10 @@
 namespace funcd {
 namespace {
 
-// Session settings of the replication connection. pgoutput writes values with the types'
-// output functions in the walsender's session, so these fix the text the decoder types:
+// Settings of the replication connection. pgoutput writes values with the types'
+// output functions in the walsender, with these settings, so they fix the text the decoder types:
 // ISO dates, UTC timestamps, hex bytea, floats exact.
-constexpr const char* kSessionOptions =
+constexpr const char* kConnectionOptions =
     "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=postgres -c bytea_output=hex -c extra_float_digits=3";
 
 // The replication protocol's message sizes (PostgreSQL's "Streaming Replication Protocol").
@@ -88,7 +88,7 @@ void PostgresChangeSource::connect() {
     PgConnectParams params;
     try {
         params = pg_connect_params(config_.conninfo, {{"replication", "database"},
-                                                      {"options", kSessionOptions},
+                                                      {"options", kConnectionOptions},
                                                       {"application_name", "funcd_" + config_.name}});
     } catch (const PgError& e) {
         fail(e.what());

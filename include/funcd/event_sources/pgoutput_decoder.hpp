@@ -8,7 +8,7 @@
 // left, and malformed input never reads out of bounds.
 //
 // Row values arrive in pgoutput's text format (the type's output function, run in the
-// server's walsender with the session settings the connection chose; PostgresChangeSource
+// server's walsender with the settings the connection chose; PostgresChangeSource
 // asks for DateStyle=ISO, TimeZone=UTC, bytea_output=hex). They are typed by column type OID:
 //   int2, int4, int8, oid              JSON integers (int8 exactly: nlohmann keeps int64,
 //                                      though a JavaScript reader loses digits past 2^53)
