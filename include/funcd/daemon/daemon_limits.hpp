@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "funcd/dispatch/async_limits.hpp"
+#include "funcd/event_sources/event_source_limits.hpp"
 #include "funcd/gateway/connection_limits.hpp"
 #include "funcd/logs/logs_api_limits.hpp"
 #include "funcd/logs/output_limits.hpp"
@@ -24,6 +25,7 @@ struct DaemonLimits {
     LogsApiLimits logs;
     MeteringLimits metering;
     AsyncLimits async;
+    EventSourceLimits event_sources;
     // The metrics listener (--metrics-listen).
     http::ConnectionLimits metrics = observe::default_metrics_listener_limits();
 };
