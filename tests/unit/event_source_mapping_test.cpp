@@ -20,6 +20,8 @@
 #include "funcd/event_sources/mapping_store.hpp"
 #include "funcd/event_sources/stream_event.hpp"
 #include "funcd/gateway/event_source_api.hpp"
+#include "funcd/lambda_api/event_source_mapping_shapes.hpp"
+#include "funcd/lambda_api/lambda_error.hpp"
 #include "funcd/registry/record_changes.hpp"
 #include "funcd/registry/registry.hpp"
 #include "funcd/registry/sqlite.hpp"
@@ -224,6 +226,103 @@ TEST(StreamEvent, TheOnFailureRecordNamesTheBatch) {
     EXPECT_EQ(info["batchSize"], 2);
     EXPECT_EQ(dead_letter_reason("RecordAgeExceeded"), "EventAgeExceeded");
     EXPECT_EQ(dead_letter_reason("RetryAttemptsExhausted"), "RetriesExhausted");
+}
+
+json lambda_create_body() {
+    return {{"FunctionName", "orders-fn"},
+            {"SelfManagedEventSource", {{"Endpoints", {{"POSTGRESQL", {"host=db dbname=shop"}}}}}},
+            {"SourceAccessConfigurations", {{{"Type", "BASIC_AUTH"}, {"URI", "funcd:hunter2-secret"}}}},
+            {"Topics", {"public.orders", "items"}},
+            {"StartingPosition", "TRIM_HORIZON"},
+            {"BatchSize", 50},
+            {"FilterCriteria", {{"Filters", {{{"Pattern", R"({"eventName": ["INSERT", "REMOVE"]})"}}}}}},
+            {"MaximumRetryAttempts", 3},
+            {"BisectBatchOnFunctionError", true},
+            {"FunctionResponseTypes", {"ReportBatchItemFailures"}},
+            {"DestinationConfig",
+             {{"OnFailure", {{"Destination", "arn:aws:lambda:us-east-1:000000000000:function:dlq-fn"}}}}}};
+}
+
+// The status and message of the LambdaError mapping `body` throws; {0, ""} when it maps.
+std::pair<int, std::string> lambda_refusal(const json& body, const MappingConfig* existing = nullptr) {
+    try {
+        mapping_from_lambda(body, "orders-fn", existing);
+        return {0, ""};
+    } catch (const LambdaError& e) {
+        return {e.status(), e.what()};
+    }
+}
+
+TEST(LambdaMappingShapes, APostgresSourceMapsOntoTheSettingsAndBack) {
+    MappingConfig c = mapping_from_lambda(lambda_create_body(), "orders-fn", nullptr);
+    EXPECT_EQ(c.connection, "host=db dbname=shop user='funcd' password='hunter2-secret'");
+    EXPECT_EQ(c.tables, (std::vector<std::string>{"public.orders", "public.items"}));
+    EXPECT_EQ(c.starting_position, StartingPosition::trim_horizon);
+    EXPECT_EQ(c.batch_size, 50);
+    EXPECT_EQ(c.events, (std::set<RowOperation>{RowOperation::insert, RowOperation::remove}));
+    EXPECT_EQ(c.maximum_retry_attempts, 3);
+    EXPECT_TRUE(c.bisect_batch_on_function_error);
+    EXPECT_TRUE(c.report_batch_item_failures);
+    EXPECT_EQ(c.on_failure, "dlq-fn");
+
+    c.uuid = "u-1";
+    MappingView v{c, "Failing", {}};
+    v.status.last_error = "connection refused";
+    const json shown = lambda_mapping_configuration(v, {"us-east-1", "000000000000"}, "arn:esm");
+    EXPECT_EQ(shown.dump().find("hunter2"), std::string::npos) << shown.dump();
+    EXPECT_EQ(shown["SelfManagedEventSource"]["Endpoints"]["POSTGRESQL"][0],
+              "host=db dbname=shop user=funcd password=***");
+    EXPECT_EQ(shown["State"], "Enabled") << "Lambda has no Failing state";
+    EXPECT_EQ(shown["StateTransitionReason"], "connection refused");
+    EXPECT_EQ(shown["Topics"], json({"public.orders", "public.items"}));
+    EXPECT_EQ(shown["DestinationConfig"]["OnFailure"]["Destination"],
+              "arn:aws:lambda:us-east-1:000000000000:function:dlq-fn");
+    EXPECT_EQ(shown["FunctionArn"], "arn:aws:lambda:us-east-1:000000000000:function:orders-fn");
+    EXPECT_TRUE(shown["LastModified"].is_number());
+    EXPECT_EQ(json::parse(shown["FilterCriteria"]["Filters"][0]["Pattern"].get<std::string>())["eventName"],
+              json({"INSERT", "REMOVE"}));
+
+    // An update changes what it names and keeps the rest; the source cannot change.
+    const MappingConfig updated = mapping_from_lambda({{"BatchSize", 7}, {"Enabled", false}}, "orders-fn", &c);
+    EXPECT_EQ(updated.batch_size, 7);
+    EXPECT_FALSE(updated.enabled);
+    EXPECT_EQ(updated.connection, c.connection);
+    EXPECT_EQ(updated.tables, c.tables);
+    EXPECT_EQ(lambda_refusal({{"Topics", {"public.other"}}}, &c).first, 400);
+}
+
+TEST(LambdaMappingShapes, OtherSourcesAndBadValuesAreRefused) {
+    EXPECT_EQ(lambda_refusal({{"FunctionName", "orders-fn"},
+                              {"EventSourceArn", "arn:aws:sqs:us-east-1:000000000000:queue"}}),
+              (std::pair<int, std::string>{400, "Unrecognized event source."}));
+    EXPECT_EQ(lambda_refusal({{"FunctionName", "orders-fn"},
+                              {"SelfManagedEventSource", {{"Endpoints", {{"KAFKA_BOOTSTRAP_SERVERS", {"k:9092"}}}}}}})
+                  .second,
+              "Unrecognized event source.");
+    struct Case {
+        const char* field;
+        json value;
+    };
+    for (const Case& bad : std::vector<Case>{{"BatchSize", 0},
+                                             {"BatchSize", 10001},
+                                             {"MaximumBatchingWindowInSeconds", 301},
+                                             {"MaximumRecordAgeInSeconds", 30},
+                                             {"MaximumRetryAttempts", -2},
+                                             {"StartingPosition", "AT_TIMESTAMP"},
+                                             {"ParallelizationFactor", 2},
+                                             {"TumblingWindowInSeconds", 60},
+                                             {"FunctionResponseTypes", {"Other"}},
+                                             {"Topics", json::array()},
+                                             {"FilterCriteria", {{"Filters", {{{"Pattern", R"({"table": ["x"]})"}}}}}},
+                                             {"SourceAccessConfigurations", {{{"Type", "VPC_SUBNET"}, {"URI", "x"}}}},
+                                             {"DestinationConfig",
+                                              {{"OnFailure", {{"Destination", "arn:aws:sqs:us-east-1:1:q"}}}}}}) {
+        json body = lambda_create_body();
+        body[bad.field] = bad.value;
+        const auto [status, message] = lambda_refusal(body);
+        EXPECT_EQ(status, 400) << bad.field << "=" << bad.value.dump();
+        EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+    }
 }
 
 class ScratchDir : public ::testing::Test {
