@@ -427,10 +427,12 @@ protected:
         void fail_batch(const MappingConfig&, FailedBatch, std::function<void(bool)> done) override {
             boost::asio::post(io, [done] { done(true); });
         }
-        void save_checkpoint(const MappingConfig&, ChangePosition, std::function<void(bool)> done) override {
+        void save_checkpoint(const MappingConfig& c, ChangePosition p, std::function<void(bool)> done) override {
+            if (store) store->save_checkpoint(c.uuid, p);
             boost::asio::post(io, [done] { done(true); });
         }
         boost::asio::io_context& io;
+        MappingStore* store = nullptr;
         int invocations = 0;
     };
 
@@ -444,6 +446,7 @@ protected:
         ScratchDir::TearDown();
     }
     void open() {
+        delivery_.store = store_.get();
         EventSourceMappingsOptions o{"us-east-1", "000000000000", {}, {}};
         o.limits.max_mappings_per_function = 2;
         mappings_ = std::make_unique<EventSourceMappings>(io_, blocking_, *store_, factory_, delivery_, o);

@@ -37,6 +37,6 @@ std::string stream_event(const std::vector<const nlohmann::json*>& records);
 // Bytes one record adds to the serialized event (its text and the separating comma).
 std::size_t stream_record_bytes(const nlohmann::json& record);
 // Bytes of an event without records: {"Records":[]}.
-inline constexpr std::size_t kStreamEventOverheadBytes = 13;
+inline constexpr std::size_t kStreamEventOverheadBytes = 14;
 
 }  // namespace funcd
