@@ -294,7 +294,7 @@ int run_daemon(const DaemonOptions& options) {
                      verifier,
                      env.runtimes, aws, {opts.max_concurrency, opts.limits.runtime_api.stream_buffer_bytes});
     const observe::MetricsEndpoint metrics_endpoint(io, blocking, metrics,
-                                                    {dispatcher, pools, async, memory, logs, usage}, opts.prices);
+                                                    {dispatcher, pools, async, memory, logs, usage, &mappings}, opts.prices);
     LogsApi logs_api(io, blocking, registry, usage, logs);
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, event_source_api,
                    http_trigger, changes, lambda,
