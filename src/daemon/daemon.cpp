@@ -33,6 +33,11 @@
 #include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/dispatch/event_store.hpp"
+#include "funcd/event_sources/change_source_factory.hpp"
+#include "funcd/event_sources/dispatcher_delivery.hpp"
+#include "funcd/event_sources/event_source_mappings.hpp"
+#include "funcd/event_sources/mapping_store.hpp"
+#include "funcd/gateway/event_source_api.hpp"
 #include "funcd/gateway/control_api.hpp"
 #include "funcd/gateway/function_changes.hpp"
 #include "funcd/lambda_api/aws_credentials.hpp"
@@ -222,6 +227,9 @@ int run_daemon(const DaemonOptions& options) {
     CodeStore code(data_dir / "code");
     LayerViews layer_views(data_dir / "opt", code);
     const EnvCipher env_cipher = EnvCipher::load(data_dir / "env.keys");
+    // Before the registry: it re-seals mappings' connections under the current key, and the
+    // registry then drops the keys nothing is sealed with any more.
+    MappingStore mapping_store(data_dir / "funcd.db", env_cipher);
     Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency, env_cipher);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal", {opts.limits.metering, opts.usage_retention});
     LogDirectory logs(io, data_dir / "logs", opts.limits.output, opts.limits.logs);
@@ -256,6 +264,19 @@ int run_daemon(const DaemonOptions& options) {
                        counting);
     async.start();
     EventApi events(io, blocking, registry, event_store, async);
+    // Where a mapping's ChangeSource comes from. funcd has no PostgreSQL source yet: this one
+    // refuses every mapping (501); the PostgreSQL source's factory (provisioning the
+    // publication and slot, making the source, dropping them on delete) replaces it here.
+    UnavailableSourceFactory change_sources;
+    DispatcherDelivery mapping_delivery(io, blocking, dispatcher, async, event_store, mapping_store, env.region,
+                                        env.account_id, counting);
+    EventSourceMappings mappings(io, blocking, mapping_store, change_sources, mapping_delivery,
+                                 {env.region, env.account_id, opts.limits.event_sources, {}});
+    mappings.start();
+    // Mappings of a function deleted while the daemon was stopping go now.
+    for (const auto& m : mappings.list())
+        if (!registry.find(m.config.function)) mappings.function_deleted(m.config.function);
+    EventSourceApi event_source_api(registry, mappings);
     TriggerStore trigger_store(data_dir / "funcd.db");
     Scheduler scheduler(io, async, env.region, env.account_id);
     FileTriggers file_triggers(io, blocking, async, env.region);
@@ -265,16 +286,18 @@ int run_daemon(const DaemonOptions& options) {
     HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token, verifier,
                              counting ? &counting->functions : nullptr);
     http_trigger.start();
-    FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers, logs,
+    FunctionChanges changes(io, blocking, registry, pools, dispatcher, events, triggers, mappings, logs,
                             counting ? &counting->functions : nullptr);
     // Code URLs stay valid across a restart: their key comes from the operator's secret.
     CodeLocations locations(io, bulk, code, sha256_hex("funcd code locations\n" + aws.admin.secret_access_key));
-    LambdaApi lambda(io, blocking, bulk, registry, pools, dispatcher, async, event_store, changes, locations, verifier,
+    LambdaApi lambda(io, blocking, bulk, registry, pools, dispatcher, async, event_store, changes, mappings, locations,
+                     verifier,
                      env.runtimes, aws, {opts.max_concurrency, opts.limits.runtime_api.stream_buffer_bytes});
     const observe::MetricsEndpoint metrics_endpoint(io, blocking, metrics,
-                                                    {dispatcher, pools, async, memory, logs, usage}, opts.prices);
+                                                    {dispatcher, pools, async, memory, logs, usage, &mappings}, opts.prices);
     LogsApi logs_api(io, blocking, registry, usage, logs);
-    ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, http_trigger, changes, lambda,
+    ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, event_source_api,
+                   http_trigger, changes, lambda,
                    locations, env.runtimes, opts.prices, token, logs_api, counting ? &metrics_endpoint : nullptr);
     pools.on_pool_drained([&changes] { changes.collect_code_garbage(); });
     changes.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
@@ -363,6 +386,7 @@ int run_daemon(const DaemonOptions& options) {
         logs.end_followers();
         dispatcher.stop_accepting();
         async.stop();
+        mappings.stop();
         deadline = std::chrono::steady_clock::now() + kShutdownGrace;
         wait_for_invocations();
     });

@@ -32,7 +32,7 @@ std::string millis3(std::int64_t us) { return fmt::format("{:.3f}", us / 1000.0)
 ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking,
                        boost::asio::thread_pool& bulk, Registry& registry,
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
-                       TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
+                       TriggerApi& triggers, EventSourceApi& event_sources, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
                        CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices,
                        std::string api_token, LogsApi& logs, const observe::MetricsEndpoint* metrics)
     : io_(io),
@@ -44,6 +44,7 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
       usage_(usage),
       events_(events),
       triggers_(triggers),
+      event_sources_(event_sources),
       http_(http),
       changes_(changes),
       lambda_(lambda),
@@ -133,6 +134,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
         }
         if (events_.handle(t, req, respond)) return;
         if (triggers_.handle(t, req, respond)) return;
+        if (event_sources_.handle(t, req, respond)) return;
         if (logs_.handle(t, req, respond)) return;
         if (http_.handle_api(t, req, respond)) return;
         if (s.size() >= 3 && s[1] == "functions") {

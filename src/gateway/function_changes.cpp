@@ -7,7 +7,7 @@ namespace funcd {
 
 FunctionChanges::FunctionChanges(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                                  PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers,
-                                 LogDirectory& logs, observe::FunctionMetricsTable* metrics)
+                                 EventSourceMappings& mappings, LogDirectory& logs, observe::FunctionMetricsTable* metrics)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
@@ -15,6 +15,7 @@ FunctionChanges::FunctionChanges(boost::asio::io_context& io, boost::asio::threa
       dispatcher_(dispatcher),
       events_(events),
       triggers_(triggers),
+      mappings_(mappings),
       logs_(logs),
       metrics_(metrics) {}
 
@@ -30,6 +31,7 @@ void FunctionChanges::deleted(const std::string& name) {
     pools_.retire_function(name);
     events_.function_deleted(name);
     triggers_.function_deleted(name);
+    mappings_.function_deleted(name);
     logs_.remove(name);
     if (metrics_) metrics_->remove(name);
     dispatcher_.reservations_changed();

@@ -118,7 +118,7 @@ LambdaError current_lambda_error(const LambdaCall& call) {
 LambdaApi::LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, boost::asio::thread_pool& bulk,
                      Registry& registry,
                      PoolManager& pools, Dispatcher& dispatcher, AsyncInvoker& async, EventStore& events,
-                     FunctionChanges& changes, CodeLocations& locations, const sigv4::Verifier& verifier,
+                     FunctionChanges& changes, EventSourceMappings& mappings, CodeLocations& locations, const sigv4::Verifier& verifier,
                      const RuntimeCatalog& runtimes, AwsCredentials credentials, LambdaApiOptions options)
     : io_(io),
       blocking_(blocking),
@@ -129,6 +129,7 @@ LambdaApi::LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& bloc
       async_(async),
       events_(events),
       changes_(changes),
+      mappings_(mappings),
       locations_(locations),
       verifier_(verifier),
       runtimes_(runtimes),
@@ -229,12 +230,8 @@ void LambdaApi::route(const CallPtr& call) {
     if (date == "2017-03-31" && s.size() == 3 && s[1] == "tags") return route_tags(call);
     if (date == "2016-08-19" && s.size() == 2 && s[1] == "account-settings" && m == "GET")
         return account_settings(call);
-    if (date == "2015-03-31" && s.size() == 2 && s[1] == "event-source-mappings") {
-        // funcd's own triggers are not event source mappings (yet): none to list, and an
-        // AWS event source cannot be reached from here.
-        if (m == "GET") return call->reply(200, {{"EventSourceMappings", json::array()}});
-        if (m == "POST") throw LambdaError::invalid_parameter("Unrecognized event source.");
-    }
+    if (date == "2015-03-31" && (s.size() == 2 || s.size() == 3) && s[1] == "event-source-mappings")
+        return event_source_mappings(call);
     throw unknown();
 }
 

@@ -37,6 +37,13 @@ MetricsSnapshot MetricsEndpoint::snapshot() const {
         f.log_bytes_dropped = sources_.logs.dropped_bytes(name);
         s.functions.push_back(std::move(f));
     }
+    if (sources_.mappings)
+        for (const auto& v : sources_.mappings->list()) {
+            const MappingRunnerStatus& st = v.status;
+            s.mappings.push_back({v.config.function, v.config.name, st.records_delivered, st.batches_succeeded,
+                                  st.batches_failed, st.invocation_errors, st.throttles, st.lag_bytes.value_or(0),
+                                  st.seconds_behind});
+        }
     s.async_events_dropped = metrics_.async_events_dropped.value();
     s.invocations_waiting = sources_.dispatcher.waiting();
     s.launch_duration = metrics_.launch_duration.snapshot();

@@ -158,6 +158,31 @@ void write_async(ExpositionWriter& w, const MetricsSnapshot& s) {
     w.sample({}, s.async_events_dropped);
 }
 
+void write_event_sources(ExpositionWriter& w, const MetricsSnapshot& s) {
+    w.family("funcd_event_source_records_total", MetricType::counter,
+             "Records an event source mapping delivered to its function (since its runner started).");
+    for (const auto& m : s.mappings) w.sample({{"function", m.function}, {"mapping", m.mapping}}, m.records_delivered);
+    w.family("funcd_event_source_batches_total", MetricType::counter,
+             "Batches of an event source mapping by outcome: succeeded, or failed (given up on: a dead letter).");
+    for (const auto& m : s.mappings) {
+        w.sample({{"function", m.function}, {"mapping", m.mapping}, {"outcome", "succeeded"}}, m.batches_succeeded);
+        w.sample({{"function", m.function}, {"mapping", m.mapping}, {"outcome", "failed"}}, m.batches_failed);
+    }
+    w.family("funcd_event_source_invocation_errors_total", MetricType::counter,
+             "Invocations of an event source mapping's batches that failed (function error, timeout, crash, "
+             "reported batch item failures).");
+    for (const auto& m : s.mappings) w.sample({{"function", m.function}, {"mapping", m.mapping}}, m.invocation_errors);
+    w.family("funcd_event_source_throttles_total", MetricType::counter,
+             "Invocations of an event source mapping's batches refused by a limit and tried again.");
+    for (const auto& m : s.mappings) w.sample({{"function", m.function}, {"mapping", m.mapping}}, m.throttles);
+    w.family("funcd_event_source_lag_bytes", MetricType::gauge,
+             "WAL bytes between the database's newest position and what the mapping acknowledged.");
+    for (const auto& m : s.mappings) w.sample({{"function", m.function}, {"mapping", m.mapping}}, m.lag_bytes);
+    w.family("funcd_event_source_age_seconds", MetricType::gauge,
+             "Age of the oldest change a mapping read and has not delivered (Lambda's IteratorAge; 0: none).");
+    for (const auto& m : s.mappings) w.sample({{"function", m.function}, {"mapping", m.mapping}}, m.age_s);
+}
+
 void write_daemon(ExpositionWriter& w, const MetricsSnapshot& s) {
     w.family("funcd_invocations_waiting", MetricType::gauge,
              "Invocations waiting for capacity (a concurrency limit or the memory budget), up to --queue-wait-ms.");
@@ -202,6 +227,7 @@ std::string write_exposition(const MetricsSnapshot& s, ExpositionFormat format, 
     ExpositionWriter w(format);
     write_functions(w, s, prices);
     write_async(w, s);
+    write_event_sources(w, s);
     write_daemon(w, s);
     return std::move(w).finish();
 }

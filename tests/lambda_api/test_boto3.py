@@ -1384,6 +1384,43 @@ class RestartTest(DaemonTestCase):
                          self.lam.get_layer_version(LayerName=layer, VersionNumber=published["Version"])["Version"])
 
 
+class EventSourceMappingsTest(DaemonTestCase):
+    """PostgreSQL mappings as boto3 sends them; this daemon has no PostgreSQL source, so a
+    valid one is refused 501 naming that (docs/event-sources.md)."""
+
+    POSTGRES = dict(
+        SelfManagedEventSource={"Endpoints": {"POSTGRESQL": ["host=127.0.0.1 dbname=shop"]}},
+        SourceAccessConfigurations=[{"Type": "BASIC_AUTH", "URI": "app:hunter2-secret"}],
+        Topics=["public.orders"], StartingPosition="LATEST", BatchSize=10,
+        FilterCriteria={"Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]},
+        FunctionResponseTypes=["ReportBatchItemFailures"])
+
+    def test_a_postgres_source_reaches_funcd_and_is_refused_without_its_source(self):
+        name, _, _ = self.create_python_function()
+        err = self.assertClientError("NotImplementedException", self.lam.create_event_source_mapping,
+                                     FunctionName=name, **self.POSTGRES)
+        self.assertEqual(501, err.response["ResponseMetadata"]["HTTPStatusCode"])
+        self.assertIn("PostgreSQL", str(err))
+        self.assertNotIn("hunter2", str(err.response))
+        self.assertEqual([], self.lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"])
+
+    def test_other_sources_unknown_mappings_and_bad_values(self):
+        name, _, _ = self.create_python_function()
+        err = self.assertClientError("InvalidParameterValueException", self.lam.create_event_source_mapping,
+                                     FunctionName=name,
+                                     EventSourceArn=f"arn:aws:sqs:{REGION}:000000000000:orders")
+        self.assertIn("Unrecognized event source.", str(err))
+        self.assertClientError("ResourceNotFoundException", self.lam.get_event_source_mapping,
+                               UUID=str(uuid.uuid4()))
+        self.assertClientError("ResourceNotFoundException", self.lam.delete_event_source_mapping,
+                               UUID=str(uuid.uuid4()))
+        self.assertClientError("InvalidParameterValueException", self.lam.create_event_source_mapping,
+                               FunctionName=name, **dict(self.POSTGRES, MaximumRecordAgeInSeconds=30))
+        self.assertClientError("ResourceNotFoundException", self.lam.create_event_source_mapping,
+                               FunctionName=unique_name("nobody"), **self.POSTGRES)
+        self.assertIn("EventSourceMappings", self.lam.list_event_source_mappings())
+
+
 class ExplicitKeysTest(DaemonTestCase):
     """Keys given to the daemon; an access key of 12 digits is the account id in ARNs."""
     aws_keys = ("111122223333", "explicit-secret-for-tests")

@@ -261,6 +261,7 @@ MetricsSnapshot two_functions() {
     s.memory_budget_used_mb = 256;
     s.process.resident_bytes = 1 << 20;
     s.process.cpu_seconds = 0.25;
+    s.mappings.push_back({"a", "orders", 120, 11, 1, 4, 2, 4096, 2.5});
     return s;
 }
 
@@ -276,7 +277,9 @@ TEST(MetricsExposition, EveryFamilyIsWrittenAndTheWholeExpositionParsesInBothFor
           "funcd_log_bytes_dropped", "funcd_async_events", "funcd_async_queue_depth", "funcd_async_event_age_seconds",
           "funcd_async_retries", "funcd_dead_letters", "funcd_async_events_dropped", "funcd_invocations_waiting",
           "funcd_launch_duration_seconds", "funcd_memory_budget_bytes", "funcd_usage_records_pending", "funcd_build",
-          "process_cpu_seconds", "process_resident_memory_bytes"}) {
+          "process_cpu_seconds", "process_resident_memory_bytes", "funcd_event_source_records",
+          "funcd_event_source_batches", "funcd_event_source_invocation_errors", "funcd_event_source_throttles",
+          "funcd_event_source_lag_bytes", "funcd_event_source_age_seconds"}) {
         EXPECT_TRUE(om.families.count(family)) << family;
         const bool counter = om.families.count(family) && om.families.at(family).type == "counter";
         const std::string text_name = family == "funcd_build" ? "funcd_build_info" : counter ? family + "_total" : family;
@@ -297,6 +300,12 @@ TEST(MetricsExposition, EveryFamilyIsWrittenAndTheWholeExpositionParsesInBothFor
         EXPECT_NEAR(*p->value("funcd_cost_usd_total", {{"function", "a"}}), 3.001 * 0.0000166667 + 2 * 0.0000002,
                     1e-15);
         EXPECT_EQ(p->value("funcd_cost_usd_total", {{"function", "b"}}), 0);
+        EXPECT_EQ(p->value("funcd_event_source_records_total", {{"function", "a"}, {"mapping", "orders"}}), 120);
+        EXPECT_EQ(p->value("funcd_event_source_batches_total",
+                           {{"function", "a"}, {"mapping", "orders"}, {"outcome", "failed"}}),
+                  1);
+        EXPECT_EQ(p->value("funcd_event_source_lag_bytes", {{"function", "a"}, {"mapping", "orders"}}), 4096);
+        EXPECT_EQ(p->value("funcd_event_source_age_seconds", {{"function", "a"}, {"mapping", "orders"}}), 2.5);
     }
 }
 

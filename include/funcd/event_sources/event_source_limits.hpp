@@ -1,5 +1,6 @@
 #pragma once
-// Bounds of reading database change streams (part of DaemonLimits), per event source.
+// Bounds of event source mappings and of the database change streams they read (part of
+// DaemonLimits).
 #include <cstddef>
 
 namespace funcd {
@@ -14,6 +15,14 @@ struct EventSourceLimits {
     std::size_t max_buffered_changes = 10'000;
     // ...and 64 MiB bounds it when rows are wide (measured as the bytes they took on the wire).
     std::size_t max_buffered_bytes = 64 * 1024 * 1024;
+    // Mappings one function may have. Each holds a database connection and a replication
+    // slot, which the database itself limits (PostgreSQL's max_replication_slots is 10 by
+    // default), so a handful is already a lot.
+    std::size_t max_mappings_per_function = 10;
+    // Bytes of one batch's event. Lambda caps a synchronous invocation's payload at 6 MB
+    // (limits::kMaxPayloadBytes); a batch is cut before its event would pass this, whatever
+    // batch_size says.
+    std::size_t max_batch_bytes = 6 * 1024 * 1024;
 };
 
 }  // namespace funcd

@@ -15,6 +15,7 @@
 
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/gateway/event_api.hpp"
+#include "funcd/gateway/event_source_api.hpp"
 #include "funcd/gateway/function_changes.hpp"
 #include "funcd/gateway/logs_api.hpp"
 #include "funcd/lambda_api/code_locations.hpp"
@@ -35,7 +36,7 @@ public:
     ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, boost::asio::thread_pool& bulk,
                Registry& registry,
                PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
-               TriggerApi& triggers, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
+               TriggerApi& triggers, EventSourceApi& event_sources, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
                CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices, std::string api_token,
                LogsApi& logs, const observe::MetricsEndpoint* metrics = nullptr);
 
@@ -82,6 +83,7 @@ private:
     UsageStore& usage_;
     EventApi& events_;
     TriggerApi& triggers_;
+    EventSourceApi& event_sources_;
     HttpTrigger& http_;
     FunctionChanges& changes_;
     LambdaApi& lambda_;

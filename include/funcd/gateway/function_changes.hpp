@@ -2,7 +2,8 @@
 // What follows a committed change of a function, whichever API made it, on the loop: its
 // pools follow its versions (new $LATEST, new settings, provisioned workers), the
 // dispatcher recounts the reservations, and code nothing uses any more is removed; a
-// deleted function's workers, queued events, triggers, log files and metrics go with it.
+// deleted function's workers, queued events, triggers, event source mappings, log files and
+// metrics go with it.
 #include <set>
 #include <string>
 
@@ -10,6 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "funcd/dispatch/dispatcher.hpp"
+#include "funcd/event_sources/event_source_mappings.hpp"
 #include "funcd/gateway/event_api.hpp"
 #include "funcd/gateway/trigger_api.hpp"
 #include "funcd/logs/function_log.hpp"
@@ -21,7 +23,7 @@ class FunctionChanges {
 public:
     FunctionChanges(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
                     PoolManager& pools, Dispatcher& dispatcher, EventApi& events, TriggerApi& triggers,
-                    LogDirectory& logs, observe::FunctionMetricsTable* metrics = nullptr);
+                    EventSourceMappings& mappings, LogDirectory& logs, observe::FunctionMetricsTable* metrics = nullptr);
 
     // Call on the loop once `record`'s change is committed.
     void changed(const FunctionRecordPtr& record);
@@ -38,6 +40,7 @@ private:
     Dispatcher& dispatcher_;
     EventApi& events_;
     TriggerApi& triggers_;
+    EventSourceMappings& mappings_;
     LogDirectory& logs_;
     observe::FunctionMetricsTable* metrics_;  // null: --metrics off
 };

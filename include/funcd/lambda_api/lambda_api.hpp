@@ -22,6 +22,7 @@
 #include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/dispatch/event_store.hpp"
+#include "funcd/event_sources/event_source_mappings.hpp"
 #include "funcd/gateway/api_request.hpp"
 #include "funcd/gateway/function_changes.hpp"
 #include "funcd/lambda_api/aws_credentials.hpp"
@@ -76,7 +77,7 @@ public:
     LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, boost::asio::thread_pool& bulk,
               Registry& registry, PoolManager& pools,
               Dispatcher& dispatcher, AsyncInvoker& async, EventStore& events, FunctionChanges& changes,
-              CodeLocations& locations, const sigv4::Verifier& verifier, const RuntimeCatalog& runtimes,
+              EventSourceMappings& mappings, CodeLocations& locations, const sigv4::Verifier& verifier, const RuntimeCatalog& runtimes,
               AwsCredentials credentials, LambdaApiOptions options);
 
     // The request is for Lambda's API (its path starts with one of its version dates).
@@ -157,6 +158,12 @@ private:
     void remove_permission(const CallPtr& call, const FunctionRef& ref, const std::string& sid);
     void account_settings(const CallPtr& call);
 
+    // Event source mappings (event_source_mappings_api.cpp).
+    void event_source_mappings(const CallPtr& call);
+    void create_mapping(const CallPtr& call);
+    void update_mapping(const CallPtr& call, const std::string& uuid);
+    void list_mappings(const CallPtr& call);
+
     // Layers (layers_api.cpp).
     void publish_layer(const CallPtr& call, const std::string& name);
     void get_layer(const CallPtr& call, const std::string& name, const std::string& version);
@@ -176,6 +183,7 @@ private:
     AsyncInvoker& async_;
     EventStore& events_;
     FunctionChanges& changes_;
+    EventSourceMappings& mappings_;
     CodeLocations& locations_;
     const sigv4::Verifier& verifier_;
     const RuntimeCatalog& runtimes_;

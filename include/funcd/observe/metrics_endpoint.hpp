@@ -13,6 +13,7 @@
 
 #include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
+#include "funcd/event_sources/event_source_mappings.hpp"
 #include "funcd/gateway/http_types.hpp"
 #include "funcd/logs/function_log.hpp"
 #include "funcd/metering/pricing.hpp"
@@ -33,6 +34,7 @@ struct MetricsSources {
     const MemoryBudget& memory;
     const LogDirectory& logs;
     const UsageStore& usage;
+    const EventSourceMappings* mappings = nullptr;  // null: none counted
 };
 
 class MetricsEndpoint {

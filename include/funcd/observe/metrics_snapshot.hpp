@@ -45,8 +45,23 @@ struct FunctionSnapshot {
     static FunctionSnapshot of(std::string name, const FunctionMetrics& m);
 };
 
+// One event source mapping's delivery, from its runner (its counts start again when the
+// runner does: after a restart or a change of the mapping; Prometheus takes that as a reset).
+struct MappingSnapshot {
+    std::string function;
+    std::string mapping;
+    std::uint64_t records_delivered = 0;
+    std::uint64_t batches_succeeded = 0;
+    std::uint64_t batches_failed = 0;  // given up on: dead letters
+    std::uint64_t invocation_errors = 0;
+    std::uint64_t throttles = 0;
+    std::uint64_t lag_bytes = 0;
+    double age_s = 0;  // of the oldest change read and not yet delivered (Lambda's IteratorAge)
+};
+
 struct MetricsSnapshot {
     std::vector<FunctionSnapshot> functions;  // by name
+    std::vector<MappingSnapshot> mappings;    // by function, then mapping
     std::uint64_t async_events_dropped = 0;
     std::uint64_t invocations_waiting = 0;
     HistogramSnapshot launch_duration;

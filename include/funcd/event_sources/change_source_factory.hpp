@@ -1,0 +1,43 @@
+#pragma once
+// Where a mapping's ChangeSource comes from: the plug point of the PostgreSQL source
+// (logical replication). Besides making the source it owns what the source needs in the
+// database: checking the connection and tables when a mapping is created, creating the
+// publication and the replication slot, and dropping them when the mapping is deleted.
+// Tests inject a scripted factory; the daemon's default refuses every mapping until a real
+// source is wired in (run_daemon).
+#include <memory>
+
+#include "funcd/event_sources/change_source.hpp"
+#include "funcd/event_sources/mapping_config.hpp"
+
+namespace funcd {
+
+class ChangeSourceFactory {
+public:
+    virtual ~ChangeSourceFactory() = default;
+
+    // A new mapping: check that its connection works and its tables exist, and create what
+    // it reads through (PostgreSQL: a publication of the tables, a replication slot; the
+    // slot's creation is the mapping's LATEST). Runs on the blocking pool and may take
+    // seconds. Throws ApiError naming what is wrong (400: connection refused, no such
+    // table, missing privilege; 501: this kind of source is not available). Never puts
+    // the connection string in a message: it holds a password.
+    virtual void provision(const MappingConfig& c) = 0;
+    // The source of a provisioned mapping. On the loop, so it must not block: it connects
+    // in ChangeSource::start. Throws std::exception when it cannot be made.
+    virtual std::unique_ptr<ChangeSource> make(const MappingConfig& c) = 0;
+    // The mapping was deleted (or its function was): drop what provision created. On the
+    // blocking pool; throws on failure (logged: the slot then needs dropping by hand).
+    virtual void deprovision(const MappingConfig& c) = 0;
+};
+
+// The daemon's factory while funcd has no PostgreSQL source: every mapping is refused
+// with 501, naming why.
+class UnavailableSourceFactory : public ChangeSourceFactory {
+public:
+    void provision(const MappingConfig& c) override;
+    std::unique_ptr<ChangeSource> make(const MappingConfig& c) override;
+    void deprovision(const MappingConfig&) override {}
+};
+
+}  // namespace funcd

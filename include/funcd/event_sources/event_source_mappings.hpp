@@ -1,0 +1,105 @@
+#pragma once
+// Every event source mapping of the daemon: its settings (committed to the MappingStore
+// before they take effect), its source (from the ChangeSourceFactory) and its runner.
+// Both APIs (/v1 and Lambda's) create, change and delete mappings through it. Runs on the
+// loop; the store and the factory's provisioning are reached through the blocking pool.
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "funcd/event_sources/change_source_factory.hpp"
+#include "funcd/event_sources/event_source_limits.hpp"
+#include "funcd/event_sources/mapping_runner.hpp"
+#include "funcd/event_sources/mapping_store.hpp"
+
+namespace funcd {
+
+// A mapping as the APIs show it.
+struct MappingView {
+    MappingConfig config;
+    // Lambda's states: Creating (its source is being provisioned), Enabled, Disabled;
+    // and Failing: enabled, but its source is down or its batch in flight has failed.
+    std::string state;
+    MappingRunnerStatus status;
+};
+
+struct EventSourceMappingsOptions {
+    std::string region;
+    std::string account_id;
+    EventSourceLimits limits;
+    DeliveryTiming timing;
+};
+
+class EventSourceMappings {
+public:
+    EventSourceMappings(boost::asio::io_context& io, boost::asio::thread_pool& blocking, MappingStore& store,
+                        ChangeSourceFactory& factory, MappingDelivery& delivery, EventSourceMappingsOptions options);
+
+    // Loads the stored mappings and starts the enabled ones after their checkpoints.
+    void start();
+    // Shutdown: every runner stops (checkpoints are already stored).
+    void stop();
+
+    // `error`: null, or the exception (an ApiError) the change failed with.
+    using Done = std::function<void(std::exception_ptr error, std::optional<MappingView> view, bool created)>;
+    // Creates the mapping (an empty uuid: a new one is given) or replaces the one with its
+    // uuid, or else its function and name. Checks the function's limit of mappings and what
+    // an update may not change (type, tables, starting position). A new mapping's source is
+    // provisioned before it is stored.
+    void put(MappingConfig c, Done done);
+    void remove(const std::string& uuid, std::function<void(std::exception_ptr)> done);
+    // After the function was deleted: its mappings stop and go, their sources deprovisioned.
+    void function_deleted(const std::string& function);
+
+    std::optional<MappingView> get(const std::string& uuid) const;
+    std::optional<MappingView> find(const std::string& function, const std::string& name) const;
+    // Every mapping (of `function`, when given), by function then name.
+    std::vector<MappingView> list(const std::optional<std::string>& function = std::nullopt) const;
+
+    // arn:aws:lambda:<region>:<account>:event-source-mapping:<uuid>
+    std::string arn(const std::string& uuid) const;
+    const std::string& region() const { return options_.region; }
+    const std::string& account_id() const { return options_.account_id; }
+
+private:
+    struct Entry {
+        MappingConfig config;
+        std::shared_ptr<MappingRunner> runner;  // null: disabled, or its source could not be made
+        std::optional<ChangePosition> checkpoint;  // as stored when the runner was made
+        std::string error;  // why the enabled mapping has no runner
+    };
+
+    void run(Entry& e);
+    void halt(Entry& e);
+    MappingView view(const Entry& e) const;
+    const Entry* entry_named(const std::string& function, const std::string& name) const;
+
+    boost::asio::io_context& io_;
+    boost::asio::thread_pool& blocking_;
+    MappingStore& store_;
+    ChangeSourceFactory& factory_;
+    MappingDelivery& delivery_;
+    EventSourceMappingsOptions options_;
+    std::map<std::string, Entry> entries_;  // by uuid
+    // Mappings being created, changed or deleted (function, name): one change at a time.
+    std::set<std::pair<std::string, std::string>> changing_;
+    bool stopped_ = false;
+};
+
+}  // namespace funcd
+
+namespace funcd {
+
+// A mapping as /v1 shows it: its settings (the connection redacted) and its state.
+nlohmann::json to_json(const MappingView& v, const std::string& arn);
+
+}  // namespace funcd

@@ -1,0 +1,288 @@
+#include "funcd/event_sources/event_source_mappings.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "funcd/common/api_error.hpp"
+#include "funcd/common/ids.hpp"
+
+namespace funcd {
+
+EventSourceMappings::EventSourceMappings(boost::asio::io_context& io, boost::asio::thread_pool& blocking,
+                                         MappingStore& store, ChangeSourceFactory& factory,
+                                         MappingDelivery& delivery, EventSourceMappingsOptions options)
+    : io_(io), blocking_(blocking), store_(store), factory_(factory), delivery_(delivery), options_(std::move(options)) {}
+
+std::string EventSourceMappings::arn(const std::string& uuid) const {
+    return "arn:aws:lambda:" + options_.region + ":" + options_.account_id + ":event-source-mapping:" + uuid;
+}
+
+void EventSourceMappings::start() {
+    std::size_t running = 0;
+    for (auto& m : store_.list()) {
+        Entry& e = entries_[m.config.uuid];
+        e.config = std::move(m.config);
+        e.checkpoint = m.checkpoint;
+        run(e);
+        if (e.runner) ++running;
+    }
+    spdlog::info("event sources: {} mappings loaded, {} running", entries_.size(), running);
+}
+
+void EventSourceMappings::stop() {
+    stopped_ = true;
+    for (auto& [uuid, e] : entries_) halt(e);
+}
+
+void EventSourceMappings::run(Entry& e) {
+    e.error.clear();
+    if (!e.config.enabled || stopped_) return;
+    std::unique_ptr<ChangeSource> source;
+    try {
+        source = factory_.make(e.config);
+    } catch (const std::exception& ex) {
+        e.error = std::string("its change source cannot be made: ") + ex.what();
+        spdlog::error("event source: mapping={} function={} {}", e.config.name, e.config.function, e.error);
+        return;
+    }
+    e.runner = std::make_shared<MappingRunner>(io_, e.config, std::move(source), delivery_,
+                                               StreamEventContext{options_.region, arn(e.config.uuid)},
+                                               options_.limits, options_.timing, e.checkpoint);
+    e.runner->start();
+}
+
+void EventSourceMappings::halt(Entry& e) {
+    if (!e.runner) return;
+    // Where it got to, for the runner made next (the store has the same).
+    if (auto c = e.runner->status().checkpoint) e.checkpoint = c;
+    e.runner->stop();
+    e.runner.reset();
+}
+
+const EventSourceMappings::Entry* EventSourceMappings::entry_named(const std::string& function,
+                                                                   const std::string& name) const {
+    for (const auto& [uuid, e] : entries_)
+        if (e.config.function == function && e.config.name == name) return &e;
+    return nullptr;
+}
+
+void EventSourceMappings::put(MappingConfig c, Done done) {
+    try {
+        const Entry* existing = nullptr;
+        if (!c.uuid.empty()) {
+            auto it = entries_.find(c.uuid);
+            if (it != entries_.end()) existing = &it->second;
+        }
+        if (!existing) existing = entry_named(c.function, c.name);
+        if (existing) {
+            const MappingConfig& old = existing->config;
+            if (old.function != c.function)
+                throw ApiError::bad_parameter("a mapping cannot move to another function; delete it and create it again");
+            if (old.type != c.type || old.tables != c.tables)
+                throw ApiError::bad_parameter("type and tables of a mapping cannot change (its publication and slot "
+                                              "are made for them); delete the mapping and create it again");
+            if (old.starting_position != c.starting_position)
+                throw ApiError::bad_parameter("starting_position applies when a mapping is created; it cannot change");
+            c.uuid = old.uuid;
+            c.name = old.name;
+        } else {
+            std::size_t of_function = 0;
+            for (const auto& [uuid, e] : entries_) of_function += e.config.function == c.function ? 1 : 0;
+            if (of_function >= options_.limits.max_mappings_per_function)
+                throw ApiError(400, "ResourceLimitExceededException",
+                               "function '" + c.function + "' has " + std::to_string(of_function) +
+                                   " event source mappings, its limit (event_sources.max_mappings_per_function)");
+            if (c.uuid.empty()) c.uuid = new_uuid();
+        }
+        const std::pair<std::string, std::string> key{c.function, c.name};
+        if (changing_.contains(key))
+            throw ApiError::conflict("mapping '" + c.name + "' of function '" + c.function +
+                                     "' is being changed; retry when that is done");
+        c.last_modified = std::chrono::system_clock::now();
+        const bool created = existing == nullptr;
+        changing_.insert(key);
+        boost::asio::post(blocking_, [this, c, created, key, done = std::move(done)]() mutable {
+            std::exception_ptr error;
+            try {
+                if (created) factory_.provision(c);
+                try {
+                    store_.put(c);
+                } catch (...) {
+                    if (created) {
+                        try {
+                            factory_.deprovision(c);
+                        } catch (const std::exception& ex) {
+                            spdlog::error("event source: mapping={} could not be stored, and its source not "
+                                          "deprovisioned: {}", c.name, ex.what());
+                        }
+                    }
+                    throw;
+                }
+            } catch (...) {
+                error = std::current_exception();
+            }
+            boost::asio::post(io_, [this, c = std::move(c), created, key, error, done = std::move(done)]() mutable {
+                changing_.erase(key);
+                if (error) return done(error, std::nullopt, false);
+                Entry& e = entries_[c.uuid];
+                halt(e);
+                e.config = std::move(c);
+                run(e);
+                spdlog::info("event source: mapping={} function={} {} ({})", e.config.name, e.config.function,
+                             created ? "created" : "changed", e.config.enabled ? "enabled" : "disabled");
+                done(nullptr, view(e), created);
+            });
+        });
+    } catch (...) {
+        boost::asio::post(io_, [done = std::move(done), error = std::current_exception()] {
+            done(error, std::nullopt, false);
+        });
+    }
+}
+
+void EventSourceMappings::remove(const std::string& uuid, std::function<void(std::exception_ptr)> done) {
+    auto it = entries_.find(uuid);
+    if (it == entries_.end()) {
+        boost::asio::post(io_, [done = std::move(done), uuid] {
+            done(std::make_exception_ptr(ApiError::not_found("event source mapping " + uuid + " does not exist")));
+        });
+        return;
+    }
+    const std::pair<std::string, std::string> key{it->second.config.function, it->second.config.name};
+    if (changing_.contains(key)) {
+        boost::asio::post(io_, [done = std::move(done), key] {
+            done(std::make_exception_ptr(ApiError::conflict("mapping '" + key.second + "' is being changed; retry")));
+        });
+        return;
+    }
+    halt(it->second);
+    MappingConfig c = it->second.config;
+    entries_.erase(it);
+    changing_.insert(key);
+    boost::asio::post(blocking_, [this, c, key, done = std::move(done)] {
+        std::exception_ptr error;
+        try {
+            store_.remove(c.uuid);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        if (!error) {
+            try {
+                factory_.deprovision(c);
+            } catch (const std::exception& ex) {
+                spdlog::error("event source: mapping={} function={} deleted, but its source could not be "
+                              "deprovisioned (drop its replication slot by hand): {}", c.name, c.function, ex.what());
+            }
+        }
+        boost::asio::post(io_, [this, c, key, error, done] {
+            changing_.erase(key);
+            if (error) {
+                // Not deleted after all: it runs on.
+                Entry& e = entries_[c.uuid];
+                e.config = c;
+                run(e);
+            } else {
+                spdlog::info("event source: mapping={} function={} deleted", c.name, c.function);
+            }
+            done(error);
+        });
+    });
+}
+
+void EventSourceMappings::function_deleted(const std::string& function) {
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        if (it->second.config.function != function) {
+            ++it;
+            continue;
+        }
+        halt(it->second);
+        it = entries_.erase(it);
+    }
+    boost::asio::post(blocking_, [this, function] {
+        std::vector<MappingConfig> dropped;
+        try {
+            dropped = store_.drop_function(function);
+        } catch (const std::exception& ex) {
+            spdlog::error("event sources: cannot drop the mappings of deleted function={}: {}", function, ex.what());
+            return;
+        }
+        for (const auto& c : dropped) {
+            try {
+                factory_.deprovision(c);
+            } catch (const std::exception& ex) {
+                spdlog::error("event source: mapping={} of deleted function={}: its source could not be "
+                              "deprovisioned (drop its replication slot by hand): {}", c.name, function, ex.what());
+            }
+        }
+    });
+}
+
+MappingView EventSourceMappings::view(const Entry& e) const {
+    MappingView v{e.config, "Enabled", {}};
+    if (e.runner) {
+        v.status = e.runner->status();
+        if (v.status.failing) v.state = "Failing";
+    } else {
+        v.status.checkpoint = e.checkpoint;
+        if (!e.config.enabled) v.state = "Disabled";
+        else {
+            v.state = "Failing";
+            v.status.last_error = e.error;
+        }
+    }
+    return v;
+}
+
+std::optional<MappingView> EventSourceMappings::get(const std::string& uuid) const {
+    auto it = entries_.find(uuid);
+    if (it == entries_.end()) return std::nullopt;
+    return view(it->second);
+}
+
+std::optional<MappingView> EventSourceMappings::find(const std::string& function, const std::string& name) const {
+    const Entry* e = entry_named(function, name);
+    if (!e) return std::nullopt;
+    return view(*e);
+}
+
+std::vector<MappingView> EventSourceMappings::list(const std::optional<std::string>& function) const {
+    std::vector<MappingView> out;
+    for (const auto& [uuid, e] : entries_)
+        if (!function || e.config.function == *function) out.push_back(view(e));
+    std::sort(out.begin(), out.end(), [](const MappingView& a, const MappingView& b) {
+        return std::tie(a.config.function, a.config.name) < std::tie(b.config.function, b.config.name);
+    });
+    return out;
+}
+
+}  // namespace funcd
+
+namespace funcd {
+
+nlohmann::json to_json(const MappingView& v, const std::string& arn) {
+    using nlohmann::json;
+    json j = to_json(v.config);
+    const MappingRunnerStatus& s = v.status;
+    j["arn"] = arn;
+    j["state"] = v.state;
+    j["last_error"] = s.last_error.empty() ? json(nullptr) : json(s.last_error);
+    j["last_processing_result"] = s.last_processing_result.empty() ? json(nullptr) : json(s.last_processing_result);
+    j["connected"] = s.source.connected;
+    j["checkpoint"] = s.checkpoint ? json{{"commit_lsn", format_lsn(s.checkpoint->commit_lsn)},
+                                          {"ordinal", s.checkpoint->ordinal}}
+                                   : json(nullptr);
+    j["acknowledged_lsn"] = s.acknowledged ? json(format_lsn(*s.acknowledged)) : json(nullptr);
+    j["server_wal_end"] = s.source.server_wal_end ? json(format_lsn(*s.source.server_wal_end)) : json(nullptr);
+    j["lag_bytes"] = s.lag_bytes ? json(*s.lag_bytes) : json(nullptr);
+    j["seconds_behind"] = s.seconds_behind;  // Lambda's IteratorAge, in seconds
+    j["records_delivered"] = s.records_delivered;
+    j["batches"] = {{"succeeded", s.batches_succeeded}, {"failed", s.batches_failed}};
+    j["invocation_errors"] = s.invocation_errors;
+    j["throttles"] = s.throttles;
+    return j;
+}
+
+}  // namespace funcd
