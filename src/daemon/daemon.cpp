@@ -34,6 +34,7 @@
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/dispatch/event_store.hpp"
 #include "funcd/event_sources/change_source_factory.hpp"
+#include "funcd/event_sources/postgres_source_factory.hpp"
 #include "funcd/event_sources/dispatcher_delivery.hpp"
 #include "funcd/event_sources/event_source_mappings.hpp"
 #include "funcd/event_sources/mapping_store.hpp"
@@ -264,10 +265,9 @@ int run_daemon(const DaemonOptions& options) {
                        counting);
     async.start();
     EventApi events(io, blocking, registry, event_store, async);
-    // Where a mapping's ChangeSource comes from. funcd has no PostgreSQL source yet: this one
-    // refuses every mapping (501); the PostgreSQL source's factory (provisioning the
-    // publication and slot, making the source, dropping them on delete) replaces it here.
-    UnavailableSourceFactory change_sources;
+    // Where a mapping's ChangeSource comes from: PostgreSQL's logical replication (the
+    // publication and slot made at a mapping's creation, dropped at its deletion).
+    PostgresSourceFactory change_sources(io, opts.limits.event_sources);
     DispatcherDelivery mapping_delivery(io, blocking, dispatcher, async, event_store, mapping_store, env.region,
                                         env.account_id, counting);
     EventSourceMappings mappings(io, blocking, mapping_store, change_sources, mapping_delivery,

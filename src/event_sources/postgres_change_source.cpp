@@ -121,7 +121,7 @@ void PostgresChangeSource::poll_connect() {
             fail(fmt::format("cannot make the PostgreSQL connection non-blocking: {}", pg_error_message(conn_.get())));
             return;
         }
-        send_start();
+        send_key_query();
         return;
     case PGRES_POLLING_FAILED:
         fail(fmt::format("cannot connect to PostgreSQL: {}", pg_error_message(conn_.get())));
@@ -172,6 +172,12 @@ void PostgresChangeSource::wait_socket(bool for_write) {
             }
             switch (phase_) {
             case Phase::connecting: poll_connect(); break;
+            case Phase::keys:
+                if (for_write)
+                    flush_output();
+                else
+                    on_key_result();
+                break;
             case Phase::starting:
                 if (for_write)
                     flush_output();
@@ -187,6 +193,57 @@ void PostgresChangeSource::wait_socket(bool for_write) {
             default: break;
             }
         }));
+}
+
+void PostgresChangeSource::send_key_query() {
+    phase_ = Phase::keys;
+    // A replication connection of a database takes plain SQL before START_REPLICATION. The
+    // publication's name is one postgres_source_names() made (a-z, 0-9, _: checked by the
+    // constructor), so it can stand in the text.
+    const std::string query = fmt::format(
+        "SELECT pt.schemaname || '.' || pt.tablename, a.attname "
+        "FROM pg_publication_tables pt "
+        "JOIN pg_namespace n ON n.nspname = pt.schemaname "
+        "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
+        "JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+        "JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position) ON true "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum "
+        "WHERE pt.pubname = '{}' ORDER BY 1, k.position",
+        config_.publication);
+    if (!PQsendQuery(conn_.get(), query.c_str())) {
+        fail(fmt::format("cannot ask for the tables' primary keys: {}", pg_error_message(conn_.get())));
+        return;
+    }
+    flush_output();
+    if (phase_ == Phase::keys) wait_socket(false);
+}
+
+void PostgresChangeSource::on_key_result() {
+    if (!PQconsumeInput(conn_.get())) {
+        fail(fmt::format("reading the tables' primary keys: {}", pg_error_message(conn_.get())));
+        return;
+    }
+    if (PQisBusy(conn_.get())) {
+        wait_socket(false);
+        return;
+    }
+    std::map<std::string, std::vector<std::string>> keys;
+    std::string error;
+    while (PGresult* res = PQgetResult(conn_.get())) {
+        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            for (int row = 0; row < PQntuples(res); ++row)
+                keys[PQgetvalue(res, row, 0)].emplace_back(PQgetvalue(res, row, 1));
+        } else if (error.empty()) {
+            error = one_line_message(PQresultErrorMessage(res));
+        }
+        PQclear(res);
+    }
+    if (!error.empty()) {
+        fail(fmt::format("reading the tables' primary keys failed: {}", error));
+        return;
+    }
+    primary_keys_ = std::move(keys);
+    send_start();
 }
 
 void PostgresChangeSource::send_start() {
@@ -359,6 +416,17 @@ bool PostgresChangeSource::handle_message(std::uint64_t lsn, std::string_view pa
         b.change.xid = txn_->begin.xid;
         b.change.commit_time = txn_->begin.commit_time;
         b.change.keys = std::move(row->keys);
+        if (auto pk = primary_keys_.find(b.change.table); pk != primary_keys_.end()) {
+            // The row's primary key, from the image that has it (a delete has only the old
+            // one); a column neither image holds keeps what the identity gave.
+            const nlohmann::json& from = row->new_image.is_object() ? row->new_image : row->old_image;
+            nlohmann::json keys = nlohmann::json::object();
+            for (const auto& column : pk->second) {
+                if (from.is_object() && from.contains(column)) keys[column] = from[column];
+                else if (b.change.keys.contains(column)) keys[column] = b.change.keys[column];
+            }
+            b.change.keys = std::move(keys);
+        }
         b.change.new_image = std::move(row->new_image);
         b.change.old_image = std::move(row->old_image);
         txn_->changes.push_back(std::move(b));

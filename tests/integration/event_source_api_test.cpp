@@ -1,6 +1,7 @@
-// Event source mappings through the real daemon, which has no PostgreSQL source yet: a
-// valid mapping is refused 501 naming that, bad ones 400 naming the field, unknown ones
-// 404; the connection's password appears in no answer and not in the daemon's log.
+// Event source mappings through the real daemon, against no PostgreSQL: a valid mapping
+// whose server cannot be reached is refused 400 naming that, bad ones 400 naming the field,
+// unknown ones 404; the connection's password appears in no answer and not in the daemon's
+// log. (Mappings that work are tested against a real server: postgres_mapping_test.cpp.)
 #include <gtest/gtest.h>
 
 #include "daemon_harness.hpp"
@@ -10,21 +11,23 @@ namespace {
 
 using nlohmann::json;
 
-TEST(EventSourceApi, WithoutAPostgresSourceMappingsAreRefusedClearly) {
+TEST(EventSourceApi, MappingsThatCannotWorkAreRefusedClearly) {
     Daemon d;
     ASSERT_EQ(d.deploy("orders", {{"runtime", "python3"}, {"handler", "app.handler"}},
                        python_zip("def handler(e, c):\n    return 1\n"))
                   .status,
               201);
     const json body{{"type", "postgres"},
-                    {"connection", "host=127.0.0.1 dbname=shop user=app password=hunter2-secret"},
+                    // Port 1: nothing listens there, so the connection is refused at once.
+                    {"connection", "host=127.0.0.1 port=1 dbname=shop user=app password=hunter2-secret connect_timeout=5"},
                     {"tables", {"public.orders"}}};
     const std::string path = "/v1/functions/orders/event-sources/orders";
 
     const HttpResult refused = d.api("PUT", path, body.dump());
-    EXPECT_EQ(refused.status, 501) << refused.body;
-    EXPECT_EQ(refused.json()["error"]["type"], "NotImplementedException");
-    EXPECT_NE(refused.json()["error"]["message"].get<std::string>().find("PostgreSQL"), std::string::npos);
+    EXPECT_EQ(refused.status, 400) << refused.body;
+    EXPECT_EQ(refused.json()["error"]["type"], "InvalidParameterValueException");
+    EXPECT_NE(refused.json()["error"]["message"].get<std::string>().find("PostgreSQL"), std::string::npos)
+        << refused.body;
 
     json bad = body;
     bad["batch_size"] = 20000;

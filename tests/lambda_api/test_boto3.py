@@ -1385,21 +1385,21 @@ class RestartTest(DaemonTestCase):
 
 
 class EventSourceMappingsTest(DaemonTestCase):
-    """PostgreSQL mappings as boto3 sends them; this daemon has no PostgreSQL source, so a
-    valid one is refused 501 naming that (docs/event-sources.md)."""
+    """PostgreSQL mappings as boto3 sends them, against no PostgreSQL server (port 1: nothing
+    listens), so a valid one is refused 400 naming why (docs/event-sources.md)."""
 
     POSTGRES = dict(
-        SelfManagedEventSource={"Endpoints": {"POSTGRESQL": ["host=127.0.0.1 dbname=shop"]}},
+        SelfManagedEventSource={"Endpoints": {"POSTGRESQL": ["host=127.0.0.1 port=1 dbname=shop"]}},
         SourceAccessConfigurations=[{"Type": "BASIC_AUTH", "URI": "app:hunter2-secret"}],
         Topics=["public.orders"], StartingPosition="LATEST", BatchSize=10,
         FilterCriteria={"Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]},
         FunctionResponseTypes=["ReportBatchItemFailures"])
 
-    def test_a_postgres_source_reaches_funcd_and_is_refused_without_its_source(self):
+    def test_a_postgres_source_reaches_funcd_and_is_refused_when_its_server_cannot_be_reached(self):
         name, _, _ = self.create_python_function()
-        err = self.assertClientError("NotImplementedException", self.lam.create_event_source_mapping,
+        err = self.assertClientError("InvalidParameterValueException", self.lam.create_event_source_mapping,
                                      FunctionName=name, **self.POSTGRES)
-        self.assertEqual(501, err.response["ResponseMetadata"]["HTTPStatusCode"])
+        self.assertEqual(400, err.response["ResponseMetadata"]["HTTPStatusCode"])
         self.assertIn("PostgreSQL", str(err))
         self.assertNotIn("hunter2", str(err.response))
         self.assertEqual([], self.lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"])

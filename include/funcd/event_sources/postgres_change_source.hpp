@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,10 +94,12 @@ private:
         pgoutput::Begin begin;
         std::vector<Buffered> changes;
     };
-    enum class Phase { idle, connecting, starting, streaming, waiting, stopped };
+    enum class Phase { idle, connecting, keys, starting, streaming, waiting, stopped };
 
     void connect();
     void poll_connect();
+    void send_key_query();
+    void on_key_result();
     void send_start();
     void on_start_result();
     void wait_socket(bool for_write);
@@ -137,6 +140,10 @@ private:
 
     pgoutput::Decoder decoder_;
     std::optional<OpenTransaction> txn_;
+    // Each published table's primary key columns ("schema.name" -> names), read when a
+    // connection starts: under REPLICA IDENTITY FULL pgoutput marks every column as part of
+    // the identity, and a record's Keys are meant to be the row's key.
+    std::map<std::string, std::vector<std::string>> primary_keys_;
     std::deque<Buffered> buffer_;
     std::size_t buffered_bytes_ = 0;
     bool paused_ = false;

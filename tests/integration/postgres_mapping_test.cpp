@@ -1,0 +1,138 @@
+// Event source mappings end to end: a real PostgreSQL 15 (postgres_server.hpp), the real
+// daemon and real Python workers. Row changes committed in the database reach the function
+// as DynamoDB-Streams-like events, typed and in commit order; the mapping's state shows what
+// was delivered; deleting it drops its replication slot and publication.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "daemon_harness.hpp"
+#include "postgres_server.hpp"
+
+namespace funcd::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// Prints each record it gets as one JSON line after a marker, in the order received.
+const char* kSinkPy = R"(import json
+
+def handler(event, context):
+    for r in event["Records"]:
+        print("RECORD " + json.dumps(r, sort_keys=True))
+    return {"records": len(event["Records"])}
+)";
+
+std::vector<json> records(const Daemon& d, const std::string& function) {
+    return logged_json(d, function, "RECORD ");
+}
+
+TEST(PostgresMapping, RowChangesReachTheFunctionTypedInCommitOrderAndDeleteDropsTheSlot) {
+    PostgresServer pg;
+    pg.sql(
+        "CREATE TABLE orders (id int PRIMARY KEY, item text, qty int, price numeric(10,2), meta jsonb, "
+        "placed timestamptz);"
+        "ALTER TABLE orders REPLICA IDENTITY FULL;");
+
+    Daemon d;
+    ASSERT_EQ(d.deploy("sink", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kSinkPy)).status, 201);
+    const std::string path = "/v1/functions/sink/event-sources/orders";
+    const HttpResult created = d.api("PUT", path,
+                                     json{{"type", "postgres"},
+                                          {"connection", pg.conninfo()},
+                                          {"tables", {"public.orders"}},
+                                          {"batch_size", 10}}
+                                         .dump());
+    ASSERT_TRUE(created.status == 201 || created.status == 200) << created.body;
+    EXPECT_EQ(pg.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'funcd_%'"), "1");
+
+    // Two transactions: three inserts, then an update and a delete.
+    pg.sql(
+        "BEGIN;"
+        "INSERT INTO orders VALUES (1, 'tea', 2, 3.50, '{\"gift\": true}', '2026-01-02 03:04:05+00');"
+        "INSERT INTO orders VALUES (2, 'cake', 1, 12.00, NULL, NULL);"
+        "INSERT INTO orders VALUES (3, 'jam', 5, 4.25, '[1, 2]', NULL);"
+        "COMMIT;");
+    pg.sql("BEGIN; UPDATE orders SET qty = 3 WHERE id = 1; DELETE FROM orders WHERE id = 2; COMMIT;");
+
+    ASSERT_TRUE(eventually([&] { return records(d, "sink").size() >= 5; }, 30s))
+        << d.api("GET", path).body << "\n" << function_log(d, "sink");
+    const auto got = records(d, "sink");
+    ASSERT_EQ(got.size(), 5u) << function_log(d, "sink");
+
+    std::vector<std::string> names;
+    for (const auto& r : got) names.push_back(r["eventName"]);
+    EXPECT_EQ(names, (std::vector<std::string>{"INSERT", "INSERT", "INSERT", "MODIFY", "REMOVE"}));
+    for (const auto& r : got) {
+        EXPECT_EQ(r["eventSource"], "funcd:postgres") << r;
+        EXPECT_EQ(r["table"], "public.orders") << r;
+        EXPECT_TRUE(r["dynamodb"]["SequenceNumber"].is_string()) << r;
+    }
+    const json& first = got[0]["dynamodb"];
+    EXPECT_EQ(first["Keys"], json({{"id", 1}})) << first;
+    EXPECT_EQ(first["NewImage"]["item"], "tea");
+    EXPECT_EQ(first["NewImage"]["qty"], 2);
+    EXPECT_EQ(first["NewImage"]["price"], 3.5);
+    EXPECT_EQ(first["NewImage"]["meta"], json({{"gift", true}}));
+    EXPECT_EQ(first["NewImage"]["placed"], "2026-01-02T03:04:05Z");
+    EXPECT_TRUE(got[1]["dynamodb"]["NewImage"]["meta"].is_null());
+    EXPECT_EQ(got[2]["dynamodb"]["NewImage"]["meta"], json({1, 2}));
+    // REPLICA IDENTITY FULL: the update and the delete carry the old row.
+    EXPECT_EQ(got[3]["dynamodb"]["OldImage"]["qty"], 2) << got[3];
+    EXPECT_EQ(got[3]["dynamodb"]["NewImage"]["qty"], 3) << got[3];
+    EXPECT_EQ(got[4]["dynamodb"]["OldImage"]["item"], "cake") << got[4];
+    // One transaction's records share its id; the two transactions' differ.
+    EXPECT_EQ(got[0]["transactionId"], got[2]["transactionId"]);
+    EXPECT_NE(got[2]["transactionId"], got[3]["transactionId"]);
+
+    // The mapping's state: everything delivered and acknowledged, nothing behind.
+    ASSERT_TRUE(eventually([&] {
+        const json m = d.api("GET", path).json();
+        return m["records_delivered"] == 5 && m["acknowledged_lsn"].is_string() && m["lag_bytes"] == 0;
+    }, 30s)) << d.api("GET", path).body;
+    const json m = d.api("GET", path).json();
+    EXPECT_EQ(m["state"], "Enabled") << m;
+    EXPECT_TRUE(m["connected"].get<bool>()) << m;
+    EXPECT_EQ(m["connection"].get<std::string>().find("password"), std::string::npos)
+        << "no password was given, none is shown";
+
+    // Each delivery is an ordinary invocation, in the usage ledger with its trigger.
+    const json invocations = d.api("GET", "/v1/functions/sink/invocations").json();
+    ASSERT_FALSE(invocations["invocations"].empty()) << invocations;
+    EXPECT_EQ(invocations["invocations"][0]["trigger"], "event-source") << invocations;
+
+    ASSERT_EQ(d.api("DELETE", path).status, 204);
+    EXPECT_TRUE(eventually([&] {
+        return pg.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'funcd_%'") == "0";
+    }, 15s)) << "the slot is dropped with its mapping";
+    EXPECT_EQ(pg.scalar("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'funcd_%'"), "0");
+}
+
+TEST(PostgresMapping, AMappingThatCannotWorkIsRefusedAtCreationWithTheReason) {
+    PostgresServer pg;
+    pg.sql("CREATE TABLE orders (id int PRIMARY KEY)");
+    Daemon d;
+    ASSERT_EQ(d.deploy("sink", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kSinkPy)).status, 201);
+    const HttpResult missing = d.api("PUT", "/v1/functions/sink/event-sources/nope",
+                                     json{{"type", "postgres"},
+                                          {"connection", pg.conninfo()},
+                                          {"tables", {"public.no_such_table"}}}
+                                         .dump());
+    EXPECT_EQ(missing.status, 400) << missing.body;
+    EXPECT_NE(missing.body.find("no_such_table"), std::string::npos) << missing.body;
+    const HttpResult wrong_password = d.api("PUT", "/v1/functions/sink/event-sources/pw",
+                                            json{{"type", "postgres"},
+                                                 {"connection", pg.conninfo_with_password("not-the-password")},
+                                                 {"tables", {"public.orders"}}}
+                                                .dump());
+    EXPECT_EQ(wrong_password.status, 400) << wrong_password.body;
+    EXPECT_EQ(wrong_password.body.find("not-the-password"), std::string::npos) << wrong_password.body;
+    EXPECT_EQ(d.log().find("not-the-password"), std::string::npos) << "the password is never logged";
+    EXPECT_EQ(pg.scalar("SELECT count(*) FROM pg_replication_slots"), "0") << "nothing was left behind";
+    EXPECT_EQ(d.api("GET", "/v1/functions/sink/event-sources").json()["event_sources"], json::array());
+}
+
+}  // namespace
+}  // namespace funcd::testing
