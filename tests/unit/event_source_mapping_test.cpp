@@ -706,16 +706,5 @@ TEST_F(EventSourceApiTest, BadRequestsAreRefusedNamingTheProblem) {
     EXPECT_EQ(call("GET", path + "/enable").status, 405);
 }
 
-TEST_F(EventSourceApiTest, TheDaemonsDefaultFactoryRefusesWithNotImplemented) {
-    UnavailableSourceFactory unavailable;
-    try {
-        unavailable.provision(config("orders-fn", "x"));
-        FAIL() << "provisioned";
-    } catch (const ApiError& e) {
-        EXPECT_EQ(e.status(), 501);
-        EXPECT_NE(std::string(e.what()).find("PostgreSQL"), std::string::npos);
-    }
-}
-
 }  // namespace
 }  // namespace funcd

@@ -3,8 +3,8 @@
 // (logical replication). Besides making the source it owns what the source needs in the
 // database: checking the connection and tables when a mapping is created, creating the
 // publication and the replication slot, and dropping them when the mapping is deleted.
-// Tests inject a scripted factory; the daemon's default refuses every mapping until a real
-// source is wired in (run_daemon).
+// The daemon's is PostgresSourceFactory (postgres_source_factory.hpp); tests of the
+// delivery rules inject a scripted one.
 #include <memory>
 
 #include "funcd/event_sources/change_source.hpp"
@@ -20,7 +20,7 @@ public:
     // it reads through (PostgreSQL: a publication of the tables, a replication slot; the
     // slot's creation is the mapping's LATEST). Runs on the blocking pool and may take
     // seconds. Throws ApiError naming what is wrong (400: connection refused, no such
-    // table, missing privilege; 501: this kind of source is not available). Never puts
+    // table, missing privilege). Never puts
     // the connection string in a message: it holds a password.
     virtual void provision(const MappingConfig& c) = 0;
     // The source of a provisioned mapping. On the loop, so it must not block: it connects
@@ -29,15 +29,6 @@ public:
     // The mapping was deleted (or its function was): drop what provision created. On the
     // blocking pool; throws on failure (logged: the slot then needs dropping by hand).
     virtual void deprovision(const MappingConfig& c) = 0;
-};
-
-// The daemon's factory while funcd has no PostgreSQL source: every mapping is refused
-// with 501, naming why.
-class UnavailableSourceFactory : public ChangeSourceFactory {
-public:
-    void provision(const MappingConfig& c) override;
-    std::unique_ptr<ChangeSource> make(const MappingConfig& c) override;
-    void deprovision(const MappingConfig&) override {}
 };
 
 }  // namespace funcd
