@@ -6,6 +6,7 @@
 
 #include <map>
 #include <set>
+#include <thread>
 
 #include "daemon_harness.hpp"
 #include "postgres_server.hpp"
@@ -218,6 +219,42 @@ TEST(PostgresMapping, AFailingRecordIsBisectedOutAndDeadLetteredWhileLaterRecord
     EXPECT_NE(letters[0].dump().find("bad"), std::string::npos) << "the dead letter holds the bad record: " << letters;
     const json m = d.api("GET", path).json();
     EXPECT_GE(m["batches"]["failed"].get<int>(), 1) << m;
+}
+
+TEST(PostgresMapping, TheOrdersExampleSummarisesEachBatchAsItsReadmeSays) {
+    // The example's README: a role with REPLICATION that owns the table and may create a
+    // publication; inserts only.
+    PostgresServer pg;
+    pg.sql("CREATE ROLE funcd LOGIN REPLICATION;"
+           "CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, amount numeric(10,2) NOT NULL);"
+           "ALTER TABLE orders OWNER TO funcd;"
+           "GRANT CREATE ON DATABASE postgres TO funcd;");
+    Daemon d;
+    const std::string app = read_file(std::filesystem::path(FUNCD_SOURCE_DIR) / "examples/orders-postgres/app.py");
+    ASSERT_FALSE(app.empty());
+    ASSERT_EQ(d.deploy("orders-summary", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(app)).status,
+              201);
+    const HttpResult created = d.api("PUT", "/v1/functions/orders-summary/event-sources/orders",
+                                     json{{"type", "postgres"},
+                                          {"connection", pg.conninfo("funcd")},
+                                          {"tables", {"public.orders"}},
+                                          {"events", {"insert"}},
+                                          {"batch_size", 100},
+                                          {"maximum_batching_window_s", 1}}
+                                         .dump());
+    ASSERT_EQ(created.status, 201) << created.body;
+    pg.sql("INSERT INTO orders (customer, amount) VALUES ('ada', 12.50), ('bob', 30.00);"
+           "UPDATE orders SET amount = 1 WHERE customer = 'ada';");
+    ASSERT_TRUE(eventually([&] { return !logged_json(d, "orders-summary", "SUMMARY ").empty(); }, 30s))
+        << function_log(d, "orders-summary");
+    const json summary = logged_json(d, "orders-summary", "SUMMARY ").at(0);
+    EXPECT_EQ(summary["orders"], 2) << summary;
+    EXPECT_EQ(summary["total"], "42.5") << summary;
+    EXPECT_EQ(summary["customers"], json({"ada", "bob"})) << summary;
+    EXPECT_TRUE(summary["first"].is_string()) << summary;
+    // The update is not among the mapping's events: no second batch comes for it.
+    std::this_thread::sleep_for(2s);
+    EXPECT_EQ(logged_json(d, "orders-summary", "SUMMARY ").size(), 1u) << function_log(d, "orders-summary");
 }
 
 TEST(PostgresMapping, AMappingThatCannotWorkIsRefusedAtCreationWithTheReason) {
