@@ -75,7 +75,7 @@ complete -o filenames -F _funcd funcd
     return script;
 }
 
-int run(CliContext& ctx) {
+int run_completion(CliContext& ctx) {
     const std::string shell = ctx.optional_positional(0).value_or("bash");
     if (shell != "bash") throw ctx.usage_error("only bash completion is made (got '" + shell + "')");
     ctx.out().line(bash_script());
@@ -93,7 +93,7 @@ CliCommand completion_command() {
         "or install it: funcd completion bash > /etc/bash_completion.d/funcd\n"
         "Function names are completed from funcd ls --quiet.",
         {},
-        run,
+        run_completion,
     };
 }
 

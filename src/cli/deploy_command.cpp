@@ -62,7 +62,7 @@ std::function<void(std::size_t, std::size_t)> progress_line(std::FILE* err) {
     };
 }
 
-int run(CliContext& ctx) {
+int run_deploy(CliContext& ctx) {
     const std::string name = ctx.positional(0, "NAME (the function's name)");
     const fs::path source = ctx.optional_positional(1).value_or(".");
     if (ctx.args().positionals().size() > 2) throw ctx.usage_error("too many arguments");
@@ -168,7 +168,7 @@ CliCommand deploy_command() {
             {"--progress", 0, false, false, "", "show the upload's progress even when stderr is not a terminal"},
             {"--no-progress", 0, false, false, "", "never show it (by default it shows on a terminal, from 1 MiB)"},
         },
-        run,
+        run_deploy,
     };
 }
 

@@ -42,7 +42,7 @@ int list(CliContext& ctx, const std::string& name) {
     return 0;
 }
 
-int run(CliContext& ctx) {
+int run_dlq(CliContext& ctx) {
     const std::string name = ctx.positional(0, "NAME (the function whose dead letters to show)");
     const auto action = ctx.optional_positional(1);
     if (!action) return list(ctx, name);
@@ -90,7 +90,7 @@ CliCommand dlq_command() {
             {"--all", 0, false, false, "", "with redrive: every dead letter of the function"},
             {"--limit", 'n', true, false, "N", "list at most N, newest first (default 100)"},
         },
-        run,
+        run_dlq,
     };
 }
 

@@ -5,7 +5,7 @@ namespace funcd::cli {
 
 namespace {
 
-int run(CliContext& ctx) {
+int run_get(CliContext& ctx) {
     const std::string name = ctx.positional(0, "NAME (the function to describe)");
     if (ctx.args().positionals().size() > 1) throw ctx.usage_error("too many arguments");
     const nlohmann::json d = ctx.call_function(name, "GET", "/v1/functions/" + url_encode(name)).json();
@@ -54,7 +54,7 @@ int run(CliContext& ctx) {
 }  // namespace
 
 CliCommand get_command() {
-    return {"get", "show a function's settings and workers", "NAME", "", {}, run};
+    return {"get", "show a function's settings and workers", "NAME", "", {}, run_get};
 }
 
 }  // namespace funcd::cli

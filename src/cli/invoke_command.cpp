@@ -65,7 +65,7 @@ nlohmann::json tail_records(CliContext& ctx, const std::string& name, const std:
     }
 }
 
-int run(CliContext& ctx) {
+int run_invoke(CliContext& ctx) {
     const std::string name = ctx.positional(0, "NAME (the function to invoke)");
     if (ctx.args().positionals().size() > 1) throw ctx.usage_error("too many arguments");
     const std::string event = read_event(ctx);
@@ -152,7 +152,7 @@ CliCommand invoke_command() {
             {"--tail", 0, false, false, "", "print the invocation's log records to stderr"},
             {"--qualifier", 'q', true, false, "Q", "$LATEST, a version number or an alias"},
         },
-        run,
+        run_invoke,
     };
 }
 

@@ -5,7 +5,7 @@ namespace funcd::cli {
 
 namespace {
 
-int run(CliContext& ctx) {
+int run_list(CliContext& ctx) {
     if (!ctx.args().positionals().empty()) throw ctx.usage_error("ls takes no arguments");
     const nlohmann::json doc = ctx.client().call("GET", "/v1/functions").json();
     const auto& o = ctx.out();
@@ -39,7 +39,7 @@ CliCommand list_command() {
             "[--quiet]",
             "",
             {{"--quiet", 'q', false, false, "", "only the names, one per line"}},
-            run};
+            run_list};
 }
 
 }  // namespace funcd::cli

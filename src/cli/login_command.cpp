@@ -32,7 +32,7 @@ std::string read_token(const Output& o) {
     return trim(line);
 }
 
-int run(CliContext& ctx) {
+int run_login(CliContext& ctx) {
     const std::string given = ctx.positional(0, "ENDPOINT (the daemon's URL, e.g. http://127.0.0.1:8080)");
     if (ctx.args().positionals().size() > 1) throw ctx.usage_error("too many arguments");
     const Endpoint endpoint = Endpoint::parse(given);
@@ -65,7 +65,7 @@ CliCommand login_command() {
         "and token go to $XDG_CONFIG_HOME/funcd/config (else ~/.config/funcd/config), mode 0600, where\n"
         "later commands find them when neither flags nor environment name others.",
         {},
-        run,
+        run_login,
     };
 }
 

@@ -36,7 +36,7 @@ void print_history(CliContext& ctx, const std::string& name, const std::string& 
     std::fflush(ctx.out().out());
 }
 
-int run(CliContext& ctx) {
+int run_logs(CliContext& ctx) {
     const std::string name = ctx.positional(0, "NAME (the function whose log to read)");
     if (ctx.args().positionals().size() > 1) throw ctx.usage_error("too many arguments");
     const auto& a = ctx.args();
@@ -129,7 +129,7 @@ CliCommand logs_command() {
             {"--level", 'l', true, false, "L", "the least level: TRACE, DEBUG, INFO, WARN, ERROR, FATAL"},
             {"--limit", 'n', true, false, "N", "at most N records, the newest (default 1000)"},
         },
-        run,
+        run_logs,
     };
 }
 

@@ -5,7 +5,7 @@ namespace funcd::cli {
 
 namespace {
 
-int run(CliContext& ctx) {
+int run_remove(CliContext& ctx) {
     ctx.positional(0, "NAME (the function to delete)");
     nlohmann::json deleted = nlohmann::json::array();
     for (const auto& name : ctx.args().positionals()) {
@@ -25,7 +25,7 @@ CliCommand remove_command() {
             "NAME...",
             "Idle workers end at once; invocations in flight finish. The function's log and usage records stay.",
             {},
-            run};
+            run_remove};
 }
 
 }  // namespace funcd::cli

@@ -120,7 +120,7 @@ void show(CliContext& ctx, const MetricsSample& now, const std::vector<Row>& row
     std::fflush(o.out());
 }
 
-int run(CliContext& ctx) {
+int run_top(CliContext& ctx) {
     if (!ctx.args().positionals().empty()) throw ctx.usage_error("top takes no arguments");
     double interval_s = kDefaultIntervalS;
     if (auto v = ctx.args().value("--interval")) {
@@ -189,7 +189,7 @@ CliCommand top_command() {
             {"--iterations", 0, true, false, "N", "stop after N frames (default: until interrupted)"},
             {"--function", 0, true, false, "NAME", "only this function"},
         },
-        run,
+        run_top,
     };
 }
 

@@ -6,7 +6,7 @@ namespace funcd::cli {
 
 namespace {
 
-int run(CliContext& ctx) {
+int run_url(CliContext& ctx) {
     const std::string name = ctx.positional(0, "NAME (the function whose URL to show)");
     if (ctx.args().positionals().size() > 1) throw ctx.usage_error("too many arguments");
     const std::string path = "/v1/functions/" + url_encode(name);
@@ -55,7 +55,7 @@ CliCommand url_command() {
             {"--auth", 0, true, false, "MODE", "token (callers send the API token) or none (anyone)"},
             {"--quiet", 0, false, false, "", "only the URL"},
         },
-        run,
+        run_url,
     };
 }
 

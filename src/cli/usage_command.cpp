@@ -42,7 +42,7 @@ std::string usage_query(const std::optional<std::string>& function, std::optiona
     return "/v1/usage" + q;
 }
 
-int run(CliContext& ctx) {
+int run_usage(CliContext& ctx) {
     if (!ctx.args().positionals().empty()) throw ctx.usage_error("usage takes no arguments (--function NAME for one)");
     const auto& a = ctx.args();
     const std::string by = a.value("--by").value_or("function");
@@ -120,7 +120,7 @@ CliCommand usage_command() {
             {"--by", 0, true, false, "KEY", "function (default) or day"},
             {"--function", 0, true, false, "NAME", "only this function"},
         },
-        run,
+        run_usage,
     };
 }
 

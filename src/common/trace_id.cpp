@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "funcd/common/ids.hpp"
+#include "funcd/common/text.hpp"
 
 namespace funcd {
 namespace {
@@ -39,12 +40,6 @@ bool valid_value(std::string_view v) {
     });
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 }  // namespace
 
 std::optional<std::string> parse_amzn_trace_header(std::string_view header) {
@@ -53,7 +48,7 @@ std::optional<std::string> parse_amzn_trace_header(std::string_view header) {
     bool parent = false, sampled = false;
     while (!header.empty()) {
         const auto semi = header.find(';');
-        const std::string_view field = trim(header.substr(0, semi));
+        const std::string_view field = trim_ows(header.substr(0, semi));
         header = semi == std::string_view::npos ? std::string_view{} : header.substr(semi + 1);
         if (field.empty()) continue;  // "Root=...;" ends with an empty field
         const auto eq = field.find('=');
@@ -80,7 +75,7 @@ std::optional<std::string> parse_amzn_trace_header(std::string_view header) {
 }
 
 std::optional<std::string> trace_from_traceparent(std::string_view header) {
-    header = trim(header);
+    header = trim_ows(header);
     // version "-" trace-id "-" parent-id "-" flags; a later version may append fields after
     // another "-", which its version-00 prefix must still be readable without (W3C 4.3).
     if (header.size() < 55 || header[2] != '-' || header[35] != '-' || header[52] != '-') return std::nullopt;
@@ -115,7 +110,7 @@ std::string trace_id_for(std::string_view amzn_header, std::string_view tracepar
 std::string_view trace_root(std::string_view trace_id) {
     while (!trace_id.empty()) {
         const auto semi = trace_id.find(';');
-        std::string_view field = trim(trace_id.substr(0, semi));
+        std::string_view field = trim_ows(trace_id.substr(0, semi));
         if (field.starts_with("Root=")) return field.substr(5);
         if (semi == std::string_view::npos) break;
         trace_id.remove_prefix(semi + 1);

@@ -5,7 +5,7 @@
 namespace funcd {
 namespace {
 
-constexpr std::string_view kSchema = R"sql(
+constexpr std::string_view kEventSchema = R"sql(
 CREATE TABLE IF NOT EXISTS async_events (
     id TEXT PRIMARY KEY,
     function TEXT NOT NULL,
@@ -39,9 +39,6 @@ CREATE TABLE IF NOT EXISTS event_configs (
 );
 )sql";
 
-// Other connections (registry, usage) write the same file; wait for them rather than fail.
-constexpr int kBusyTimeoutMs = 5000;
-
 AsyncEvent event_from_row(sqlite::Statement& q) {
     AsyncEvent e;
     e.id = q.column_text(0);
@@ -68,8 +65,7 @@ bool has_column(sqlite::Database& db, std::string_view table, std::string_view c
 }  // namespace
 
 EventStore::EventStore(const std::filesystem::path& db_path) : db_(db_path) {
-    db_.exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) + ";");
-    db_.exec(kSchema);
+    db_.exec(kEventSchema);
     // Tables from before trace ids: events queued then get a new trace id at delivery.
     for (std::string_view table : {"async_events", "dead_letters"})
         if (!has_column(db_, table, "trace_id"))

@@ -11,7 +11,7 @@ using nlohmann::json;
 
 // One row per mapping: its settings as JSON (the connection sealed), its checkpoint in
 // columns of their own so saving one is a small UPDATE.
-constexpr std::string_view kSchema = R"sql(
+constexpr std::string_view kMappingSchema = R"sql(
 CREATE TABLE IF NOT EXISTS event_source_mappings (
     uuid TEXT PRIMARY KEY,
     function TEXT NOT NULL,
@@ -22,9 +22,6 @@ CREATE TABLE IF NOT EXISTS event_source_mappings (
     UNIQUE (function, name)
 );
 )sql";
-
-// Other connections (registry, usage, events) write the same file; wait for them rather than fail.
-constexpr int kBusyTimeoutMs = 5000;
 
 // The connection is sealed as EnvCipher seals a function's environment: in a document
 // shaped as a function record whose one environment holds it, named after the mapping.
@@ -53,8 +50,7 @@ std::pair<std::string, bool> open_connection(const EnvCipher& cipher, const std:
 
 MappingStore::MappingStore(const std::filesystem::path& db_path, const EnvCipher& cipher)
     : cipher_(cipher), db_(db_path) {
-    db_.exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) + ";");
-    db_.exec(kSchema);
+    db_.exec(kMappingSchema);
     std::vector<MappingConfig> reseal;
     {
         sqlite::Statement q(db_, "SELECT uuid, config_json, checkpoint_commit_lsn, checkpoint_ordinal "

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "funcd/common/text.hpp"
 #include "funcd/gateway/dashboard_files.hpp"
 
 namespace funcd::dashboard {
@@ -25,17 +26,11 @@ std::string etag_of(const EmbeddedFile& f, bool gzip) {
     return "\"" + std::string(f.sha256.substr(0, kEtagHexDigits)) + (gzip ? "-gzip" : "") + "\"";
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 // RFC 9110 section 13.1.2: If-None-Match compares weakly (W/ ignored); `*` matches any.
 bool none_match_hits(std::string_view header, std::string_view etag) {
     while (!header.empty()) {
         const auto comma = header.find(',');
-        std::string_view tag = trim(header.substr(0, comma));
+        std::string_view tag = trim_ows(header.substr(0, comma));
         header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
         if (tag == "*") return true;
         if (tag.starts_with("W/")) tag.remove_prefix(2);
@@ -48,13 +43,13 @@ bool none_match_hits(std::string_view header, std::string_view etag) {
 bool accepts_gzip(std::string_view header) {
     while (!header.empty()) {
         const auto comma = header.find(',');
-        std::string_view item = trim(header.substr(0, comma));
+        std::string_view item = trim_ows(header.substr(0, comma));
         header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
         const auto semi = item.find(';');
-        const std::string_view coding = trim(item.substr(0, semi));
+        const std::string_view coding = trim_ows(item.substr(0, semi));
         if (!api::iequals(coding, "gzip") && coding != "*") continue;
         if (semi == std::string_view::npos) return true;
-        std::string_view weight = trim(item.substr(semi + 1));
+        std::string_view weight = trim_ows(item.substr(semi + 1));
         if (!weight.starts_with("q=") && !weight.starts_with("Q=")) return true;
         weight.remove_prefix(2);
         // q=0, q=0.0, q=0.000 refuse it; any other weight accepts it.

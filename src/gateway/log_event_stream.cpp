@@ -3,15 +3,14 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "funcd/common/json_text.hpp"
+
 namespace funcd {
 namespace {
 
 using nlohmann::json;
 
 constexpr std::string_view kHeartbeat = ": heartbeat\n\n";
-
-// Bytes that are not UTF-8 (a function may print anything) become U+FFFD.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 }  // namespace
 
@@ -25,14 +24,14 @@ bool LogEventStream::live() const {
 bool LogEventStream::fits(std::size_t n) const { return stream_->buffered() + n <= buffer_bytes_; }
 
 std::string LogEventStream::dropped_event() const {
-    return fmt::format("event: dropped\ndata: {}\n\n", dump(json{{"records", dropped_}}));
+    return fmt::format("event: dropped\ndata: {}\n\n", json_text(json{{"records", dropped_}}));
 }
 
 void LogEventStream::on_line(std::string_view raw) {
     if (!live()) return;
     const auto line = parse_log_line(raw);
     if (!line || !filter_.matches(*line)) return;
-    offer("data: " + dump(log_record_json({}, *line)) + "\n\n");
+    offer("data: " + json_text(log_record_json({}, *line)) + "\n\n");
 }
 
 void LogEventStream::on_heartbeat() {
@@ -43,7 +42,7 @@ void LogEventStream::on_end(std::string_view reason) {
     if (!live()) return;
     if (dropped_ > 0) stream_->write(dropped_event());
     dropped_ = 0;
-    stream_->write(fmt::format("event: end\ndata: {}\n\n", dump(json{{"reason", reason}})));
+    stream_->write(fmt::format("event: end\ndata: {}\n\n", json_text(json{{"reason", reason}})));
     stream_->finish();
 }
 

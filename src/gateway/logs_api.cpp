@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/json_text.hpp"
 #include "funcd/common/trace_id.hpp"
 #include "funcd/metering/usage_store.hpp"
 #include "funcd/registry/function_config.hpp"
@@ -26,8 +27,6 @@ using namespace api;
 constexpr std::size_t kMaxRequestIdBytes = 128;
 // Milliseconds since the epoch up to the year 2286: more digits are no time.
 constexpr std::size_t kMaxEpochMillisDigits = 13;
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 bool is_hex(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -51,7 +50,7 @@ std::string answer_lines(const LogResults& results) {
     for (const auto& r : results.records()) {
         auto line = parse_log_line(r.line);
         if (!line) continue;
-        body += dump(log_record_json(r.function, *line));
+        body += json_text(log_record_json(r.function, *line));
         body += '\n';
     }
     return body;

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "funcd/common/ids.hpp"
+#include "funcd/common/text.hpp"
 #include "funcd/common/time_format.hpp"
 
 namespace funcd::sigv4 {
@@ -47,13 +48,7 @@ constexpr char kLowerHex[] = "0123456789abcdef";
 // What Python's str.split() (botocore's Trimall) treats as whitespace, within ASCII.
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-std::string quoted(std::string_view s) {
+std::string shortened(std::string_view s) {
     if (s.size() <= kMaxQuotedChars) return std::string(s);
     // Cut before a character, not inside one: never before a UTF-8 continuation byte.
     std::size_t cut = kMaxQuotedChars;
@@ -216,7 +211,7 @@ std::string redacted(std::string_view authorization) {
         authorization.remove_prefix(end);
     }
     out.append(authorization);
-    return quoted(out);
+    return shortened(out);
 }
 
 struct AuthorizationHeader {
@@ -228,11 +223,11 @@ struct AuthorizationHeader {
 // Splits `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...` (parameters in
 // any order, blanks around the commas allowed). nullopt with `error` set when malformed.
 std::optional<AuthorizationHeader> parse_authorization(std::string_view header, std::string& error) {
-    header = trim(header);
+    header = trim_view(header);
     const auto space = header.find_first_of(" \t");
     const std::string_view algorithm = header.substr(0, space);
     if (algorithm != kAlgorithm) {
-        error = "Unsupported Authorization algorithm '" + quoted(algorithm) + "': only '" + std::string(kAlgorithm) +
+        error = "Unsupported Authorization algorithm '" + shortened(algorithm) + "': only '" + std::string(kAlgorithm) +
                 "' is accepted.";
         return std::nullopt;
     }
@@ -241,7 +236,7 @@ std::optional<AuthorizationHeader> parse_authorization(std::string_view header, 
     AuthorizationHeader out;
     bool seen_credential = false, seen_signed_headers = false, seen_signature = false;
     for_each_piece(params, ',', [&](std::string_view piece) {
-        piece = trim(piece);
+        piece = trim_view(piece);
         if (piece.empty() || !error.empty()) return;
         const auto eq = piece.find('=');
         const std::string_view name = piece.substr(0, eq);
@@ -255,7 +250,7 @@ std::optional<AuthorizationHeader> parse_authorization(std::string_view header, 
         } else if (name == "Signature") {
             seen = &seen_signature, slot = &out.signature;
         } else {
-            error = "Authorization header has an unknown parameter '" + quoted(name) + "'. ";
+            error = "Authorization header has an unknown parameter '" + shortened(name) + "'. ";
             return;
         }
         if (*seen) {
@@ -263,7 +258,7 @@ std::optional<AuthorizationHeader> parse_authorization(std::string_view header, 
             return;
         }
         *seen = true;
-        *slot = trim(value);
+        *slot = trim_view(value);
     });
     // AWS names every missing parameter, one sentence each.
     if (error.empty()) {
@@ -300,14 +295,14 @@ std::optional<std::string> scope_problem(const std::optional<Scope>& scope, std:
                                          const std::string& service, std::string_view amz_date) {
     if (!scope)
         return "Credential must have the form <access key id>/<YYYYMMDD>/<region>/" + service +
-               "/aws4_request; got '" + quoted(credential) + "'.";
+               "/aws4_request; got '" + shortened(credential) + "'.";
     if (scope->date.size() != kScopeDateLength || !is_digits(scope->date))
-        return "Credential scope date '" + quoted(scope->date) + "' is not YYYYMMDD.";
+        return "Credential scope date '" + shortened(scope->date) + "' is not YYYYMMDD.";
     if (scope->region.empty()) return "Credential should be scoped to a valid region.";
     if (scope->service != service) return "Credential should be scoped to correct service: '" + service + "'.";
     if (scope->terminator != kTerminator)
         return "Credential should be scoped with a valid terminator: 'aws4_request', not '" +
-               quoted(scope->terminator) + "'.";
+               shortened(scope->terminator) + "'.";
     if (amz_date.substr(0, kScopeDateLength) != scope->date)
         return "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '" +
                std::string(scope->date) + "' != '" + std::string(amz_date.substr(0, kScopeDateLength)) +
@@ -327,7 +322,7 @@ std::optional<std::string> parse_signed_headers(std::string_view list, std::vect
         names.emplace_back(name);
     });
     if (!names_ok)
-        return "SignedHeaders must be lower-case header names separated by ';'; got '" + quoted(list) + "'.";
+        return "SignedHeaders must be lower-case header names separated by ';'; got '" + shortened(list) + "'.";
     if (!signs_host) return "'Host' must be a 'SignedHeader' in the AWS Authorization.";
     if (!signs_date) return "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.";
     return std::nullopt;
@@ -421,11 +416,11 @@ Verification Verifier::verify_head(const RequestView& r) const {
             "Authorization header requires existence of a 'X-Amz-Date' header (the 'Date' header is not accepted). "
             "Authorization=" +
             redacted(authorization_value));
-    const std::string_view amz_date = trim(first_header(r.headers, "x-amz-date"));
+    const std::string_view amz_date = trim_view(first_header(r.headers, "x-amz-date"));
     const auto request_time = parse_amz_date(amz_date);
     if (!request_time)
         return Verification::incomplete("X-Amz-Date must be in ISO 8601 basic format (YYYYMMDDTHHMMSSZ); got '" +
-                                        quoted(amz_date) + "'.");
+                                        shortened(amz_date) + "'.");
 
     const auto scope = parse_credential(auth->credential);
     if (auto problem = scope_problem(scope, auth->credential, service_, amz_date))
@@ -453,7 +448,7 @@ Verification Verifier::verify(const RequestView& r) const {
     // The head is well formed: what follows parses it again, without the checks.
     std::string error;
     const auto auth = parse_authorization(first_header(r.headers, "authorization"), error);
-    const std::string_view amz_date = trim(first_header(r.headers, "x-amz-date"));
+    const std::string_view amz_date = trim_view(first_header(r.headers, "x-amz-date"));
     const auto scope = parse_credential(auth->credential);
     std::vector<std::string> signed_headers;
     parse_signed_headers(auth->signed_headers, signed_headers);
@@ -463,7 +458,7 @@ Verification Verifier::verify(const RequestView& r) const {
     // also turns away UNSIGNED-PAYLOAD and streaming payloads, which this API never needs.
     const std::string payload_hash = sha256_hex(r.body);
     if (has_header(r.headers, "x-amz-content-sha256") &&
-        trim(first_header(r.headers, "x-amz-content-sha256")) != payload_hash) {
+        trim_view(first_header(r.headers, "x-amz-content-sha256")) != payload_hash) {
         spdlog::debug("sigv4: x-amz-content-sha256 does not match the body (key {})", scope->access_key_id);
         return Verification::mismatch();
     }
@@ -559,7 +554,7 @@ std::string canonical_request(const RequestView& r, std::span<const std::string>
             if (!first_value) out.push_back(',');
             first_value = false;
             bool pending_space = false;
-            for (const char c : trim(v)) {
+            for (const char c : trim_view(v)) {
                 if (is_space(c)) {
                     pending_space = true;
                     continue;

@@ -20,12 +20,6 @@ namespace {
 
 constexpr char kMagic[8] = {'F', 'D', 'L', 'O', 'G', 'I', 'X', '1'};
 constexpr std::size_t kHeaderBytes = 24;
-// Reads of the sidecar and of the log are done in blocks of this size: a lookup holds one
-// block, whatever the size of the files.
-constexpr std::size_t kReadBlock = 256 * 1024;
-// A line longer than this (a log written with another limit, or not a log) is skipped by a
-// scan rather than held whole: the scan's memory stays bounded.
-constexpr std::size_t kMaxScannedLine = 8u << 20;
 // Entries between two marks: a writer marks after every write of at most its 64 KiB buffer
 // (a few thousand runs at most), so more means a damaged file, and a lookup stops holding
 // them there (1.5 MiB).
@@ -99,10 +93,10 @@ Header read_header(int index_fd, int log_fd) {
 // log[from, to) (whole lines only: a line still being written at `to` is left out).
 template <class OnRun>
 void scan_runs(int fd, std::uint64_t from, std::uint64_t to, OnRun&& on_run) {
-    std::string block(kReadBlock, '\0');
+    std::string block(kLogReadBlock, '\0');
     std::string carry;  // the start of a line continued in the next block
     std::uint64_t carry_offset = from;
-    bool skipping = false;  // inside a line longer than kMaxScannedLine
+    bool skipping = false;  // inside a line longer than kMaxScannedLogLine
     std::uint64_t run_hash = 0, run_start = 0, run_end = 0;
     auto end_run = [&] {
         if (run_hash != 0) {
@@ -147,7 +141,7 @@ void scan_runs(int fd, std::uint64_t from, std::uint64_t to, OnRun&& on_run) {
                 if (!skipping) {
                     if (carry.empty()) carry_offset = data_offset;
                     carry.append(data);
-                    if (carry.size() > kMaxScannedLine) {
+                    if (carry.size() > kMaxScannedLogLine) {
                         carry.clear();
                         skipping = true;
                         end_run();
@@ -194,7 +188,7 @@ IndexState read_index(const std::filesystem::path& path, int log_fd, std::uint64
     // Ranges since the last mark wait for the next one: a write cut short may have left
     // them pointing at bytes that never reached the log.
     std::vector<LogIndexEntry> since_mark;
-    std::vector<LogIndexEntry> block(kReadBlock / sizeof(LogIndexEntry));
+    std::vector<LogIndexEntry> block(kLogReadBlock / sizeof(LogIndexEntry));
     std::uint64_t pos = kHeaderBytes;
     bool damaged = false;
     while (!damaged) {
@@ -333,7 +327,7 @@ bool rebuild_log_index(const std::filesystem::path& log, int log_fd, std::uint64
     bool ok = true;
     auto put = [&](const LogIndexEntry& e) {
         out.append(reinterpret_cast<const char*>(&e), sizeof e);
-        if (out.size() >= kReadBlock) {
+        if (out.size() >= kLogReadBlock) {
             ok = ok && write_all(fd.get(), out.data(), out.size());
             out.clear();
         }

@@ -1,12 +1,13 @@
 #include "funcd/logs/log_line.hpp"
 
-#include <array>
+#include <algorithm>
 #include <cctype>
+
+#include "funcd/logs/log_levels.hpp"
 
 namespace funcd {
 namespace {
 
-constexpr std::array<std::string_view, 7> kLevelNames = {"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
 constexpr std::string_view kPlatformTag = "platform";
 
 // The tag at the start of `rest` followed by a tab: its length (without the tab), or 0.
@@ -26,14 +27,11 @@ std::size_t tag_length(std::string_view rest, LogStream& stream, LogLevel& level
         if (tag.front() != '.') return 0;
         tag.remove_prefix(1);
     }
-    for (std::size_t i = 1; i < kLevelNames.size(); ++i) {
-        if (tag == kLevelNames[i]) {
-            stream = s;
-            level = static_cast<LogLevel>(i);
-            return tab;
-        }
-    }
-    return 0;
+    const auto tagged = parse_log_level(tag);
+    if (!tagged) return 0;
+    stream = s;
+    level = *tagged;
+    return tab;
 }
 
 bool starts_with_tag(std::string_view message) {
@@ -63,18 +61,13 @@ void append_request_id(std::string& out, std::string_view request_id) {
 
 }  // namespace
 
-std::string_view level_name(LogLevel level) {
-    const auto i = static_cast<std::size_t>(level);
-    return i < kLevelNames.size() ? kLevelNames[i] : std::string_view();
-}
-
 std::optional<LogLevel> parse_level(std::string_view text) {
-    std::string upper;
-    for (char c : text) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (upper == "WARNING") upper = "WARN";
-    for (std::size_t i = 1; i < kLevelNames.size(); ++i)
-        if (upper == kLevelNames[i]) return static_cast<LogLevel>(i);
-    return std::nullopt;
+    // Python's logging spells it WARNING.
+    if (text.size() == 7 && std::equal(text.begin(), text.end(), "WARNING", [](char a, char b) {
+            return std::toupper(static_cast<unsigned char>(a)) == b;
+        }))
+        return LogLevel::warn;
+    return parse_log_level(text, /*any_case=*/true);
 }
 
 std::string_view stream_name(LogStream stream) {
@@ -91,11 +84,11 @@ void append_log_prefix(std::string& out, std::string_view stamp, std::string_vie
         out += kPlatformTag;
         if (level != LogLevel::none) {
             out += '.';
-            out += level_name(level);
+            out += to_string(level);
         }
         out += '\t';
     } else if (level != LogLevel::none) {
-        out += level_name(level);
+        out += to_string(level);
         out += '\t';
     }
 }

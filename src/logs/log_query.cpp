@@ -13,14 +13,11 @@
 
 #include "funcd/common/unique_fd.hpp"
 #include "funcd/logs/log_index.hpp"
+#include "funcd/logs/log_levels.hpp"
 
 namespace funcd {
 namespace {
 
-// Reads of a log are done in blocks of this size; a line longer than kMaxReadLine is
-// skipped (no worker writes one; only a file that is not a log has one).
-constexpr std::size_t kReadBlock = 256 * 1024;
-constexpr std::size_t kMaxReadLine = 8u << 20;
 // Ranges kept per request and file: each holds a record at least, so this many hold more
 // than an answer's most records (logs.max_results), in 1 MiB.
 constexpr std::size_t kMaxRangesPerLookup = 1u << 16;
@@ -35,7 +32,7 @@ struct OpenLog {
 // Calls on_line(line) for each whole line of fd[from, to).
 template <class OnLine>
 void read_lines(int fd, std::uint64_t from, std::uint64_t to, OnLine&& on_line) {
-    std::string block(static_cast<std::size_t>(std::min<std::uint64_t>(kReadBlock, to - from)), '\0');
+    std::string block(static_cast<std::size_t>(std::min<std::uint64_t>(kLogReadBlock, to - from)), '\0');
     std::string carry;
     bool skipping = false;
     std::uint64_t pos = from;
@@ -54,7 +51,7 @@ void read_lines(int fd, std::uint64_t from, std::uint64_t to, OnLine&& on_line) 
             if (nl == std::string_view::npos) {
                 if (!skipping) {
                     carry.append(data);
-                    if (carry.size() > kMaxReadLine) {
+                    if (carry.size() > kMaxScannedLogLine) {
                         carry.clear();
                         skipping = true;
                     }
@@ -165,7 +162,7 @@ nlohmann::json log_record_json(std::string_view function, const LogLine& line) {
     j["timestamp"] = line.stamp;
     if (!function.empty()) j["function"] = function;
     j["request_id"] = line.request_id.empty() ? json(nullptr) : json(line.request_id);
-    j["level"] = line.level == LogLevel::none ? json(nullptr) : json(level_name(line.level));
+    j["level"] = line.level == LogLevel::none ? json(nullptr) : json(to_string(line.level));
     j["stream"] = stream_name(line.stream);
     std::string message = line.message();
     // A JSON log record (the runtime's JSON format) also comes parsed.

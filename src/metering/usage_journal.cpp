@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 #include <system_error>
 
@@ -29,8 +30,6 @@ constexpr std::size_t kMaxLineBytes = 64 * 1024;
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 // How much of a skipped line goes into the log.
 constexpr std::size_t kLogPreviewBytes = 120;
-
-std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
 
 std::optional<std::uint64_t> segment_number(const std::filesystem::path& p) {
     const std::string name = p.filename().string();
@@ -96,7 +95,7 @@ UsageJournal::UsageJournal(std::filesystem::path dir) : dir_(std::move(dir)) {
     fs::create_directories(dir_, ec);
     if (ec) throw std::runtime_error("usage journal: cannot create " + dir_.string() + ": " + ec.message());
     if (::chmod(dir_.c_str(), 0700) != 0)
-        spdlog::warn("usage journal {}: chmod 0700 failed: {} (errno {})", dir_.string(), errno_text(errno), errno);
+        spdlog::warn("usage journal {}: chmod 0700 failed: {} (errno {})", dir_.string(), std::strerror(errno), errno);
 
     std::vector<std::pair<std::uint64_t, fs::path>> found;
     for (const auto& entry : fs::directory_iterator(dir_, ec)) {
@@ -126,7 +125,8 @@ std::optional<UsageJournal::Segment> UsageJournal::create_segment(int& error) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd) {
         error = errno;
-        spdlog::error("usage journal {}: cannot create segment: {} (errno {})", path.string(), errno_text(error), error);
+        spdlog::error("usage journal {}: cannot create segment: {} (errno {})",
+                      path.string(), std::strerror(error), error);
         return std::nullopt;
     }
     error = 0;
@@ -151,7 +151,7 @@ int UsageJournal::probe_space(const Segment& segment, std::int64_t bytes) {
     if (::ftruncate(fd, static_cast<off_t>(segment.bytes)) != 0) {
         const int t = errno;
         spdlog::error("usage journal {}: giving back the probed space failed: {} (errno {})", segment.path.string(),
-                      errno_text(t), t);
+                      std::strerror(t), t);
         return t;
     }
     return e;
@@ -160,13 +160,14 @@ int UsageJournal::probe_space(const Segment& segment, std::int64_t bytes) {
 void UsageJournal::discard(Segment segment) {
     segment.fd.reset();
     if (::unlink(segment.path.c_str()) != 0 && errno != ENOENT)
-        spdlog::error("usage journal {}: unlink failed: {} (errno {})", segment.path.string(), errno_text(errno), errno);
+        spdlog::error("usage journal {}: unlink failed: {} (errno {})",
+                      segment.path.string(), std::strerror(errno), errno);
 }
 
 void UsageJournal::remove(const std::vector<std::filesystem::path>& files) {
     for (const auto& f : files)
         if (::unlink(f.c_str()) != 0 && errno != ENOENT)
-            spdlog::error("usage journal {}: unlink failed: {} (errno {})", f.string(), errno_text(errno), errno);
+            spdlog::error("usage journal {}: unlink failed: {} (errno {})", f.string(), std::strerror(errno), errno);
 }
 
 int UsageJournal::write_line(Segment& segment, std::string_view line) {
@@ -179,12 +180,12 @@ int UsageJournal::write_line(Segment& segment, std::string_view line) {
         if (n <= 0) {
             const int e = n < 0 ? errno : EIO;
             spdlog::error("usage journal {}: write failed after {} of {} bytes: {} (errno {})", segment.path.string(),
-                          line.size() - rest.size(), line.size(), errno_text(e), e);
+                          line.size() - rest.size(), line.size(), std::strerror(e), e);
             // Shrinking needs no space; if even that fails, replay skips the fragment as a torn tail.
             if (rest.size() != line.size() && ::ftruncate(segment.fd.get(), static_cast<off_t>(segment.bytes)) != 0)
                 spdlog::error("usage journal {}: cutting off the partial line failed: {} (errno {}); replay will skip "
                               "it as a torn tail",
-                              segment.path.string(), errno_text(errno), errno);
+                              segment.path.string(), std::strerror(errno), errno);
             return e;
         }
         rest.remove_prefix(static_cast<std::size_t>(n));
@@ -236,7 +237,8 @@ UsageJournal::ReadStats UsageJournal::read(const std::filesystem::path& segment,
     if (!fd) {
         const int e = errno;
         throw std::runtime_error(
-            fmt::format("usage journal: cannot open {} for replay: {} (errno {})", segment.string(), errno_text(e), e));
+            fmt::format("usage journal: cannot open {} for replay: {} (errno {})", segment.string(),
+                        std::strerror(e), e));
     }
     ReadStats stats;
     std::string pending;  // the start of a line whose '\n' has not been read yet
@@ -248,7 +250,7 @@ UsageJournal::ReadStats UsageJournal::read(const std::filesystem::path& segment,
         if (n < 0) {
             const int e = errno;
             throw std::runtime_error(
-                fmt::format("usage journal: cannot read {}: {} (errno {})", segment.string(), errno_text(e), e));
+                fmt::format("usage journal: cannot read {}: {} (errno {})", segment.string(), std::strerror(e), e));
         }
         if (n == 0) break;
         std::string_view data(chunk.data(), static_cast<std::size_t>(n));

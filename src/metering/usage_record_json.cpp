@@ -75,10 +75,6 @@ void append_rfc3339(fmt::memory_buffer& out, SystemTime t) {
     out.append(std::string_view(text, sizeof text - 1));
 }
 
-constexpr const char* kRecordColumns =
-    "request_id, function, version, start_us, duration_us, billed_ms, memory_mb, max_memory_used_mb, "
-    "init_duration_us, outcome";
-
 }  // namespace
 
 nlohmann::json to_json(const UsageRecord& r) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <iterator>
 #include <stdexcept>
 #include <system_error>
@@ -45,8 +46,6 @@ constexpr int kMaxRecordsLimit = 1000;
 // 2.4 ms; with these yields it is 0.5-0.9 ms. Lowering the thread's priority did not help
 // (SCHED_IDLE measured the same): the wait is for the CPU to be given up, not a contest.
 constexpr std::size_t kRowsPerYield = 32;
-
-std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
 
 // A failed SQLite call, with SQLite's error code and message.
 class SqlError : public std::runtime_error {
@@ -271,14 +270,14 @@ void UsageStore::open_current_segment() {
 void UsageStore::journal_failed(int error) {
     const bool was_ok = journal_ok_;
     journal_ok_ = false;
-    journal_error_ = "the usage journal cannot be written: " + errno_text(error);
+    journal_error_ = std::string("the usage journal cannot be written: ") + std::strerror(error);
     next_probe_ = Clock::now() + options_.limits.journal_probe_interval;
     update_refusal();
     if (was_ok)
         spdlog::error("usage store: usage records cannot be made durable: the journal in {} cannot be written: {} "
                       "(errno {}). New invocations are refused (503) until it can; records of invocations that "
                       "already ran are kept in memory meanwhile. Trying again every {} ms.",
-                      journal_.dir().string(), errno_text(error), error,
+                      journal_.dir().string(), std::strerror(error), error,
                       options_.limits.journal_probe_interval.count());
 }
 
@@ -401,12 +400,12 @@ void UsageStore::probe_journal(std::unique_lock<std::mutex>& lock) {
         }
     }
     if (!segment) {
-        journal_error_ = "the usage journal cannot be written: " + errno_text(error);
+        journal_error_ = std::string("the usage journal cannot be written: ") + std::strerror(error);
         update_refusal();
         if (probe_failures_++ % kProbeFailuresPerLog == 0)
             spdlog::warn("usage store: the journal in {} still cannot be written: {} (errno {}); new invocations are "
                          "still refused",
-                         journal_.dir().string(), errno_text(error), error);
+                         journal_.dir().string(), std::strerror(error), error);
         return;
     }
     std::size_t waiting = 0;

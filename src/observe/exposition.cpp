@@ -6,14 +6,10 @@
 
 #include <fmt/format.h>
 
+#include "funcd/common/text.hpp"
+
 namespace funcd::observe {
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
@@ -59,17 +55,17 @@ ExpositionFormat negotiate_format(std::string_view accept) {
         std::string_view range = accept.substr(0, comma);
         accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
         const auto semi = range.find(';');
-        const std::string_view type = trim(range.substr(0, semi));
+        const std::string_view type = trim_ows(range.substr(0, semi));
         std::string_view params = semi == std::string_view::npos ? std::string_view() : range.substr(semi + 1);
         double q = 1;
         std::string_view version;
         while (!params.empty()) {
             const auto next = params.find(';');
-            const std::string_view p = trim(params.substr(0, next));
+            const std::string_view p = trim_ows(params.substr(0, next));
             params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
             const auto eq = p.find('=');
             if (eq == std::string_view::npos) continue;
-            const std::string_view key = trim(p.substr(0, eq)), value = trim(p.substr(eq + 1));
+            const std::string_view key = trim_ows(p.substr(0, eq)), value = trim_ows(p.substr(eq + 1));
             if (iequals(key, "q")) q = quality(value);
             else if (iequals(key, "version")) version = value;
         }

@@ -9,7 +9,7 @@
 namespace funcd {
 namespace {
 
-constexpr std::string_view kSchema = R"sql(
+constexpr std::string_view kRegistrySchema = R"sql(
 CREATE TABLE IF NOT EXISTS function_records (
     name TEXT PRIMARY KEY,
     doc TEXT NOT NULL
@@ -53,7 +53,7 @@ std::filesystem::path RecordChange::layer_view(const std::vector<LayerRef>& laye
 Registry::Registry(const std::filesystem::path& db_path, CodeStore& code, LayerViews& views, int max_concurrency,
                    const EnvCipher& env_cipher)
     : code_(code), views_(views), env_cipher_(env_cipher), max_concurrency_(max_concurrency), db_(db_path) {
-    db_.exec(kSchema);
+    db_.exec(kRegistrySchema);
     migrate_single_version_table();
     load();
 }

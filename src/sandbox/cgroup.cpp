@@ -18,6 +18,8 @@
 #include <system_error>
 #include <thread>
 
+#include "funcd/common/syscall_error.hpp"
+#include "funcd/common/text.hpp"
 #include "funcd/common/unique_fd.hpp"
 
 namespace funcd {
@@ -87,13 +89,8 @@ std::optional<std::string> read_file(const std::string& path, int* err) {
     return out;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
-    return s;
-}
-
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
-    s = trim(s);
+    s = trim_view(s);
     std::uint64_t v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
@@ -126,11 +123,6 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 
 bool contains(const std::vector<std::string_view>& v, std::string_view x) {
     return std::find(v.begin(), v.end(), x) != v.end();
-}
-
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-    spdlog::error("cgroup: {} failed: {} (errno {})", what, std::strerror(err), err);
-    throw std::system_error(err, std::generic_category(), what);
 }
 
 // Creates `dir`; true when it now exists (created, or already there) and is writable.
@@ -278,7 +270,7 @@ void set_limit(const std::string& dir, const char* file, const std::string& valu
     std::string path = dir + "/" + file;
     int e = write_file(path, value);
     if (e == 0) return;
-    if (required) throw_errno(e, "writing " + value + " to " + path);
+    if (required) throw_syscall_error("cgroup", e, "writing " + value + " to " + path);
     if (e == ENOENT)
         spdlog::debug("cgroup: {} not available; not set", path);
     else
@@ -301,7 +293,7 @@ public:
         bool existed = false;
         if (::mkdir(dir_.c_str(), kDirMode) != 0) {
             int e = errno;
-            if (e != EEXIST) throw_errno(e, "mkdir " + dir_);
+            if (e != EEXIST) throw_syscall_error("cgroup", e, "mkdir " + dir_);
             existed = true;
         }
         created_ = true;
@@ -328,7 +320,7 @@ public:
 
     void add(pid_t pid) override {
         if (int e = write_file(dir_ + "/cgroup.procs", std::to_string(pid)); e != 0)
-            throw_errno(e, "moving pid " + std::to_string(pid) + " into " + dir_);
+            throw_syscall_error("cgroup", e, "moving pid " + std::to_string(pid) + " into " + dir_);
     }
 
     void kill_all() override {
@@ -460,7 +452,7 @@ bool enable_controllers(const std::string& dir, bool* cpu) {
         bool needed = c != "cpu";
         if (!contains(available, c)) {
             if (needed) {
-                spdlog::info("cgroup: {} has no {} controller (has: {})", dir, c, trim(*available_text));
+                spdlog::info("cgroup: {} has no {} controller (has: {})", dir, c, trim_view(*available_text));
                 return false;
             }
             continue;
@@ -496,7 +488,7 @@ std::unique_ptr<CgroupManager> CgroupV2Manager::detect(const std::vector<Mount>&
     }
     auto have = words(root_controllers);
     if (!contains(have, "memory") || !contains(have, "pids")) {
-        std::string_view listed = trim(*root_controllers);
+        std::string_view listed = trim_view(*root_controllers);
         spdlog::info("cgroup: cgroup2 at {} lacks the memory or pids controller (has: {}); trying v1",
                      mount->mount_point, listed.empty() ? "none" : listed);
         return nullptr;
@@ -648,7 +640,7 @@ public:
             if (std::find(dirs_.begin(), dirs_.end(), dir) != dirs_.end()) continue;
             if (::mkdir(dir.c_str(), kDirMode) != 0) {
                 int e = errno;
-                if (e != EEXIST) throw_errno(e, "mkdir " + dir);
+                if (e != EEXIST) throw_syscall_error("cgroup", e, "mkdir " + dir);
                 any_existed = true;
             }
             dirs_.push_back(dir);
@@ -683,7 +675,7 @@ public:
         std::string value = std::to_string(pid);
         for (const std::string& dir : dirs_)
             if (int e = write_file(dir + "/cgroup.procs", value); e != 0)
-                throw_errno(e, "moving pid " + value + " into " + dir);
+                throw_syscall_error("cgroup", e, "moving pid " + value + " into " + dir);
     }
 
     std::unique_ptr<CgroupThreadStay> enter_calling_thread() override {

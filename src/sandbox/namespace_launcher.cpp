@@ -23,7 +23,9 @@
 #include <optional>
 #include <system_error>
 
+#include "funcd/common/syscall_error.hpp"
 #include "funcd/sandbox/capabilities.hpp"
+#include "funcd/sandbox/fd_placement.hpp"
 #include "funcd/sandbox/mounts.hpp"
 #include "funcd/sandbox/network.hpp"
 #include "funcd/sandbox/process_launcher.hpp"
@@ -63,27 +65,12 @@ std::chrono::microseconds micros(Clock::duration d) {
     return std::chrono::duration_cast<std::chrono::microseconds>(d);
 }
 
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-    spdlog::error("sandbox: {} failed: {} (errno {})", what, std::strerror(err), err);
-    throw std::system_error(err, std::generic_category(), what);
-}
-
-// Moves `fd` above the standard descriptors. The child dup2()s onto 0, 1 and 2, which
-// would silently replace a descriptor that happened to get one of those numbers (a
-// daemon started with a closed stdin).
-UniqueFd above_stdio(UniqueFd fd, const char* what) {
-    if (fd.get() > 2) return fd;
-    UniqueFd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
-    if (!moved) throw_errno(errno, std::string("fcntl(F_DUPFD_CLOEXEC) for ") + what);
-    return moved;
-}
-
 // Moves `fd` off kTelemetryLogFd: the child puts the telemetry pipe there after stdio, so
 // a descriptor it still needs after that step must have another number.
 UniqueFd off_telemetry_fd(UniqueFd fd, const char* what) {
     if (fd.get() != kTelemetryLogFd) return fd;
     UniqueFd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, kTelemetryLogFd + 1));
-    if (!moved) throw_errno(errno, std::string("fcntl(F_DUPFD_CLOEXEC) for ") + what);
+    if (!moved) throw_syscall_error("sandbox", errno, std::string("fcntl(F_DUPFD_CLOEXEC) for ") + what);
     return moved;
 }
 
@@ -454,14 +441,15 @@ fs::path default_root_mount_point(bool privileged) {
 // where the worker's root lands.
 void ensure_mount_point(const fs::path& dir) {
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-        if (errno != ENOENT) throw_errno(errno, "mkdir " + dir.string());
+        if (errno != ENOENT) throw_syscall_error("sandbox", errno, "mkdir " + dir.string());
         std::error_code ec;
         fs::create_directories(dir.parent_path(), ec);
-        if (ec) throw_errno(ec.value(), "mkdir " + dir.parent_path().string());
-        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno(errno, "mkdir " + dir.string());
+        if (ec) throw_syscall_error("sandbox", ec.value(), "mkdir " + dir.parent_path().string());
+        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+            throw_syscall_error("sandbox", errno, "mkdir " + dir.string());
     }
     struct stat st{};
-    if (::lstat(dir.c_str(), &st) != 0) throw_errno(errno, "lstat " + dir.string());
+    if (::lstat(dir.c_str(), &st) != 0) throw_syscall_error("sandbox", errno, "lstat " + dir.string());
     if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
         spdlog::error("sandbox: {} is not a directory owned by uid {}", dir.string(), ::geteuid());
         throw std::system_error(EPERM, std::generic_category(), "sandbox root mount point " + dir.string());
@@ -479,7 +467,7 @@ constexpr unsigned kMemfdFlags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
 // (vm.memfd_noexec=2), the file itself, opened read-only.
 UniqueFd load_init(const fs::path& program) {
     UniqueFd file(::open(program.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!file) throw_errno(errno, "open " + program.string());
+    if (!file) throw_syscall_error("sandbox", errno, "open " + program.string());
     file = above_stdio(std::move(file), kSandboxInitName);
     UniqueFd memfd(::memfd_create(kSandboxInitName, kMemfdFlags | kMemfdExec));
     if (!memfd && errno == EINVAL) memfd.reset(::memfd_create(kSandboxInitName, kMemfdFlags));
@@ -492,22 +480,23 @@ UniqueFd load_init(const fs::path& program) {
     for (;;) {
         const ssize_t n = ::read(file.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_errno(errno, "read " + program.string());
+        if (n < 0) throw_syscall_error("sandbox", errno, "read " + program.string());
         if (n == 0) break;
         for (ssize_t done = 0; done < n;) {
             const ssize_t w = ::write(memfd.get(), buf + done, static_cast<std::size_t>(n - done));
             if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) throw_errno(w < 0 ? errno : EIO, "write to the memfd of " + program.string());
+            if (w <= 0)
+                throw_syscall_error("sandbox", w < 0 ? errno : EIO, "write to the memfd of " + program.string());
             done += w;
         }
     }
     if (::fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0)
-        throw_errno(errno, "sealing the memfd of " + program.string());
+        throw_syscall_error("sandbox", errno, "sealing the memfd of " + program.string());
     // A read-only descriptor of the same file: exec refuses a file someone holds open for
     // writing (ETXTBSY), and the memfd itself is.
     const std::string self = "/proc/self/fd/" + std::to_string(memfd.get());
     UniqueFd readonly(::open(self.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!readonly) throw_errno(errno, "reopening the memfd of " + program.string());
+    if (!readonly) throw_syscall_error("sandbox", errno, "reopening the memfd of " + program.string());
     return above_stdio(std::move(readonly), kSandboxInitName);
 }
 
@@ -619,19 +608,20 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     // replaces late. Children cloned meanwhile by other threads get copies of them all;
     // each child's first step closes every copy it does not own (step_daemon_descriptors).
     int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) throw_errno(errno, "socketpair");
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+        throw_syscall_error("sandbox", errno, "socketpair");
     UniqueFd parent_end(pair[0]), child_end(pair[1]);
     parent_end = above_stdio(std::move(parent_end), "the sync socket");
     child_end = off_telemetry_fd(above_stdio(std::move(child_end), "the sync socket"), "the sync socket");
     int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_syscall_error("sandbox", errno, "pipe2");
     UniqueFd out_read(pipe_fds[0]), out_write(pipe_fds[1]);
     out_write = above_stdio(std::move(out_write), "the output pipe");
     UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!dev_null) throw_errno(errno, "open /dev/null");
+    if (!dev_null) throw_syscall_error("sandbox", errno, "open /dev/null");
     dev_null = above_stdio(std::move(dev_null), "/dev/null");
     int telemetry_fds[2];
-    if (::pipe2(telemetry_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2 (telemetry)");
+    if (::pipe2(telemetry_fds, O_CLOEXEC) != 0) throw_syscall_error("sandbox", errno, "pipe2 (telemetry)");
     UniqueFd telemetry_read(telemetry_fds[0]), telemetry_write(telemetry_fds[1]);
     telemetry_write = above_stdio(std::move(telemetry_write), "the telemetry pipe");
 
@@ -645,7 +635,8 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     }
 
     int api_pair[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, api_pair) != 0) throw_errno(errno, "socketpair");
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, api_pair) != 0)
+        throw_syscall_error("sandbox", errno, "socketpair");
     UniqueFd api_ours(api_pair[0]), api_theirs(api_pair[1]);
     api_theirs = off_telemetry_fd(above_stdio(std::move(api_theirs), "the runtime's Runtime API connection"),
                                   "the runtime's Runtime API connection");
@@ -658,41 +649,42 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     plan.output = out_write.get();
     plan.telemetry = telemetry_write.get();
     int status_fds[2];
-    if (::pipe2(status_fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2 (exit status)");
+    if (::pipe2(status_fds, O_CLOEXEC) != 0) throw_syscall_error("sandbox", errno, "pipe2 (exit status)");
     UniqueFd status_read(status_fds[0]), status_write(status_fds[1]);
     status_write = off_telemetry_fd(above_stdio(std::move(status_write), "the exit status pipe"), "the exit status pipe");
     // Non-blocking for the reader: an init that was killed writes nothing, and a reader
     // on the event loop must then get EAGAIN, not wait for the last writer to go.
-    if (::fcntl(status_read.get(), F_SETFL, O_NONBLOCK) != 0) throw_errno(errno, "fcntl(O_NONBLOCK) (exit status)");
+    if (::fcntl(status_read.get(), F_SETFL, O_NONBLOCK) != 0)
+        throw_syscall_error("sandbox", errno, "fcntl(O_NONBLOCK) (exit status)");
     plan.exit_status = status_write.get();
     plan.private_network = !spec.host_network;
     // Two descriptor numbers the child replaces with the directories it binds.
     UniqueFd code_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!code_slot) throw_errno(errno, "open /dev/null");
+    if (!code_slot) throw_syscall_error("sandbox", errno, "open /dev/null");
     code_slot = above_stdio(std::move(code_slot), "/dev/null");
     UniqueFd runtime_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!runtime_slot) throw_errno(errno, "open /dev/null");
+    if (!runtime_slot) throw_syscall_error("sandbox", errno, "open /dev/null");
     runtime_slot = above_stdio(std::move(runtime_slot), "/dev/null");
     // Two for the detached /tmp and /dev/shm the child makes (mounts.hpp).
     UniqueFd tmp_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!tmp_slot) throw_errno(errno, "open /dev/null");
+    if (!tmp_slot) throw_syscall_error("sandbox", errno, "open /dev/null");
     tmp_slot = above_stdio(std::move(tmp_slot), "/dev/null");
     UniqueFd shm_slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!shm_slot) throw_errno(errno, "open /dev/null");
+    if (!shm_slot) throw_syscall_error("sandbox", errno, "open /dev/null");
     shm_slot = above_stdio(std::move(shm_slot), "/dev/null");
     // One more slot per extra bind.
     std::vector<UniqueFd> bind_slots;
     std::vector<std::string> bind_dirs;
     for (const auto& b : spec.binds) {
         UniqueFd slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-        if (!slot) throw_errno(errno, "open /dev/null");
+        if (!slot) throw_syscall_error("sandbox", errno, "open /dev/null");
         bind_slots.push_back(above_stdio(std::move(slot), "/dev/null"));
         bind_dirs.push_back(b.host.string());
     }
     // The layers' view is opened like the extra binds, into the last slot.
     if (!spec.opt_dir.empty()) {
         UniqueFd slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-        if (!slot) throw_errno(errno, "open /dev/null");
+        if (!slot) throw_syscall_error("sandbox", errno, "open /dev/null");
         bind_slots.push_back(above_stdio(std::move(slot), "/dev/null"));
         bind_dirs.push_back(spec.opt_dir.string());
     }
@@ -768,12 +760,12 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         if (ret > 0) placed = true;
         // Older kernels (ENOSYS, E2BIG) and seccomp profiles that hide clone3: fall back.
         if (ret < 0 && errno != ENOSYS && errno != E2BIG && errno != EPERM)
-            throw_errno(errno, "clone3 (namespaces for " + spec.function_name + ")");
+            throw_syscall_error("sandbox", errno, "clone3 (namespaces for " + spec.function_name + ")");
     }
     if (ret < 0) {
         ret = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, &pidfd_raw, nullptr, 0);
         if (ret == 0) run_child(plan);
-        if (ret < 0) throw_errno(errno, "clone (namespaces for " + spec.function_name + ")");
+        if (ret < 0) throw_syscall_error("sandbox", errno, "clone (namespaces for " + spec.function_name + ")");
         placed = stay != nullptr;
     }
     const auto cloned = Clock::now();

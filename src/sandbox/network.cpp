@@ -11,12 +11,6 @@
 #include <cstring>
 
 namespace funcd {
-namespace {
-
-// Connections a worker's Runtime API socket queues; a runtime opens one or two.
-constexpr int kRuntimeApiBacklog = 16;
-
-}  // namespace
 
 int child_bring_loopback_up() noexcept {
     int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

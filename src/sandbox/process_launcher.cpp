@@ -19,26 +19,12 @@
 #include <cstring>
 #include <system_error>
 
+#include "funcd/common/syscall_error.hpp"
+#include "funcd/sandbox/fd_placement.hpp"
+#include "funcd/sandbox/network.hpp"
+
 namespace funcd {
 namespace {
-
-// Pending connections a worker's Runtime API socket queues; a runtime opens one or two.
-constexpr int kRuntimeApiBacklog = 16;
-
-[[noreturn]] void throw_errno(const std::string& what) {
-    int e = errno;
-    spdlog::error("launcher: {} failed: {} (errno {})", what, std::strerror(e), e);
-    throw std::system_error(e, std::generic_category(), what);
-}
-
-// Moves `fd` above the standard descriptors, which the child overwrites with dup2: a
-// daemon started with a closed stdin hands out 0 for the next descriptor it opens.
-UniqueFd above_stdio(UniqueFd fd, const char* what) {
-    if (fd.get() > 2) return fd;
-    UniqueFd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
-    if (!moved) throw_errno(std::string("fcntl(F_DUPFD_CLOEXEC) for ") + what);
-    return moved;
-}
 
 std::chrono::microseconds since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t);
@@ -68,20 +54,22 @@ private:
 
 UniqueFd listen_loopback_ephemeral() {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) throw_errno("socket");
+    if (!fd) throw_syscall_error("launcher", errno, "socket");
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = 0;
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw_errno("bind 127.0.0.1:0");
-    if (::listen(fd.get(), kRuntimeApiBacklog) != 0) throw_errno("listen");
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        throw_syscall_error("launcher", errno, "bind 127.0.0.1:0");
+    if (::listen(fd.get(), kRuntimeApiBacklog) != 0) throw_syscall_error("launcher", errno, "listen");
     return fd;
 }
 
 unsigned short local_port(int fd) {
     sockaddr_in addr{};
     socklen_t len = sizeof addr;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) throw_errno("getsockname");
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        throw_syscall_error("launcher", errno, "getsockname");
     return ntohs(addr.sin_port);
 }
 
@@ -102,7 +90,8 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
     const std::string api_env =
         "AWS_LAMBDA_RUNTIME_API=127.0.0.1:" + std::to_string(local_port(out.runtime_api_listener.get()));
     int api_pair[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, api_pair) != 0) throw_errno("socketpair");
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, api_pair) != 0)
+        throw_syscall_error("launcher", errno, "socketpair");
     out.runtime_api_connection.reset(api_pair[0]);
     UniqueFd api_theirs(api_pair[1]);
     // The runtime finds its end at descriptor 3, the first after stdio.
@@ -111,26 +100,26 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
     const std::string api_fd_env = std::string(kRuntimeApiFdVariable) + "=" + std::to_string(kApiFd);
 
     int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe2");
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_syscall_error("launcher", errno, "pipe2");
     UniqueFd out_read(pipe_fds[0]), out_write(pipe_fds[1]);
     out_write = above_stdio(std::move(out_write), "the output pipe");
     int telemetry_fds[2];
-    if (::pipe2(telemetry_fds, O_CLOEXEC) != 0) throw_errno("pipe2 (telemetry)");
+    if (::pipe2(telemetry_fds, O_CLOEXEC) != 0) throw_syscall_error("launcher", errno, "pipe2 (telemetry)");
     UniqueFd telemetry_read(telemetry_fds[0]), telemetry_write(telemetry_fds[1]);
     // Above both fixed numbers, so neither dup2 below replaces the other's source.
     if (telemetry_write.get() <= kTelemetryLogFd) {
         UniqueFd moved(::fcntl(telemetry_write.get(), F_DUPFD_CLOEXEC, kTelemetryLogFd + 1));
-        if (!moved) throw_errno("fcntl(F_DUPFD_CLOEXEC) for the telemetry pipe");
+        if (!moved) throw_syscall_error("launcher", errno, "fcntl(F_DUPFD_CLOEXEC) for the telemetry pipe");
         telemetry_write = std::move(moved);
     }
     if (api_theirs.get() == kTelemetryLogFd) {
         UniqueFd moved(::fcntl(api_theirs.get(), F_DUPFD_CLOEXEC, kTelemetryLogFd + 1));
-        if (!moved) throw_errno("fcntl(F_DUPFD_CLOEXEC) for the Runtime API connection");
+        if (!moved) throw_syscall_error("launcher", errno, "fcntl(F_DUPFD_CLOEXEC) for the Runtime API connection");
         api_theirs = std::move(moved);
     }
     const std::string telemetry_env = std::string(kTelemetryFdVariable) + "=" + std::to_string(kTelemetryLogFd);
     UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!dev_null) throw_errno("open /dev/null");
+    if (!dev_null) throw_syscall_error("launcher", errno, "open /dev/null");
     dev_null = above_stdio(std::move(dev_null), "/dev/null");
 
     // Everything the child needs is built before fork: after it, only
@@ -150,7 +139,7 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
 
     const auto forking = std::chrono::steady_clock::now();
     pid_t pid = ::fork();
-    if (pid < 0) throw_errno("fork");
+    if (pid < 0) throw_syscall_error("launcher", errno, "fork");
     if (pid == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(127);  // the daemon died before the line above
@@ -189,7 +178,7 @@ LaunchedWorker ProcessLauncher::launch(const WorkerSpec& spec) {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, nullptr, 0);
         errno = e;
-        throw_errno("pidfd_open");
+        throw_syscall_error("launcher", errno, "pidfd_open");
     }
     out.output = std::move(out_read);
     out.telemetry = std::move(telemetry_read);

@@ -48,7 +48,7 @@ static_assert(kReadBufferBytes >= sizeof(inotify_event) + NAME_MAX + 1);
 // receives thousands of files at once cannot starve the gateway.
 constexpr int kMaxReadsPerWake = 16;
 
-[[noreturn]] void throw_errno(int err, const std::string& what) {
+[[noreturn]] void throw_watch_error(int err, const std::string& what) {
     throw std::system_error(err, std::generic_category(), what);
 }
 
@@ -115,25 +115,25 @@ public:
         : root_(normalize_root(std::move(root))), patterns_(std::move(patterns)), cb_(std::move(cb)), sd_(io) {
         for (const auto& p : patterns_) {
             if (p.empty() || p.find('/') != std::string::npos)
-                throw_errno(EINVAL, "file trigger pattern \"" + p + "\" for " + root_.string() +
+                throw_watch_error(EINVAL, "file trigger pattern \"" + p + "\" for " + root_.string() +
                                         ": patterns match file names, so they must be non-empty and have no '/'");
         }
         struct stat st {};
         if (::stat(root_.c_str(), &st) != 0) {
             const int err = errno;
-            throw_errno(err, "file trigger directory " + root_.string());
+            throw_watch_error(err, "file trigger directory " + root_.string());
         }
-        if (!S_ISDIR(st.st_mode)) throw_errno(ENOTDIR, "file trigger directory " + root_.string());
+        if (!S_ISDIR(st.st_mode)) throw_watch_error(ENOTDIR, "file trigger directory " + root_.string());
         // Listing needs read, and watching below needs search permission.
         if (::access(root_.c_str(), R_OK | X_OK) != 0) {
             const int err = errno;
-            throw_errno(err, "file trigger directory " + root_.string() + " is not readable");
+            throw_watch_error(err, "file trigger directory " + root_.string() + " is not readable");
         }
 
         const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (fd < 0) {
             const int err = errno;
-            throw_errno(err, "inotify_init1 for " + root_.string() + std::string(limit_hint(err)));
+            throw_watch_error(err, "inotify_init1 for " + root_.string() + std::string(limit_hint(err)));
         }
         fd_ = fd;
         sd_.assign(fd);  // owns it from here on, so a throw below closes it
@@ -360,11 +360,11 @@ private:
         if (wd < 0) {
             const int err = errno;
             const std::string what = "inotify_add_watch " + path.string() + std::string(limit_hint(err));
-            if (rel.empty()) throw_errno(err, "file watcher " + root_.string() + ": " + what);
+            if (rel.empty()) throw_watch_error(err, "file watcher " + root_.string() + ": " + what);
             // Removed, or replaced by a file or a symlink, since it was seen.
             if (err == ENOENT || err == ENOTDIR || err == ELOOP) return {-1, false};
             if (mode == Mode::initial && err != EACCES)
-                throw_errno(err, "file watcher " + root_.string() + ": " + what);
+                throw_watch_error(err, "file watcher " + root_.string() + ": " + what);
             spdlog::error("file watcher {}: {} failed: {} (errno {}); files below it are not reported",
                           root_.string(), what, std::strerror(err), err);
             return {-1, false};

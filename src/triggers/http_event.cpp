@@ -10,6 +10,7 @@
 #include <boost/url/pct_string_view.hpp>
 
 #include "funcd/common/base64.hpp"
+#include "funcd/common/text.hpp"
 #include "funcd/common/utf8.hpp"
 
 namespace funcd {
@@ -63,13 +64,6 @@ std::string to_lower(std::string_view s) {
     return out;
 }
 
-std::string_view trim(std::string_view s) {
-    const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
-
 bool ends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
@@ -104,7 +98,7 @@ std::string decode_query_component(std::string_view s) {
 }
 
 bool is_textual_content_type(std::string_view content_type) {
-    const std::string type = to_lower(trim(content_type.substr(0, content_type.find(';'))));
+    const std::string type = to_lower(trim_ows(content_type.substr(0, content_type.find(';'))));
     if (type.starts_with("text/")) return true;
     if (std::find(kTextualApplicationTypes.begin(), kTextualApplicationTypes.end(), type) !=
         kTextualApplicationTypes.end())
@@ -122,7 +116,7 @@ std::vector<std::string> request_cookies(const http::Request& req) {
         std::string_view rest = value;
         while (!rest.empty()) {
             const auto semi = rest.find(';');
-            const std::string_view pair = trim(rest.substr(0, semi));
+            const std::string_view pair = trim_ows(rest.substr(0, semi));
             if (!pair.empty()) out.push_back(as_text(pair));
             if (semi == std::string_view::npos) break;
             rest.remove_prefix(semi + 1);
@@ -374,7 +368,7 @@ http::Response map_http_result(std::string_view function_result, std::string* ma
     // Nothing posted (a runtime may post an empty response) maps like `null` would, but keeps
     // the body exactly as returned.
     json doc;
-    if (!trim(function_result).empty()) {
+    if (!trim_ows(function_result).empty()) {
         doc = json::parse(function_result, nullptr, /*allow_exceptions=*/false);
         if (doc.is_discarded()) return malformed("the function's result is not JSON", malformed_reason);
     }

@@ -5,7 +5,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::string_view kSchema = R"sql(
+constexpr std::string_view kTriggerSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schedules (
     function TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -23,9 +23,6 @@ CREATE TABLE IF NOT EXISTS routes (
     routes_json TEXT NOT NULL
 );
 )sql";
-
-// Other connections (registry, usage, events) write the same file; wait for them rather than fail.
-constexpr int kBusyTimeoutMs = 5000;
 
 json to_json(const ScheduleDefinition& s) {
     return {{"expression", s.expression},
@@ -59,8 +56,7 @@ void put_row(sqlite::Database& db, std::string_view table, const std::string& fu
 }  // namespace
 
 TriggerStore::TriggerStore(const std::filesystem::path& db_path) : db_(db_path) {
-    db_.exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) + ";");
-    db_.exec(kSchema);
+    db_.exec(kTriggerSchema);
 }
 
 std::vector<ScheduleDefinition> TriggerStore::schedules() {

@@ -29,8 +29,6 @@ const char* kFixedJobPy = R"(def handler(event, context):
     return {"done": event.get("job")}
 )";
 
-json settings() { return json{{"runtime", "python3"}, {"handler", "app.handler"}}; }
-
 std::string js(const std::string& s) { return json(s).dump(); }
 
 // Clicks the element `selector` names (it must exist).
@@ -46,8 +44,8 @@ std::string text_of(HeadlessChromium& b, const std::string& selector) {
 
 TEST(DashboardBrowser, SignInBrowseInvocationsLogsLiveTailRedriveAndUsage) {
     Daemon d;
-    ASSERT_EQ(d.deploy("hello", settings(), python_zip(kHelloPy)).status, 201);
-    ASSERT_EQ(d.deploy("jobs", settings(), python_zip(kFailingJobPy)).status, 201);
+    ASSERT_EQ(d.deploy("hello", python_settings(), python_zip(kHelloPy)).status, 201);
+    ASSERT_EQ(d.deploy("jobs", python_settings(), python_zip(kFailingJobPy)).status, 201);
     ASSERT_EQ(d.api("PUT", "/v1/functions/jobs/event-config", R"({"maximum_retry_attempts": 0})").status, 200);
     auto first = d.invoke("hello", R"({"n": 1})");
     ASSERT_EQ(first.status, 200) << first.body;
@@ -58,7 +56,7 @@ TEST(DashboardBrowser, SignInBrowseInvocationsLogsLiveTailRedriveAndUsage) {
     ASSERT_TRUE(eventually([&] {
         return d.api("GET", "/v1/dead-letters?function=jobs").json()["dead_letters"].size() == 1;
     }, 15s));
-    ASSERT_EQ(d.deploy("jobs", settings(), python_zip(kFixedJobPy)).status, 200);
+    ASSERT_EQ(d.deploy("jobs", python_settings(), python_zip(kFixedJobPy)).status, 200);
     // A provisioned worker, ready before the page is opened, for the list's workers column.
     ASSERT_EQ(d.api("PUT", "/v1/functions/hello/concurrency", R"({"provisioned_concurrency": 1})").status, 200);
     ASSERT_TRUE(eventually([&] {

@@ -40,8 +40,6 @@ std::string versioned_py(const std::string& tag) {
     return "def handler(event, context):\n    return '" + tag + "'\n";
 }
 
-json settings() { return {{"runtime", "python3"}, {"handler", "app.handler"}}; }
-
 // Start time of a process (field 22 of /proc/PID/stat), to tell a pid from its reuse.
 std::string start_time(pid_t pid) {
     const std::string text = read_proc_file(pid, "stat");
@@ -76,7 +74,7 @@ void drive(Daemon& d, Ledger& ledger, std::atomic<bool>& stop, int round, int wo
                         std::lock_guard l(ledger.m);
                         ledger.deployed_tags[fn].insert(tag);
                     }
-                    d.deploy(fn, settings(), python_zip(versioned_py(tag)));
+                    d.deploy(fn, python_settings(), python_zip(versioned_py(tag)));
                     break;
                 }
                 case 1: {
@@ -143,7 +141,7 @@ TEST(CrashConsistency, SigkillAtRandomMomentsKeepsEveryPromise) {
     {
         Daemon d({}, data);
         d.keep_data_dir();
-        ASSERT_EQ(d.deploy("steady", settings(), python_zip(versioned_py("steady"))).status, 201);
+        ASSERT_EQ(d.deploy("steady", python_settings(), python_zip(versioned_py("steady"))).status, 201);
     }
     const int n = rounds();
     std::size_t events = 0, invokes = 0;

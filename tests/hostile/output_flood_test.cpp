@@ -80,7 +80,7 @@ def handler(event, context):
     return {"n": event.get("n")}
 )";
 
-const char* kEchoPy = R"(def handler(event, context):
+const char* kQuietEchoPy = R"(def handler(event, context):
     return {"n": event.get("n")}
 )";
 
@@ -228,7 +228,7 @@ TEST(HostileOutput, ABackgroundProcessKeepingStdoutFullHoldsNothing) {
                        python_zip(kBackgroundPy))
                   .status,
               201);
-    ASSERT_EQ(d.deploy("other", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kEchoPy)).status,
+    ASSERT_EQ(d.deploy("other", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kQuietEchoPy)).status,
               201);
     timed_invoke_ms(d, "other", R"({"n": -1})");
 

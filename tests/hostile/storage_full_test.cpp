@@ -60,8 +60,6 @@ std::size_t entries_in(const fs::path& dir) {
     return n;
 }
 
-json settings() { return {{"runtime", "python3"}, {"handler", "app.handler"}}; }
-
 // A zip whose unpacked size is far larger than the space left, so unpacking is what fails.
 std::string bulky_zip() {
     std::string big(4 << 20, '\0');
@@ -76,13 +74,13 @@ TEST(StorageFull, DeploysAre507AndNothingIsHalfStoredAndAllRecovers) {
     ASSERT_EQ(small.error(), "");
     const fs::path data = small.dir() / "data";
     Daemon d({}, data);
-    ASSERT_EQ(d.deploy("steady", settings(), python_zip("def handler(event, context):\n    return 'still here'\n")).status,
+    ASSERT_EQ(d.deploy("steady", python_settings(), python_zip("def handler(event, context):\n    return 'still here'\n")).status,
               201);
     ASSERT_EQ(d.invoke("steady").status, 200);
     const std::size_t code_entries = entries_in(data / "code");
 
     small.fill();
-    const auto refused = d.deploy("bulky", settings(), bulky_zip());
+    const auto refused = d.deploy("bulky", python_settings(), bulky_zip());
     EXPECT_EQ(refused.status, 507) << refused.body;
     if (refused.status == 507) {
         EXPECT_EQ(refused.json()["error"]["type"], "InsufficientStorage") << refused.body;
@@ -105,7 +103,7 @@ TEST(StorageFull, DeploysAre507AndNothingIsHalfStoredAndAllRecovers) {
     // Everything works again once space is freed, with no restart (invocations as soon as
     // the usage journal is found writable again, within a second or two).
     small.free_space();
-    EXPECT_EQ(d.deploy("bulky", settings(), bulky_zip()).status, 201);
+    EXPECT_EQ(d.deploy("bulky", python_settings(), bulky_zip()).status, 201);
     EXPECT_TRUE(eventually([&] { return d.invoke("steady").status == 200; }, 10s));
     EXPECT_EQ(d.invoke("bulky").json(), "bulky");
     EXPECT_EQ(queue().status, 202);

@@ -28,8 +28,6 @@ def handler(event, context):
     return None
 )";
 
-json settings() { return {{"runtime", "python3"}, {"handler", "app.handler"}}; }
-
 HttpResult invoke_event(Daemon& d, const std::string& name, const std::string& body) {
     return http_request(d.port(), "POST", "/v1/functions/" + name + "/invoke", body,
                         {{"Authorization", "Bearer " + Daemon::kToken}, {"X-Funcd-Invocation-Type", "Event"}});
@@ -41,7 +39,7 @@ json usage_records(Daemon& d, const std::string& name) {
 
 TEST(Async, EventIsAcceptedWith202AndRuns) {
     Daemon d;
-    ASSERT_EQ(d.deploy("ok", settings(), python_zip(kOkPy)).status, 201);
+    ASSERT_EQ(d.deploy("ok", python_settings(), python_zip(kOkPy)).status, 201);
     auto r = invoke_event(d, "ok", R"({"n": 7})");
     ASSERT_EQ(r.status, 202) << r.body;
     const std::string id = r.json()["request_id"];
@@ -57,7 +55,7 @@ TEST(Async, EventIsAcceptedWith202AndRuns) {
 
 TEST(Async, BadRequestsAreRefusedAtOnce) {
     Daemon d;
-    ASSERT_EQ(d.deploy("ok", settings(), python_zip(kOkPy)).status, 201);
+    ASSERT_EQ(d.deploy("ok", python_settings(), python_zip(kOkPy)).status, 201);
     EXPECT_EQ(invoke_event(d, "missing", "{}").status, 404) << "never a 202 for a function that does not exist";
     EXPECT_EQ(invoke_event(d, "ok", "not json").status, 400);
     EXPECT_EQ(invoke_event(d, "ok", "\"" + std::string(300 * 1024, 'x') + "\"").status, 413);
@@ -73,8 +71,8 @@ TEST(Async, BadRequestsAreRefusedAtOnce) {
 
 TEST(Async, RetriesThenDeadLetterThenRedrive) {
     Daemon d;
-    ASSERT_EQ(d.deploy("flaky", settings(), python_zip(kFailPy)).status, 201);
-    ASSERT_EQ(d.deploy("sink", settings(), python_zip(kSinkPy)).status, 201);
+    ASSERT_EQ(d.deploy("flaky", python_settings(), python_zip(kFailPy)).status, 201);
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kSinkPy)).status, 201);
     auto cfg = d.api("PUT", "/v1/functions/flaky/event-config",
                      R"({"maximum_retry_attempts": 2, "retry_delays_s": [0, 1], "on_failure": "sink"})");
     ASSERT_EQ(cfg.status, 200) << cfg.body;
@@ -116,7 +114,7 @@ TEST(Async, RetriesThenDeadLetterThenRedrive) {
     EXPECT_EQ(record["responsePayload"]["errorType"], "ValueError");
 
     // Fixed and redriven: it runs again and succeeds.
-    ASSERT_EQ(d.deploy("flaky", settings(), python_zip(kOkPy)).status, 200);
+    ASSERT_EQ(d.deploy("flaky", python_settings(), python_zip(kOkPy)).status, 200);
     auto redrive = d.api("POST", "/v1/dead-letters/" + id + "/redrive");
     ASSERT_EQ(redrive.status, 202) << redrive.body;
     ASSERT_TRUE(eventually([&] { return usage_records(d, "flaky").size() == 4; }, 10s));
@@ -127,9 +125,9 @@ TEST(Async, RetriesThenDeadLetterThenRedrive) {
 
 TEST(Async, SuccessDestinationAndDeadLetterDeletion) {
     Daemon d;
-    ASSERT_EQ(d.deploy("ok", settings(), python_zip(kOkPy)).status, 201);
-    ASSERT_EQ(d.deploy("fails", settings(), python_zip(kFailPy)).status, 201);
-    ASSERT_EQ(d.deploy("sink", settings(), python_zip(kSinkPy)).status, 201);
+    ASSERT_EQ(d.deploy("ok", python_settings(), python_zip(kOkPy)).status, 201);
+    ASSERT_EQ(d.deploy("fails", python_settings(), python_zip(kFailPy)).status, 201);
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kSinkPy)).status, 201);
     ASSERT_EQ(d.api("PUT", "/v1/functions/ok/event-config", R"({"on_success": "sink"})").status, 200);
     ASSERT_EQ(d.api("PUT", "/v1/functions/fails/event-config", R"({"maximum_retry_attempts": 0})").status, 200);
 
@@ -154,7 +152,7 @@ TEST(Async, SuccessDestinationAndDeadLetterDeletion) {
 TEST(Async, AcceptedEventSurvivesSigkill) {
     Daemon d;
     d.keep_data_dir();
-    ASSERT_EQ(d.deploy("ok", settings(), python_zip(kOkPy)).status, 201);
+    ASSERT_EQ(d.deploy("ok", python_settings(), python_zip(kOkPy)).status, 201);
     // Disabled, so the event stays queued (throttled and retried) until the crash.
     ASSERT_EQ(d.api("PUT", "/v1/functions/ok/concurrency", R"({"reserved_concurrency": 0})").status, 200);
     auto r = invoke_event(d, "ok", R"({"n": 42})");
@@ -178,7 +176,7 @@ TEST(Async, AcceptedEventSurvivesSigkill) {
 
 TEST(Async, EventConfigValidates) {
     Daemon d;
-    ASSERT_EQ(d.deploy("f", settings(), python_zip(kOkPy)).status, 201);
+    ASSERT_EQ(d.deploy("f", python_settings(), python_zip(kOkPy)).status, 201);
     auto get = d.api("GET", "/v1/functions/f/event-config");
     ASSERT_EQ(get.status, 200);
     EXPECT_EQ(get.json()["maximum_retry_attempts"], 2);
@@ -218,7 +216,7 @@ TEST(Async, ARecreatedFunctionGetsItsEventsAfterADeleteMidDelivery) {
     Daemon d;
     const char* kSlowPy = "import time\ndef handler(event, context):\n    print('STARTED', flush=True)\n"
                           "    time.sleep(2)\n    return 1\n";
-    json s = settings();
+    json s = python_settings();
     s["reserved_concurrency"] = 1;  // one event of it at a time
     ASSERT_EQ(d.deploy("again", s, python_zip(kSlowPy)).status, 201);
     ASSERT_EQ(invoke_event(d, "again", R"({"n": 1})").status, 202);
@@ -236,10 +234,10 @@ TEST(Async, ARecreatedFunctionGetsItsEventsAfterADeleteMidDelivery) {
 TEST(Async, AFullQueueAnswers429AndOnlyForItsFunction) {
     Daemon d({"--limit", "async.queue_depth_per_function=3"});
     const char* kSlowPy = "import time\ndef handler(event, context):\n    time.sleep(1)\n    return 1\n";
-    json s = settings();
+    json s = python_settings();
     s["reserved_concurrency"] = 1;
     ASSERT_EQ(d.deploy("slow", s, python_zip(kSlowPy)).status, 201);
-    ASSERT_EQ(d.deploy("ok", settings(), python_zip(kOkPy)).status, 201);
+    ASSERT_EQ(d.deploy("ok", python_settings(), python_zip(kOkPy)).status, 201);
     for (int i = 0; i < 3; ++i) ASSERT_EQ(invoke_event(d, "slow", R"({"n": 1})").status, 202) << i;
     const auto refused = invoke_event(d, "slow", R"({"n": 4})");
     ASSERT_EQ(refused.status, 429) << refused.body;
@@ -263,7 +261,7 @@ TEST(Async, DeadLettersPastTheirRetentionAreRemoved) {
     {
         Daemon d({}, dir);
         d.keep_data_dir();
-        ASSERT_EQ(d.deploy("fails", settings(), python_zip(kFailPy)).status, 201);
+        ASSERT_EQ(d.deploy("fails", python_settings(), python_zip(kFailPy)).status, 201);
         ASSERT_EQ(d.api("PUT", "/v1/functions/fails/event-config", R"({"maximum_retry_attempts": 0})").status, 200);
         ASSERT_EQ(invoke_event(d, "fails", "{}").status, 202);
         ASSERT_TRUE(eventually([&] {

@@ -145,6 +145,12 @@ std::string make_zip(const std::map<std::string, std::pair<std::string, int>>& f
 
 std::string python_zip(const std::string& app_py) { return make_zip({{"app.py", {app_py, 0644}}}); }
 
+nlohmann::json python_settings(nlohmann::json extra) {
+    nlohmann::json s{{"runtime", "python3"}, {"handler", "app.handler"}};
+    s.update(extra);
+    return s;
+}
+
 std::string bootstrap_zip(const std::string& bootstrap) { return make_zip({{"bootstrap", {bootstrap, 0755}}}); }
 
 std::vector<pid_t> children_of(pid_t parent) {

@@ -38,6 +38,9 @@ HttpResult http_request(unsigned short port, const std::string& method, const st
 std::string make_zip(const std::map<std::string, std::pair<std::string, int>>& files);
 // A zip of a one-file Python module `app.py`.
 std::string python_zip(const std::string& app_py);
+// Settings of a python3 function whose handler is app.handler (python_zip's), with `extra`
+// merged in.
+nlohmann::json python_settings(nlohmann::json extra = nlohmann::json::object());
 // A zip of an executable `bootstrap` with this content.
 std::string bootstrap_zip(const std::string& bootstrap);
 std::string read_file(const std::filesystem::path& p);

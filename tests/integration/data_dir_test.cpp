@@ -17,7 +17,7 @@ mode_t mode_of(const std::filesystem::path& p) {
     return st.st_mode & 07777;
 }
 
-const char* kEchoPy = "def handler(event, context):\n    print('secret-ish output')\n    return event\n";
+const char* kSecretEchoPy = "def handler(event, context):\n    print('secret-ish output')\n    return event\n";
 
 TEST(DataDir, IsTheDaemonUsersOnly) {
     std::filesystem::path data;
@@ -26,7 +26,7 @@ TEST(DataDir, IsTheDaemonUsersOnly) {
         d.keep_data_dir();
         data = d.data_dir();
         ASSERT_EQ(d.deploy("private", {{"runtime", "python3"}, {"handler", "app.handler"}, {"env", {{"TOKEN_X", "s3cr3t"}}}},
-                           python_zip(kEchoPy))
+                           python_zip(kSecretEchoPy))
                       .status,
                   201);
         ASSERT_EQ(d.invoke("private").status, 200);

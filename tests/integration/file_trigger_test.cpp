@@ -35,8 +35,6 @@ def handler(event, context):
     return {"read": None if data is None else len(data)}
 )";
 
-json settings() { return {{"runtime", "python3"}, {"handler", "app.handler"}}; }
-
 std::vector<json> events_seen(Daemon& d, const std::string& name) { return logged_json(d, name, "EVENT "); }
 
 struct TempDir {
@@ -55,7 +53,7 @@ TEST(FileTrigger, ASlowlyWrittenFileFiresOnceWhenComplete) {
     Daemon d;
     TempDir dir;
     fs::create_directories(dir.path / "uploads");
-    ASSERT_EQ(d.deploy("onfile", settings(), python_zip(kOnFilePy)).status, 201);
+    ASSERT_EQ(d.deploy("onfile", python_settings(), python_zip(kOnFilePy)).status, 201);
     json def{{"directory", (dir.path / "uploads").string()}, {"patterns", {"*.jpg"}}, {"events", {"created"}}};
     auto put = d.api("PUT", "/v1/functions/onfile/file-triggers/photos", def.dump());
     ASSERT_EQ(put.status, 201) << put.body;
@@ -107,7 +105,7 @@ TEST(FileTrigger, TheFunctionReadsTheFileAndWritesToItsOutputDirectory) {
     // The output directory's owner: what the function writes there must be theirs.
     constexpr uid_t kOwner = 4242;
     ASSERT_EQ(::chown((dir.path / "out").c_str(), kOwner, kOwner), 0);
-    ASSERT_EQ(d.deploy("onfile", settings(), python_zip(kOnFilePy)).status, 201);
+    ASSERT_EQ(d.deploy("onfile", python_settings(), python_zip(kOnFilePy)).status, 201);
     json def{{"directory", (dir.path / "in").string()}, {"output_directory", (dir.path / "out").string()}};
     auto put = d.api("PUT", "/v1/functions/onfile/file-triggers/inbox", def.dump());
     ASSERT_EQ(put.status, 201) << put.body;
@@ -164,7 +162,7 @@ TEST(FileTrigger, BadDefinitionsAreRefused) {
     TempDir dir;
     fs::create_directories(dir.path / "in" / "out");
     fs::create_directories(dir.path / "rootout");
-    ASSERT_EQ(d.deploy("f", settings(), python_zip(kOnFilePy)).status, 201);
+    ASSERT_EQ(d.deploy("f", python_settings(), python_zip(kOnFilePy)).status, 201);
     const std::string in = (dir.path / "in").string();
     struct Case {
         json body;
@@ -210,7 +208,7 @@ def handler(event, context):
         Daemon d;
         d.keep_data_dir();
         data = d.data_dir();
-        json s = settings();
+        json s = python_settings();
         s["provisioned_concurrency"] = 1;
         ASSERT_EQ(d.deploy("warmfiles", s, python_zip(kListMnt)).status, 201);
         json def{{"directory", (dir.path / "uploads").string()}, {"patterns", {"*"}}, {"events", {"created"}}};

@@ -33,12 +33,6 @@ def handler(event, context):
     return "just a string"
 )";
 
-json settings(json extra = json::object()) {
-    json s{{"runtime", "python3"}, {"handler", "app.handler"}};
-    s.update(extra);
-    return s;
-}
-
 HttpResult call(Daemon& d, const std::string& method, const std::string& target, const std::string& body = {},
                 std::vector<std::pair<std::string, std::string>> headers = {}, bool with_token = true) {
     if (with_token) headers.emplace_back("Authorization", "Bearer " + Daemon::kToken);
@@ -47,7 +41,7 @@ HttpResult call(Daemon& d, const std::string& method, const std::string& target,
 
 TEST(HttpTrigger, FunctionUrlPassesAnApiGatewayEventAndMapsTheResponse) {
     Daemon d;
-    ASSERT_EQ(d.deploy("echo", settings({{"url_auth", "none"}}), python_zip(kEchoEventPy)).status, 201);
+    ASSERT_EQ(d.deploy("echo", python_settings({{"url_auth", "none"}}), python_zip(kEchoEventPy)).status, 201);
     auto r = call(d, "POST", "/fn/echo/users/42?b=2&a=1&a=3", R"({"x": 1})",
                   {{"Content-Type", "application/json"}, {"Cookie", "s=abc; t=def"}, {"X-Custom", "v"},
                    {"User-Agent", "tester/1"}},
@@ -77,7 +71,7 @@ TEST(HttpTrigger, FunctionUrlPassesAnApiGatewayEventAndMapsTheResponse) {
 
 TEST(HttpTrigger, ResultShapesBinaryBodiesAndErrors) {
     Daemon d;
-    ASSERT_EQ(d.deploy("shapes", settings({{"url_auth", "none"}}), python_zip(kShapesPy)).status, 201);
+    ASSERT_EQ(d.deploy("shapes", python_settings({{"url_auth", "none"}}), python_zip(kShapesPy)).status, 201);
     auto plain = call(d, "GET", "/fn/shapes?plain", {}, {}, false);
     ASSERT_EQ(plain.status, 200);
     EXPECT_EQ(plain.json(), json({{"hello", "world"}}));
@@ -114,7 +108,7 @@ TEST(HttpTrigger, TimeoutAnswers504AndThrottle429) {
 def handler(event, context):
     time.sleep(5)
 )";
-    ASSERT_EQ(d.deploy("slow", settings({{"url_auth", "none"}, {"timeout_s", 1}}), python_zip(slow)).status, 201);
+    ASSERT_EQ(d.deploy("slow", python_settings({{"url_auth", "none"}, {"timeout_s", 1}}), python_zip(slow)).status, 201);
     auto r = call(d, "GET", "/fn/slow", {}, {}, false);
     EXPECT_EQ(r.status, 504);
     ASSERT_EQ(d.api("PUT", "/v1/functions/slow/concurrency", R"({"reserved_concurrency": 0})").status, 200);
@@ -125,7 +119,7 @@ def handler(event, context):
 
 TEST(HttpTrigger, UrlAuthTokenRequiresTheApiToken) {
     Daemon d;
-    ASSERT_EQ(d.deploy("private", settings(), python_zip(kShapesPy)).status, 201);
+    ASSERT_EQ(d.deploy("private", python_settings(), python_zip(kShapesPy)).status, 201);
     EXPECT_EQ(d.api("GET", "/v1/functions/private").json()["url_auth"], "token") << "token is the default";
     auto denied = call(d, "GET", "/fn/private?plain", {}, {}, false);
     EXPECT_EQ(denied.status, 401);
@@ -140,7 +134,7 @@ TEST(HttpTrigger, CorsPreflightAndResponseHeaders) {
               {"allow_methods", {"GET", "POST"}},
               {"allow_headers", {"content-type", "x-api-key"}},
               {"max_age_s", 600}};
-    ASSERT_EQ(d.deploy("web", settings({{"cors", cors}}), python_zip(kShapesPy)).status, 201);
+    ASSERT_EQ(d.deploy("web", python_settings({{"cors", cors}}), python_zip(kShapesPy)).status, 201);
     auto pre = call(d, "OPTIONS", "/fn/web",
                     {}, {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "POST"}}, false);
     EXPECT_EQ(pre.status, 204) << "a preflight needs no token";
@@ -157,7 +151,7 @@ TEST(HttpTrigger, CorsPreflightAndResponseHeaders) {
     ASSERT_EQ(get.status, 200);
     EXPECT_EQ(get.header("access-control-allow-origin"), "https://app.example");
 
-    auto bad = d.deploy("web2", settings({{"cors", {{"allow_origins", {"not a url"}}}}}), python_zip(kShapesPy));
+    auto bad = d.deploy("web2", python_settings({{"cors", {{"allow_origins", {"not a url"}}}}}), python_zip(kShapesPy));
     EXPECT_EQ(bad.status, 400);
     EXPECT_NE(bad.body.find("cors.allow_origins"), std::string::npos) << bad.body;
 }
@@ -169,7 +163,7 @@ TEST(HttpTrigger, RoutesMatchMostSpecificAndRejectConflicts) {
             "params": event.get("pathParameters", {})}
 )";
     for (const char* name : {"get-user", "user-any", "files", "me"})
-        ASSERT_EQ(d.deploy(name, settings({{"url_auth", "none"}}), python_zip(which)).status, 201);
+        ASSERT_EQ(d.deploy(name, python_settings({{"url_auth", "none"}}), python_zip(which)).status, 201);
     json routes = json::array({
         {{"method", "GET"}, {"path", "/users/{id}"}, {"function", "get-user"}},
         {{"method", "ANY"}, {"path", "/users/{id}"}, {"function", "user-any"}},

@@ -23,9 +23,7 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-json settings() { return json{{"runtime", "python3"}, {"handler", "app.handler"}}; }
-
-const char* kEchoPy = R"(def handler(event, context):
+const char* kLoggingEchoPy = R"(def handler(event, context):
     print("handling", event.get("n"))
     print("second line\nof one print")
     return {"ok": True}
@@ -55,7 +53,7 @@ TEST(LogsApi, FindsOneRequestsRecordsAmongAHundredThousand) {
     std::string real_id;
     {
         Daemon first;
-        ASSERT_EQ(first.deploy("big", settings(), python_zip(kEchoPy)).status, 201);
+        ASSERT_EQ(first.deploy("big", python_settings(), python_zip(kLoggingEchoPy)).status, 201);
         auto r = first.invoke("big", R"({"n": 1})");
         ASSERT_EQ(r.status, 200) << r.body;
         real_id = r.header("x-funcd-request-id");
@@ -146,7 +144,7 @@ def handler(event, context):
 
 TEST(LogsApi, FollowGetsALinePrintedWithin100msAndEndsOnDelete) {
     Daemon d({"--limit", "logs.heartbeat_ms=100"});
-    ASSERT_EQ(d.deploy("late", settings(), python_zip(kLatePrintPy)).status, 201);
+    ASSERT_EQ(d.deploy("late", python_settings(), python_zip(kLatePrintPy)).status, 201);
     const int fd = open_follow(d, "/v1/functions/late/logs?follow=true");
     std::string got = read_until(fd, [](const std::string& s) { return s.find(": following") != std::string::npos; });
     ASSERT_NE(got.find("200 OK"), std::string::npos) << got;
@@ -188,7 +186,7 @@ TEST(LogsApi, FollowGetsALinePrintedWithin100msAndEndsOnDelete) {
 
 TEST(LogsApi, FollowersAreBoundedAndEndAtShutdown) {
     Daemon d({"--limit", "logs.max_followers_per_function=1"});
-    ASSERT_EQ(d.deploy("f", settings(), python_zip(kEchoPy)).status, 201);
+    ASSERT_EQ(d.deploy("f", python_settings(), python_zip(kLoggingEchoPy)).status, 201);
     const int fd = open_follow(d, "/v1/functions/f/logs?follow=true&level=INFO");
     std::string got = read_until(fd, [](const std::string& s) { return s.find(": following") != std::string::npos; });
     ASSERT_NE(got.find(": following"), std::string::npos) << got;
@@ -203,8 +201,8 @@ TEST(LogsApi, FollowersAreBoundedAndEndAtShutdown) {
 
 TEST(LogsApi, ATracesRecordsAcrossTwoFunctions) {
     Daemon d;
-    ASSERT_EQ(d.deploy("a", settings(), python_zip(kEchoPy)).status, 201);
-    ASSERT_EQ(d.deploy("b", settings(), python_zip(kEchoPy)).status, 201);
+    ASSERT_EQ(d.deploy("a", python_settings(), python_zip(kLoggingEchoPy)).status, 201);
+    ASSERT_EQ(d.deploy("b", python_settings(), python_zip(kLoggingEchoPy)).status, 201);
     const std::string root = "1-5759e988-bd862e3fe1be46a994272793";
     const std::string trace = "Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1";
     const std::vector<std::pair<std::string, std::string>> headers{{"Authorization", "Bearer " + Daemon::kToken},
@@ -241,7 +239,7 @@ TEST(LogsApi, ATracesRecordsAcrossTwoFunctions) {
 
 TEST(LogsApi, BadParametersAre400sNamingThem) {
     Daemon d;
-    ASSERT_EQ(d.deploy("f", settings(), python_zip(kEchoPy)).status, 201);
+    ASSERT_EQ(d.deploy("f", python_settings(), python_zip(kLoggingEchoPy)).status, 201);
     const std::pair<std::string, std::string> cases[] = {
         {"/v1/functions/f/logs?level=LOUD", "level"},
         {"/v1/functions/f/logs?since=yesterday", "since"},

@@ -152,7 +152,7 @@ exports.big = awslambda.streamifyResponse(
 std::string node_zip() { return make_zip({{"index.js", {kStreamingJs, 0644}}}); }
 
 // A streaming Node.js function on the host's network (to reach the test's listener).
-json node_settings(json extra = json::object()) {
+json streaming_node_settings(json extra = json::object()) {
     json s{{"runtime", "nodejs20.x"}, {"handler", "index.handler"}, {"url_auth", "none"},
            {"invoke_mode", "RESPONSE_STREAM"}, {"network", "host"}, {"timeout_s", 30}};
     s.update(extra);
@@ -201,7 +201,7 @@ const std::vector<std::string> kV1Streaming = {"Authorization: Bearer " + Daemon
 
 TEST(NodeStreaming, ChunksReachTheClientWhileTheHandlerStillRuns) {
     Daemon d;
-    ASSERT_EQ(d.deploy("lines", node_settings(), node_zip()).status, 201);
+    ASSERT_EQ(d.deploy("lines", streaming_node_settings(), node_zip()).status, 201);
     Signal go;
     StreamClient c(d.port(), "GET", "/fn/lines?mode=signal&port=" + std::to_string(go.port()));
     EXPECT_EQ(c.status, 200);
@@ -234,7 +234,7 @@ TEST(NodeStreaming, ChunksReachTheClientWhileTheHandlerStillRuns) {
 
 TEST(NodeStreaming, TheAnswerEndsWithTheStreamWhileTheEventLoopStillHasWork) {
     Daemon d;
-    ASSERT_EQ(d.deploy("linger", node_settings(), node_zip()).status, 201);
+    ASSERT_EQ(d.deploy("linger", streaming_node_settings(), node_zip()).status, 201);
     Signal go;
     StreamClient c(d.port(), "GET", "/fn/linger?mode=linger&port=" + std::to_string(go.port()));
     EXPECT_EQ(c.status, 200);
@@ -258,7 +258,7 @@ TEST(NodeStreaming, TheAnswerEndsWithTheStreamWhileTheEventLoopStillHasWork) {
 
 TEST(NodeStreaming, HttpResponseStreamFromSetsStatusHeadersAndCookiesThroughARoute) {
     Daemon d;
-    ASSERT_EQ(d.deploy("teapot", node_settings(), node_zip()).status, 201);
+    ASSERT_EQ(d.deploy("teapot", streaming_node_settings(), node_zip()).status, 201);
     auto routes = d.api("PUT", "/v1/routes", R"([{"method": "GET", "path": "/tea/{proxy+}", "function": "teapot"}])");
     ASSERT_EQ(routes.status, 200) << routes.body;
     for (const std::string target : {"/api/tea/pot?mode=prelude", "/fn/teapot?mode=prelude"}) {
@@ -276,7 +276,7 @@ TEST(NodeStreaming, HttpResponseStreamFromSetsStatusHeadersAndCookiesThroughARou
 
 TEST(NodeStreaming, AnErrorAfterTheFirstBytesCutsTheAnswerShort) {
     Daemon d;
-    ASSERT_EQ(d.deploy("broken", node_settings(), node_zip()).status, 201);
+    ASSERT_EQ(d.deploy("broken", streaming_node_settings(), node_zip()).status, 201);
     Signal go;
     StreamClient c(d.port(), "GET", "/fn/broken?mode=error&port=" + std::to_string(go.port()));
     EXPECT_EQ(c.status, 200) << "the head went out before the error";
@@ -325,7 +325,7 @@ TEST(NodeStreaming, AnErrorAfterTheFirstBytesCutsTheAnswerShort) {
 
 TEST(NodeStreaming, AClientThatHangsUpEndsTheInvocationAndItIsBilled) {
     Daemon d;
-    ASSERT_EQ(d.deploy("forever", node_settings(), node_zip()).status, 201);
+    ASSERT_EQ(d.deploy("forever", streaming_node_settings(), node_zip()).status, 201);
     StreamClient c(d.port(), "GET", "/fn/forever?mode=forever");
     ASSERT_EQ(c.status, 200);
     const std::string id = c.headers["x-funcd-request-id"];
@@ -384,7 +384,7 @@ TEST(NodeStreaming, AClientThatHangsUpEndsTheInvocationAndItIsBilled) {
 
 TEST(NodeStreaming, ATimeoutMidStreamCutsTheAnswerShort) {
     Daemon d;
-    ASSERT_EQ(d.deploy("stall", node_settings({{"timeout_s", 1}}), node_zip()).status, 201);
+    ASSERT_EQ(d.deploy("stall", streaming_node_settings({{"timeout_s", 1}}), node_zip()).status, 201);
     StreamClient c(d.port(), "GET", "/fn/stall?mode=stall");
     EXPECT_EQ(c.status, 200);
     EXPECT_EQ(c.rest(), "line 0\n");
@@ -404,7 +404,7 @@ TEST(NodeStreaming, ATimeoutMidStreamCutsTheAnswerShort) {
 
 TEST(NodeStreaming, TheSameHandlerCalledBufferedGetsItsWholeBody) {
     Daemon d;
-    ASSERT_EQ(d.deploy("whole", node_settings(), node_zip()).status, 201);
+    ASSERT_EQ(d.deploy("whole", streaming_node_settings(), node_zip()).status, 201);
     std::string expected;
     for (int i = 0; i < 300; ++i) expected += "line " + std::to_string(i) + "\n";
     auto r = d.invoke("whole", R"({"mode": "lines", "n": 300})");
@@ -422,7 +422,7 @@ TEST(NodeStreaming, TheSameHandlerCalledBufferedGetsItsWholeBody) {
     EXPECT_EQ(p.body.substr(nuls + 8), "short and stout\nhere is my handle\n");
 
     // A function URL of a BUFFERED function: one answer, the prelude applied.
-    ASSERT_EQ(d.deploy("whole", node_settings({{"invoke_mode", "BUFFERED"}}), node_zip()).status, 200);
+    ASSERT_EQ(d.deploy("whole", streaming_node_settings({{"invoke_mode", "BUFFERED"}}), node_zip()).status, 200);
     auto u = http_request(d.port(), "GET", "/fn/whole?mode=prelude");
     EXPECT_EQ(u.status, 418);
     EXPECT_EQ(u.header("x-brewed"), "tea");
@@ -454,7 +454,7 @@ int last_progress(int fd, std::chrono::milliseconds quiet, bool& ended) {
 
 TEST(NodeStreaming, AHandlerThatWaitsForDrainIsHeldBackByASlowClient) {
     Daemon d;
-    ASSERT_EQ(d.deploy("big", node_settings({{"handler", "index.big"}}), node_zip()).status, 201);
+    ASSERT_EQ(d.deploy("big", streaming_node_settings({{"handler", "index.big"}}), node_zip()).status, 201);
     constexpr int kMiB = 24;
     Signal listener;
     StreamClient c(d.port(), "GET", "/fn/big?mib=" + std::to_string(kMiB) + "&port=" + std::to_string(listener.port()),

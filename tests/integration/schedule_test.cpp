@@ -17,13 +17,11 @@ def handler(event, context):
     return None
 )";
 
-json settings() { return {{"runtime", "python3"}, {"handler", "app.handler"}}; }
-
 std::vector<json> events_seen(Daemon& d, const std::string& name) { return logged_json(d, name, "EVENT "); }
 
 TEST(Schedule, FiresWithItsInputAndStopsWhenDisabledOrDeleted) {
     Daemon d;
-    ASSERT_EQ(d.deploy("tick", settings(), python_zip(kRecordPy)).status, 201);
+    ASSERT_EQ(d.deploy("tick", python_settings(), python_zip(kRecordPy)).status, 201);
     auto put = d.api("PUT", "/v1/functions/tick/schedules/every2s",
                      R"j({"expression": "rate(2 seconds)", "input": {"job": "cleanup"}})j");
     ASSERT_EQ(put.status, 201) << put.body;
@@ -56,7 +54,7 @@ TEST(Schedule, FiresWithItsInputAndStopsWhenDisabledOrDeleted) {
 TEST(Schedule, WithoutInputSendsAScheduledEventAndSurvivesRestart) {
     Daemon d;
     d.keep_data_dir();
-    ASSERT_EQ(d.deploy("tick", settings(), python_zip(kRecordPy)).status, 201);
+    ASSERT_EQ(d.deploy("tick", python_settings(), python_zip(kRecordPy)).status, 201);
     ASSERT_EQ(d.api("PUT", "/v1/functions/tick/schedules/beat", R"j({"expression": "rate(1 second)"})j").status, 201);
     ASSERT_TRUE(eventually([&] { return !events_seen(d, "tick").empty(); }, 10s));
     json e = events_seen(d, "tick")[0];
@@ -78,7 +76,7 @@ TEST(Schedule, WithoutInputSendsAScheduledEventAndSurvivesRestart) {
 
         // Deleting the function deletes its schedules.
         ASSERT_EQ(again.api("DELETE", "/v1/functions/tick").status, 204);
-        ASSERT_EQ(again.deploy("tick", settings(), python_zip(kRecordPy)).status, 201);
+        ASSERT_EQ(again.deploy("tick", python_settings(), python_zip(kRecordPy)).status, 201);
         EXPECT_TRUE(again.api("GET", "/v1/functions/tick/schedules").json()["schedules"].empty());
     }
     std::filesystem::remove_all(dir);
@@ -86,7 +84,7 @@ TEST(Schedule, WithoutInputSendsAScheduledEventAndSurvivesRestart) {
 
 TEST(Schedule, BadDefinitionsNameTheProblem) {
     Daemon d;
-    ASSERT_EQ(d.deploy("f", settings(), python_zip(kRecordPy)).status, 201);
+    ASSERT_EQ(d.deploy("f", python_settings(), python_zip(kRecordPy)).status, 201);
     struct Case {
         const char* body;
         const char* needle;

@@ -120,7 +120,7 @@ while True:
         finish(s)
 )PY";
 
-json settings(json extra = json::object()) {
+json streaming_settings(json extra = json::object()) {
     json s{{"runtime", "provided"}, {"url_auth", "none"}, {"invoke_mode", "RESPONSE_STREAM"}, {"timeout_s", 30}};
     s.update(extra);
     return s;
@@ -128,7 +128,7 @@ json settings(json extra = json::object()) {
 
 TEST(Streaming, FunctionUrlChunksArriveWhileTheFunctionStillRuns) {
     Daemon d;
-    ASSERT_EQ(d.deploy("lines", settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
+    ASSERT_EQ(d.deploy("lines", streaming_settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
     StreamClient c(d.port(), "GET", "/fn/lines?mode=lines&n=3&pause=0.7");
     EXPECT_EQ(c.status, 200);
     EXPECT_TRUE(c.chunked) << "a streamed answer is sent in chunked transfer coding";
@@ -146,7 +146,7 @@ TEST(Streaming, FunctionUrlChunksArriveWhileTheFunctionStillRuns) {
 
 TEST(Streaming, ThePreludeSetsStatusHeadersAndCookies) {
     Daemon d;
-    ASSERT_EQ(d.deploy("prelude", settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
+    ASSERT_EQ(d.deploy("prelude", streaming_settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
     StreamClient c(d.port(), "GET", "/fn/prelude?mode=prelude");
     EXPECT_EQ(c.status, 201);
     EXPECT_EQ(c.headers["content-type"], "text/plain");
@@ -158,7 +158,7 @@ TEST(Streaming, ThePreludeSetsStatusHeadersAndCookies) {
 
 TEST(Streaming, AnErrorAfterTheFirstByteCutsTheAnswerShort) {
     Daemon d;
-    ASSERT_EQ(d.deploy("broken", settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
+    ASSERT_EQ(d.deploy("broken", streaming_settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
     StreamClient c(d.port(), "GET", "/fn/broken?mode=error");
     EXPECT_EQ(c.status, 200);
     const std::string body = c.rest();
@@ -170,7 +170,7 @@ TEST(Streaming, AnErrorAfterTheFirstByteCutsTheAnswerShort) {
 
 TEST(Streaming, ATimeoutMidStreamCutsTheAnswerShort) {
     Daemon d;
-    ASSERT_EQ(d.deploy("sleepy", settings({{"timeout_s", 2}}), bootstrap_zip(kStreamingBootstrap)).status, 201);
+    ASSERT_EQ(d.deploy("sleepy", streaming_settings({{"timeout_s", 2}}), bootstrap_zip(kStreamingBootstrap)).status, 201);
     const auto start = Clock::now();
     StreamClient c(d.port(), "GET", "/fn/sleepy?mode=sleep");
     EXPECT_EQ(c.status, 200);
@@ -185,7 +185,7 @@ TEST(Streaming, ATimeoutMidStreamCutsTheAnswerShort) {
 
 TEST(Streaming, AClientThatHangsUpEndsTheInvocationAndItIsBilled) {
     Daemon d;
-    ASSERT_EQ(d.deploy("forever", settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
+    ASSERT_EQ(d.deploy("forever", streaming_settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
     StreamClient c(d.port(), "GET", "/fn/forever?mode=forever");
     ASSERT_EQ(c.status, 200);
     const std::string request_id = c.headers["x-funcd-request-id"];
@@ -208,7 +208,7 @@ TEST(Streaming, AClientThatHangsUpEndsTheInvocationAndItIsBilled) {
 TEST(Streaming, ASlowReaderHoldsTheFunctionBackInsteadOfTheDaemonsMemory) {
     const auto no_quarantine = without_asan_quarantine();
     Daemon d;
-    ASSERT_EQ(d.deploy("big", settings({{"timeout_s", 120}}), bootstrap_zip(kStreamingBootstrap)).status, 201);
+    ASSERT_EQ(d.deploy("big", streaming_settings({{"timeout_s", 120}}), bootstrap_zip(kStreamingBootstrap)).status, 201);
     // Warm the worker, so its start is not in the measurement.
     { StreamClient warm(d.port(), "GET", "/fn/big?mode=big&mib=1"); warm.rest(); }
     const long before = rss_kib(d.pid());
@@ -235,7 +235,7 @@ TEST(Streaming, ASlowReaderHoldsTheFunctionBackInsteadOfTheDaemonsMemory) {
 
 TEST(Streaming, V1InvokeStreamsWhenAskedAndBuffersOtherwise) {
     Daemon d;
-    ASSERT_EQ(d.deploy("v1", settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
+    ASSERT_EQ(d.deploy("v1", streaming_settings(), bootstrap_zip(kStreamingBootstrap)).status, 201);
     StreamClient c(d.port(), "POST", "/v1/functions/v1/invoke",
                    {"Authorization: Bearer " + Daemon::kToken, "X-Funcd-Response-Mode: streaming",
                     "Content-Type: application/json"},
@@ -271,7 +271,7 @@ TEST(Streaming, V1InvokeStreamsWhenAskedAndBuffersOtherwise) {
 
 TEST(Streaming, ABufferedFunctionUrlGetsTheWholeStreamWithItsPrelude) {
     Daemon d;
-    ASSERT_EQ(d.deploy("whole", settings({{"invoke_mode", "BUFFERED"}}), bootstrap_zip(kStreamingBootstrap)).status,
+    ASSERT_EQ(d.deploy("whole", streaming_settings({{"invoke_mode", "BUFFERED"}}), bootstrap_zip(kStreamingBootstrap)).status,
               201);
     auto r = http_request(d.port(), "GET", "/fn/whole?mode=prelude");
     EXPECT_EQ(r.status, 201);
@@ -279,7 +279,7 @@ TEST(Streaming, ABufferedFunctionUrlGetsTheWholeStreamWithItsPrelude) {
     EXPECT_EQ(r.body, "first\nsecond\n");
     EXPECT_FALSE(r.header("content-length").empty()) << "buffered: one answer with a length";
     EXPECT_EQ(d.api("GET", "/v1/functions/whole").json()["invoke_mode"], "BUFFERED");
-    auto bad = d.deploy("whole", settings({{"invoke_mode", "STREAMING"}}), bootstrap_zip(kStreamingBootstrap));
+    auto bad = d.deploy("whole", streaming_settings({{"invoke_mode", "STREAMING"}}), bootstrap_zip(kStreamingBootstrap));
     EXPECT_EQ(bad.status, 400);
 }
 

@@ -39,12 +39,6 @@ def handler(event, context):
                                                    "header": event["headers"].get("x-amzn-trace-id")})}
 )";
 
-json settings(json extra = json::object()) {
-    json s{{"runtime", "python3"}, {"handler", "app.handler"}};
-    s.update(extra);
-    return s;
-}
-
 HttpResult invoke(Daemon& d, const std::string& name, const std::string& body,
                   std::vector<std::pair<std::string, std::string>> headers = {}) {
     headers.emplace_back("Authorization", "Bearer " + Daemon::kToken);
@@ -75,7 +69,7 @@ std::string root_of(const std::string& trace) {
 
 TEST(Trace, SyncInvokeCarriesTheCallersTraceEverywhere) {
     Daemon d;
-    ASSERT_EQ(d.deploy("t", settings(), python_zip(kTracePy)).status, 201);
+    ASSERT_EQ(d.deploy("t", python_settings(), python_zip(kTracePy)).status, 201);
     auto r = invoke(d, "t", "{}", {{"X-Amzn-Trace-Id", kTrace}});
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.json()["trace"], kTrace) << "the runtime's _X_AMZN_TRACE_ID";
@@ -130,8 +124,8 @@ TEST(Trace, NodeHandlersSeeItToo) {
 
 TEST(Trace, AsyncRetriesAndTheDestinationKeepTheEventsTrace) {
     Daemon d;
-    ASSERT_EQ(d.deploy("flaky", settings(), python_zip(kTracePy)).status, 201);
-    ASSERT_EQ(d.deploy("sink", settings(), python_zip(kTracePy)).status, 201);
+    ASSERT_EQ(d.deploy("flaky", python_settings(), python_zip(kTracePy)).status, 201);
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kTracePy)).status, 201);
     ASSERT_EQ(d.api("PUT", "/v1/functions/flaky/event-config",
                     R"({"maximum_retry_attempts": 1, "retry_delays_s": [0], "on_failure": "sink"})")
                   .status,
@@ -167,7 +161,7 @@ TEST(Trace, AsyncRetriesAndTheDestinationKeepTheEventsTrace) {
 
 TEST(Trace, AScheduleFireHasOneTraceForAllItsAttempts) {
     Daemon d;
-    ASSERT_EQ(d.deploy("tick", settings(), python_zip(kTracePy)).status, 201);
+    ASSERT_EQ(d.deploy("tick", python_settings(), python_zip(kTracePy)).status, 201);
     ASSERT_EQ(d.api("PUT", "/v1/functions/tick/event-config", R"({"maximum_retry_attempts": 1, "retry_delays_s": [0]})")
                   .status,
               200);
@@ -209,7 +203,7 @@ TEST(Trace, AFileEventHasOneTraceForAllItsAttempts) {
     char tmpl[] = "/tmp/funcd-trace-files-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     const std::filesystem::path dir = tmpl;
-    ASSERT_EQ(d.deploy("onfile", settings(), python_zip(kTracePy)).status, 201);
+    ASSERT_EQ(d.deploy("onfile", python_settings(), python_zip(kTracePy)).status, 201);
     ASSERT_EQ(d.api("PUT", "/v1/functions/onfile/event-config", R"({"maximum_retry_attempts": 1, "retry_delays_s": [0]})")
                   .status,
               200);
@@ -242,7 +236,7 @@ TEST(Trace, AFileEventHasOneTraceForAllItsAttempts) {
 
 TEST(Trace, FunctionUrlTakesAndAnswersTheTrace) {
     Daemon d;
-    ASSERT_EQ(d.deploy("web", settings({{"url_auth", "none"}}), python_zip(kUrlPy)).status, 201);
+    ASSERT_EQ(d.deploy("web", python_settings({{"url_auth", "none"}}), python_zip(kUrlPy)).status, 201);
     auto r = http_request(d.port(), "GET", "/fn/web", {}, {{"X-Amzn-Trace-Id", kTrace}});
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.json()["trace"], kTrace);
@@ -274,7 +268,7 @@ TEST(Trace, FunctionUrlTakesAndAnswersTheTrace) {
 
 TEST(InvocationHistory, ListingAndStatsAfterAKnownSequence) {
     Daemon d;
-    ASSERT_EQ(d.deploy("h", settings({{"memory_mb", 256}}), python_zip(kTracePy)).status, 201);
+    ASSERT_EQ(d.deploy("h", python_settings({{"memory_mb", 256}}), python_zip(kTracePy)).status, 201);
     std::vector<std::string> ids;  // in order
     for (bool fail : {false, false, true, false, true}) {
         auto r = invoke(d, "h", fail ? R"({"fail": true})" : "{}");

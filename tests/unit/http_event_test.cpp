@@ -13,7 +13,7 @@ using json = nlohmann::json;
 
 namespace {
 
-SystemTime at(std::string_view rfc3339) {
+SystemTime event_time(std::string_view rfc3339) {
     auto t = parse_rfc3339(rfc3339);
     EXPECT_TRUE(t) << rfc3339;
     return t.value_or(SystemTime{});
@@ -37,7 +37,7 @@ HttpEventContext context() {
     c.request_id = "6f1c1c52-8a3a-4c55-9b39-4a4c5f0b2e11";
     c.domain_name = "localhost:8080";
     c.api_id = "hello";
-    c.time = at("2026-11-27T02:05:04.123Z");
+    c.time = event_time("2026-11-27T02:05:04.123Z");
     return c;
 }
 
@@ -251,11 +251,11 @@ TEST(HttpEvent, ContextFieldsPassThrough) {
 }
 
 TEST(HttpEvent, TimeFormat) {
-    EXPECT_EQ(format_http_event_time(at("2026-11-27T02:05:04.999Z")), "27/Nov/2026:02:05:04 +0000");
-    EXPECT_EQ(format_http_event_time(at("2020-03-12T19:03:58Z")), "12/Mar/2020:19:03:58 +0000");
-    EXPECT_EQ(format_http_event_time(at("2021-01-05T00:00:00Z")), "05/Jan/2021:00:00:00 +0000");
-    EXPECT_EQ(format_http_event_time(at("2021-12-31T23:59:59+02:00")), "31/Dec/2021:21:59:59 +0000");
-    EXPECT_EQ(format_http_event_time(at("1969-12-31T23:59:59.500Z")), "31/Dec/1969:23:59:59 +0000");
+    EXPECT_EQ(format_http_event_time(event_time("2026-11-27T02:05:04.999Z")), "27/Nov/2026:02:05:04 +0000");
+    EXPECT_EQ(format_http_event_time(event_time("2020-03-12T19:03:58Z")), "12/Mar/2020:19:03:58 +0000");
+    EXPECT_EQ(format_http_event_time(event_time("2021-01-05T00:00:00Z")), "05/Jan/2021:00:00:00 +0000");
+    EXPECT_EQ(format_http_event_time(event_time("2021-12-31T23:59:59+02:00")), "31/Dec/2021:21:59:59 +0000");
+    EXPECT_EQ(format_http_event_time(event_time("1969-12-31T23:59:59.500Z")), "31/Dec/1969:23:59:59 +0000");
     const json e = event_for(request("GET", "/"));
     EXPECT_EQ(e["requestContext"]["timeEpoch"].get<std::int64_t>(), 1795745104123);
 }

@@ -299,7 +299,9 @@ protected:
             if (!parsed) continue;
             EXPECT_EQ(parsed->stream, LogStream::platform) << line;
             const std::string message = parsed->message();
-            if (message.find("req-1") != std::string::npos) EXPECT_EQ(parsed->request_id, "req-1") << line;
+            if (message.find("req-1") != std::string::npos) {
+                EXPECT_EQ(parsed->request_id, "req-1") << line;
+            }
             out.push_back(message);
         }
         return out;

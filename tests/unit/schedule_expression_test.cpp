@@ -17,7 +17,7 @@ namespace {
 
 constexpr std::string_view kAnyAnchor = "2000-01-01T00:00:00Z";  // cron ignores the anchor
 
-SystemTime at(std::string_view rfc3339) {
+SystemTime moment(std::string_view rfc3339) {
     const auto t = parse_rfc3339(rfc3339);
     EXPECT_TRUE(t.has_value()) << rfc3339;
     return t.value_or(SystemTime{});
@@ -25,7 +25,7 @@ SystemTime at(std::string_view rfc3339) {
 
 // The next fire as RFC 3339 ("none" when there is none), so expectations read as dates.
 std::string next(std::string_view expr, std::string_view after, std::string_view anchor = kAnyAnchor) {
-    const auto fire = ScheduleExpression::parse(expr).next_after(at(after), at(anchor));
+    const auto fire = ScheduleExpression::parse(expr).next_after(moment(after), moment(anchor));
     return fire ? format_rfc3339(*fire) : "none";
 }
 
@@ -34,9 +34,9 @@ std::vector<std::string> fires(std::string_view expr, std::string_view after, in
                                std::string_view anchor = kAnyAnchor) {
     const auto e = ScheduleExpression::parse(expr);
     std::vector<std::string> out;
-    auto t = at(after);
+    auto t = moment(after);
     for (int i = 0; i < count; ++i) {
-        const auto fire = e.next_after(t, at(anchor));
+        const auto fire = e.next_after(t, moment(anchor));
         if (!fire) break;
         out.push_back(format_rfc3339(*fire));
         t = *fire;
@@ -107,8 +107,8 @@ TEST(ScheduleRate, FirstFireIsOnePeriodAfterCreation) {
 
 TEST(ScheduleRate, FarApartTimesDoNotOverflow) {
     const auto e = ScheduleExpression::parse("rate(36500 days)");
-    const auto anchor = at("1970-01-01T00:00:00Z");
-    EXPECT_EQ(format_rfc3339(*e.next_after(at("2100-01-01T00:00:00Z"), anchor)), "2169-11-13T00:00:00.000Z");
+    const auto anchor = moment("1970-01-01T00:00:00Z");
+    EXPECT_EQ(format_rfc3339(*e.next_after(moment("2100-01-01T00:00:00Z"), anchor)), "2169-11-13T00:00:00.000Z");
     EXPECT_FALSE(e.next_after(SystemTime::max(), anchor).has_value());
     EXPECT_EQ(format_rfc3339(*ScheduleExpression::parse("rate(1 minute)").next_after(SystemTime::min(), anchor)),
               "1970-01-01T00:01:00.000Z");
@@ -389,7 +389,7 @@ TEST(ScheduleCronErrors, NotAnExpression) {
     EXPECT_EQ(error_of("cron(0 12 * * ? *"), forms);
     EXPECT_EQ(error_of("CRON(0 12 * * ? *)"), forms);
     EXPECT_EQ(error_of(" cron(0 12 * * ? *)"), forms);
-    EXPECT_EQ(error_of("at(2024-03-10T10:00:00)"), forms);
+    EXPECT_EQ(error_of("moment(2024-03-10T10:00:00)"), forms);
 }
 
 TEST(ScheduleCronErrors, WrongFieldCount) {

@@ -34,7 +34,7 @@ std::vector<std::string> split_names(std::string_view list) {
     }
 }
 
-SystemTime at(std::string_view rfc3339) { return parse_rfc3339(rfc3339).value(); }
+SystemTime signing_time(std::string_view rfc3339) { return parse_rfc3339(rfc3339).value(); }
 
 Verifier::Clock fixed_clock(SystemTime now) {
     return [now] { return now; };
@@ -916,7 +916,7 @@ std::string suite_authorization(const SuiteCase& c) {
 Verification verify_suite_request(const Headers& headers, std::string_view target, std::string_view method,
                                   std::string_view body) {
     const Verifier verifier({{std::string(kSuiteAccessKey), std::string(kSuiteSecret), "suite"}},
-                            std::string(kSuiteService), fixed_clock(at("2015-08-30T12:36:00Z")));
+                            std::string(kSuiteService), fixed_clock(signing_time("2015-08-30T12:36:00Z")));
     return verifier.verify({.method = method, .target = target, .headers = headers, .body = body});
 }
 
@@ -1102,7 +1102,7 @@ protected:
         EXPECT_EQ(v.message(), message);
     }
 
-    Verifier verifier_{{kAdmin, kInvoker}, "lambda", fixed_clock(at(kNow))};
+    Verifier verifier_{{kAdmin, kInvoker}, "lambda", fixed_clock(signing_time(kNow))};
 };
 
 constexpr std::string_view kMismatch =
@@ -1414,7 +1414,7 @@ TEST_F(SigV4Verify, EncodedPathAndQueryVerify) {
 
 TEST(SigV4Cache, KeysForEachDateAndRegionVerify) {
     // Two minutes before midnight, so requests dated either side of it are both current.
-    const Verifier verifier({kAdmin, kInvoker}, "lambda", fixed_clock(at("2015-08-30T23:58:00Z")));
+    const Verifier verifier({kAdmin, kInvoker}, "lambda", fixed_clock(signing_time("2015-08-30T23:58:00Z")));
     for (int round = 0; round < 3; ++round) {  // the first round fills the cache, the others use it
         for (const char* date : {"20150830T235800Z", "20150831T000100Z"}) {
             for (const char* region : {"us-east-1", "eu-west-3"}) {
@@ -1439,7 +1439,7 @@ TEST(SigV4Cache, KeysForEachDateAndRegionVerify) {
 }
 
 TEST(SigV4Cache, ConcurrentVerificationsAgree) {
-    const Verifier verifier({kAdmin, kInvoker}, "lambda", fixed_clock(at(kNow)));
+    const Verifier verifier({kAdmin, kInvoker}, "lambda", fixed_clock(signing_time(kNow)));
     std::vector<TestRequest> requests;
     for (const char* region : {"us-east-1", "eu-west-1", "ap-south-1", "sa-east-1"}) {
         TestRequest r;
@@ -1464,7 +1464,7 @@ TEST(SigV4Verifier, RejectsDuplicateOrEmptyCredentials) {
 }
 
 TEST(SigV4Verifier, AuthorizationRoundTrip) {
-    const Verifier verifier({kAdmin}, "lambda", fixed_clock(at(kNow)));
+    const Verifier verifier({kAdmin}, "lambda", fixed_clock(signing_time(kNow)));
     Headers headers = {{"content-type", "application/json"},
                        {"host", "localhost:9000"},
                        {"x-amz-date", std::string(kNowAmzDate)},
@@ -1526,8 +1526,8 @@ TEST(SigV4Canonical, Query) {
 }
 
 TEST(SigV4Canonical, AmzDate) {
-    EXPECT_EQ(format_amz_date(at("2015-08-30T12:36:00.999Z")), "20150830T123600Z");
-    EXPECT_EQ(parse_amz_date("20150830T123600Z"), at("2015-08-30T12:36:00Z"));
+    EXPECT_EQ(format_amz_date(signing_time("2015-08-30T12:36:00.999Z")), "20150830T123600Z");
+    EXPECT_EQ(parse_amz_date("20150830T123600Z"), signing_time("2015-08-30T12:36:00Z"));
     EXPECT_FALSE(parse_amz_date("20150830T123600"));
     EXPECT_FALSE(parse_amz_date("2015083OT123600Z"));
     EXPECT_FALSE(parse_amz_date("20150229T000000Z"));

@@ -25,6 +25,13 @@
 
 namespace funcd {
 
+// Logs and their sidecars are read in blocks of this size: a lookup or a scan holds one block,
+// whatever the size of the files.
+inline constexpr std::size_t kLogReadBlock = 256 * 1024;
+// A line longer than this (a log written with another limit, or not a log; no worker writes
+// one) is skipped by a scan rather than held whole, so a scan's memory stays bounded.
+inline constexpr std::size_t kMaxScannedLogLine = 8u << 20;
+
 struct LogIndexEntry {
     std::uint64_t hash = 0;  // 0: a mark
     std::uint64_t offset = 0;

@@ -26,8 +26,6 @@
 
 namespace funcd {
 
-// "TRACE" ... "FATAL"; empty for none.
-std::string_view level_name(LogLevel level);
 // A level as the API and the files name it (any case; WARNING is WARN). nullopt if unknown.
 std::optional<LogLevel> parse_level(std::string_view text);
 // "function" or "platform" (Lambda's Telemetry API names).
