@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <tuple>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
@@ -14,7 +15,13 @@ namespace funcd {
 EventSourceMappings::EventSourceMappings(boost::asio::io_context& io, boost::asio::thread_pool& blocking,
                                          MappingStore& store, ChangeSourceFactory& factory,
                                          MappingDelivery& delivery, EventSourceMappingsOptions options)
-    : io_(io), blocking_(blocking), store_(store), factory_(factory), delivery_(delivery), options_(std::move(options)) {}
+    : io_(io),
+      blocking_(blocking),
+      store_(store),
+      factory_(factory),
+      delivery_(delivery),
+      options_(std::move(options)),
+      slot_check_(io) {}
 
 std::string EventSourceMappings::arn(const std::string& uuid) const {
     return "arn:aws:lambda:" + options_.region + ":" + options_.account_id + ":event-source-mapping:" + uuid;
@@ -30,11 +37,75 @@ void EventSourceMappings::start() {
         if (e.runner) ++running;
     }
     spdlog::info("event sources: {} mappings loaded, {} running", entries_.size(), running);
+    check_disabled_slots();
 }
 
 void EventSourceMappings::stop() {
     stopped_ = true;
+    slot_check_.cancel();
     for (auto& [uuid, e] : entries_) halt(e);
+}
+
+void EventSourceMappings::check_disabled_slots() {
+    for (const auto& [uuid, e] : entries_)
+        if (!e.config.enabled && !e.retained_reading) read_retained(uuid, [] {});
+    slot_check_.expires_after(kDisabledSlotCheckInterval);
+    slot_check_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec && !stopped_) check_disabled_slots();
+    });
+}
+
+void EventSourceMappings::refresh_retained(const std::string& uuid, std::function<void()> then) {
+    auto it = entries_.find(uuid);
+    if (it == entries_.end() || it->second.config.enabled) return boost::asio::post(io_, std::move(then));
+    Entry& e = it->second;
+    if (e.retained_reading) return e.retained_waiting.push_back(std::move(then));  // answered with that read
+    if (std::chrono::steady_clock::now() - e.retained_read < kRetainedFreshness)
+        return boost::asio::post(io_, std::move(then));
+    read_retained(uuid, std::move(then));
+}
+
+void EventSourceMappings::read_retained(const std::string& uuid, std::function<void()> then) {
+    Entry& e = entries_.at(uuid);
+    e.retained_reading = true;
+    boost::asio::post(blocking_, [this, uuid, c = e.config, then = std::move(then)]() mutable {
+        std::optional<std::uint64_t> retained;
+        std::string error;
+        try {
+            retained = factory_.retained_bytes(c);
+        } catch (const std::exception& ex) {
+            error = ex.what();
+        }
+        boost::asio::post(io_, [this, uuid, retained, error, then = std::move(then)] {
+            auto it = entries_.find(uuid);
+            if (it == entries_.end()) return then();
+            Entry& e = it->second;
+            const auto now = std::chrono::steady_clock::now();
+            e.retained_reading = false;
+            auto waiting = std::exchange(e.retained_waiting, {});
+            e.retained_read = now;
+            e.retained_wal_bytes = retained;
+            // Said in the log once per check interval, however often the API asks.
+            if (!e.config.enabled && (!error.empty() || retained.value_or(0) > 0) &&
+                now - e.retained_logged >= kDisabledSlotCheckInterval) {
+                e.retained_logged = now;
+                if (!error.empty())
+                    spdlog::warn("event source: mapping={} function={} is disabled; what its slot retains cannot be "
+                                 "read: {}", e.config.name, e.config.function, error);
+                else
+                    spdlog::warn("event source: mapping={} function={} is disabled, and its replication slot holds "
+                                 "{} bytes of WAL that the server cannot recycle until the mapping is enabled or "
+                                 "deleted (max_slot_wal_keep_size bounds it: docs/event-sources.md)",
+                                 e.config.name, e.config.function, *retained);
+            }
+            then();
+            for (auto& w : waiting) w();
+        });
+    });
+}
+
+void EventSourceMappings::release_waiting(Entry& e) {
+    for (auto& w : std::exchange(e.retained_waiting, {})) boost::asio::post(io_, std::move(w));
 }
 
 void EventSourceMappings::run(Entry& e) {
@@ -133,6 +204,12 @@ void EventSourceMappings::put(MappingConfig c, Done done) {
                 run(e);
                 spdlog::info("event source: mapping={} function={} {} ({})", e.config.name, e.config.function,
                              created ? "created" : "changed", e.config.enabled ? "enabled" : "disabled");
+                // What a slot retained before belongs to an earlier time: read afresh (the
+                // answer does not wait for a server that may be down).
+                e.retained_wal_bytes.reset();
+                e.retained_read = {};
+                e.retained_logged = {};
+                if (!e.config.enabled && !e.retained_reading) read_retained(e.config.uuid, [] {});
                 done(nullptr, view(e), created);
             });
         });
@@ -159,6 +236,7 @@ void EventSourceMappings::remove(const std::string& uuid, std::function<void(std
         return;
     }
     halt(it->second);
+    release_waiting(it->second);
     MappingConfig c = it->second.config;
     entries_.erase(it);
     changing_.insert(key);
@@ -199,6 +277,7 @@ void EventSourceMappings::function_deleted(const std::string& function) {
             continue;
         }
         halt(it->second);
+        release_waiting(it->second);
         it = entries_.erase(it);
     }
     boost::asio::post(blocking_, [this, function] {
@@ -221,14 +300,16 @@ void EventSourceMappings::function_deleted(const std::string& function) {
 }
 
 MappingView EventSourceMappings::view(const Entry& e) const {
-    MappingView v{e.config, "Enabled", {}};
+    MappingView v{e.config, "Enabled", {}, std::nullopt};
     if (e.runner) {
         v.status = e.runner->status();
         if (v.status.failing) v.state = "Failing";
     } else {
         v.status.checkpoint = e.checkpoint;
-        if (!e.config.enabled) v.state = "Disabled";
-        else {
+        if (!e.config.enabled) {
+            v.state = "Disabled";
+            v.retained_wal_bytes = e.retained_wal_bytes;
+        } else {
             v.state = "Failing";
             v.status.last_error = e.error;
         }
@@ -282,6 +363,14 @@ nlohmann::json to_json(const MappingView& v, const std::string& arn) {
     j["batches"] = {{"succeeded", s.batches_succeeded}, {"failed", s.batches_failed}};
     j["invocation_errors"] = s.invocation_errors;
     j["throttles"] = s.throttles;
+    if (v.state == "Disabled") {
+        j["slot_retained_wal_bytes"] = v.retained_wal_bytes ? json(*v.retained_wal_bytes) : json(nullptr);
+        if (v.retained_wal_bytes && *v.retained_wal_bytes > 0)
+            j["warning"] = "the mapping is disabled, and its replication slot holds " +
+                           std::to_string(*v.retained_wal_bytes) +
+                           " bytes of WAL that PostgreSQL cannot recycle until the mapping is enabled or deleted; "
+                           "max_slot_wal_keep_size bounds it (docs/event-sources.md)";
+    }
     return j;
 }
 

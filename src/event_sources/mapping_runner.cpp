@@ -396,7 +396,11 @@ MappingRunnerStatus MappingRunner::status() const {
     s.failing = (!s.source.connected && !s.source.last_error.empty()) ||
                 (batch_ && (batch_->attempts > 0 || !batch_->errors.empty()));
     if (s.source.server_wal_end) {
-        const std::uint64_t base = acknowledged_ ? *acknowledged_ : checkpoint_ ? checkpoint_->commit_lsn : 0;
+        // Behind what the server was told it may forget; that is past the last delivered
+        // commit once the stream is idle (the server's WAL of other tables), so an idle
+        // mapping shows no lag.
+        const std::uint64_t base = std::max(acknowledged_ ? *acknowledged_ : checkpoint_ ? checkpoint_->commit_lsn : 0,
+                                            s.source.confirmed.value_or(0));
         s.lag_bytes = *s.source.server_wal_end > base ? *s.source.server_wal_end - base : 0;
     }
     const RowChange* oldest = nullptr;

@@ -636,6 +636,7 @@ ChangeSourceStatus PostgresChangeSource::status() const {
     s.server_wal_end = server_wal_end_;
     s.last_received = last_received_;
     s.last_commit_time = last_commit_time_;
+    if (const std::uint64_t c = confirmable(); c > 0) s.confirmed = c;
     return s;
 }
 

@@ -243,4 +243,21 @@ void drop_postgres_source(std::string_view conninfo, std::string_view mapping_id
     spdlog::info("event source {}: slot {} and publication {} dropped", mapping_id, names.slot, names.publication);
 }
 
+std::optional<std::uint64_t> postgres_slot_retained_wal(std::string_view conninfo, std::string_view mapping_id) {
+    PgConnection conn = connect_for_setup(conninfo);
+    const auto names = postgres_source_names(mapping_id);
+    try {
+        const auto rows = conn.query(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained "
+            "FROM pg_replication_slots WHERE slot_name = $1",
+            {names.slot});
+        if (rows.empty()) return std::nullopt;
+        const auto retained = rows.at(0, "retained");
+        if (!retained) return std::nullopt;
+        return std::stoull(*retained);
+    } catch (const PgError& e) {
+        throw PostgresSetupError(fmt::format("reading what the slot {} retains: {}", names.slot, e.what()));
+    }
+}
+
 }  // namespace funcd

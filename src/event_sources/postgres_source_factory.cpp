@@ -33,4 +33,8 @@ std::unique_ptr<ChangeSource> PostgresSourceFactory::make(const MappingConfig& c
 
 void PostgresSourceFactory::deprovision(const MappingConfig& c) { drop_postgres_source(c.connection, c.uuid); }
 
+std::optional<std::uint64_t> PostgresSourceFactory::retained_bytes(const MappingConfig& c) {
+    return postgres_slot_retained_wal(c.connection, c.uuid);
+}
+
 }  // namespace funcd

@@ -70,8 +70,16 @@ bool EventSourceApi::handle(const ParsedTarget& t, http::Request& req, http::Res
     if (m == "PUT") {
         put(function, name, req, respond);
     } else if (m == "GET") {
-        const MappingView v = require(function, name);
-        respond(json_response(200, to_json(v, mappings_.arn(v.config.uuid))));
+        // A disabled mapping's slot is read first: the answer shows what it holds now.
+        const std::string uuid = require(function, name).config.uuid;
+        mappings_.refresh_retained(uuid, [this, function, name, respond = std::move(respond)] {
+            try {
+                const MappingView v = require(function, name);  // deleted meanwhile: 404
+                respond(json_response(200, to_json(v, mappings_.arn(v.config.uuid))));
+            } catch (...) {
+                respond(response_for_current_exception());
+            }
+        });
     } else if (m == "DELETE") {
         const MappingView v = require(function, name);
         mappings_.remove(v.config.uuid, [respond = std::move(respond)](std::exception_ptr error) {

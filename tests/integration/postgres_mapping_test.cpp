@@ -4,6 +4,7 @@
 // was delivered; deleting it drops its replication slot and publication.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -211,6 +212,197 @@ TEST(PostgresMapping, AFailingRecordIsBisectedOutAndDeadLetteredWhileLaterRecord
     EXPECT_NE(letters[0].dump().find("bad"), std::string::npos) << "the dead letter holds the bad record: " << letters;
     const json m = d.api("GET", path).json();
     EXPECT_GE(m["batches"]["failed"].get<int>(), 1) << m;
+}
+
+// Reports the first record of id 3 it sees as failed (ReportBatchItemFailures), once.
+const char* kPartialSinkPy = R"(import json
+
+failed_once = set()
+
+def handler(event, context):
+    ids = [r["dynamodb"]["Keys"]["id"] for r in event["Records"]]
+    print("BATCH " + json.dumps(ids))
+    for r in event["Records"]:
+        if r["dynamodb"]["Keys"]["id"] == 3 and 3 not in failed_once:
+            failed_once.add(3)
+            return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]}]}
+    return {"batchItemFailures": []}
+)";
+
+TEST(PostgresMapping, APartialBatchFailureResumesFromTheFirstFailedRecord) {
+    PostgresServer pg;
+    pg.sql("CREATE TABLE orders (id int PRIMARY KEY, item text)");
+    Daemon d;
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kPartialSinkPy)).status, 201);
+    const std::string path = "/v1/functions/sink/event-sources/orders";
+    ASSERT_EQ(d.api("PUT", path,
+                    json{{"type", "postgres"},
+                         {"connection", pg.conninfo()},
+                         {"tables", {"public.orders"}},
+                         {"batch_size", 5},
+                         {"maximum_batching_window_s", 1},
+                         {"function_response_types", {"ReportBatchItemFailures"}}}
+                        .dump())
+                  .status,
+              201);
+    pg.sql("BEGIN; INSERT INTO orders SELECT g, 'x' FROM generate_series(1, 5) g; COMMIT;");
+
+    auto batches = [&] { return logged_json(d, "sink", "BATCH "); };
+    ASSERT_TRUE(eventually([&] { return batches().size() >= 2; }, 30s))
+        << d.api("GET", path).body << "\n" << function_log(d, "sink");
+    std::this_thread::sleep_for(1s);  // nothing more may come
+    const auto got = batches();
+    ASSERT_EQ(got.size(), 2u) << function_log(d, "sink");
+    EXPECT_EQ(got[0], json({1, 2, 3, 4, 5}));
+    EXPECT_EQ(got[1], json({3, 4, 5})) << "the batch resumes from the failed record, not from its start";
+    EXPECT_EQ(d.api("GET", "/v1/dead-letters?function=sink").json()["dead_letters"], json::array());
+    EXPECT_TRUE(eventually([&] { return d.api("GET", path).json()["lag_bytes"] == 0; }, 15s))
+        << d.api("GET", path).body;
+}
+
+TEST(PostgresMapping, PostgresRestartedUnderLoadIsReconnectedToWithNothingLost) {
+    PostgresServer pg;
+    pg.sql("CREATE TABLE orders (id int PRIMARY KEY, item text)");
+    Daemon d;
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kSlowSinkPy)).status, 201);
+    const std::string path = "/v1/functions/sink/event-sources/orders";
+    ASSERT_EQ(d.api("PUT", path,
+                    json{{"type", "postgres"},
+                         {"connection", pg.conninfo()},
+                         {"tables", {"public.orders"}},
+                         {"batch_size", 20},
+                         {"maximum_batching_window_s", 1}}
+                        .dump())
+                  .status,
+              201);
+
+    // One row per commit, while the server goes away and comes back; a commit the server
+    // refused is made again once it is back, so every id is committed exactly once.
+    constexpr int kRows = 150;
+    std::atomic<int> committed{0};
+    std::thread writer([&] {
+        for (int i = 1; i <= kRows; ++i) {
+            for (;;) {
+                try {
+                    pg.sql("INSERT INTO orders VALUES (" + std::to_string(i) + ", 'x') ON CONFLICT DO NOTHING");
+                    break;
+                } catch (const std::exception&) {
+                    std::this_thread::sleep_for(100ms);
+                }
+            }
+            committed = i;
+            std::this_thread::sleep_for(10ms);
+        }
+    });
+    ASSERT_TRUE(eventually([&] { return committed >= 40; }, 30s));
+    pg.stop();
+    // The mapping shows the server gone, and why.
+    const bool seen_down = eventually([&] {
+        const json m = d.api("GET", path).json();
+        return m["connected"] == false && m["last_error"].is_string();
+    }, 30s);
+    const std::string while_down = d.api("GET", path).body;
+    pg.start();
+    writer.join();
+    ASSERT_TRUE(seen_down) << while_down;
+
+    auto ids = [&] {
+        std::set<int> out;
+        for (const auto& v : logged_json(d, "sink", "ID ")) out.insert(v.get<int>());
+        return out;
+    };
+    ASSERT_TRUE(eventually([&] { return ids().size() == static_cast<std::size_t>(kRows); }, 90s))
+        << ids().size() << " of " << kRows << " delivered\n" << d.api("GET", path).body;
+    ASSERT_TRUE(eventually([&] {
+        const json m = d.api("GET", path).json();
+        return m["connected"] == true && m["lag_bytes"] == 0 && m["state"] == "Enabled";
+    }, 30s)) << d.api("GET", path).body;
+}
+
+// Counts each batch's records; a little slow, so a load builds up a lag.
+const char* kCountingSinkPy = R"(import json, time
+
+def handler(event, context):
+    print("COUNT " + json.dumps(len(event["Records"])))
+    time.sleep(0.05)
+    return {}
+)";
+
+TEST(PostgresMapping, AHundredThousandRowsAreDeliveredWithTheLagReportedThenBackToZero) {
+    PostgresServer pg;
+    pg.sql("CREATE TABLE events (id int PRIMARY KEY, payload text)");
+    Daemon d;
+    ASSERT_EQ(d.deploy("sink", python_settings({{"timeout_s", 60}}), python_zip(kCountingSinkPy)).status, 201);
+    const std::string path = "/v1/functions/sink/event-sources/events";
+    ASSERT_EQ(d.api("PUT", path,
+                    json{{"type", "postgres"},
+                         {"connection", pg.conninfo()},
+                         {"tables", {"public.events"}},
+                         {"batch_size", 1000}}
+                        .dump())
+                  .status,
+              201);
+    // A hundred transactions of a thousand rows.
+    pg.sql("DO $$ BEGIN FOR t IN 0..99 LOOP "
+           "INSERT INTO events SELECT g, md5(g::text) FROM generate_series(t * 1000 + 1, t * 1000 + 1000) g; "
+           "COMMIT; END LOOP; END $$;");
+
+    auto delivered = [&] {
+        long n = 0;
+        for (const auto& v : logged_json(d, "sink", "COUNT ")) n += v.get<long>();
+        return n;
+    };
+    long max_lag_bytes = 0;
+    double max_seconds_behind = 0;
+    const bool all = eventually([&] {
+        const json m = d.api("GET", path).json();
+        if (m["lag_bytes"].is_number()) max_lag_bytes = std::max(max_lag_bytes, m["lag_bytes"].get<long>());
+        if (m["seconds_behind"].is_number())
+            max_seconds_behind = std::max(max_seconds_behind, m["seconds_behind"].get<double>());
+        return m["records_delivered"].get<long>() >= 100000;
+    }, 240s);
+    ASSERT_TRUE(all) << d.api("GET", path).body;
+    EXPECT_EQ(delivered(), 100000) << "every row once: nothing failed, so nothing was delivered twice";
+    EXPECT_GT(max_lag_bytes, 0) << "the lag was reported while the load was delivered";
+    EXPECT_GT(max_seconds_behind, 0.0);
+    EXPECT_TRUE(eventually([&] {
+        const json m = d.api("GET", path).json();
+        return m["lag_bytes"] == 0 && m["seconds_behind"] == 0;
+    }, 30s)) << d.api("GET", path).body;
+}
+
+TEST(PostgresMapping, ADisabledMappingsSlotIsReportedHoldingTheServersWal) {
+    PostgresServer pg;
+    pg.sql("CREATE TABLE orders (id int PRIMARY KEY, item text)");
+    Daemon d;
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kSinkPy)).status, 201);
+    const std::string path = "/v1/functions/sink/event-sources/orders";
+    ASSERT_EQ(d.api("PUT", path,
+                    json{{"type", "postgres"}, {"connection", pg.conninfo()}, {"tables", {"public.orders"}}}.dump())
+                  .status,
+              201);
+    EXPECT_FALSE(d.api("GET", path).json().contains("warning")) << "an enabled mapping reads its slot";
+    ASSERT_EQ(d.api("POST", path + "/disable").status, 200);
+    pg.sql("INSERT INTO orders SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g");
+
+    // The slot holds everything since the mapping was disabled: more than the rows' 1 MB.
+    json m;
+    ASSERT_TRUE(eventually([&] {
+        m = d.api("GET", path).json();
+        return m["slot_retained_wal_bytes"].is_number() && m["slot_retained_wal_bytes"].get<long>() > 1'000'000;
+    }, 30s)) << m;
+    EXPECT_EQ(m["state"], "Disabled");
+    ASSERT_TRUE(m["warning"].is_string()) << m;
+    EXPECT_NE(m["warning"].get<std::string>().find("max_slot_wal_keep_size"), std::string::npos) << m;
+    EXPECT_NE(d.log().find("is disabled, and its replication slot holds"), std::string::npos)
+        << "the daemon's log says so too";
+
+    // Enabled again, it reads the held changes: nothing was lost while it was off.
+    ASSERT_EQ(d.api("POST", path + "/enable").status, 200);
+    EXPECT_TRUE(eventually([&] { return records(d, "sink").size() >= 5000; }, 120s)) << d.api("GET", path).body;
+    m = d.api("GET", path).json();
+    EXPECT_FALSE(m.contains("warning")) << m;
+    EXPECT_FALSE(m.contains("slot_retained_wal_bytes")) << m;
 }
 
 TEST(PostgresMapping, TheOrdersExampleSummarisesEachBatchAsItsReadmeSays) {

@@ -683,6 +683,36 @@ TEST_F(EventSourceApiTest, PutGetListDeleteWithTheConnectionRedacted) {
     EXPECT_EQ(call("DELETE", path).status, 404);
 }
 
+TEST_F(EventSourceApiTest, ADisabledMappingShowsWhatItsSlotHoldsAndAWarning) {
+    const std::string path = "/v1/functions/orders-fn/event-sources/orders";
+    ASSERT_EQ(call("PUT", path, valid_body()).status, 201);
+    factory_.retained = 123456;
+    EXPECT_FALSE(doc(call("GET", path)).contains("slot_retained_wal_bytes")) << "an enabled mapping reads its slot";
+
+    ASSERT_EQ(call("POST", path + "/disable").status, 200);
+    const json got = doc(call("GET", path));
+    EXPECT_EQ(got["state"], "Disabled");
+    EXPECT_EQ(got["slot_retained_wal_bytes"], 123456) << got;
+    ASSERT_TRUE(got["warning"].is_string()) << got;
+    EXPECT_NE(got["warning"].get<std::string>().find("max_slot_wal_keep_size"), std::string::npos);
+
+    // A slot that holds nothing is shown without a warning; one that cannot be read as null.
+    factory_.retained = 0;
+    ASSERT_EQ(call("POST", path + "/enable").status, 200);
+    ASSERT_EQ(call("POST", path + "/disable").status, 200);
+    settle();
+    json quiet = doc(call("GET", path));
+    EXPECT_EQ(quiet["slot_retained_wal_bytes"], 0) << quiet;
+    EXPECT_FALSE(quiet.contains("warning")) << quiet;
+    factory_.retained_fails = true;
+    ASSERT_EQ(call("POST", path + "/enable").status, 200);
+    ASSERT_EQ(call("POST", path + "/disable").status, 200);
+    settle();
+    quiet = doc(call("GET", path));
+    EXPECT_TRUE(quiet["slot_retained_wal_bytes"].is_null()) << quiet;
+    EXPECT_EQ(quiet["state"], "Disabled");
+}
+
 TEST_F(EventSourceApiTest, BadRequestsAreRefusedNamingTheProblem) {
     const std::string path = "/v1/functions/orders-fn/event-sources/orders";
     json bad = valid_body();

@@ -429,6 +429,23 @@ TEST_F(MappingRunnerTest, StatusReportsLagAndFailing) {
     EXPECT_NE(st.last_error.find("BadRecord"), std::string::npos) << st.last_error;
 }
 
+TEST_F(MappingRunnerTest, AnIdleMappingShowsNoLagOnceTheServerMayForgetItsOtherWal) {
+    delivery_.respond = [](const json&, std::size_t) { return ok(); };
+    ScriptedChangeSource& source = start();
+    source.push(orders(1, 2, 1, 0x1000));
+    ASSERT_TRUE(run_until([&] { return runner_->status().records_delivered == 2; }));
+    // The server wrote WAL of other tables since: behind it, until the source may confirm it.
+    ChangeSourceStatus s;
+    s.connected = true;
+    s.server_wal_end = 0x9000;
+    source.set_status(s);
+    ASSERT_TRUE(runner_->status().lag_bytes);
+    EXPECT_GT(*runner_->status().lag_bytes, 0u);
+    s.confirmed = 0x9000;
+    source.set_status(s);
+    EXPECT_EQ(runner_->status().lag_bytes, 0u);
+}
+
 TEST(ItemFailures, FollowLambdasRules) {
     const std::vector<std::string> seqs{"0/10", "0/20", "0/30"};
     EXPECT_EQ(parse_item_failures("", seqs).kind(), ItemFailures::Kind::none);

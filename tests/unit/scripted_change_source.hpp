@@ -4,12 +4,14 @@
 // before the position given to start() are skipped; stop() ends an outstanding read with
 // operation_aborted. It records what it was acknowledged. And a factory making such
 // sources, recording what it provisioned and deprovisioned.
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -114,8 +116,14 @@ public:
         return std::make_unique<SharedSource>(s);
     }
     void deprovision(const MappingConfig& c) override { deprovisioned.push_back(c.uuid); }
+    std::optional<std::uint64_t> retained_bytes(const MappingConfig&) override {
+        if (retained_fails) throw std::runtime_error("the server cannot be reached");
+        return retained.load();
+    }
 
     std::set<std::string> refuse_tables;
+    std::atomic<std::uint64_t> retained{0};  // what every disabled mapping's source holds back
+    std::atomic<bool> retained_fails{false};
     std::vector<std::string> provisioned;     // written on the blocking pool: read after it is idle
     std::vector<std::string> deprovisioned;
     std::map<std::string, std::shared_ptr<ScriptedChangeSource>> sources;  // the latest made per mapping

@@ -24,6 +24,9 @@ struct ChangeSourceStatus {
     std::string last_error;                        // why the last connection failed or ended; empty when none
     std::optional<std::uint64_t> server_wal_end;   // the newest WAL position the server reported
     std::optional<std::uint64_t> last_received;    // the newest change position read from the stream
+    // What the server may forget: the acknowledged commits, and, when nothing read is waiting
+    // for the mapping, everything up to the server's last report (WAL of other tables).
+    std::optional<std::uint64_t> confirmed;
     std::optional<std::chrono::system_clock::time_point> last_commit_time;  // of the newest change read
 };
 

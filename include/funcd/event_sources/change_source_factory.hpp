@@ -5,7 +5,9 @@
 // publication and the replication slot, and dropping them when the mapping is deleted.
 // The daemon's is PostgresSourceFactory (postgres_source_factory.hpp); tests of the
 // delivery rules inject a scripted one.
+#include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "funcd/event_sources/change_source.hpp"
 #include "funcd/event_sources/mapping_config.hpp"
@@ -29,6 +31,10 @@ public:
     // The mapping was deleted (or its function was): drop what provision created. On the
     // blocking pool; throws on failure (logged: the slot then needs dropping by hand).
     virtual void deprovision(const MappingConfig& c) = 0;
+    // Bytes of the server's WAL that the mapping's source keeps from being recycled while
+    // nothing reads it (a disabled mapping's slot); nullopt when it keeps none. On the
+    // blocking pool; throws std::exception when the server cannot be asked.
+    virtual std::optional<std::uint64_t> retained_bytes(const MappingConfig& c) = 0;
 };
 
 }  // namespace funcd

@@ -3,6 +3,8 @@
 // before they take effect), its source (from the ChangeSourceFactory) and its runner.
 // Both APIs (/v1 and Lambda's) create, change and delete mappings through it. Runs on the
 // loop; the store and the factory's provisioning are reached through the blocking pool.
+#include <chrono>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <map>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "funcd/event_sources/change_source_factory.hpp"
@@ -30,7 +33,18 @@ struct MappingView {
     // and Failing: enabled, but its source is down or its batch in flight has failed.
     std::string state;
     MappingRunnerStatus status;
+    // A disabled mapping's slot still holds the server's WAL from its checkpoint on, which
+    // the server cannot recycle while nothing reads it: how much, as last read (nullopt
+    // until read, or when the server could not be asked).
+    std::optional<std::uint64_t> retained_wal_bytes;
 };
+
+// How often the slots of disabled mappings are looked at and, when they hold WAL, logged as
+// a warning: often enough to see a disk filling up over hours, rarely enough that a server
+// sees one query a minute per disabled mapping.
+inline constexpr std::chrono::seconds kDisabledSlotCheckInterval{60};
+// A GET of a disabled mapping reads its slot afresh when what it shows is older than this.
+inline constexpr std::chrono::seconds kRetainedFreshness{5};
 
 struct EventSourceMappingsOptions {
     std::string region;
@@ -64,6 +78,9 @@ public:
     std::optional<MappingView> find(const std::string& function, const std::string& name) const;
     // Every mapping (of `function`, when given), by function then name.
     std::vector<MappingView> list(const std::optional<std::string>& function = std::nullopt) const;
+    // Reads what a disabled mapping's slot retains when that is older than kRetainedFreshness,
+    // then calls `then` on the loop (at once when there is nothing to read).
+    void refresh_retained(const std::string& uuid, std::function<void()> then);
 
     // arn:aws:lambda:<region>:<account>:event-source-mapping:<uuid>
     std::string arn(const std::string& uuid) const;
@@ -76,10 +93,23 @@ private:
         std::shared_ptr<MappingRunner> runner;  // null: disabled, or its source could not be made
         std::optional<ChangePosition> checkpoint;  // as stored when the runner was made
         std::string error;  // why the enabled mapping has no runner
+        // Disabled: what its slot retains, when that was read and last logged, and whether
+        // a read is under way.
+        std::optional<std::uint64_t> retained_wal_bytes;
+        std::chrono::steady_clock::time_point retained_read{};
+        std::chrono::steady_clock::time_point retained_logged{};
+        bool retained_reading = false;
+        std::vector<std::function<void()>> retained_waiting;  // GETs waiting for the read under way
     };
 
     void run(Entry& e);
     void halt(Entry& e);
+    // Reads what the disabled mapping `uuid`'s slot retains, on the blocking pool, and logs
+    // it when it holds any (at most once per kDisabledSlotCheckInterval). Then `then`, on the loop.
+    void read_retained(const std::string& uuid, std::function<void()> then);
+    void check_disabled_slots();
+    // The entry goes: what waits for its read is answered now (it finds the mapping gone).
+    void release_waiting(Entry& e);
     MappingView view(const Entry& e) const;
     const Entry* entry_named(const std::string& function, const std::string& name) const;
 
@@ -92,6 +122,7 @@ private:
     std::map<std::string, Entry> entries_;  // by uuid
     // Mappings being created, changed or deleted (function, name): one change at a time.
     std::set<std::pair<std::string, std::string>> changing_;
+    boost::asio::steady_timer slot_check_;
     bool stopped_ = false;
 };
 

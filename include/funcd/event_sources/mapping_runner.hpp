@@ -89,7 +89,7 @@ struct MappingRunnerStatus {
     std::string last_processing_result;  // Lambda's LastProcessingResult
     std::optional<ChangePosition> checkpoint;
     std::optional<std::uint64_t> acknowledged;
-    std::optional<std::uint64_t> lag_bytes;  // server's WAL end - acknowledged (or checkpoint)
+    std::optional<std::uint64_t> lag_bytes;  // server's WAL end - acknowledged (or checkpoint, or confirmed)
     double seconds_behind = 0;               // age of the oldest change read and not yet delivered
     std::uint64_t records_delivered = 0;
     std::uint64_t batches_succeeded = 0;

@@ -7,6 +7,7 @@
 // Blocking (one libpq connection, a few queries): run on a blocking thread, never the loop.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -70,5 +71,10 @@ PostgresSourceSetup create_postgres_source(std::string_view conninfo, std::strin
 // `wait_for_release`; then PostgresSetupError names the process holding it.
 void drop_postgres_source(std::string_view conninfo, std::string_view mapping_id,
                           std::chrono::milliseconds wait_for_release = std::chrono::seconds(5));
+
+// Bytes of WAL the mapping's slot keeps the server from recycling: the server's current WAL
+// position minus the slot's restart position. nullopt when there is no such slot (or it has
+// no position yet). Throws PostgresSetupError when the server cannot be asked.
+std::optional<std::uint64_t> postgres_slot_retained_wal(std::string_view conninfo, std::string_view mapping_id);
 
 }  // namespace funcd

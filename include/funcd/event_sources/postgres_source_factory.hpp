@@ -19,6 +19,8 @@ public:
     void provision(const MappingConfig& c) override;
     std::unique_ptr<ChangeSource> make(const MappingConfig& c) override;
     void deprovision(const MappingConfig& c) override;
+    // What the slot holds back: the server's WAL position minus the slot's restart position.
+    std::optional<std::uint64_t> retained_bytes(const MappingConfig& c) override;
 
 private:
     boost::asio::io_context& io_;
