@@ -110,6 +110,10 @@ const std::vector<Field>& fields() {
         field("event_sources.max_buffered_bytes",
               "bytes of changes one event source holds for its mapping; then it stops reading the database",
               &DaemonLimits::event_sources, &EventSourceLimits::max_buffered_bytes),
+        field("event_sources.max_transaction_bytes",
+              "bytes of one database transaction a change stream holds until its commit; a larger one "
+              "stops its mapping (last_error says so) until the limit is raised",
+              &DaemonLimits::event_sources, &EventSourceLimits::max_transaction_bytes),
         field("event_sources.max_mappings_per_function", "event source mappings one function may have",
               &DaemonLimits::event_sources, &EventSourceLimits::max_mappings_per_function),
         field("event_sources.max_batch_bytes",

@@ -282,7 +282,7 @@ void PostgresChangeSource::on_start_result() {
     phase_ = Phase::streaming;
     connected_ = true;
     connect_timer_.cancel();
-    retry_delay_ = postgres_source::kFirstRetryDelay;
+    if (!oversized_) retry_delay_ = postgres_source::kFirstRetryDelay;
     last_message_ = std::chrono::steady_clock::now();
     decoder_ = pgoutput::Decoder{};
     spdlog::info("event source {}: streaming slot {} from {}", config_.name, config_.slot, format_lsn(acknowledged_));
@@ -406,6 +406,15 @@ bool PostgresChangeSource::handle_message(std::uint64_t lsn, std::string_view pa
     if (auto* row = std::get_if<pgoutput::RowMessage>(&message)) {
         if (!txn_) {
             fail(fmt::format("a row change at {} outside a transaction", format_lsn(lsn)));
+            return false;
+        }
+        txn_->bytes += payload.size();
+        if (txn_->bytes > limits_.max_transaction_bytes) {
+            fail(fmt::format("transaction {} (committing at {}) has more than event_sources.max_transaction_bytes "
+                             "({} bytes) of changes, more than a mapping holds; it stays in the slot, and is read "
+                             "once the limit is raised (--limit event_sources.max_transaction_bytes=BYTES)",
+                             txn_->begin.xid, format_lsn(txn_->begin.final_lsn), limits_.max_transaction_bytes));
+            oversized_ = true;
             return false;
         }
         Buffered b;

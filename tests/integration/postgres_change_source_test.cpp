@@ -354,6 +354,31 @@ TEST_F(PostgresChangeSourceTest, ATransactionLargerThanTheBufferIsReadWhole) {
     EXPECT_EQ(ids_of(read_n(*source_, 60, 8)), range(1, 60));
 }
 
+TEST_F(PostgresChangeSourceTest, ATransactionOverItsLimitIsNotHeldAndNotLost) {
+    server_->sql("CREATE TABLE " + table_ + " (id bigint PRIMARY KEY, pad text)");
+    create({table_});
+    EventSourceLimits limits;
+    limits.max_transaction_bytes = 16 * 1024;
+    source_ = make_source(limits);
+    source_->start({});
+    server_->sql("INSERT INTO " + table_ + " SELECT g, repeat('x', 100) FROM generate_series(1, 5) g");
+    server_->sql("INSERT INTO " + table_ + " SELECT g, repeat('x', 100) FROM generate_series(6, 500) g");
+    server_->sql("INSERT INTO " + table_ + " VALUES (501, 'after')");
+    // The small transaction arrives; the large one is refused, naming the limit, and nothing
+    // after it is read.
+    EXPECT_EQ(ids_of(read_n(*source_, 5, 100)), range(1, 5));
+    run_for(1500ms);
+    const std::string error = source_->status().last_error;
+    EXPECT_NE(error.find("event_sources.max_transaction_bytes"), std::string::npos) << error;
+    EXPECT_EQ(source_->buffered_changes(), 0u) << "the large transaction is not held";
+
+    // With a limit it fits in, a new source reads it and what follows: the slot kept them.
+    source_->stop();
+    source_ = make_source({});
+    source_->start({});
+    EXPECT_EQ(ids_of(read_n(*source_, 501, 1000)), range(1, 501)) << source_->status().last_error;
+}
+
 TEST_F(PostgresChangeSourceTest, SetupRefusesWhatCannotWork) {
     auto error_of = [&](const std::string& conninfo, const std::vector<std::string>& tables) -> std::string {
         try {

@@ -9,9 +9,11 @@ namespace {
 
 TEST(EventSourceLimits, AreSettableAndListed) {
     const auto o = parse_serve_options({"--limit", "event_sources.max_buffered_changes=5", "--limit",
-                                        "event_sources.max_buffered_bytes=4096"});
+                                        "event_sources.max_buffered_bytes=4096", "--limit",
+                                        "event_sources.max_transaction_bytes=8192"});
     EXPECT_EQ(o.limits.event_sources.max_buffered_changes, 5u);
     EXPECT_EQ(o.limits.event_sources.max_buffered_bytes, 4096u);
+    EXPECT_EQ(o.limits.event_sources.max_transaction_bytes, 8192u);
 
     const auto described = describe_limits(DaemonLimits{});
     int found = 0;
@@ -24,8 +26,12 @@ TEST(EventSourceLimits, AreSettableAndListed) {
             EXPECT_EQ(l.value, 64 * 1024 * 1024);
             ++found;
         }
+        if (l.name == "event_sources.max_transaction_bytes") {
+            EXPECT_EQ(l.value, 256 * 1024 * 1024);
+            ++found;
+        }
     }
-    EXPECT_EQ(found, 2);
+    EXPECT_EQ(found, 3);
 }
 
 }  // namespace

@@ -15,6 +15,13 @@ struct EventSourceLimits {
     std::size_t max_buffered_changes = 10'000;
     // ...and 64 MiB bounds it when rows are wide (measured as the bytes they took on the wire).
     std::size_t max_buffered_bytes = 64 * 1024 * 1024;
+    // One transaction is held whole until its commit arrives (pgoutput gives positions only
+    // then), whatever the bounds above say. A larger one is not read: the mapping fails with
+    // this limit named in its last_error and tries again with backoff, the slot keeping the
+    // transaction, until the limit is raised. Counted as its changes' bytes on the wire; held
+    // as decoded rows it takes several times that. 256 MiB is a bulk change of a million
+    // rows of a couple of hundred bytes.
+    std::size_t max_transaction_bytes = 256 * 1024 * 1024;
     // Mappings one function may have. Each holds a database connection and a replication
     // slot, which the database itself limits (PostgreSQL's max_replication_slots is 10 by
     // default), so a handful is already a lot.

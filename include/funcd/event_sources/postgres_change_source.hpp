@@ -93,6 +93,7 @@ private:
     struct OpenTransaction {
         pgoutput::Begin begin;
         std::vector<Buffered> changes;
+        std::size_t bytes = 0;  // of its changes on the wire, bounded by max_transaction_bytes
     };
     enum class Phase { idle, connecting, keys, starting, streaming, waiting, stopped };
 
@@ -147,6 +148,10 @@ private:
     std::deque<Buffered> buffer_;
     std::size_t buffered_bytes_ = 0;
     bool paused_ = false;
+    // A stream ended at a transaction over max_transaction_bytes: every later stream meets
+    // it again (the limit does not change while the source lives), so starting one no longer
+    // resets the backoff, which grows to its most between attempts.
+    bool oversized_ = false;
     ChangePosition skip_through_;  // changes at or before it were read already
     std::optional<std::pair<std::size_t, ReadHandler>> pending_read_;
 
