@@ -399,6 +399,31 @@ def burst(ctx):
             ctx.note(s, "%s round: instance polls failed: %s" % (label, r["poll_errors"]))
     if leftovers:
         ctx.failures.append("burst: %d worker processes outlived the daemon's shutdown" % len(leftovers))
+    _python_burst_at_defaults(ctx, n)
+
+
+def _python_burst_at_defaults(ctx, n):
+    """The same burst against a Python noop and a daemon with its default admission (memory
+    budget: 80% of RAM, each worker charged its full memory_mb, 128 MB): what a user sees
+    out of the box. Throttles (429) count as errors."""
+    s = "burst"
+    d = ctx.daemon("burst-python-defaults", "--sandbox", "on")
+    try:
+        d.deploy_noop("burst-py", "python3")
+        ctx.log("burst: %d concurrent first invocations of a Python noop, default limits" % n)
+        r = _burst_round(ctx, d, "burst-py", n)
+    finally:
+        leftovers = d.stop()
+    answered = "-" if r["all_answered_s"] is None else "%.3f s" % r["all_answered_s"]
+    ctx.row(s, "burst: %d first invocations of a Python noop, daemon defaults: errors" % n,
+            "%d of %d" % (r["errors"], n), answered + " until all answered", None, "0", r["errors"] == 0)
+    ctx.note(s, "")
+    ctx.note(s, "Python noop, fresh daemon with default admission (`--sandbox on` only): all answered %s, "
+                "p50 %s, p99 %s, %d cold starts, peak workers %d (API) / %d (processes); outcomes other "
+                "than 200: %s." % (answered, ms(r["latency_ms"]["p50"]), ms(r["latency_ms"]["p99"]), r["cold"],
+                                   r["peak_api"], r["peak_procs"], json.dumps(r["error_kinds"]) or "none"))
+    if leftovers:
+        ctx.failures.append("burst (python): %d worker processes outlived the daemon's shutdown" % len(leftovers))
 
 
 # ---------------------------------------------------------------------------------------
