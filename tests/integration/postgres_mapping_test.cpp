@@ -362,6 +362,8 @@ TEST(PostgresMapping, AHundredThousandRowsAreDeliveredWithTheLagReportedThenBack
         return m["records_delivered"].get<long>() >= 100000;
     }, 240s);
     ASSERT_TRUE(all) << d.api("GET", path).body;
+    // The function's log has the last batches' lines moments after their invocations ended.
+    EXPECT_TRUE(eventually([&] { return delivered() >= 100000; }, 15s)) << delivered();
     EXPECT_EQ(delivered(), 100000) << "every row once: nothing failed, so nothing was delivered twice";
     EXPECT_GT(max_lag_bytes, 0) << "the lag was reported while the load was delivered";
     EXPECT_GT(max_seconds_behind, 0.0);
