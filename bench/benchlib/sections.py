@@ -421,7 +421,7 @@ def _python_burst_at_defaults(ctx, n):
     ctx.note(s, "Python noop, fresh daemon with default admission (`--sandbox on` only): all answered %s, "
                 "p50 %s, p99 %s, %d cold starts, peak workers %d (API) / %d (processes); outcomes other "
                 "than 200: %s." % (answered, ms(r["latency_ms"]["p50"]), ms(r["latency_ms"]["p99"]), r["cold"],
-                                   r["peak_api"], r["peak_procs"], json.dumps(r["error_kinds"]) or "none"))
+                                   r["peak_api"], r["peak_procs"], json.dumps(r["error_kinds"]) if r["error_kinds"] else "none"))
     if leftovers:
         ctx.failures.append("burst (python): %d worker processes outlived the daemon's shutdown" % len(leftovers))
 
@@ -880,16 +880,15 @@ def _loop_invoke_rate(d, seconds):
     """Records per second a client gets through by invoking the function itself in a loop,
     one record per call, over one keep-alive connection."""
     event = json.dumps({"Records": [{"dynamodb": {"NewImage": {"sent": 0}}}]}).encode()
-    n, times = 0, []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    times = []
+    start = time.monotonic()
+    while time.monotonic() < start + seconds:
         t = time.monotonic()
         status, _, body = d.invoke("changes-sink", event)
         times.append(time.monotonic() - t)
         if status != 200:
             raise RuntimeError("invoke changes-sink: %d %s" % (status, body[:200]))
-        n += 1
-    return n / seconds, times
+    return len(times) / (time.monotonic() - start), times
 
 
 def changes(ctx):

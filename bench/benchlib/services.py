@@ -312,8 +312,9 @@ class Postgres:
         self._as_postgres([os.path.join(self.BIN, "initdb"), "-D", self.data, "-U", "postgres", "-A", "trust"])
         self.port = free_port()
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
-            # fsync off: the disk's flush of each commit (milliseconds to a hundred on a VM's
-            # disk) is the server's cost, not funcd's, and would swamp commit-to-invoke.
+            # fsync off: the disk's flush of each commit (milliseconds, and over a hundred at
+            # the p99 on this VM's disk) is the server's cost, not funcd's, and would swamp
+            # commit-to-invoke.
             f.write("\nwal_level = logical\nmax_replication_slots = 10\nmax_wal_senders = 10\nfsync = off\n"
                     "listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
                     % (self.port, self.dir))

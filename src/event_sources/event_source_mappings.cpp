@@ -48,7 +48,7 @@ void EventSourceMappings::stop() {
 
 void EventSourceMappings::check_disabled_slots() {
     for (const auto& [uuid, e] : entries_)
-        if (!e.config.enabled && !e.retained_reading) read_retained(uuid, [] {});
+        if (!e.config.enabled && !e.retained.reading) read_retained(uuid, [] {});
     slot_check_.expires_after(kDisabledSlotCheckInterval);
     slot_check_.async_wait([this](const boost::system::error_code& ec) {
         if (!ec && !stopped_) check_disabled_slots();
@@ -59,15 +59,15 @@ void EventSourceMappings::refresh_retained(const std::string& uuid, std::functio
     auto it = entries_.find(uuid);
     if (it == entries_.end() || it->second.config.enabled) return boost::asio::post(io_, std::move(then));
     Entry& e = it->second;
-    if (e.retained_reading) return e.retained_waiting.push_back(std::move(then));  // answered with that read
-    if (std::chrono::steady_clock::now() - e.retained_read < kRetainedFreshness)
+    if (e.retained.reading) return e.retained.waiting.push_back(std::move(then));  // answered with that read
+    if (std::chrono::steady_clock::now() - e.retained.read < kRetainedFreshness)
         return boost::asio::post(io_, std::move(then));
     read_retained(uuid, std::move(then));
 }
 
 void EventSourceMappings::read_retained(const std::string& uuid, std::function<void()> then) {
     Entry& e = entries_.at(uuid);
-    e.retained_reading = true;
+    e.retained.reading = true;
     boost::asio::post(blocking_, [this, uuid, c = e.config, then = std::move(then)]() mutable {
         std::optional<std::uint64_t> retained;
         std::string error;
@@ -81,14 +81,14 @@ void EventSourceMappings::read_retained(const std::string& uuid, std::function<v
             if (it == entries_.end()) return then();
             Entry& e = it->second;
             const auto now = std::chrono::steady_clock::now();
-            e.retained_reading = false;
-            auto waiting = std::exchange(e.retained_waiting, {});
-            e.retained_read = now;
-            e.retained_wal_bytes = retained;
+            e.retained.reading = false;
+            auto waiting = std::exchange(e.retained.waiting, {});
+            e.retained.read = now;
+            e.retained.bytes = retained;
             // Said in the log once per check interval, however often the API asks.
             if (!e.config.enabled && (!error.empty() || retained.value_or(0) > 0) &&
-                now - e.retained_logged >= kDisabledSlotCheckInterval) {
-                e.retained_logged = now;
+                now - e.retained.logged >= kDisabledSlotCheckInterval) {
+                e.retained.logged = now;
                 if (!error.empty())
                     spdlog::warn("event source: mapping={} function={} is disabled; what its slot retains cannot be "
                                  "read: {}", e.config.name, e.config.function, error);
@@ -105,7 +105,7 @@ void EventSourceMappings::read_retained(const std::string& uuid, std::function<v
 }
 
 void EventSourceMappings::release_waiting(Entry& e) {
-    for (auto& w : std::exchange(e.retained_waiting, {})) boost::asio::post(io_, std::move(w));
+    for (auto& w : std::exchange(e.retained.waiting, {})) boost::asio::post(io_, std::move(w));
 }
 
 void EventSourceMappings::run(Entry& e) {
@@ -206,10 +206,10 @@ void EventSourceMappings::put(MappingConfig c, Done done) {
                              created ? "created" : "changed", e.config.enabled ? "enabled" : "disabled");
                 // What a slot retained before belongs to an earlier time: read afresh (the
                 // answer does not wait for a server that may be down).
-                e.retained_wal_bytes.reset();
-                e.retained_read = {};
-                e.retained_logged = {};
-                if (!e.config.enabled && !e.retained_reading) read_retained(e.config.uuid, [] {});
+                e.retained.bytes.reset();
+                e.retained.read = {};
+                e.retained.logged = {};
+                if (!e.config.enabled && !e.retained.reading) read_retained(e.config.uuid, [] {});
                 done(nullptr, view(e), created);
             });
         });
@@ -308,7 +308,7 @@ MappingView EventSourceMappings::view(const Entry& e) const {
         v.status.checkpoint = e.checkpoint;
         if (!e.config.enabled) {
             v.state = "Disabled";
-            v.retained_wal_bytes = e.retained_wal_bytes;
+            v.retained_wal_bytes = e.retained.bytes;
         } else {
             v.state = "Failing";
             v.status.last_error = e.error;

@@ -15,6 +15,7 @@
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/json_text.hpp"
 #include "funcd/common/storage_full.hpp"
+#include "funcd/common/text.hpp"
 
 namespace funcd::api {
 
@@ -67,11 +68,6 @@ std::string_view media_type(std::string_view content_type) {
     auto mt = content_type.substr(0, semi);
     while (!mt.empty() && mt.back() == ' ') mt.remove_suffix(1);
     return mt;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
 }
 
 void require_json(const http::Request& req) {

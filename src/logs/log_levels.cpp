@@ -2,21 +2,12 @@
 
 #include <array>
 
+#include "funcd/common/text.hpp"
+
 namespace funcd {
 namespace {
 
-bool same(std::string_view a, std::string_view b, bool any_case) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (any_case) {
-            if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-            if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
-        }
-        if (x != y) return false;
-    }
-    return true;
-}
+bool same(std::string_view a, std::string_view b, bool any_case) { return any_case ? iequals(a, b) : a == b; }
 
 constexpr std::array<std::string_view, 7> kLevelNames{"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
 

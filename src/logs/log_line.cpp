@@ -1,8 +1,8 @@
 #include "funcd/logs/log_line.hpp"
 
-#include <algorithm>
 #include <cctype>
 
+#include "funcd/common/text.hpp"
 #include "funcd/logs/log_levels.hpp"
 
 namespace funcd {
@@ -63,10 +63,7 @@ void append_request_id(std::string& out, std::string_view request_id) {
 
 std::optional<LogLevel> parse_level(std::string_view text) {
     // Python's logging spells it WARNING.
-    if (text.size() == 7 && std::equal(text.begin(), text.end(), "WARNING", [](char a, char b) {
-            return std::toupper(static_cast<unsigned char>(a)) == b;
-        }))
-        return LogLevel::warn;
+    if (iequals(text, "WARNING")) return LogLevel::warn;
     return parse_log_level(text, /*any_case=*/true);
 }
 

@@ -30,6 +30,13 @@ std::vector<json> records(const Daemon& d, const std::string& function) {
     return logged_json(d, function, "RECORD ");
 }
 
+// A mapping of `table` through `connection`, with `extra` settings merged in.
+json postgres_mapping(const std::string& connection, const std::string& table, json extra = json::object()) {
+    json m{{"type", "postgres"}, {"connection", connection}, {"tables", {table}}};
+    m.update(extra);
+    return m;
+}
+
 TEST(PostgresMapping, RowChangesReachTheFunctionTypedInCommitOrderAndDeleteDropsTheSlot) {
     PostgresServer pg;
     pg.sql(
@@ -38,14 +45,10 @@ TEST(PostgresMapping, RowChangesReachTheFunctionTypedInCommitOrderAndDeleteDrops
         "ALTER TABLE orders REPLICA IDENTITY FULL;");
 
     Daemon d;
-    ASSERT_EQ(d.deploy("sink", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kSinkPy)).status, 201);
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kSinkPy)).status, 201);
     const std::string path = "/v1/functions/sink/event-sources/orders";
     const HttpResult created = d.api("PUT", path,
-                                     json{{"type", "postgres"},
-                                          {"connection", pg.conninfo()},
-                                          {"tables", {"public.orders"}},
-                                          {"batch_size", 10}}
-                                         .dump());
+                                     postgres_mapping(pg.conninfo(), "public.orders", {{"batch_size", 10}}).dump());
     ASSERT_TRUE(created.status == 201 || created.status == 200) << created.body;
     EXPECT_EQ(pg.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'funcd_%'"), "1");
 
@@ -124,15 +127,10 @@ TEST(PostgresMapping, ASigkilledDaemonLosesNothingAndRepeatsOnlyTheBatchInFlight
     pg.sql("CREATE TABLE orders (id int PRIMARY KEY, item text)");
     Daemon d;
     d.keep_data_dir();
-    ASSERT_EQ(d.deploy("sink", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kSlowSinkPy)).status,
-              201);
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kSlowSinkPy)).status, 201);
     const std::string path = "/v1/functions/sink/event-sources/orders";
     const HttpResult created = d.api("PUT", path,
-                                     json{{"type", "postgres"},
-                                          {"connection", pg.conninfo()},
-                                          {"tables", {"public.orders"}},
-                                          {"batch_size", 5}}
-                                         .dump());
+                                     postgres_mapping(pg.conninfo(), "public.orders", {{"batch_size", 5}}).dump());
     ASSERT_EQ(created.status, 201) << created.body;
     // Forty commits of one row each.
     std::string inserts;
@@ -179,20 +177,16 @@ TEST(PostgresMapping, AFailingRecordIsBisectedOutAndDeadLetteredWhileLaterRecord
     PostgresServer pg;
     pg.sql("CREATE TABLE orders (id int PRIMARY KEY, item text)");
     Daemon d;
-    ASSERT_EQ(d.deploy("sink", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kPickySinkPy)).status,
-              201);
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kPickySinkPy)).status, 201);
     const std::string path = "/v1/functions/sink/event-sources/orders";
     ASSERT_EQ(d.api("PUT", path,
-                    json{{"type", "postgres"},
-                         {"connection", pg.conninfo()},
-                         {"tables", {"public.orders"}},
-                         {"batch_size", 8},
-                         {"maximum_batching_window_s", 1},
-                         {"maximum_retry_attempts", 0},
-                         {"bisect_batch_on_function_error", true}}
+                    postgres_mapping(pg.conninfo(), "public.orders",
+                                     {{"batch_size", 8},
+                                      {"maximum_batching_window_s", 1},
+                                      {"maximum_retry_attempts", 0},
+                                      {"bisect_batch_on_function_error", true}})
                         .dump())
-                  .status,
-              201);
+                  .status, 201);
     std::string rows = "BEGIN;";
     for (int i = 1; i <= 8; ++i)
         rows += "INSERT INTO orders VALUES (" + std::to_string(i) + ", '" + (i == 5 ? "bad" : "good") + "');";
@@ -236,15 +230,12 @@ TEST(PostgresMapping, APartialBatchFailureResumesFromTheFirstFailedRecord) {
     ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kPartialSinkPy)).status, 201);
     const std::string path = "/v1/functions/sink/event-sources/orders";
     ASSERT_EQ(d.api("PUT", path,
-                    json{{"type", "postgres"},
-                         {"connection", pg.conninfo()},
-                         {"tables", {"public.orders"}},
-                         {"batch_size", 5},
-                         {"maximum_batching_window_s", 1},
-                         {"function_response_types", {"ReportBatchItemFailures"}}}
+                    postgres_mapping(pg.conninfo(), "public.orders",
+                                     {{"batch_size", 5},
+                                      {"maximum_batching_window_s", 1},
+                                      {"function_response_types", {"ReportBatchItemFailures"}}})
                         .dump())
-                  .status,
-              201);
+                  .status, 201);
     pg.sql("BEGIN; INSERT INTO orders SELECT g, 'x' FROM generate_series(1, 5) g; COMMIT;");
 
     auto batches = [&] { return logged_json(d, "sink", "BATCH "); };
@@ -266,15 +257,9 @@ TEST(PostgresMapping, PostgresRestartedUnderLoadIsReconnectedToWithNothingLost) 
     Daemon d;
     ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kSlowSinkPy)).status, 201);
     const std::string path = "/v1/functions/sink/event-sources/orders";
-    ASSERT_EQ(d.api("PUT", path,
-                    json{{"type", "postgres"},
-                         {"connection", pg.conninfo()},
-                         {"tables", {"public.orders"}},
-                         {"batch_size", 20},
-                         {"maximum_batching_window_s", 1}}
-                        .dump())
-                  .status,
-              201);
+    const json mapping =
+        postgres_mapping(pg.conninfo(), "public.orders", {{"batch_size", 20}, {"maximum_batching_window_s", 1}});
+    ASSERT_EQ(d.api("PUT", path, mapping.dump()).status, 201);
 
     // One row per commit, while the server goes away and comes back; a commit the server
     // refused is made again once it is back, so every id is committed exactly once.
@@ -334,14 +319,8 @@ TEST(PostgresMapping, AHundredThousandRowsAreDeliveredWithTheLagReportedThenBack
     Daemon d;
     ASSERT_EQ(d.deploy("sink", python_settings({{"timeout_s", 60}}), python_zip(kCountingSinkPy)).status, 201);
     const std::string path = "/v1/functions/sink/event-sources/events";
-    ASSERT_EQ(d.api("PUT", path,
-                    json{{"type", "postgres"},
-                         {"connection", pg.conninfo()},
-                         {"tables", {"public.events"}},
-                         {"batch_size", 1000}}
-                        .dump())
-                  .status,
-              201);
+    const json mapping = postgres_mapping(pg.conninfo(), "public.events", {{"batch_size", 1000}});
+    ASSERT_EQ(d.api("PUT", path, mapping.dump()).status, 201);
     // A hundred transactions of a thousand rows.
     pg.sql("DO $$ BEGIN FOR t IN 0..99 LOOP "
            "INSERT INTO events SELECT g, md5(g::text) FROM generate_series(t * 1000 + 1, t * 1000 + 1000) g; "
@@ -379,11 +358,8 @@ TEST(PostgresMapping, ADisabledMappingsSlotIsReportedHoldingTheServersWal) {
     Daemon d;
     ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kSinkPy)).status, 201);
     const std::string path = "/v1/functions/sink/event-sources/orders";
-    ASSERT_EQ(d.api("PUT", path,
-                    json{{"type", "postgres"}, {"connection", pg.conninfo()}, {"tables", {"public.orders"}}}.dump())
-                  .status,
-              201);
-    EXPECT_FALSE(d.api("GET", path).json().contains("warning")) << "an enabled mapping reads its slot";
+    ASSERT_EQ(d.api("PUT", path, postgres_mapping(pg.conninfo(), "public.orders").dump()).status, 201);
+    EXPECT_FALSE(d.api("GET", path).json().contains("warning")) << "an enabled mapping shows no slot warning";
     ASSERT_EQ(d.api("POST", path + "/disable").status, 200);
     pg.sql("INSERT INTO orders SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g");
 
@@ -418,15 +394,12 @@ TEST(PostgresMapping, TheOrdersExampleSummarisesEachBatchAsItsReadmeSays) {
     Daemon d;
     const std::string app = read_file(std::filesystem::path(FUNCD_SOURCE_DIR) / "examples/orders-postgres/app.py");
     ASSERT_FALSE(app.empty());
-    ASSERT_EQ(d.deploy("orders-summary", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(app)).status,
-              201);
+    ASSERT_EQ(d.deploy("orders-summary", python_settings(), python_zip(app)).status, 201);
     const HttpResult created = d.api("PUT", "/v1/functions/orders-summary/event-sources/orders",
-                                     json{{"type", "postgres"},
-                                          {"connection", pg.conninfo("funcd")},
-                                          {"tables", {"public.orders"}},
-                                          {"events", {"insert"}},
-                                          {"batch_size", 100},
-                                          {"maximum_batching_window_s", 1}}
+                                     postgres_mapping(pg.conninfo("funcd"), "public.orders",
+                                                      {{"events", {"insert"}},
+                                                       {"batch_size", 100},
+                                                       {"maximum_batching_window_s", 1}})
                                          .dump());
     ASSERT_EQ(created.status, 201) << created.body;
     pg.sql("INSERT INTO orders (customer, amount) VALUES ('ada', 12.50), ('bob', 30.00);"
@@ -447,19 +420,15 @@ TEST(PostgresMapping, AMappingThatCannotWorkIsRefusedAtCreationWithTheReason) {
     PostgresServer pg;
     pg.sql("CREATE TABLE orders (id int PRIMARY KEY)");
     Daemon d;
-    ASSERT_EQ(d.deploy("sink", {{"runtime", "python3"}, {"handler", "app.handler"}}, python_zip(kSinkPy)).status, 201);
+    ASSERT_EQ(d.deploy("sink", python_settings(), python_zip(kSinkPy)).status, 201);
     const HttpResult missing = d.api("PUT", "/v1/functions/sink/event-sources/nope",
-                                     json{{"type", "postgres"},
-                                          {"connection", pg.conninfo()},
-                                          {"tables", {"public.no_such_table"}}}
-                                         .dump());
+                                     postgres_mapping(pg.conninfo(), "public.no_such_table").dump());
     EXPECT_EQ(missing.status, 400) << missing.body;
     EXPECT_NE(missing.body.find("no_such_table"), std::string::npos) << missing.body;
-    const HttpResult wrong_password = d.api("PUT", "/v1/functions/sink/event-sources/pw",
-                                            json{{"type", "postgres"},
-                                                 {"connection", pg.conninfo_with_password("not-the-password")},
-                                                 {"tables", {"public.orders"}}}
-                                                .dump());
+    const json with_wrong_password =
+        postgres_mapping(pg.conninfo_with_password("not-the-password"), "public.orders");
+    const HttpResult wrong_password =
+        d.api("PUT", "/v1/functions/sink/event-sources/pw", with_wrong_password.dump());
     EXPECT_EQ(wrong_password.status, 400) << wrong_password.body;
     EXPECT_EQ(wrong_password.body.find("not-the-password"), std::string::npos) << wrong_password.body;
     EXPECT_EQ(d.log().find("not-the-password"), std::string::npos) << "the password is never logged";

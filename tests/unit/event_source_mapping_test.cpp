@@ -687,7 +687,7 @@ TEST_F(EventSourceApiTest, ADisabledMappingShowsWhatItsSlotHoldsAndAWarning) {
     const std::string path = "/v1/functions/orders-fn/event-sources/orders";
     ASSERT_EQ(call("PUT", path, valid_body()).status, 201);
     factory_.retained = 123456;
-    EXPECT_FALSE(doc(call("GET", path)).contains("slot_retained_wal_bytes")) << "an enabled mapping reads its slot";
+    EXPECT_FALSE(doc(call("GET", path)).contains("slot_retained_wal_bytes")) << "an enabled mapping shows no slot figure";
 
     ASSERT_EQ(call("POST", path + "/disable").status, 200);
     const json got = doc(call("GET", path));

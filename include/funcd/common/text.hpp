@@ -12,5 +12,8 @@ std::string trim(std::string_view s);
 // `s` without HTTP's optional whitespace (RFC 9110 section 5.6.3: spaces and tabs) at
 // either end, as around header field values and list elements.
 std::string_view trim_ows(std::string_view s);
+// `a` and `b` are equal but for the case of ASCII letters (header values, media types,
+// level names).
+bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace funcd

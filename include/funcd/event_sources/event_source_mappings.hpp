@@ -88,18 +88,20 @@ public:
     const std::string& account_id() const { return options_.account_id; }
 
 private:
+    // What a disabled mapping's slot retains, as last read.
+    struct RetainedWal {
+        std::optional<std::uint64_t> bytes;
+        std::chrono::steady_clock::time_point read{};    // when (never: the epoch)
+        std::chrono::steady_clock::time_point logged{};  // when last said in the log
+        bool reading = false;
+        std::vector<std::function<void()>> waiting;  // GETs waiting for the read under way
+    };
     struct Entry {
         MappingConfig config;
         std::shared_ptr<MappingRunner> runner;  // null: disabled, or its source could not be made
         std::optional<ChangePosition> checkpoint;  // as stored when the runner was made
         std::string error;  // why the enabled mapping has no runner
-        // Disabled: what its slot retains, when that was read and last logged, and whether
-        // a read is under way.
-        std::optional<std::uint64_t> retained_wal_bytes;
-        std::chrono::steady_clock::time_point retained_read{};
-        std::chrono::steady_clock::time_point retained_logged{};
-        bool retained_reading = false;
-        std::vector<std::function<void()>> retained_waiting;  // GETs waiting for the read under way
+        RetainedWal retained;  // while disabled
     };
 
     void run(Entry& e);
