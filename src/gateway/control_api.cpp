@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/text.hpp"
 #include "funcd/common/trace_id.hpp"
 #include "funcd/gateway/api_request.hpp"
 #include "funcd/gateway/dashboard.hpp"

@@ -47,7 +47,7 @@ bool accepts_gzip(std::string_view header) {
         header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
         const auto semi = item.find(';');
         const std::string_view coding = trim_ows(item.substr(0, semi));
-        if (!api::iequals(coding, "gzip") && coding != "*") continue;
+        if (!iequals(coding, "gzip") && coding != "*") continue;
         if (semi == std::string_view::npos) return true;
         std::string_view weight = trim_ows(item.substr(semi + 1));
         if (!weight.starts_with("q=") && !weight.starts_with("Q=")) return true;

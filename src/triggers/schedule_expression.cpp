@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "funcd/common/api_error.hpp"
+#include "funcd/common/text.hpp"
 
 namespace funcd {
 namespace {
@@ -57,14 +58,6 @@ bool all_digits(std::string_view s) {
     if (s.empty()) return false;
     for (char c : s)
         if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-    return true;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i])))
-            return false;
     return true;
 }
 

@@ -34,7 +34,6 @@ int int_param(const ParsedTarget& t, std::string_view key, int min, int max, int
 
 // "application/json; charset=utf-8" -> "application/json".
 std::string_view media_type(std::string_view content_type);
-bool iequals(std::string_view a, std::string_view b);
 // Throws ApiError(415) unless the request's body is declared JSON.
 void require_json(const http::Request& req);
 
