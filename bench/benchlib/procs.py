@@ -88,19 +88,37 @@ def process_table():
     return table
 
 
-def children_of(pid, table=None):
+def is_runtime_template(pid):
+    """A daemon's runtime template (its child, but no worker)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return b"funcd_template.py" in f.read()
+    except OSError:
+        return False
+
+
+def templates_of(pid, table=None):
     table = process_table() if table is None else table
-    return [p for p, pp in table.items() if pp == pid]
+    return [p for p, pp in table.items() if pp == pid and is_runtime_template(p)]
+
+
+def children_of(pid, table=None):
+    """A daemon's workers: its children but its runtime templates."""
+    table = process_table() if table is None else table
+    return [p for p, pp in table.items() if pp == pid and not is_runtime_template(p)]
 
 
 def descendants(pid, table=None):
-    """Every process below `pid`, as {direct child: [that child and all below it]}."""
+    """Every process below `pid`, as {direct child: [that child and all below it]}, runtime
+    templates left out."""
     table = process_table() if table is None else table
     kids = {}
     for p, pp in table.items():
         kids.setdefault(pp, []).append(p)
     trees = {}
     for child in kids.get(pid, []):
+        if is_runtime_template(child):
+            continue
         tree, todo = [], [child]
         while todo:
             p = todo.pop()

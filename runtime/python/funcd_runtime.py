@@ -28,7 +28,7 @@ EMPTY_EVENT = b"{}"
 _RUNTIME_DIR = os.path.dirname(__file__)
 _RUNTIME_FILES = frozenset(
     path
-    for name in ("bootstrap.py", "funcd_runtime.py", "funcd_json.py")
+    for name in ("bootstrap.py", "funcd_template.py", "funcd_runtime.py", "funcd_json.py")
     for path in (os.path.join(_RUNTIME_DIR, name), os.path.abspath(os.path.join(_RUNTIME_DIR, name))))
 
 RECV_BYTES = 64 * 1024

@@ -20,6 +20,7 @@ nlohmann::json settings_of(const nlohmann::json& d) {
                               "invoke_mode", "description", "ephemeral_storage_mb", "network", "log_format", "env"}) {
         if (d.contains(field) && !d[field].is_null()) s[field] = d[field];
     }
+    if (d.contains("preload") && d["preload"].is_array() && !d["preload"].empty()) s["preload"] = d["preload"];
     // The levels are refused unless the format is JSON; described as null otherwise.
     for (const char* field : {"application_log_level", "system_log_level"})
         if (d.contains(field) && d[field].is_string()) s[field] = d[field];

@@ -109,7 +109,8 @@ void raise_descriptor_limit() {
 }
 
 // The sandbox unless explicitly turned off; never silently unsandboxed.
-std::unique_ptr<SandboxLauncher> make_launcher(bool sandbox) {
+std::unique_ptr<SandboxLauncher> make_launcher(const DaemonOptions& opts, const std::filesystem::path& runtime_dir) {
+    const bool sandbox = opts.sandbox;
     if (!sandbox) {
         spdlog::warn("sandbox: OFF (--sandbox off). Functions run as plain processes with the daemon's user, "
                      "its files and its network. Use this for development only, never with untrusted code.");
@@ -129,7 +130,10 @@ std::unique_ptr<SandboxLauncher> make_launcher(bool sandbox) {
     const std::string cgroup_text = cgroups ? cgroups->describe() : std::string("no cgroups");
     auto seccomp = SeccompPolicy::build();
     const std::size_t filter_size = seccomp.instructions();
-    auto launcher = std::make_unique<NamespaceLauncher>(SandboxOptions::for_daemon(::getpid()), std::move(cgroups),
+    SandboxOptions options = SandboxOptions::for_daemon(::getpid());
+    options.runtime_templates = opts.runtime_templates;
+    options.runtime_dir = runtime_dir;
+    auto launcher = std::make_unique<NamespaceLauncher>(std::move(options), std::move(cgroups),
                                                         std::move(seccomp));
     spdlog::info("sandbox: namespaces (user, pid, mount, net, ipc, uts, cgroup), pivot_root, seccomp ({} BPF "
                  "instructions), {}",
@@ -234,7 +238,7 @@ int run_daemon(const DaemonOptions& options) {
     Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency, env_cipher);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal", {opts.limits.metering, opts.usage_retention});
     LogDirectory logs(io, data_dir / "logs", opts.limits.output, opts.limits.logs);
-    std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts.sandbox);
+    std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts, runtime_dir_for(opts));
     boost::asio::thread_pool launch_threads(kLaunchThreads);
     MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
     // What /metrics counts; with --metrics off nothing is handed out and nothing counts.
@@ -242,6 +246,7 @@ int run_daemon(const DaemonOptions& options) {
     observe::Metrics* const counting = opts.metrics ? &metrics : nullptr;
     PoolEnvironment env{io, *launcher, logs, runtime_dir_for(opts), probe_runtimes(opts.python, opts.node),
                         opts.init_timeout};
+    env.runtimes.allow_preload(opts.preload_modules);
     // Before any worker starts, provisioned ones included: workers cannot write the cache.
     for (const auto& python : env.runtimes.python_paths()) compile_python_runtime(python, env.runtime_dir);
     env.launch_threads = &launch_threads;

@@ -69,6 +69,21 @@ bool parse_on_off(std::string_view flag, const std::string& value) {
     return value == "on";
 }
 
+// "numpy,PIL.Image": module names as a function's "preload" names them (checked there too).
+std::set<std::string, std::less<>> parse_module_list(std::string_view flag, const std::string& value) {
+    std::set<std::string, std::less<>> out;
+    for (std::string_view rest = value; !rest.empty();) {
+        const auto comma = rest.find(',');
+        std::string_view name = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
+                                std::string_view::npos)
+            throw std::invalid_argument(fmt::format("{} wants module names separated by commas, got '{}'", flag, value));
+        out.emplace(name);
+    }
+    return out;
+}
+
 // spdlog reads an unknown level name as "off", which would silence the daemon without a word.
 std::string parse_log_level(std::string_view flag, const std::string& value) {
     for (const char* known : {"trace", "debug", "info", "warn", "error"})
@@ -114,6 +129,10 @@ std::string serve_usage() {
                                      for journald or a log shipper (env FUNCD_LOG_FORMAT; default text)
   --sandbox on|off                   isolate workers (default on); off runs untrusted code
                                      as plain processes and is meant for development only
+  --runtime-templates on|off         fork Python workers from warm runtime templates (default on;
+                                     off starts each worker's interpreter afresh)
+  --preload-modules M1,M2,...        Python modules a function may preload into a template of its
+                                     own (its "preload" setting; default none)
   --max-concurrency N                invocations running at once, all functions (default 1000)
   --memory-budget-mb N               sum of memory_mb of live workers (default 80% of RAM)
   --queue-wait-ms N                  how long an invocation over a limit waits before 429 (default 100; 0 = none)
@@ -175,6 +194,8 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--log-level") o.log_level = parse_log_level(flag, next());
         else if (flag == "--log-format") o.log_format = parse_daemon_log_format(next());
         else if (flag == "--sandbox") o.sandbox = parse_on_off(flag, next());
+        else if (flag == "--runtime-templates") o.runtime_templates = parse_on_off(flag, next());
+        else if (flag == "--preload-modules") o.preload_modules = parse_module_list(flag, next());
         else if (flag == "--metering") o.metering = parse_on_off(flag, next());
         else if (flag == "--metrics") o.metrics = parse_on_off(flag, next());
         else if (flag == "--metrics-listen") {

@@ -205,6 +205,7 @@ void ControlApi::deploy(const std::string& name, http::Request& req, http::Respo
         }
         // A Node.js newer than the host's cannot run here: refused now, not at every invoke.
         if (auto why = runtimes_.refusal(parsed.config.runtime_name())) throw ApiError::bad_parameter(*why);
+        if (auto why = runtimes_.preload_refusal(parsed.config.preload)) throw ApiError::bad_parameter(*why);
         bool created = false;
         std::string previous;  // the version /v1 invoked before this deploy
         FunctionRecordPtr record = registry_.update(name, [&](RecordChange& c) {

@@ -45,6 +45,16 @@ std::optional<std::string> RuntimeCatalog::refusal(std::string_view runtime_id) 
     return std::nullopt;
 }
 
+std::optional<std::string> RuntimeCatalog::preload_refusal(const std::vector<std::string>& modules) const {
+    for (const auto& m : modules)
+        if (!preloadable_.contains(m))
+            return fmt::format("preload: module '{}' is not one this daemon preloads; start funcd with "
+                               "--preload-modules naming it (the template imports it outside any sandbox, as "
+                               "the daemon's user)",
+                               m);
+    return std::nullopt;
+}
+
 std::string RuntimeCatalog::runtime_version(std::string_view runtime_id) const {
     switch (runtime_family(runtime_id).value_or(Runtime::provided)) {
         case Runtime::python3: {

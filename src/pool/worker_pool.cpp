@@ -24,6 +24,7 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
     : env_(env), fn_(std::move(fn)), on_drained_(std::move(on_drained)), log_(env.logs.open(fn_->config.name)) {
     spec_ = std::make_shared<const WorkerSpec>(make_spec(false));
     provisioned_spec_ = std::make_shared<const WorkerSpec>(make_spec(true));
+    if (spec_->from_template) env_.launcher.hold_template(*spec_->from_template);
     settings_.init_timeout = env_.init_timeout;
     settings_.runtime_api = env_.runtime_api;
     // A published version's ARN is qualified with its number, as Lambda's is.
@@ -41,7 +42,10 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
     decision_.keep_alive = std::chrono::seconds(fn_->config.keep_alive_s);
 }
 
-WorkerPool::~WorkerPool() { kill_all(); }
+WorkerPool::~WorkerPool() {
+    kill_all();
+    if (spec_->from_template) env_.launcher.release_template(*spec_->from_template);
+}
 
 std::unique_ptr<KeepAlivePolicy> WorkerPool::make_policy() const {
     if (env_.keep_alive_policy) return env_.keep_alive_policy(fn_->config);
@@ -67,6 +71,10 @@ WorkerSpec WorkerPool::make_spec(bool provisioned) const {
         // so output lines reach the log tagged with the invocation that printed them.
         spec.argv = {env_.runtimes.python_for(c.runtime_name()).path, "-I", "-u",
                      inside.runtime_root + "/python/bootstrap.py"};
+        // The same interpreter with the same flags, started once and forked (runtime_template.hpp).
+        // A function that preloads modules has a template with them (shared with the
+        // functions that preload the same ones).
+        spec.from_template = TemplateKey{spec.argv[0], c.preload};
     } else if (c.runtime == Runtime::nodejs) {
         spec.argv = {env_.runtimes.node().path};
         for (auto& flag : node_heap_flags(c.memory_mb, c.env)) spec.argv.push_back(std::move(flag));

@@ -505,6 +505,12 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body) {
         } else if (key == "code") {
             req.code_zip = decode_zip_base64(value);
             check_zip_size(req.code_zip->size());
+        } else if (key == "preload") {
+            if (!value.is_array())
+                throw ApiError::bad_parameter("preload must be an array of Python module names (got " +
+                                              json_kind(value) + ")");
+            c.preload.clear();
+            for (const auto& m : value) c.preload.push_back(json_string(m, "preload[]"));
         } else if (key == "layers") {
             if (!value.is_array())
                 throw ApiError::bad_parameter("layers must be an array of layer version ARNs (got " + json_kind(value) +
@@ -575,6 +581,13 @@ DeployRequest parse_deploy_query(std::string_view name,
         } else if (key == "provisioned_concurrency") {
             c.concurrency.provisioned = query_int(value, kProvisionedRange);
             req.concurrency_given = true;
+        } else if (key == "preload") {
+            c.preload.clear();
+            for (std::string_view rest = value; !rest.empty();) {
+                const auto comma = rest.find(',');
+                c.preload.emplace_back(rest.substr(0, comma));
+                rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            }
         } else if (key.starts_with(kEnvPrefix)) {
             c.env[key.substr(kEnvPrefix.size())] = value;
         } else {
@@ -625,6 +638,43 @@ json describe(const ConcurrencySettings& c) {
                 {"provisioned_concurrency", c.provisioned}};
 }
 
+namespace {
+
+// A dotted Python module name of ASCII identifiers: "numpy", "PIL.Image".
+bool is_module_name(std::string_view name) {
+    bool start = true;
+    for (char ch : name) {
+        const bool letter = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+        const bool digit = ch >= '0' && ch <= '9';
+        if (ch == '.') {
+            if (start) return false;
+            start = true;
+        } else if (letter || (digit && !start)) {
+            start = false;
+        } else {
+            return false;
+        }
+    }
+    return !start;
+}
+
+void validate_preload(const FunctionConfig& c) {
+    if (c.preload.empty()) return;
+    if (c.runtime != Runtime::python3)
+        throw ApiError::bad_parameter("preload is for python3 functions (this one is " + c.runtime_name() + ")");
+    if (c.preload.size() > limits::kMaxPreloadModules)
+        throw ApiError::bad_parameter("preload names at most " + std::to_string(limits::kMaxPreloadModules) +
+                                      " modules (got " + std::to_string(c.preload.size()) + ")");
+    std::set<std::string_view> seen;
+    for (const auto& m : c.preload) {
+        if (!is_module_name(m))
+            throw ApiError::bad_parameter("preload: '" + m + "' is not a Python module name (like numpy or PIL.Image)");
+        if (!seen.insert(m).second) throw ApiError::bad_parameter("preload: '" + m + "' is named twice");
+    }
+}
+
+}  // namespace
+
 void validate_config(const FunctionConfig& c) {
     validate_function_name(c.name);
     check_range(kMemoryRange, c.memory_mb);
@@ -644,6 +694,7 @@ void validate_config(const FunctionConfig& c) {
                                       " bytes (got " + std::to_string(c.description.size()) + ")");
     validate_handler(c);
     validate_env(c.env);
+    validate_preload(c);
 }
 
 namespace {
@@ -745,6 +796,7 @@ json describe(const FunctionVersion& v) {
         {"version", v.is_latest() ? json(v.label()) : json(v.version)},
         {"architecture", c.architecture},
         {"layers", layer_names(c.layers)},
+        {"preload", c.preload},
         {"code_sha256", v.code_sha256},
         {"code_size", v.code_size},
         {"last_modified", format_rfc3339(v.last_modified)},

@@ -160,6 +160,7 @@ json config_to_json(const FunctionConfig& c) {
             {"cors", to_json(c.cors)},
             {"architecture", c.architecture},
             {"layers", layers_to_json(c.layers)},
+            {"preload", c.preload},
             {"logging", logging_to_json(c.logging)},
             {"recorded", recorded_to_json(c.recorded)}};
 }
@@ -188,6 +189,7 @@ FunctionConfig config_from_json(const std::string& name, const json& j) {
             c.layers.push_back({l.at("name").get<std::string>(), l.at("version").get<std::int64_t>(),
                                 l.at("code_sha256").get<std::string>(), l.at("code_size").get<std::int64_t>()});
     if (auto it = j.find("recorded"); it != j.end()) c.recorded = recorded_from_json(*it);
+    c.preload = j.value("preload", std::vector<std::string>{});
     c.logging = logging_from_json(j);
     // Function-level settings in a document written before versions existed.
     if (auto it = j.find("concurrency"); it != j.end()) {

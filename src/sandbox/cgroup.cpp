@@ -696,6 +696,20 @@ public:
         return stay;
     }
 
+    std::vector<UniqueFd> open_thread_entries() const override {
+        std::vector<UniqueFd> entries;
+        for (const std::string& dir : dirs_) {
+            const std::string tasks = dir + "/tasks";
+            UniqueFd fd(::open(tasks.c_str(), O_WRONLY | O_CLOEXEC));
+            if (!fd) {
+                spdlog::warn("cgroup: open {} failed: {} (errno {})", tasks, std::strerror(errno), errno);
+                return {};
+            }
+            entries.push_back(std::move(fd));
+        }
+        return entries;
+    }
+
     void kill_all() override {
         // Every process of the worker is in the memory hierarchy (add() writes it first).
         if (!dirs_.empty()) kill_listed(memory_ + "/cgroup.procs");

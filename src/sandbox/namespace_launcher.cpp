@@ -30,8 +30,10 @@
 #include "funcd/sandbox/network.hpp"
 #include "funcd/sandbox/process_launcher.hpp"
 #include "funcd/sandbox/rlimits.hpp"
+#include "funcd/sandbox/sandbox_child.hpp"
 #include "funcd/sandbox/sandbox_init.hpp"
 #include "funcd/sandbox/sync_channel.hpp"
+#include "funcd/sandbox/template_protocol.hpp"
 #include "funcd/sandbox/uid_pool.hpp"
 #include "funcd/sandbox/user_namespace.hpp"
 
@@ -50,11 +52,6 @@ constexpr unsigned long kNamespaceFlags =
 // scheduler stretches a child's few milliseconds by the length of its run queue (a
 // quarter second measured with 8 launcher threads while the host was otherwise busy).
 constexpr int kChildReportTimeoutMs = 5000;
-// The child's exit status when a step failed (as a shell's "found but not executable").
-constexpr int kChildStepFailed = kSandboxStartFailed;
-// What `hostname` says inside: resolvable through the sandbox's own /etc/hosts (mounts.cpp),
-// which runtimes that look up their own name rely on, and says nothing about the host.
-constexpr const char* kHostname = "localhost";
 // Lambda's function user.
 constexpr const char* kInsideUserName = "sbx_user1051";
 constexpr int kOverflowId = 65534;  // nobody/nogroup, what unmapped ids show up as
@@ -72,294 +69,6 @@ UniqueFd off_telemetry_fd(UniqueFd fd, const char* what) {
     UniqueFd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, kTelemetryLogFd + 1));
     if (!moved) throw_syscall_error("sandbox", errno, std::string("fcntl(F_DUPFD_CLOEXEC) for ") + what);
     return moved;
-}
-
-// ---------------------------------------------------------------------------------------
-// The child. Everything it reads was prepared before clone; it only makes syscalls.
-
-struct ChildPlan {
-    int sync = -1;          // the child's end of the socketpair (close-on-exec)
-    // The descriptors above and the bind slots, ascending: everything else the child
-    // inherited is closed first.
-    std::vector<int> own;
-    int dev_null = -1;
-    int output = -1;
-    int telemetry = -1;  // the write end the runtime finds at kTelemetryLogFd
-    bool private_network = true;
-    RootPlan root;
-    RlimitPlan rlimits;
-    IdMapping ids;
-    int last_cap = 0;
-    const SeccompPolicy* seccomp = nullptr;
-    // The host directories bound at /var/task and /var/runtime, opened by the child into
-    // these descriptor numbers (reserved by the parent) before it gives up host uid 0.
-    const char* code_dir = nullptr;
-    const char* runtime_dir = nullptr;
-    int code_slot = -1;
-    int runtime_slot = -1;
-    // The spec's extra binds (file triggers' directories), opened the same way.
-    std::vector<const char*> bind_dirs;
-    std::vector<int> bind_slots;
-    int exit_status = -1;  // write end: the init passes on the runtime's wait status
-    int runtime_api = -1;  // the runtime's end of its own Runtime API connection
-    int init = -1;         // funcd-init, for execveat (the launcher's, shared by every launch)
-    std::vector<std::string> env;  // storage behind envp
-    std::vector<std::string> init_args;  // storage behind argv: funcd-init's own arguments
-    std::vector<char*> argv;  // funcd-init's command line, the runtime's after its own
-    std::vector<char*> envp;
-};
-
-using StepFn = int (*)(const ChildPlan&, const char** what) noexcept;
-
-struct ChildStep {
-    const char* name;  // what the parent logs and what the exception names
-    StepFn run;        // 0 or errno
-};
-
-int step_daemon_descriptors(const ChildPlan& p, const char**) noexcept {
-    // The clone copied every descriptor of the daemon, including those of launches
-    // running on other threads at this moment: their sync sockets and pipes. Until
-    // closed here, a copy would keep a sibling's "exec" end-of-file (and its init's
-    // parent-alive check) from happening, and while this child waits below for its own
-    // go, two children holding each other's parent ends would wait forever once the
-    // daemon died. So they go before anything that can block, our parent's end of the
-    // socketpair with them (its hang-up is how we notice the daemon's death). The
-    // standard descriptors stay until the stdio step replaces them.
-    int from = 3;
-    for (int fd : p.own) {
-        if (fd > from && ::close_range(static_cast<unsigned>(from), static_cast<unsigned>(fd - 1), 0) != 0)
-            return errno;
-        from = fd + 1;
-    }
-    return ::close_range(static_cast<unsigned>(from), ~0U, 0) != 0 ? errno : 0;
-}
-
-int step_sync(const ChildPlan& p, const char**) noexcept {
-    // Until the go byte the parent is writing our id maps and cgroup: nothing may run
-    // with the unmapped ids, nor outside the worker's cgroup. EOF instead of the byte
-    // means the parent died or gave up.
-    return child_wait_for_go(p.sync) ? 0 : ECANCELED;
-}
-
-int open_into(const char* path, int slot) noexcept {
-    int fd = ::open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return errno;
-    int err = ::dup3(fd, slot, O_CLOEXEC) < 0 ? errno : 0;
-    ::close(fd);
-    return err;
-}
-
-int step_bind_sources(const ChildPlan& p, const char** what) noexcept {
-    // Opened here, not in the parent: a bind mount's source must belong to the child's
-    // own mount namespace (EINVAL otherwise). And opened now, while the child still has
-    // host uid 0: as the worker's uid it could not search the data directory (0700), and
-    // in a user namespace capabilities do not apply to inodes of unmapped owners.
-    *what = p.code_dir;
-    if (int err = open_into(p.code_dir, p.code_slot)) return err;
-    *what = p.runtime_dir;
-    if (int err = open_into(p.runtime_dir, p.runtime_slot)) return err;
-    for (std::size_t i = 0; i < p.bind_dirs.size(); ++i) {
-        *what = p.bind_dirs[i];
-        if (int err = open_into(p.bind_dirs[i], p.bind_slots[i])) return err;
-    }
-    return 0;
-}
-
-int step_detached_tmpfs(const ChildPlan& p, const char** what) noexcept {
-    // While the child is still the host's root (see DetachedTmpfs): /tmp and /dev/shm then
-    // show no host uid in mountinfo.
-    return child_make_detached_tmpfs(p.root, what);
-}
-
-int step_session(const ChildPlan&, const char**) noexcept {
-    // Detached from the daemon's terminal and process group: a job-control signal to
-    // those must not reach the worker.
-    return ::setsid() < 0 ? errno : 0;
-}
-
-int step_hostname(const ChildPlan&, const char**) noexcept {
-    return ::sethostname(kHostname, std::strlen(kHostname)) != 0 ? errno : 0;
-}
-
-int step_mounts(const ChildPlan& p, const char** what) noexcept { return child_build_root(p.root, what); }
-
-int step_loopback(const ChildPlan& p, const char**) noexcept {
-    return p.private_network ? child_bring_loopback_up() : 0;
-}
-
-int step_runtime_api(const ChildPlan& p, const char** what) noexcept {
-    if (!p.private_network) return 0;  // the parent listens on the host's loopback itself
-    int fd = -1;
-    if (int err = child_listen_runtime_api(&fd, what)) return err;
-    int err = child_send_fd(p.sync, fd);
-    if (err) *what = "send to parent";
-    ::close(fd);
-    return err;
-}
-
-int step_rlimits(const ChildPlan& p, const char** what) noexcept { return child_apply_rlimits(p.rlimits, what); }
-
-int step_working_directory(const ChildPlan&, const char**) noexcept {
-    return ::chdir("/var/task") != 0 ? errno : 0;
-}
-
-int step_stdio(const ChildPlan& p, const char** what) noexcept {
-    // dup2 clears close-on-exec on the copies, so these three survive execve.
-    const struct {
-        int from, to;
-        const char* name;
-    } moves[] = {{p.dev_null, 0, "stdin"}, {p.output, 1, "stdout"}, {p.output, 2, "stderr"}};
-    for (const auto& m : moves) {
-        if (::dup2(m.from, m.to) < 0) {
-            *what = m.name;
-            return errno;
-        }
-    }
-    return 0;
-}
-
-int step_telemetry(const ChildPlan& p, const char**) noexcept {
-    // After stdio, which may have read from the fixed number; the launcher keeps every
-    // descriptor used after this step off it. dup2 onto itself would leave close-on-exec set.
-    if (p.telemetry == kTelemetryLogFd) return ::fcntl(p.telemetry, F_SETFD, 0) != 0 ? errno : 0;
-    return ::dup2(p.telemetry, kTelemetryLogFd) < 0 ? errno : 0;
-}
-
-int step_close_descriptors(const ChildPlan& p, const char**) noexcept {
-    // The child holds a copy of every descriptor of the daemon (listeners, databases,
-    // other workers' pipes). Close-on-exec would cover most, but not a descriptor
-    // another thread opened without it, so close them all. The sync socket stays: it
-    // carries a failure of the remaining steps and closes itself at exec.
-    // The runtime's Runtime API connection stays too: the runtime inherits it.
-    std::array<int, 5> keep{p.sync, p.exit_status, p.runtime_api, p.init, kTelemetryLogFd};
-    std::sort(keep.begin(), keep.end());
-    unsigned from = 3;
-    for (int fd : keep) {
-        const auto k = static_cast<unsigned>(fd);
-        if (k > from && ::close_range(from, k - 1, 0) != 0) return errno;
-        from = k + 1;
-    }
-    return ::close_range(from, ~0U, 0) != 0 ? errno : 0;
-}
-
-int step_runtime_api_connection(const ChildPlan& p, const char**) noexcept {
-    // Kept across the runtime's exec, at the number FUNCD_RUNTIME_API_FD names.
-    return ::fcntl(p.runtime_api, F_SETFD, 0) != 0 ? errno : 0;
-}
-
-int step_bounding_set(const ChildPlan& p, const char** what) noexcept {
-    return child_drop_bounding_and_ambient(p.last_cap, what);
-}
-
-int step_credentials(const ChildPlan& p, const char** what) noexcept { return child_switch_ids(p.ids, what); }
-
-int step_capabilities(const ChildPlan&, const char**) noexcept { return child_clear_capability_sets(); }
-
-int step_parent_death_signal(const ChildPlan& p, const char**) noexcept {
-    // Set only now: changing the effective uid or gid clears the parent-death signal,
-    // so set earlier it would be gone. The signal follows the thread that called clone.
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return errno;
-    // If the parent died before the line above, nothing will signal us. getppid() can't
-    // tell (the parent is outside our PID namespace: it reads 0); its end of the
-    // socketpair can.
-    return child_parent_alive(p.sync) ? 0 : ECANCELED;
-}
-
-int step_no_new_privs(const ChildPlan&, const char**) noexcept {
-    // No setuid bit or file capability can give anything back after exec; seccomp
-    // filters also require it from an unprivileged process.
-    return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ? errno : 0;
-}
-
-int step_signals(const ChildPlan&, const char**) noexcept {
-    // The mask and ignored dispositions survive execve; a runtime must start with the
-    // defaults, not with whatever the daemon blocks or ignores (SIGPIPE).
-    sigset_t none;
-    sigemptyset(&none);
-    if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) return errno;
-    struct sigaction dfl{};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        ::sigaction(sig, &dfl, nullptr);  // EINVAL for libc-internal signals: nothing to reset
-    }
-    return 0;
-}
-
-int step_seccomp(const ChildPlan& p, const char**) noexcept { return install_seccomp(*p.seccomp); }
-
-// PID 1 of the namespace is funcd-init, not this clone of the daemon: a clone that lived
-// on would keep the daemon's memory (the API token, every function's environment), its
-// command line and environment, readable by the worker wherever the host lets a process
-// read another of its uid (fs.suid_dumpable), and private copies of the daemon's pages.
-// funcd-init starts the runtime, reaps everything, and passes the runtime's wait status
-// on (sandbox_init.hpp). Why PID 1 is not the runtime itself: a runtime as PID 1 would
-// never reap the orphans its children leave (zombies count against pids.max), and the
-// kernel drops every signal a namespace's init sends itself without a handler (a
-// runtime's own kill(getpid(), SIGKILL) would do nothing).
-//
-// The sync socket and the exit status pipe are handed over open; funcd-init reports a
-// failed start of the runtime on the former, whose end-of-file then means the runtime
-// was exec'd, as before. execveat on a descriptor: the new root has no funcd-init, and
-// the descriptor (close-on-exec) is gone once the exec succeeded.
-int step_init(const ChildPlan& p, const char** what) noexcept {
-    *what = kSandboxInitName;
-    if (::fcntl(p.sync, F_SETFD, 0) != 0 || ::fcntl(p.exit_status, F_SETFD, 0) != 0) return errno;
-    ::syscall(SYS_execveat, p.init, "", p.argv.data(), p.envp.data(), AT_EMPTY_PATH);
-    const int err = errno;
-    ::fcntl(p.sync, F_SETFD, FD_CLOEXEC);
-    return err;
-}
-
-// The containment steps, in the order they run. Each can fail; the first failure ends
-// the child and reaches the parent as "<name>[ <what>]: errno N". Order matters where
-// the kernel makes it matter:
-// - credentials before the mounts: the child starts as the host's uid, which is not
-//   mapped in its namespace, and the kernel refuses to create files (EOVERFLOW) for an
-//   owner it cannot represent in the filesystem's namespace -- the root included.
-//   Switching keeps the namespace's capabilities: the kernel only strips them when
-//   leaving the namespace's uid 0, which is not mapped here. Only what must be done as
-//   the host's uid comes earlier: opening the bind sources, and creating the writable
-//   tmpfs mounts (owned by that uid, they print no owner in mountinfo; their root is 1777);
-// - the parent-death signal after the switch, which clears it;
-// - mounts while capabilities last; /proc before the old root is detached;
-// - the bounding set before the capability sets (it needs CAP_SETPCAP), no_new_privs
-//   before seccomp, seccomp last, so none of the setup has to pass the filter.
-constexpr ChildStep kChildSteps[] = {
-    {"daemon descriptors", step_daemon_descriptors},
-    {"sync", step_sync},
-    {"bind sources", step_bind_sources},
-    {"detached tmpfs", step_detached_tmpfs},
-    {"credentials", step_credentials},
-    {"parent death signal", step_parent_death_signal},
-    {"session", step_session},
-    {"hostname", step_hostname},
-    {"mounts", step_mounts},
-    {"loopback", step_loopback},
-    {"runtime api listener", step_runtime_api},
-    {"rlimits", step_rlimits},
-    {"working directory", step_working_directory},
-    {"stdio", step_stdio},
-    {"telemetry descriptor", step_telemetry},
-    {"runtime api connection", step_runtime_api_connection},
-    {"close descriptors", step_close_descriptors},
-    {"capability bounding set", step_bounding_set},
-    {"capabilities", step_capabilities},
-    {"no_new_privs", step_no_new_privs},
-    {"signals", step_signals},
-    {"seccomp", step_seccomp},
-    {"init", step_init},
-};
-
-[[noreturn]] void run_child(const ChildPlan& plan) noexcept {
-    for (const ChildStep& step : kChildSteps) {
-        const char* what = nullptr;
-        if (int err = step.run(plan, &what); err != 0) {
-            child_report_failure(plan.sync, step.name, what, err);
-            ::_exit(kChildStepFailed);
-        }
-    }
-    ::_exit(kChildStepFailed);  // not reached: the last step never returns on success
 }
 
 // ---------------------------------------------------------------------------------------
@@ -541,6 +250,16 @@ NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<Cgr
     }
     init_ = off_telemetry_fd(load_init(init), "funcd-init");
     spdlog::debug("sandbox: PID 1 of every sandbox is {}", init.string());
+    if (options_.runtime_templates && !options_.runtime_dir.empty()) {
+        const fs::path module =
+            options_.template_module.empty() ? init.parent_path() / kTemplateModuleName : options_.template_module;
+        if (::access(module.c_str(), R_OK) == 0) {
+            templates_ = std::make_unique<RuntimeTemplates>(TemplateFiles{module, options_.runtime_dir}, seccomp_,
+                                                            init_.get(), cgroups_.get());
+        } else {
+            spdlog::warn("sandbox: runtime templates off: {} not found", module.string());
+        }
+    }
     if (!cgroups_)
         unenforced_.push_back("no writable cgroup hierarchy: memory_mb, the pids limit and CPU weight are not enforced");
     if (!privileged_)
@@ -550,6 +269,18 @@ NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<Cgr
 }
 
 NamespaceLauncher::~NamespaceLauncher() = default;
+
+void NamespaceLauncher::hold_template(const TemplateKey& key) {
+    if (templates_) templates_->hold(key);
+}
+
+void NamespaceLauncher::release_template(const TemplateKey& key) {
+    if (templates_) templates_->release(key);
+}
+
+std::vector<std::pair<std::string, pid_t>> NamespaceLauncher::templates() const {
+    return templates_ ? templates_->list() : std::vector<std::pair<std::string, pid_t>>{};
+}
 
 SandboxPaths NamespaceLauncher::paths_for(const std::filesystem::path&, const std::filesystem::path&,
                                           const std::filesystem::path&) const {
@@ -693,13 +424,12 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
                 runtime_slot.get(), api_theirs.get(), init_.get(), tmp_slot.get(), shm_slot.get()};
     for (const auto& slot : bind_slots) plan.own.push_back(slot.get());
     std::sort(plan.own.begin(), plan.own.end());
-    const std::string code_dir = spec.code_dir.string(), runtime_dir = spec.runtime_dir.string();
-    plan.code_dir = code_dir.c_str();
-    plan.runtime_dir = runtime_dir.c_str();
+    plan.code_dir = spec.code_dir.string();
+    plan.runtime_dir = spec.runtime_dir.string();
     plan.code_slot = code_slot.get();
     plan.runtime_slot = runtime_slot.get();
     for (std::size_t i = 0; i < bind_slots.size(); ++i) {
-        plan.bind_dirs.push_back(bind_dirs[i].c_str());
+        plan.bind_dirs.push_back(bind_dirs[i]);
         plan.bind_slots.push_back(bind_slots[i].get());
     }
     RootSpec root{root_mount_point_, spec.code_dir, spec.runtime_dir, code_slot.get(), runtime_slot.get(),
@@ -730,43 +460,82 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     plan.envp.push_back(nullptr);
     const auto prepared = Clock::now();
 
-    // The child is born in its cgroup where the kernel allows it: moving a process later
-    // waits for an RCU grace period (the kernel's threadgroup lock), milliseconds on an
-    // idle host and the largest part of a cold start. On v2 clone3 takes a cgroup
-    // directory fd (CLONE_INTO_CGROUP); on v1 this thread steps into the cgroup for the
-    // clone and out again (enter_calling_thread), which the kernel does without that lock.
-    std::unique_ptr<CgroupThreadStay> stay;
-    if (cgroup && cgroup->clone_into_fd() < 0) stay = cgroup->enter_calling_thread();
-
-    // A raw clone, not fork(): fork cannot create namespaces, and unshare(CLONE_NEWUSER)
-    // refuses a multi-threaded caller. With a null stack the child continues on a copy
-    // of this stack, like after fork -- but without glibc's fork handlers, so it must
-    // not touch anything libc-internal (malloc, stdio, locks) before exec. Another thread
-    // may hold any of those locks right now.
-    std::uint64_t flags = kNamespaceFlags | CLONE_PIDFD;
-    if (!spec.host_network) flags |= CLONE_NEWNET;
-    int pidfd_raw = -1;
+    // From a template when the spec names one that can be had (runtime_template.hpp);
+    // otherwise, and whenever the template fails, the daemon clones the child itself.
     long ret = -1;
+    int pidfd_raw = -1;
     bool placed = false;  // already in its cgroup
+    bool forked = false;  // by a template
+    std::unique_ptr<CgroupThreadStay> stay;
     const auto cloning = Clock::now();
-    if (cgroup && cgroup->clone_into_fd() >= 0) {
-        clone_args args{};
-        args.flags = flags | CLONE_INTO_CGROUP;
-        args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd_raw);
-        args.exit_signal = SIGCHLD;
-        args.cgroup = static_cast<std::uint64_t>(cgroup->clone_into_fd());
-        ret = ::syscall(SYS_clone3, &args, sizeof args);
-        if (ret == 0) run_child(plan);
-        if (ret > 0) placed = true;
-        // Older kernels (ENOSYS, E2BIG) and seccomp profiles that hide clone3: fall back.
-        if (ret < 0 && errno != ENOSYS && errno != E2BIG && errno != EPERM)
-            throw_syscall_error("sandbox", errno, "clone3 (namespaces for " + spec.function_name + ")");
+    if (spec.from_template && templates_) {
+        std::string why;
+        if (auto from = templates_->get(*spec.from_template, &why)) {
+            plan.finish = ChildFinish::fork_runtime;
+            // The sync socket first: the template reports a failure to place the others on it.
+            const PlacedFd fds[] = {{child_end.get(), child_end.get()},         {dev_null.get(), dev_null.get()},
+                                    {out_write.get(), out_write.get()},         {telemetry_write.get(), telemetry_write.get()},
+                                    {status_write.get(), status_write.get()},   {api_theirs.get(), api_theirs.get()}};
+            try {
+                const TemplateFork f = from->fork_sandbox(plan, fds, cgroup.get());
+                pidfd_raw = static_cast<int>(::syscall(SYS_pidfd_open, f.pid, 0));
+                if (pidfd_raw < 0) {
+                    const int err = errno;
+                    ::kill(f.pid, SIGKILL);  // our child, not yet reaped: the pid is still its own
+                    ::waitpid(f.pid, nullptr, 0);
+                    throw_syscall_error("sandbox", err, "pidfd_open of a template's clone");
+                }
+                ret = f.pid;
+                placed = f.in_cgroup;
+                forked = true;
+            } catch (const std::exception& e) {
+                spdlog::warn("sandbox: {} starts without its template: {}", spec.function_name, e.what());
+                plan.finish = ChildFinish::exec_init;
+            }
+        } else {
+            spdlog::debug("sandbox: {} starts without a template: {}", spec.function_name, why);
+        }
     }
-    if (ret < 0) {
-        ret = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, &pidfd_raw, nullptr, 0);
-        if (ret == 0) run_child(plan);
-        if (ret < 0) throw_syscall_error("sandbox", errno, "clone (namespaces for " + spec.function_name + ")");
-        placed = stay != nullptr;
+    if (!forked) {
+        // The child is born in its cgroup where the kernel allows it: moving a process later
+        // waits for an RCU grace period (the kernel's threadgroup lock), milliseconds on an
+        // idle host and the largest part of a cold start. On v2 clone3 takes a cgroup
+        // directory fd (CLONE_INTO_CGROUP); on v1 this thread steps into the cgroup for the
+        // clone and out again (enter_calling_thread), which the kernel does without that lock.
+        if (cgroup && cgroup->clone_into_fd() < 0) stay = cgroup->enter_calling_thread();
+
+        // A raw clone, not fork(): fork cannot create namespaces, and unshare(CLONE_NEWUSER)
+        // refuses a multi-threaded caller. With a null stack the child continues on a copy
+        // of this stack, like after fork -- but without glibc's fork handlers, so it must
+        // not touch anything libc-internal (malloc, stdio, locks) before exec. Another thread
+        // may hold any of those locks right now.
+        std::uint64_t flags = kNamespaceFlags | CLONE_PIDFD;
+        if (!spec.host_network) flags |= CLONE_NEWNET;
+        if (cgroup && cgroup->clone_into_fd() >= 0) {
+            clone_args args{};
+            args.flags = flags | CLONE_INTO_CGROUP;
+            args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd_raw);
+            args.exit_signal = SIGCHLD;
+            args.cgroup = static_cast<std::uint64_t>(cgroup->clone_into_fd());
+            ret = ::syscall(SYS_clone3, &args, sizeof args);
+            if (ret == 0) {
+                run_sandbox_child(plan);  // exec_init: returns only by exiting
+                ::_exit(kSandboxStartFailed);
+            }
+            if (ret > 0) placed = true;
+            // Older kernels (ENOSYS, E2BIG) and seccomp profiles that hide clone3: fall back.
+            if (ret < 0 && errno != ENOSYS && errno != E2BIG && errno != EPERM)
+                throw_syscall_error("sandbox", errno, "clone3 (namespaces for " + spec.function_name + ")");
+        }
+        if (ret < 0) {
+            ret = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, &pidfd_raw, nullptr, 0);
+            if (ret == 0) {
+                run_sandbox_child(plan);  // exec_init: returns only by exiting
+                ::_exit(kSandboxStartFailed);
+            }
+            if (ret < 0) throw_syscall_error("sandbox", errno, "clone (namespaces for " + spec.function_name + ")");
+            placed = stay != nullptr;
+        }
     }
     const auto cloned = Clock::now();
     const bool moved = cgroup && !placed;
@@ -795,6 +564,12 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     }
     const auto placed_at = Clock::now();
     if (int err = parent_send_go(parent_end.get())) fail(err, "sandbox step 'sync' (send go)");
+    // A runtime forked from a template gets its environment only now, from us: the
+    // template never holds a function's variables.
+    if (forked) {
+        if (int err = send_template_message(parent_end.get(), encode_environment(plan.env), {}))
+            fail(err, "sandbox: sending the environment");
+    }
 
     for (;;) {
         auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);

@@ -15,7 +15,8 @@ constexpr rlim_t kMaxProcesses = 1024;
 // A crashing runtime must not write a core file into its /tmp (or anywhere).
 constexpr rlim_t kNoCoreDumps = 0;
 
-void add(RlimitPlan& plan, int resource, rlim_t wanted, const char* name) {
+void add(RlimitPlan& plan, int resource, rlim_t wanted) {
+    const char* name = rlimit_name(resource);
     // Only lowering is possible: raising a hard limit needs CAP_SYS_RESOURCE in the
     // initial user namespace, which the child never has. So never ask for more than
     // the daemon's own hard limit, or setrlimit fails with EPERM.
@@ -31,15 +32,25 @@ void add(RlimitPlan& plan, int resource, rlim_t wanted, const char* name) {
 
 }  // namespace
 
+const char* rlimit_name(int resource) noexcept {
+    switch (resource) {
+        case RLIMIT_CORE: return "RLIMIT_CORE";
+        case RLIMIT_NOFILE: return "RLIMIT_NOFILE";
+        case RLIMIT_FSIZE: return "RLIMIT_FSIZE";
+        case RLIMIT_NPROC: return "RLIMIT_NPROC";
+        default: return "rlimit";
+    }
+}
+
 RlimitPlan plan_rlimits(int ephemeral_storage_mb, bool per_worker_uid) {
     RlimitPlan plan;
-    add(plan, RLIMIT_CORE, kNoCoreDumps, "RLIMIT_CORE");
-    add(plan, RLIMIT_NOFILE, kMaxOpenFiles, "RLIMIT_NOFILE");
+    add(plan, RLIMIT_CORE, kNoCoreDumps);
+    add(plan, RLIMIT_NOFILE, kMaxOpenFiles);
     // No single file can outgrow the worker's /tmp.
-    add(plan, RLIMIT_FSIZE, static_cast<rlim_t>(std::max(ephemeral_storage_mb, 1)) << 20, "RLIMIT_FSIZE");
+    add(plan, RLIMIT_FSIZE, static_cast<rlim_t>(std::max(ephemeral_storage_mb, 1)) << 20);
     // RLIMIT_NPROC counts every process of the real uid: with a shared uid (the daemon's
     // own) it would count the daemon's other workers and the daemon itself.
-    if (per_worker_uid) add(plan, RLIMIT_NPROC, kMaxProcesses, "RLIMIT_NPROC");
+    if (per_worker_uid) add(plan, RLIMIT_NPROC, kMaxProcesses);
     return plan;
 }
 

@@ -137,7 +137,8 @@ def check_contents(deb):
     listing = run(["dpkg-deb", "-c", deb])
     paths = {line.split()[-1].lstrip(".") for line in listing.splitlines() if line.strip()}
     paths = {p[:-1] if p.endswith("/") and len(p) > 1 else p for p in paths}
-    for want in ["/usr/bin/funcd", "/usr/libexec/funcd/funcd-init", "/usr/share/funcd/runtime/python/bootstrap.py",
+    for want in ["/usr/bin/funcd", "/usr/libexec/funcd/funcd-init", "/usr/libexec/funcd/funcd-template.so",
+                 "/usr/share/funcd/runtime/python/bootstrap.py", "/usr/share/funcd/runtime/python/funcd_template.py",
                  "/usr/share/funcd/runtime/python/funcd_runtime.py", "/usr/share/funcd/runtime/nodejs/bootstrap.js",
                  "/usr/lib/systemd/system/funcd.service", "/etc/default/funcd", "/usr/share/doc/funcd/README.md",
                  "/usr/share/doc/funcd/operations.md", "/usr/share/doc/funcd/copyright"]:
@@ -369,7 +370,8 @@ def check_cmake_install(build_dir, scratch):
     subprocess.run(["cmake", "--install", build_dir, "--prefix", "/opt/funcd"], env=env, check=True,
                    capture_output=True, text=True)
     base = os.path.join(dest, "opt/funcd")
-    for rel in ["bin/funcd", "libexec/funcd/funcd-init", "share/funcd/runtime/python/bootstrap.py",
+    for rel in ["bin/funcd", "libexec/funcd/funcd-init", "libexec/funcd/funcd-template.so",
+                "share/funcd/runtime/python/bootstrap.py",
                 "lib/systemd/system/funcd.service", "etc/default/funcd", "share/doc/funcd/operations.md"]:
         check(os.path.exists(os.path.join(base, rel)), f"cmake --install --prefix /opt/funcd puts {rel}")
     keys = parse_unit(os.path.join(base, "lib/systemd/system/funcd.service"))

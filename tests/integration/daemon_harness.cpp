@@ -153,16 +153,32 @@ nlohmann::json python_settings(nlohmann::json extra) {
 
 std::string bootstrap_zip(const std::string& bootstrap) { return make_zip({{"bootstrap", {bootstrap, 0755}}}); }
 
+namespace {
+
+bool is_runtime_template(pid_t pid) {
+    return read_proc_file(pid, "cmdline").find("funcd_template.py") != std::string::npos;
+}
+
+}  // namespace
+
 std::vector<pid_t> children_of(pid_t parent) {
     std::vector<pid_t> out;
     for (pid_t pid : all_pids())
-        if (parent_of(pid) == parent) out.push_back(pid);
+        if (parent_of(pid) == parent && !is_runtime_template(pid)) out.push_back(pid);
+    return out;
+}
+
+std::vector<pid_t> templates_of(pid_t daemon) {
+    std::vector<pid_t> out;
+    for (pid_t pid : all_pids())
+        if (parent_of(pid) == daemon && is_runtime_template(pid)) out.push_back(pid);
     return out;
 }
 
 std::vector<pid_t> descendants_of(pid_t root) {
     std::map<pid_t, pid_t> parents;
-    for (pid_t pid : all_pids()) parents[pid] = parent_of(pid);
+    for (pid_t pid : all_pids())
+        if (!is_runtime_template(pid)) parents[pid] = parent_of(pid);
     std::set<pid_t> found{root};
     bool grew = true;
     while (grew) {

@@ -48,8 +48,10 @@ std::string read_file(const std::filesystem::path& p);
 // The JSON documents a function printed after `marker` on its log lines, in order.
 std::vector<nlohmann::json> logged_json(const class Daemon& d, const std::string& function, const std::string& marker);
 
-// Pids of processes whose parent is `parent`.
+// Pids of processes whose parent is `parent`: a daemon's workers. Its runtime templates
+// (which are its children too, but no workers) are left out; templates_of lists them.
 std::vector<pid_t> children_of(pid_t parent);
+std::vector<pid_t> templates_of(pid_t daemon);
 // The function's log file as it is now.
 std::string function_log(const class Daemon& d, const std::string& function);
 // The function's log once the REPORT line of `request_id` is in it (as it is after 5 s if not).
@@ -82,6 +84,7 @@ private:
 // daemon holds. (Other builds ignore ASAN_OPTIONS.)
 ScopedEnv without_asan_quarantine();
 // Pids of every descendant of `root`.
+// Every process below `root`, runtime templates left out (as by children_of).
 std::vector<pid_t> descendants_of(pid_t root);
 
 class Daemon {

@@ -471,7 +471,8 @@ TEST(Describe, ReportsEveryField) {
     EXPECT_EQ(d["log_format"], "Text");
     EXPECT_TRUE(d["application_log_level"].is_null());
     EXPECT_TRUE(d["system_log_level"].is_null());
-    EXPECT_EQ(d.size(), 25u);
+    EXPECT_EQ(d["preload"], json::array());
+    EXPECT_EQ(d.size(), 26u);
 }
 
 TEST(DeployJson, ConcurrencyAndKeepAliveSettings) {
@@ -603,4 +604,21 @@ TEST_F(CodeForRuntime, ABootstrapMayComeFromTheLayers) {
     expect_api_error([&] { validate_code_for_runtime(c, dir_ / "task"); }, "bootstrap");
     // Lambda's API accepts a zip without one: Runtime.InvalidEntrypoint when it is invoked.
     EXPECT_NO_THROW(validate_code_for_runtime(c, dir_ / "task", {}, CodeCheck::architecture_only));
+}
+
+TEST(DeployJson, PreloadNamesPythonModulesOfAPythonFunction) {
+    const auto req = from_json({{"runtime", "python3"}, {"preload", {"numpy", "PIL.Image", "_x1.y_2"}}});
+    EXPECT_EQ(req.config.preload, (std::vector<std::string>{"numpy", "PIL.Image", "_x1.y_2"}));
+    const auto query = parse_deploy_query("fn", {{"runtime", "python3"}, {"preload", "numpy,PIL.Image"}}, "PK\x03\x04");
+    EXPECT_EQ(query.config.preload, (std::vector<std::string>{"numpy", "PIL.Image"}));
+
+    expect_json_rejected({{"runtime", "nodejs"}, {"preload", {"fs"}}}, "preload is for python3 functions");
+    expect_json_rejected({{"runtime", "python3"}, {"preload", "numpy"}}, "preload must be an array");
+    expect_json_rejected({{"runtime", "python3"}, {"preload", {1}}}, "preload[]");
+    for (const char* bad : {"", "1numpy", "numpy.", ".numpy", "a..b", "os;rm", "a b", "../x", "x-y"})
+        expect_json_rejected({{"runtime", "python3"}, {"preload", {bad}}}, "is not a Python module name");
+    expect_json_rejected({{"runtime", "python3"}, {"preload", {"json", "json"}}}, "named twice");
+    json many = json::array();
+    for (int i = 0; i < 17; ++i) many.push_back("m" + std::to_string(i));
+    expect_json_rejected({{"runtime", "python3"}, {"preload", many}}, "at most 16");
 }

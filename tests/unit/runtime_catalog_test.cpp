@@ -57,4 +57,18 @@ TEST(RuntimeCatalog, VersionHashNamesTheInterpreter) {
 }
 
 }  // namespace
+TEST(RuntimeCatalog, OnlyModulesTheDaemonAllowsMayBePreloaded) {
+    RuntimeCatalog c = with_node("20.1.0");
+    EXPECT_FALSE(c.preload_refusal({}));
+    auto why = c.preload_refusal({"numpy"});
+    ASSERT_TRUE(why);
+    EXPECT_NE(why->find("'numpy'"), std::string::npos) << *why;
+    EXPECT_NE(why->find("--preload-modules"), std::string::npos) << *why;
+    c.allow_preload({"numpy", "PIL.Image"});
+    EXPECT_FALSE(c.preload_refusal({"PIL.Image", "numpy"}));
+    why = c.preload_refusal({"numpy", "PIL"});
+    ASSERT_TRUE(why);
+    EXPECT_NE(why->find("'PIL'"), std::string::npos) << *why;
+}
+
 }  // namespace funcd

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,12 @@ struct DaemonOptions {
     DaemonLogFormat log_format = DaemonLogFormat::text;
     // Workers run sandboxed unless a developer explicitly turns it off.
     bool sandbox = true;
+    // Python workers forked from warm runtime templates (sandbox/runtime_template.hpp)
+    // instead of started; off starts every worker's interpreter afresh.
+    bool runtime_templates = true;
+    // Modules a Python function may preload into a template of its own ("preload"): the
+    // template imports them outside any sandbox, so the operator names them.
+    std::set<std::string, std::less<>> preload_modules;
     // Lambda's default account concurrency quota.
     int max_concurrency = 1000;
     // Sum of memory_mb of live workers; unset = 80% of the host's RAM, leaving the rest

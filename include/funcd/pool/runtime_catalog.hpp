@@ -5,6 +5,7 @@
 // another Python 3 when the host has no 3.12, and every `nodejsNN.x` runs on the host's
 // one Node.js.
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,10 @@ public:
     // newer major version than the host's Node.js, or any when the host has no usable
     // Node.js. An older major version runs on the host's newer Node.js.
     std::optional<std::string> refusal(std::string_view runtime_id) const;
+    // Modules a function may preload into its template (--preload-modules), and why a list
+    // is refused (a message for the deploy's 400), or nullopt.
+    void allow_preload(std::set<std::string, std::less<>> modules) { preloadable_ = std::move(modules); }
+    std::optional<std::string> preload_refusal(const std::vector<std::string>& modules) const;
     // What INIT_START and RuntimeVersionConfig name: "python:3.11.2", "nodejs:20.20.2",
     // "provided:funcd".
     std::string runtime_version(std::string_view runtime_id) const;
@@ -50,6 +55,7 @@ private:
     Interpreter default_python_;
     std::map<std::string, Interpreter, std::less<>> exact_;
     Interpreter node_;
+    std::set<std::string, std::less<>> preloadable_;
 };
 
 }  // namespace funcd

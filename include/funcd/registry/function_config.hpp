@@ -38,6 +38,8 @@ inline constexpr std::uint64_t kMaxUnpackedBytes = 250ull * 1024 * 1024;
 inline constexpr std::size_t kMaxArchiveEntries = 10000;
 inline constexpr std::size_t kMaxPayloadBytes = 6 * 1024 * 1024;  // sync invoke request and response
 inline constexpr std::size_t kMaxDescriptionBytes = 256;
+// Modules a Python function may preload into its own runtime template.
+inline constexpr std::size_t kMaxPreloadModules = 16;
 // funcd's own: how long an idle worker is kept warm.
 inline constexpr int kMinKeepAliveS = 1;
 inline constexpr int kMaxKeepAliveS = 86400;
@@ -162,6 +164,11 @@ struct FunctionConfig {
     std::string architecture = "x86_64";
     // Merged in this order at /opt, later layers over earlier ones.
     std::vector<LayerRef> layers;
+    // python3: modules imported, in this order, into the runtime template its workers are
+    // forked from (sandbox/runtime_template.hpp), so its cold starts find them loaded. Only
+    // modules the daemon allows (--preload-modules): the template imports them outside any
+    // sandbox.
+    std::vector<std::string> preload;
     LoggingConfig logging;
     RecordedSettings recorded;
 

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "funcd/common/unique_fd.hpp"
+
 namespace funcd {
 
 struct CgroupLimits {
@@ -49,6 +51,9 @@ public:
     // the caller then add()s the new process. The stay must end on the same thread
     // before anything kills the cgroup (kill_all would otherwise list the daemon).
     virtual std::unique_ptr<CgroupThreadStay> enter_calling_thread() { return nullptr; }
+    // The same stand-in for another process (a runtime template): the v1 `tasks` files,
+    // open for writing, into which a thread writes "0" to move itself. Empty on v2.
+    virtual std::vector<UniqueFd> open_thread_entries() const { return {}; }
     // The cgroup's directories (one per v1 hierarchy, one for v2), for logs and checks.
     virtual std::vector<std::filesystem::path> directories() const { return {}; }
 };

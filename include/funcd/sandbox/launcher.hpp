@@ -35,6 +35,7 @@
 
 #include "funcd/common/unique_fd.hpp"
 #include "funcd/sandbox/sandbox_init.hpp"
+#include "funcd/sandbox/template_key.hpp"
 
 namespace funcd {
 
@@ -79,6 +80,9 @@ struct WorkerSpec {
     // Run as this host user and group instead of a uid of the daemon's pool: files written
     // to a writable bind then belong to that user (an output directory's owner).
     std::optional<std::pair<uid_t, gid_t>> host_identity;
+    // Fork the runtime from this template where the launcher keeps templates (the
+    // sandbox's do, runtime_template.hpp): argv is then what it stands for, not run.
+    std::optional<TemplateKey> from_template;
 };
 
 // Resources that live as long as one worker (process group, cgroup, ...).
@@ -142,6 +146,10 @@ public:
     // Starts one worker; blocks until its runtime was exec'd. Any thread, concurrently
     // (see the contract above). Throws std::system_error when the worker cannot be started.
     virtual LaunchedWorker launch(const WorkerSpec& spec) = 0;
+    // A pool whose specs name a template holds it while it lives: the launcher may keep
+    // the template until the last hold is released. Any thread.
+    virtual void hold_template(const TemplateKey&) {}
+    virtual void release_template(const TemplateKey&) {}
 };
 
 }  // namespace funcd

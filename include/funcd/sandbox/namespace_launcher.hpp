@@ -26,6 +26,7 @@
 #include "funcd/common/unique_fd.hpp"
 #include "funcd/sandbox/cgroup.hpp"
 #include "funcd/sandbox/launcher.hpp"
+#include "funcd/sandbox/runtime_template.hpp"
 #include "funcd/sandbox/seccomp_policy.hpp"
 
 namespace funcd {
@@ -51,6 +52,12 @@ struct SandboxOptions {
     // The program every sandbox runs as its PID 1 (funcd-init). Empty: the one beside the
     // daemon's binary, else the one this build made (find_sandbox_init).
     std::filesystem::path init_program;
+    // Fork workers whose spec names a template from runtime templates (runtime_template.hpp).
+    bool runtime_templates = true;
+    // The templates' native half. Empty: funcd-template.so beside funcd-init.
+    std::filesystem::path template_module;
+    // funcd's runtimes on the host (the templates' Python code). Empty: no templates.
+    std::filesystem::path runtime_dir;
 };
 
 // Hands out distinct host uids; shared with every worker's resources so a slot is
@@ -66,6 +73,10 @@ public:
     SandboxPaths paths_for(const std::filesystem::path& code_dir, const std::filesystem::path& runtime_dir,
                            const std::filesystem::path& opt_dir) const override;  // /var/task, /var/runtime
     LaunchedWorker launch(const WorkerSpec& spec) override;
+    void hold_template(const TemplateKey& key) override;
+    void release_template(const TemplateKey& key) override;
+    // The live templates (id, pid); empty with templates off.
+    std::vector<std::pair<std::string, pid_t>> templates() const;
 
     // What this host does not let the sandbox enforce (empty when everything is).
     const std::vector<std::string>& unenforced() const { return unenforced_; }
@@ -86,6 +97,7 @@ private:
     // funcd-init, read-only: a sealed in-memory copy, so that /proc/1/exe names no host
     // path and replacing the file on disk does not change what a running daemon starts.
     UniqueFd init_;
+    std::unique_ptr<RuntimeTemplates> templates_;  // null: templates off
 };
 
 }  // namespace funcd

@@ -23,6 +23,9 @@ struct RlimitPlan {
 // (counted per uid, so only meaningful when each worker has its own).
 RlimitPlan plan_rlimits(int ephemeral_storage_mb, bool per_worker_uid);
 
+// The name a plan gives `resource` ("RLIMIT_NOFILE"), for error reports.
+const char* rlimit_name(int resource) noexcept;
+
 // Child: applies the plan. Returns 0 or errno; `what` names the limit that failed.
 int child_apply_rlimits(const RlimitPlan& plan, const char** what) noexcept;
 

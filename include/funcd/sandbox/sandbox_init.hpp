@@ -10,6 +10,9 @@
 //
 // Its command line (all numbers are descriptors it inherited):
 //   funcd-init <sync> <exit-status> <runtime-api|-1> <program> [arguments...]
+//   funcd-init <sync> <exit-status> <runtime-api|-1> --adopt <pid>
+// The second form is for a runtime forked from a template (sandbox_child.hpp): the
+// sandbox's first process forked it, then exec'd funcd-init, whose child it therefore is.
 // <sync> is the child's end of the launcher's socketpair (see sync_channel.hpp): a failed
 // start of the runtime is reported on it as "execve <program>: errno N", and its closing
 // tells the daemon the runtime was exec'd. <exit-status> receives the runtime's wait
@@ -26,6 +29,8 @@ inline constexpr const char* kSandboxInitName = "funcd-init";
 inline constexpr int kSandboxStartFailed = 126;
 // The arguments before the runtime's own argv.
 inline constexpr int kSandboxInitFixedArgs = 4;
+// In place of the runtime's program: the runtime is the child whose pid follows.
+inline constexpr const char* kSandboxInitAdopt = "--adopt";
 // The runtime's telemetry descriptor: the write end of a pipe the daemon reads framed log
 // records from (_LAMBDA_TELEMETRY_LOG_FD, telemetry_frames.hpp), at this number in every
 // worker, sandboxed or not. 4: the first after stdio and the Runtime API connection of an

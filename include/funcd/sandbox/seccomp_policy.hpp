@@ -20,6 +20,13 @@ class SeccompPolicy {
 public:
     // Throws std::runtime_error when libseccomp fails.
     static SeccompPolicy build();
+    // A program built elsewhere: the daemon's, as a runtime template receives it.
+    static SeccompPolicy from_program(std::vector<sock_filter> filter) {
+        SeccompPolicy policy;
+        policy.filter_ = std::move(filter);
+        policy.aim();
+        return policy;
+    }
 
     // program_ points into filter_, so copies and moves must re-aim it at their own vector.
     SeccompPolicy() = default;
@@ -52,6 +59,7 @@ public:
     // The program for prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program()).
     const sock_fprog* program() const { return &program_; }
     std::size_t instructions() const { return filter_.size(); }
+    const std::vector<sock_filter>& filter() const { return filter_; }
 
 private:
     void aim() noexcept {

@@ -55,14 +55,20 @@ int main(int argc, char** argv) {
     if (::fcntl(sync, F_SETFD, FD_CLOEXEC) != 0) fail(sync, "init", "sync socket", errno);
     if (::fcntl(exit_status, F_SETFD, FD_CLOEXEC) != 0) fail(sync, "init", "exit status pipe", errno);
 
-    // posix_spawn (vfork semantics): no copy of this address space, and a failed execve
-    // comes back as its result.
     char** runtime_argv = argv + kSandboxInitFixedArgs;
     pid_t runtime = -1;
-    if (int err = ::posix_spawn(&runtime, runtime_argv[0], nullptr, nullptr, runtime_argv, environ); err != 0)
+    if (std::strcmp(runtime_argv[0], funcd::kSandboxInitAdopt) == 0) {
+        // A template's clone forked the runtime before exec'ing us: it is our child already.
+        if (argc != kSandboxInitFixedArgs + 2 || !parse_fd(runtime_argv[1], &runtime) || runtime <= 1)
+            fail(sync, "init", "adopt: pid", EINVAL);
+    } else if (int err = ::posix_spawn(&runtime, runtime_argv[0], nullptr, nullptr, runtime_argv, environ);
+               err != 0) {
+        // posix_spawn (vfork semantics): no copy of this address space, and a failed execve
+        // comes back as its result.
         fail(sync, "execve", runtime_argv[0], err);
-    // The runtime's exec closed its copy of the sync socket; with ours closed too, the
-    // daemon reads end-of-file, which tells it the exec succeeded.
+    }
+    // The runtime's exec closed its copy of the sync socket (an adopted runtime closes its
+    // own); with ours closed too, the daemon reads end-of-file: the runtime runs.
     ::close(sync);
     // Without our copy, the daemon sees the connection end as soon as the runtime lets go.
     if (runtime_api >= 0) ::close(runtime_api);
