@@ -255,21 +255,29 @@ int fork_runtime(const ChildPlan& p, const char** what) noexcept {
         }
         return 0;
     }
-    // funcd-init <sync> <exit-status> <runtime-api> --adopt <pid>: no allocation here.
+    // Our copy of the sync socket goes now, not at the exec: the daemon's end-of-file then
+    // waits only for the runtime's copy, and the exec below (which tears down this copy of
+    // the template's memory) runs beside the runtime instead of before its answer. An exec
+    // that failed shows as the worker's end (exit status kSandboxStartFailed).
+    ::close(p.sync);
+    // funcd-init -1 <exit-status> <runtime-api> --adopt <pid>: no allocation here.
     char pid_text[16];
     auto [end, ec] = std::to_chars(pid_text, pid_text + sizeof pid_text - 1, runtime);
     *end = '\0';
+    char no_sync[] = "-1";
     char adopt[] = "--adopt";  // kSandboxInitAdopt, writable for execve's argv type
     char* argv[kSandboxInitFixedArgs + 3] = {};
     for (int i = 0; i < kSandboxInitFixedArgs; ++i) argv[i] = const_cast<char*>(p.init_args[i].c_str());
+    argv[1] = no_sync;
     argv[kSandboxInitFixedArgs] = adopt;
     argv[kSandboxInitFixedArgs + 1] = pid_text;
     char* envp[] = {nullptr};
-    *what = kSandboxInitName;
-    const int err = exec_init(p, argv, envp);
-    // The runtime would run on without its init: end it (it is our child, we are PID 1).
+    if (::fcntl(p.exit_status, F_SETFD, 0) == 0)
+        ::syscall(SYS_execveat, p.init, "", argv, envp, AT_EMPTY_PATH);
+    // The runtime would run on without its init: end it (it is our child, we are PID 1),
+    // and with it the sandbox.
     ::kill(runtime, SIGKILL);
-    return err;
+    ::_exit(kChildStepFailed);
 }
 
 int step_init(const ChildPlan& p, const char** what) noexcept {

@@ -10,9 +10,10 @@
 //
 // Its command line (all numbers are descriptors it inherited):
 //   funcd-init <sync> <exit-status> <runtime-api|-1> <program> [arguments...]
-//   funcd-init <sync> <exit-status> <runtime-api|-1> --adopt <pid>
+//   funcd-init -1 <exit-status> <runtime-api|-1> --adopt <pid>
 // The second form is for a runtime forked from a template (sandbox_child.hpp): the
 // sandbox's first process forked it, then exec'd funcd-init, whose child it therefore is.
+// That process closed its sync socket first (the runtime reports on its own copy).
 // <sync> is the child's end of the launcher's socketpair (see sync_channel.hpp): a failed
 // start of the runtime is reported on it as "execve <program>: errno N", and its closing
 // tells the daemon the runtime was exec'd. <exit-status> receives the runtime's wait

@@ -39,8 +39,11 @@ int main(int argc, char** argv) {
     // Only the launcher starts this program, always with this shape; anything else is a
     // bug there, and exiting is all that can be done (the daemon sees the worker end).
     if (argc <= kSandboxInitFixedArgs || !parse_fd(argv[1], &sync) || !parse_fd(argv[2], &exit_status) ||
-        !parse_fd(argv[3], &runtime_api) || sync < 0 || exit_status < 0)
+        !parse_fd(argv[3], &runtime_api) || exit_status < 0)
         return funcd::kSandboxStartFailed;
+    // Only an adopting init has no sync socket: its sandbox's first process closed it.
+    const bool adopting = std::strcmp(argv[kSandboxInitFixedArgs], funcd::kSandboxInitAdopt) == 0;
+    if (sync < 0 && !adopting) return funcd::kSandboxStartFailed;
 
     // First, before the runtime exists: nothing in this sandbox may read this process.
     // Exec made it dumpable again (it runs as the worker's uid), and fs.suid_dumpable
@@ -52,12 +55,12 @@ int main(int argc, char** argv) {
 
     // The launcher cleared close-on-exec on these two for our exec; the runtime must not
     // inherit them. The Runtime API connection is the runtime's, so it keeps that one.
-    if (::fcntl(sync, F_SETFD, FD_CLOEXEC) != 0) fail(sync, "init", "sync socket", errno);
+    if (sync >= 0 && ::fcntl(sync, F_SETFD, FD_CLOEXEC) != 0) fail(sync, "init", "sync socket", errno);
     if (::fcntl(exit_status, F_SETFD, FD_CLOEXEC) != 0) fail(sync, "init", "exit status pipe", errno);
 
     char** runtime_argv = argv + kSandboxInitFixedArgs;
     pid_t runtime = -1;
-    if (std::strcmp(runtime_argv[0], funcd::kSandboxInitAdopt) == 0) {
+    if (adopting) {
         // A template's clone forked the runtime before exec'ing us: it is our child already.
         if (argc != kSandboxInitFixedArgs + 2 || !parse_fd(runtime_argv[1], &runtime) || runtime <= 1)
             fail(sync, "init", "adopt: pid", EINVAL);
@@ -69,7 +72,7 @@ int main(int argc, char** argv) {
     }
     // The runtime's exec closed its copy of the sync socket (an adopted runtime closes its
     // own); with ours closed too, the daemon reads end-of-file: the runtime runs.
-    ::close(sync);
+    if (sync >= 0) ::close(sync);
     // Without our copy, the daemon sees the connection end as soon as the runtime lets go.
     if (runtime_api >= 0) ::close(runtime_api);
     // Likewise the telemetry pipe: the daemon's read end then sees end-of-file with the runtime.
