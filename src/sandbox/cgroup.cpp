@@ -931,9 +931,11 @@ public:
             }
         }
         // The limit of a v1 cgroup covers its children only with use_hierarchy, which every
-        // kernel since 5.11 has always on; older ones take it in a cgroup without children.
+        // kernel since 5.11 has always on (a kernel without the file has nothing else);
+        // older ones take it in a cgroup without children.
         int err = 0;
         auto hierarchical = read_file(memory + "/memory.use_hierarchy", &err);
+        if (!hierarchical && err == ENOENT) hierarchical = "1";
         if (!hierarchical) {
             spdlog::warn("cgroup: cannot fence the workers' memory: reading {}/memory.use_hierarchy failed: {} "
                          "(errno {})",
