@@ -177,6 +177,23 @@ class Daemon:
     def rss_kb(self):
         return procs.status_kb(self.pid, "VmRSS")
 
+    def memory_budget_mb(self):
+        """(used, limit) of the memory budget in MB, from /metrics: what admission counts."""
+        status, _, text = self.request("GET", "/metrics")
+        if status != 200:
+            raise RuntimeError("GET /metrics: %d %s" % (status, text[:300]))
+        found = {}
+        for line in text.decode().splitlines():
+            m = re.match(r'funcd_memory_budget_bytes\{state="(used|limit)"\} ([0-9.e+]+)$', line)
+            if m:
+                found[m.group(1)] = float(m.group(2)) / (1 << 20)
+        return found.get("used"), found.get("limit")
+
+    def memory_admission(self):
+        """The admission the daemon's start-up log names: "observed" or "declared"."""
+        m = re.search(r"memory_admission=(\w+)", self.log_text())
+        return m.group(1) if m else None
+
     def workers(self, table=None):
         """{direct child of the daemon: every process of that worker}."""
         return procs.descendants(self.pid, table)

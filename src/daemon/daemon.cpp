@@ -108,13 +108,24 @@ void raise_descriptor_limit() {
         spdlog::debug("rlimit: RLIMIT_NOFILE {} -> {}", before, rl.rlim_cur);
 }
 
-// The sandbox unless explicitly turned off; never silently unsandboxed.
-std::unique_ptr<SandboxLauncher> make_launcher(const DaemonOptions& opts, const std::filesystem::path& runtime_dir) {
+struct SandboxChoice {
+    std::unique_ptr<SandboxLauncher> launcher;
+    // How the memory budget charges workers: by what they use only when their common
+    // cgroup holds them to the budget (see MemoryBudget).
+    MemoryAdmission admission = MemoryAdmission::declared;
+};
+
+// The sandbox unless explicitly turned off; never silently unsandboxed. Its workers'
+// cgroups get a common memory limit of `budget_mb` (the fence) where that can be set.
+SandboxChoice make_launcher(const DaemonOptions& opts, const std::filesystem::path& runtime_dir,
+                            std::int64_t budget_mb) {
     const bool sandbox = opts.sandbox;
     if (!sandbox) {
         spdlog::warn("sandbox: OFF (--sandbox off). Functions run as plain processes with the daemon's user, "
                      "its files and its network. Use this for development only, never with untrusted code.");
-        return std::make_unique<ProcessLauncher>();
+        spdlog::info("memory admission: declared (no cgroups without the sandbox): each worker is charged its "
+                     "function's memory_mb");
+        return {std::make_unique<ProcessLauncher>(), MemoryAdmission::declared};
     }
     std::string why;
     if (!NamespaceLauncher::supported(&why))
@@ -127,6 +138,17 @@ std::unique_ptr<SandboxLauncher> make_launcher(const DaemonOptions& opts, const 
     if (cgroups)
         if (const std::size_t n = cgroups->remove_dead_daemons_cgroups())
             spdlog::info("cgroup: removed {} worker cgroups left by daemons that are gone", n);
+    MemoryAdmission admission = MemoryAdmission::declared;
+    if (!cgroups) {
+        spdlog::warn("memory admission: declared: without cgroups the workers' memory cannot be fenced, so each "
+                     "worker is charged its function's memory_mb");
+    } else if (cgroups->fence_memory(static_cast<std::uint64_t>(budget_mb) << 20)) {
+        admission = MemoryAdmission::observed;
+    } else {
+        spdlog::warn("memory admission: declared: the workers' common cgroup cannot be limited to the memory budget "
+                     "({} MB; the warning above says why), so each worker is charged its function's memory_mb",
+                     budget_mb);
+    }
     const std::string cgroup_text = cgroups ? cgroups->describe() : std::string("no cgroups");
     auto seccomp = SeccompPolicy::build();
     const std::size_t filter_size = seccomp.instructions();
@@ -143,7 +165,7 @@ std::unique_ptr<SandboxLauncher> make_launcher(const DaemonOptions& opts, const 
         for (const auto& item : launcher->unenforced()) list += "\n  - " + item;
         spdlog::warn("sandbox: this host does not let funcd enforce:{}", list);
     }
-    return launcher;
+    return {std::move(launcher), admission};
 }
 
 // --runtime-dir, else the installed runtimes beside the binary, else the checkout's.
@@ -238,9 +260,11 @@ int run_daemon(const DaemonOptions& options) {
     Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency, env_cipher);
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal", {opts.limits.metering, opts.usage_retention});
     LogDirectory logs(io, data_dir / "logs", opts.limits.output, opts.limits.logs);
-    std::unique_ptr<SandboxLauncher> launcher = make_launcher(opts, runtime_dir_for(opts));
+    const std::int64_t memory_budget_mb = opts.memory_budget_mb.value_or(default_memory_budget_mb());
+    SandboxChoice sandboxing = make_launcher(opts, runtime_dir_for(opts), memory_budget_mb);
+    std::unique_ptr<SandboxLauncher> launcher = std::move(sandboxing.launcher);
     boost::asio::thread_pool launch_threads(kLaunchThreads);
-    MemoryBudget memory(opts.memory_budget_mb.value_or(default_memory_budget_mb()));
+    MemoryBudget memory(memory_budget_mb, sandboxing.admission);
     // What /metrics counts; with --metrics off nothing is handed out and nothing counts.
     observe::Metrics metrics;
     observe::Metrics* const counting = opts.metrics ? &metrics : nullptr;
@@ -260,9 +284,10 @@ int run_daemon(const DaemonOptions& options) {
                           counting ? &counting->functions : nullptr);
     env.on_worker_available = [&dispatcher] { dispatcher.capacity_freed(); };
     memory.on_release([&dispatcher] { dispatcher.capacity_freed(); });
-    spdlog::info("limits: max_concurrency={} memory_budget_mb={} queue_wait_ms={} metering={} metrics={}",
-                 opts.max_concurrency, memory.limit_mb(), opts.queue_wait.count(), opts.metering ? "on" : "off",
-                 opts.metrics ? "on" : "off");
+    spdlog::info("limits: max_concurrency={} memory_budget_mb={} memory_admission={} queue_wait_ms={} metering={} "
+                 "metrics={}",
+                 opts.max_concurrency, memory.limit_mb(), to_string(memory.admission()), opts.queue_wait.count(),
+                 opts.metering ? "on" : "off", opts.metrics ? "on" : "off");
     if (!opts.metering) spdlog::warn("metering: OFF (--metering off); invocations leave no usage records");
     EventStore event_store(data_dir / "funcd.db");
     AsyncInvoker async(io, blocking, event_store, dispatcher, registry,

@@ -134,7 +134,10 @@ std::string serve_usage() {
   --preload-modules M1,M2,...        Python modules a function may preload into a template of its
                                      own (its "preload" setting; default none)
   --max-concurrency N                invocations running at once, all functions (default 1000)
-  --memory-budget-mb N               sum of memory_mb of live workers (default 80% of RAM)
+  --memory-budget-mb N               memory admitted workers may take (default 80% of RAM): each is
+                                     charged what it really uses (peak + 8 MB, at most memory_mb)
+                                     and their common cgroup is limited to N MB; without cgroups
+                                     (--sandbox off, not root) each is charged its full memory_mb
   --queue-wait-ms N                  how long an invocation over a limit waits before 429 (default 100; 0 = none)
   --metering on|off                  usage records (default on; off is for measuring its cost)
   --metrics on|off                   counts for GET /metrics (default on; off is for measuring their cost)

@@ -231,9 +231,9 @@ std::string Dispatcher::throttle_message(const FunctionConfig& c, Limit limit) c
                                options_.max_concurrency, reserved_total_);
         case Limit::storage: return metering_refusal().value_or("usage records cannot be made durable");
         default:
-            return fmt::format("Rate Exceeded: the memory budget has no room for another {} MB worker of '{}' "
-                               "(--memory-budget-mb; busy workers hold it)",
-                               c.memory_mb, c.name);
+            return fmt::format("Rate Exceeded: the memory budget has no room for another worker of '{}' "
+                               "(memory_mb {}; --memory-budget-mb; busy workers hold it)",
+                               c.name, c.memory_mb);
     }
 }
 

@@ -223,8 +223,17 @@ void Worker::on_next(std::shared_ptr<NextWaiter> waiter) {
         deliver();
     } else if (state_ == State::starting) {
         state_ = State::idle;
+        // Started ahead of demand (provisioned, pre-warmed): what its init took is what
+        // the pool charges it until its first invocation.
+        read_memory_peak();
         owner_.worker_available(*this);
     }
+}
+
+std::optional<std::uint64_t> Worker::read_memory_peak() {
+    if (!resources_) return memory_peak_;
+    if (auto peak = resources_->peak_memory_bytes()) memory_peak_ = peak;
+    return memory_peak_;
 }
 
 std::optional<RuntimeReply> Worker::check_request_id(std::string_view request_id) const {
@@ -398,7 +407,7 @@ void Worker::complete(Outcome outcome, std::string body, std::string error_type,
         report_init_ = false;
         r.init_duration_us = micros((initialised_at_ ? *initialised_at_ : now) - launched_at_);
     }
-    r.max_memory_used_bytes = resources_ ? resources_->peak_memory_bytes().value_or(0) : 0;
+    r.max_memory_used_bytes = read_memory_peak().value_or(0);
 
     const bool keeps_running = (outcome == Outcome::success || outcome == Outcome::function_error) && !killed_;
     if (keeps_running) {

@@ -21,7 +21,11 @@ void erase_worker(std::vector<std::shared_ptr<Worker>>& v, const Worker& w) {
 }  // namespace
 
 WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(WorkerPool&)> on_drained)
-    : env_(env), fn_(std::move(fn)), on_drained_(std::move(on_drained)), log_(env.logs.open(fn_->config.name)) {
+    : env_(env),
+      fn_(std::move(fn)),
+      on_drained_(std::move(on_drained)),
+      log_(env.logs.open(fn_->config.name)),
+      estimate_(fn_->config.memory_mb, kInitialWorkerEstimateMb) {
     spec_ = std::make_shared<const WorkerSpec>(make_spec(false));
     provisioned_spec_ = std::make_shared<const WorkerSpec>(make_spec(true));
     if (spec_->from_template) env_.launcher.hold_template(*spec_->from_template);
@@ -133,19 +137,47 @@ WorkerSpec WorkerPool::make_spec(bool provisioned) const {
     return spec;
 }
 
-bool WorkerPool::charge() { return !env_.memory || env_.memory->try_charge(fn_->config.memory_mb, this); }
-
-void WorkerPool::discharge(const Worker& w) {
-    if (charged_.erase(&w) && env_.memory) env_.memory->release(fn_->config.memory_mb);
+std::optional<std::int64_t> WorkerPool::charge() {
+    if (!env_.memory) return 0;
+    const std::int64_t mb = env_.memory->new_worker_mb(estimate_);
+    if (!env_.memory->try_charge(mb, this)) return std::nullopt;
+    return mb;
 }
 
-std::shared_ptr<Worker> WorkerPool::cold_start(bool provisioned, bool report_init) {
+std::int64_t WorkerPool::discharge(const Worker& w) {
+    auto it = charged_.find(&w);
+    if (it == charged_.end()) return 0;
+    const std::int64_t mb = it->second;
+    charged_.erase(it);
+    if (env_.memory) env_.memory->release(mb);
+    return mb;
+}
+
+void WorkerPool::refresh_charge(const Worker& w) {
+    const auto peak = w.memory_peak();
+    if (peak) estimate_.observe(*peak);
+    auto it = charged_.find(&w);
+    if (it == charged_.end() || !env_.memory) return;
+    const auto mb = env_.memory->live_worker_mb(estimate_, peak);
+    if (!mb || *mb == it->second) return;
+    const std::int64_t was = it->second;
+    it->second = *mb;
+    env_.memory->recharge(was, *mb, this);
+}
+
+std::int64_t WorkerPool::charged_mb() const {
+    std::int64_t sum = 0;
+    for (const auto& [w, mb] : charged_) sum += mb;
+    return sum;
+}
+
+std::shared_ptr<Worker> WorkerPool::cold_start(bool provisioned, bool report_init, std::int64_t charged_mb) {
     WorkerSettings settings = settings_;
     settings.provisioned = provisioned;
     settings.report_init = report_init;
     auto w = Worker::create(env_.io, *this, fn_, log_, settings);
     workers_.push_back(w);
-    charged_.insert(w.get());
+    charged_.emplace(w.get(), charged_mb);
     auto spec = provisioned ? provisioned_spec_ : spec_;
     if (!env_.launch_threads) {
         try {
@@ -217,10 +249,11 @@ WorkerPool::Submit WorkerPool::place(InvocationPtr& inv) {
         w->assign(std::move(inv));
         return Submit::started;
     }
-    if (!charge()) return Submit::no_memory;
+    const auto charged = charge();
+    if (!charged) return Submit::no_memory;
     std::shared_ptr<Worker> w;
     try {
-        w = cold_start(false, true);
+        w = cold_start(false, true, *charged);
     } catch (const std::exception& e) {
         spdlog::error("pool: cannot start a worker for function={} version={}: {}", fn_->config.name, fn_->version,
                       e.what());
@@ -238,6 +271,8 @@ void WorkerPool::worker_available(Worker& w) {
     }
     auto it = std::find_if(workers_.begin(), workers_.end(), [&](const auto& p) { return p.get() == &w; });
     if (it == workers_.end()) return;
+    // Its init ended or an invocation did: charged from now on by what it was seen to use.
+    refresh_charge(w);
     const std::size_t was_starting = std::erase_if(starting_, [&](const auto& p) { return p.get() == &w; });
     (w.provisioned() ? idle_provisioned_ : idle_).push_back(*it);
     // A worker started ahead of demand just finished its init; it ran nothing.
@@ -268,6 +303,9 @@ void WorkerPool::worker_exited(Worker& w) {
     erase_worker(idle_, w);
     erase_worker(idle_provisioned_, w);
     erase_worker(starting_, w);
+    // What it was last seen to use still tells what the function's next workers may need
+    // (a worker killed at its memory limit most of all).
+    if (const auto peak = w.memory_peak()) estimate_.observe(*peak);
     discharge(w);
     auto it = std::find_if(workers_.begin(), workers_.end(), [&](const auto& p) { return p.get() == &w; });
     if (it == workers_.end()) return;
@@ -335,7 +373,8 @@ void WorkerPool::ensure_provisioned() {
         return;
     }
     for (std::size_t n = live.size(); n < target; ++n) {
-        if (!charge()) {
+        const auto charged = charge();
+        if (!charged) {
             if (!warned_provisioned_)
                 spdlog::warn("pool: function={} has {} of {} provisioned workers: the memory budget ({} of {} MB "
                              "used) has no room; retrying",
@@ -344,7 +383,7 @@ void WorkerPool::ensure_provisioned() {
             return;
         }
         try {
-            starting_.push_back(cold_start(true, false));
+            starting_.push_back(cold_start(true, false, *charged));
         } catch (const std::exception& e) {
             spdlog::error("pool: cannot start a provisioned worker for function={}: {}", fn_->config.name, e.what());
             return;
@@ -368,9 +407,10 @@ void WorkerPool::tick(Clock::time_point now) {
     reap_idle(now);
     if (prewarm_at_ && now >= *prewarm_at_) {
         prewarm_at_.reset();
-        if (idle_.empty() && starting_.empty() && charge()) {
+        std::optional<std::int64_t> charged;
+        if (idle_.empty() && starting_.empty() && (charged = charge())) {
             try {
-                starting_.push_back(cold_start(false, false));
+                starting_.push_back(cold_start(false, false, *charged));
                 spdlog::debug("pool: function={} pre-warmed a worker", fn_->config.name);
             } catch (const std::exception& e) {
                 spdlog::error("pool: cannot pre-warm a worker for function={}: {}", fn_->config.name, e.what());
@@ -400,8 +440,10 @@ std::int64_t WorkerPool::evict_oldest_idle() {
     if (idle_.empty()) return 0;
     auto w = idle_.front();
     spdlog::debug("pool: evicting an idle worker of function={} to make room in the memory budget", fn_->config.name);
+    const auto it = charged_.find(w.get());
+    const std::int64_t released = it == charged_.end() ? 0 : it->second;
     end_idle(w);
-    return fn_->config.memory_mb;
+    return released;
 }
 
 void WorkerPool::kill_all() {

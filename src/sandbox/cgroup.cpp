@@ -42,6 +42,9 @@ constexpr int kKillRounds = 100;
 constexpr int kRmdirAttempts = 100;
 constexpr auto kRetryPause = std::chrono::milliseconds(1);
 
+// A daemon's own cgroup, when it fences its workers' memory: this and its pid.
+constexpr std::string_view kDaemonCgroupPrefix = "daemon-";
+
 // Only the daemon (root) writes to worker cgroups; anyone may read their statistics.
 constexpr mode_t kDirMode = 0755;
 
@@ -249,17 +252,61 @@ std::vector<Mount> cgroup_mounts() {
 // its leftovers wait for a later start rather than risk another daemon's workers).
 bool pid_gone(pid_t pid) { return pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH; }
 
-// The worker cgroups under `parent` whose daemon is gone.
-std::vector<std::string> dead_daemons_cgroups(const std::string& parent) {
+// The cgroups under `parent` whose name `owner` maps to a daemon pid that is gone.
+template <class Owner>
+std::vector<std::string> dead_daemons_entries(const std::string& parent, Owner owner) {
     std::vector<std::string> out;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
         if (!entry.is_directory(ec)) continue;
         const std::string name = entry.path().filename().string();
-        if (auto owner = worker_cgroup_owner(name); owner && pid_gone(*owner)) out.push_back(name);
+        if (auto pid = owner(name); pid && pid_gone(*pid)) out.push_back(name);
     }
     if (ec) spdlog::warn("cgroup: listing {} failed: {} (errno {})", parent, ec.message(), ec.value());
     return out;
+}
+
+// The worker cgroups under `parent` whose daemon is gone.
+std::vector<std::string> dead_daemons_cgroups(const std::string& parent) {
+    return dead_daemons_entries(parent, [](std::string_view name) { return worker_cgroup_owner(name); });
+}
+
+// The daemon cgroups (see fence_memory) under `parent` whose daemon is gone.
+std::vector<std::string> dead_daemons_groups(const std::string& parent) {
+    return dead_daemons_entries(parent, [](std::string_view name) { return daemon_cgroup_owner(name); });
+}
+
+// The child cgroups of `dir`, as paths.
+std::vector<std::string> child_cgroups(const std::string& dir) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+        if (entry.is_directory(ec)) out.push_back(entry.path().string());
+    if (ec && ec.value() != ENOENT)
+        spdlog::warn("cgroup: listing {} failed: {} (errno {})", dir, ec.message(), ec.value());
+    return out;
+}
+
+// Kills what runs in each child cgroup of `dir` and removes it. Workers' cgroups have no
+// children of their own (the sandbox mounts no cgroup filesystem). Returns how many went.
+std::size_t remove_child_cgroups(const std::string& dir) {
+    std::size_t removed = 0;
+    for (const std::string& child : child_cgroups(dir)) {
+        kill_listed(child + "/cgroup.procs");
+        remove_dir(child);
+        if (::access(child.c_str(), F_OK) != 0) ++removed;
+    }
+    return removed;
+}
+
+// Creates a daemon's own cgroup; 0 or errno. *existed: it was there already.
+int make_daemon_dir(const std::string& dir, bool* existed) {
+    *existed = false;
+    if (::mkdir(dir.c_str(), kDirMode) == 0) return 0;
+    const int e = errno;
+    if (e != EEXIST) return e;
+    *existed = true;
+    return 0;
 }
 
 // ---- cgroup v2 ----
@@ -392,19 +439,75 @@ private:
     std::atomic<std::uint64_t> seen_max_{0};
 };
 
+// Makes memory, pids (and cpu when offered) available to the children of `dir`; defined below.
+bool enable_controllers(const std::string& dir, bool* cpu);
+
 class CgroupV2Manager final : public CgroupManager {
 public:
-    CgroupV2Manager(std::string parent, bool cpu) : parent_(std::move(parent)), cpu_(cpu) {}
+    CgroupV2Manager(std::string parent, bool cpu) : parent_(std::move(parent)), workers_(parent_), cpu_(cpu) {}
+
+    ~CgroupV2Manager() override {
+        // Every worker's cgroup is gone by now (each worker's resources remove theirs).
+        if (fence_) remove_dir(workers_);
+    }
 
     std::unique_ptr<WorkerCgroup> create(const std::string& id, const CgroupLimits& limits) override {
-        auto cg = std::make_unique<CgroupV2>(parent_ + "/" + id);
+        auto cg = std::make_unique<CgroupV2>(workers_ + "/" + id);
         cg->create(limits, cpu_);  // on a throw, cg's destructor removes what was made
         return cg;
     }
 
     std::string describe() const override {
-        return "cgroup v2 at " + parent_ + (cpu_ ? " (memory, pids, cpu)" : " (memory, pids)");
+        return "cgroup v2 at " + workers_ + (cpu_ ? " (memory, pids, cpu)" : " (memory, pids)") +
+               (fence_ ? ", workers' memory fenced at " + std::to_string(*fence_ >> 20) + " MB" : "");
     }
+
+    bool fence_memory(std::uint64_t memory_bytes) override {
+        const std::string dir = parent_ + "/" + daemon_cgroup_name(::getpid());
+        const std::string limit = std::to_string(memory_bytes);
+        if (fence_) {
+            if (int e = write_file(dir + "/memory.max", limit); e != 0) {
+                spdlog::warn("cgroup: changing the workers' memory fence: writing {} to {}/memory.max failed: {} "
+                             "(errno {})",
+                             limit, dir, std::strerror(e), e);
+                return false;
+            }
+            fence_ = memory_bytes;
+            return true;
+        }
+        bool existed = false;
+        if (int e = make_daemon_dir(dir, &existed); e != 0) {
+            spdlog::warn("cgroup: cannot fence the workers' memory: mkdir {} failed: {} (errno {})", dir,
+                         std::strerror(e), e);
+            return false;
+        }
+        // Left by an earlier daemon that had this pid: its workers are not ours.
+        if (existed) {
+            spdlog::warn("cgroup: {} already existed (left by an earlier daemon with this pid?); emptying it", dir);
+            if (write_file(dir + "/cgroup.kill", "1") != 0) kill_listed(dir + "/cgroup.procs");
+            remove_child_cgroups(dir);
+        }
+        bool cpu = false;
+        if (!enable_controllers(dir, &cpu)) {
+            spdlog::warn("cgroup: cannot fence the workers' memory: the memory and pids controllers cannot be "
+                         "handed to the children of {} (the cgroup lines above say why)",
+                         dir);
+            remove_dir(dir);
+            return false;
+        }
+        if (int e = write_file(dir + "/memory.max", limit); e != 0) {
+            spdlog::warn("cgroup: cannot fence the workers' memory: writing {} to {}/memory.max failed: {} (errno {})",
+                         limit, dir, std::strerror(e), e);
+            remove_dir(dir);
+            return false;
+        }
+        workers_ = dir;
+        cpu_ = cpu_ && cpu;
+        fence_ = memory_bytes;
+        return true;
+    }
+
+    std::optional<std::uint64_t> memory_fence() const override { return fence_; }
 
     std::size_t remove_dead_daemons_cgroups() override {
         std::size_t removed = 0;
@@ -414,14 +517,24 @@ public:
             remove_dir(dir);
             if (::access(dir.c_str(), F_OK) != 0) ++removed;
         }
+        for (const std::string& name : dead_daemons_groups(parent_)) {
+            const std::string dir = parent_ + "/" + name;
+            // cgroup.kill reaches the whole subtree at once (5.14+); older kernels kill
+            // each worker's cgroup on its own.
+            write_file(dir + "/cgroup.kill", "1");
+            removed += remove_child_cgroups(dir);
+            remove_dir(dir);
+        }
         return removed;
     }
 
     static std::unique_ptr<CgroupManager> detect(const std::vector<Mount>& mounts, const std::string& name);
 
 private:
-    std::string parent_;
+    std::string parent_;   // funcd's cgroup
+    std::string workers_;  // where workers' cgroups are made: parent_, or the daemon's own in it
     bool cpu_;
+    std::optional<std::uint64_t> fence_;
 };
 
 std::vector<std::string_view> words(const std::optional<std::string>& text) {
@@ -768,33 +881,110 @@ public:
     CgroupV1Manager(std::vector<V1Hierarchy> hierarchies, std::string name)
         : hierarchies_(std::move(hierarchies)), name_(std::move(name)) {}
 
+    ~CgroupV1Manager() override {
+        // Every worker's cgroup is gone by now (each worker's resources remove theirs).
+        if (fence_)
+            for (const std::string& dir : group_dirs()) remove_dir(dir);
+    }
+
     std::unique_ptr<WorkerCgroup> create(const std::string& id, const CgroupLimits& limits) override {
         std::vector<std::pair<std::string, const V1Hierarchy*>> places;
-        for (const V1Hierarchy& h : hierarchies_) places.emplace_back(parent(h) + "/" + id, &h);
+        for (const V1Hierarchy& h : hierarchies_) places.emplace_back(place(h) + "/" + id, &h);
         auto cg = std::make_unique<CgroupV1>(std::move(places));
         cg->create(limits);  // on a throw, cg's destructor removes what was made
         return cg;
     }
 
     std::string describe() const override {
-        return "cgroup v1 (memory at " + parent(hierarchies_[0]) + ", pids at " + parent(hierarchies_[1]) +
-               (hierarchies_.size() > 2 ? ", cpu at " + parent(hierarchies_[2]) + ")" : ", no cpu controller)");
+        return "cgroup v1 (memory at " + place(hierarchies_[0]) + ", pids at " + place(hierarchies_[1]) +
+               (hierarchies_.size() > 2 ? ", cpu at " + place(hierarchies_[2]) + ")" : ", no cpu controller)") +
+               (fence_ ? ", workers' memory fenced at " + std::to_string(*fence_ >> 20) + " MB" : "");
     }
+
+    bool fence_memory(std::uint64_t memory_bytes) override {
+        const std::string memory = top(hierarchies_[0]) + "/" + daemon_cgroup_name(::getpid());
+        if (fence_) {
+            if (!limit_group(memory, memory_bytes, "changing the workers' memory fence")) return false;
+            fence_ = memory_bytes;
+            return true;
+        }
+        group_ = daemon_cgroup_name(::getpid());
+        std::vector<std::string> made;
+        auto undo = [&] {
+            for (auto it = made.rbegin(); it != made.rend(); ++it) remove_dir(*it);
+            group_.clear();
+        };
+        for (const std::string& dir : group_dirs()) {
+            bool existed = false;
+            if (int e = make_daemon_dir(dir, &existed); e != 0) {
+                spdlog::warn("cgroup: cannot fence the workers' memory: mkdir {} failed: {} (errno {})", dir,
+                             std::strerror(e), e);
+                undo();
+                return false;
+            }
+            made.push_back(dir);
+            // Left by an earlier daemon that had this pid: its workers are not ours.
+            if (existed) {
+                spdlog::warn("cgroup: {} already existed (left by an earlier daemon with this pid?); emptying it",
+                             dir);
+                remove_child_cgroups(dir);
+            }
+        }
+        // The limit of a v1 cgroup covers its children only with use_hierarchy, which every
+        // kernel since 5.11 has always on (a kernel without the file has nothing else);
+        // older ones take it in a cgroup without children.
+        int err = 0;
+        auto hierarchical = read_file(memory + "/memory.use_hierarchy", &err);
+        if (!hierarchical && err == ENOENT) hierarchical = "1";
+        if (!hierarchical) {
+            spdlog::warn("cgroup: cannot fence the workers' memory: reading {}/memory.use_hierarchy failed: {} "
+                         "(errno {})",
+                         memory, std::strerror(err), err);
+            undo();
+            return false;
+        }
+        if (trim_view(*hierarchical) != "1") {
+            if (int e = write_file(memory + "/memory.use_hierarchy", "1"); e != 0) {
+                spdlog::warn("cgroup: cannot fence the workers' memory: {}/memory.use_hierarchy is {} and writing 1 "
+                             "failed: {} (errno {}); a limit there would not cover the workers",
+                             memory, trim_view(*hierarchical), std::strerror(e), e);
+                undo();
+                return false;
+            }
+        }
+        if (!limit_group(memory, memory_bytes, "cannot fence the workers' memory")) {
+            undo();
+            return false;
+        }
+        fence_ = memory_bytes;
+        return true;
+    }
+
+    std::optional<std::uint64_t> memory_fence() const override { return fence_; }
 
     std::size_t remove_dead_daemons_cgroups() override {
         // The memory hierarchy lists every process of a worker (CgroupV1::add writes it
         // first); a hierarchy mounted with another shares its directories.
         std::size_t removed = 0;
-        for (const std::string& id : dead_daemons_cgroups(parent(hierarchies_[0]))) {
-            kill_listed(parent(hierarchies_[0]) + "/" + id + "/cgroup.procs");
-            for (auto it = hierarchies_.rbegin(); it != hierarchies_.rend(); ++it) remove_dir(parent(*it) + "/" + id);
-            if (::access((parent(hierarchies_[0]) + "/" + id).c_str(), F_OK) != 0) ++removed;
+        for (const std::string& id : dead_daemons_cgroups(top(hierarchies_[0]))) {
+            kill_listed(top(hierarchies_[0]) + "/" + id + "/cgroup.procs");
+            for (auto it = hierarchies_.rbegin(); it != hierarchies_.rend(); ++it) remove_dir(top(*it) + "/" + id);
+            if (::access((top(hierarchies_[0]) + "/" + id).c_str(), F_OK) != 0) ++removed;
         }
         // A hierarchy may hold leftovers the memory one lost (an interrupted removal).
         for (std::size_t i = 1; i < hierarchies_.size(); ++i)
-            for (const std::string& id : dead_daemons_cgroups(parent(hierarchies_[i]))) {
-                kill_listed(parent(hierarchies_[i]) + "/" + id + "/cgroup.procs");
-                remove_dir(parent(hierarchies_[i]) + "/" + id);
+            for (const std::string& id : dead_daemons_cgroups(top(hierarchies_[i]))) {
+                kill_listed(top(hierarchies_[i]) + "/" + id + "/cgroup.procs");
+                remove_dir(top(hierarchies_[i]) + "/" + id);
+            }
+        // Daemon cgroups: their workers first (killed through the memory hierarchy, which
+        // comes first), then the daemon's cgroup itself, in every hierarchy.
+        for (std::size_t i = 0; i < hierarchies_.size(); ++i)
+            for (const std::string& name : dead_daemons_groups(top(hierarchies_[i]))) {
+                const std::string dir = top(hierarchies_[i]) + "/" + name;
+                const std::size_t n = remove_child_cgroups(dir);
+                if (i == 0) removed += n;
+                remove_dir(dir);
             }
         return removed;
     }
@@ -833,10 +1023,44 @@ public:
     }
 
 private:
-    std::string parent(const V1Hierarchy& h) const { return h.mount_point + "/" + name_; }
+    // funcd's cgroup in `h`.
+    std::string top(const V1Hierarchy& h) const { return h.mount_point + "/" + name_; }
+    // Where workers' cgroups are made in `h`: funcd's cgroup, or the daemon's own in it.
+    std::string place(const V1Hierarchy& h) const { return top(h) + (group_.empty() ? "" : "/" + group_); }
+    // The daemon's own cgroup in each hierarchy, once each (hierarchies mounted together
+    // share a directory).
+    std::vector<std::string> group_dirs() const {
+        std::vector<std::string> dirs;
+        for (const V1Hierarchy& h : hierarchies_)
+            if (std::find(dirs.begin(), dirs.end(), place(h)) == dirs.end()) dirs.push_back(place(h));
+        return dirs;
+    }
+    // Writes the fence's limit to the daemon's cgroup in the memory hierarchy. False,
+    // logged with `context`, when the limit itself is refused.
+    static bool limit_group(const std::string& memory, std::uint64_t bytes, const char* context) {
+        const std::string limit = std::to_string(bytes);
+        int e = write_file(memory + "/memory.limit_in_bytes", limit);
+        // A limit may not exceed memory+swap's: a raised fence raises that one first.
+        if (e == EINVAL && write_file(memory + "/memory.memsw.limit_in_bytes", limit) == 0)
+            e = write_file(memory + "/memory.limit_in_bytes", limit);
+        if (e != 0) {
+            spdlog::warn("cgroup: {}: writing {} to {}/memory.limit_in_bytes failed: {} (errno {})", context, limit,
+                         memory, std::strerror(e), e);
+            return false;
+        }
+        // memory+swap at the same figure: no swap for the workers as a whole either (the
+        // file only exists with swap accounting, and may not be below limit_in_bytes). Their
+        // socket buffers, which v1 counts apart, get the same bound together as each
+        // worker's get alone.
+        set_limit(memory, "memory.memsw.limit_in_bytes", limit, false);
+        set_limit(memory, "memory.kmem.tcp.limit_in_bytes", limit, false);
+        return true;
+    }
 
     std::vector<V1Hierarchy> hierarchies_;
     std::string name_;
+    std::string group_;  // the daemon's own cgroup's name once fenced; empty: none
+    std::optional<std::uint64_t> fence_;
 };
 
 bool valid_name(const std::string& name) {
@@ -869,6 +1093,17 @@ std::optional<pid_t> worker_cgroup_owner(std::string_view id) {
     pid_t pid = 0;
     auto [p, ec] = std::from_chars(id.data(), id.data() + dash, pid);
     if (ec != std::errc{} || p != id.data() + dash || pid <= 0) return std::nullopt;
+    return pid;
+}
+
+std::string daemon_cgroup_name(pid_t daemon) { return std::string(kDaemonCgroupPrefix) + std::to_string(daemon); }
+
+std::optional<pid_t> daemon_cgroup_owner(std::string_view name) {
+    if (name.substr(0, kDaemonCgroupPrefix.size()) != kDaemonCgroupPrefix) return std::nullopt;
+    name.remove_prefix(kDaemonCgroupPrefix.size());
+    pid_t pid = 0;
+    auto [p, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (ec != std::errc{} || p != name.data() + name.size() || pid <= 0) return std::nullopt;
     return pid;
 }
 

@@ -2,11 +2,17 @@
 // the real daemon and real workers.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <future>
+#include <regex>
 #include <set>
 #include <vector>
 
 #include "daemon_harness.hpp"
+#include "exposition_parser.hpp"
+#include "funcd/common/text.hpp"
+#include "funcd/sandbox/cgroup.hpp"
 
 namespace funcd::testing {
 namespace {
@@ -134,8 +140,11 @@ TEST(Concurrency, GlobalLimitKeepsReservedCapacityForItsFunction) {
     EXPECT_EQ(busy.get().status, 200);
 }
 
-TEST(Concurrency, MemoryBudgetEvictsIdleWorkersThenThrottles) {
-    Daemon d({"--memory-budget-mb", "256", "--queue-wait-ms", "0"});
+// Without the sandbox there are no cgroups to fence the workers' memory with: the budget
+// charges every worker its function's memory_mb (declared admission).
+TEST(Concurrency, MemoryBudgetWithoutTheFenceChargesMemoryMbEvictsIdleWorkersThenThrottles) {
+    Daemon d({"--memory-budget-mb", "256", "--queue-wait-ms", "0", "--sandbox", "off"});
+    ASSERT_NE(d.log().find("memory_admission=declared"), std::string::npos) << d.log();
     for (const char* name : {"a", "b", "c"})
         ASSERT_EQ(d.deploy(name, sleep_settings(), python_zip(kSleepPy)).status, 201);
     auto instances = [&](const std::string& name) {
@@ -162,6 +171,109 @@ TEST(Concurrency, MemoryBudgetEvictsIdleWorkersThenThrottles) {
     EXPECT_EQ(b.get().status, 200);
     EXPECT_EQ(c.get().status, 200);
     EXPECT_EQ(d.invoke("a").status, 200) << "idle workers can be evicted again";
+}
+
+// The daemon's own cgroup, which holds its workers' and is limited to the memory budget
+// (the fence), from the sandbox's start-up line; empty when there is none.
+std::filesystem::path fence_cgroup(const Daemon& d) {
+    const std::regex group("(/[^ ,()]*/" + daemon_cgroup_name(d.pid()) + ")[ ,]");
+    std::smatch m;
+    const std::string log = d.log();
+    return std::regex_search(log, m, group) ? std::filesystem::path(m[1].str()) : std::filesystem::path();
+}
+
+std::int64_t budget_used_mb(Daemon& d) {
+    auto r = http_request(d.port(), "GET", "/metrics", {}, {{"Authorization", "Bearer " + Daemon::kToken}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    const auto used = parse_exposition(r.body, false).value("funcd_memory_budget_bytes", {{"state", "used"}});
+    EXPECT_TRUE(used.has_value()) << r.body;
+    return static_cast<std::int64_t>(used.value_or(-1) / (1 << 20));
+}
+
+// The fence needs a writable cgroup hierarchy, which only root has; as root the daemon
+// must have it (else it would admit workers by memory_mb alone), so these tests fail then.
+#define REQUIRE_OBSERVED_ADMISSION(d)                                                                     \
+    ASSERT_NE(d.log().find("memory_admission=observed"), std::string::npos)                              \
+        << "as root the workers' memory is fenced and admission counts what they use:\n" << d.log()
+
+const char* kNapPy = R"(import time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"ok": True}
+)";
+
+// Allocates (and touches) `alloc_mb` for the length of the call: the worker's peak stays
+// there, what it holds afterwards does not.
+const char* kSpikePy = R"(import time
+def handler(event, context):
+    block = b"x" * (event.get("alloc_mb", 0) << 20)
+    del block
+    time.sleep(event.get("sleep", 0))
+    return {"ok": True}
+)";
+
+TEST(Concurrency, ABurstThatFitsInWhatWorkersUseIsAdmittedUnderTheFence) {
+    if (::geteuid() != 0) GTEST_SKIP() << "the workers' memory fence needs root";
+    // memory_mb would admit 4 workers of 128 MB; each of these uses a few MB.
+    constexpr int kBurst = 12;
+    Daemon d({"--memory-budget-mb", "512", "--queue-wait-ms", "0"});
+    REQUIRE_OBSERVED_ADMISSION(d);
+    const auto group = fence_cgroup(d);
+    ASSERT_FALSE(group.empty()) << d.log();
+    const auto limit_file = std::filesystem::exists(group / "memory.max") ? group / "memory.max"
+                                                                          : group / "memory.limit_in_bytes";
+    EXPECT_EQ(trim(read_file(limit_file)), std::to_string(512ull << 20)) << limit_file;
+
+    ASSERT_EQ(d.deploy("nap", sleep_settings({{"memory_mb", 128}}), python_zip(kNapPy)).status, 201);
+    std::vector<std::future<HttpResult>> calls;
+    for (int i = 0; i < kBurst; ++i) calls.push_back(invoke_async(d, "nap", 2.0));
+    std::map<int, int> statuses;
+    std::string failures;
+    for (auto& c : calls) {
+        auto r = c.get();
+        ++statuses[r.status];
+        if (r.status != 200) failures += std::to_string(r.status) + " " + r.body + "\n";
+    }
+    EXPECT_EQ(statuses[200], kBurst) << json(statuses).dump() << "\n" << failures;
+    auto i = d.api("GET", "/v1/functions/nap").json()["instances"];
+    const int workers = i["idle"].get<int>() + i["busy"].get<int>();
+    EXPECT_GT(workers, 4) << "more workers than memory_mb would have admitted";
+    // Each is charged what it was seen to use: more than the headroom, well under memory_mb.
+    const std::int64_t used = budget_used_mb(d);
+    EXPECT_GT(used, workers * 8) << workers << " workers";
+    EXPECT_LT(used, workers * 64) << workers << " workers";
+}
+
+TEST(Concurrency, WhatWorkersAreSeenToUseFillsTheBudgetThenIdleOnesAreEvictedAndNewOnesThrottled) {
+    if (::geteuid() != 0) GTEST_SKIP() << "the workers' memory fence needs root";
+    Daemon d({"--memory-budget-mb", "300", "--queue-wait-ms", "0"});
+    REQUIRE_OBSERVED_ADMISSION(d);
+    for (const char* name : {"spike", "spike2", "small"})
+        ASSERT_EQ(d.deploy(name, sleep_settings({{"memory_mb", 256}}), python_zip(kSpikePy)).status, 201);
+    auto instances = [&](const std::string& name) {
+        auto i = d.api("GET", "/v1/functions/" + name).json()["instances"];
+        return i["idle"].get<int>() + i["busy"].get<int>();
+    };
+
+    // spike's worker peaks at 150 MB and more: charged that (not 256) once its call ended.
+    ASSERT_EQ(d.invoke("spike", R"({"alloc_mb": 150})").status, 200);
+    ASSERT_TRUE(eventually([&] { return budget_used_mb(d) >= 150; })) << budget_used_mb(d);
+    EXPECT_LT(budget_used_mb(d), 256);
+    // spike2's new worker fits beside it (charged a Python worker's start), then peaks as
+    // high: both together are past 300, so the idle one of the other function goes.
+    ASSERT_EQ(d.invoke("spike2", R"({"alloc_mb": 150})").status, 200);
+    EXPECT_TRUE(eventually([&] { return instances("spike") == 0; })) << "spike's idle worker was evicted";
+    EXPECT_EQ(instances("spike2"), 1);
+
+    // spike2's worker busy: a new spike worker (its function's workers were seen at 150
+    // MB and more) does not fit, and nothing idle can go.
+    auto busy = invoke_async(d, "spike2", 3.0);
+    ASSERT_TRUE(eventually([&] { return running(d, "spike2") == 1; }, 10s));
+    expect_throttled(d.invoke("spike"), "MemoryBudgetExceeded", "memory budget");
+    // A function whose workers were never seen big still gets one beside it (memory_mb,
+    // 256, would not have fitted).
+    EXPECT_EQ(d.invoke("small").status, 200);
+    EXPECT_EQ(busy.get().status, 200);
 }
 
 TEST(Concurrency, ProvisionedWorkersAreStartedKeptAndRestored) {

@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "funcd/common/text.hpp"
+
 namespace funcd {
 namespace {
 
@@ -327,6 +329,181 @@ TEST(Cgroup, KillAllSparesTheDaemonItself) {
     }).join();
     if (!supported) GTEST_SKIP() << "this host's cgroups cannot take a single thread";
     SUCCEED();
+}
+
+// The memory fence: the daemon's own cgroup, limited to the memory budget, holding every
+// worker's. Root-only like the daemon's cgroups; as root without a writable hierarchy the
+// tests fail, since the daemon would then admit workers by memory_mb alone.
+#define REQUIRE_CGROUPS_AS_ROOT(m)                                                       \
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (cgroups are written as root only)"; \
+    auto m = CgroupManager::detect(kTestParent);                                          \
+    ASSERT_NE(m, nullptr) << "root, but no writable cgroup hierarchy with memory and pids"
+
+// A child touching `mb` MiB once `gate` opens, then telling `report` and holding it until
+// `hold` closes; its exit status is 0 when it got that far.
+pid_t memory_holder(int gate[2], int report, int hold, std::size_t mb) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(gate[1]);
+        char c;
+        if (::read(gate[0], &c, 1) != 1) ::_exit(2);
+        const std::size_t size = mb * kMiB;
+        auto* p = static_cast<char*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        if (p == MAP_FAILED) ::_exit(3);
+        for (std::size_t i = 0; i < size; i += 4096) p[i] = 1;
+        if (report >= 0 && ::write(report, "k", 1) != 1) ::_exit(4);
+        if (hold >= 0) (void)!::read(hold, &c, 1);
+        ::_exit(0);
+    }
+    ::close(gate[0]);
+    return pid;
+}
+
+std::string limit_of(const std::filesystem::path& group) {
+    // v2: memory.max; v1: memory.limit_in_bytes (in the memory hierarchy's directory).
+    const auto v2 = group / "memory.max";
+    return trim(read_text(std::filesystem::exists(v2) ? v2 : group / "memory.limit_in_bytes"));
+}
+
+TEST(CgroupFence, WorkersTogetherAreHeldToTheFenceThoughEachFitsItsOwnLimit) {
+    REQUIRE_CGROUPS_AS_ROOT(manager);
+    ASSERT_TRUE(manager->fence_memory(64 * kMiB)) << manager->describe();
+    EXPECT_EQ(manager->memory_fence(), 64 * kMiB);
+    EXPECT_NE(manager->describe().find("fenced at 64 MB"), std::string::npos) << manager->describe();
+
+    CgroupLimits limits;
+    limits.memory_bytes = 64 * kMiB;
+    limits.memory_mb = 64;
+    limits.pids_max = 16;
+    auto a = manager->create(unique_id("fence-a"), limits);
+    auto b = manager->create(unique_id("fence-b"), limits);
+    ASSERT_FALSE(a->directories().empty());
+    // Every directory of a worker (one per hierarchy) is in the daemon's own cgroup.
+    for (const auto& dir : a->directories())
+        EXPECT_EQ(dir.parent_path().filename().string(), daemon_cgroup_name(::getpid())) << dir;
+    const std::filesystem::path group = a->directories().front().parent_path();  // memory's first on v1
+    EXPECT_EQ(limit_of(group), std::to_string(64 * kMiB));
+
+    // a holds 40 MiB; then b asks for 40 more: each within its own 64 MiB, together past
+    // the fence, so the kernel OOM-kills one of them (the larger, a, as a rule), and only one.
+    int gate_a[2], gate_b[2], report[2], hold[2];
+    ASSERT_EQ(::pipe(gate_a), 0);
+    ASSERT_EQ(::pipe(gate_b), 0);
+    ASSERT_EQ(::pipe(report), 0);
+    ASSERT_EQ(::pipe(hold), 0);
+    const pid_t pa = memory_holder(gate_a, report[1], hold[0], 40);
+    ASSERT_GT(pa, 0);
+    a->add(pa);
+    release(gate_a);
+    char c = 0;
+    ASSERT_EQ(::read(report[0], &c, 1), 1) << "40 MiB alone fit";
+    const pid_t pb = memory_holder(gate_b, -1, -1, 40);
+    ASSERT_GT(pb, 0);
+    b->add(pb);
+    release(gate_b);
+    int status_b = 0;
+    ASSERT_EQ(::waitpid(pb, &status_b, 0), pb);
+    ::close(hold[1]);  // a may go now, if it still runs
+    int status_a = 0;
+    ASSERT_EQ(::waitpid(pa, &status_a, 0), pa);
+    for (int fd : {report[0], report[1], hold[0]}) ::close(fd);
+
+    auto killed = [](int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL; };
+    auto finished = [](int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; };
+    EXPECT_TRUE((killed(status_a) && finished(status_b)) || (finished(status_a) && killed(status_b)))
+        << "a: " << status_a << ", b: " << status_b;
+    EXPECT_EQ(a->oom_killed(), killed(status_a));
+    EXPECT_EQ(b->oom_killed(), killed(status_b));
+
+    // The daemon's cgroup goes with the manager, once its workers' cgroups have gone.
+    a.reset();
+    b.reset();
+    manager.reset();
+    EXPECT_FALSE(std::filesystem::exists(group)) << group;
+}
+
+TEST(CgroupFence, ASecondCallChangesTheLimit) {
+    REQUIRE_CGROUPS_AS_ROOT(manager);
+    ASSERT_TRUE(manager->fence_memory(64 * kMiB));
+    auto cg = manager->create(unique_id("refence"), CgroupLimits{});
+    const std::filesystem::path group = cg->directories().front().parent_path();
+    ASSERT_TRUE(manager->fence_memory(256 * kMiB)) << "raised";
+    EXPECT_EQ(limit_of(group), std::to_string(256 * kMiB));
+    ASSERT_TRUE(manager->fence_memory(128 * kMiB)) << "lowered";
+    EXPECT_EQ(limit_of(group), std::to_string(128 * kMiB));
+    EXPECT_EQ(manager->memory_fence(), 128 * kMiB);
+}
+
+TEST(CgroupFence, AFenceThatCannotBeMadeIsRefusedAndWorkersStayWhereTheyWere) {
+    REQUIRE_CGROUPS_AS_ROOT(unused);
+    unused.reset();
+    // A parent of its own, taken away under the manager: mkdir of the daemon's cgroup fails.
+    const std::string parent = unique_id("funcd-unit-test-gone");
+    auto manager = CgroupManager::detect(parent);
+    ASSERT_NE(manager, nullptr);
+    std::vector<std::filesystem::path> parents;
+    {
+        auto probe = manager->create(unique_id("probe"), CgroupLimits{});
+        for (const auto& dir : probe->directories()) parents.push_back(dir.parent_path());
+    }
+    for (const auto& dir : parents) ::rmdir(dir.c_str());
+    EXPECT_FALSE(manager->fence_memory(64 * kMiB));
+    EXPECT_FALSE(manager->memory_fence().has_value());
+    EXPECT_EQ(manager->describe().find("fenced"), std::string::npos) << manager->describe();
+}
+
+TEST(CgroupFence, TheCgroupsOfADaemonThatIsGoneAreRemovedWithItsWorkers) {
+    REQUIRE_CGROUPS_AS_ROOT(manager);
+    ASSERT_TRUE(manager->fence_memory(64 * kMiB));
+    auto alive = manager->create(unique_id("alive"), CgroupLimits{});
+
+    // A daemon pid that is gone: a child that exited and was reaped.
+    const pid_t dead = ::fork();
+    if (dead == 0) ::_exit(0);
+    ASSERT_GT(dead, 0);
+    ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+
+    // What it left: its own cgroup with a worker's in it, in every hierarchy, and a
+    // process still in the worker's (one that escaped the parent-death signal).
+    std::vector<std::filesystem::path> groups, workers;
+    for (const auto& dir : alive->directories()) {
+        groups.push_back(dir.parent_path().parent_path() / daemon_cgroup_name(dead));
+        workers.push_back(groups.back() / worker_cgroup_id(dead, "ghost", 1, 0));
+        ASSERT_TRUE(std::filesystem::create_directory(groups.back())) << groups.back();
+        ASSERT_TRUE(std::filesystem::create_directory(workers.back())) << workers.back();
+    }
+    const pid_t straggler = ::fork();
+    if (straggler == 0) {
+        for (;;) ::pause();
+    }
+    ASSERT_GT(straggler, 0);
+    for (const auto& dir : workers) std::ofstream(dir / "cgroup.procs") << straggler << "\n";
+
+    EXPECT_GE(manager->remove_dead_daemons_cgroups(), 1u);
+    int status = 0;
+    bool reaped = false;
+    for (int i = 0; i < 500 && !reaped; ++i) {
+        reaped = ::waitpid(straggler, &status, WNOHANG) == straggler;
+        if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!reaped) {
+        ADD_FAILURE() << "the process in the leftover still runs";
+        ::kill(straggler, SIGKILL);
+        ::waitpid(straggler, &status, 0);
+    }
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    for (const auto& dir : groups) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+    for (const auto& dir : alive->directories()) EXPECT_TRUE(std::filesystem::exists(dir)) << dir << " (ours)";
+}
+
+TEST(CgroupFence, DaemonCgroupNamesAreToldApartFromWorkers) {
+    EXPECT_EQ(daemon_cgroup_name(4711), "daemon-4711");
+    EXPECT_EQ(daemon_cgroup_owner("daemon-4711"), 4711);
+    EXPECT_FALSE(daemon_cgroup_owner("4711-f-1-0").has_value());
+    EXPECT_FALSE(daemon_cgroup_owner("daemon-").has_value());
+    EXPECT_FALSE(daemon_cgroup_owner("daemon-12x").has_value());
+    EXPECT_FALSE(daemon_cgroup_owner("daemon-0").has_value());
+    EXPECT_FALSE(worker_cgroup_owner("daemon-4711").has_value());
 }
 
 TEST(Cgroup, DescribeNamesTheVersion) {

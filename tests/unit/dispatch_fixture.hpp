@@ -4,7 +4,8 @@
 // dispatcher, async invoker) over a scratch directory, with real but unsandboxed workers
 // (ProcessLauncher). Every function runs one `provided` runtime: a small Python script
 // speaking the Lambda Runtime API over HTTP. The event says what it does ("gate": wait
-// until that file exists; "sleep_ms"; "fail": answer with an error), and each attempt it
+// until that file exists; "sleep_ms"; "spike_mb": take that much memory for a moment;
+// "fail": answer with an error), and each attempt it
 // runs leaves marks (its start and its end, on CLOCK_MONOTONIC) in a directory the test
 // reads: nothing in the invoke path is mocked, and tests wait on states, not on time.
 #include <unistd.h>
@@ -104,6 +105,9 @@ while True:
     name = "%s.%d.%d" % (rid, os.getpid(), count)
     mark(name + ".start", {"rid": rid, "function": function, "gen": gen, "tag": event.get("tag", ""),
                            "pid": os.getpid(), "ns": time.monotonic_ns()})
+    if event.get("spike_mb"):
+        block = b"x" * (event["spike_mb"] << 20)
+        del block
     gate = event.get("gate")
     while gate and not os.path.exists(gate):
         time.sleep(0.005)
@@ -139,6 +143,7 @@ struct EventSpec {
     std::string tag;
     std::string gate;  // name of a gate (see DispatchFixture::open_gate); empty: none
     int sleep_ms = 0;
+    int spike_mb = 0;  // touched and let go: the worker's peak, not what it keeps
     bool fail = false;
 };
 
@@ -147,6 +152,7 @@ struct FixtureOptions {
     int max_concurrency = 20;
     std::chrono::milliseconds queue_wait{100};
     std::optional<std::int64_t> memory_budget_mb;  // unset: no budget
+    MemoryAdmission admission = MemoryAdmission::declared;
     AsyncLimits async;
     MeteringLimits metering;
 };
@@ -212,7 +218,7 @@ protected:
         // the event store's writes.
         usage_ = std::make_unique<UsageStore>(dir_ / "usage.db", dir_ / "usage.journal", UsageStoreOptions{o.metering, {}});
         events_ = std::make_unique<EventStore>(dir_ / "funcd.db");
-        if (o.memory_budget_mb) memory_ = std::make_unique<MemoryBudget>(*o.memory_budget_mb);
+        if (o.memory_budget_mb) memory_ = std::make_unique<MemoryBudget>(*o.memory_budget_mb, o.admission);
         on_io([this, o] {
             logs_ = std::make_unique<LogDirectory>(io_, dir_ / "logs");
             env_ = std::make_unique<PoolEnvironment>(PoolEnvironment{
@@ -339,6 +345,7 @@ protected:
         if (!e.tag.empty()) j["tag"] = e.tag;
         if (!e.gate.empty()) j["gate"] = (dir_ / "gates" / e.gate).string();
         if (e.sleep_ms) j["sleep_ms"] = e.sleep_ms;
+        if (e.spike_mb) j["spike_mb"] = e.spike_mb;
         if (e.fail) j["fail"] = true;
         return j.dump();
     }

@@ -263,7 +263,7 @@ TEST_F(DispatcherTest, AnInvocationNoWorkerFitsInTheMemoryBudgetForIsThrottled) 
     const InvocationResult r = c.wait();
     ASSERT_TRUE(r.throttled) << r.body;
     EXPECT_EQ(*r.throttled, "MemoryBudgetExceeded");
-    EXPECT_TRUE(contains(r.body, "128 MB worker of 'm2'")) << r.body;
+    EXPECT_TRUE(contains(r.body, "no room for another worker of 'm2' (memory_mb 128")) << r.body;
     EXPECT_EQ(started("m2"), 0u);
     // The busy worker holds the budget: a second worker of its own function does not fit either.
     const InvocationResult same = invoke("m1").wait();
@@ -295,6 +295,47 @@ TEST_F(DispatcherTest, AnInvocationWaitingForMemoryStartsWhenAnIdleWorkerCanMake
     EXPECT_TRUE(wait_until([this] { return pools_->instances("m1").idle + pools_->instances("m1").busy == 0; }))
         << "m1's idle worker was ended for the memory";
     EXPECT_EQ(on_io([this] { return memory_->used_mb(); }), 128);
+}
+
+// Observed admission: workers are charged what they were seen to use (here the peak
+// resident size of the unsandboxed worker process), so memory_mb alone fills nothing, and
+// eviction and throttling follow what workers really took.
+TEST_F(DispatcherTest, UnderObservedAdmissionWhatWorkersWereSeenToUseEvictsIdleOnesThenThrottles) {
+    start({.queue_wait = 300ms, .memory_budget_mb = 200, .admission = MemoryAdmission::observed});
+    deploy("m1");  // 128 MB each
+    deploy("m2");
+    auto workers = [this](const std::string& name) {
+        return on_io([this, name] {
+            const auto i = pools_->instances(name);
+            return i.idle + i.busy;
+        });
+    };
+    // m1's worker peaks past 100 MB: charged that once its invocation ended.
+    ASSERT_EQ(invoke("m1", {.spike_mb = 100}).wait().outcome, Outcome::success);
+    ASSERT_TRUE(wait_until([this] { return memory_->used_mb() > 100; })) << on_io([this] { return memory_->used_mb(); });
+
+    // m2's first worker is charged the initial estimate: it fits beside m1's (two workers of
+    // memory_mb 128 would not), and m1's idle worker stays.
+    ASSERT_EQ(invoke("m2").wait().outcome, Outcome::success);
+    EXPECT_EQ(workers("m1"), 1u);
+    EXPECT_EQ(workers("m2"), 1u);
+
+    // m2's worker grows as big: the two are past the budget, and the idle one of the
+    // other function is ended to bring it back.
+    ASSERT_EQ(invoke("m2", {.spike_mb = 100}).wait().outcome, Outcome::success);
+    EXPECT_TRUE(wait_until([this] { return pools_->instances("m1").idle == 0; })) << "m1's idle worker was evicted";
+    EXPECT_EQ(workers("m2"), 1u);
+    EXPECT_LE(on_io([this] { return memory_->used_mb(); }), 200);
+
+    // m2 busy: a new m1 worker, expected to take what m1's took, does not fit, and nothing
+    // idle is left to end.
+    const Call holder = invoke("m2", {.gate = "b"});
+    ASSERT_TRUE(eventually([&] { return started("m2") == 3; }));
+    const InvocationResult r = invoke("m1").wait();
+    ASSERT_TRUE(r.throttled) << r.body;
+    EXPECT_EQ(*r.throttled, "MemoryBudgetExceeded");
+    open_gate("b");
+    EXPECT_EQ(holder.wait().outcome, Outcome::success);
 }
 
 TEST_F(DispatcherTest, AdmissionClosesWhileUsageRecordsCannotBeMadeDurable) {

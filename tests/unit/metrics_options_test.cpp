@@ -9,7 +9,7 @@
 namespace funcd {
 namespace {
 
-std::string error_of(const std::vector<std::string>& args) {
+std::string metrics_flags_error(const std::vector<std::string>& args) {
     try {
         parse_serve_options(args);
     } catch (const std::invalid_argument& e) {
@@ -31,15 +31,15 @@ TEST(MetricsOptions, TheListenerTakesHostAndPortAsListenDoes) {
     EXPECT_EQ(o.metrics_listen_port, 9464);
     const auto v6 = parse_serve_options({"--metrics-listen=[::1]:9464"});
     EXPECT_EQ(*v6.metrics_listen_host, "::1");
-    EXPECT_EQ(error_of({"--metrics-listen", "9464"}), "--metrics-listen wants HOST:PORT, got '9464'");
-    EXPECT_EQ(error_of({"--metrics-listen", "h:99999"}), "--metrics-listen: '99999' is not a port number");
-    EXPECT_EQ(error_of({"--listen", "h:x"}), "--listen: 'x' is not a port number");
+    EXPECT_EQ(metrics_flags_error({"--metrics-listen", "9464"}), "--metrics-listen wants HOST:PORT, got '9464'");
+    EXPECT_EQ(metrics_flags_error({"--metrics-listen", "h:99999"}), "--metrics-listen: '99999' is not a port number");
+    EXPECT_EQ(metrics_flags_error({"--listen", "h:x"}), "--listen: 'x' is not a port number");
 }
 
 TEST(MetricsOptions, OffCannotBeServedOnAListener) {
     EXPECT_FALSE(parse_serve_options({"--metrics", "off"}).metrics);
-    EXPECT_EQ(error_of({"--metrics", "maybe"}), "--metrics wants on or off, got 'maybe'");
-    EXPECT_NE(error_of({"--metrics", "off", "--metrics-listen", "127.0.0.1:9464"}).find("--metrics off"),
+    EXPECT_EQ(metrics_flags_error({"--metrics", "maybe"}), "--metrics wants on or off, got 'maybe'");
+    EXPECT_NE(metrics_flags_error({"--metrics", "off", "--metrics-listen", "127.0.0.1:9464"}).find("--metrics off"),
               std::string::npos);
 }
 

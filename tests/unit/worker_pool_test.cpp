@@ -79,8 +79,10 @@ using funcd::WorkerSpec;
 
 // Longest any single wait in these tests may take before it counts as a hang.
 constexpr auto kPatience = 5s;
-// What the fake reports as a worker's peak memory: 48 MiB, so REPORT shows "48 MB".
+// What the fake reports as a worker's peak memory unless a test sets another: 48 MiB, so
+// REPORT shows "48 MB".
 constexpr std::uint64_t kPeakMemory = 48ull << 20;
+constexpr std::uint64_t kPoolTestMiB = 1ull << 20;
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -97,20 +99,22 @@ bool exited_within(int pidfd, std::chrono::milliseconds wait) {
 class FakeResources final : public WorkerResources {
 public:
     FakeResources(UniqueFd pidfd, std::shared_ptr<std::atomic<int>> kills,
-                  std::shared_ptr<std::promise<std::thread::id>> dropped_on)
-        : pidfd_(std::move(pidfd)), kills_(std::move(kills)), dropped_on_(std::move(dropped_on)) {}
+                  std::shared_ptr<std::promise<std::thread::id>> dropped_on,
+                  std::shared_ptr<std::atomic<std::uint64_t>> peak)
+        : pidfd_(std::move(pidfd)), kills_(std::move(kills)), dropped_on_(std::move(dropped_on)), peak_(std::move(peak)) {}
     ~FakeResources() override { dropped_on_->set_value(std::this_thread::get_id()); }
     // Signalling through a pidfd cannot hit an unrelated process that reused the pid.
     void kill_all() override {
         ++*kills_;
         pidfd_send_signal(pidfd_.get(), SIGKILL);
     }
-    std::optional<std::uint64_t> peak_memory_bytes() override { return kPeakMemory; }
+    std::optional<std::uint64_t> peak_memory_bytes() override { return peak_->load(); }
 
 private:
     UniqueFd pidfd_;
     std::shared_ptr<std::atomic<int>> kills_;
     std::shared_ptr<std::promise<std::thread::id>> dropped_on_;
+    std::shared_ptr<std::atomic<std::uint64_t>> peak_;
 };
 
 // One worker the fake started; the test plays its runtime.
@@ -121,6 +125,8 @@ struct Launch {
     UniqueFd output;  // write end of the pipe the worker reads as the process's output
     unsigned short port = 0;
     std::shared_ptr<std::atomic<int>> kills = std::make_shared<std::atomic<int>>(0);
+    // What the worker's resources report as its peak memory: the test makes it grow.
+    std::shared_ptr<std::atomic<std::uint64_t>> peak = std::make_shared<std::atomic<std::uint64_t>>(kPeakMemory);
     // The thread that dropped the worker's resources.
     std::shared_ptr<std::promise<std::thread::id>> dropped_on = std::make_shared<std::promise<std::thread::id>>();
     std::shared_future<std::thread::id> dropped = dropped_on->get_future().share();
@@ -182,7 +188,7 @@ public:
         record->pidfd.reset(::fcntl(out.pidfd.get(), F_DUPFD_CLOEXEC, 0));
         out.resources =
             std::make_unique<FakeResources>(UniqueFd(::fcntl(out.pidfd.get(), F_DUPFD_CLOEXEC, 0)), record->kills,
-                                            record->dropped_on);
+                                            record->dropped_on, record->peak);
         launches_.push_back(std::move(record));
         return out;
     }
@@ -609,6 +615,155 @@ TEST_F(WorkerPoolTest, MemoryBudgetRefusesAWorkerThatDoesNotFitUntilOneEnds) {
     ASSERT_TRUE(live_drops_to(0));
     EXPECT_EQ(budget.used_mb(), 0);
     env_->memory = nullptr;
+}
+
+// Observed admission (the daemon's when its workers' memory is fenced): a worker is charged
+// what its function's workers were seen to use, refreshed after each of its invocations.
+class ObservedAdmissionTest : public WorkerPoolTest {
+protected:
+    void use_budget(std::int64_t limit_mb) {
+        budget_.emplace(limit_mb, funcd::MemoryAdmission::observed);
+        env_->memory = &*budget_;
+    }
+    void TearDown() override {
+        if (pool_) {
+            on_io([this] {
+                pool_->kill_all();
+                return 0;
+            });
+            EXPECT_TRUE(live_drops_to(0));
+            EXPECT_EQ(used(), 0) << "every ended worker gave back what it was charged";
+        }
+        WorkerPoolTest::TearDown();
+    }
+    std::int64_t used() {
+        return on_io([this] { return budget_->used_mb(); });
+    }
+    // Waits until the budget counts `mb` (a charge is refreshed on the loop once the
+    // invocation's answer is out).
+    bool used_becomes(std::int64_t mb) {
+        return wait_until([this, mb] { return budget_->used_mb() == mb; });
+    }
+    std::int64_t seen(std::int64_t peak_mb) const { return peak_mb + funcd::kObservedHeadroomMb; }
+
+    std::optional<funcd::MemoryBudget> budget_;
+};
+
+TEST_F(ObservedAdmissionTest, ANewWorkerIsChargedTheInitialEstimateThenWhatItWasSeenToUse) {
+    use_budget(1000);
+    start_pool();  // a `provided` function of 128 MB
+    auto a = submit("req-a");
+    EXPECT_EQ(used(), funcd::kInitialWorkerEstimateMb) << "no worker of the function was seen yet";
+
+    launcher_.at(0).peak->store(20 * kPoolTestMiB);
+    RuntimeClient rt0(launcher_.at(0).port);
+    serve(rt0, a);
+    EXPECT_TRUE(used_becomes(seen(20))) << "charged what it was seen to use once its invocation ended: " << used();
+
+    // Two at once: the idle worker takes one, a new worker the other, charged what the
+    // function's workers were seen to use rather than memory_mb.
+    auto b = submit("req-b");
+    auto c = submit("req-c");
+    ASSERT_EQ(launcher_.count(), 2u);
+    EXPECT_EQ(used(), 2 * seen(20));
+    EXPECT_EQ(on_io([this] { return pool_->charged_mb(); }), 2 * seen(20));
+
+    launcher_.at(1).peak->store(10 * kPoolTestMiB);
+    RuntimeClient rt1(launcher_.at(1).port);
+    serve(rt1, c);
+    serve(rt0, b);
+    EXPECT_TRUE(used_becomes(seen(20) + seen(10))) << "each live worker is charged its own peak: " << used();
+    EXPECT_EQ(on_io([this] { return pool_->memory_estimate().new_worker_mb(); }), seen(20))
+        << "a new worker: the highest peak seen";
+}
+
+TEST_F(ObservedAdmissionTest, AWorkerThatGrowsIsChargedMoreButNeverMoreThanMemoryMb) {
+    use_budget(1000);
+    start_pool();
+    auto a = submit("req-a");
+    launcher_.at(0).peak->store(20 * kPoolTestMiB);
+    RuntimeClient rt0(launcher_.at(0).port);
+    serve(rt0, a);
+    ASSERT_TRUE(used_becomes(seen(20))) << used();
+
+    // Its next invocation takes it to 60 MB: re-charged when it ends.
+    auto b = submit("req-b");
+    launcher_.at(0).peak->store(60 * kPoolTestMiB);
+    serve(rt0, b);
+    EXPECT_TRUE(used_becomes(seen(60))) << used();
+
+    // The function's next worker is charged as much.
+    auto c = submit("req-c");  // the idle worker
+    auto d = submit("req-d");  // a new one
+    ASSERT_EQ(launcher_.count(), 2u);
+    EXPECT_EQ(used(), 2 * seen(60));
+
+    // Past memory_mb (its cgroup's limit would have stopped it there): memory_mb.
+    launcher_.at(0).peak->store(300 * kPoolTestMiB);
+    serve(rt0, c);
+    EXPECT_TRUE(used_becomes(128 + seen(60))) << used();
+    EXPECT_EQ(on_io([this] { return pool_->memory_estimate().new_worker_mb(); }), 128);
+
+    RuntimeClient rt1(launcher_.at(1).port);
+    launcher_.at(1).peak->store(30 * kPoolTestMiB);
+    serve(rt1, d);
+    EXPECT_TRUE(used_becomes(128 + seen(30))) << used();
+}
+
+TEST_F(ObservedAdmissionTest, ABudgetFilledByWhatWorkersUseRefusesANewWorker) {
+    use_budget(100);
+    start_pool();
+    auto a = submit("req-a");
+    launcher_.at(0).peak->store(40 * kPoolTestMiB);
+    RuntimeClient rt0(launcher_.at(0).port);
+    serve(rt0, a);
+    ASSERT_TRUE(used_becomes(seen(40))) << used();
+
+    auto b = submit("req-b");  // the idle worker
+    auto c = submit("req-c");  // a new one, charged 48
+    ASSERT_EQ(launcher_.count(), 2u);
+    EXPECT_EQ(used(), 2 * seen(40));
+
+    // Both busy: a third worker (48 more) does not fit in 100.
+    auto third = std::make_shared<Invocation>();
+    third->request_id = "req-third";
+    third->function = fn_;
+    third->payload = std::make_shared<const std::string>("{}");
+    third->done = [](InvocationResult) { ADD_FAILURE() << "a refused invocation must not be answered"; };
+    EXPECT_EQ(on_io([&] { return pool_->submit(third); }), WorkerPool::Submit::no_memory);
+    EXPECT_EQ(launcher_.count(), 2u);
+
+    // b's worker grew to 70 MB: the memory is in use, so it is charged even past the limit...
+    launcher_.at(0).peak->store(70 * kPoolTestMiB);
+    serve(rt0, b);
+    EXPECT_TRUE(used_becomes(seen(70) + seen(40))) << used();
+    EXPECT_GT(used(), 100);
+    // ...and while it is, no new worker fits however little its function was seen to use.
+    auto d = submit("req-d");  // the idle worker
+    third->done = [](InvocationResult) {};
+    EXPECT_EQ(on_io([&] { return pool_->submit(third); }), WorkerPool::Submit::no_memory);
+
+    RuntimeClient rt1(launcher_.at(1).port);
+    serve(rt1, c);
+    serve(rt0, d);
+}
+
+TEST_F(ObservedAdmissionTest, AWorkerStartedAheadOfDemandIsChargedWhatItsInitTook) {
+    use_budget(1000);
+    auto c = config();
+    c.concurrency.provisioned = 1;
+    start_pool(c);
+    on_io([this] {
+        pool_->ensure_provisioned();
+        return 0;
+    });
+    ASSERT_EQ(launcher_.count(), 1u);
+    EXPECT_EQ(used(), funcd::kInitialWorkerEstimateMb);
+    launcher_.at(0).peak->store(15 * kPoolTestMiB);
+    RuntimeClient rt(launcher_.at(0).port);
+    rt.send_next();
+    ASSERT_TRUE(wait_until([this] { return pool_->provisioned().ready == 1; }));
+    EXPECT_TRUE(used_becomes(seen(15))) << used();
 }
 
 TEST_F(WorkerPoolTest, ProvisionedWorkersStartAheadServeWithoutInitAndAreNeverReaped) {

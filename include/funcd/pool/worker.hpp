@@ -98,6 +98,10 @@ public:
     void clear_provisioned() { settings_.provisioned = false; }
     pid_t pid() const { return pid_; }
     Clock::time_point last_used() const { return last_used_; }
+    // The worker's peak memory use (its cgroup's) in bytes at the last reading: one after
+    // every invocation (the figure REPORT shows) and one when its init ended with no
+    // invocation waiting. nullopt before the first, or where it cannot be read.
+    std::optional<std::uint64_t> memory_peak() const { return memory_peak_; }
     const FunctionPtr& function() const { return fn_; }
 
     // RuntimeApiHandler
@@ -190,6 +194,10 @@ private:
     std::shared_ptr<NextWaiter> waiter_;
     std::optional<std::pair<std::string, std::string>> posted_init_error_;  // type, body
 
+    // Reads the peak from the worker's resources into memory_peak_; returns it.
+    std::optional<std::uint64_t> read_memory_peak();
+
+    std::optional<std::uint64_t> memory_peak_;
     Clock::time_point launched_at_;
     std::optional<Clock::time_point> initialised_at_;
     bool report_init_;  // the next invocation reports the init duration

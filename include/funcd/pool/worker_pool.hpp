@@ -9,7 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -97,7 +97,7 @@ public:
     void reap_idle(Worker::Clock::time_point now);
     // The least recently used on-demand idle worker's last use, if there is one.
     std::optional<Worker::Clock::time_point> oldest_idle() const;
-    // Ends that worker to free its memory; returns the MB released.
+    // Ends that worker to free its memory; returns the MB of the budget released.
     std::int64_t evict_oldest_idle();
     // Ends every worker now (daemon shutdown); the pool starts none after it.
     void kill_all();
@@ -108,6 +108,10 @@ public:
     std::size_t busy() const { return workers_.size() - idle(); }
     ProvisionedCounts provisioned() const;
     WorkerStates states() const;
+    // What this function's workers are expected to use, learnt from their peaks.
+    const MemoryEstimate& memory_estimate() const { return estimate_; }
+    // The sum of what the memory budget charges this pool's live workers now.
+    std::int64_t charged_mb() const;
     bool retired() const { return retired_; }
 
     // WorkerOwner
@@ -121,11 +125,16 @@ private:
     // Answers `inv` with an init error of `type`; it never ran.
     void fail_unstarted(InvocationPtr& inv, std::string type, std::string message);
     WorkerSpec make_spec(bool provisioned) const;
-    // Launches a worker already charged to the memory budget. Throws if the launcher
-    // fails synchronously.
-    std::shared_ptr<Worker> cold_start(bool provisioned, bool report_init);
-    bool charge();
-    void discharge(const Worker& w);
+    // Launches a worker already charged `charged_mb` of the memory budget. Throws if the
+    // launcher fails synchronously.
+    std::shared_ptr<Worker> cold_start(bool provisioned, bool report_init, std::int64_t charged_mb);
+    // Charges the memory budget for a new worker (the one place a pool asks it); the MB
+    // charged, 0 without a budget, nullopt when it does not fit.
+    std::optional<std::int64_t> charge();
+    // Gives back what `w` was charged; returns that.
+    std::int64_t discharge(const Worker& w);
+    // Learns from `w`'s latest peak reading and charges it what it was seen to use.
+    void refresh_charge(const Worker& w);
     // Drops a dead worker's resources on a launch thread: removing its cgroup waits for its
     // last processes to finish exiting, a few ms each, which a scale to zero of hundreds
     // of workers turned into a stall of the loop (143 ms for 200).
@@ -145,7 +154,8 @@ private:
     std::vector<std::shared_ptr<Worker>> idle_provisioned_;  // back = most recently used
     std::vector<std::shared_ptr<Worker>> starting_;          // launched ahead of demand, nothing assigned
     std::vector<std::shared_ptr<Worker>> workers_;           // every live worker
-    std::unordered_set<const Worker*> charged_;              // holding memory_mb of the budget
+    std::unordered_map<const Worker*, std::int64_t> charged_;  // MB of the budget each live worker holds
+    MemoryEstimate estimate_;
     std::unique_ptr<KeepAlivePolicy> keep_alive_;
     KeepAliveDecision decision_;
     std::optional<Worker::Clock::time_point> prewarm_at_;

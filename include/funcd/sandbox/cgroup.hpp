@@ -3,6 +3,11 @@
 // proportion to memory, the memory peak for metering, and a kill that reaches every
 // process of the worker. cgroup v2 where the host has the controllers there; otherwise
 // the v1 memory/pids/cpu hierarchies (as on hosts that mount only those).
+//
+// Layout, in each hierarchy used: funcd's cgroup ("funcd", shared by every daemon on the
+// host), in it one cgroup per daemon ("daemon-<pid>") when the daemon fences its workers'
+// memory (fence_memory), and in that the workers' cgroups ("<pid>-<function>-<version>-<n>").
+// A daemon that does not fence puts its workers directly in funcd's cgroup.
 #include <sys/types.h>
 
 #include <cstdint>
@@ -69,11 +74,23 @@ public:
     virtual std::unique_ptr<WorkerCgroup> create(const std::string& id, const CgroupLimits& limits) = 0;
     // E.g. "cgroup v1 (memory, pids, cpu)" for the start-up log.
     virtual std::string describe() const = 0;
+    // Puts the workers created from now on in a cgroup of this daemon's own
+    // (daemon_cgroup_name) whose memory limit is `memory_bytes`: v2 memory.max, v1
+    // memory.limit_in_bytes (hierarchical). However much the workers together outgrow what
+    // admission expected of them, the kernel then reclaims or OOM-kills among them, never
+    // among the host's other processes. Call it before the first create(); a second call
+    // changes the limit. False, logged as a warning with the cause, when it cannot be done
+    // (no permission, a v1 memory hierarchy without use_hierarchy that cannot be switched
+    // on, ...): workers are then created where they were, without the common limit.
+    virtual bool fence_memory(std::uint64_t memory_bytes) = 0;
+    // The memory limit of the fence; nullopt when there is none.
+    virtual std::optional<std::uint64_t> memory_fence() const = 0;
     // Removes the worker cgroups of daemons that are gone (killed before they could remove
     // them: SIGKILL, OOM, a crash), in every hierarchy: those whose id names, as
-    // worker_cgroup_id does, a daemon pid that no longer exists. Whatever still runs in
-    // one is killed first. Returns how many were removed. Cgroups of living daemons
-    // (other daemons share the parent) are left alone.
+    // worker_cgroup_id does, a daemon pid that no longer exists, and the daemon cgroups
+    // (daemon_cgroup_name) of such pids with every worker cgroup in them. Whatever still
+    // runs in one is killed first. Returns how many worker cgroups were removed. Cgroups
+    // of living daemons (other daemons share the parent) are left alone.
     virtual std::size_t remove_dead_daemons_cgroups() = 0;
 };
 
@@ -82,6 +99,10 @@ public:
 std::string worker_cgroup_id(pid_t daemon, const std::string& function, std::int64_t version, std::uint64_t n);
 // The daemon pid a worker cgroup id starts with; nullopt for names that are not such ids.
 std::optional<pid_t> worker_cgroup_owner(std::string_view id);
+// The name of a daemon's own cgroup under funcd's (see fence_memory): "daemon-<pid>".
+std::string daemon_cgroup_name(pid_t daemon);
+// The daemon pid of such a name; nullopt for other names (worker cgroup ids among them).
+std::optional<pid_t> daemon_cgroup_owner(std::string_view name);
 
 // CPU weight for a memory size, cgroup v2 scale (1..10000, 100 = default) and v1
 // cpu.shares scale (2..262144, 1024 = default): 1769 MB = one full default share.
