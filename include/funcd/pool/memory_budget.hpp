@@ -37,11 +37,12 @@ inline constexpr std::int64_t kObservedHeadroomMb = 8;
 // than the function's memory_mb). Measured as the peak of a worker's memory cgroup after
 // two invocations (memory.max_usage_in_bytes; funcd's sandbox, cgroup v1, Debian 12, 2-vCPU
 // VM): a Python 3.11 handler importing a dozen stdlib modules (json, ssl, urllib.request,
-// sqlite3, logging, ...) 13.1 MB (a noop 4.0 MB); a Node.js 18 handler requiring http,
-// https, crypto and zlib 8.5 MB (a noop 7.2 MB); the noop `provided` bootstrap 1.2 MB. The
-// largest, rounded up to 16 MB, plus kObservedHeadroomMb. A custom runtime can be anything
-// (a JVM): its first reading corrects the guess, and the fence bounds it meanwhile. 500
-// first invocations charged so (12,000 MB) fit in the default budget of a 24 GB host.
+// sqlite3, logging, ...) 13.1 MB started plainly, 10.6 MB forked from a runtime template
+// (a noop 4.0 and 2.5 MB); a Node.js 18 handler requiring http, https, crypto and zlib
+// 8.5 MB (a noop 7.2 MB); the noop `provided` bootstrap 1.2 MB. The largest, rounded up to
+// 16 MB, plus kObservedHeadroomMb. A custom runtime can be anything (a JVM): its first
+// reading corrects the guess, and the fence bounds it meanwhile. 500 first invocations
+// charged so (12,000 MB) fit in the default budget of a 24 GB host.
 inline constexpr std::int64_t kInitialWorkerEstimateMb = 16 + kObservedHeadroomMb;
 
 // What one function's workers are expected to use (one per pool): learnt from their
