@@ -18,9 +18,6 @@ try:
 finally:
     del sys.path[0]
 
-# What a cold start would otherwise import on its first use.
-import funcd_json  # noqa: F401  (imported by the runtime; named for the reader)
-
 _native = ctypes.CDLL(sys.argv[1])
 _control = int(sys.argv[2])
 for _name in sys.argv[3:]:

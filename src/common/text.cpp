@@ -29,4 +29,15 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
+std::vector<std::string> split_commas(std::string_view s) {
+    std::vector<std::string> parts;
+    if (s.empty()) return parts;
+    for (;;) {
+        const auto comma = s.find(',');
+        parts.emplace_back(s.substr(0, comma));
+        if (comma == std::string_view::npos) return parts;
+        s.remove_prefix(comma + 1);
+    }
+}
+
 }  // namespace funcd

@@ -9,6 +9,9 @@
 
 #include <fmt/format.h>
 
+#include "funcd/common/text.hpp"
+#include "funcd/registry/function_config.hpp"
+
 namespace funcd {
 namespace {
 
@@ -72,14 +75,11 @@ bool parse_on_off(std::string_view flag, const std::string& value) {
 // "numpy,PIL.Image": module names as a function's "preload" names them (checked there too).
 std::set<std::string, std::less<>> parse_module_list(std::string_view flag, const std::string& value) {
     std::set<std::string, std::less<>> out;
-    for (std::string_view rest = value; !rest.empty();) {
-        const auto comma = rest.find(',');
-        std::string_view name = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-        if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
-                                std::string_view::npos)
-            throw std::invalid_argument(fmt::format("{} wants module names separated by commas, got '{}'", flag, value));
-        out.emplace(name);
+    for (std::string& name : split_commas(value)) {
+        if (!is_python_module_name(name))
+            throw std::invalid_argument(fmt::format("{} wants Python module names separated by commas, got '{}'", flag,
+                                                    value));
+        out.insert(std::move(name));
     }
     return out;
 }

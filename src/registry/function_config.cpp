@@ -12,6 +12,7 @@
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/json_body.hpp"
 #include "funcd/common/base64.hpp"
+#include "funcd/common/text.hpp"
 #include "funcd/common/utf8.hpp"
 
 namespace funcd {
@@ -582,12 +583,7 @@ DeployRequest parse_deploy_query(std::string_view name,
             c.concurrency.provisioned = query_int(value, kProvisionedRange);
             req.concurrency_given = true;
         } else if (key == "preload") {
-            c.preload.clear();
-            for (std::string_view rest = value; !rest.empty();) {
-                const auto comma = rest.find(',');
-                c.preload.emplace_back(rest.substr(0, comma));
-                rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-            }
+            c.preload = split_commas(value);
         } else if (key.starts_with(kEnvPrefix)) {
             c.env[key.substr(kEnvPrefix.size())] = value;
         } else {
@@ -638,10 +634,7 @@ json describe(const ConcurrencySettings& c) {
                 {"provisioned_concurrency", c.provisioned}};
 }
 
-namespace {
-
-// A dotted Python module name of ASCII identifiers: "numpy", "PIL.Image".
-bool is_module_name(std::string_view name) {
+bool is_python_module_name(std::string_view name) {
     bool start = true;
     for (char ch : name) {
         const bool letter = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
@@ -658,6 +651,8 @@ bool is_module_name(std::string_view name) {
     return !start;
 }
 
+namespace {
+
 void validate_preload(const FunctionConfig& c) {
     if (c.preload.empty()) return;
     if (c.runtime != Runtime::python3)
@@ -667,7 +662,7 @@ void validate_preload(const FunctionConfig& c) {
                                       " modules (got " + std::to_string(c.preload.size()) + ")");
     std::set<std::string_view> seen;
     for (const auto& m : c.preload) {
-        if (!is_module_name(m))
+        if (!is_python_module_name(m))
             throw ApiError::bad_parameter("preload: '" + m + "' is not a Python module name (like numpy or PIL.Image)");
         if (!seen.insert(m).second) throw ApiError::bad_parameter("preload: '" + m + "' is named twice");
     }

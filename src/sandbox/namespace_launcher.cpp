@@ -42,9 +42,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Every namespace but the network one, which a host-network worker shares.
-constexpr unsigned long kNamespaceFlags =
-    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
 // How long the parent waits for the child's next report (the listener, a failure, or
 // exec). A child normally gets from clone to exec in a few milliseconds of CPU; the bound
 // only exists so a stuck child cannot hold a launcher thread for good. It is that large
@@ -473,9 +470,8 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         if (auto from = templates_->get(*spec.from_template, &why)) {
             plan.finish = ChildFinish::fork_runtime;
             // The sync socket first: the template reports a failure to place the others on it.
-            const PlacedFd fds[] = {{child_end.get(), child_end.get()},         {dev_null.get(), dev_null.get()},
-                                    {out_write.get(), out_write.get()},         {telemetry_write.get(), telemetry_write.get()},
-                                    {status_write.get(), status_write.get()},   {api_theirs.get(), api_theirs.get()}};
+            const int fds[] = {child_end.get(),       dev_null.get(),     out_write.get(),
+                               telemetry_write.get(), status_write.get(), api_theirs.get()};
             try {
                 const TemplateFork f = from->fork_sandbox(plan, fds, cgroup.get());
                 pidfd_raw = static_cast<int>(::syscall(SYS_pidfd_open, f.pid, 0));
@@ -509,7 +505,7 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
         // of this stack, like after fork -- but without glibc's fork handlers, so it must
         // not touch anything libc-internal (malloc, stdio, locks) before exec. Another thread
         // may hold any of those locks right now.
-        std::uint64_t flags = kNamespaceFlags | CLONE_PIDFD;
+        std::uint64_t flags = kSandboxNamespaceFlags | CLONE_PIDFD;
         if (!spec.host_network) flags |= CLONE_NEWNET;
         if (cgroup && cgroup->clone_into_fd() >= 0) {
             clone_args args{};
@@ -625,7 +621,7 @@ bool NamespaceLauncher::supported(std::string* why) {
     // Probe with the same clone the launcher uses: user namespaces can be disabled
     // (user.max_user_namespaces = 0), forbidden to unprivileged users, or blocked by a
     // container runtime's seccomp profile, and each shows up as a clone error.
-    unsigned long flags = kNamespaceFlags | CLONE_NEWNET | SIGCHLD;
+    unsigned long flags = kSandboxNamespaceFlags | CLONE_NEWNET | SIGCHLD;
     long ret = ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0);
     if (ret == 0) ::_exit(0);
     if (ret < 0) {

@@ -13,7 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -43,8 +42,6 @@ constexpr auto kTemplateRetryPause = std::chrono::seconds(30);
 // The descriptor number the template finds its end of the control socket at.
 constexpr int kControlFd = 3;
 
-std::atomic<std::uint64_t> g_template_serial{0};
-
 std::int64_t mtime_ns(const struct stat& st) {
     return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
@@ -60,7 +57,7 @@ std::string TemplateKey::id() const {
 }
 
 RuntimeTemplate::RuntimeTemplate(const TemplateKey& key, const TemplateFiles& files, const SeccompPolicy& seccomp,
-                                 int init, CgroupManager* cgroups)
+                                 int init, CgroupManager* cgroups, const std::string& cgroup_id)
     : key_(key) {
     struct stat st{};
     if (::stat(key.interpreter.c_str(), &st) != 0) throw_syscall_error("template", errno, "stat " + key.interpreter);
@@ -77,9 +74,7 @@ RuntimeTemplate::RuntimeTemplate(const TemplateKey& key, const TemplateFiles& fi
         limits.memory_mb = kTemplateMemoryMb;
         limits.memory_bytes = static_cast<std::uint64_t>(kTemplateMemoryMb) << 20;
         limits.pids_max = kTemplatePidsMax;
-        cgroup_ = cgroups->create(
-            worker_cgroup_id(::getpid(), "template", 0, g_template_serial.fetch_add(1, std::memory_order_relaxed)),
-            limits);
+        cgroup_ = cgroups->create(cgroup_id, limits);
     }
 
     const std::string script = (files.runtime_dir / "python" / "funcd_template.py").string();
@@ -173,13 +168,9 @@ bool RuntimeTemplate::usable(std::string* why) const {
     return true;
 }
 
-TemplateFork RuntimeTemplate::fork_sandbox(const ChildPlan& plan, std::span<const PlacedFd> placed, WorkerCgroup* cgroup) {
-    std::vector<int> fds;
-    json targets = json::array();
-    for (const PlacedFd& p : placed) {
-        fds.push_back(p.fd);
-        targets.push_back(p.target);
-    }
+TemplateFork RuntimeTemplate::fork_sandbox(const ChildPlan& plan, std::span<const int> placed, WorkerCgroup* cgroup) {
+    std::vector<int> fds(placed.begin(), placed.end());
+    json targets = fds;  // each at its own number in the clone
     int cgroup_dir = -1;
     json cgroup_tasks = json::array();
     std::vector<UniqueFd> entries;
@@ -263,7 +254,8 @@ std::shared_ptr<RuntimeTemplate> RuntimeTemplates::get(const TemplateKey& key, s
         if (e.running) return e.running;  // another launch started it meanwhile
     }
     try {
-        auto t = std::make_shared<RuntimeTemplate>(key, files_, seccomp_, init_, cgroups_);
+        auto t = std::make_shared<RuntimeTemplate>(key, files_, seccomp_, init_, cgroups_,
+                                                   worker_cgroup_id(::getpid(), "template", 0, started_++));
         std::lock_guard lock(mutex_);
         Entry& e = entries_[id];
         e.running = t;

@@ -17,6 +17,18 @@
 namespace funcd::testing {
 namespace {
 
+// The answers of `calls` by status, and every answer other than 200 (status and body).
+std::pair<std::map<int, int>, std::string> tally(std::vector<std::future<HttpResult>>& calls) {
+    std::map<int, int> statuses;
+    std::string failures;
+    for (auto& c : calls) {
+        auto r = c.get();
+        ++statuses[r.status];
+        if (r.status != 200) failures += std::to_string(r.status) + " " + r.body + "\n";
+    }
+    return {std::move(statuses), std::move(failures)};
+}
+
 using nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -227,13 +239,7 @@ TEST(Concurrency, ABurstThatFitsInWhatWorkersUseIsAdmittedUnderTheFence) {
     ASSERT_EQ(d.deploy("nap", sleep_settings({{"memory_mb", 128}}), python_zip(kNapPy)).status, 201);
     std::vector<std::future<HttpResult>> calls;
     for (int i = 0; i < kBurst; ++i) calls.push_back(invoke_async(d, "nap", 2.0));
-    std::map<int, int> statuses;
-    std::string failures;
-    for (auto& c : calls) {
-        auto r = c.get();
-        ++statuses[r.status];
-        if (r.status != 200) failures += std::to_string(r.status) + " " + r.body + "\n";
-    }
+    auto [statuses, failures] = tally(calls);
     EXPECT_EQ(statuses[200], kBurst) << json(statuses).dump() << "\n" << failures;
     auto i = d.api("GET", "/v1/functions/nap").json()["instances"];
     const int workers = i["idle"].get<int>() + i["busy"].get<int>();
@@ -352,13 +358,7 @@ TEST(Concurrency, BurstFromZeroCompletesWithoutErrors) {
     std::vector<std::future<HttpResult>> calls;
     for (int i = 0; i < kBurst; ++i)
         calls.push_back(std::async(std::launch::async, [&d] { return d.invoke("noop"); }));
-    std::map<int, int> statuses;
-    std::string failures;
-    for (auto& c : calls) {
-        auto r = c.get();
-        ++statuses[r.status];
-        if (r.status != 200) failures += std::to_string(r.status) + " " + r.body + "\n";
-    }
+    auto [statuses, failures] = tally(calls);
     EXPECT_EQ(statuses[200], kBurst) << "statuses: " << json(statuses).dump() << "\n"
                                      << failures << (failures.empty() ? "" : d.log());
     auto i = d.api("GET", "/v1/functions/noop").json()["instances"];

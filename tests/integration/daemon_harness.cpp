@@ -177,8 +177,11 @@ std::vector<pid_t> templates_of(pid_t daemon) {
 
 std::vector<pid_t> descendants_of(pid_t root) {
     std::map<pid_t, pid_t> parents;
-    for (pid_t pid : all_pids())
-        if (!is_runtime_template(pid)) parents[pid] = parent_of(pid);
+    for (pid_t pid : all_pids()) {
+        const pid_t parent = parent_of(pid);
+        // A template is a child of the daemon; everything forked from it is the daemon's too.
+        if (parent != root || !is_runtime_template(pid)) parents[pid] = parent;
+    }
     std::set<pid_t> found{root};
     bool grew = true;
     while (grew) {

@@ -46,6 +46,7 @@ def handler(event, context):
     open(mine, "w").close()
     time.sleep(event.get("sleep", 0))
     other = bytes.fromhex(event.get("other", ""))
+    mine_flipped = os.environ.get("SECRET", "").encode().translate(FLIP)
     return {
         "cmdline": open("/proc/self/cmdline", "rb").read().replace(b"\0", b" ").decode(),
         "pid": os.getpid(),
@@ -60,6 +61,8 @@ def handler(event, context):
         "secret": os.environ.get("SECRET"),
         "other_in_env": bool(other) and any(other in v.encode().translate(FLIP) for v in os.environ.values()),
         "other_in_memory": bool(other) and memory_holds(other),
+        # The same search for this worker's own secret, which is in its memory: the search works.
+        "own_in_memory": bool(mine_flipped) and memory_holds(mine_flipped),
         "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
         "task_root": os.environ.get("LAMBDA_TASK_ROOT"),
         "argv": sys.argv,
@@ -127,6 +130,7 @@ TEST_F(RuntimeTemplates, PythonWorkersAreForkedFromTheTemplateAndEachIsItsOwn) {
         EXPECT_EQ(w["uid"], 993);
         EXPECT_FALSE(w["other_in_env"].get<bool>()) << w.dump();
         EXPECT_FALSE(w["other_in_memory"].get<bool>()) << "fb's secret is in a worker of fa: " << w.dump();
+        EXPECT_TRUE(w["own_in_memory"].get<bool>()) << "the memory search cannot find even its own secret";
         // Its /tmp holds only what it wrote.
         EXPECT_EQ(w["tmp"], json::array({w["mine"]})) << w.dump();
         pid_ns.insert(w["pid_ns"].get<std::string>());

@@ -2,6 +2,7 @@
 // Small text helpers shared by the daemon's file readers and HTTP header parsers.
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace funcd {
 
@@ -15,5 +16,7 @@ std::string_view trim_ows(std::string_view s);
 // `a` and `b` are equal but for the case of ASCII letters (header values, media types,
 // level names).
 bool iequals(std::string_view a, std::string_view b);
+// The parts of `s` between commas, as written ("a,,b" has an empty part); none for "".
+std::vector<std::string> split_commas(std::string_view s);
 
 }  // namespace funcd

@@ -227,6 +227,10 @@ DeployRequest parse_deploy_json(std::string_view name, std::string_view body);
 // (runtime, handler, memory_mb, timeout_s, keep_alive_s, keep_alive, description,
 // ephemeral_storage_mb, network, reserved_concurrency, provisioned_concurrency, url_auth, invoke_mode,
 // env.KEY=VALUE). CORS settings need the JSON form.
+// A dotted Python module name of ASCII identifiers ("numpy", "PIL.Image"), as "preload"
+// and --preload-modules name them.
+bool is_python_module_name(std::string_view name);
+
 DeployRequest parse_deploy_query(std::string_view name,
                                  const std::vector<std::pair<std::string, std::string>>& params,
                                  std::string zip);

@@ -45,12 +45,6 @@ struct TemplateFiles {
     std::filesystem::path runtime_dir;  // funcd's runtimes (python/funcd_template.py)
 };
 
-// A descriptor for the sandbox's first process, and the number it must have there.
-struct PlacedFd {
-    int fd;
-    int target;
-};
-
 // What a fork request made: the sandbox's first process (the daemon's child), and whether
 // it was born in the worker's cgroup (else the caller moves it there).
 struct TemplateFork {
@@ -60,18 +54,20 @@ struct TemplateFork {
 
 class RuntimeTemplate {
 public:
-    // Starts the interpreter. Throws std::system_error when it cannot be started; a
-    // template that starts but cannot serve shows up at the first fork request.
+    // Starts the interpreter, in a cgroup of `cgroups` named `cgroup_id`. Throws
+    // std::system_error when it cannot be started; a template that starts but cannot serve
+    // shows up at the first fork request.
     RuntimeTemplate(const TemplateKey& key, const TemplateFiles& files, const SeccompPolicy& seccomp, int init,
-                    CgroupManager* cgroups);
+                    CgroupManager* cgroups, const std::string& cgroup_id);
     ~RuntimeTemplate();  // kills it and reaps it
     RuntimeTemplate(const RuntimeTemplate&) = delete;
     RuntimeTemplate& operator=(const RuntimeTemplate&) = delete;
 
     // Asks the template to clone a sandbox's first process for `plan` (fork_runtime). `fds`
-    // go to their targets there; the first must be the sync socket. `cgroup`, if any, is
-    // where the clone is born. Throws std::system_error.
-    TemplateFork fork_sandbox(const ChildPlan& plan, std::span<const PlacedFd> fds, WorkerCgroup* cgroup);
+    // are the daemon's descriptors the plan names: the clone has each at the same number.
+    // The first must be the sync socket. `cgroup`, if any, is where the clone is born.
+    // Throws std::system_error.
+    TemplateFork fork_sandbox(const ChildPlan& plan, std::span<const int> fds, WorkerCgroup* cgroup);
 
     // False once the process ended or its interpreter changed on disk; `why` says which.
     bool usable(std::string* why) const;
@@ -124,6 +120,7 @@ private:
     mutable std::mutex mutex_;
     std::mutex start_;  // one template starts at a time
     std::map<std::string, Entry> entries_;
+    std::uint64_t started_ = 0;  // names the templates' cgroups uniquely (under start_)
 };
 
 }  // namespace funcd

@@ -7,6 +7,7 @@
 //   runtime's command line: ChildFinish::exec_init;
 // - a clone of a runtime template (runtime_template.hpp), which ends by forking the
 //   runtime from itself and exec'ing funcd-init to adopt it: ChildFinish::fork_runtime.
+#include <sched.h>
 #include <sys/types.h>
 
 #include <string>
@@ -18,6 +19,11 @@
 #include "funcd/sandbox/user_namespace.hpp"
 
 namespace funcd {
+
+// The namespaces a sandbox's first process is cloned into, whoever clones it; a private
+// network namespace (CLONE_NEWNET) is added unless the worker shares the host's.
+inline constexpr unsigned long kSandboxNamespaceFlags =
+    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
 
 // How the sandbox's first process hands over to the runtime once it is contained.
 enum class ChildFinish {

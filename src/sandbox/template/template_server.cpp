@@ -32,10 +32,6 @@ namespace {
 using nlohmann::json;
 using namespace funcd;
 
-// The namespaces of a sandbox (namespace_launcher.cpp), the network one per request.
-constexpr std::uint64_t kNamespaceFlags =
-    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-
 struct Setup {
     SeccompPolicy seccomp;
     pid_t daemon = 0;
@@ -167,7 +163,7 @@ long fork_worker(Setup& setup, TemplateMessage& msg, int control, char** env_out
     // CLONE_PARENT: the sandbox's first process is the daemon's child, as one the daemon
     // clones itself is: the daemon reaps it, and its parent-death signal follows the
     // daemon's thread that started this template. clone3 wants exit_signal 0 with it.
-    std::uint64_t flags = kNamespaceFlags | CLONE_PARENT;
+    std::uint64_t flags = kSandboxNamespaceFlags | CLONE_PARENT;
     if (plan.private_network) flags |= CLONE_NEWNET;
     long ret = -1;
     if (cgroup_dir >= 0) {
