@@ -69,13 +69,18 @@ void EventSourceMappings::read_retained(const std::string& uuid, std::function<v
     Entry& e = entries_.at(uuid);
     e.retained.reading = true;
     boost::asio::post(blocking_, [this, uuid, c = e.config, then = std::move(then)]() mutable {
-        std::optional<std::uint64_t> retained;
         std::string error;
-        try {
-            retained = factory_.retained_bytes(c);
-        } catch (const std::exception& ex) {
-            error = ex.what();
-        }
+        // Initialised from a call rather than assigned in a try block: GCC 12.2 at -O2
+        // (scalar replacement of aggregates) leaves `std::optional<integer> x; try { x = f(); }`
+        // reading as engaged, with garbage, when f throws.
+        const std::optional<std::uint64_t> retained = [&]() -> std::optional<std::uint64_t> {
+            try {
+                return factory_.retained_bytes(c);
+            } catch (const std::exception& ex) {
+                error = ex.what();
+                return std::nullopt;
+            }
+        }();
         boost::asio::post(io_, [this, uuid, retained, error, then = std::move(then)] {
             auto it = entries_.find(uuid);
             if (it == entries_.end()) return then();

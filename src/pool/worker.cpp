@@ -611,6 +611,8 @@ Worker::OutputRead Worker::read_slice(OutputPipe& pipe, std::size_t max_bytes) {
             if (telemetry) consume_telemetry(read_buffer_.data(), static_cast<std::size_t>(n));
             else consume_output(read_buffer_.data(), static_cast<std::size_t>(n));
             total += static_cast<std::size_t>(n);
+            // Idle and over its budget: what is left stays in the pipe (and the writer waits).
+            if (!telemetry && output_held()) return OutputRead::more;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;

@@ -1540,22 +1540,32 @@ TEST_F(WorkerOutputTest, OutputBetweenInvocationsOverItsBudgetStaysInThePipeUnti
     serve(rt, first);
 
     // Something the handler left running prints on. Ten lines fit in the 1000 bytes
-    // allowed between invocations; then the worker's output is no longer read, the pipe
-    // fills and the writer is made to wait.
+    // allowed between invocations and the eleventh goes over; once the worker has read it,
+    // its output is no longer read, the pipe fills and the writer is made to wait.
     const int fd = l.output.get();
     ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
     std::uint64_t written = 0;
+    int lines = 0;
+    auto write_line = [&] {
+        const std::string line = line100("idle", lines);
+        const ssize_t n = ::write(fd, line.data(), line.size());  // all or nothing: shorter than PIPE_BUF
+        if (n == 100) {
+            written += 100;
+            ++lines;
+        }
+        return n;
+    };
+    for (int i = 0; i < 11; ++i) ASSERT_EQ(write_line(), 100);
+    ASSERT_TRUE(wait_until([&] { return pipe_bytes(fd) == 0; })) << "the worker reads what fits and the line over it";
     bool full = false;
     const auto give_up = std::chrono::steady_clock::now() + kPatience;
-    for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
-        const std::string line = line100("idle", i);
-        const ssize_t n = ::write(fd, line.data(), line.size());  // all or nothing: shorter than PIPE_BUF
+    while (std::chrono::steady_clock::now() < give_up) {
+        const ssize_t n = write_line();
         if (n < 0 && errno == EAGAIN) {
             full = true;
             break;
         }
         ASSERT_EQ(n, 100);
-        written += 100;
     }
     ASSERT_TRUE(full) << "the worker kept reading: " << written << " bytes taken";
     const std::size_t held = pipe_bytes(fd);
