@@ -77,16 +77,20 @@ const { compileFunction } = require('node:vm');
 // them by accident. Their own require() takes './<file>.js' (another of them) or a Node
 // module.
 const runtimeModules = new Map();
+// Where they are read from, and the directory they are named in (stack traces, __dirname):
+// this file's, except in a runtime template (template.js), which reads them on the host
+// and names them as a sandbox sees them.
+const runtimeDir = { read: __dirname, shown: __dirname };
 
 function runtimeModule(file) {
   let module = runtimeModules.get(file);
   if (module) return module.exports;
   module = { exports: {} };
   runtimeModules.set(file, module);
-  const filename = path.join(__dirname, file);
+  const filename = path.join(runtimeDir.shown, file);
   const parameters = ['exports', 'require', 'module', '__filename', '__dirname'];
-  const body = compileFunction(fs.readFileSync(filename, 'utf8'), parameters, { filename });
-  body.call(module.exports, module.exports, runtimeRequire, module, filename, __dirname);
+  const body = compileFunction(fs.readFileSync(path.join(runtimeDir.read, file), 'utf8'), parameters, { filename });
+  body.call(module.exports, module.exports, runtimeRequire, module, filename, runtimeDir.shown);
   return module.exports;
 }
 
@@ -99,6 +103,24 @@ const handlerModules = { require, import: (url) => import(url) };
 
 // Names where the function's layers are (/opt in the sandbox).
 const LAYERS_ROOT_VARIABLE = 'FUNCD_LAYERS_ROOT';
+
+// The files main() loads, in a runtime template before it forks: each forked runtime
+// starts with them compiled. Those used only by some functions (streaming, ES modules,
+// errors) are loaded when first used, from `sandboxDir`, where a forked runtime finds them.
+function loadRuntime(sandboxDir) {
+  runtimeDir.shown = sandboxDir;
+  for (const file of STARTUP_FILES) runtimeModule(file);
+  runtimeModule('module_paths.js');
+}
+
+// Once forked into a sandbox: the rest is read where the sandbox has it.
+function enterSandbox() {
+  runtimeDir.read = runtimeDir.shown;
+}
+
+const STARTUP_FILES = [
+  'runtime_api_client.js', 'runtime.js', 'handler_loader.js', 'console_log.js', 'awslambda_global.js',
+];
 
 function main() {
   const { RuntimeApiClient, API_FD_VARIABLE } = runtimeModule('runtime_api_client.js');
@@ -128,4 +150,5 @@ function main() {
   });
 }
 
-main();
+if (require.main === module) main();
+else module.exports = { loadRuntime, enterSandbox, main };

@@ -45,6 +45,16 @@ std::vector<std::string> node_heap_flags(int memory_mb, const std::map<std::stri
     return {"--max-old-space-size=" + std::to_string(old_space), "--max-semi-space-size=" + std::to_string(semi)};
 }
 
+std::optional<std::string> node_template_refusal(const std::map<std::string, std::string>& function_env) {
+    for (const auto& [name, value] : function_env) {
+        const std::string_view n(name);
+        const bool node_start = n.starts_with("NODE_") && n != "NODE_PATH" && n != "NODE_ENV";
+        const bool locale = n == "LANG" || n.starts_with("LC_");
+        if (node_start || locale) return name + " is read by Node.js only as it starts";
+    }
+    return std::nullopt;
+}
+
 std::optional<std::string> node_path(const std::map<std::string, std::string>& function_env,
                                      std::optional<int> node_major, const std::string& opt_root,
                                      const std::string& task_root) {

@@ -29,6 +29,10 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
     spec_ = std::make_shared<const WorkerSpec>(make_spec(false));
     provisioned_spec_ = std::make_shared<const WorkerSpec>(make_spec(true));
     if (spec_->from_template) env_.launcher.hold_template(*spec_->from_template);
+    if (fn_->config.runtime == Runtime::nodejs)
+        if (auto why = node_template_refusal(fn_->config.env))
+            spdlog::info("pool: function={} version={} starts its workers without a runtime template: {}",
+                         fn_->config.name, fn_->label(), *why);
     settings_.init_timeout = env_.init_timeout;
     settings_.runtime_api = env_.runtime_api;
     // A published version's ARN is qualified with its number, as Lambda's is.
@@ -78,10 +82,14 @@ WorkerSpec WorkerPool::make_spec(bool provisioned) const {
         // The same interpreter with the same flags, started once and forked (runtime_template.hpp).
         // A function that preloads modules has a template with them (shared with the
         // functions that preload the same ones).
-        spec.from_template = TemplateKey{spec.argv[0], c.preload};
+        spec.from_template = TemplateKey{TemplateRuntime::python, spec.argv[0], {"-I", "-u"}, c.preload};
     } else if (c.runtime == Runtime::nodejs) {
         spec.argv = {env_.runtimes.node().path};
         for (auto& flag : node_heap_flags(c.memory_mb, c.env)) spec.argv.push_back(std::move(flag));
+        // One template per heap size: V8 sizes the heap once, as it starts.
+        if (!node_template_refusal(c.env))
+            spec.from_template =
+                TemplateKey{TemplateRuntime::node, spec.argv[0], {spec.argv.begin() + 1, spec.argv.end()}, {}};
         spec.argv.push_back(inside.runtime_root + "/nodejs/bootstrap.js");
     } else {
         // Lambda runs /var/task/bootstrap, else a layer's /opt/bootstrap.

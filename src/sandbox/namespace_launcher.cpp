@@ -251,7 +251,8 @@ NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<Cgr
         const fs::path module =
             options_.template_module.empty() ? init.parent_path() / kTemplateModuleName : options_.template_module;
         if (::access(module.c_str(), R_OK) == 0) {
-            templates_ = std::make_unique<RuntimeTemplates>(TemplateFiles{module, options_.runtime_dir}, seccomp_,
+            const std::string inside = paths_for({}, options_.runtime_dir, {}).runtime_root;
+            templates_ = std::make_unique<RuntimeTemplates>(TemplateFiles{module, options_.runtime_dir, inside}, seccomp_,
                                                             init_.get(), cgroups_.get());
         } else {
             spdlog::warn("sandbox: runtime templates off: {} not found", module.string());

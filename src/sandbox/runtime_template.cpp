@@ -49,7 +49,8 @@ std::int64_t mtime_ns(const struct stat& st) {
 }  // namespace
 
 std::string TemplateKey::id() const {
-    std::string id = "python:" + interpreter;
+    std::string id = (runtime == TemplateRuntime::node ? "node:" : "python:") + interpreter;
+    for (const std::string& f : flags) id += " " + f;
     if (preload.empty()) return id;
     id += "+";
     for (std::size_t i = 0; i < preload.size(); ++i) id += (i ? "," : "") + preload[i];
@@ -77,8 +78,23 @@ RuntimeTemplate::RuntimeTemplate(const TemplateKey& key, const TemplateFiles& fi
         cgroup_ = cgroups->create(cgroup_id, limits);
     }
 
-    const std::string script = (files.runtime_dir / "python" / "funcd_template.py").string();
-    std::vector<std::string> args{key.interpreter, "-I", "-u", script, files.module.string(), std::to_string(kControlFd)};
+    // The interpreter with a worker's flags, then its runtime's template script.
+    std::vector<std::string> args{key.interpreter};
+    args.insert(args.end(), key.flags.begin(), key.flags.end());
+    if (key.runtime == TemplateRuntime::node) {
+        // V8 gives none of its work to other threads: a clone of the template's thread
+        // takes no other (template_server.cpp), so none may hold a lock it needs, or owe
+        // it a task. Node's platform threads then never run anything (docs/security.md).
+        args.push_back("--single-threaded");
+        args.push_back((files.runtime_dir / "nodejs" / "template.js").string());
+        args.push_back(files.module.string());
+        args.push_back(std::to_string(kControlFd));
+        args.push_back(files.sandbox_runtime_dir);
+    } else {
+        args.push_back((files.runtime_dir / "python" / "funcd_template.py").string());
+        args.push_back(files.module.string());
+        args.push_back(std::to_string(kControlFd));
+    }
     args.insert(args.end(), key.preload.begin(), key.preload.end());
     // The environment a worker's interpreter starts with, as far as it shapes the start:
     // the locale (stdio's encoding) and the time zone. The worker's own replaces it.

@@ -23,4 +23,11 @@ std::optional<std::string> node_path(const std::map<std::string, std::string>& f
                                      std::optional<int> node_major, const std::string& opt_root,
                                      const std::string& task_root);
 
+// Why a Node.js function cannot be forked from a runtime template (runtime_template.hpp),
+// whose node started with the template's environment: nullopt when it can. A function
+// setting a variable that Node or ICU reads only as the process starts (NODE_OPTIONS,
+// NODE_EXTRA_CA_CERTS, any other NODE_* but NODE_PATH and NODE_ENV, LANG, LC_*) starts
+// plainly. NODE_PATH and TZ are applied again in a forked runtime (nodejs/template.js).
+std::optional<std::string> node_template_refusal(const std::map<std::string, std::string>& function_env);
+
 }  // namespace funcd

@@ -1,5 +1,5 @@
 #pragma once
-// Runtime templates: an interpreter (Python, with funcd's runtime imported) started once
+// Runtime templates: an interpreter (Python or Node.js, with funcd's runtime loaded) started once
 // and kept waiting, from which sandboxed workers are forked instead of started, so a cold
 // start does not pay the interpreter's start and the runtime's imports again.
 //
@@ -42,7 +42,8 @@ inline constexpr const char* kTemplateModuleName = "funcd-template.so";
 // Where a template's files are on the host.
 struct TemplateFiles {
     std::filesystem::path module;       // the native half (funcd-template.so)
-    std::filesystem::path runtime_dir;  // funcd's runtimes (python/funcd_template.py)
+    std::filesystem::path runtime_dir;  // funcd's runtimes (python/funcd_template.py, nodejs/template.js)
+    std::string sandbox_runtime_dir;    // where a sandbox sees them (LAMBDA_RUNTIME_DIR)
 };
 
 // What a fork request made: the sandbox's first process (the daemon's child), and whether

@@ -5,14 +5,20 @@
 
 namespace funcd {
 
+// The runtimes a template can hold.
+enum class TemplateRuntime { python, node };
+
 // Workers of every function with the same key share one template. A template holds only
 // the interpreter, funcd's runtime and the preloaded modules of the host's Python, never a
 // function's code or settings, so functions that preload the same modules share it too.
 struct TemplateKey {
-    std::string interpreter;           // host path of the Python interpreter
+    TemplateRuntime runtime = TemplateRuntime::python;
+    std::string interpreter;           // host path of the interpreter
+    std::vector<std::string> flags;    // its flags, as a worker started plainly gets them
     std::vector<std::string> preload;  // modules imported into the template, in this order
 
-    // "python:/usr/bin/python3", or "python:/usr/bin/python3+numpy,PIL.Image".
+    // "python:/usr/bin/python3 -I -u", "python:/usr/bin/python3 -I -u+numpy,PIL.Image",
+    // "node:/usr/bin/node --max-old-space-size=90 --max-semi-space-size=4".
     std::string id() const;
     bool operator==(const TemplateKey&) const = default;
 };

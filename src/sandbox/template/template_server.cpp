@@ -4,6 +4,7 @@
 // returns only in a forked runtime, already inside its own sandbox, with the environment
 // the daemon sent it. Whatever the interpreter holds at that moment (its runtime, imported
 // modules) is what every runtime starts from; nothing of a function reaches the template.
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include "funcd/sandbox/sandbox_child.hpp"
 #include "funcd/sandbox/sandbox_init.hpp"
 #include "funcd/sandbox/sync_channel.hpp"
+#include "funcd/sandbox/template_entry.hpp"
 #include "funcd/sandbox/template_protocol.hpp"
 
 namespace {
@@ -95,6 +97,42 @@ void reply_error(int control, const std::string& what, int err) {
     reply(control, json{{"error", what}, {"errno", err}});
 }
 
+// How long a fork request waits for the template's other threads to be asleep: they only
+// wake for work, and none is given them while the template serves (a few ms at most, for
+// a wakeup already under way).
+constexpr int kQuietWaitMs = 50;
+
+// Whether every thread of this process but the calling one is asleep ('S' in its stat).
+// A clone keeps only the calling thread; one that was running could have held a lock the
+// copy needs (malloc's, stdio's) and would never release it there. Python's template has
+// no other thread; Node.js's has V8's platform threads, waiting for tasks that, with
+// --single-threaded and no JavaScript running, never come.
+bool other_threads_asleep() {
+    DIR* dir = ::opendir("/proc/self/task");
+    if (!dir) return false;
+    const pid_t self = static_cast<pid_t>(::syscall(SYS_gettid));
+    bool asleep = true;
+    while (const dirent* e = ::readdir(dir)) {
+        if (e->d_name[0] == '.' || std::atoi(e->d_name) == self) continue;
+        const std::string path = std::string("/proc/self/task/") + e->d_name + "/stat";
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;  // it ended
+        char buf[512];
+        const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        ::close(fd);
+        if (n <= 0) continue;
+        buf[n] = '\0';
+        // "tid (comm) S ...": the state follows the last ')' (comm may hold one).
+        const char* paren = std::strrchr(buf, ')');
+        if (!paren || paren[1] != ' ' || paren[2] != 'S') {
+            asleep = false;
+            break;
+        }
+    }
+    ::closedir(dir);
+    return asleep;
+}
+
 // Receives the runtime's environment on the sync socket (sent after the go byte), as
 // a NUL-separated block the caller owns (malloc).
 int receive_environment(int sync, char** out, std::size_t* len) noexcept {
@@ -150,6 +188,16 @@ long fork_worker(Setup& setup, TemplateMessage& msg, int control, char** env_out
     int stage_base = 3;
     for (const Placement& p : placements) stage_base = std::max({stage_base, p.from + 1, p.to + 1});
 
+    bool quiet = other_threads_asleep();
+    for (int waited = 0; !quiet && waited < kQuietWaitMs; ++waited) {
+        ::usleep(1000);
+        quiet = other_threads_asleep();
+    }
+    if (!quiet) {
+        scrub(plan);
+        reply_error(control, "a thread of the template is running", EBUSY);
+        return -1;
+    }
     // On v1 this thread steps into the worker's cgroups for the clone (no cgroup move of
     // the new process afterwards, which waits for an RCU grace period).
     for (int fd : cgroup_tasks) {
@@ -221,11 +269,7 @@ Setup receive_setup(int control) {
 
 }  // namespace
 
-// The entry point (C linkage, for ctypes and N-API alike). Returns 0 in a forked runtime,
-// with `*env` (malloc'd, NUL-separated KEY=VALUE entries) and `*env_len`; in the template
-// it never returns: it exits when the daemon closes its end.
-extern "C" __attribute__((visibility("default"))) int funcd_template_serve(int control, char** env,
-                                                                            std::size_t* env_len) {
+extern "C" int funcd_template_serve(int control, char** env, std::size_t* env_len) {
     // The template ends with the daemon's thread that started it (as workers do), and if
     // that happened already, now.
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ::_exit(kSandboxStartFailed);

@@ -1,0 +1,51 @@
+'use strict';
+// A runtime template: funcd's Node.js runtime, loaded once and forked into sandboxes.
+//
+// Started by the daemon as
+//   node <a worker's heap flags> --single-threaded template.js <native module> <control fd> <runtime dir>
+// with the same node and heap flags as a worker (--single-threaded: V8 gives no work to
+// other threads, which a fork of this one does not have). It loads the runtime's files,
+// compiled under the names a sandbox sees them by (<runtime dir>, LAMBDA_RUNTIME_DIR),
+// then hands the control socket to the native half (funcd-template.so), which serves the
+// daemon's fork requests and returns only in a forked runtime: inside its own sandbox, as
+// the worker's user, with its own event loop and the environment the daemon sent it. This
+// process never holds a function's code, environment or secrets; what it loads here is
+// shared, copy-on-write, by every runtime forked from it.
+const path = require('node:path');
+const v8 = require('node:v8');
+const Module = require('node:module');
+
+const [nativeModule, controlFd, runtimeDir] = process.argv.slice(2);
+const native = { exports: {} };
+process.dlopen(native, nativeModule);
+const bootstrap = require('./bootstrap.js');
+bootstrap.loadRuntime(path.join(runtimeDir, 'nodejs'));
+// Nothing may have used Math.random by now (it would have seeded the generator here).
+const forked = native.exports.serve(Number(controlFd));
+
+// From here on: a runtime in its sandbox, the only thread of its process.
+// Node's own exit would join and drain its platform's threads, which only the template
+// has: process.exit ends this process at once, after the 'exit' event as always (stdout
+// and stderr are pipes, written synchronously).
+process.reallyExit = (code) => native.exports.exit(code | 0);
+// Math.random's generator is the template's, the same in every copy. It is seeded at its
+// first use, from --random-seed when that is set: set to a seed of this process's own, used
+// once, then to another for the contexts node:vm makes later (else they would draw on V8's
+// own generator, whose state every copy of the template has too).
+v8.setFlagsFromString(`--random-seed=${forked.seed}`);
+Math.random();
+v8.setFlagsFromString(`--random-seed=${native.exports.seed()}`);
+bootstrap.enterSandbox();
+// What Node reads as it starts, read again from the worker's environment: NODE_PATH (the
+// way Node applies it), and TZ (assigning it through process.env is what makes V8 and ICU
+// look again). Variables Node reads only then keep a function on plain starts
+// (node_template_refusal in src/pool/node_launch.cpp).
+Module._initPaths();
+if (process.env.TZ !== undefined) process.env.TZ = process.env.TZ;  // eslint-disable-line no-self-assign
+// What Node set once as it started: this process's ids, and its command line as a worker
+// started plainly has it.
+for (const id of ['pid', 'ppid'])
+  Object.defineProperty(process, id, { value: forked[id], writable: false, enumerable: true, configurable: true });
+process.argv = [process.execPath, path.join(runtimeDir, 'nodejs', 'bootstrap.js')];
+process.execArgv = process.execArgv.filter((flag) => flag !== '--single-threaded');
+bootstrap.main();
