@@ -92,7 +92,7 @@ def is_runtime_template(pid):
     """A daemon's runtime template (its child, but no worker)."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return b"funcd_template.py" in f.read()
+            return b"funcd-template.so" in f.read()  # Python's and Node.js's name their native half
     except OSError:
         return False
 

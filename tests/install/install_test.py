@@ -140,6 +140,7 @@ def check_contents(deb):
     for want in ["/usr/bin/funcd", "/usr/libexec/funcd/funcd-init", "/usr/libexec/funcd/funcd-template.so",
                  "/usr/share/funcd/runtime/python/bootstrap.py", "/usr/share/funcd/runtime/python/funcd_template.py",
                  "/usr/share/funcd/runtime/python/funcd_runtime.py", "/usr/share/funcd/runtime/nodejs/bootstrap.js",
+                 "/usr/share/funcd/runtime/nodejs/template.js",
                  "/usr/lib/systemd/system/funcd.service", "/etc/default/funcd", "/usr/share/doc/funcd/README.md",
                  "/usr/share/doc/funcd/operations.md", "/usr/share/doc/funcd/copyright"]:
         check(want in paths, f"the .deb holds {want}")

@@ -156,7 +156,8 @@ std::string bootstrap_zip(const std::string& bootstrap) { return make_zip({{"boo
 namespace {
 
 bool is_runtime_template(pid_t pid) {
-    return read_proc_file(pid, "cmdline").find("funcd_template.py") != std::string::npos;
+    // Python's and Node.js's name the templates' native half on their command line.
+    return read_proc_file(pid, "cmdline").find("funcd-template.so") != std::string::npos;
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // A Node.js worker runs under exactly the sandbox a Python one does: V8's JIT (executable
 // memory) and Node's threads work without anything of the sandbox opened for them, and what
 // the sandbox takes away stays away from JavaScript (and from a child process it spawns).
+// The worker is forked from a runtime template (templates are on by default), and once
+// with templates off, started plainly.
 #include "sandbox_support.hpp"
 
 namespace funcd::testing::sandbox {
@@ -21,7 +23,7 @@ exports.handler = async (event) => {
   await Promise.all([1, 2, 3, 4].map(() => new Promise((ok) => require('node:crypto').pbkdf2('p', 's', 1000, 32, 'sha256', ok))));
   const maps = fs.readFileSync('/proc/self/maps', 'utf8').split('\n');
   return {
-    sum,
+    sum, cmdline: fs.readFileSync('/proc/self/cmdline', 'utf8'),
     seccomp: status('Seccomp'), noNewPrivs: status('NoNewPrivs'), capEff: status('CapEff'), threads: Number(status('Threads')),
     uid: process.getuid(),
     // Executable mappings backed by no file (and not [vdso]): what a JIT writes code into.
@@ -37,8 +39,11 @@ exports.handler = async (event) => {
 };
 )";
 
-TEST_F(SandboxAttack, NodeWorkerJitsAndThreadsUnderTheSameSandbox) {
-    auto d = start();
+class NodeSandbox : public SandboxAttack, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(NodeSandbox, NodeWorkerJitsAndThreadsUnderTheSameSandbox) {
+    const bool templates = GetParam();
+    auto d = start({"--runtime-templates", templates ? "on" : "off"});
     auto dep = d->deploy("node-probe", {{"runtime", "nodejs20.x"}, {"handler", "index.handler"}, {"timeout_s", 20}},
                          make_zip({{"index.js", {kNodeProbe, 0644}}}));
     ASSERT_EQ(dep.status, 201) << dep.body;
@@ -47,11 +52,13 @@ TEST_F(SandboxAttack, NodeWorkerJitsAndThreadsUnderTheSameSandbox) {
     json body = ok_result(r);
     ASSERT_TRUE(body.contains("seccomp")) << r.body;
 
+    EXPECT_EQ(body["cmdline"].get<std::string>().find("template.js") != std::string::npos, templates) << r.body;
     EXPECT_EQ(body["seccomp"], "2") << "the worker's filter is installed";
     EXPECT_EQ(body["noNewPrivs"], "1");
     EXPECT_EQ(body["capEff"], "0000000000000000");
     EXPECT_EQ(body["uid"], 993);
-    EXPECT_GT(body["threads"].get<int>(), 4) << "V8's and libuv's threads run";
+    // libuv's four (and, started plainly, V8's platform threads).
+    EXPECT_GT(body["threads"].get<int>(), 4) << "libuv's threads run";
     EXPECT_GT(body["anonymousExecutable"].get<int>(), 0) << "V8's generated code is in anonymous executable memory";
     EXPECT_EQ(body["shadow"], "ENOENT") << "the host's /etc is not the worker's";
     EXPECT_EQ(body["database"], "ENOENT") << "the daemon's data directory is not in the worker's root";
@@ -62,6 +69,9 @@ TEST_F(SandboxAttack, NodeWorkerJitsAndThreadsUnderTheSameSandbox) {
     EXPECT_EQ(body["childSeccomp"], "Seccomp:\t2") << "a process the handler starts inherits the filter";
     expect_still_serving(*d);
 }
+
+INSTANTIATE_TEST_SUITE_P(Templates, NodeSandbox, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Forked" : "Started"; });
 
 }  // namespace
 }  // namespace funcd::testing::sandbox

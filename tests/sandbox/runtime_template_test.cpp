@@ -1,11 +1,13 @@
 // Workers forked from runtime templates (include/funcd/sandbox/runtime_template.hpp):
-// the real daemon, real templates and real Python workers, as root. A template-born
+// the real daemon, real templates and real Python and Node.js workers, as root. A template-born
 // worker must be contained exactly as a started one: its own environment and nothing of
 // another function's (not even in its memory), its own /tmp, namespaces and cgroup, its
 // own random state, killed and metered at its own memory limit; a template killed from
 // outside is replaced, one whose function is gone ends, and `--runtime-templates off`
-// starts every worker afresh. The attack suite (this directory) runs against
-// template-born Python workers too: templates are on by default.
+// starts every worker afresh. The same for Node.js workers, which also see their own pid,
+// time zone and module paths, and end at once when they exit. The attack suite (this
+// directory) runs against template-born Python and Node.js workers too: templates are on
+// by default.
 #include <signal.h>
 
 #include <set>
@@ -69,6 +71,61 @@ def handler(event, context):
     }
 )";
 
+// The same introspection in JavaScript, for Node.js workers.
+const char* kIntrospectJs = R"(const fs = require('node:fs');
+const crypto = require('node:crypto');
+
+const flip = (buf) => { for (let i = 0; i < buf.length; i++) buf[i] ^= 0x55; return buf; };
+
+function memoryHolds(needle) {
+  if (!needle.length) return false;
+  const fd = fs.openSync('/proc/self/mem', 'r');
+  try {
+    for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 2 || f[1][0] !== 'r' || f[5] === '[vvar]' || f[5] === '[vsyscall]') continue;
+      const [start, end] = f[0].split('-').map((x) => parseInt(x, 16));
+      for (let at = start; at < end; at += 1 << 24) {
+        const buf = Buffer.alloc(Math.min(end - at, (1 << 24) + needle.length));
+        try {
+          const n = fs.readSync(fd, buf, 0, buf.length, at);
+          if (flip(buf.subarray(0, n)).indexOf(needle) >= 0) return true;
+        } catch {}
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return false;
+}
+
+exports.handler = async (event) => {
+  const mine = '/tmp/mine-' + crypto.randomUUID();
+  fs.writeFileSync(mine, '');
+  await new Promise((ok) => setTimeout(ok, (event.sleep || 0) * 1000));
+  if (event.exit !== undefined) process.exit(event.exit);
+  const other = Buffer.from(event.other || '', 'hex');
+  const own = flip(Buffer.from(process.env.SECRET || ''));
+  return {
+    cmdline: fs.readFileSync('/proc/self/cmdline', 'utf8').split('\0').join(' '),
+    pid: process.pid, ppid: process.ppid, realPid: Number(fs.readlinkSync('/proc/self')),
+    pid_ns: fs.readlinkSync('/proc/self/ns/pid'), net_ns: fs.readlinkSync('/proc/self/ns/net'),
+    mnt_ns: fs.readlinkSync('/proc/self/ns/mnt'),
+    uid: process.getuid(),
+    tmp: fs.readdirSync('/tmp').sort(), mine: mine.slice(5),
+    random: Math.random(), bytes: crypto.randomBytes(16).toString('hex'),
+    secret: process.env.SECRET || null,
+    otherInEnv: other.length > 0 && Object.values(process.env).some((v) => flip(Buffer.from(v)).indexOf(other) >= 0),
+    otherInMemory: memoryHolds(other),
+    // The same search for this worker's own secret, which is in its memory: the search works.
+    ownInMemory: memoryHolds(own),
+    function: process.env.AWS_LAMBDA_FUNCTION_NAME, timezoneOffset: new Date(0).getTimezoneOffset(),
+    argv: process.argv, execArgv: process.execArgv, modulePaths: module.paths,
+    vmRandom: require('node:vm').runInNewContext('Math.random()'),
+  };
+};
+)";
+
 std::string flipped_hex(const std::string& s) {
     static const char* digits = "0123456789abcdef";
     std::string out;
@@ -86,6 +143,12 @@ class RuntimeTemplates : public SandboxAttack {
 protected:
     static HttpResult deploy_python(Daemon& d, const std::string& name, json settings = json::object()) {
         return deploy_attack(d, name, kIntrospect, std::move(settings));
+    }
+    static HttpResult deploy_node(Daemon& d, const std::string& name, json settings = json::object()) {
+        settings["runtime"] = "nodejs20.x";
+        settings["handler"] = "index.handler";
+        if (!settings.contains("timeout_s")) settings["timeout_s"] = 20;
+        return d.deploy(name, settings, make_zip({{"index.js", {kIntrospectJs, 0644}}}));
     }
 };
 
@@ -149,6 +212,135 @@ TEST_F(RuntimeTemplates, PythonWorkersAreForkedFromTheTemplateAndEachIsItsOwn) {
     const std::string environ = read_proc_file(templates[0], "environ");
     EXPECT_EQ(environ.find(secret_a), std::string::npos);
     EXPECT_EQ(environ.find("SECRET"), std::string::npos);
+    expect_still_serving(*d);
+}
+
+TEST_F(RuntimeTemplates, NodeWorkersAreForkedFromTheTemplateAndEachIsItsOwn) {
+    auto d = start();
+    const std::string secret_a = "secret-na-" + std::to_string(::getpid()) + "-93b1c7";
+    const std::string secret_b = "secret-nb-" + std::to_string(::getpid()) + "-2e6f05";
+    ASSERT_EQ(deploy_node(*d, "na", {{"env", {{"SECRET", secret_a}, {"TZ", "Asia/Tokyo"}}}}).status, 201);
+    ASSERT_EQ(deploy_node(*d, "nb", {{"env", {{"SECRET", secret_b}}}}).status, 201);
+
+    auto b = invoke_at_once(*d, "nb", 2, {{"sleep", 0.5}});
+    auto a = invoke_at_once(*d, "na", 3, {{"sleep", 1.0}, {"other", flipped_hex(secret_b)}});
+    for (const json& w : b) ASSERT_TRUE(w.contains("pid")) << w.dump();
+    for (const json& w : a) ASSERT_TRUE(w.contains("pid")) << w.dump();
+
+    const auto templates = templates_of(*d);
+    ASSERT_EQ(templates.size(), 2u) << "python3's (the benign function) and node's at 128 MB";
+    std::set<std::string> pid_ns, net_ns, mnt_ns, bytes;
+    std::set<double> randoms, vm_randoms;
+    for (const json& w : a) {
+        EXPECT_NE(w["cmdline"].get<std::string>().find("template.js"), std::string::npos) << w.dump();
+        EXPECT_EQ(w["pid"], 2) << "process.pid is the runtime's own, not the template's: " << w.dump();
+        EXPECT_EQ(w["realPid"], 2);
+        EXPECT_EQ(w["ppid"], 1) << "funcd-init is its parent";
+        EXPECT_EQ(w["secret"], secret_a);
+        EXPECT_EQ(w["function"], "na");
+        EXPECT_EQ(w["timezoneOffset"], -540) << "the function's TZ is applied";
+        EXPECT_EQ(w["argv"], json::array({"/usr/bin/node", "/var/runtime/nodejs/bootstrap.js"})) << w.dump();
+        for (const json& flag : w["execArgv"]) EXPECT_NE(flag, "--single-threaded") << w.dump();
+        EXPECT_NE(w["modulePaths"].dump().find("/var/task/node_modules"), std::string::npos) << w.dump();
+        EXPECT_EQ(w["uid"], 993);
+        EXPECT_FALSE(w["otherInEnv"].get<bool>()) << w.dump();
+        EXPECT_FALSE(w["otherInMemory"].get<bool>()) << "nb's secret is in a worker of na: " << w.dump();
+        EXPECT_TRUE(w["ownInMemory"].get<bool>()) << "the memory search cannot find even its own secret";
+        EXPECT_EQ(w["tmp"], json::array({w["mine"]})) << w.dump();
+        pid_ns.insert(w["pid_ns"].get<std::string>());
+        net_ns.insert(w["net_ns"].get<std::string>());
+        mnt_ns.insert(w["mnt_ns"].get<std::string>());
+        randoms.insert(w["random"].get<double>());
+        vm_randoms.insert(w["vmRandom"].get<double>());
+        bytes.insert(w["bytes"].get<std::string>());
+    }
+    EXPECT_EQ(pid_ns.size(), 3u);
+    EXPECT_EQ(net_ns.size(), 3u);
+    EXPECT_EQ(mnt_ns.size(), 3u);
+    EXPECT_EQ(randoms.size(), 3u) << "siblings forked from one template drew the same Math.random()";
+    EXPECT_EQ(vm_randoms.size(), 3u) << "siblings' node:vm contexts drew the same Math.random()";
+    EXPECT_EQ(bytes.size(), 3u) << "siblings drew the same crypto.randomBytes()";
+    for (const json& w : b) {
+        EXPECT_EQ(w["secret"], secret_b);
+        EXPECT_EQ(w["timezoneOffset"], 0);
+    }
+
+    // The templates hold no function's environment.
+    for (pid_t t : templates) {
+        const std::string environ = read_proc_file(t, "environ");
+        EXPECT_EQ(environ.find("SECRET"), std::string::npos);
+        EXPECT_EQ(environ.find("Asia/Tokyo"), std::string::npos);
+    }
+    // Another heap size is another template.
+    ASSERT_EQ(deploy_node(*d, "big", {{"memory_mb", 512}}).status, 201);
+    auto big = d->invoke("big");
+    ASSERT_EQ(big.status, 200) << big.body;
+    EXPECT_NE(big.json()["cmdline"].get<std::string>().find("--max-old-space-size=361"), std::string::npos) << big.body;
+    EXPECT_EQ(templates_of(*d).size(), 3u);
+    expect_still_serving(*d);
+}
+
+TEST_F(RuntimeTemplates, ANodeWorkerThatExitsEndsAtOnceAndOneThatSetsNodeOptionsStartsPlainly) {
+    auto d = start();
+    ASSERT_EQ(deploy_node(*d, "quits").status, 201);
+    auto first = d->invoke("quits");
+    ASSERT_EQ(first.status, 200) << first.body << d->log();
+    // process.exit in a forked runtime does not wait for the template's threads.
+    const auto asked = std::chrono::steady_clock::now();
+    auto r = d->invoke("quits", R"({"exit": 3})");
+    const auto took = std::chrono::steady_clock::now() - asked;
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json().value("errorType", ""), "Runtime.ExitError") << r.body;
+    EXPECT_NE(r.body.find("exit status 3"), std::string::npos) << r.body;
+    EXPECT_LT(took, std::chrono::seconds(5)) << "the exit waited for its timeout";
+    auto again = d->invoke("quits");
+    ASSERT_EQ(again.status, 200) << again.body;
+    EXPECT_NE(again.json()["cmdline"].get<std::string>().find("template.js"), std::string::npos) << again.body;
+
+    // NODE_OPTIONS is read only as node starts: such a function is not forked.
+    ASSERT_EQ(deploy_node(*d, "opts", {{"env", {{"NODE_OPTIONS", "--no-warnings"}}}}).status, 201);
+    auto plain = d->invoke("opts");
+    ASSERT_EQ(plain.status, 200) << plain.body;
+    EXPECT_NE(plain.json()["cmdline"].get<std::string>().find("bootstrap.js"), std::string::npos) << plain.body;
+    EXPECT_EQ(plain.json()["cmdline"].get<std::string>().find("template.js"), std::string::npos) << plain.body;
+    EXPECT_NE(d->log().find("NODE_OPTIONS is read by Node.js only as it starts"), std::string::npos);
+    expect_still_serving(*d);
+}
+
+TEST_F(RuntimeTemplates, ANodeMemoryHogIsKilledAtItsOwnLimitAndMeteredWithItsOwnPeak) {
+    auto d = start();
+    // Buffers live outside V8's heap: only the cgroup's limit stops them.
+    const char* hog = R"(exports.handler = async (event) => {
+  const chunks = [];
+  for (let i = 0; i < event.chunks; i++) chunks.push(Buffer.alloc(10 << 20, 1));
+  return { allocatedMb: 10 * chunks.length, cmdline: require('node:fs').readFileSync('/proc/self/cmdline', 'utf8') };
+};
+)";
+    for (const auto& [name, mb] : {std::pair{"nhog", 128}, std::pair{"ngrow", 256}}) {
+        auto dep = d->deploy(name, {{"runtime", "nodejs20.x"}, {"handler", "index.handler"}, {"memory_mb", mb},
+                                    {"timeout_s", 10}},
+                             make_zip({{"index.js", {hog, 0644}}}));
+        ASSERT_EQ(dep.status, 201) << dep.body;
+    }
+    auto ok = d->invoke("ngrow", R"({"chunks": 8})");
+    ASSERT_EQ(ok.status, 200) << ok.body;
+    ASSERT_EQ(ok.json()["allocatedMb"], 80) << ok.body;
+    EXPECT_NE(ok.json()["cmdline"].get<std::string>().find("template.js"), std::string::npos) << ok.body;
+    auto grown = usage_record(*d, "ngrow", ok.header("x-funcd-request-id"));
+    ASSERT_TRUE(grown["max_memory_used_mb"].is_number()) << grown.dump();
+    EXPECT_GE(grown["max_memory_used_mb"].get<int>(), 80) << grown.dump();
+    EXPECT_LE(grown["max_memory_used_mb"].get<int>(), 256) << grown.dump();
+
+    auto r = d->invoke("nhog", R"({"chunks": 30})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-funcd-function-error"), "Unhandled") << "300 MB fit in a 128 MB function: " << r.body;
+    EXPECT_EQ(r.json().value("errorType", ""), "Runtime.OutOfMemory") << r.body;
+    auto rec = usage_record(*d, "nhog", r.header("x-funcd-request-id"));
+    ASSERT_TRUE(rec["max_memory_used_mb"].is_number()) << rec.dump();
+    EXPECT_LE(rec["max_memory_used_mb"].get<int>(), 128 + 8) << rec.dump();
+    EXPECT_GE(rec["max_memory_used_mb"].get<int>(), 100) << rec.dump();
+    // The kernel killed the worker, not a template.
+    EXPECT_EQ(templates_of(*d).size(), 3u) << "python3's, and node's at 128 and at 256 MB";
     expect_still_serving(*d);
 }
 

@@ -1,7 +1,9 @@
-// How a Node.js worker is started: heap limits from memory_mb, NODE_PATH.
+// How a Node.js worker is started: heap limits from memory_mb, NODE_PATH, and whether it
+// may be forked from a runtime template.
 #include <gtest/gtest.h>
 
 #include "funcd/pool/node_launch.hpp"
+#include "funcd/sandbox/template_key.hpp"
 
 namespace funcd {
 namespace {
@@ -31,6 +33,28 @@ TEST(NodePath, LayersFirstThenTheCode) {
               "/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:/var/task");
     EXPECT_EQ(node_path({}, std::nullopt, "/opt", "/var/task"), "/opt/nodejs/node_modules:/var/task");
     EXPECT_FALSE(node_path({{"NODE_PATH", "/var/task/lib"}}, 20, "/opt", "/var/task"));
+}
+
+TEST(NodeTemplateRefusal, OnlyVariablesNodeReadsAsItStartsKeepAFunctionOffTemplates) {
+    EXPECT_FALSE(node_template_refusal({}));
+    EXPECT_FALSE(node_template_refusal({{"NODE_PATH", "/var/task/lib"}, {"NODE_ENV", "production"}, {"TZ", "Asia/Tokyo"},
+                                        {"SECRET", "x"}, {"UV_THREADPOOL_SIZE", "8"}}));
+    for (const char* name : {"NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "NODE_NO_WARNINGS", "LANG", "LC_ALL", "LC_TIME"}) {
+        const auto why = node_template_refusal({{"A", "1"}, {name, "x"}});
+        ASSERT_TRUE(why) << name;
+        EXPECT_NE(why->find(name), std::string::npos) << *why;
+    }
+}
+
+TEST(TemplateKeyId, NamesTheRuntimeTheInterpreterItsFlagsAndThePreload) {
+    EXPECT_EQ((TemplateKey{TemplateRuntime::python, "/usr/bin/python3", {"-I", "-u"}, {}}.id()),
+              "python:/usr/bin/python3 -I -u");
+    EXPECT_EQ((TemplateKey{TemplateRuntime::python, "/usr/bin/python3", {"-I", "-u"}, {"numpy", "PIL.Image"}}.id()),
+              "python:/usr/bin/python3 -I -u+numpy,PIL.Image");
+    const TemplateKey small{TemplateRuntime::node, "/usr/bin/node", node_heap_flags(128, {}), {}};
+    EXPECT_EQ(small.id(), "node:/usr/bin/node --max-old-space-size=90 --max-semi-space-size=4");
+    EXPECT_NE(small, (TemplateKey{TemplateRuntime::node, "/usr/bin/node", node_heap_flags(256, {}), {}}))
+        << "another heap size is another template";
 }
 
 }  // namespace
