@@ -151,4 +151,4 @@ function main() {
 }
 
 if (require.main === module) main();
-else module.exports = { loadRuntime, enterSandbox, main };
+else module.exports = { loadRuntime, enterSandbox, main, runtimeModule };

@@ -21,6 +21,7 @@
 // null and this module's entry point is never called.
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -134,6 +135,11 @@ napi_value serve(napi_env env, napi_callback_info info) {
     uv_loop_s* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != kNapiOk || !loop || !uv_loop_fork || uv_loop_fork(loop) != 0)
         ::_exit(1);  // a loop sharing the template's epoll instance must not run
+    // The descriptors the runtime was given (the Runtime API's connection, the telemetry
+    // pipe) are not passed on to processes the handler starts. node's start marks only the
+    // first sixteen or so (uv_disable_stdio_inheritance); every one is marked here. stdio
+    // is dup2()ed onto a child's 0-2 by libuv's spawn, so marking it too changes nothing.
+    if (::close_range(0, ~0U, CLOSE_RANGE_CLOEXEC) != 0) ::_exit(1);
     const bool taken = take_environment(block, len);
     std::free(block);
     if (!taken) ::_exit(1);
@@ -152,6 +158,23 @@ napi_value seed(napi_env env, napi_callback_info) {
     napi_value value = nullptr;
     if (napi_create_int32(env, fresh_seed(), &value) != kNapiOk) return fail(env, "creating a seed");
     return value;
+}
+
+// A connected pair of AF_UNIX stream sockets, {a, b}: the template's warm-up runs the
+// runtime's own client over it (nodejs/template.js).
+napi_value pair(napi_env env, napi_callback_info) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        return fail(env, (std::string("socketpair: ") + std::strerror(errno)).c_str());
+    napi_value result = nullptr, a = nullptr, b = nullptr;
+    if (napi_create_object(env, &result) != kNapiOk || napi_create_int32(env, fds[0], &a) != kNapiOk ||
+        napi_create_int32(env, fds[1], &b) != kNapiOk || napi_set_named_property(env, result, "a", a) != kNapiOk ||
+        napi_set_named_property(env, result, "b", b) != kNapiOk) {
+        ::close(fds[0]);
+        ::close(fds[1]);
+        return fail(env, "creating pair's result");
+    }
+    return result;
 }
 
 // process.reallyExit in a forked runtime: Node's own exit joins and drains the platform's
@@ -176,7 +199,8 @@ bool export_function(napi_env env, napi_value exports, const char* name, napi_ca
 
 extern "C" napi_value napi_register_module_v1(napi_env env, napi_value exports) {
     if (!napi_create_function || !export_function(env, exports, "serve", serve) ||
-        !export_function(env, exports, "seed", seed) || !export_function(env, exports, "exit", exit_now))
+        !export_function(env, exports, "seed", seed) || !export_function(env, exports, "exit", exit_now) ||
+        !export_function(env, exports, "pair", pair))
         return nullptr;
     return exports;
 }
