@@ -61,6 +61,28 @@ void MemoryBudget::recharge(std::int64_t from_mb, std::int64_t to_mb, const Work
     if (used_mb_ > limit_mb_ && evictor_) evictor_(used_mb_ - limit_mb_, requester);
 }
 
+std::int64_t template_charge_mb(const TemplateKey& key) {
+    const std::int64_t interpreter =
+        key.runtime == TemplateRuntime::node ? kNodeTemplateChargeMb : kPythonTemplateChargeMb;
+    return interpreter + kPreloadedModuleChargeMb * static_cast<std::int64_t>(key.preload.size());
+}
+
+void MemoryBudget::hold_template(const std::string& id, std::int64_t mb) {
+    TemplateCharge& t = templates_[id];
+    if (t.holders++ > 0) return;
+    t.mb = mb;
+    recharge(0, mb, nullptr);
+}
+
+void MemoryBudget::release_template(const std::string& id) {
+    auto it = templates_.find(id);
+    if (it == templates_.end()) return;
+    if (--it->second.holders > 0) return;
+    const std::int64_t mb = it->second.mb;
+    templates_.erase(it);
+    release(mb);
+}
+
 void MemoryBudget::release(std::int64_t mb) {
     used_mb_ -= mb;
     if (on_release_) on_release_();

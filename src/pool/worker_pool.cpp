@@ -28,7 +28,11 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
       estimate_(fn_->config.memory_mb, kInitialWorkerEstimateMb) {
     spec_ = std::make_shared<const WorkerSpec>(make_spec(false));
     provisioned_spec_ = std::make_shared<const WorkerSpec>(make_spec(true));
-    if (spec_->from_template) env_.launcher.hold_template(*spec_->from_template);
+    if (spec_->from_template) {
+        template_charged_ = env_.launcher.hold_template(*spec_->from_template) && env_.memory;
+        if (template_charged_)
+            env_.memory->hold_template(spec_->from_template->id(), template_charge_mb(*spec_->from_template));
+    }
     if (fn_->config.runtime == Runtime::nodejs)
         if (auto why = node_template_refusal(fn_->config.env))
             spdlog::info("pool: function={} version={} starts its workers without a runtime template: {}",
@@ -52,7 +56,10 @@ WorkerPool::WorkerPool(PoolEnvironment& env, FunctionPtr fn, std::function<void(
 
 WorkerPool::~WorkerPool() {
     kill_all();
-    if (spec_->from_template) env_.launcher.release_template(*spec_->from_template);
+    if (spec_->from_template) {
+        env_.launcher.release_template(*spec_->from_template);
+        if (template_charged_) env_.memory->release_template(spec_->from_template->id());
+    }
 }
 
 std::unique_ptr<KeepAlivePolicy> WorkerPool::make_policy() const {

@@ -268,8 +268,10 @@ NamespaceLauncher::NamespaceLauncher(SandboxOptions options, std::unique_ptr<Cgr
 
 NamespaceLauncher::~NamespaceLauncher() = default;
 
-void NamespaceLauncher::hold_template(const TemplateKey& key) {
-    if (templates_) templates_->hold(key);
+bool NamespaceLauncher::hold_template(const TemplateKey& key) {
+    if (!templates_) return false;
+    templates_->hold(key);
+    return true;
 }
 
 void NamespaceLauncher::release_template(const TemplateKey& key) {

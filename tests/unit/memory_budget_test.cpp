@@ -128,5 +128,43 @@ TEST(MemoryBudget, AChargeThatShrinksIsAReleaseThatWakesWaiters) {
     EXPECT_EQ(budget.used_mb(), 0);
 }
 
+TEST(MemoryBudget, ARuntimeTemplateIsChargedOnceFromItsFirstHolderToItsLast) {
+    MemoryBudget budget(100, MemoryAdmission::observed);
+    FakeEvictor evictor{budget, {}, {}};
+    budget.set_evictor([&](std::int64_t needed, const WorkerPool*) { evictor(needed); });
+    int released = 0;
+    budget.on_release([&] { ++released; });
+    budget.hold_template("python:/usr/bin/python3 -I -u", 16);
+    budget.hold_template("python:/usr/bin/python3 -I -u", 16);
+    EXPECT_EQ(budget.used_mb(), 16) << "shared by the pools that hold it: charged once";
+    budget.hold_template("node:/usr/bin/node --max-old-space-size=90", 48);
+    EXPECT_EQ(budget.used_mb(), 64);
+    budget.release_template("python:/usr/bin/python3 -I -u");
+    EXPECT_EQ(budget.used_mb(), 64) << "one pool still holds it";
+    EXPECT_EQ(released, 0);
+    budget.release_template("python:/usr/bin/python3 -I -u");
+    EXPECT_EQ(budget.used_mb(), 48);
+    EXPECT_EQ(released, 1);
+    budget.release_template("no-such-template");
+    EXPECT_EQ(budget.used_mb(), 48);
+
+    // Never refused, like growth: over the limit, idle workers of pools are asked for.
+    ASSERT_TRUE(budget.try_charge(40, nullptr));
+    budget.hold_template("python:/usr/bin/python3 -I -u+numpy", 46);
+    EXPECT_EQ(budget.used_mb(), 134);
+    ASSERT_FALSE(evictor.asked.empty());
+    EXPECT_EQ(evictor.asked.back(), 34);
+    EXPECT_FALSE(budget.try_charge(1, nullptr)) << "no worker fits until the budget is back within its limit";
+}
+
+TEST(MemoryBudget, ATemplatesChargeIsItsInterpretersAndItsPreloadedModules) {
+    EXPECT_EQ(template_charge_mb({TemplateRuntime::python, "/usr/bin/python3", {"-I", "-u"}, {}}),
+              kPythonTemplateChargeMb);
+    EXPECT_EQ(template_charge_mb({TemplateRuntime::python, "/usr/bin/python3", {"-I", "-u"}, {"numpy", "PIL.Image"}}),
+              kPythonTemplateChargeMb + 2 * kPreloadedModuleChargeMb);
+    EXPECT_EQ(template_charge_mb({TemplateRuntime::node, "/usr/bin/node", {"--max-old-space-size=90"}, {}}),
+              kNodeTemplateChargeMb);
+}
+
 }  // namespace
 }  // namespace funcd

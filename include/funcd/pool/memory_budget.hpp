@@ -14,8 +14,12 @@
 //   kernel reclaims or OOM-kills among them, never the host's other processes.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include "funcd/sandbox/template_key.hpp"
 
 namespace funcd {
 
@@ -44,6 +48,16 @@ inline constexpr std::int64_t kObservedHeadroomMb = 8;
 // reading corrects the guess, and the fence bounds it meanwhile. 500 first invocations
 // charged so (12,000 MB) fit in the default budget of a 24 GB host.
 inline constexpr std::int64_t kInitialWorkerEstimateMb = 16 + kObservedHeadroomMb;
+
+// What a runtime template (runtime_template.hpp) is charged while any function holds it,
+// once for all of them: its resident memory, measured with `bench/run --only idle`
+// (docs/benchmarks.md: Python's template 12.0 MB RSS, Node.js's 41.1 MB), rounded up; and
+// for each module it preloads, what numpy and Pillow took together (about 60 MB), halved.
+// What its copies write is their own, and charged to them.
+inline constexpr std::int64_t kPythonTemplateChargeMb = 16;
+inline constexpr std::int64_t kNodeTemplateChargeMb = 48;
+inline constexpr std::int64_t kPreloadedModuleChargeMb = 30;
+std::int64_t template_charge_mb(const TemplateKey& key);
 
 // What one function's workers are expected to use (one per pool): learnt from their
 // peaks, never more than memory_mb. Pure bookkeeping; the budget decides what is charged.
@@ -98,7 +112,14 @@ public:
     void recharge(std::int64_t from_mb, std::int64_t to_mb, const WorkerPool* requester);
     void release(std::int64_t mb);
 
-    // What admission counts now: the sum of live workers' charges.
+    // A runtime template a pool holds (TemplateKey::id), charged `mb` from its first holder
+    // to its last. Never refused, like growth: a template is shared by functions already
+    // admitted, and without it their workers would each use more. Idle workers of other
+    // pools are evicted to bring the budget back within its limit.
+    void hold_template(const std::string& id, std::int64_t mb);
+    void release_template(const std::string& id);
+
+    // What admission counts now: the sum of live workers' and held templates' charges.
     std::int64_t used_mb() const { return used_mb_; }
     std::int64_t limit_mb() const { return limit_mb_; }
     MemoryAdmission admission() const { return admission_; }
@@ -107,6 +128,11 @@ private:
     std::int64_t limit_mb_;
     MemoryAdmission admission_;
     std::int64_t used_mb_ = 0;
+    struct TemplateCharge {
+        int holders = 0;
+        std::int64_t mb = 0;
+    };
+    std::map<std::string, TemplateCharge> templates_;
     Evictor evictor_;
     std::function<void()> on_release_;
 };

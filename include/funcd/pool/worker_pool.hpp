@@ -156,6 +156,7 @@ private:
     std::vector<std::shared_ptr<Worker>> workers_;           // every live worker
     std::unordered_map<const Worker*, std::int64_t> charged_;  // MB of the budget each live worker holds
     MemoryEstimate estimate_;
+    bool template_charged_ = false;  // its runtime template is counted in the memory budget
     std::unique_ptr<KeepAlivePolicy> keep_alive_;
     KeepAliveDecision decision_;
     std::optional<Worker::Clock::time_point> prewarm_at_;

@@ -147,8 +147,9 @@ public:
     // (see the contract above). Throws std::system_error when the worker cannot be started.
     virtual LaunchedWorker launch(const WorkerSpec& spec) = 0;
     // A pool whose specs name a template holds it while it lives: the launcher may keep
-    // the template until the last hold is released. Any thread.
-    virtual void hold_template(const TemplateKey&) {}
+    // the template until the last hold is released. Any thread. True when this launcher
+    // keeps templates at all (the pool then counts the template's memory).
+    virtual bool hold_template(const TemplateKey&) { return false; }
     virtual void release_template(const TemplateKey&) {}
 };
 

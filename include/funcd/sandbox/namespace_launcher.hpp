@@ -73,7 +73,7 @@ public:
     SandboxPaths paths_for(const std::filesystem::path& code_dir, const std::filesystem::path& runtime_dir,
                            const std::filesystem::path& opt_dir) const override;  // /var/task, /var/runtime
     LaunchedWorker launch(const WorkerSpec& spec) override;
-    void hold_template(const TemplateKey& key) override;
+    bool hold_template(const TemplateKey& key) override;
     void release_template(const TemplateKey& key) override;
     // The live templates (id, pid); empty with templates off.
     std::vector<std::pair<std::string, pid_t>> templates() const;
