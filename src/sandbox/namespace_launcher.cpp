@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -66,6 +67,15 @@ UniqueFd off_telemetry_fd(UniqueFd fd, const char* what) {
     UniqueFd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, kTelemetryLogFd + 1));
     if (!moved) throw_syscall_error("sandbox", errno, std::string("fcntl(F_DUPFD_CLOEXEC) for ") + what);
     return moved;
+}
+
+// The lowest descriptor number above stdio that none of `taken` has: where the child puts
+// the runtime's Runtime API connection (ChildPlan::runtime_api_fd). `taken` holds every
+// descriptor the child still uses after that step, so it overwrites nothing it needs.
+int lowest_free_fd(std::initializer_list<int> taken) {
+    int n = 3;
+    while (std::find(taken.begin(), taken.end(), n) != taken.end()) ++n;
+    return n;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -448,11 +458,12 @@ LaunchedWorker NamespaceLauncher::launch(const WorkerSpec& spec) {
     plan.seccomp = &seccomp_;
     plan.env = spec.env;
     plan.env.push_back(api_env);
-    plan.env.push_back(std::string(kRuntimeApiFdVariable) + "=" + std::to_string(api_theirs.get()));
+    plan.runtime_api_fd = lowest_free_fd({kTelemetryLogFd, plan.sync, plan.exit_status, plan.init});
+    plan.env.push_back(std::string(kRuntimeApiFdVariable) + "=" + std::to_string(plan.runtime_api_fd));
     plan.env.push_back(std::string(kTelemetryFdVariable) + "=" + std::to_string(kTelemetryLogFd));
     // funcd-init <sync> <exit-status> <runtime-api> <program> [arguments...]
     plan.init_args = {kSandboxInitName, std::to_string(child_end.get()), std::to_string(status_write.get()),
-                      std::to_string(api_theirs.get())};
+                      std::to_string(plan.runtime_api_fd)};
     for (auto& a : plan.init_args) plan.argv.push_back(a.data());
     for (const auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
     plan.argv.push_back(nullptr);

@@ -148,7 +148,7 @@ int step_close_descriptors(const ChildPlan& p, const char**) noexcept {
     // another thread opened without it, so close them all. The sync socket stays: it
     // carries a failure of the remaining steps and closes itself at exec.
     // The runtime's Runtime API connection stays too: the runtime inherits it.
-    std::array<int, 5> keep{p.sync, p.exit_status, p.runtime_api, p.init, kTelemetryLogFd};
+    std::array<int, 5> keep{p.sync, p.exit_status, p.runtime_api_fd, p.init, kTelemetryLogFd};
     std::sort(keep.begin(), keep.end());
     unsigned from = 3;
     for (int fd : keep) {
@@ -160,8 +160,11 @@ int step_close_descriptors(const ChildPlan& p, const char**) noexcept {
 }
 
 int step_runtime_api_connection(const ChildPlan& p, const char**) noexcept {
-    // Kept across the runtime's exec, at the number FUNCD_RUNTIME_API_FD names.
-    return ::fcntl(p.runtime_api, F_SETFD, 0) != 0 ? errno : 0;
+    // Kept across the runtime's exec, at the number FUNCD_RUNTIME_API_FD names (dup2 clears
+    // close-on-exec on the copy; the original goes with the next step). The launcher chose
+    // a number no descriptor used after this step has.
+    if (p.runtime_api_fd == p.runtime_api) return ::fcntl(p.runtime_api, F_SETFD, 0) != 0 ? errno : 0;
+    return ::dup2(p.runtime_api, p.runtime_api_fd) < 0 ? errno : 0;
 }
 
 int step_bounding_set(const ChildPlan& p, const char** what) noexcept {

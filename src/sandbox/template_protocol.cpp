@@ -84,6 +84,7 @@ json encode_child_plan(const ChildPlan& p) {
                 {"bind_slots", p.bind_slots},
                 {"exit_status", p.exit_status},
                 {"runtime_api", p.runtime_api},
+                {"runtime_api_fd", p.runtime_api_fd},
                 {"init", p.init},
                 {"init_args", p.init_args}};
 }
@@ -121,6 +122,7 @@ ChildPlan decode_child_plan(const json& j, const SeccompPolicy* seccomp) {
     if (p.bind_dirs.size() != p.bind_slots.size()) throw std::runtime_error("template message: bind slots");
     p.exit_status = plan_field<int>(j, "exit_status");
     p.runtime_api = plan_field<int>(j, "runtime_api");
+    p.runtime_api_fd = plan_field<int>(j, "runtime_api_fd");
     p.init = plan_field<int>(j, "init");
     p.init_args = plan_field<std::vector<std::string>>(j, "init_args");
     if (p.init_args.size() != static_cast<std::size_t>(kSandboxInitFixedArgs))

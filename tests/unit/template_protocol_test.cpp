@@ -54,6 +54,7 @@ ChildPlan sample_plan() {
     p.bind_slots = {23};
     p.exit_status = 15;
     p.runtime_api = 16;
+    p.runtime_api_fd = 5;
     p.init = 17;
     p.init_args = {"funcd-init", "11", "15", "16"};
     p.env = {"SECRET=never-sent"};
@@ -99,6 +100,7 @@ TEST(TemplateProtocol, APlanSurvivesTheTripWithoutTheEnvironment) {
     EXPECT_EQ(q.bind_slots, p.bind_slots);
     EXPECT_EQ(q.exit_status, 15);
     EXPECT_EQ(q.runtime_api, 16);
+    EXPECT_EQ(q.runtime_api_fd, 5);
     EXPECT_EQ(q.init, 17);
     EXPECT_EQ(q.init_args, p.init_args);
     EXPECT_EQ(q.finish, ChildFinish::fork_runtime);

@@ -59,6 +59,10 @@ struct ChildPlan {
     std::vector<int> bind_slots;
     int exit_status = -1;  // write end: the init passes on the runtime's wait status
     int runtime_api = -1;  // the runtime's end of its own Runtime API connection
+    // The number the runtime finds it at (FUNCD_RUNTIME_API_FD): the lowest free one, so
+    // that a runtime's own start marks it close-on-exec (node marks up to about 16), and a
+    // process its handler starts does not get it.
+    int runtime_api_fd = -1;
     int init = -1;         // funcd-init, for execveat (the launcher's, shared by every launch)
     ChildFinish finish = ChildFinish::exec_init;
     std::vector<std::string> env;  // storage behind envp
