@@ -1,15 +1,18 @@
 // The Node.js face of a runtime template's native half: an N-API module in the same
 // library as template_server.cpp, which runtime/nodejs/template.js loads with
-// process.dlopen. Its one function, serve(controlFd), returns only in a forked runtime,
-// after what a fork of Node needs and a raw clone does not give it:
+// process.dlopen. serve(controlFd) returns only in a forked runtime, after what a fork of
+// Node needs and a raw clone does not give it:
 // - its own event loop kernel objects. libuv's epoll instance, its async wakeup and
 //   signal descriptors are the template's open files, shared by every copy; uv_loop_fork
 //   makes new ones and registers the loop's watchers with them again;
 // - the worker's environment in place of the template's, before any JavaScript reads it
 //   (process.env reads the C environment);
+// - every descriptor close-on-exec (node's start marked only the template's);
 // - seeds from the kernel for Math.random (in serve's result, and seed()), which the
 //   caller applies: V8's generator state is the template's, the same in every copy; and
 //   the process's own pid and parent pid, which Node read once, as the template started.
+// Besides: pair() (a socketpair for the template's warm-up) and exit(code) (the forked
+// runtime's process.reallyExit).
 //
 // Before it serves, the template's memory is made forkable again: V8 marks the pages it
 // maps MADV_DONTFORK (so that a child_process spawn does not copy a large heap), and a
