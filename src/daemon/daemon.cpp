@@ -54,6 +54,8 @@
 #include "funcd/registry/registry.hpp"
 #include "funcd/sandbox/namespace_launcher.hpp"
 #include "funcd/sandbox/process_launcher.hpp"
+#include "funcd/state/cluster_membership.hpp"
+#include "funcd/state/sqlite_node_store.hpp"
 
 namespace funcd {
 namespace {
@@ -186,6 +188,32 @@ std::string endpoint_url(const std::string& host, unsigned short port) {
     if (h == "::") h = "::1";
     if (h.find(':') != std::string::npos) h = "[" + h + "]";
     return fmt::format("http://{}:{}", h, port);
+}
+
+// What this node says of itself among the nodes (cluster_membership.hpp): --node-id, else
+// the host's name; --advertise-url, else http:// and the address it listens at (the host's
+// name for a wildcard address).
+NodeReport self_report(const DaemonOptions& opts, unsigned short port) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) {
+        spdlog::warn("cluster: gethostname failed: {} (errno {}); the node is named localhost", std::strerror(errno),
+                     errno);
+        std::strcpy(host, "localhost");
+    }
+    NodeReport r;
+    r.id = opts.node_id.empty() ? std::string(host) : opts.node_id;
+    if (!opts.advertise_url.empty()) {
+        r.advertise_url = opts.advertise_url;
+    } else {
+        const bool wildcard = opts.listen_host == "0.0.0.0" || opts.listen_host == "::";
+        const std::string h = wildcard ? std::string(host) : opts.listen_host;
+        r.advertise_url = "http://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(port);
+    }
+    r.version = FUNCD_VERSION;
+    r.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    return r;
 }
 
 }  // namespace
@@ -326,9 +354,15 @@ int run_daemon(const DaemonOptions& options) {
     const observe::MetricsEndpoint metrics_endpoint(io, blocking, metrics,
                                                     {dispatcher, pools, async, memory, logs, usage, &mappings}, opts.prices);
     LogsApi logs_api(io, blocking, registry, usage, logs);
+    // This node among the nodes sharing its state: on a single host, itself alone.
+    SqliteNodeStore node_store(data_dir / "funcd.db");
+    ClusterMembership membership(io, blocking, node_store, [&pools, &dispatcher] {
+        return nlohmann::json{{"workers", pools.live_workers()}, {"running", dispatcher.running_total()}};
+    });
+    ClusterApi cluster_api(membership);
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, event_source_api,
-                   http_trigger, changes, lambda,
-                   locations, env.runtimes, opts.prices, token, logs_api, counting ? &metrics_endpoint : nullptr);
+                   http_trigger, changes, lambda, locations, env.runtimes, opts.prices, token, logs_api, cluster_api,
+                   counting ? &metrics_endpoint : nullptr);
     pools.on_pool_drained([&changes] { changes.collect_code_garbage(); });
     changes.collect_code_garbage();  // leftovers of a crash mid-deploy or mid-delete
 
@@ -376,6 +410,7 @@ int run_daemon(const DaemonOptions& options) {
     boost::asio::post(io, [&notifier, &listening] { notifier.ready(listening); });
     ServiceWatchdog watchdog(io, notifier);
     watchdog.start();
+    membership.start(self_report(opts, server.port()));
 
     // Graceful stop: refuse new work, let in-flight invocations answer, end all workers.
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -417,6 +452,7 @@ int run_daemon(const DaemonOptions& options) {
         dispatcher.stop_accepting();
         async.stop();
         mappings.stop();
+        membership.stop();
         deadline = std::chrono::steady_clock::now() + kShutdownGrace;
         wait_for_invocations();
     });

@@ -1,12 +1,14 @@
 #include "funcd/daemon/options.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
 #include <tuple>
 #include <utility>
 
+#include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
 #include "funcd/common/text.hpp"
@@ -19,6 +21,8 @@ namespace {
 // process and descriptor limits, not ours, would be the real cap.
 constexpr long kMaxConcurrencyLimit = 100'000;
 constexpr long kMaxLogFiles = OutputLimits::kMaxLogFiles;
+// A node id's length: a DNS label's, 63, rounded up (it is most often the host's name).
+constexpr std::size_t kMaxNodeIdLength = 64;
 
 // HOST:PORT ([HOST]:PORT for IPv6) of `flag`.
 std::pair<std::string, unsigned short> parse_host_port(std::string_view flag, std::string_view value) {
@@ -108,6 +112,26 @@ std::string limit_usage() {
     return out;
 }
 
+// A node's id: what a host's name may be, so the default always passes. Names it when not.
+std::string parse_node_id(std::string_view what, std::string_view value) {
+    const bool ok = !value.empty() && value.size() <= kMaxNodeIdLength &&
+                    std::all_of(value.begin(), value.end(), [](char c) {
+                        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+                    });
+    if (!ok)
+        throw std::invalid_argument(fmt::format("{} must be 1 to {} letters, digits, '-', '.' or '_'; got '{}'", what,
+                                                kMaxNodeIdLength, value));
+    return std::string(value);
+}
+
+// An absolute http:// or https:// URL with a host, as a balancer or another node would use it.
+std::string parse_advertise_url(std::string_view what, std::string_view value) {
+    const auto url = boost::urls::parse_absolute_uri(value);
+    const bool ok = url && (url->scheme() == "http" || url->scheme() == "https") && !url->encoded_host().empty();
+    if (!ok) throw std::invalid_argument(fmt::format("{} must be an http:// or https:// URL with a host; got '{}'", what, value));
+    return std::string(value);
+}
+
 }  // namespace
 
 std::string serve_usage() {
@@ -129,8 +153,8 @@ std::string serve_usage() {
                                      for journald or a log shipper (env FUNCD_LOG_FORMAT; default text)
   --sandbox on|off                   isolate workers (default on); off runs untrusted code
                                      as plain processes and is meant for development only
-  --runtime-templates on|off         fork Python workers from warm runtime templates (default on;
-                                     off starts each worker's interpreter afresh)
+  --runtime-templates on|off         fork Python and Node.js workers from warm runtime templates
+                                     (default on; off starts each worker's interpreter afresh)
   --preload-modules M1,M2,...        Python modules a function may preload into a template of its
                                      own (its "preload" setting; default none)
   --max-concurrency N                invocations running at once, all functions (default 1000)
@@ -150,6 +174,10 @@ std::string serve_usage() {
   --log-files N                      log files kept per function, the live one included (default 4)
   --region REGION                    workers' AWS_REGION and the region of ARNs (env FUNCD_REGION;
                                      default us-east-1)
+  --node-id ID                       this node's name in GET /v1/cluster (env FUNCD_NODE_ID;
+                                     default: the host's name)
+  --advertise-url URL                where other nodes and a balancer reach this node (env
+                                     FUNCD_ADVERTISE_URL; default http:// and the listen address)
   --limit NAME=VALUE                 a protective limit (repeatable; see docs/reliability.md):
 )" + limit_usage();
 }
@@ -163,6 +191,9 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
     if (const char* v = std::getenv("FUNCD_AWS_SECRET_ACCESS_KEY"); v && *v) o.aws_secret_access_key = v;
     if (const char* v = std::getenv("FUNCD_REGION"); v && *v) o.region = parse_region(v);
     if (const char* v = std::getenv("FUNCD_LOG_FORMAT"); v && *v) o.log_format = parse_daemon_log_format(v);
+    if (const char* v = std::getenv("FUNCD_NODE_ID"); v && *v) o.node_id = parse_node_id("FUNCD_NODE_ID", v);
+    if (const char* v = std::getenv("FUNCD_ADVERTISE_URL"); v && *v)
+        o.advertise_url = parse_advertise_url("FUNCD_ADVERTISE_URL", v);
 
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -217,6 +248,8 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--aws-access-key-id") o.aws_access_key_id = next();
         else if (flag == "--aws-secret-access-key") o.aws_secret_access_key = next();
         else if (flag == "--region") o.region = parse_region(next());
+        else if (flag == "--node-id") o.node_id = parse_node_id(flag, next());
+        else if (flag == "--advertise-url") o.advertise_url = parse_advertise_url(flag, next());
         else if (flag == "--limit") set_limit(o.limits, next());
         else if (flag == "--log-max-bytes") o.limits.output.log_max_bytes = parse_positive(flag, next());
         else if (flag == "--log-files") {

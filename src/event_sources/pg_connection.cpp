@@ -128,6 +128,23 @@ void PgConnection::reset() noexcept {
     if (conn_) PQfinish(std::exchange(conn_, nullptr));
 }
 
+void PgConnection::execute_script(std::string_view sql) {
+    if (!conn_) throw PgError("no connection to PostgreSQL");
+    // PQexec runs every statement of the string; the last result tells of the first failure.
+    PGresult* res = PQexec(conn_, std::string(sql).c_str());
+    struct ResultGuard {
+        PGresult* r;
+        ~ResultGuard() { PQclear(r); }
+    } guard{res};
+    if (!res) throw PgError(pg_error_message(conn_));
+    const auto status = PQresultStatus(res);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+        const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        throw PgError(primary ? std::string(primary) : one_line(PQresultErrorMessage(res)), state ? state : "");
+    }
+}
+
 PgRows PgConnection::query(std::string_view sql, const std::vector<std::optional<std::string>>& params) {
     if (!conn_) throw PgError("no connection to PostgreSQL");
     std::vector<const char*> values;

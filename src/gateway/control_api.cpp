@@ -35,7 +35,8 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
                        PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                        TriggerApi& triggers, EventSourceApi& event_sources, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
                        CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices,
-                       std::string api_token, LogsApi& logs, const observe::MetricsEndpoint* metrics)
+                       std::string api_token, LogsApi& logs, ClusterApi& cluster,
+                       const observe::MetricsEndpoint* metrics)
     : io_(io),
       blocking_(blocking),
       bulk_(bulk),
@@ -54,6 +55,7 @@ ControlApi::ControlApi(boost::asio::io_context& io, boost::asio::thread_pool& bl
       prices_(prices),
       api_token_(std::move(api_token)),
       logs_(logs),
+      cluster_(cluster),
       metrics_(metrics) {}
 
 http::Response ControlApi::too_large(std::string_view method, std::string_view target,
@@ -137,6 +139,7 @@ void ControlApi::handle(http::Request req, http::Responder respond) {
         if (triggers_.handle(t, req, respond)) return;
         if (event_sources_.handle(t, req, respond)) return;
         if (logs_.handle(t, req, respond)) return;
+        if (cluster_.handle(t, req, respond)) return;
         if (http_.handle_api(t, req, respond)) return;
         if (s.size() >= 3 && s[1] == "functions") {
             const std::string& name = s[2];

@@ -62,6 +62,11 @@ struct DaemonOptions {
     // Workers' AWS_REGION and the region in ARNs of the /v1 API and of events; Lambda's API
     // answers in the region each request was signed for.
     std::string region = "us-east-1";
+    // This node among those sharing its state (GET /v1/cluster): its id (empty: the host's
+    // name) and the URL other nodes and the balancer reach it at (empty: http:// and the
+    // listen address, with the host's name for a wildcard address).
+    std::string node_id;
+    std::string advertise_url;
     // Protective limits; `--limit NAME=VALUE` sets any of them.
     DaemonLimits limits;
 };

@@ -80,6 +80,8 @@ public:
     std::size_t in_flight() const { return in_flight_; }
     std::size_t waiting() const { return waiting_.size(); }
     int running(const std::string& function) const;
+    // Invocations of every function running now.
+    int running_total() const { return running_total_; }
 
 private:
     enum class Limit { none, disabled, reserved, global, memory, storage };

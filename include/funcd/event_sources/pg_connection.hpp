@@ -86,6 +86,10 @@ public:
     // returns its rows. Throws PgError with the server's message and SQLSTATE.
     PgRows query(std::string_view sql, const std::vector<std::optional<std::string>>& params = {});
 
+    // Runs `sql`, which may hold several statements (a migration script), without
+    // parameters; throws PgError at the first that fails.
+    void execute_script(std::string_view sql);
+
     // "name" quoted as an SQL identifier / 'value' as a literal, as this server reads them.
     std::string quote_identifier(std::string_view name);
     std::string quote_literal(std::string_view value);

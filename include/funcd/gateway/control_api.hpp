@@ -14,6 +14,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "funcd/dispatch/dispatcher.hpp"
+#include "funcd/gateway/cluster_api.hpp"
 #include "funcd/gateway/event_api.hpp"
 #include "funcd/gateway/event_source_api.hpp"
 #include "funcd/gateway/function_changes.hpp"
@@ -38,7 +39,7 @@ public:
                PoolManager& pools, Dispatcher& dispatcher, UsageStore& usage, EventApi& events,
                TriggerApi& triggers, EventSourceApi& event_sources, HttpTrigger& http, FunctionChanges& changes, LambdaApi& lambda,
                CodeLocations& locations, const RuntimeCatalog& runtimes, Prices prices, std::string api_token,
-               LogsApi& logs, const observe::MetricsEndpoint* metrics = nullptr);
+               LogsApi& logs, ClusterApi& cluster, const observe::MetricsEndpoint* metrics = nullptr);
 
     // For http::Server: every request of the listener (/v1, Lambda's API, function URLs...).
     void handle(http::Request req, http::Responder respond);
@@ -92,6 +93,7 @@ private:
     Prices prices_;
     std::string api_token_;
     LogsApi& logs_;
+    ClusterApi& cluster_;
     const observe::MetricsEndpoint* metrics_;  // null: --metrics off
 };
 
