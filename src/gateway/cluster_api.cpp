@@ -2,11 +2,10 @@
 
 namespace funcd {
 
-using api::error_response;
-using api::json_response;
-using api::method_not_allowed;
-
 bool ClusterApi::handle(const api::ParsedTarget& t, const http::Request& req, http::Responder& respond) {
+    using api::error_response;
+    using api::json_response;
+    using api::method_not_allowed;
     const auto& s = t.segments;
     if (s.size() != 2 || s[0] != "v1" || s[1] != "cluster") return false;
     if (req.method != "GET") {
