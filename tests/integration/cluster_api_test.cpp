@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-const char* kSleepPy = R"(import time
+const char* kClusterNapPy = R"(import time
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"ok": True}
@@ -37,7 +37,7 @@ TEST(ClusterApi, ASingleHostIsOneNodeNamedAndReachableAsItsFlagsSay) {
     EXPECT_FALSE(n["version"].get<std::string>().empty());
 
     // A worker kept busy is in the load of a later heartbeat (one every 5 s).
-    ASSERT_EQ(d.deploy("nap", python_settings({{"timeout_s", 30}}), python_zip(kSleepPy)).status, 201);
+    ASSERT_EQ(d.deploy("nap", python_settings({{"timeout_s", 30}}), python_zip(kClusterNapPy)).status, 201);
     auto busy = std::async(std::launch::async, [&] { return d.invoke("nap", R"({"sleep": 8})"); });
     EXPECT_TRUE(eventually(
         [&] {
