@@ -205,9 +205,10 @@ NodeReport self_report(const DaemonOptions& opts, unsigned short port) {
     if (!opts.advertise_url.empty()) {
         r.advertise_url = opts.advertise_url;
     } else {
+        // Unlike a worker on the host's network (endpoint_url), another host cannot reach a
+        // wildcard address on its own loopback: it gets the host's name.
         const bool wildcard = opts.listen_host == "0.0.0.0" || opts.listen_host == "::";
-        const std::string h = wildcard ? std::string(host) : opts.listen_host;
-        r.advertise_url = "http://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(port);
+        r.advertise_url = endpoint_url(wildcard ? std::string(host) : opts.listen_host, port);
     }
     r.version = FUNCD_VERSION;
     r.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
