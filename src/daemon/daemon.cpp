@@ -353,7 +353,8 @@ int run_daemon(const DaemonOptions& options) {
                      verifier,
                      env.runtimes, aws, {opts.max_concurrency, opts.limits.runtime_api.stream_buffer_bytes});
     const observe::MetricsEndpoint metrics_endpoint(io, blocking, metrics,
-                                                    {dispatcher, pools, async, memory, logs, usage, &mappings}, opts.prices);
+                                                    {dispatcher, pools, async, memory, logs, usage, &mappings, launcher.get()},
+                                                    opts.prices);
     LogsApi logs_api(io, blocking, registry, usage, logs);
     // This node among the nodes sharing its state: on a single host, itself alone.
     SqliteNodeStore node_store(data_dir / "funcd.db");

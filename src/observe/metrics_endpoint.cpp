@@ -50,6 +50,9 @@ MetricsSnapshot MetricsEndpoint::snapshot() const {
     s.memory_budget_limit_mb = sources_.memory.limit_mb();
     s.memory_budget_used_mb = sources_.memory.used_mb();
     s.usage_records_pending = sources_.usage.pending_records();
+    if (sources_.launcher)
+        for (const auto& [id, pid] : sources_.launcher->templates())
+            ++(id.starts_with("node:") ? s.node_templates : s.python_templates);
     return s;
 }
 

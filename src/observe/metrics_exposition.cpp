@@ -193,9 +193,16 @@ void write_daemon(ExpositionWriter& w, const MetricsSnapshot& s) {
     w.histogram({}, s.launch_duration);
 
     w.family("funcd_memory_budget_bytes", MetricType::gauge,
-             "The memory budget (--memory-budget-mb): limit, and used (memory_mb of every live worker).");
+             "The memory budget (--memory-budget-mb): limit, and used (what admission charges live workers and "
+             "runtime templates).");
     w.sample({{"state", "limit"}}, static_cast<std::uint64_t>(s.memory_budget_limit_mb) * kBytesPerMb);
     w.sample({{"state", "used"}}, static_cast<std::uint64_t>(s.memory_budget_used_mb) * kBytesPerMb);
+
+    w.family("funcd_runtime_templates", MetricType::gauge,
+             "Live runtime templates that workers are forked from, by runtime (one per interpreter and flags, "
+             "and per set of preloaded modules).");
+    w.sample({{"runtime", "python"}}, s.python_templates);
+    w.sample({{"runtime", "node"}}, s.node_templates);
 
     w.family("funcd_usage_records_pending", MetricType::gauge,
              "Usage records journaled and waiting to be committed to the database (the journal's lag).");

@@ -12,6 +12,7 @@
 
 #include <set>
 
+#include "exposition_parser.hpp"
 #include "sandbox_support.hpp"
 
 namespace funcd::testing::sandbox {
@@ -277,6 +278,10 @@ TEST_F(RuntimeTemplates, NodeWorkersAreForkedFromTheTemplateAndEachIsItsOwn) {
     ASSERT_EQ(big.status, 200) << big.body;
     EXPECT_NE(big.json()["cmdline"].get<std::string>().find("--max-old-space-size=361"), std::string::npos) << big.body;
     EXPECT_EQ(templates_of(*d).size(), 3u);
+    // /metrics counts them, by runtime.
+    const auto metrics = parse_exposition(d->api("GET", "/metrics").body, false);
+    EXPECT_EQ(metrics.value("funcd_runtime_templates", {{"runtime", "python"}}), 1);
+    EXPECT_EQ(metrics.value("funcd_runtime_templates", {{"runtime", "node"}}), 2);
     expect_still_serving(*d);
 }
 

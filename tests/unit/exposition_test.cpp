@@ -259,6 +259,7 @@ MetricsSnapshot two_functions() {
     s.launch_duration = Histogram(kLaunchBucketsUs).snapshot();
     s.memory_budget_limit_mb = 1024;
     s.memory_budget_used_mb = 256;
+    s.python_templates = 2;
     s.process.resident_bytes = 1 << 20;
     s.process.cpu_seconds = 0.25;
     s.mappings.push_back({"a", "orders", 120, 11, 1, 4, 2, 4096, 2.5});
@@ -276,7 +277,7 @@ TEST(MetricsExposition, EveryFamilyIsWrittenAndTheWholeExpositionParsesInBothFor
           "funcd_throttles", "funcd_billed_gb_seconds", "funcd_cost_usd", "funcd_http_trigger_responses",
           "funcd_log_bytes_dropped", "funcd_async_events", "funcd_async_queue_depth", "funcd_async_event_age_seconds",
           "funcd_async_retries", "funcd_dead_letters", "funcd_async_events_dropped", "funcd_invocations_waiting",
-          "funcd_launch_duration_seconds", "funcd_memory_budget_bytes", "funcd_usage_records_pending", "funcd_build",
+          "funcd_launch_duration_seconds", "funcd_memory_budget_bytes", "funcd_runtime_templates", "funcd_usage_records_pending", "funcd_build",
           "process_cpu_seconds", "process_resident_memory_bytes", "funcd_event_source_records",
           "funcd_event_source_batches", "funcd_event_source_invocation_errors", "funcd_event_source_throttles",
           "funcd_event_source_lag_bytes", "funcd_event_source_age_seconds"}) {
@@ -295,6 +296,8 @@ TEST(MetricsExposition, EveryFamilyIsWrittenAndTheWholeExpositionParsesInBothFor
         EXPECT_EQ(p->value("funcd_http_trigger_responses_total", {{"function", "a"}, {"code", "5xx"}}), 1);
         EXPECT_EQ(p->value("funcd_async_event_age_seconds", {{"function", "a"}}), 1.5);
         EXPECT_EQ(p->value("funcd_memory_budget_bytes", {{"state", "used"}}), 256.0 * 1024 * 1024);
+        EXPECT_EQ(p->value("funcd_runtime_templates", {{"runtime", "python"}}), 2);
+        EXPECT_EQ(p->value("funcd_runtime_templates", {{"runtime", "node"}}), 0);
         // 3,001 billed ms at 1 GB: 3.001 GB-s; cost 3.001 x 0.0000166667 + 2 requests x 0.0000002.
         EXPECT_EQ(p->value("funcd_billed_gb_seconds_total", {{"function", "a"}}), 3.001);
         EXPECT_NEAR(*p->value("funcd_cost_usd_total", {{"function", "a"}}), 3.001 * 0.0000166667 + 2 * 0.0000002,

@@ -35,6 +35,7 @@ struct MetricsSources {
     const LogDirectory& logs;
     const UsageStore& usage;
     const EventSourceMappings* mappings = nullptr;  // null: none counted
+    const SandboxLauncher* launcher = nullptr;      // null: no runtime templates counted
 };
 
 class MetricsEndpoint {

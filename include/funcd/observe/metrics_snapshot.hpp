@@ -68,6 +68,8 @@ struct MetricsSnapshot {
     std::int64_t memory_budget_limit_mb = 0;
     std::int64_t memory_budget_used_mb = 0;
     std::uint64_t usage_records_pending = 0;
+    std::uint64_t python_templates = 0;  // live runtime templates, by runtime
+    std::uint64_t node_templates = 0;
     ProcessStats process;
 };
 

@@ -151,6 +151,9 @@ public:
     // keeps templates at all (the pool then counts the template's memory).
     virtual bool hold_template(const TemplateKey&) { return false; }
     virtual void release_template(const TemplateKey&) {}
+    // The live runtime templates (TemplateKey::id, pid); none for a launcher without them.
+    // Any thread.
+    virtual std::vector<std::pair<std::string, pid_t>> templates() const { return {}; }
 };
 
 }  // namespace funcd

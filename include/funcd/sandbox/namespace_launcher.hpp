@@ -76,7 +76,7 @@ public:
     bool hold_template(const TemplateKey& key) override;
     void release_template(const TemplateKey& key) override;
     // The live templates (id, pid); empty with templates off.
-    std::vector<std::pair<std::string, pid_t>> templates() const;
+    std::vector<std::pair<std::string, pid_t>> templates() const override;
 
     // What this host does not let the sandbox enforce (empty when everything is).
     const std::vector<std::string>& unenforced() const { return unenforced_; }
