@@ -2,6 +2,8 @@
 
 #include <libpq-fe.h>
 
+#include <memory>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -128,40 +130,38 @@ void PgConnection::reset() noexcept {
     if (conn_) PQfinish(std::exchange(conn_, nullptr));
 }
 
-void PgConnection::execute_script(std::string_view sql) {
-    if (!conn_) throw PgError("no connection to PostgreSQL");
-    // PQexec runs every statement of the string; the last result tells of the first failure.
-    PGresult* res = PQexec(conn_, std::string(sql).c_str());
-    struct ResultGuard {
-        PGresult* r;
-        ~ResultGuard() { PQclear(r); }
-    } guard{res};
-    if (!res) throw PgError(pg_error_message(conn_));
+namespace {
+
+// A result, cleared when this goes; throws PgError (with the server's SQLSTATE) unless it
+// is a success.
+std::unique_ptr<PGresult, decltype(&PQclear)> checked_result(PGconn* conn, PGresult* res) {
+    std::unique_ptr<PGresult, decltype(&PQclear)> owned(res, &PQclear);
+    if (!res) throw PgError(pg_error_message(conn));
     const auto status = PQresultStatus(res);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
         const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
         throw PgError(primary ? std::string(primary) : one_line(PQresultErrorMessage(res)), state ? state : "");
     }
+    return owned;
+}
+
+}  // namespace
+
+void PgConnection::execute_script(std::string_view sql) {
+    if (!conn_) throw PgError("no connection to PostgreSQL");
+    // PQexec runs every statement of the string; its last result tells of the first failure.
+    checked_result(conn_, PQexec(conn_, std::string(sql).c_str()));
 }
 
 PgRows PgConnection::query(std::string_view sql, const std::vector<std::optional<std::string>>& params) {
     if (!conn_) throw PgError("no connection to PostgreSQL");
     std::vector<const char*> values;
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-    PGresult* res = PQexecParams(conn_, std::string(sql).c_str(), static_cast<int>(values.size()), nullptr,
-                                 values.data(), nullptr, nullptr, /*resultFormat=*/0);
-    struct ResultGuard {
-        PGresult* r;
-        ~ResultGuard() { PQclear(r); }
-    } guard{res};
-    if (!res) throw PgError(pg_error_message(conn_));
-    const auto status = PQresultStatus(res);
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-        const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        throw PgError(primary ? std::string(primary) : one_line(PQresultErrorMessage(res)), state ? state : "");
-    }
+    const auto owned = checked_result(conn_, PQexecParams(conn_, std::string(sql).c_str(),
+                                                          static_cast<int>(values.size()), nullptr, values.data(),
+                                                          nullptr, nullptr, /*resultFormat=*/0));
+    PGresult* res = owned.get();
     PgRows rows;
     const int ncols = PQnfields(res);
     for (int c = 0; c < ncols; ++c) rows.columns.emplace_back(PQfname(res, c));

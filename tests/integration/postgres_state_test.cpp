@@ -17,8 +17,9 @@
 namespace funcd::testing {
 namespace {
 
-// One server for the suite, and a fresh database for each test, migrated.
-class PostgresState : public ::testing::Test {
+// One server for each suite, and a fresh database for each test.
+template <class Base>
+class FreshDatabase : public Base {
 protected:
     static void SetUpTestSuite() { server_ = new PostgresServer(); }
     static void TearDownTestSuite() {
@@ -34,10 +35,11 @@ protected:
     }
     std::string conninfo() const { return server_->conninfo("postgres", database_); }
 
-    static PostgresServer* server_;
+    static inline PostgresServer* server_ = nullptr;
     std::string database_;
 };
-PostgresServer* PostgresState::server_ = nullptr;
+
+using PostgresState = FreshDatabase<::testing::Test>;
 
 TEST_F(PostgresState, TheSchemaIsMigratedOnceAndRecordsItsVersion) {
     PgConnection conn = PgConnection::connect(conninfo());
@@ -105,31 +107,17 @@ TEST_F(PostgresState, AFailedMigrationLeavesNothingOfItselfAndIsTriedAgain) {
     EXPECT_EQ(migrate_pg_schema(conn, kFixed), 2);
 }
 
-class PostgresNodeStoreConformance : public NodeStoreConformance {
+// The schema migrated in each test's database; each open() a connection of its own, as
+// each node has.
+class PostgresNodeStoreConformance : public FreshDatabase<NodeStoreConformance> {
 protected:
-    static void SetUpTestSuite() { server_ = new PostgresServer(); }
-    static void TearDownTestSuite() {
-        delete server_;
-        server_ = nullptr;
-    }
     void SetUp() override {
-        std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        database_ = "nodes_" + name.substr(0, 40);
-        server_->sql("DROP DATABASE IF EXISTS " + database_);
-        server_->sql("CREATE DATABASE " + database_);
-        PgConnection conn = PgConnection::connect(server_->conninfo("postgres", database_));
+        FreshDatabase::SetUp();
+        PgConnection conn = PgConnection::connect(conninfo());
         migrate_pg_schema(conn, pg_state_migrations());
     }
-    // Each a connection of its own, as each node has.
-    std::unique_ptr<NodeStore> open() override {
-        return std::make_unique<PostgresNodeStore>(server_->conninfo("postgres", database_));
-    }
-
-    static PostgresServer* server_;
-    std::string database_;
+    std::unique_ptr<NodeStore> open() override { return std::make_unique<PostgresNodeStore>(conninfo()); }
 };
-PostgresServer* PostgresNodeStoreConformance::server_ = nullptr;
 
 FUNCD_NODE_STORE_CONFORMANCE(PostgresNodeStoreConformance)
 

@@ -5,18 +5,12 @@
 
 #include "funcd/daemon/daemon_limits.hpp"
 #include "funcd/daemon/options.hpp"
+#include "serve_options_error.hpp"
 
 namespace funcd {
 namespace {
 
-std::string error_of(const std::vector<std::string>& args) {
-    try {
-        parse_serve_options(args);
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::serve_options_error;
 
 TEST(MeteringOptions, PricesAreParsedExactly) {
     const auto o = parse_serve_options({"--price-per-gb-second", "0.0000133334", "--price-per-million-requests=0.2"});
@@ -29,16 +23,16 @@ TEST(MeteringOptions, PricesAreParsedExactly) {
 }
 
 TEST(MeteringOptions, InexactOrNegativePricesAreRefused) {
-    EXPECT_NE(error_of({"--price-per-gb-second", "1.66667e-05"}).find("--price-per-gb-second"), std::string::npos);
-    EXPECT_NE(error_of({"--price-per-gb-second", "-1"}).find("non-negative"), std::string::npos);
-    EXPECT_NE(error_of({"--price-per-million-requests", "0.0000000001"}).find("more than 9 digits"), std::string::npos)
-        << error_of({"--price-per-million-requests", "0.0000000001"});
+    EXPECT_NE(serve_options_error({"--price-per-gb-second", "1.66667e-05"}).find("--price-per-gb-second"), std::string::npos);
+    EXPECT_NE(serve_options_error({"--price-per-gb-second", "-1"}).find("non-negative"), std::string::npos);
+    EXPECT_NE(serve_options_error({"--price-per-million-requests", "0.0000000001"}).find("more than 9 digits"), std::string::npos)
+        << serve_options_error({"--price-per-million-requests", "0.0000000001"});
 }
 
 TEST(MeteringOptions, Retention) {
     EXPECT_EQ(parse_serve_options({"--usage-retention-days", "90"}).usage_retention, std::chrono::days(90));
-    EXPECT_NE(error_of({"--usage-retention-days", "0"}), "");
-    EXPECT_NE(error_of({"--usage-retention-days", "36501"}).find("at most 36500"), std::string::npos);
+    EXPECT_NE(serve_options_error({"--usage-retention-days", "0"}), "");
+    EXPECT_NE(serve_options_error({"--usage-retention-days", "36501"}).find("at most 36500"), std::string::npos);
 }
 
 TEST(MeteringOptions, LimitsAreSettable) {

@@ -5,18 +5,12 @@
 
 #include "funcd/daemon/daemon_limits.hpp"
 #include "funcd/daemon/options.hpp"
+#include "serve_options_error.hpp"
 
 namespace funcd {
 namespace {
 
-std::string metrics_flags_error(const std::vector<std::string>& args) {
-    try {
-        parse_serve_options(args);
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::serve_options_error;
 
 TEST(MetricsOptions, OnByDefaultWithoutASeparateListener) {
     const auto o = parse_serve_options({});
@@ -31,15 +25,15 @@ TEST(MetricsOptions, TheListenerTakesHostAndPortAsListenDoes) {
     EXPECT_EQ(o.metrics_listen_port, 9464);
     const auto v6 = parse_serve_options({"--metrics-listen=[::1]:9464"});
     EXPECT_EQ(*v6.metrics_listen_host, "::1");
-    EXPECT_EQ(metrics_flags_error({"--metrics-listen", "9464"}), "--metrics-listen wants HOST:PORT, got '9464'");
-    EXPECT_EQ(metrics_flags_error({"--metrics-listen", "h:99999"}), "--metrics-listen: '99999' is not a port number");
-    EXPECT_EQ(metrics_flags_error({"--listen", "h:x"}), "--listen: 'x' is not a port number");
+    EXPECT_EQ(serve_options_error({"--metrics-listen", "9464"}), "--metrics-listen wants HOST:PORT, got '9464'");
+    EXPECT_EQ(serve_options_error({"--metrics-listen", "h:99999"}), "--metrics-listen: '99999' is not a port number");
+    EXPECT_EQ(serve_options_error({"--listen", "h:x"}), "--listen: 'x' is not a port number");
 }
 
 TEST(MetricsOptions, OffCannotBeServedOnAListener) {
     EXPECT_FALSE(parse_serve_options({"--metrics", "off"}).metrics);
-    EXPECT_EQ(metrics_flags_error({"--metrics", "maybe"}), "--metrics wants on or off, got 'maybe'");
-    EXPECT_NE(metrics_flags_error({"--metrics", "off", "--metrics-listen", "127.0.0.1:9464"}).find("--metrics off"),
+    EXPECT_EQ(serve_options_error({"--metrics", "maybe"}), "--metrics wants on or off, got 'maybe'");
+    EXPECT_NE(serve_options_error({"--metrics", "off", "--metrics-listen", "127.0.0.1:9464"}).find("--metrics off"),
               std::string::npos);
 }
 

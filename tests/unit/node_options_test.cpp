@@ -6,18 +6,12 @@
 #include <gtest/gtest.h>
 
 #include "funcd/daemon/options.hpp"
+#include "serve_options_error.hpp"
 
 namespace funcd {
 namespace {
 
-std::string node_flags_error(const std::vector<std::string>& args) {
-    try {
-        parse_serve_options(args);
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::serve_options_error;
 
 TEST(NodeOptions, UnsetByDefaultSoTheDaemonNamesTheNodeAfterItsHost) {
     const auto o = parse_serve_options({});
@@ -33,11 +27,11 @@ TEST(NodeOptions, AnIdIsAHostLikeNameAndAUrlIsHttpWithAHost) {
     const std::string too_long(65, 'a');
     for (const std::string& bad : {std::string(), std::string("two words"), std::string("slash/y"),
                                    std::string("n\xc3\xa9"), too_long}) {
-        const std::string error = node_flags_error({"--node-id", bad});
+        const std::string error = serve_options_error({"--node-id", bad});
         EXPECT_NE(error.find("--node-id must be 1 to 64 letters"), std::string::npos) << bad << ": " << error;
     }
     for (const char* bad : {"ftp://x", "node-2:8080", "http://", "/relative", "http//x"}) {
-        const std::string error = node_flags_error({"--advertise-url", bad});
+        const std::string error = serve_options_error({"--advertise-url", bad});
         EXPECT_NE(error.find("--advertise-url must be an http:// or https:// URL with a host"), std::string::npos)
             << bad << ": " << error;
     }
@@ -48,9 +42,9 @@ TEST(NodeOptions, TheEnvironmentSetsBothAndFlagsWin) {
     ::setenv("FUNCD_ADVERTISE_URL", "http://from-env:8080", 1);
     const auto env = parse_serve_options({});
     const auto flags = parse_serve_options({"--node-id", "from-flag"});
-    const std::string bad = node_flags_error({});
+    const std::string bad = serve_options_error({});
     ::setenv("FUNCD_NODE_ID", "not ok", 1);
-    const std::string bad_env = node_flags_error({});
+    const std::string bad_env = serve_options_error({});
     ::unsetenv("FUNCD_NODE_ID");
     ::unsetenv("FUNCD_ADVERTISE_URL");
     EXPECT_EQ(env.node_id, "from-env");

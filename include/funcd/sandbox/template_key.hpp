@@ -9,8 +9,8 @@ namespace funcd {
 enum class TemplateRuntime { python, node };
 
 // Workers of every function with the same key share one template. A template holds only
-// the interpreter, funcd's runtime and the preloaded modules of the host's Python, never a
-// function's code or settings, so functions that preload the same modules share it too.
+// the interpreter, funcd's runtime and (Python) the preloaded modules, never a function's
+// code or settings, so functions with the same interpreter, flags and preloads share it.
 struct TemplateKey {
     TemplateRuntime runtime = TemplateRuntime::python;
     std::string interpreter;           // host path of the interpreter
