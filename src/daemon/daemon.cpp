@@ -30,6 +30,7 @@
 #include "funcd/daemon/reactor_slots.hpp"
 #include "funcd/daemon/service_notifier.hpp"
 #include "funcd/daemon/service_watchdog.hpp"
+#include "funcd/daemon/state_backend.hpp"
 #include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
 #include "funcd/dispatch/event_store.hpp"
@@ -41,6 +42,7 @@
 #include "funcd/gateway/event_source_api.hpp"
 #include "funcd/gateway/control_api.hpp"
 #include "funcd/gateway/function_changes.hpp"
+#include "funcd/gateway/registry_sync.hpp"
 #include "funcd/lambda_api/aws_credentials.hpp"
 #include "funcd/lambda_api/code_locations.hpp"
 #include "funcd/lambda_api/lambda_api.hpp"
@@ -55,7 +57,8 @@
 #include "funcd/sandbox/namespace_launcher.hpp"
 #include "funcd/sandbox/process_launcher.hpp"
 #include "funcd/state/cluster_membership.hpp"
-#include "funcd/state/sqlite_node_store.hpp"
+#include "funcd/state/pg_listener.hpp"
+#include "funcd/state/postgres_function_store.hpp"
 
 namespace funcd {
 namespace {
@@ -73,6 +76,11 @@ constexpr auto kShutdownGrace = std::chrono::seconds(30);
 // After killing workers, how long to wait for their exits to be observed.
 constexpr auto kWorkerExitWait = std::chrono::seconds(5);
 constexpr auto kShutdownPoll = std::chrono::milliseconds(10);
+// With shared state, how often a node reads the shared functions' changes without being
+// notified: the backstop for notifications lost while its listener was disconnected. One
+// second keeps a deploy's reach within the second docs/scaling.md promises even then, at the
+// cost of one small read transaction per second per node.
+constexpr auto kStatePollInterval = std::chrono::seconds(1);
 // Threads that launch workers. A launch mostly waits on the kernel (clone, cgroup attach
 // waiting for an RCU grace period, the child's setup), so a few threads overlap a burst's
 // cold starts even on 2 cores; bench/launch_latency measures 1 to 8.
@@ -286,7 +294,9 @@ int run_daemon(const DaemonOptions& options) {
     // Before the registry: it re-seals mappings' connections under the current key, and the
     // registry then drops the keys nothing is sealed with any more.
     MappingStore mapping_store(data_dir / "funcd.db", env_cipher);
-    Registry registry(data_dir / "funcd.db", code, layer_views, opts.max_concurrency, env_cipher);
+    // Functions, layers and code: this host's funcd.db, or the database nodes share (--state).
+    StateBackend state = open_state_backend(opts, data_dir, env_cipher);
+    Registry registry(*state.functions, code, layer_views, opts.max_concurrency, env_cipher, state.shared_code.get());
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal", {opts.limits.metering, opts.usage_retention});
     LogDirectory logs(io, data_dir / "logs", opts.limits.output, opts.limits.logs);
     const std::int64_t memory_budget_mb = opts.memory_budget_mb.value_or(default_memory_budget_mb());
@@ -356,9 +366,16 @@ int run_daemon(const DaemonOptions& options) {
                                                     {dispatcher, pools, async, memory, logs, usage, &mappings, launcher.get()},
                                                     opts.prices);
     LogsApi logs_api(io, blocking, registry, usage, logs);
+    // Changes other nodes make to the shared functions: read at each notification, and every
+    // kStatePollInterval in case one was lost. On the bulk threads: a change may bring code to
+    // fetch and unpack.
+    RegistrySync registry_sync(io, bulk, registry, changes);
+    std::optional<PgListener> state_listener;
+    if (state.shared())
+        state_listener.emplace(state.shared_url, kStateChannel, kStatePollInterval,
+                               [&registry_sync] { registry_sync.refresh(); });
     // This node among the nodes sharing its state: on a single host, itself alone.
-    SqliteNodeStore node_store(data_dir / "funcd.db");
-    ClusterMembership membership(io, blocking, node_store, [&pools, &dispatcher] {
+    ClusterMembership membership(io, blocking, *state.nodes, [&pools, &dispatcher] {
         return nlohmann::json{{"workers", pools.live_workers()}, {"running", dispatcher.running_total()}};
     });
     ClusterApi cluster_api(membership);
@@ -413,6 +430,7 @@ int run_daemon(const DaemonOptions& options) {
     ServiceWatchdog watchdog(io, notifier);
     watchdog.start();
     membership.start(self_report(opts, server.port()));
+    if (state_listener) state_listener->start();
 
     // Graceful stop: refuse new work, let in-flight invocations answer, end all workers.
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -455,6 +473,7 @@ int run_daemon(const DaemonOptions& options) {
         async.stop();
         mappings.stop();
         membership.stop();
+        if (state_listener) state_listener->stop();
         deadline = std::chrono::steady_clock::now() + kShutdownGrace;
         wait_for_invocations();
     });

@@ -132,6 +132,18 @@ std::string parse_advertise_url(std::string_view what, std::string_view value) {
     return std::string(value);
 }
 
+// "sqlite" (the default: empty) or a PostgreSQL URL. The value is not repeated in the error:
+// it may hold a password.
+std::string parse_state_url(std::string_view what, std::string_view value) {
+    if (value == "sqlite") return {};
+    if (value.starts_with("postgres://") || value.starts_with("postgresql://")) return std::string(value);
+    const auto colon = value.find(':');
+    throw std::invalid_argument(fmt::format(
+        "{} must be 'sqlite' or a postgres:// (or postgresql://) URL; got {}", what,
+        colon == std::string_view::npos ? std::string("a value without a scheme")
+                                        : fmt::format("the scheme '{}'", value.substr(0, colon))));
+}
+
 }  // namespace
 
 std::string serve_usage() {
@@ -178,6 +190,9 @@ std::string serve_usage() {
                                      default: the host's name)
   --advertise-url URL                where other nodes and a balancer reach this node (env
                                      FUNCD_ADVERTISE_URL; default http:// and the listen address)
+  --state sqlite|postgres://...      where functions, layers and code are kept: this host's SQLite
+                                     (default) or a PostgreSQL database nodes share (env
+                                     FUNCD_STATE_URL, which keeps a password out of ps; docs/scaling.md)
   --limit NAME=VALUE                 a protective limit (repeatable; see docs/reliability.md):
 )" + limit_usage();
 }
@@ -194,6 +209,7 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
     if (const char* v = std::getenv("FUNCD_NODE_ID"); v && *v) o.node_id = parse_node_id("FUNCD_NODE_ID", v);
     if (const char* v = std::getenv("FUNCD_ADVERTISE_URL"); v && *v)
         o.advertise_url = parse_advertise_url("FUNCD_ADVERTISE_URL", v);
+    if (const char* v = std::getenv("FUNCD_STATE_URL"); v && *v) o.state_url = parse_state_url("FUNCD_STATE_URL", v);
 
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -250,6 +266,7 @@ DaemonOptions parse_serve_options(const std::vector<std::string>& args) {
         else if (flag == "--region") o.region = parse_region(next());
         else if (flag == "--node-id") o.node_id = parse_node_id(flag, next());
         else if (flag == "--advertise-url") o.advertise_url = parse_advertise_url(flag, next());
+        else if (flag == "--state") o.state_url = parse_state_url(flag, next());
         else if (flag == "--limit") set_limit(o.limits, next());
         else if (flag == "--log-max-bytes") o.limits.output.log_max_bytes = parse_positive(flag, next());
         else if (flag == "--log-files") {

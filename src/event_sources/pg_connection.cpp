@@ -104,6 +104,15 @@ void route_notices_to_log(PGconn* conn) { PQsetNoticeProcessor(conn, log_notice,
 
 std::string one_line_message(const char* message) { return one_line(message); }
 
+std::string pg_unescape_bytea(const std::string& text) {
+    std::size_t length = 0;
+    unsigned char* bytes = PQunescapeBytea(reinterpret_cast<const unsigned char*>(text.c_str()), &length);
+    if (!bytes) throw PgError("cannot read a bytea value");
+    std::string out(reinterpret_cast<const char*>(bytes), length);
+    PQfreemem(bytes);
+    return out;
+}
+
 PgConnection PgConnection::connect(std::string_view conninfo,
                                    const std::vector<std::pair<std::string, std::string>>& extra) {
     const auto params = pg_connect_params(conninfo, extra);
@@ -154,13 +163,20 @@ void PgConnection::execute_script(std::string_view sql) {
     checked_result(conn_, PQexec(conn_, std::string(sql).c_str()));
 }
 
-PgRows PgConnection::query(std::string_view sql, const std::vector<std::optional<std::string>>& params) {
+PgRows PgConnection::query(std::string_view sql, const std::vector<std::optional<std::string>>& params,
+                           const std::vector<bool>& binary) {
     if (!conn_) throw PgError("no connection to PostgreSQL");
     std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-    const auto owned = checked_result(conn_, PQexecParams(conn_, std::string(sql).c_str(),
-                                                          static_cast<int>(values.size()), nullptr, values.data(),
-                                                          nullptr, nullptr, /*resultFormat=*/0));
+    std::vector<int> lengths;
+    std::vector<int> formats;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        values.push_back(params[i] ? params[i]->data() : nullptr);
+        lengths.push_back(params[i] ? static_cast<int>(params[i]->size()) : 0);
+        formats.push_back(i < binary.size() && binary[i] ? 1 : 0);
+    }
+    const auto owned = checked_result(
+        conn_, PQexecParams(conn_, std::string(sql).c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                            lengths.data(), formats.data(), /*resultFormat=*/0));
     PGresult* res = owned.get();
     PgRows rows;
     const int ncols = PQnfields(res);

@@ -1,5 +1,8 @@
 #include "funcd/registry/registry.hpp"
 
+#include <fstream>
+#include <iterator>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -9,18 +12,15 @@
 namespace funcd {
 namespace {
 
-constexpr std::string_view kRegistrySchema = R"sql(
-CREATE TABLE IF NOT EXISTS function_records (
-    name TEXT PRIMARY KEY,
-    doc TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS layer_versions (
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (name, version)
-);
-)sql";
+// How often a change is tried again on a newer copy when other nodes keep changing the same
+// function first: each try reads their change, so more than a few means a write storm.
+constexpr int kChangeAttempts = 5;
+
+std::string read_zip(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path.string());
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 // Releases code a failed change stored, unless the change committed.
 struct DiscardUnlessCommitted {
@@ -50,26 +50,35 @@ std::filesystem::path RecordChange::layer_view(const std::vector<LayerRef>& laye
     return registry_.views_.build(layers);
 }
 
-Registry::Registry(const std::filesystem::path& db_path, CodeStore& code, LayerViews& views, int max_concurrency,
-                   const EnvCipher& env_cipher)
-    : code_(code), views_(views), env_cipher_(env_cipher), max_concurrency_(max_concurrency), db_(db_path) {
-    db_.exec(kRegistrySchema);
-    migrate_single_version_table();
-    load();
-}
-
-std::string Registry::write_record(const FunctionRecord& r) const {
-    nlohmann::json doc = to_json(r);
-    env_cipher_.seal(doc);
+std::string sealed_record_document(const FunctionRecord& record, const EnvCipher& env_cipher) {
+    nlohmann::json doc = to_json(record);
+    env_cipher.seal(doc);
     return doc.dump();
 }
 
-std::shared_ptr<FunctionRecord> Registry::read_record(const std::string& doc, bool* reseal) const {
+Registry::Registry(FunctionStore& store, CodeStore& code, LayerViews& views, int max_concurrency,
+                   const EnvCipher& env_cipher, CodeBlobStore* shared_code)
+    : store_(store),
+      code_(code),
+      views_(views),
+      env_cipher_(env_cipher),
+      max_concurrency_(max_concurrency),
+      shared_code_(shared_code) {
+    load();
+}
+
+std::string Registry::write_record(const FunctionRecord& r) const { return sealed_record_document(r, env_cipher_); }
+
+std::shared_ptr<FunctionRecord> Registry::read_record(const std::string& doc, bool* reseal) {
     nlohmann::json j = nlohmann::json::parse(doc);
     const bool stale = env_cipher_.open(j);
     if (reseal) *reseal = stale;
     return record_from_json(
-        j, [this](const std::string& sha) { return code_.dir_for(sha); },
+        j,
+        [this](const std::string& sha) {
+            ensure_code(sha);
+            return code_.dir_for(sha);
+        },
         [this](const std::vector<LayerRef>& layers) {
             // A view that cannot be rebuilt fails that version's workers at launch, with the
             // reason in the log; it must not make the whole function disappear.
@@ -80,57 +89,6 @@ std::shared_ptr<FunctionRecord> Registry::read_record(const std::string& doc, bo
                 return views_.path_for(layers);
             }
         });
-}
-
-// Data directories from before versions existed kept one row per function, its current
-// version, in `functions`. Each becomes a record whose $LATEST is that version and which
-// has it published under its number, so /v1 goes on reporting the same version.
-void Registry::migrate_single_version_table() {
-    {
-        sqlite::Statement exists(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'functions'");
-        if (!exists.step()) return;
-    }
-    sqlite::Transaction tx(db_);
-    sqlite::Statement q(db_,
-                        "SELECT name, version, config_json, code_sha256, code_size, last_modified_us FROM functions");
-    std::size_t migrated = 0;
-    while (q.step()) {
-        const std::string name = q.column_text(0);
-        try {
-            auto latest = std::make_shared<FunctionVersion>();
-            latest->config = config_from_json(name, nlohmann::json::parse(q.column_text(2)));
-            const std::int64_t number = q.column_int(1);
-            latest->generation = number;
-            latest->code_sha256 = q.column_text(3);
-            latest->code_size = q.column_int(4);
-            latest->last_modified = from_unix_us(q.column_int(5));
-            latest->revision_id = new_uuid();
-            auto published = std::make_shared<FunctionVersion>(*latest);
-            published->version = number;
-            published->revision_id = new_uuid();
-
-            FunctionRecord r;
-            r.name = name;
-            r.created = latest->last_modified;
-            r.reserved_concurrency = latest->config.concurrency.reserved;
-            r.default_provisioned = latest->config.concurrency.provisioned;
-            r.latest = latest;
-            r.versions.emplace(number, published);
-            r.last_published = number;
-            r.latest_published_as = number;
-            r.revision_id = latest->revision_id;
-            r.policy_revision_id = new_uuid();
-            sqlite::Statement insert(db_, "INSERT OR REPLACE INTO function_records (name, doc) VALUES (?1, ?2)");
-            insert.bind(1, name).bind(2, write_record(r));
-            insert.run();
-            ++migrated;
-        } catch (const std::exception& e) {
-            spdlog::error("registry: function {} has unreadable settings, not migrated: {}", name, e.what());
-        }
-    }
-    db_.exec("DROP TABLE functions");
-    tx.commit();
-    spdlog::info("registry: {} functions migrated to versioned records", migrated);
 }
 
 // A record funcd cannot read (written by a newer version, or damaged) is not served, but
@@ -150,84 +108,167 @@ void Registry::protect_code_named_in(std::string_view doc) {
     }
 }
 
+void Registry::ensure_code(const std::string& sha256) {
+    if (!shared_code_ || std::filesystem::exists(code_.dir_for(sha256))) return;
+    std::optional<std::string> zip = shared_code_->get(sha256);
+    if (!zip) throw std::runtime_error("the code " + sha256 + " is not in the shared state");
+    if (sha256_hex(*zip) != sha256) throw std::runtime_error("the shared code " + sha256 + " does not match its hash");
+    code_.put(*zip);
+    spdlog::info("registry: code {} fetched from the shared state ({} bytes)", sha256.substr(0, 12), zip->size());
+}
+
+void Registry::share_code(const std::vector<StoredCode>& stored) {
+    if (!shared_code_) return;
+    for (const auto& s : stored) {
+        if (shared_code_->has(s.sha256)) continue;
+        const std::string zip = read_zip(code_.zip_for(s.sha256));
+        shared_code_->put(s.sha256, zip);
+    }
+}
+
+std::int64_t Registry::revision_of(std::string_view name) const {
+    auto it = function_revisions_.find(name);
+    return it == function_revisions_.end() ? 0 : it->second;
+}
+
 void Registry::load() {
-    std::vector<std::string> reseal;  // records in plain text or sealed with an older key
-    bool unreadable = false;
-    {
-        sqlite::Statement q(db_, "SELECT name, doc FROM function_records");
-        while (q.step()) {
-            const std::string name = q.column_text(0);
-            const std::string doc = q.column_text(1);
-            try {
-                bool stale = false;
-                functions_.emplace(name, read_record(doc, &stale));
-                if (stale) reseal.push_back(name);
-            } catch (const std::exception& e) {
-                spdlog::error("registry: function {} has an unreadable record, skipped (its code is kept): {}", name,
-                              e.what());
-                protect_code_named_in(doc);
-                unreadable = true;
-            }
-        }
-    }
-    if (!reseal.empty()) {
-        sqlite::Transaction tx(db_);
-        for (const auto& name : reseal) commit(name, functions_.at(name).get());
-        tx.commit();
-        spdlog::info("registry: the environments of {} functions sealed with key {}", reseal.size(),
-                     env_cipher_.current_key_id());
-    }
-    // Older keys go once nothing needs them; a record that could not be read may still.
-    if (env_cipher_.has_old_keys() && !unreadable) env_cipher_.drop_old_keys();
-    sqlite::Statement q(db_, "SELECT name, version, doc FROM layer_versions");
+    std::lock_guard write_lock(write_mutex_);
+    FunctionStoreChanges all = store_.changes_since(0);
+    store_revision_ = all.revision;
+    // Layers first: a function's versions are built on their code.
     std::size_t layers = 0;
-    while (q.step()) {
+    for (const auto& stored : all.layers) {
         try {
-            auto l = std::make_shared<LayerVersion>(layer_version_from_json(nlohmann::json::parse(q.column_text(2))));
+            auto l = std::make_shared<LayerVersion>(layer_version_from_json(nlohmann::json::parse(stored.doc)));
+            ensure_code(l->code_sha256);
             layers_[l->name][l->version] = l;
             ++layers;
         } catch (const std::exception& e) {
-            spdlog::error("registry: layer {}:{} is unreadable, skipped (its code is kept): {}", q.column_text(0),
-                          q.column_int(1), e.what());
-            protect_code_named_in(q.column_text(2));
+            spdlog::error("registry: layer {}:{} is unreadable, skipped (its code is kept): {}", stored.name,
+                          stored.version, e.what());
+            protect_code_named_in(stored.doc);
         }
     }
+    std::vector<std::string> reseal;  // records in plain text or sealed with an older key
+    bool unreadable = false;
+    for (const auto& stored : all.functions) {
+        try {
+            bool stale = false;
+            functions_.emplace(stored.name, read_record(stored.doc, &stale));
+            function_revisions_[stored.name] = stored.revision;
+            if (stale) reseal.push_back(stored.name);
+        } catch (const std::exception& e) {
+            spdlog::error("registry: function {} has an unreadable record, skipped (its code is kept): {}",
+                          stored.name, e.what());
+            protect_code_named_in(stored.doc);
+            unreadable = true;
+        }
+    }
+    std::size_t resealed = 0;
+    for (const auto& name : reseal) {
+        // A node that changed it meanwhile sealed it with the current key itself.
+        if (auto rev = store_.put_function(name, write_record(*functions_.at(name)), revision_of(name))) {
+            function_revisions_[name] = *rev;
+            ++resealed;
+        }
+    }
+    if (resealed > 0)
+        spdlog::info("registry: the environments of {} functions sealed with key {}", resealed,
+                     env_cipher_.current_key_id());
+    // Older keys go once nothing needs them; a record that could not be read may still.
+    if (env_cipher_.has_old_keys() && !unreadable && resealed == reseal.size()) env_cipher_.drop_old_keys();
     spdlog::info("registry: {} functions and {} layer versions loaded", functions_.size(), layers);
+}
+
+RegistryChanges Registry::refresh() {
+    std::lock_guard write_lock(write_mutex_);
+    read_changes();
+    RegistryChanges out;
+    for (const auto& name : unannounced_) {
+        if (auto r = find(name)) out.changed.push_back(std::move(r));
+        else out.deleted.push_back(name);
+    }
+    unannounced_.clear();
+    return out;
+}
+
+void Registry::read_changes() {
+    FunctionStoreChanges changes = store_.changes_since(store_revision_);
+    for (const auto& stored : changes.layers) {
+        try {
+            auto l = std::make_shared<LayerVersion>(layer_version_from_json(nlohmann::json::parse(stored.doc)));
+            ensure_code(l->code_sha256);
+            std::lock_guard lock(map_mutex_);
+            layers_[l->name][l->version] = l;
+        } catch (const std::exception& e) {
+            spdlog::error("registry: layer {}:{} as another node wrote it is unreadable, skipped: {}", stored.name,
+                          stored.version, e.what());
+            protect_code_named_in(stored.doc);
+        }
+    }
+    for (const auto& stored : changes.functions) {
+        if (revision_of(stored.name) == stored.revision) continue;  // this node's own write
+        try {
+            auto record = read_record(stored.doc);
+            {
+                std::lock_guard lock(map_mutex_);
+                functions_[stored.name] = std::move(record);
+            }
+            function_revisions_[stored.name] = stored.revision;
+            unannounced_.insert(stored.name);
+        } catch (const std::exception& e) {
+            // Kept at the version this node has; the next change of it is read again.
+            spdlog::error("registry: function {} as another node wrote it is unreadable, kept as it was: {}",
+                          stored.name, e.what());
+            protect_code_named_in(stored.doc);
+        }
+    }
+    for (const auto& name : changes.deleted) {
+        if (function_revisions_.erase(name) == 0) continue;  // deleted here, or never seen
+        {
+            std::lock_guard lock(map_mutex_);
+            functions_.erase(name);
+        }
+        unannounced_.insert(name);
+    }
+    store_revision_ = changes.revision;
 }
 
 FunctionRecordPtr Registry::update(std::string_view name, const std::function<void(RecordChange&)>& edit) {
     std::lock_guard write_lock(write_mutex_);
-    FunctionRecordPtr before = find(name);
-    RecordChange change(*this, before ? std::make_shared<FunctionRecord>(*before) : nullptr);
-    DiscardUnlessCommitted guard{code_, change.stored_};
-    edit(change);
-    std::shared_ptr<FunctionRecord> after = std::move(change.record);
-    if (after) {
-        after->name = std::string(name);
-        apply_function_settings(*after);
-        check_concurrency(*after);
+    for (int attempt = 1;; ++attempt) {
+        FunctionRecordPtr before = find(name);
+        RecordChange change(*this, before ? std::make_shared<FunctionRecord>(*before) : nullptr);
+        DiscardUnlessCommitted guard{code_, change.stored_};
+        edit(change);
+        std::shared_ptr<FunctionRecord> after = std::move(change.record);
+        if (after) {
+            after->name = std::string(name);
+            apply_function_settings(*after);
+            check_concurrency(*after);
+        }
+        if (!before && !after) return nullptr;  // deleting what does not exist changes nothing
+        share_code(change.stored_);
+        const std::optional<std::string> doc = after ? std::optional(write_record(*after)) : std::nullopt;
+        const std::optional<std::int64_t> revision = store_.put_function(name, doc, revision_of(name));
+        if (!revision) {
+            // Another node changed it first: read its change, then edit that.
+            if (attempt == kChangeAttempts)
+                throw ApiError::conflict("function " + std::string(name) + " is being changed by another node; " +
+                                         "try again");
+            read_changes();
+            continue;
+        }
+        guard.committed = true;
+        {
+            std::lock_guard lock(map_mutex_);
+            if (after) functions_[std::string(name)] = after;
+            else if (auto it = functions_.find(name); it != functions_.end()) functions_.erase(it);
+        }
+        if (after) function_revisions_[std::string(name)] = *revision;
+        else if (auto it = function_revisions_.find(name); it != function_revisions_.end()) function_revisions_.erase(it);
+        return after;
     }
-    commit(name, after.get());
-    guard.committed = true;
-    {
-        std::lock_guard lock(map_mutex_);
-        if (after) functions_[std::string(name)] = after;
-        else if (auto it = functions_.find(name); it != functions_.end()) functions_.erase(it);
-    }
-    return after;
-}
-
-void Registry::commit(std::string_view name, const FunctionRecord* record) {
-    if (!record) {
-        sqlite::Statement del(db_, "DELETE FROM function_records WHERE name = ?1");
-        del.bind(1, name).run();
-        return;
-    }
-    sqlite::Statement upsert(db_, R"sql(
-        INSERT INTO function_records (name, doc) VALUES (?1, ?2)
-        ON CONFLICT(name) DO UPDATE SET doc = ?2)sql");
-    upsert.bind(1, name).bind(2, write_record(*record));
-    upsert.run();
 }
 
 void Registry::check_concurrency(const FunctionRecord& record) const {
@@ -286,16 +327,13 @@ LayerVersionPtr Registry::publish_layer(LayerVersion meta, std::string_view zip)
     meta.code_size = stored.back().size;
     meta.created = std::chrono::system_clock::now();
     meta.deleted = false;
-    {
-        std::lock_guard lock(map_mutex_);
-        auto it = layers_.find(meta.name);
-        // Deleted versions keep their numbers: a number is never given twice.
-        meta.version = it == layers_.end() || it->second.empty() ? 1 : it->second.rbegin()->first + 1;
-    }
+    share_code(stored);
+    // Deleted versions keep their numbers: the store never gives a number twice.
+    store_.add_layer(meta.name, [&meta](std::int64_t version) {
+        meta.version = version;
+        return to_json(meta).dump();
+    });
     auto l = std::make_shared<LayerVersion>(std::move(meta));
-    sqlite::Statement insert(db_, "INSERT INTO layer_versions (name, version, doc) VALUES (?1, ?2, ?3)");
-    insert.bind(1, l->name).bind(2, l->version).bind(3, to_json(*l).dump());
-    insert.run();
     guard.committed = true;
     {
         std::lock_guard lock(map_mutex_);
@@ -330,9 +368,7 @@ bool Registry::delete_layer(std::string_view name, std::int64_t version) {
     if (!l || l->deleted) return false;
     auto copy = std::make_shared<LayerVersion>(*l);
     copy->deleted = true;
-    sqlite::Statement update(db_, "UPDATE layer_versions SET doc = ?3 WHERE name = ?1 AND version = ?2");
-    update.bind(1, name).bind(2, version).bind(3, to_json(*copy).dump());
-    update.run();
+    if (!store_.put_layer(name, version, to_json(*copy).dump())) return false;
     {
         std::lock_guard lock(map_mutex_);
         layers_[std::string(name)][version] = copy;

@@ -1,5 +1,7 @@
 #include "funcd/state/pg_migrator.hpp"
 
+#include "funcd/state/pg_session.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <stdexcept>
@@ -17,6 +19,35 @@ constexpr PgMigration kStateMigrations[] = {
      " id text PRIMARY KEY,"
      " report jsonb NOT NULL,"
      " heartbeat_at timestamptz NOT NULL DEFAULT now())"},
+    {2, "functions, layers and code: documents with revisions, code zips in chunks",
+     // The counter row orders the writers: each write takes the next value under the row's
+     // lock and holds it until it commits, so revisions become visible in their order.
+     "CREATE TABLE funcd_revisions (scope text PRIMARY KEY, value bigint NOT NULL);"
+     "INSERT INTO funcd_revisions (scope, value) VALUES ('functions', 1);"
+     // A deleted function keeps its row, doc NULL, so that changes_since can report it.
+     "CREATE TABLE funcd_functions ("
+     " name text PRIMARY KEY,"
+     " doc text,"
+     " revision bigint NOT NULL);"
+     "CREATE INDEX funcd_functions_revision ON funcd_functions (revision);"
+     "CREATE TABLE funcd_layer_versions ("
+     " name text NOT NULL,"
+     " version bigint NOT NULL,"
+     " doc text NOT NULL,"
+     " revision bigint NOT NULL,"
+     " PRIMARY KEY (name, version));"
+     "CREATE INDEX funcd_layer_versions_revision ON funcd_layer_versions (revision);"
+     // A zip is present once its funcd_code row is: the row is inserted with its chunks.
+     "CREATE TABLE funcd_code ("
+     " sha256 text PRIMARY KEY,"
+     " size bigint NOT NULL,"
+     " chunks integer NOT NULL,"
+     " created_at timestamptz NOT NULL DEFAULT now());"
+     "CREATE TABLE funcd_code_chunks ("
+     " sha256 text NOT NULL,"
+     " chunk integer NOT NULL,"
+     " data bytea NOT NULL,"
+     " PRIMARY KEY (sha256, chunk))"},
 };
 
 int recorded_version(PgConnection& conn) {
@@ -27,19 +58,10 @@ int recorded_version(PgConnection& conn) {
 // Runs `step` in a transaction holding the migration lock; rolls back if it throws.
 template <class Step>
 void under_migration_lock(PgConnection& conn, Step step) {
-    conn.query("BEGIN");
-    try {
-        conn.query(std::string("SELECT pg_advisory_xact_lock(") + kMigrationLockKey + ")");
+    pg_transaction(conn, [&](PgConnection& c) {
+        c.query(std::string("SELECT pg_advisory_xact_lock(") + kMigrationLockKey + ")");
         step();
-        conn.query("COMMIT");
-    } catch (...) {
-        try {
-            conn.query("ROLLBACK");
-        } catch (const PgError&) {
-            // The connection is gone; the server rolled the transaction back itself.
-        }
-        throw;
-    }
+    });
 }
 
 }  // namespace

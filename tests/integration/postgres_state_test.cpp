@@ -1,6 +1,6 @@
 // funcd's shared state on a real PostgreSQL 15 (postgres_server.hpp): the schema's
-// migrations, and the node store's conformance suite (tests/state/node_store_conformance.hpp)
-// on the PostgreSQL backend.
+// migrations, the node and function stores' conformance suites (tests/state/) on the
+// PostgreSQL backend, shared code zips and the change listener.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,8 +9,13 @@
 #include <thread>
 #include <vector>
 
+#include "../state/function_store_conformance.hpp"
 #include "../state/node_store_conformance.hpp"
+#include "funcd/common/api_error.hpp"
+#include "funcd/common/ids.hpp"
+#include "funcd/state/pg_listener.hpp"
 #include "funcd/state/pg_migrator.hpp"
+#include "funcd/state/postgres_function_store.hpp"
 #include "funcd/state/postgres_node_store.hpp"
 #include "postgres_server.hpp"
 
@@ -129,10 +134,103 @@ TEST_F(PostgresNodeStoreConformance, AStoreWhoseConnectionWasCutConnectsAgain) {
     // The cut is seen by the next query, which fails; the one after connects again.
     try {
         store->heartbeat(report("node-a", 1));
-    } catch (const PgError&) {
+    } catch (const std::exception&) {
+        // ApiError (503): the database could not be reached by that query.
     }
     store->heartbeat(report("node-a", 2));
     EXPECT_EQ(store->nodes().at(0).report.load["workers"]["busy"], 2);
+}
+
+}  // namespace
+}  // namespace funcd::testing
+
+namespace funcd::testing {
+namespace {
+
+class PostgresFunctionStoreConformance : public FreshDatabase<FunctionStoreConformance> {
+protected:
+    void SetUp() override {
+        FreshDatabase::SetUp();
+        PgConnection conn = PgConnection::connect(conninfo());
+        migrate_pg_schema(conn, pg_state_migrations());
+    }
+    std::unique_ptr<FunctionStore> open() override { return std::make_unique<PostgresFunctionStore>(conninfo()); }
+};
+
+FUNCD_FUNCTION_STORE_CONFORMANCE(PostgresFunctionStoreConformance)
+
+using PostgresSharedCode = PostgresFunctionStoreConformance;
+
+TEST_F(PostgresSharedCode, AZipComesBackByteForByteAcrossChunksAndIsStoredOnce) {
+    PostgresCodeBlobStore first(conninfo());
+    PostgresCodeBlobStore second(conninfo());
+    // Over two chunks (1 MiB each), with every byte value, NULs included.
+    std::string zip;
+    for (std::size_t i = 0; i < (1u << 20) + 4097; ++i) zip.push_back(static_cast<char>((i * 131 + i / 7) & 0xff));
+    const std::string sha = sha256_hex(zip);
+    EXPECT_FALSE(second.has(sha));
+    EXPECT_FALSE(second.get(sha));
+    first.put(sha, zip);
+    first.put(sha, zip);  // again: nothing changes
+    EXPECT_TRUE(second.has(sha));
+    const auto back = second.get(sha);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->size(), zip.size());
+    EXPECT_TRUE(*back == zip);
+    EXPECT_EQ(server_->scalar("SELECT count(*) FROM funcd_code_chunks WHERE sha256 = '" + sha + "'", database_), "2");
+    EXPECT_EQ(server_->scalar("SELECT count(*) FROM funcd_code", database_), "1");
+    const std::string empty_sha = sha256_hex("");
+    first.put(empty_sha, "");
+    EXPECT_EQ(second.get(empty_sha).value_or("x"), "") << "an empty zip is a zip too";
+}
+
+TEST_F(PostgresSharedCode, AnUnreachableDatabaseIsA503ThatPassesOnceItIsBack) {
+    PostgresFunctionStore store(conninfo());
+    ASSERT_TRUE(store.put_function("f", std::string("F1"), 0));
+    server_->stop();
+    try {
+        store.changes_since(0);
+        ADD_FAILURE() << "read a stopped database";
+    } catch (const ApiError& e) {
+        EXPECT_EQ(e.status(), 503);
+        EXPECT_NE(std::string(e.what()).find("cannot be reached"), std::string::npos) << e.what();
+    }
+    server_->start();
+    EXPECT_EQ(store.changes_since(0).functions.at(0).doc, "F1") << "the next call connects again";
+}
+
+TEST_F(PostgresSharedCode, TheListenerIsToldOfEachWriteAndPollsBetween) {
+    std::atomic<int> calls{0};
+    PgListener listener(conninfo(), kStateChannel, std::chrono::seconds(30), [&] { ++calls; });
+    listener.start();
+    auto wait_for = [&](int n) {
+        for (int i = 0; i < 500 && calls.load() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return calls.load();
+    };
+    EXPECT_GE(wait_for(1), 1) << "once at the start: what happened while nobody listened";
+    const int before = calls.load();
+    PostgresFunctionStore store(conninfo());
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(store.put_function("f", std::string("F1"), 0));
+    EXPECT_GE(wait_for(before + 1), before + 1);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1)) << "told, not polled (every 30 s)";
+    EXPECT_GE(listener.notifications(), 1u);
+    // Its connection cut: it listens again, and says so with a call (what it may have missed).
+    const int before_cut = calls.load();
+    server_->sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + database_ +
+                 "' AND pid <> pg_backend_pid()");
+    EXPECT_GE(wait_for(before_cut + 1), before_cut + 1);
+    listener.stop();
+}
+
+TEST_F(PostgresSharedCode, TheListenerPollsWhenNothingTellsIt) {
+    std::atomic<int> calls{0};
+    PgListener listener(conninfo(), kStateChannel, std::chrono::milliseconds(100), [&] { ++calls; });
+    listener.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(750));
+    listener.stop();
+    EXPECT_GE(calls.load(), 4) << "about one call per 100 ms";
+    EXPECT_EQ(listener.notifications(), 0u);
 }
 
 }  // namespace

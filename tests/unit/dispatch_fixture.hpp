@@ -44,6 +44,7 @@
 #include "funcd/pool/pool_manager.hpp"
 #include "funcd/registry/record_changes.hpp"
 #include "funcd/registry/registry.hpp"
+#include "funcd/state/sqlite_function_store.hpp"
 #include "funcd/sandbox/process_launcher.hpp"
 #include "io_thread.hpp"
 #include "zip_builder.hpp"
@@ -213,7 +214,8 @@ protected:
         cipher_ = std::make_unique<EnvCipher>(EnvCipher::load(dir_ / "env.keys"));
         code_ = std::make_unique<CodeStore>(dir_ / "code");
         views_ = std::make_unique<LayerViews>(dir_ / "opt", *code_);
-        registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, o.max_concurrency, *cipher_);
+        function_store_ = std::make_unique<SqliteFunctionStore>(dir_ / "funcd.db");
+        registry_ = std::make_unique<Registry>(*function_store_, *code_, *views_, o.max_concurrency, *cipher_);
         // Its own database file, so a test can lock it without stopping the registry's or
         // the event store's writes.
         usage_ = std::make_unique<UsageStore>(dir_ / "usage.db", dir_ / "usage.journal", UsageStoreOptions{o.metering, {}});
@@ -470,6 +472,7 @@ protected:
     std::unique_ptr<EnvCipher> cipher_;
     std::unique_ptr<CodeStore> code_;
     std::unique_ptr<LayerViews> views_;
+    std::unique_ptr<SqliteFunctionStore> function_store_;
     std::unique_ptr<Registry> registry_;
     std::unique_ptr<UsageStore> usage_;
     std::unique_ptr<EventStore> events_;

@@ -25,6 +25,7 @@
 #include "funcd/registry/record_changes.hpp"
 #include "funcd/registry/registry.hpp"
 #include "funcd/registry/sqlite.hpp"
+#include "funcd/state/sqlite_function_store.hpp"
 #include "scripted_change_source.hpp"
 #include "zip_builder.hpp"
 
@@ -602,7 +603,8 @@ protected:
         MappingsTest::SetUp();
         code_ = std::make_unique<CodeStore>(dir_ / "code");
         views_ = std::make_unique<LayerViews>(dir_ / "opt", *code_);
-        registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100, *cipher_);
+        function_store_ = std::make_unique<SqliteFunctionStore>(dir_ / "funcd.db");
+        registry_ = std::make_unique<Registry>(*function_store_, *code_, *views_, 100, *cipher_);
         FunctionConfig fc;
         fc.name = "orders-fn";
         fc.runtime = Runtime::python3;
@@ -642,6 +644,7 @@ protected:
 
     std::unique_ptr<CodeStore> code_;
     std::unique_ptr<LayerViews> views_;
+    std::unique_ptr<SqliteFunctionStore> function_store_;
     std::unique_ptr<Registry> registry_;
     std::unique_ptr<EventSourceApi> api_;
 };

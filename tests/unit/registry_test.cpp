@@ -5,14 +5,18 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
+#include "funcd/registry/legacy_function_table.hpp"
 #include "funcd/registry/record_changes.hpp"
 #include "funcd/registry/registry.hpp"
 #include "funcd/registry/sqlite.hpp"
+#include "funcd/state/sqlite_function_store.hpp"
 #include "zip_builder.hpp"
 
 using namespace funcd;
@@ -63,7 +67,15 @@ protected:
         cipher_ = std::make_unique<EnvCipher>(EnvCipher::load(dir_ / "env.keys"));
         code_ = std::make_unique<CodeStore>(dir_ / "code");
         views_ = std::make_unique<LayerViews>(dir_ / "opt", *code_);
-        registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100, *cipher_);
+        open_registry();
+    }
+
+    // The registry on the data directory's database again, as a restart opens it.
+    void open_registry() {
+        registry_.reset();
+        store_ = std::make_unique<SqliteFunctionStore>(dir_ / "funcd.db");
+        migrate_legacy_function_table(dir_ / "funcd.db", *store_, *cipher_);
+        registry_ = std::make_unique<Registry>(*store_, *code_, *views_, 100, *cipher_);
     }
 
     // Lambda's CreateFunction / UpdateFunctionCode: a new $LATEST, published when asked.
@@ -81,6 +93,7 @@ protected:
     std::unique_ptr<CodeStore> code_;
     std::unique_ptr<LayerViews> views_;
     std::unique_ptr<EnvCipher> cipher_;
+    std::unique_ptr<SqliteFunctionStore> store_;
     std::unique_ptr<Registry> registry_;
 };
 
@@ -279,7 +292,7 @@ TEST_F(RegistryTest, AnUnreadableRecordKeepsItsCode) {
         sqlite::Statement u(db, "UPDATE function_records SET doc = ?1 WHERE name = 'f'");
         u.bind(1, doc).run();
     }
-    registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100, *cipher_);
+    open_registry();
     EXPECT_FALSE(registry_->find("f")) << "not served";
     registry_->collect_code_garbage({});
     EXPECT_TRUE(fs::exists(code_->dir_for(sha))) << "but its code is not collected";
@@ -303,7 +316,8 @@ TEST_F(RegistryTest, MigratesASingleVersionDataDirectory) {
         insert.bind(1, config).bind(2, stored.sha256).bind(3, stored.size);
         insert.run();
     }
-    registry_ = std::make_unique<Registry>(dir_ / "funcd.db", *code_, *views_, 100, *cipher_);
+    store_.reset();
+    open_registry();
     auto r = registry_->find("old");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->default_target()->version, 5) << "/v1 goes on reporting the version it deployed";
@@ -405,3 +419,138 @@ TEST_F(RegistryTest, RotatingTheKeyResealsEveryRecord) {
 }
 
 }  // namespace
+
+namespace {
+
+// Code zips shared by nodes, in memory: the test's stand-in for PostgreSQL's funcd_code
+// (the real one runs in tests/integration/postgres_state_test.cpp).
+class MemoryCodeBlobs final : public CodeBlobStore {
+public:
+    bool has(const std::string& sha256) override {
+        std::lock_guard lock(mutex_);
+        return zips_.count(sha256) > 0;
+    }
+    void put(const std::string& sha256, std::string_view zip) override {
+        std::lock_guard lock(mutex_);
+        zips_.emplace(sha256, std::string(zip));
+    }
+    std::optional<std::string> get(const std::string& sha256) override {
+        std::lock_guard lock(mutex_);
+        auto it = zips_.find(sha256);
+        if (it == zips_.end()) return std::nullopt;
+        return it->second;
+    }
+    std::size_t size() {
+        std::lock_guard lock(mutex_);
+        return zips_.size();
+    }
+
+private:
+    std::mutex mutex_;
+    std::map<std::string, std::string> zips_;
+};
+
+// One node: its own code and views directories, the state shared with the other.
+struct RegistryNode {
+    RegistryNode(const fs::path& dir, const fs::path& db, const EnvCipher& cipher, CodeBlobStore& blobs)
+        : store(db), code(dir / "code"), views(dir / "opt", code), registry(store, code, views, 100, cipher, &blobs) {}
+    SqliteFunctionStore store;
+    CodeStore code;
+    LayerViews views;
+    Registry registry;
+};
+
+}  // namespace
+
+// Two nodes on one state: what one changes, the other reads with refresh(), code included;
+// each announces only the other's changes, once.
+class TwoNodeRegistryTest : public RegistryTest {
+protected:
+    void SetUp() override {
+        RegistryTest::SetUp();
+        registry_.reset();
+        a_ = std::make_unique<RegistryNode>(dir_ / "a", dir_ / "shared.db", *cipher_, blobs_);
+        b_ = std::make_unique<RegistryNode>(dir_ / "b", dir_ / "shared.db", *cipher_, blobs_);
+    }
+    void TearDown() override {
+        a_.reset();
+        b_.reset();
+        RegistryTest::TearDown();
+    }
+    static FunctionRecordPtr deploy(Registry& r, const std::string& name, const std::string& zip, bool publish) {
+        return r.update(name, [&](RecordChange& c) {
+            StoredCode code = c.put_code(zip);
+            set_latest(c, python_config(name), &code, CodeCheck::entry_point);
+            if (publish) publish_latest(*c.record, std::nullopt, true);
+        });
+    }
+
+    MemoryCodeBlobs blobs_;
+    std::unique_ptr<RegistryNode> a_;
+    std::unique_ptr<RegistryNode> b_;
+};
+
+TEST_F(TwoNodeRegistryTest, ADeployOnOneNodeIsReadByTheOtherWithItsCode) {
+    const auto deployed = deploy(a_->registry, "f", app_zip("def handler(e, c): return 'from a'\n"), true);
+    EXPECT_EQ(blobs_.size(), 1u) << "the zip is shared before the record naming it";
+    EXPECT_TRUE(a_->registry.refresh().empty()) << "a node does not announce its own change";
+    EXPECT_FALSE(b_->registry.find("f"));
+
+    const RegistryChanges found = b_->registry.refresh();
+    ASSERT_EQ(found.changed.size(), 1u);
+    EXPECT_TRUE(found.deleted.empty());
+    const auto seen = found.changed[0];
+    EXPECT_EQ(seen->name, "f");
+    EXPECT_EQ(seen->latest->code_sha256, deployed->latest->code_sha256);
+    EXPECT_EQ(read_file(seen->latest->code_dir / "app.py"), "def handler(e, c): return 'from a'\n")
+        << "unpacked into b's own code directory";
+    EXPECT_EQ(seen->latest->code_dir.parent_path(), dir_ / "b" / "code");
+    EXPECT_EQ(b_->registry.find("f"), seen);
+    EXPECT_TRUE(b_->registry.refresh().empty()) << "announced once";
+
+    // Deleted through b: a reads the deletion.
+    b_->registry.update("f", [](RecordChange& c) { c.record.reset(); });
+    const RegistryChanges gone = a_->registry.refresh();
+    EXPECT_TRUE(gone.changed.empty());
+    EXPECT_EQ(gone.deleted, std::vector<std::string>{"f"});
+    EXPECT_FALSE(a_->registry.find("f"));
+}
+
+TEST_F(TwoNodeRegistryTest, ChangesOfOneFunctionOnBothNodesAreBothKept) {
+    deploy(a_->registry, "f", app_zip("def handler(e, c): return 1\n"), true);
+    b_->registry.refresh();
+    // Both publish a new version without having read the other's: version numbers stay unique.
+    deploy(a_->registry, "f", app_zip("def handler(e, c): return 2\n"), true);
+    const auto on_b = deploy(b_->registry, "f", app_zip("def handler(e, c): return 3\n"), true);
+    ASSERT_EQ(on_b->versions.size(), 3u) << "b's edit ran again on a's change";
+    EXPECT_EQ(read_file(on_b->version(2)->code_dir / "app.py"), "def handler(e, c): return 2\n");
+    EXPECT_EQ(read_file(on_b->version(3)->code_dir / "app.py"), "def handler(e, c): return 3\n");
+    a_->registry.refresh();
+    EXPECT_EQ(a_->registry.find("f")->versions.size(), 3u);
+    EXPECT_EQ(a_->registry.find("f")->version(3)->code_sha256, on_b->version(3)->code_sha256);
+}
+
+TEST_F(TwoNodeRegistryTest, LayersPublishedOnEitherNodeAreNumberedOnceAndReadByTheOther) {
+    LayerVersion meta;
+    meta.name = "tools";
+    const auto one = a_->registry.publish_layer(meta, ZipBuilder().file("a.txt", "A1").build());
+    const auto two = b_->registry.publish_layer(meta, ZipBuilder().file("a.txt", "B2").build());
+    EXPECT_EQ(one->version, 1);
+    EXPECT_EQ(two->version, 2);
+    a_->registry.refresh();
+    ASSERT_TRUE(a_->registry.find_layer("tools", 2));
+    EXPECT_EQ(a_->registry.find_layer("tools", 2)->code_sha256, two->code_sha256);
+    EXPECT_TRUE(a_->registry.delete_layer("tools", 2));
+    b_->registry.refresh();
+    EXPECT_TRUE(b_->registry.find_layer("tools", 2)->deleted);
+    // A function on a uses b's layer: its view is built from the code a fetched.
+    FunctionConfig config = python_config("f");
+    config.layers = {{one->name, one->version, one->code_sha256, one->code_size}};
+    b_->registry.update("f", [&](RecordChange& c) {
+        StoredCode code = c.put_code(app_zip("def handler(e, c): return 1\n"));
+        set_latest(c, config, &code, CodeCheck::entry_point);
+    });
+    a_->registry.refresh();
+    ASSERT_TRUE(a_->registry.find("f"));
+    EXPECT_EQ(read_file(a_->registry.find("f")->latest->opt_dir / "a.txt"), "A1");
+}

@@ -67,6 +67,10 @@ struct DaemonOptions {
     // listen address, with the host's name for a wildcard address).
     std::string node_id;
     std::string advertise_url;
+    // Where functions, layers and code are kept: empty for this host's SQLite (funcd.db), or a
+    // postgres:// URL of a database nodes share (docs/scaling.md). Holds a password more
+    // often than not: never logged.
+    std::string state_url;
     // Protective limits; `--limit NAME=VALUE` sets any of them.
     DaemonLimits limits;
 };

@@ -60,6 +60,9 @@ PgConnectParams pg_connect_params(std::string_view conninfo,
 std::string pg_error_message(const PGconn* conn);
 // A message of libpq's or the server's on one line.
 std::string one_line_message(const char* message);
+// A bytea value as query() returns it (PostgreSQL's text form) turned back into its bytes.
+// Throws PgError when it is not in that form.
+std::string pg_unescape_bytea(const std::string& text);
 // Sends the connection's notices to the log (debug) instead of libpq's default, stderr.
 void route_notices_to_log(PGconn* conn);
 
@@ -83,8 +86,10 @@ public:
     void reset() noexcept;
 
     // Runs `sql` (one statement), with `params` as $1, $2... (text; nullopt for NULL), and
-    // returns its rows. Throws PgError with the server's message and SQLSTATE.
-    PgRows query(std::string_view sql, const std::vector<std::optional<std::string>>& params = {});
+    // returns its rows. Throws PgError with the server's message and SQLSTATE. A parameter
+    // whose `binary` entry is true is sent as bytes, as is (for bytea).
+    PgRows query(std::string_view sql, const std::vector<std::optional<std::string>>& params = {},
+                 const std::vector<bool>& binary = {});
 
     // Runs `sql`, which may hold several statements (a migration script), without
     // parameters; throws PgError at the first that fails.

@@ -1,8 +1,9 @@
 #pragma once
-// Deployed functions and published layers: durable in SQLite (one JSON document per
-// function, one per layer version) and mirrored in memory for the invoke path.
-// Thread-safe: changes run off the event loop, one at a time, each committed before it
-// becomes visible; a change that fails leaves everything as it was.
+// Deployed functions and published layers: durable in a FunctionStore (one JSON document per
+// function, one per layer version; SQLite on a single host, PostgreSQL shared by nodes) and
+// mirrored in memory for the invoke path. Thread-safe: changes run off the event loop, one at
+// a time, each committed before it becomes visible; a change that fails leaves everything as
+// it was. Changes other nodes made are read by refresh().
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,7 +19,8 @@
 #include "funcd/registry/function_record.hpp"
 #include "funcd/registry/layer_version.hpp"
 #include "funcd/registry/layer_views.hpp"
-#include "funcd/registry/sqlite.hpp"
+#include "funcd/state/code_blob_store.hpp"
+#include "funcd/state/function_store.hpp"
 
 namespace funcd {
 
@@ -45,12 +47,24 @@ private:
     std::vector<StoredCode> stored_;
 };
 
+// What refresh() found other writers changed.
+struct RegistryChanges {
+    std::vector<FunctionRecordPtr> changed;  // created or changed, as they are now
+    std::vector<std::string> deleted;
+    bool empty() const { return changed.empty() && deleted.empty(); }
+};
+
+// A function's document as the store keeps it: to_json(record) with every environment sealed.
+std::string sealed_record_document(const FunctionRecord& record, const EnvCipher& env_cipher);
+
 class Registry {
 public:
     // `max_concurrency` bounds the functions' reserved concurrency, in sum.
-    // `env_cipher` seals every function's environment in the database (see EnvCipher).
-    Registry(const std::filesystem::path& db_path, CodeStore& code, LayerViews& views, int max_concurrency,
-             const EnvCipher& env_cipher);
+    // `env_cipher` seals every function's environment in the store (see EnvCipher).
+    // `shared_code`: where nodes sharing `store` keep code zips; null on a single host, where
+    // the code store's files are the only copy.
+    Registry(FunctionStore& store, CodeStore& code, LayerViews& views, int max_concurrency,
+             const EnvCipher& env_cipher, CodeBlobStore* shared_code = nullptr);
 
     FunctionRecordPtr find(std::string_view name) const;
     std::vector<FunctionRecordPtr> list() const;  // by name
@@ -59,6 +73,8 @@ public:
     // exist) and changes it, creates it or deletes it, throwing ApiError to refuse. The
     // result is checked (reserved concurrency within max_concurrency), committed, and only
     // then visible. Returns the new record (null once deleted). On any error nothing changes.
+    // When another node changed the function meanwhile, its change is read and `edit` runs
+    // again on it, so `edit` must not count on running once.
     FunctionRecordPtr update(std::string_view name, const std::function<void(RecordChange&)>& edit);
 
     // Layers. publish_layer stores the zip and assigns the next version number.
@@ -81,28 +97,44 @@ public:
     // Runs under the write lock, so code a change has stored but not yet committed is never taken.
     void collect_code_garbage(const std::set<std::string>& also_in_use);
 
+    // Reads what other writers changed since the last read (a deploy through another node)
+    // into the mirror, fetching the code it names first, and returns what changed that was
+    // not announced yet. Blocks on the store: off the loop.
+    RegistryChanges refresh();
+
     CodeStore& code() { return code_; }
 
 private:
     friend class RecordChange;
     void load();
+    // refresh() under write_mutex_; what it finds is added to unannounced_.
+    void read_changes();
     void protect_code_named_in(std::string_view doc);
-    void migrate_single_version_table();
-    void commit(std::string_view name, const FunctionRecord* record);
+    // The code `sha256` in the local code store, from the shared one if it is not there yet.
+    void ensure_code(const std::string& sha256);
+    // Puts code a change stored into the shared store, before the record naming it is written.
+    void share_code(const std::vector<StoredCode>& stored);
+    std::int64_t revision_of(std::string_view name) const;
     // `reseal`: set when the stored document is not sealed under the current key.
-    std::shared_ptr<FunctionRecord> read_record(const std::string& doc, bool* reseal = nullptr) const;
+    std::shared_ptr<FunctionRecord> read_record(const std::string& doc, bool* reseal = nullptr);
     // The stored form of `r`: its document with every environment sealed.
     std::string write_record(const FunctionRecord& r) const;
     // Throws ApiError(400) if the reserved concurrency of `record` would take the total
     // over max_concurrency_. Called under write_mutex_.
     void check_concurrency(const FunctionRecord& record) const;
 
+    FunctionStore& store_;
     CodeStore& code_;
     LayerViews& views_;
     const EnvCipher& env_cipher_;
     const int max_concurrency_;
-    sqlite::Database db_;
+    CodeBlobStore* const shared_code_;
     std::mutex write_mutex_;  // one change at a time: versions and revisions are assigned in order
+    // Under write_mutex_: the store's revision the mirror is at, each function's revision
+    // (what its next write expects), and changes read but not yet returned by refresh().
+    std::int64_t store_revision_ = 0;
+    std::map<std::string, std::int64_t, std::less<>> function_revisions_;
+    std::set<std::string> unannounced_;
     mutable std::mutex map_mutex_;
     std::map<std::string, FunctionRecordPtr, std::less<>> functions_;
     std::map<std::string, std::map<std::int64_t, LayerVersionPtr>, std::less<>> layers_;

@@ -1,10 +1,9 @@
 #pragma once
 // NodeStore in the PostgreSQL database the nodes share (funcd_nodes). Heartbeat ages are
 // measured by the server's clock, so nodes whose clocks disagree still agree on who is late.
-#include <mutex>
 #include <string>
 
-#include "funcd/event_sources/pg_connection.hpp"
+#include "funcd/state/pg_session.hpp"
 #include "funcd/state/node_store.hpp"
 
 namespace funcd {
@@ -19,12 +18,7 @@ public:
     bool forget(const std::string& id) override;
 
 private:
-    // The connection, made again if it was lost (one query's failure reaches its caller).
-    PgConnection& connection();
-
-    std::mutex mutex_;  // one query at a time on the connection
-    std::string conninfo_;
-    PgConnection conn_;
+    PgSession session_;
 };
 
 }  // namespace funcd

@@ -1,0 +1,43 @@
+#include "funcd/daemon/state_backend.hpp"
+
+#include <libpq-fe.h>
+
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "funcd/registry/legacy_function_table.hpp"
+#include "funcd/state/pg_migrator.hpp"
+#include "funcd/state/postgres_function_store.hpp"
+#include "funcd/state/postgres_node_store.hpp"
+#include "funcd/state/sqlite_function_store.hpp"
+#include "funcd/state/sqlite_node_store.hpp"
+
+namespace funcd {
+
+StateBackend open_state_backend(const DaemonOptions& options, const std::filesystem::path& data_dir,
+                                const EnvCipher& env_cipher) {
+    StateBackend b;
+    if (options.state_url.empty()) {
+        const auto db = data_dir / "funcd.db";
+        b.functions = std::make_unique<SqliteFunctionStore>(db);
+        migrate_legacy_function_table(db, *b.functions, env_cipher);
+        b.nodes = std::make_unique<SqliteNodeStore>(db);
+        return b;
+    }
+    try {
+        PgConnection conn = PgConnection::connect(options.state_url);
+        const int version = migrate_pg_schema(conn, pg_state_migrations());
+        spdlog::info("state: shared in PostgreSQL database '{}' on {}:{} (schema version {})", PQdb(conn.get()),
+                     PQhost(conn.get()), PQport(conn.get()), version);
+        b.shared_url = options.state_url;
+        b.functions = std::make_unique<PostgresFunctionStore>(b.shared_url);
+        b.shared_code = std::make_unique<PostgresCodeBlobStore>(b.shared_url);
+        b.nodes = std::make_unique<PostgresNodeStore>(b.shared_url);
+    } catch (const PgError& e) {
+        throw std::runtime_error(std::string("--state: ") + e.what());
+    }
+    return b;
+}
+
+}  // namespace funcd

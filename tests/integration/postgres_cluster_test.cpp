@@ -1,0 +1,140 @@
+// Two real funcd nodes sharing a real PostgreSQL 15 (--state): what one deploys, changes or
+// deletes reaches the other within a second, code included, and both serve it.
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <future>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "daemon_harness.hpp"
+#include "postgres_server.hpp"
+
+namespace funcd::testing {
+namespace {
+
+const char* kSharedEchoPy = R"(import os
+def handler(event, context):
+    return {"says": "v1", "node_env": os.environ.get("GREETING")}
+)";
+
+const char* kSharedEchoPyV2 = R"(import os
+def handler(event, context):
+    return {"says": "v2", "node_env": os.environ.get("GREETING")}
+)";
+
+class SharedStateNodes : public ::testing::Test {
+protected:
+    void SetUp() override {
+        pg_ = std::make_unique<PostgresServer>();
+        pg_->sql("CREATE DATABASE funcd_state");
+        const std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(pg_->port()) + "/funcd_state";
+        std::string tmpl = (std::filesystem::temp_directory_path() / "funcd-nodes-XXXXXX").string();
+        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+        root_ = tmpl;
+        first_ = std::make_unique<Daemon>(std::vector<std::string>{"--state", url, "--node-id", "node-1"}, root_ / "n1");
+        // Every node opens environments sealed by the others: one keyring for all.
+        std::filesystem::create_directories(root_ / "n2");
+        std::filesystem::copy_file(root_ / "n1" / "env.keys", root_ / "n2" / "env.keys");
+        second_ = std::make_unique<Daemon>(std::vector<std::string>{"--state", url, "--node-id", "node-2"}, root_ / "n2");
+    }
+    void TearDown() override {
+        first_.reset();
+        second_.reset();
+        pg_.reset();
+        std::error_code ec;
+        // Stored code is read-only.
+        for (auto it = std::filesystem::recursive_directory_iterator(root_, ec);
+             !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+            if (it->is_directory())
+                std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all,
+                                             std::filesystem::perm_options::add, ec);
+        std::filesystem::remove_all(root_, ec);
+    }
+
+    // How long until `pred` holds, polled every 20 ms; nullopt after `limit`.
+    template <class Pred>
+    static std::optional<std::chrono::milliseconds> time_until(Pred pred, std::chrono::milliseconds limit) {
+        const auto start = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - start < limit) {
+            if (pred())
+                return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return std::nullopt;
+    }
+
+    std::unique_ptr<PostgresServer> pg_;
+    std::filesystem::path root_;
+    std::unique_ptr<Daemon> first_;
+    std::unique_ptr<Daemon> second_;
+};
+
+TEST_F(SharedStateNodes, ADeployThroughOneNodeIsServedByTheOtherWithinASecond) {
+    ASSERT_EQ(first_->deploy("shared", python_settings({{"env", {{"GREETING", "sealed hello"}}}}),
+                             python_zip(kSharedEchoPy))
+                  .status,
+              201);
+    const auto reached = time_until([&] { return second_->api("GET", "/v1/functions/shared").status == 200; },
+                                    std::chrono::seconds(5));
+    ASSERT_TRUE(reached) << second_->log();
+    EXPECT_LE(reached->count(), 1000) << "deploy to the other node's cache, in ms";
+    auto r = second_->invoke("shared");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["says"], "v1");
+    EXPECT_EQ(r.json()["node_env"], "sealed hello") << "the environment, sealed by node 1, opens on node 2";
+    EXPECT_EQ(first_->invoke("shared").json()["says"], "v1");
+
+    // New code through node 2: node 1 runs it within a second.
+    ASSERT_EQ(second_->deploy("shared", python_settings({{"env", {{"GREETING", "again"}}}}), python_zip(kSharedEchoPyV2))
+                  .status,
+              200);
+    const auto updated = time_until([&] { return first_->invoke("shared").json()["says"] == "v2"; },
+                                    std::chrono::seconds(5));
+    ASSERT_TRUE(updated) << first_->log();
+    EXPECT_LE(updated->count(), 1000);
+
+    // Deleted through node 1: node 2 no longer has it, and its workers are gone.
+    ASSERT_EQ(first_->api("DELETE", "/v1/functions/shared").status, 204);
+    const auto deleted = time_until([&] { return second_->api("GET", "/v1/functions/shared").status == 404; },
+                                    std::chrono::seconds(5));
+    ASSERT_TRUE(deleted);
+    EXPECT_LE(deleted->count(), 1000);
+    EXPECT_TRUE(eventually([&] { return children_of(second_->pid()).empty(); }, std::chrono::seconds(10)))
+        << "node 2's workers of the deleted function end";
+    EXPECT_EQ(second_->invoke("shared").status, 404);
+}
+
+TEST_F(SharedStateNodes, EachNodeListsBothAndVersionsAreNumberedOnceAcrossThem) {
+    EXPECT_TRUE(eventually(
+        [&] { return first_->api("GET", "/v1/cluster").json()["nodes"].size() == 2; }, std::chrono::seconds(10)))
+        << first_->api("GET", "/v1/cluster").body;
+    const auto nodes = second_->api("GET", "/v1/cluster").json()["nodes"];
+    ASSERT_EQ(nodes.size(), 2u);
+    EXPECT_EQ(nodes[0]["id"], "node-1");
+    EXPECT_EQ(nodes[1]["id"], "node-2");
+
+    ASSERT_EQ(first_->deploy("numbered", python_settings(), python_zip(kSharedEchoPy)).status, 201);
+    ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/numbered").status == 200; }));
+    // A deploy through each node at once: each publishes a version, numbered once between them.
+    auto on_first = std::async(std::launch::async,
+                               [&] { return first_->deploy("numbered", python_settings(), python_zip(kSharedEchoPyV2)); });
+    auto on_second = std::async(std::launch::async, [&] {
+        return second_->deploy("numbered", python_settings({{"memory_mb", 256}}), python_zip(kSharedEchoPy));
+    });
+    const auto one = on_first.get();
+    const auto two = on_second.get();
+    ASSERT_EQ(one.status, 200) << one.body;
+    ASSERT_EQ(two.status, 200) << two.body;
+    EXPECT_NE(one.json()["version"], two.json()["version"]);
+    for (Daemon* d : {first_.get(), second_.get()})
+        EXPECT_TRUE(eventually([&] {
+            return d->api("GET", "/v1/functions/numbered").json()["versions"] == nlohmann::json::array({1, 2, 3});
+        })) << d->api("GET", "/v1/functions/numbered").body;
+}
+
+}  // namespace
+}  // namespace funcd::testing
