@@ -198,25 +198,30 @@ std::string endpoint_url(const std::string& host, unsigned short port) {
     return fmt::format("http://{}:{}", h, port);
 }
 
-// What this node says of itself among the nodes (cluster_membership.hpp): --node-id, else
-// the host's name; --advertise-url, else http:// and the address it listens at (the host's
-// name for a wildcard address).
-NodeReport self_report(const DaemonOptions& opts, unsigned short port) {
+// The host's name: a node's id when --node-id is not given.
+std::string host_name() {
     char host[256] = {};
     if (::gethostname(host, sizeof host - 1) != 0) {
         spdlog::warn("cluster: gethostname failed: {} (errno {}); the node is named localhost", std::strerror(errno),
                      errno);
-        std::strcpy(host, "localhost");
+        return "localhost";
     }
+    return host;
+}
+
+// What this node says of itself among the nodes (cluster_membership.hpp): its id (run_daemon
+// sets it: --node-id, else the host's name); --advertise-url, else http:// and the address
+// it listens at (the host's name for a wildcard address).
+NodeReport self_report(const DaemonOptions& opts, unsigned short port) {
     NodeReport r;
-    r.id = opts.node_id.empty() ? std::string(host) : opts.node_id;
+    r.id = opts.node_id;
     if (!opts.advertise_url.empty()) {
         r.advertise_url = opts.advertise_url;
     } else {
         // Unlike a worker on the host's network (endpoint_url), another host cannot reach a
         // wildcard address on its own loopback: it gets the host's name.
         const bool wildcard = opts.listen_host == "0.0.0.0" || opts.listen_host == "::";
-        r.advertise_url = endpoint_url(wildcard ? std::string(host) : opts.listen_host, port);
+        r.advertise_url = endpoint_url(wildcard ? host_name() : opts.listen_host, port);
     }
     r.version = FUNCD_VERSION;
     r.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -279,6 +284,7 @@ int run_daemon(const DaemonOptions& options) {
 
     DaemonOptions opts = options;
     opts.data_dir = data_dir;
+    if (opts.node_id.empty()) opts.node_id = host_name();
     const std::string token = load_or_create_api_token(opts);
     const AwsCredentials aws = load_or_create_aws_credentials(data_dir, opts.aws_access_key_id, opts.aws_secret_access_key);
     const sigv4::Verifier verifier({aws.admin, aws.invoker});
@@ -328,7 +334,7 @@ int run_daemon(const DaemonOptions& options) {
                  opts.max_concurrency, memory.limit_mb(), to_string(memory.admission()), opts.queue_wait.count(),
                  opts.metering ? "on" : "off", opts.metrics ? "on" : "off");
     if (!opts.metering) spdlog::warn("metering: OFF (--metering off); invocations leave no usage records");
-    EventStore event_store(data_dir / "funcd.db");
+    EventStore& event_store = *state.events;
     AsyncInvoker async(io, blocking, event_store, dispatcher, registry,
                        fmt::format("arn:aws:lambda:{}:{}:function:", env.region, env.account_id), opts.limits.async,
                        counting);

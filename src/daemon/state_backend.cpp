@@ -2,18 +2,29 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
+#include "funcd/dispatch/sqlite_event_store.hpp"
 #include "funcd/registry/legacy_function_table.hpp"
 #include "funcd/state/pg_migrator.hpp"
+#include "funcd/state/postgres_event_store.hpp"
 #include "funcd/state/postgres_function_store.hpp"
 #include "funcd/state/postgres_node_store.hpp"
 #include "funcd/state/sqlite_function_store.hpp"
 #include "funcd/state/sqlite_node_store.hpp"
 
 namespace funcd {
+namespace {
+
+// How long a node's claim on its asynchronous events lasts without renewal: three of its
+// renewals (AsyncInvoker, every 5 s), as a heartbeat is declared lost after three
+// (cluster_membership.hpp). A dead node's events wait this long before others take them.
+constexpr std::chrono::seconds kEventClaimLease{15};
+
+}  // namespace
 
 StateBackend open_state_backend(const DaemonOptions& options, const std::filesystem::path& data_dir,
                                 const EnvCipher& env_cipher) {
@@ -23,6 +34,7 @@ StateBackend open_state_backend(const DaemonOptions& options, const std::filesys
         b.functions = std::make_unique<SqliteFunctionStore>(db);
         migrate_legacy_function_table(db, *b.functions, env_cipher);
         b.nodes = std::make_unique<SqliteNodeStore>(db);
+        b.events = std::make_unique<SqliteEventStore>(db);
         return b;
     }
     try {
@@ -34,6 +46,7 @@ StateBackend open_state_backend(const DaemonOptions& options, const std::filesys
         b.functions = std::make_unique<PostgresFunctionStore>(b.shared_url);
         b.shared_code = std::make_unique<PostgresCodeBlobStore>(b.shared_url);
         b.nodes = std::make_unique<PostgresNodeStore>(b.shared_url);
+        b.events = std::make_unique<PostgresEventStore>(b.shared_url, options.node_id, kEventClaimLease);
     } catch (const PgError& e) {
         throw std::runtime_error(std::string("--state: ") + e.what());
     }

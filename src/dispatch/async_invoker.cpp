@@ -24,6 +24,13 @@ constexpr auto kThrottleBackoffMax = std::chrono::minutes(5);
 // How often dead letters past their retention are removed: retention is counted in days,
 // so hourly keeps the table within an hour of it at the cost of one DELETE an hour.
 constexpr auto kDeadLetterPurgeInterval = std::chrono::hours(1);
+// With a shared store: how often this node renews its claim on its events and looks for
+// events of nodes whose claims expired. A third of the claim's lease (daemon.cpp), so two
+// renewals may fail before others take its events over.
+constexpr auto kClaimInterval = std::chrono::seconds(5);
+// Events taken over from dead nodes at each look: a dead node's backlog moves over in
+// batches, so one node does not take all of it while others are idle.
+constexpr std::size_t kRescueBatch = 500;
 
 std::string error_type_of(const InvocationResult& r) {
     if (r.throttled) return r.error_type;
@@ -66,15 +73,52 @@ AsyncInvoker::AsyncInvoker(boost::asio::io_context& io, boost::asio::thread_pool
       limits_(limits),
       metrics_(metrics),
       timer_(io),
-      purge_timer_(io) {}
+      purge_timer_(io),
+      claim_timer_(io) {}
 
 void AsyncInvoker::start() {
     for (auto& [function, config] : store_.event_configs()) configs_[function] = std::move(config);
-    auto pending = store_.pending();
+    auto pending = store_.take_pending();
     const std::size_t n = pending.size();
     for (auto& e : pending) insert(std::move(e), /*reserved=*/false);
     if (n > 0) spdlog::info("events: {} asynchronous events queued before the restart", n);
     purge_dead_letters();
+    if (store_.shared()) {
+        claim_timer_.expires_after(kClaimInterval);
+        claim_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) tend_claims();
+        });
+    }
+}
+
+void AsyncInvoker::tend_claims() {
+    if (stopped_) return;
+    boost::asio::post(blocking_, [this] {
+        std::vector<AsyncEvent> rescued;
+        std::optional<std::vector<std::pair<std::string, EventConfig>>> configs;
+        try {
+            store_.renew_claims();
+            rescued = store_.rescue(kRescueBatch);
+            configs = store_.event_configs();
+        } catch (const std::exception& ex) {
+            // Others take this node's events over once its lease runs out; until then it
+            // goes on delivering them, and tries again at the next interval.
+            spdlog::error("events: cannot renew this node's claim on its events: {}", ex.what());
+        }
+        boost::asio::post(io_, [this, rescued = std::move(rescued), configs = std::move(configs)]() mutable {
+            if (stopped_) return;
+            for (auto& e : rescued)
+                if (!events_.count(e.id)) insert(std::move(e), /*reserved=*/false);
+            if (configs) {
+                configs_.clear();
+                for (auto& [target, config] : *configs) configs_[target] = std::move(config);
+            }
+            claim_timer_.expires_after(kClaimInterval);
+            claim_timer_.async_wait([this](const boost::system::error_code& ec) {
+                if (!ec) tend_claims();
+            });
+        });
+    });
 }
 
 std::shared_ptr<observe::FunctionMetrics> AsyncInvoker::metrics_of(std::string_view target) const {
@@ -86,6 +130,7 @@ void AsyncInvoker::stop() {
     stopped_ = true;
     timer_.cancel();
     purge_timer_.cancel();
+    claim_timer_.cancel();
 }
 
 AsyncInvoker::QueuePtr& AsyncInvoker::queue_of(const std::string& target) {

@@ -48,6 +48,43 @@ constexpr PgMigration kStateMigrations[] = {
      " chunk integer NOT NULL,"
      " data bytea NOT NULL,"
      " PRIMARY KEY (sha256, chunk))"},
+    {3, "asynchronous events, dead letters, event configs; leases",
+     // A lease is held by `holder` until `expires_at` (the database's clock): "node:<id>" is
+     // a node's claim on the events it owns.
+     "CREATE TABLE funcd_leases ("
+     " name text PRIMARY KEY,"
+     " holder text NOT NULL,"
+     " expires_at timestamptz NOT NULL);"
+     "CREATE TABLE funcd_async_events ("
+     " id text PRIMARY KEY,"
+     " function text NOT NULL,"
+     " payload text NOT NULL,"
+     " received_us bigint NOT NULL,"
+     " next_attempt_us bigint NOT NULL,"
+     " attempts integer NOT NULL,"
+     " throttles integer NOT NULL,"
+     " errors_json text NOT NULL,"
+     " source text NOT NULL,"
+     " trace_id text NOT NULL,"
+     " owner text NOT NULL);"
+     "CREATE INDEX funcd_async_events_owner ON funcd_async_events (owner, received_us);"
+     "CREATE INDEX funcd_async_events_function ON funcd_async_events (function);"
+     "CREATE TABLE funcd_dead_letters ("
+     " id text PRIMARY KEY,"
+     " function text NOT NULL,"
+     " payload text NOT NULL,"
+     " received_us bigint NOT NULL,"
+     " failed_us bigint NOT NULL,"
+     " reason text NOT NULL,"
+     " attempts integer NOT NULL,"
+     " errors_json text NOT NULL,"
+     " source text NOT NULL,"
+     " trace_id text NOT NULL);"
+     "CREATE INDEX funcd_dead_letters_function ON funcd_dead_letters (function, failed_us);"
+     "CREATE INDEX funcd_dead_letters_failed ON funcd_dead_letters (failed_us);"
+     "CREATE TABLE funcd_event_configs ("
+     " function text PRIMARY KEY,"
+     " config_json text NOT NULL)"},
 };
 
 int recorded_version(PgConnection& conn) {

@@ -8,6 +8,10 @@
 #include <future>
 #include <filesystem>
 #include <memory>
+#include <set>
+#include <vector>
+
+#include <signal.h>
 #include <string>
 
 #include "daemon_harness.hpp"
@@ -31,15 +35,18 @@ protected:
     void SetUp() override {
         pg_ = std::make_unique<PostgresServer>();
         pg_->sql("CREATE DATABASE funcd_state");
-        const std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(pg_->port()) + "/funcd_state";
+        url_ = "postgresql://postgres@127.0.0.1:" + std::to_string(pg_->port()) + "/funcd_state";
         std::string tmpl = (std::filesystem::temp_directory_path() / "funcd-nodes-XXXXXX").string();
         ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
         root_ = tmpl;
-        first_ = std::make_unique<Daemon>(std::vector<std::string>{"--state", url, "--node-id", "node-1"}, root_ / "n1");
+        first_ = std::make_unique<Daemon>(std::vector<std::string>{"--state", url_, "--node-id", "node-1"}, root_ / "n1");
         // Every node opens environments sealed by the others: one keyring for all.
         std::filesystem::create_directories(root_ / "n2");
         std::filesystem::copy_file(root_ / "n1" / "env.keys", root_ / "n2" / "env.keys");
-        second_ = std::make_unique<Daemon>(std::vector<std::string>{"--state", url, "--node-id", "node-2"}, root_ / "n2");
+        start_second();
+    }
+    void start_second() {
+        second_ = std::make_unique<Daemon>(std::vector<std::string>{"--state", url_, "--node-id", "node-2"}, root_ / "n2");
     }
     void TearDown() override {
         first_.reset();
@@ -68,6 +75,7 @@ protected:
     }
 
     std::unique_ptr<PostgresServer> pg_;
+    std::string url_;
     std::filesystem::path root_;
     std::unique_ptr<Daemon> first_;
     std::unique_ptr<Daemon> second_;
@@ -134,6 +142,58 @@ TEST_F(SharedStateNodes, EachNodeListsBothAndVersionsAreNumberedOnceAcrossThem) 
         EXPECT_TRUE(eventually([&] {
             return d->api("GET", "/v1/functions/numbered").json()["versions"] == nlohmann::json::array({1, 2, 3});
         })) << d->api("GET", "/v1/functions/numbered").body;
+}
+
+const char* kSharedQueuedPy = R"(import time
+def handler(event, context):
+    time.sleep(0.02)
+    return {"n": event["n"]}
+)";
+
+// The request ids of `function`'s usage records on `d`, async deliveries only.
+std::set<std::string> async_request_ids(Daemon& d, const std::string& function) {
+    std::set<std::string> out;
+    const auto doc = d.api("GET", "/v1/usage/records?function=" + function + "&limit=1000").json();
+    for (const auto& r : doc["records"])
+        if (r["trigger"] == "async") out.insert(r["request_id"].get<std::string>());
+    return out;
+}
+
+TEST_F(SharedStateNodes, AsyncEventsAcceptedThroughBothNodesAreAllHandledWhenOneIsKilled) {
+    ASSERT_EQ(first_->deploy("queued", python_settings(), python_zip(kSharedQueuedPy)).status, 201);
+    ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/queued").status == 200; }));
+    constexpr int kEvents = 300;
+    std::set<std::string> accepted;
+    for (int i = 0; i < kEvents; ++i) {
+        Daemon& d = i % 2 ? *second_ : *first_;
+        const auto r = http_request(d.port(), "POST", "/v1/functions/queued/invoke", "{\"n\":" + std::to_string(i) + "}",
+                                    {{"Authorization", "Bearer " + Daemon::kToken},
+                                     {"X-Funcd-Invocation-Type", "Event"}});
+        ASSERT_EQ(r.status, 202) << r.body;
+        accepted.insert(r.json()["request_id"].get<std::string>());
+    }
+    // Node 2 dies with events of its own still queued or running.
+    const int queued_on_second = std::stoi(pg_->scalar(
+        "SELECT count(*) FROM funcd_async_events WHERE owner = 'node-2'", "funcd_state"));
+    second_->stop(SIGKILL);
+    // Node 1 takes them over once node 2's claim expires (15 s), and handles every one.
+    EXPECT_TRUE(eventually(
+        [&] { return pg_->scalar("SELECT count(*) FROM funcd_async_events", "funcd_state") == "0"; },
+        std::chrono::seconds(90)))
+        << pg_->scalar("SELECT count(*) FROM funcd_async_events", "funcd_state") << " left; node 2 had "
+        << queued_on_second;
+    EXPECT_EQ(pg_->scalar("SELECT count(*) FROM funcd_dead_letters", "funcd_state"), "0");
+    // Node 2 back on its data: its journal has what it ran before it died.
+    start_second();
+    std::set<std::string> handled = async_request_ids(*first_, "queued");
+    const std::set<std::string> on_second = async_request_ids(*second_, "queued");
+    handled.insert(on_second.begin(), on_second.end());
+    std::vector<std::string> lost;
+    for (const auto& id : accepted)
+        if (!handled.count(id)) lost.push_back(id);
+    EXPECT_TRUE(lost.empty()) << lost.size() << " of " << kEvents << " accepted events never ran; node 2 had "
+                              << queued_on_second << " queued when it was killed";
+    RecordProperty("queued_on_killed_node", queued_on_second);
 }
 
 }  // namespace

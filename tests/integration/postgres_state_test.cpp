@@ -4,17 +4,20 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <cctype>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../state/event_store_conformance.hpp"
 #include "../state/function_store_conformance.hpp"
 #include "../state/node_store_conformance.hpp"
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
 #include "funcd/state/pg_listener.hpp"
 #include "funcd/state/pg_migrator.hpp"
+#include "funcd/state/postgres_event_store.hpp"
 #include "funcd/state/postgres_function_store.hpp"
 #include "funcd/state/postgres_node_store.hpp"
 #include "postgres_server.hpp"
@@ -231,6 +234,76 @@ TEST_F(PostgresSharedCode, TheListenerPollsWhenNothingTellsIt) {
     listener.stop();
     EXPECT_GE(calls.load(), 4) << "about one call per 100 ms";
     EXPECT_EQ(listener.notifications(), 0u);
+}
+
+}  // namespace
+}  // namespace funcd::testing
+
+namespace funcd::testing {
+namespace {
+
+class PostgresEventStoreConformance : public FreshDatabase<EventStoreConformance> {
+protected:
+    void SetUp() override {
+        FreshDatabase::SetUp();
+        PgConnection conn = PgConnection::connect(conninfo());
+        migrate_pg_schema(conn, pg_state_migrations());
+    }
+    // The same node each time, as a restart of it.
+    std::unique_ptr<EventStore> open() override { return node("node-a", std::chrono::seconds(15)); }
+    std::unique_ptr<EventStore> node(const std::string& id, std::chrono::seconds lease) {
+        return std::make_unique<PostgresEventStore>(conninfo(), id, lease);
+    }
+};
+
+FUNCD_EVENT_STORE_CONFORMANCE(PostgresEventStoreConformance)
+
+TEST_F(PostgresEventStoreConformance, ANodesEventsAreRescuedOnlyOnceItsClaimHasExpired) {
+    auto a = node("node-a", std::chrono::seconds(1));
+    auto b = node("node-b", std::chrono::seconds(15));
+    EXPECT_TRUE(a->take_pending().empty());  // takes a's lease
+    for (int i = 0; i < 3; ++i) a->enqueue(event("e" + std::to_string(i), "fn", 10 - i));
+    EXPECT_TRUE(b->take_pending().empty()) << "a's claim holds";
+    EXPECT_TRUE(b->rescue(10).empty());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a's lease runs out
+    EXPECT_EQ(ids(b->rescue(2)), (std::vector<std::string>{"e0", "e1"})) << "oldest first, at most the limit";
+    EXPECT_EQ(ids(b->rescue(10)), std::vector<std::string>{"e2"});
+    EXPECT_TRUE(b->rescue(10).empty()) << "b's now, and b's claim holds";
+    EXPECT_EQ(server_->scalar("SELECT count(*) FROM funcd_async_events WHERE owner = 'node-b'", database_), "3");
+    // a comes back: it renews, and what it enqueues now is its own again.
+    a->renew_claims();
+    a->enqueue(event("late", "fn"));
+    EXPECT_TRUE(b->rescue(10).empty());
+}
+
+TEST_F(PostgresEventStoreConformance, NodesRescuingAtOnceNeverTakeTheSameEvent) {
+    {
+        auto dead = node("node-dead", std::chrono::seconds(1));
+        dead->take_pending();
+        for (int i = 0; i < 300; ++i) dead->enqueue(event("d" + std::to_string(i), "fn"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    std::vector<std::string> got[3];
+    std::vector<std::thread> rescuers;
+    for (int n = 0; n < 3; ++n)
+        rescuers.emplace_back([&, n] {
+            auto store = node("rescuer-" + std::to_string(n), std::chrono::seconds(15));
+            store->renew_claims();
+            while (true) {
+                const auto batch = store->rescue(25);
+                if (batch.empty()) break;
+                for (const auto& e : batch) got[n].push_back(e.id);
+            }
+        });
+    for (auto& t : rescuers) t.join();
+    std::set<std::string> all;
+    std::size_t total = 0;
+    for (const auto& g : got) {
+        all.insert(g.begin(), g.end());
+        total += g.size();
+    }
+    EXPECT_EQ(total, 300u) << "each taken once";
+    EXPECT_EQ(all.size(), 300u);
 }
 
 }  // namespace

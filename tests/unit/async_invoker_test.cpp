@@ -11,7 +11,7 @@ namespace {
 
 class AsyncInvokerTest : public DispatchFixture {
 protected:
-    std::vector<AsyncEvent> pending() { return events_->pending(); }
+    std::vector<AsyncEvent> pending() { return events_->take_pending(); }
     std::vector<DeadLetter> dead_letters(const std::string& function) { return events_->dead_letters(function, 100); }
     AsyncQueueStats stats(const std::string& function) {
         return on_io([this, function] { return invoker_->stats(function); });
@@ -240,7 +240,7 @@ TEST_F(AsyncInvokerTest, QueuedEventsOfAFunctionThatIsGoneLeaveTheStore) {
     // finds them at start: they are not delivered, and they must not stay in the store to
     // be loaded at every start and handed to a function created later under the name.
     {
-        EventStore store(dir_ / "funcd.db");
+        SqliteEventStore store(dir_ / "funcd.db");
         AsyncEvent e;
         e.id = "orphan";
         e.function = "gone";
@@ -268,7 +268,7 @@ TEST_F(AsyncInvokerTest, QueuedEventsOfAFunctionThatIsGoneLeaveTheStore) {
 TEST_F(AsyncInvokerTest, DeadLettersPastTheirRetentionArePurged) {
     const auto now = std::chrono::system_clock::now();
     {
-        EventStore store(dir_ / "funcd.db");
+        SqliteEventStore store(dir_ / "funcd.db");
         auto letter = [&](const std::string& id, SystemTime failed) {
             AsyncEvent e;
             e.id = id;
@@ -309,7 +309,7 @@ TEST_F(AsyncInvokerTest, EventTablesFromBeforeTraceIdsAreMigratedAndEventsKeepTh
                 attempts INTEGER NOT NULL, errors_json TEXT NOT NULL, source TEXT NOT NULL);
             INSERT INTO async_events VALUES ('old', 'f', '{}', 1, 1, 0, 0, '[]', 'api');)sql");
     }
-    EventStore store(dir_ / "funcd.db");
+    SqliteEventStore store(dir_ / "funcd.db");
     AsyncEvent e;
     e.id = "new";
     e.function = "f";
@@ -320,7 +320,7 @@ TEST_F(AsyncInvokerTest, EventTablesFromBeforeTraceIdsAreMigratedAndEventsKeepTh
     e.trace_id = "Root=1-5759e988-bd862e3fe1be46a994272793";
     store.enqueue(e);
     std::map<std::string, AsyncEvent> by_id;
-    for (auto& p : store.pending()) by_id[p.id] = p;
+    for (auto& p : store.take_pending()) by_id[p.id] = p;
     ASSERT_EQ(by_id.size(), 2u);
     EXPECT_EQ(by_id["new"].trace_id, e.trace_id);
     EXPECT_TRUE(by_id["old"].trace_id.empty());
@@ -331,8 +331,8 @@ TEST_F(AsyncInvokerTest, EventTablesFromBeforeTraceIdsAreMigratedAndEventsKeepTh
     auto again = store.redrive("new", e.received);
     ASSERT_TRUE(again);
     EXPECT_EQ(again->trace_id, e.trace_id);
-    EventStore reopened(dir_ / "funcd.db");  // the migration is done once
-    EXPECT_EQ(reopened.pending().size(), 2u);
+    SqliteEventStore reopened(dir_ / "funcd.db");  // the migration is done once
+    EXPECT_EQ(reopened.take_pending().size(), 2u);
 }
 
 }  // namespace

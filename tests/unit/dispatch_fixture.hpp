@@ -37,7 +37,7 @@
 #include "funcd/common/ids.hpp"
 #include "funcd/dispatch/async_invoker.hpp"
 #include "funcd/dispatch/dispatcher.hpp"
-#include "funcd/dispatch/event_store.hpp"
+#include "funcd/dispatch/sqlite_event_store.hpp"
 #include "funcd/logs/function_log.hpp"
 #include "funcd/metering/usage_store.hpp"
 #include "funcd/pool/memory_budget.hpp"
@@ -219,7 +219,7 @@ protected:
         // Its own database file, so a test can lock it without stopping the registry's or
         // the event store's writes.
         usage_ = std::make_unique<UsageStore>(dir_ / "usage.db", dir_ / "usage.journal", UsageStoreOptions{o.metering, {}});
-        events_ = std::make_unique<EventStore>(dir_ / "funcd.db");
+        events_ = std::make_unique<SqliteEventStore>(dir_ / "funcd.db");
         if (o.memory_budget_mb) memory_ = std::make_unique<MemoryBudget>(*o.memory_budget_mb, o.admission);
         on_io([this, o] {
             logs_ = std::make_unique<LogDirectory>(io_, dir_ / "logs");
@@ -475,7 +475,7 @@ protected:
     std::unique_ptr<SqliteFunctionStore> function_store_;
     std::unique_ptr<Registry> registry_;
     std::unique_ptr<UsageStore> usage_;
-    std::unique_ptr<EventStore> events_;
+    std::unique_ptr<SqliteEventStore> events_;
     std::unique_ptr<MemoryBudget> memory_;
     std::unique_ptr<LogDirectory> logs_;
     std::unique_ptr<PoolEnvironment> env_;

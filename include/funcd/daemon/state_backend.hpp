@@ -7,6 +7,7 @@
 #include <string>
 
 #include "funcd/daemon/options.hpp"
+#include "funcd/dispatch/event_store.hpp"
 #include "funcd/registry/env_cipher.hpp"
 #include "funcd/state/code_blob_store.hpp"
 #include "funcd/state/function_store.hpp"
@@ -18,12 +19,14 @@ struct StateBackend {
     std::unique_ptr<FunctionStore> functions;
     std::unique_ptr<CodeBlobStore> shared_code;  // null on a single host
     std::unique_ptr<NodeStore> nodes;
+    std::unique_ptr<EventStore> events;
     std::string shared_url;                      // the PostgreSQL URL; empty on a single host
 
     bool shared() const { return !shared_url.empty(); }
 };
 
-// Throws std::runtime_error naming what failed (never the URL: it may hold a password).
+// `options.node_id` is set. Throws std::runtime_error naming what failed (never the URL: it
+// may hold a password).
 StateBackend open_state_backend(const DaemonOptions& options, const std::filesystem::path& data_dir,
                                 const EnvCipher& env_cipher);
 

@@ -8,7 +8,9 @@
 // Event invocations are refused 429) and with its own cap of deliveries in flight, so a
 // deep backlog of one function costs the others nothing and delivery does work in
 // proportion to the events delivered, not to the backlog.
-// Runs on the loop; the store is reached through the blocking pool.
+// Runs on the loop; the store is reached through the blocking pool. With a store other
+// nodes share, every kClaimInterval it renews its claim on its events, takes over those of
+// nodes whose claims expired, and reads the event configs again (others may have changed them).
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -138,6 +140,8 @@ private:
     void post_deliver();
     void schedule();
     void purge_dead_letters();
+    // Shared stores: renew, rescue, re-read configs; then again after kClaimInterval.
+    void tend_claims();
     void on_result(const std::string& id, const InvocationResult& r);
     void reschedule(AsyncEvent& e, Clock::time_point next);
     void complete(const std::string& id, const InvocationResult& r);
@@ -164,6 +168,7 @@ private:
     std::map<std::string, EventConfig, std::less<>> configs_;
     boost::asio::system_timer timer_;
     boost::asio::system_timer purge_timer_;
+    boost::asio::system_timer claim_timer_;
     bool deliver_posted_ = false;
     bool stopped_ = false;
 };

@@ -1,4 +1,4 @@
-#include "funcd/dispatch/event_store.hpp"
+#include "funcd/dispatch/sqlite_event_store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -64,7 +64,7 @@ bool has_column(sqlite::Database& db, std::string_view table, std::string_view c
 
 }  // namespace
 
-EventStore::EventStore(const std::filesystem::path& db_path) : db_(db_path) {
+SqliteEventStore::SqliteEventStore(const std::filesystem::path& db_path) : db_(db_path) {
     db_.exec(kEventSchema);
     // Tables from before trace ids: events queued then get a new trace id at delivery.
     for (std::string_view table : {"async_events", "dead_letters"})
@@ -72,7 +72,7 @@ EventStore::EventStore(const std::filesystem::path& db_path) : db_(db_path) {
             db_.exec("ALTER TABLE " + std::string(table) + " ADD COLUMN trace_id TEXT NOT NULL DEFAULT ''");
 }
 
-void EventStore::insert_event(const AsyncEvent& e) {
+void SqliteEventStore::insert_event(const AsyncEvent& e) {
     sqlite::Statement q(db_, R"sql(
         INSERT OR REPLACE INTO async_events
             (id, function, payload, received_us, next_attempt_us, attempts, throttles, errors_json, source, trace_id)
@@ -90,12 +90,12 @@ void EventStore::insert_event(const AsyncEvent& e) {
     q.run();
 }
 
-void EventStore::enqueue(const AsyncEvent& e) {
+void SqliteEventStore::enqueue(const AsyncEvent& e) {
     std::lock_guard lock(mutex_);
     insert_event(e);
 }
 
-std::vector<AsyncEvent> EventStore::pending() {
+std::vector<AsyncEvent> SqliteEventStore::take_pending() {
     std::lock_guard lock(mutex_);
     sqlite::Statement q(db_, R"sql(
         SELECT id, function, payload, received_us, next_attempt_us, attempts, throttles, errors_json, source,
@@ -106,7 +106,7 @@ std::vector<AsyncEvent> EventStore::pending() {
     return out;
 }
 
-void EventStore::update(const AsyncEvent& e) {
+void SqliteEventStore::update(const AsyncEvent& e) {
     std::lock_guard lock(mutex_);
     sqlite::Statement q(db_, R"sql(
         UPDATE async_events SET next_attempt_us = ?2, attempts = ?3, throttles = ?4, errors_json = ?5
@@ -115,7 +115,7 @@ void EventStore::update(const AsyncEvent& e) {
     q.run();
 }
 
-void EventStore::complete(const std::string& id, const std::optional<AsyncEvent>& follow_up) {
+void SqliteEventStore::complete(const std::string& id, const std::optional<AsyncEvent>& follow_up) {
     std::lock_guard lock(mutex_);
     sqlite::Transaction tx(db_);
     sqlite::Statement del(db_, "DELETE FROM async_events WHERE id = ?1");
@@ -124,7 +124,7 @@ void EventStore::complete(const std::string& id, const std::optional<AsyncEvent>
     tx.commit();
 }
 
-void EventStore::dead_letter(const DeadLetter& d, const std::optional<AsyncEvent>& follow_up) {
+void SqliteEventStore::dead_letter(const DeadLetter& d, const std::optional<AsyncEvent>& follow_up) {
     std::lock_guard lock(mutex_);
     sqlite::Transaction tx(db_);
     const AsyncEvent& e = d.event;
@@ -149,7 +149,7 @@ void EventStore::dead_letter(const DeadLetter& d, const std::optional<AsyncEvent
     tx.commit();
 }
 
-std::vector<DeadLetter> EventStore::dead_letters(const std::optional<std::string>& function, int limit) {
+std::vector<DeadLetter> SqliteEventStore::dead_letters(const std::optional<std::string>& function, int limit) {
     std::lock_guard lock(mutex_);
     sqlite::Statement q(db_, R"sql(
         SELECT id, function, payload, received_us, failed_us, reason, attempts, errors_json, source, trace_id
@@ -176,7 +176,7 @@ std::vector<DeadLetter> EventStore::dead_letters(const std::optional<std::string
     return out;
 }
 
-std::optional<AsyncEvent> EventStore::redrive(const std::string& id, SystemTime now) {
+std::optional<AsyncEvent> SqliteEventStore::redrive(const std::string& id, SystemTime now) {
     std::lock_guard lock(mutex_);
     sqlite::Transaction tx(db_);
     sqlite::Statement q(db_, "SELECT function, payload, source, trace_id FROM dead_letters WHERE id = ?1");
@@ -197,14 +197,14 @@ std::optional<AsyncEvent> EventStore::redrive(const std::string& id, SystemTime 
     return e;
 }
 
-bool EventStore::delete_dead_letter(const std::string& id) {
+bool SqliteEventStore::delete_dead_letter(const std::string& id) {
     std::lock_guard lock(mutex_);
     sqlite::Statement del(db_, "DELETE FROM dead_letters WHERE id = ?1");
     del.bind(1, id).run();
     return db_.changes() > 0;
 }
 
-std::size_t EventStore::purge_dead_letters(SystemTime before) {
+std::size_t SqliteEventStore::purge_dead_letters(SystemTime before) {
     // In batches, each its own transaction, so a large purge never holds the database's
     // write lock for long (async accepts wait on it).
     constexpr int kBatch = 1000;
@@ -220,7 +220,7 @@ std::size_t EventStore::purge_dead_letters(SystemTime before) {
     }
 }
 
-void EventStore::drop_function(const std::string& function) {
+void SqliteEventStore::drop_function(const std::string& function) {
     std::lock_guard lock(mutex_);
     sqlite::Transaction tx(db_);
     // Events and configs for the function's qualifiers ("name:alias") go too.
@@ -231,7 +231,7 @@ void EventStore::drop_function(const std::string& function) {
     tx.commit();
 }
 
-std::optional<EventConfig> EventStore::event_config(const std::string& function) {
+std::optional<EventConfig> SqliteEventStore::event_config(const std::string& function) {
     std::lock_guard lock(mutex_);
     sqlite::Statement q(db_, "SELECT config_json FROM event_configs WHERE function = ?1");
     q.bind(1, function);
@@ -239,7 +239,7 @@ std::optional<EventConfig> EventStore::event_config(const std::string& function)
     return event_config_from_json(nlohmann::json::parse(q.column_text(0)));
 }
 
-std::vector<std::pair<std::string, EventConfig>> EventStore::event_configs() {
+std::vector<std::pair<std::string, EventConfig>> SqliteEventStore::event_configs() {
     std::lock_guard lock(mutex_);
     sqlite::Statement q(db_, "SELECT function, config_json FROM event_configs");
     std::vector<std::pair<std::string, EventConfig>> out;
@@ -254,7 +254,7 @@ std::vector<std::pair<std::string, EventConfig>> EventStore::event_configs() {
     return out;
 }
 
-void EventStore::put_event_config(const std::string& function, const EventConfig& c) {
+void SqliteEventStore::put_event_config(const std::string& function, const EventConfig& c) {
     std::lock_guard lock(mutex_);
     sqlite::Statement q(db_, R"sql(
         INSERT INTO event_configs (function, config_json) VALUES (?1, ?2)
@@ -262,7 +262,7 @@ void EventStore::put_event_config(const std::string& function, const EventConfig
     q.bind(1, function).bind(2, to_json(c).dump()).run();
 }
 
-void EventStore::delete_event_config(const std::string& function) {
+void SqliteEventStore::delete_event_config(const std::string& function) {
     std::lock_guard lock(mutex_);
     sqlite::Statement q(db_, "DELETE FROM event_configs WHERE function = ?1");
     q.bind(1, function).run();
