@@ -1114,6 +1114,56 @@ def changes(ctx):
                 "one-record event (%d calls)." % (CHANGES_LOW_ROWS, CHANGES_LOW_RATE, len(lags), len(loop_times)))
 
 
+# ---------------------------------------------------------------------------------------
+# 11. Shared state: the warm path of a node whose state is in PostgreSQL (--state) against
+# one on SQLite. Nothing on the invoke path reads the shared state, so they should cost the
+# same.
+
+SHARED_RUNTIMES = ("provided", "python3")
+# Rounds per daemon, alternated, so a slow moment of the machine falls on both.
+SHARED_ROUNDS = 3
+
+
+def shared(ctx):
+    s = "shared"
+    dur = max(2, ctx.args.duration // SHARED_ROUNDS)
+    pg = services.Postgres(log_dir=ctx.out_dir).start()
+    daemons = {}
+    p50s = {}
+    try:
+        pg.sql("CREATE DATABASE funcd_state")
+        url = "postgresql://postgres@127.0.0.1:%d/funcd_state" % pg.port
+        daemons["sqlite"] = ctx.daemon("shared-sqlite", "--sandbox", "on")
+        daemons["postgres"] = ctx.daemon("shared-postgres", "--sandbox", "on", "--state", url)
+        for d in daemons.values():
+            for runtime in SHARED_RUNTIMES:
+                d.deploy_noop("shared-" + runtime, runtime)
+                _check_invoke(d, "shared-" + runtime)
+                _warm_up(d, "shared-" + runtime, 1, 1)
+        for rnd in range(SHARED_ROUNDS):
+            for runtime in SHARED_RUNTIMES:
+                for label, d in daemons.items():
+                    ctx.log("shared: round %d, %s on %s" % (rnd + 1, runtime, label))
+                    r = load.wrk(d.url("/v1/functions/shared-%s/invoke" % runtime), 1, 1, dur, raw_log=ctx.wrk_log())
+                    if r["errors_total"]:
+                        ctx.failures.append("shared %s on %s: wrk counted errors: %s" % (runtime, label, _wrk_errors(r)))
+                    p50s.setdefault((runtime, label), []).append(r["latency_us"]["p50"])
+    finally:
+        for d in daemons.values():
+            d.stop()
+        pg.stop()
+    for runtime in SHARED_RUNTIMES:
+        shared_p50 = statistics.median(p50s[(runtime, "postgres")])
+        local_p50 = statistics.median(p50s[(runtime, "sqlite")])
+        ctx.row(s, "warm p50, %s noop, 1 conn, --state postgres" % runtime, us(shared_p50), "sqlite " + us(local_p50),
+                ratio(shared_p50, local_p50), "<= 1.1x sqlite", shared_p50 <= 1.1 * local_p50)
+    ctx.note(s, "Two daemons at once, one with `--state postgres://...` (a PostgreSQL 15 this run starts, fsync off) "
+                "and one on SQLite; wrk on 1 connection, %d rounds of %d s each, alternated; the figure is the median "
+                "of the rounds' p50s. Per round (us): %s." % (
+                    SHARED_ROUNDS, dur, "; ".join("%s %s %s" % (rt, label, [round(v) for v in p50s[(rt, label)]])
+                                                 for rt in SHARED_RUNTIMES for label in ("sqlite", "postgres"))))
+
+
 SECTIONS = {
     "warm": warm,
     "cold": cold,
@@ -1123,4 +1173,5 @@ SECTIONS = {
     "metrics": metrics,
     "lambda": lambda_api,
     "changes": changes,
+    "shared": shared,
 }

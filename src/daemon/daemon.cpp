@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "funcd/common/coalesced_task.hpp"
 #include "funcd/common/ids.hpp"
 #include "funcd/common/install_layout.hpp"
 #include "funcd/common/text.hpp"
@@ -352,11 +353,11 @@ int run_daemon(const DaemonOptions& options) {
     for (const auto& m : mappings.list())
         if (!registry.find(m.config.function)) mappings.function_deleted(m.config.function);
     EventSourceApi event_source_api(registry, mappings);
-    TriggerStore trigger_store(data_dir / "funcd.db");
-    Scheduler scheduler(io, async, env.region, env.account_id);
+    TriggerStore& trigger_store = *state.triggers;
+    Scheduler scheduler(io, blocking, async, trigger_store, *state.leases, opts.node_id, env.region, env.account_id);
     FileTriggers file_triggers(io, blocking, async, env.region);
     env.adjust_spec = [&file_triggers](const FunctionConfig& c, WorkerSpec& spec) { file_triggers.adjust_spec(c, spec); };
-    TriggerApi triggers(io, blocking, registry, trigger_store, scheduler, file_triggers, pools);
+    TriggerApi triggers(io, blocking, registry, trigger_store, scheduler, file_triggers, pools, opts.node_id);
     triggers.start();
     HttpTrigger http_trigger(io, blocking, registry, dispatcher, trigger_store, token, verifier,
                              counting ? &counting->functions : nullptr);
@@ -376,10 +377,17 @@ int run_daemon(const DaemonOptions& options) {
     // kStatePollInterval in case one was lost. On the bulk threads: a change may bring code to
     // fetch and unpack.
     RegistrySync registry_sync(io, bulk, registry, changes);
+    // Schedules, file triggers and routes other nodes change: read again the same way.
+    CoalescedTask trigger_sync(blocking, "triggers: cannot read the shared state's definitions", [&] {
+        triggers.reload();
+        http_trigger.reload();
+    });
     std::optional<PgListener> state_listener;
     if (state.shared())
-        state_listener.emplace(state.shared_url, kStateChannel, kStatePollInterval,
-                               [&registry_sync] { registry_sync.refresh(); });
+        state_listener.emplace(state.shared_url, kStateChannel, kStatePollInterval, [&registry_sync, &trigger_sync] {
+            registry_sync.refresh();
+            trigger_sync.request();
+        });
     // This node among the nodes sharing its state: on a single host, itself alone.
     ClusterMembership membership(io, blocking, *state.nodes, [&pools, &dispatcher] {
         return nlohmann::json{{"workers", pools.live_workers()}, {"running", dispatcher.running_total()}};
@@ -436,6 +444,7 @@ int run_daemon(const DaemonOptions& options) {
     ServiceWatchdog watchdog(io, notifier);
     watchdog.start();
     membership.start(self_report(opts, server.port()));
+    scheduler.start();
     if (state_listener) state_listener->start();
 
     // Graceful stop: refuse new work, let in-flight invocations answer, end all workers.
@@ -479,6 +488,7 @@ int run_daemon(const DaemonOptions& options) {
         async.stop();
         mappings.stop();
         membership.stop();
+        scheduler.stop();
         if (state_listener) state_listener->stop();
         deadline = std::chrono::steady_clock::now() + kShutdownGrace;
         wait_for_invocations();

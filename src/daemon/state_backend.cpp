@@ -11,10 +11,13 @@
 #include "funcd/registry/legacy_function_table.hpp"
 #include "funcd/state/pg_migrator.hpp"
 #include "funcd/state/postgres_event_store.hpp"
+#include "funcd/state/postgres_lease_store.hpp"
+#include "funcd/state/postgres_trigger_store.hpp"
 #include "funcd/state/postgres_function_store.hpp"
 #include "funcd/state/postgres_node_store.hpp"
 #include "funcd/state/sqlite_function_store.hpp"
 #include "funcd/state/sqlite_node_store.hpp"
+#include "funcd/triggers/sqlite_trigger_store.hpp"
 
 namespace funcd {
 namespace {
@@ -35,6 +38,8 @@ StateBackend open_state_backend(const DaemonOptions& options, const std::filesys
         migrate_legacy_function_table(db, *b.functions, env_cipher);
         b.nodes = std::make_unique<SqliteNodeStore>(db);
         b.events = std::make_unique<SqliteEventStore>(db);
+        b.triggers = std::make_unique<SqliteTriggerStore>(db);
+        b.leases = std::make_unique<SingleHostLeases>();
         return b;
     }
     try {
@@ -47,6 +52,8 @@ StateBackend open_state_backend(const DaemonOptions& options, const std::filesys
         b.shared_code = std::make_unique<PostgresCodeBlobStore>(b.shared_url);
         b.nodes = std::make_unique<PostgresNodeStore>(b.shared_url);
         b.events = std::make_unique<PostgresEventStore>(b.shared_url, options.node_id, kEventClaimLease);
+        b.triggers = std::make_unique<PostgresTriggerStore>(b.shared_url, options.node_id);
+        b.leases = std::make_unique<PostgresLeaseStore>(b.shared_url);
     } catch (const PgError& e) {
         throw std::runtime_error(std::string("--state: ") + e.what());
     }

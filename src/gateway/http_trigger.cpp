@@ -1,5 +1,6 @@
 #include "funcd/gateway/http_trigger.hpp"
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -173,6 +174,19 @@ void HttpTrigger::start() {
     } catch (const std::exception& e) {
         spdlog::error("triggers: the stored route table is unusable, no routes: {}", e.what());
     }
+}
+
+void HttpTrigger::reload() {
+    json stored = store_.routes();
+    boost::asio::post(io_, [this, stored = std::move(stored)] {
+        if (stored == routes_->to_json()) return;
+        try {
+            routes_ = std::make_shared<RouteTable>(RouteTable::from_json(stored));
+            spdlog::info("triggers: the route table changed through another node ({} routes)", routes_->routes().size());
+        } catch (const std::exception& e) {
+            spdlog::error("triggers: the stored route table is unusable, kept the one before: {}", e.what());
+        }
+    });
 }
 
 bool HttpTrigger::handle_api(const ParsedTarget& t, http::Request& req, http::Responder& respond) {

@@ -1,5 +1,8 @@
 #include "funcd/gateway/trigger_api.hpp"
 
+#include <map>
+#include <set>
+
 #include <sys/stat.h>
 
 #include <boost/asio/post.hpp>
@@ -65,14 +68,16 @@ ScheduleDefinition parse_schedule(const std::string& function, const std::string
 }  // namespace
 
 TriggerApi::TriggerApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-                       TriggerStore& store, Scheduler& scheduler, FileTriggers& files, PoolManager& pools)
+                       TriggerStore& store, Scheduler& scheduler, FileTriggers& files, PoolManager& pools,
+                       std::string node_id)
     : io_(io),
       blocking_(blocking),
       registry_(registry),
       store_(store),
       scheduler_(scheduler),
       files_(files),
-      pools_(pools) {}
+      pools_(pools),
+      node_id_(std::move(node_id)) {}
 
 void TriggerApi::require_function(const std::string& function) const {
     validate_function_name(function);
@@ -93,6 +98,8 @@ void TriggerApi::start() {
     std::size_t watched = 0;
     for (auto& f : store_.file_triggers()) {
         if (!registry_.find(f.function)) continue;
+        // Another node's directory (on a single host every trigger is this host's).
+        if (store_.shared() && !f.node.empty() && f.node != node_id_) continue;
         try {
             files_.set(f);
             ++watched;
@@ -103,6 +110,34 @@ void TriggerApi::start() {
         }
     }
     spdlog::info("triggers: {} schedules and {} file triggers loaded", schedules, watched);
+}
+
+void TriggerApi::reload() {
+    auto schedules = store_.schedules();
+    auto files = store_.file_triggers();
+    boost::asio::post(io_, [this, schedules = std::move(schedules), files = std::move(files)]() mutable {
+        std::map<std::pair<std::string, std::string>, ScheduleDefinition> wanted;
+        for (auto& s : schedules)
+            if (registry_.find(s.function)) wanted.emplace(std::pair(s.function, s.name), std::move(s));
+        for (const auto& d : scheduler_.definitions())
+            if (!wanted.count({d.function, d.name})) scheduler_.remove(d.function, d.name);
+        for (auto& [key, s] : wanted) {
+            const auto now = scheduler_.get(key.first, key.second);
+            if (now && schedule_definition_json(now->definition) == schedule_definition_json(s)) continue;
+            try {
+                scheduler_.set(s);
+            } catch (const std::exception& e) {
+                spdlog::error("schedule: stored schedule {}/{} is unusable: {}", s.function, s.name, e.what());
+            }
+        }
+        // This node's file triggers that were deleted through another node.
+        std::set<std::pair<std::string, std::string>> stored;
+        for (const auto& f : files) stored.emplace(f.function, f.name);
+        for (const auto& fn : registry_.list())
+            for (const auto& f : files_.list(fn->name))
+                if (!stored.count({f.function, f.name}) && files_.remove(f.function, f.name))
+                    pools_.retire_function(f.function);
+    });
 }
 
 bool TriggerApi::handle(const ParsedTarget& t, http::Request& req, http::Responder& respond) {
@@ -165,6 +200,7 @@ json to_json(const FileTriggerDefinition& f) {
             {"patterns", f.patterns},
             {"events", f.events},
             {"output_directory", f.output_directory ? json(f.output_directory->string()) : json(nullptr)},
+            {"node", f.node},
             {"mount", "/mnt/" + f.name},
             {"output_mount", f.output_directory ? json("/mnt/" + f.name + "-out") : json(nullptr)}};
 }
@@ -184,11 +220,13 @@ bool inside(const std::filesystem::path& p, const std::filesystem::path& dir) {
     return !rel.empty() && *rel.begin() != "..";
 }
 
-FileTriggerDefinition parse_file_trigger(const std::string& function, const std::string& name, std::string_view body) {
+FileTriggerDefinition parse_file_trigger(const std::string& function, const std::string& name, std::string_view body,
+                                         const std::string& node_id) {
     json doc = parse_json_object(body);
     FileTriggerDefinition f;
     f.function = function;
     f.name = name;
+    f.node = node_id;
     f.events = {"created"};
     bool have_directory = false;
     for (const auto& [key, value] : doc.items()) {
@@ -205,6 +243,12 @@ FileTriggerDefinition parse_file_trigger(const std::string& function, const std:
                                                   p.dump() + ")");
                 f.patterns.push_back(p.get<std::string>());
             }
+        } else if (key == "node") {
+            // The directory is this host's: it is checked and watched here.
+            if (value != node_id)
+                throw ApiError::bad_parameter("node: a file trigger watches a directory of the node it is set "
+                                              "through; this is node '" + node_id + "', so set it through node " +
+                                              value.dump() + " (or leave node out)");
         } else if (key == "events") {
             if (!value.is_array() || value.empty())
                 throw ApiError::bad_parameter("events must be a non-empty array; the supported event is \"created\"");
@@ -213,7 +257,7 @@ FileTriggerDefinition parse_file_trigger(const std::string& function, const std:
                     throw ApiError::bad_parameter("events: " + e.dump() + " is not supported; use \"created\"");
         } else {
             throw ApiError::bad_parameter("unknown field '" + key +
-                                          "' (expected directory, patterns, events, output_directory)");
+                                          "' (expected directory, patterns, events, output_directory, node)");
         }
     }
     if (!have_directory) throw ApiError::bad_parameter("directory is required");
@@ -277,7 +321,7 @@ bool TriggerApi::handle_file_triggers(const ParsedTarget& t, http::Request& req,
 void TriggerApi::put_file_trigger(const std::string& function, const std::string& name, http::Request& req,
                                   http::Responder& respond) {
     require_json(req);
-    FileTriggerDefinition f = parse_file_trigger(function, name, req.body);
+    FileTriggerDefinition f = parse_file_trigger(function, name, req.body, node_id_);
     const bool existed = files_.get(function, name) != nullptr;
     // Watching first: what cannot be watched is refused before anything is stored.
     try {

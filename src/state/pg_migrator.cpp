@@ -85,6 +85,28 @@ constexpr PgMigration kStateMigrations[] = {
      "CREATE TABLE funcd_event_configs ("
      " function text PRIMARY KEY,"
      " config_json text NOT NULL)"},
+    {4, "schedules, file triggers, routes; schedule fires taken",
+     "CREATE TABLE funcd_schedules ("
+     " function text NOT NULL,"
+     " name text NOT NULL,"
+     " definition_json text NOT NULL,"
+     " PRIMARY KEY (function, name));"
+     "CREATE TABLE funcd_file_triggers ("
+     " function text NOT NULL,"
+     " name text NOT NULL,"
+     " definition_json text NOT NULL,"
+     " PRIMARY KEY (function, name));"
+     "CREATE TABLE funcd_routes ("
+     " id integer PRIMARY KEY CHECK (id = 1),"
+     " routes_json text NOT NULL);"
+     // One row per fire taken: the key is what lets two nodes that both think they lead never
+     // fire one tick twice.
+     "CREATE TABLE funcd_schedule_fires ("
+     " function text NOT NULL,"
+     " name text NOT NULL,"
+     " fire_us bigint NOT NULL,"
+     " node text NOT NULL,"
+     " PRIMARY KEY (function, name, fire_us))"},
 };
 
 int recorded_version(PgConnection& conn) {

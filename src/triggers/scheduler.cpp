@@ -1,5 +1,6 @@
 #include "funcd/triggers/scheduler.hpp"
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include <ctime>
@@ -13,8 +14,59 @@ namespace funcd {
 
 using Clock = std::chrono::system_clock;
 
-Scheduler::Scheduler(boost::asio::io_context& io, AsyncInvoker& invoker, std::string region, std::string account_id)
-    : io_(io), invoker_(invoker), region_(std::move(region)), account_id_(std::move(account_id)) {}
+namespace {
+
+// The scheduler's leadership: held kLeaderLease, renewed every kLeaderRenewal (a third, so
+// two renewals may fail before another node takes over), as a node's heartbeat is.
+constexpr auto kLeaderLease = std::chrono::seconds(15);
+constexpr auto kLeaderRenewal = std::chrono::seconds(5);
+// How long after a fire's time a node that does not lead asks for it: past the lease, so a
+// live leader has long taken it, and a dead one's tick is still fired, late by this much.
+constexpr auto kFollowerDelay = kLeaderLease + std::chrono::seconds(5);
+
+}  // namespace
+
+Scheduler::Scheduler(boost::asio::io_context& io, boost::asio::thread_pool& blocking, AsyncInvoker& invoker,
+                     TriggerStore& store, LeaseStore& leases, std::string node_id, std::string region,
+                     std::string account_id)
+    : io_(io),
+      blocking_(blocking),
+      invoker_(invoker),
+      store_(store),
+      leases_(leases),
+      node_id_(std::move(node_id)),
+      region_(std::move(region)),
+      account_id_(std::move(account_id)),
+      lease_timer_(io) {}
+
+void Scheduler::start() { renew_leadership(); }
+
+void Scheduler::stop() {
+    stopped_ = true;
+    lease_timer_.cancel();
+}
+
+void Scheduler::renew_leadership() {
+    if (stopped_) return;
+    boost::asio::post(blocking_, [this] {
+        bool held = false;
+        try {
+            held = leases_.acquire("scheduler", node_id_, kLeaderLease);
+        } catch (const std::exception& e) {
+            spdlog::warn("schedule: cannot renew the scheduler's leadership: {}", e.what());
+        }
+        boost::asio::post(io_, [this, held] {
+            if (held != leader_)
+                spdlog::info("schedule: this node {} the schedules' leader", held ? "is now" : "is no longer");
+            leader_ = held;
+            if (stopped_) return;
+            lease_timer_.expires_after(kLeaderRenewal);
+            lease_timer_.async_wait([this](const boost::system::error_code& ec) {
+                if (!ec) renew_leadership();
+            });
+        });
+    });
+}
 
 void Scheduler::set(ScheduleDefinition definition) {
     Key key{definition.function, definition.name};
@@ -54,16 +106,45 @@ void Scheduler::fire(const Key& key) {
     Entry& e = it->second;
     const auto at = *e.next_fire;
     e.last_fire = at;
-    const nlohmann::json event = e.definition.input ? *e.definition.input : scheduled_event(e.definition, at);
-    invoker_.submit(key.first, event.dump(), "schedule:" + key.second,
-                    [function = key.first, name = key.second](const AcceptResult& result) {
-                        if (!result.ok())
-                            spdlog::error("schedule: function={} schedule={} could not queue its event: {}", function,
-                                          name, result.message());
-                        else spdlog::debug("schedule: function={} schedule={} queued request_id={}", function, name,
-                                           result.request_id());
-                    });
+    if (leader_) {
+        take_fire(e.definition, at);
+    } else {
+        auto timer = std::make_shared<boost::asio::system_timer>(io_);
+        timer->expires_at(at + kFollowerDelay);
+        timer->async_wait([this, timer, key, definition = e.definition, at](const boost::system::error_code& ec) {
+            // Not if the schedule went meanwhile (or was replaced: its new timers decide).
+            auto now = entries_.find(key);
+            if (!ec && !stopped_ && now != entries_.end() &&
+                schedule_definition_json(now->second.definition) == schedule_definition_json(definition))
+                take_fire(definition, at);
+        });
+    }
     arm(key, e);
+}
+
+void Scheduler::take_fire(const ScheduleDefinition& definition, Clock::time_point at) {
+    boost::asio::post(blocking_, [this, definition, at] {
+        bool taken = false;
+        try {
+            taken = store_.claim_fire(definition.function, definition.name, at);
+        } catch (const std::exception& e) {
+            // The other nodes ask for it too; if none can, this tick is missed (and logged).
+            spdlog::error("schedule: function={} schedule={} cannot take its fire: {}", definition.function,
+                          definition.name, e.what());
+        }
+        if (!taken) return;
+        boost::asio::post(io_, [this, definition, at] {
+            const nlohmann::json event = definition.input ? *definition.input : scheduled_event(definition, at);
+            invoker_.submit(definition.function, event.dump(), "schedule:" + definition.name,
+                            [function = definition.function, name = definition.name](const AcceptResult& result) {
+                                if (!result.ok())
+                                    spdlog::error("schedule: function={} schedule={} could not queue its event: {}",
+                                                  function, name, result.message());
+                                else spdlog::debug("schedule: function={} schedule={} queued request_id={}", function,
+                                                   name, result.request_id());
+                            });
+        });
+    });
 }
 
 nlohmann::json Scheduler::scheduled_event(const ScheduleDefinition& s, Clock::time_point at) const {
@@ -87,6 +168,12 @@ std::vector<ScheduleStatus> Scheduler::list(const std::string& function) const {
     std::vector<ScheduleStatus> out;
     for (const auto& [key, e] : entries_)
         if (key.first == function) out.push_back(status(e));
+    return out;
+}
+
+std::vector<ScheduleDefinition> Scheduler::definitions() const {
+    std::vector<ScheduleDefinition> out;
+    for (const auto& [key, e] : entries_) out.push_back(e.definition);
     return out;
 }
 

@@ -196,5 +196,61 @@ TEST_F(SharedStateNodes, AsyncEventsAcceptedThroughBothNodesAreAllHandledWhenOne
     RecordProperty("queued_on_killed_node", queued_on_second);
 }
 
+// Its own suite (its own ctest test, run beside the others): it waits for three ticks of a
+// one-minute schedule.
+using SharedSchedule = SharedStateNodes;
+
+TEST_F(SharedSchedule, ATickFiresOnceAcrossNodesWhileItsLeaderIsKilled) {
+    ASSERT_EQ(first_->deploy("ticked", python_settings(), python_zip(kSharedQueuedPy)).status, 201);
+    ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/ticked").status == 200; }));
+    // The leader: whichever node took the lease first.
+    std::string leader;
+    ASSERT_TRUE(eventually(
+        [&] {
+            leader = pg_->scalar("SELECT holder FROM funcd_leases WHERE name = 'scheduler'", "funcd_state");
+            return leader == "node-1" || leader == "node-2";
+        },
+        std::chrono::seconds(15)));
+    auto r = first_->api("PUT", "/v1/functions/ticked/schedules/minutely",
+                         R"js({"expression": "rate(1 minute)", "input": {"n": 0}})js");
+    ASSERT_EQ(r.status, 201) << r.body;
+    auto fires = [&] { return std::stoi(pg_->scalar("SELECT count(*) FROM funcd_schedule_fires", "funcd_state")); };
+    // The first tick, fired by the leader.
+    ASSERT_TRUE(eventually([&] { return fires() == 1; }, std::chrono::seconds(75)));
+    EXPECT_EQ(pg_->scalar("SELECT node FROM funcd_schedule_fires", "funcd_state"), leader);
+    // The leader dies a few seconds before the second tick: nobody leads when it comes.
+    const auto next = std::chrono::seconds(
+        std::stoll(pg_->scalar("SELECT max(fire_us) / 1000000 + 60 FROM funcd_schedule_fires", "funcd_state")));
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (next - now > std::chrono::seconds(5)) std::this_thread::sleep_for(next - now - std::chrono::seconds(5));
+    Daemon& dead = leader == "node-1" ? *first_ : *second_;
+    Daemon& survivor = leader == "node-1" ? *second_ : *first_;
+    const std::string survivor_id = leader == "node-1" ? "node-2" : "node-1";
+    dead.stop(SIGKILL);
+    // The second tick, taken by the survivor late (it did not lead at the tick), the third
+    // by it as the new leader.
+    ASSERT_TRUE(eventually([&] { return fires() == 3; }, std::chrono::seconds(100)))
+        << fires() << " fires; survivor's log:\n" << survivor.log();
+    EXPECT_EQ(pg_->scalar("SELECT count(*) FROM funcd_schedule_fires WHERE node = '" + survivor_id + "'", "funcd_state"),
+              "2");
+    EXPECT_EQ(pg_->scalar("SELECT (max(fire_us) - min(fire_us)) / 1000000 FROM funcd_schedule_fires", "funcd_state"),
+              "120")
+        << "three consecutive ticks, none missed";
+    EXPECT_EQ(pg_->scalar("SELECT holder FROM funcd_leases WHERE name = 'scheduler'", "funcd_state"), survivor_id);
+    // Each tick ran once: the survivor ran its two, the dead leader had run the first.
+    EXPECT_TRUE(eventually([&] {
+        return pg_->scalar("SELECT count(*) FROM funcd_async_events", "funcd_state") == "0";
+    }, std::chrono::seconds(30)));
+    auto scheduled_on_survivor = [&] {
+        std::size_t n = 0;
+        for (const auto& rec : survivor.api("GET", "/v1/usage/records?function=ticked&limit=1000").json()["records"])
+            if (rec["trigger"] == "schedule") ++n;
+        return n;
+    };
+    // Usage records reach the ledger within moments of the invocation.
+    EXPECT_TRUE(eventually([&] { return scheduled_on_survivor() >= 2; }, std::chrono::seconds(10)));
+    EXPECT_EQ(scheduled_on_survivor(), 2u) << survivor.api("GET", "/v1/usage/records?function=ticked").body;
+}
+
 }  // namespace
 }  // namespace funcd::testing

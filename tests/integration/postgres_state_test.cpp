@@ -18,6 +18,8 @@
 #include "funcd/state/pg_listener.hpp"
 #include "funcd/state/pg_migrator.hpp"
 #include "funcd/state/postgres_event_store.hpp"
+#include "funcd/state/postgres_lease_store.hpp"
+#include "funcd/state/postgres_trigger_store.hpp"
 #include "funcd/state/postgres_function_store.hpp"
 #include "funcd/state/postgres_node_store.hpp"
 #include "postgres_server.hpp"
@@ -304,6 +306,89 @@ TEST_F(PostgresEventStoreConformance, NodesRescuingAtOnceNeverTakeTheSameEvent) 
     }
     EXPECT_EQ(total, 300u) << "each taken once";
     EXPECT_EQ(all.size(), 300u);
+}
+
+}  // namespace
+}  // namespace funcd::testing
+
+namespace funcd::testing {
+namespace {
+
+using PostgresTriggersAndLeases = PostgresFunctionStoreConformance;
+
+TEST_F(PostgresTriggersAndLeases, EachScheduleFireIsTakenOnceWhicheverNodesAsk) {
+    PostgresTriggerStore first(conninfo(), "node-a");
+    PostgresTriggerStore second(conninfo(), "node-b");
+    const auto at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    // Both nodes ask for the same 20 fires at once: each is taken exactly once.
+    std::atomic<int> taken{0};
+    auto ask = [&](PostgresTriggerStore& store) {
+        for (int i = 0; i < 20; ++i)
+            if (store.claim_fire("fn", "tick", at + std::chrono::minutes(i))) ++taken;
+    };
+    std::thread a([&] { ask(first); });
+    std::thread b([&] { ask(second); });
+    a.join();
+    b.join();
+    EXPECT_EQ(taken.load(), 20);
+    EXPECT_TRUE(first.claim_fire("fn", "other", at)) << "per schedule";
+    EXPECT_EQ(server_->scalar("SELECT count(*) FROM funcd_schedule_fires", database_), "21");
+    first.drop_function("fn");
+    EXPECT_EQ(server_->scalar("SELECT count(*) FROM funcd_schedule_fires", database_), "0");
+}
+
+TEST_F(PostgresTriggersAndLeases, DefinitionsAreSharedAndFileTriggersNameTheirNode) {
+    PostgresTriggerStore first(conninfo(), "node-a");
+    PostgresTriggerStore second(conninfo(), "node-b");
+    ScheduleDefinition s;
+    s.function = "fn";
+    s.name = "nightly";
+    s.expression = "cron(0 3 * * ? *)";
+    s.input = nlohmann::json{{"k", 1}};
+    s.created = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+    first.put_schedule(s);
+    FileTriggerDefinition f;
+    f.function = "fn";
+    f.name = "inbox";
+    f.directory = "/srv/inbox";
+    f.patterns = {"*.csv"};
+    f.events = {"created"};
+    f.node = "node-a";
+    first.put_file_trigger(f);
+    first.put_routes(nlohmann::json::array({{{"method", "GET"}, {"path", "/x"}, {"function", "fn"}}}));
+    const auto schedules = second.schedules();
+    ASSERT_EQ(schedules.size(), 1u);
+    EXPECT_EQ(schedule_definition_json(schedules[0]), schedule_definition_json(s));
+    const auto files = second.file_triggers();
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_EQ(files[0].node, "node-a");
+    EXPECT_EQ(files[0].patterns, std::vector<std::string>{"*.csv"});
+    EXPECT_EQ(second.routes().size(), 1u);
+    EXPECT_TRUE(second.delete_schedule("fn", "nightly"));
+    EXPECT_FALSE(first.delete_schedule("fn", "nightly"));
+    EXPECT_TRUE(first.schedules().empty());
+}
+
+TEST_F(PostgresTriggersAndLeases, ALeaseIsHeldByOneHolderUntilItExpires) {
+    PostgresLeaseStore first(conninfo());
+    PostgresLeaseStore second(conninfo());
+    EXPECT_TRUE(first.acquire("scheduler", "node-a", std::chrono::seconds(1)));
+    EXPECT_FALSE(second.acquire("scheduler", "node-b", std::chrono::seconds(1))) << "held by node-a";
+    EXPECT_TRUE(first.acquire("scheduler", "node-a", std::chrono::seconds(1))) << "renewed by its holder";
+    EXPECT_TRUE(second.acquire("other", "node-b", std::chrono::seconds(1))) << "leases are by name";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+    EXPECT_TRUE(second.acquire("scheduler", "node-b", std::chrono::seconds(10))) << "expired: taken over";
+    EXPECT_FALSE(first.acquire("scheduler", "node-a", std::chrono::seconds(10)));
+    // Asked for by many at once: one holder.
+    std::atomic<int> holders{0};
+    std::vector<std::thread> askers;
+    for (int i = 0; i < 4; ++i)
+        askers.emplace_back([&, i] {
+            PostgresLeaseStore store(conninfo());
+            if (store.acquire("contended", "node-" + std::to_string(i), std::chrono::seconds(30))) ++holders;
+        });
+    for (auto& t : askers) t.join();
+    EXPECT_EQ(holders.load(), 1);
 }
 
 }  // namespace

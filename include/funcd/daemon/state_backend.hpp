@@ -11,7 +11,9 @@
 #include "funcd/registry/env_cipher.hpp"
 #include "funcd/state/code_blob_store.hpp"
 #include "funcd/state/function_store.hpp"
+#include "funcd/state/lease_store.hpp"
 #include "funcd/state/node_store.hpp"
+#include "funcd/triggers/trigger_store.hpp"
 
 namespace funcd {
 
@@ -20,6 +22,8 @@ struct StateBackend {
     std::unique_ptr<CodeBlobStore> shared_code;  // null on a single host
     std::unique_ptr<NodeStore> nodes;
     std::unique_ptr<EventStore> events;
+    std::unique_ptr<TriggerStore> triggers;
+    std::unique_ptr<LeaseStore> leases;
     std::string shared_url;                      // the PostgreSQL URL; empty on a single host
 
     bool shared() const { return !shared_url.empty(); }

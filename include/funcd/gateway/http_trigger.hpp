@@ -28,6 +28,9 @@ public:
 
     // Loads the stored route table. Call once, before the loop runs.
     void start();
+    // Reads the stored route table again (another node may have changed it) and takes it if
+    // it differs. Blocks on the store: off the loop.
+    void reload();
     // /fn/... and /api/... once their head has arrived: refused at once when the function does
     // not exist or the request lacks the credentials its URL requires, so an anonymous client
     // cannot make funcd buffer a body; nullopt for other paths.

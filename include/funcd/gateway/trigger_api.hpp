@@ -1,6 +1,8 @@
 #pragma once
 // The API of triggers other than direct invocation: schedules, file triggers, routes.
 // Definitions are committed to the TriggerStore before they take effect.
+#include <string>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -15,11 +17,17 @@ namespace funcd {
 
 class TriggerApi {
 public:
+    // `node_id`: this node; a file trigger watches a directory of the node it was set through.
     TriggerApi(boost::asio::io_context& io, boost::asio::thread_pool& blocking, Registry& registry,
-               TriggerStore& store, Scheduler& scheduler, FileTriggers& files, PoolManager& pools);
+               TriggerStore& store, Scheduler& scheduler, FileTriggers& files, PoolManager& pools,
+               std::string node_id);
 
     // Loads the stored definitions and starts them. Call once, before the loop runs.
     void start();
+    // Reads the stored definitions again (other nodes change them) and applies what
+    // differs: schedules set, changed or removed; this node's file triggers removed. Blocks
+    // on the store: off the loop.
+    void reload();
     // Handles /v1/functions/{name}/schedules... and .../file-triggers...; false for other routes.
     bool handle(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
     void function_deleted(const std::string& name);
@@ -41,6 +49,7 @@ private:
     Scheduler& scheduler_;
     FileTriggers& files_;
     PoolManager& pools_;
+    const std::string node_id_;
 };
 
 }  // namespace funcd

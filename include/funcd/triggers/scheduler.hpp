@@ -2,7 +2,13 @@
 // Fires schedules: each enabled schedule queues an asynchronous invocation of its
 // function at every time its expression names (UTC). Fires missed while the daemon was
 // down are not replayed: after a start, the next fire is the first one after now.
-// Runs on the loop.
+//
+// Every node runs the same timers, and a fire happens once across them: the node holding the
+// "scheduler" lease (the leader) takes each fire at its time, and the store's unique key on
+// (schedule, fire time) lets only the first taker queue the event (TriggerStore::claim_fire).
+// The others ask for it kFollowerDelay later, so a tick whose leader died is still fired.
+// On a single host this node always leads. Runs on the loop; the store is reached through
+// the blocking pool.
 #include <map>
 #include <memory>
 #include <optional>
@@ -11,9 +17,12 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/system_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "funcd/dispatch/async_invoker.hpp"
+#include "funcd/state/lease_store.hpp"
 #include "funcd/triggers/schedule_expression.hpp"
 #include "funcd/triggers/trigger_store.hpp"
 
@@ -27,7 +36,14 @@ struct ScheduleStatus {
 
 class Scheduler {
 public:
-    Scheduler(boost::asio::io_context& io, AsyncInvoker& invoker, std::string region, std::string account_id);
+    Scheduler(boost::asio::io_context& io, boost::asio::thread_pool& blocking, AsyncInvoker& invoker,
+              TriggerStore& store, LeaseStore& leases, std::string node_id, std::string region,
+              std::string account_id);
+
+    // Starts taking and renewing the leadership. Call once the loop is about to run.
+    void start();
+    void stop();
+    bool leader() const { return leader_; }
 
     // Adds or replaces a schedule (its expression already validated).
     void set(ScheduleDefinition definition);
@@ -35,6 +51,8 @@ public:
     void function_deleted(const std::string& function);
 
     std::vector<ScheduleStatus> list(const std::string& function) const;
+    // Every schedule's definition (to compare with the store's).
+    std::vector<ScheduleDefinition> definitions() const;
     std::optional<ScheduleStatus> get(const std::string& function, const std::string& name) const;
 
     // The event a schedule without `input` sends: EventBridge's "Scheduled Event".
@@ -52,13 +70,23 @@ private:
 
     void arm(const Key& key, Entry& e);
     void fire(const Key& key);
+    // Asks the store for the fire at `at` and queues the event if this node got it.
+    void take_fire(const ScheduleDefinition& definition, std::chrono::system_clock::time_point at);
+    void renew_leadership();
     static ScheduleStatus status(const Entry& e);
 
     boost::asio::io_context& io_;
+    boost::asio::thread_pool& blocking_;
     AsyncInvoker& invoker_;
+    TriggerStore& store_;
+    LeaseStore& leases_;
+    std::string node_id_;
     std::string region_;
     std::string account_id_;
     std::map<Key, Entry> entries_;
+    bool leader_ = false;
+    bool stopped_ = false;
+    boost::asio::steady_timer lease_timer_;
 };
 
 }  // namespace funcd

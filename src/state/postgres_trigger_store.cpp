@@ -1,0 +1,112 @@
+#include "funcd/state/postgres_trigger_store.hpp"
+
+#include "funcd/state/postgres_function_store.hpp"
+
+namespace funcd {
+namespace {
+
+using json = nlohmann::json;
+
+void notify_triggers(PgConnection& conn) { conn.query("SELECT pg_notify($1, 'triggers')", {std::string(kStateChannel)}); }
+
+void put_row(PgConnection& conn, const std::string& table, const std::string& function, const std::string& name,
+             const json& definition) {
+    conn.query("INSERT INTO " + table + " (function, name, definition_json) VALUES ($1, $2, $3) "
+               "ON CONFLICT (function, name) DO UPDATE SET definition_json = excluded.definition_json",
+               {function, name, definition.dump()});
+    notify_triggers(conn);
+}
+
+bool delete_row(PgConnection& conn, const std::string& table, const std::string& function, const std::string& name) {
+    const bool deleted =
+        !conn.query("DELETE FROM " + table + " WHERE function = $1 AND name = $2 RETURNING name", {function, name})
+             .empty();
+    if (deleted) notify_triggers(conn);
+    return deleted;
+}
+
+}  // namespace
+
+PostgresTriggerStore::PostgresTriggerStore(std::string conninfo, std::string node_id)
+    : session_(std::move(conninfo)), node_id_(std::move(node_id)) {}
+
+std::vector<ScheduleDefinition> PostgresTriggerStore::schedules() {
+    const PgRows rows = session_.run([](PgConnection& conn) {
+        return conn.query("SELECT function, name, definition_json FROM funcd_schedules ORDER BY function, name");
+    });
+    std::vector<ScheduleDefinition> out;
+    for (std::size_t i = 0; i < rows.rows.size(); ++i)
+        out.push_back(schedule_definition_from_json(*rows.at(i, "function"), *rows.at(i, "name"),
+                                                    json::parse(*rows.at(i, "definition_json"))));
+    return out;
+}
+
+void PostgresTriggerStore::put_schedule(const ScheduleDefinition& s) {
+    session_.transaction(
+        [&](PgConnection& conn) { put_row(conn, "funcd_schedules", s.function, s.name, schedule_definition_json(s)); });
+}
+
+bool PostgresTriggerStore::delete_schedule(const std::string& function, const std::string& name) {
+    return session_.transaction(
+        [&](PgConnection& conn) { return delete_row(conn, "funcd_schedules", function, name); });
+}
+
+bool PostgresTriggerStore::claim_fire(const std::string& function, const std::string& name, SystemTime at) {
+    return session_.transaction([&](PgConnection& conn) {
+        const bool taken = !conn.query("INSERT INTO funcd_schedule_fires (function, name, fire_us, node) "
+                                       "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING node",
+                                       {function, name, std::to_string(to_unix_us(at)), node_id_})
+                                .empty();
+        conn.query("DELETE FROM funcd_schedule_fires WHERE function = $1 AND name = $2 AND fire_us < $3",
+                   {function, name, std::to_string(to_unix_us(at - kScheduleFiresKept))});
+        return taken;
+    });
+}
+
+std::vector<FileTriggerDefinition> PostgresTriggerStore::file_triggers() {
+    const PgRows rows = session_.run([](PgConnection& conn) {
+        return conn.query("SELECT function, name, definition_json FROM funcd_file_triggers ORDER BY function, name");
+    });
+    std::vector<FileTriggerDefinition> out;
+    for (std::size_t i = 0; i < rows.rows.size(); ++i)
+        out.push_back(file_trigger_definition_from_json(*rows.at(i, "function"), *rows.at(i, "name"),
+                                                        json::parse(*rows.at(i, "definition_json"))));
+    return out;
+}
+
+void PostgresTriggerStore::put_file_trigger(const FileTriggerDefinition& t) {
+    session_.transaction([&](PgConnection& conn) {
+        put_row(conn, "funcd_file_triggers", t.function, t.name, file_trigger_definition_json(t));
+    });
+}
+
+bool PostgresTriggerStore::delete_file_trigger(const std::string& function, const std::string& name) {
+    return session_.transaction(
+        [&](PgConnection& conn) { return delete_row(conn, "funcd_file_triggers", function, name); });
+}
+
+json PostgresTriggerStore::routes() {
+    const PgRows rows =
+        session_.run([](PgConnection& conn) { return conn.query("SELECT routes_json FROM funcd_routes WHERE id = 1"); });
+    if (rows.empty()) return json::array();
+    return json::parse(*rows.at(0, "routes_json"));
+}
+
+void PostgresTriggerStore::put_routes(const json& routes) {
+    session_.transaction([&](PgConnection& conn) {
+        conn.query("INSERT INTO funcd_routes (id, routes_json) VALUES (1, $1) "
+                   "ON CONFLICT (id) DO UPDATE SET routes_json = excluded.routes_json",
+                   {routes.dump()});
+        notify_triggers(conn);
+    });
+}
+
+void PostgresTriggerStore::drop_function(const std::string& function) {
+    session_.transaction([&](PgConnection& conn) {
+        for (const char* table : {"funcd_schedules", "funcd_file_triggers", "funcd_schedule_fires"})
+            conn.query(std::string("DELETE FROM ") + table + " WHERE function = $1", {function});
+        notify_triggers(conn);
+    });
+}
+
+}  // namespace funcd
