@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
 #include "funcd/common/storage_full.hpp"
 #include "funcd/common/trace_id.hpp"
@@ -170,6 +171,10 @@ void AsyncInvoker::submit(std::string target, std::string payload, std::string s
         } catch (const StorageFull& ex) {
             spdlog::error("events: cannot queue an event for function={}: {}", e.function, ex.what());
             refused = AcceptResult::storage_full(std::string(ex.what()) + "; the event was not accepted");
+        } catch (const ApiError& ex) {
+            spdlog::error("events: cannot queue an event for function={}: {}", e.function, ex.what());
+            refused = ex.status() == 503 ? AcceptResult::store_unavailable(ex.what())
+                                         : AcceptResult::not_stored("the event could not be stored; see funcd's log");
         } catch (const std::exception& ex) {
             spdlog::error("events: cannot queue an event for function={}: {}", e.function, ex.what());
             refused = AcceptResult::not_stored("the event could not be stored; see funcd's log");

@@ -88,7 +88,11 @@ bool bearer_token_matches(const http::Request& req, const std::string& token) {
 http::Response json_response(int status, const json& body) { return {status, {}, json_text(body), "application/json"}; }
 
 http::Response error_response(int status, std::string_view type, std::string_view message) {
-    return json_response(status, json{{"error", {{"type", type}, {"message", message}}}});
+    http::Response r = json_response(status, json{{"error", {{"type", type}, {"message", message}}}});
+    // A 503 is a refusal before any code ran (shutting down, a store out of reach): the
+    // caller, or a balancer in front of several nodes, may send it again, here or elsewhere.
+    if (status == 503) r.headers.emplace_back("Retry-After", "1");
+    return r;
 }
 
 http::Response method_not_allowed(std::string_view method, std::string_view allowed) {

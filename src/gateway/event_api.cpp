@@ -89,6 +89,8 @@ void EventApi::invoke_async(const std::string& target, std::string payload, http
                         }
                         if (result.kind() == AcceptResult::Kind::storage_full)
                             return respond(error_response(507, "InsufficientStorage", result.message()));
+                        if (result.kind() == AcceptResult::Kind::store_unavailable)
+                            return respond(error_response(503, "ServiceUnavailableException", result.message()));
                         if (!result.ok()) return respond(error_response(500, "ServiceException", result.message()));
                         http::Response r = json_response(202, {{"request_id", result.request_id()}});
                         r.headers.emplace_back("X-Funcd-Request-Id", result.request_id());

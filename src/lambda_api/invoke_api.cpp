@@ -44,6 +44,7 @@ LambdaError async_refusal(const AcceptResult& result) {
     if (result.kind() == AcceptResult::Kind::queue_full)
         return LambdaError::throttled(result.message(), std::string(kQueueFullReason));
     if (result.kind() == AcceptResult::Kind::storage_full) return LambdaError(507, "InsufficientStorage", result.message());
+    if (result.kind() == AcceptResult::Kind::store_unavailable) return LambdaError::unavailable(result.message());
     return LambdaError::service(result.message());
 }
 

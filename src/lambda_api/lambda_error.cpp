@@ -42,7 +42,8 @@ http::Response lambda_error_response(const LambdaError& e, std::string_view requ
     http::Response r{e.status(), {}, json_text(body), "application/json"};
     r.headers.emplace_back("x-amzn-ErrorType", e.type());
     r.headers.emplace_back("x-amzn-RequestId", request_id);
-    if (e.status() == 429) r.headers.emplace_back("Retry-After", "1");
+    // Throttled, or refused before any code ran (503): either may be sent again.
+    if (e.status() == 429 || e.status() == 503) r.headers.emplace_back("Retry-After", "1");
     return r;
 }
 

@@ -243,7 +243,8 @@ TEST_F(SharedSchedule, ATickFiresOnceAcrossNodesWhileItsLeaderIsKilled) {
     }, std::chrono::seconds(30)));
     auto scheduled_on_survivor = [&] {
         std::size_t n = 0;
-        for (const auto& rec : survivor.api("GET", "/v1/usage/records?function=ticked&limit=1000").json()["records"])
+        const auto doc = survivor.api("GET", "/v1/usage/records?function=ticked&limit=1000").json();
+        for (const auto& rec : doc["records"])
             if (rec["trigger"] == "schedule") ++n;
         return n;
     };

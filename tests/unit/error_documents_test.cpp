@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "funcd/common/api_error.hpp"
 #include "funcd/common/json_text.hpp"
 #include "funcd/dispatch/invocation.hpp"
 #include "funcd/gateway/api_request.hpp"
@@ -36,6 +37,29 @@ TEST(ErrorDocuments, FunctionErrorsQuoteBytesThatAreNotUtf8AsReplacementCharacte
     const auto doc = json::parse(error_document("Unhandled", kBytes));
     EXPECT_EQ(doc["errorMessage"], kAsText);
     EXPECT_EQ(doc["errorType"], "Unhandled");
+}
+
+// A 503 is a refusal before any code ran: it says when to try again, so a client, or a
+// balancer in front of several nodes, may resend it; other errors do not invite a resend.
+TEST(ErrorDocuments, EveryRefusalBeforeAnyCodeRanSaysWhenToRetry) {
+    auto retry_after = [](const http::Response& r) {
+        for (const auto& [name, value] : r.headers)
+            if (name == "Retry-After") return value;
+        return std::string();
+    };
+    EXPECT_EQ(retry_after(api::error_response(503, "ServiceUnavailableException", "shutting down")), "1");
+    auto answer_to = [](const ApiError& e) {
+        try {
+            throw e;
+        } catch (...) {
+            return api::response_for_current_exception();
+        }
+    };
+    EXPECT_EQ(retry_after(answer_to(ApiError::shutting_down("stopping"))), "1");
+    EXPECT_EQ(retry_after(answer_to(ApiError::storage_unavailable("database down"))), "1");
+    EXPECT_EQ(retry_after(lambda_error_response(LambdaError::unavailable("database down"), "req-1")), "1");
+    EXPECT_EQ(retry_after(api::error_response(500, "ServiceException", "bug")), "");
+    EXPECT_EQ(retry_after(lambda_error_response(LambdaError::invalid_parameter("x"), "req-1")), "");
 }
 
 TEST(ErrorDocuments, JsonTextKeepsUtf8AsItIs) {

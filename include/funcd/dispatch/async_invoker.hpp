@@ -45,7 +45,7 @@ AsyncTarget parse_async_target(std::string_view target);
 // What became of a submitted event.
 class AcceptResult {
 public:
-    enum class Kind { accepted, queue_full, storage_full, not_stored };
+    enum class Kind { accepted, queue_full, storage_full, store_unavailable, not_stored };
 
     static AcceptResult accepted(std::string request_id, std::string trace_id) {
         AcceptResult r{Kind::accepted, std::move(request_id), {}};
@@ -56,6 +56,11 @@ public:
     static AcceptResult queue_full(std::string message) { return {Kind::queue_full, {}, std::move(message)}; }
     // The store could not commit it (it was not accepted): the disk is full, or another failure.
     static AcceptResult storage_full(std::string message) { return {Kind::storage_full, {}, std::move(message)}; }
+    // The store cannot be reached now (the shared database is down): nothing was queued,
+    // and the caller may send it again, to this node or another (503).
+    static AcceptResult store_unavailable(std::string message) {
+        return {Kind::store_unavailable, {}, std::move(message)};
+    }
     static AcceptResult not_stored(std::string message) { return {Kind::not_stored, {}, std::move(message)}; }
 
     bool ok() const { return kind_ == Kind::accepted; }
