@@ -304,7 +304,8 @@ int run_daemon(const DaemonOptions& options) {
     // Functions, layers and code: this host's funcd.db, or the database nodes share (--state).
     StateBackend state = open_state_backend(opts, data_dir, env_cipher);
     Registry registry(*state.functions, code, layer_views, opts.max_concurrency, env_cipher, state.shared_code.get());
-    UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal", {opts.limits.metering, opts.usage_retention});
+    UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal",
+                     {opts.limits.metering, opts.usage_retention, state.shared_usage.get()});
     LogDirectory logs(io, data_dir / "logs", opts.limits.output, opts.limits.logs);
     const std::int64_t memory_budget_mb = opts.memory_budget_mb.value_or(default_memory_budget_mb());
     SandboxChoice sandboxing = make_launcher(opts, runtime_dir_for(opts), memory_budget_mb);
@@ -446,6 +447,7 @@ int run_daemon(const DaemonOptions& options) {
     membership.start(self_report(opts, server.port()));
     scheduler.start();
     if (state_listener) state_listener->start();
+    if (state.shared_usage) state.shared_usage->start();
 
     // Graceful stop: refuse new work, let in-flight invocations answer, end all workers.
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -499,6 +501,7 @@ int run_daemon(const DaemonOptions& options) {
     bulk.join();
     launch_threads.join();
     usage.stop();  // bounded by metering.storage_timeout_ms; what is left stays in the journal
+    if (state.shared_usage) state.shared_usage->stop();  // ships what the last commits added
     logs.flush_all();
     spdlog::info("funcd: stopped");
     return 0;

@@ -54,6 +54,7 @@ StateBackend open_state_backend(const DaemonOptions& options, const std::filesys
         b.events = std::make_unique<PostgresEventStore>(b.shared_url, options.node_id, kEventClaimLease);
         b.triggers = std::make_unique<PostgresTriggerStore>(b.shared_url, options.node_id);
         b.leases = std::make_unique<PostgresLeaseStore>(b.shared_url);
+        b.shared_usage = std::make_unique<PostgresUsageLedger>(b.shared_url, options.node_id, data_dir / "funcd.db");
     } catch (const PgError& e) {
         throw std::runtime_error(std::string("--state: ") + e.what());
     }

@@ -1,5 +1,7 @@
 #include "funcd/metering/usage_store.hpp"
 
+#include "funcd/metering/shared_usage_ledger.hpp"
+
 #include <sched.h>
 #include <sqlite3.h>
 
@@ -36,8 +38,6 @@ constexpr auto kRetentionInterval = std::chrono::hours(1);
 constexpr int kProbeFailuresPerLog = 60;
 // SQLite virtual-machine steps between two looks at a query's deadline (a few tens of us).
 constexpr int kProgressSteps = 1000;
-
-constexpr int kMaxRecordsLimit = 1000;
 
 // Rows inserted between two yields of the flusher (~5 us each, so ~150 us). Inserting is
 // pure CPU with no system call, and the scheduler let it run out its slice: with a whole
@@ -672,6 +672,8 @@ std::int64_t UsageStore::apply_retention(SystemTime now) {
     if (total > 0)
         spdlog::info("usage store: deleted {} records that started before {} (retention {} days)", total,
                      format_rfc3339(cutoff), options_.retention->count());
+    // This node's records in the shared ledger go by the same rule (each node its own).
+    if (options_.shared) total += options_.shared->apply_retention(cutoff);
     return total;
 }
 
@@ -696,9 +698,15 @@ auto UsageStore::with_query_db(Clock::time_point deadline, F&& f) {
     }
 }
 
+void UsageStore::flush_for_query(Clock::time_point deadline) {
+    flush_until(deadline);
+    if (options_.shared) options_.shared->ship(deadline);
+}
+
 UsageReport UsageStore::report(const UsageQuery& q) {
     const auto deadline = Clock::now() + options_.limits.storage_timeout;
-    flush_until(deadline);
+    flush_for_query(deadline);
+    if (options_.shared) return options_.shared->report(q);
     std::string sql =
         "SELECT function, COUNT(*), SUM(outcome <> 'success'), SUM(init_duration_us IS NOT NULL), "
         "SUM(duration_us), SUM(billed_ms), SUM(billed_ms * memory_mb) FROM usage WHERE outcome <> 'throttled'";
@@ -739,7 +747,8 @@ UsageReport UsageStore::report(const UsageQuery& q) {
 
 std::vector<UsageRecord> UsageStore::records(const std::optional<std::string>& function, int limit) {
     const auto deadline = Clock::now() + options_.limits.storage_timeout;
-    flush_until(deadline);
+    flush_for_query(deadline);
+    if (options_.shared) return options_.shared->records(function, limit);
     // Throttles are in the table for the invocation history; they were never invocations.
     std::string sql = std::string("SELECT ") + kRecordColumns + " FROM usage WHERE outcome <> 'throttled'";
     if (function) sql += " AND function = ?1";
@@ -761,7 +770,8 @@ std::vector<UsageRecord> UsageStore::records(const std::optional<std::string>& f
 
 std::vector<UsageRecord> UsageStore::invocations(const InvocationQuery& q) {
     const auto deadline = Clock::now() + options_.limits.storage_timeout;
-    flush_until(deadline);
+    flush_for_query(deadline);
+    if (options_.shared) return options_.shared->invocations(q);
     std::string sql = std::string("SELECT ") + kRecordColumns + " FROM usage WHERE function = ?1";
     int i = 1;
     if (q.since) sql += fmt::format(" AND start_us >= ?{}", ++i);
@@ -787,7 +797,8 @@ std::vector<UsageRecord> UsageStore::invocations(const InvocationQuery& q) {
 std::vector<UsageRecord> UsageStore::trace_invocations(std::string_view root,
                                                       const std::optional<std::string>& function, int limit) {
     const auto deadline = Clock::now() + options_.limits.storage_timeout;
-    flush_until(deadline);
+    flush_for_query(deadline);
+    if (options_.shared) return options_.shared->trace_invocations(root, function, limit);
     // Trace ids are stored as the header, Root first ("Root=<root>;Parent=...;Sampled=0"):
     // the trace's ids are the range from "Root=<root>" to just before "Root=<root><" ('<'
     // follows ';'), which the index finds without a scan.
@@ -816,7 +827,8 @@ std::vector<UsageRecord> UsageStore::trace_invocations(std::string_view root,
 
 std::vector<StatsBucket> UsageStore::stats(const StatsQuery& q) {
     const auto deadline = Clock::now() + options_.limits.storage_timeout;
-    flush_until(deadline);
+    flush_for_query(deadline);
+    if (options_.shared) return options_.shared->stats(q);
     return with_query_db(deadline, [&](sqlite3* db) {
         StatsBuckets buckets(q.since, q.until, q.step);
         Statement stmt(db,

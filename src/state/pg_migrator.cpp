@@ -107,6 +107,27 @@ constexpr PgMigration kStateMigrations[] = {
      " fire_us bigint NOT NULL,"
      " node text NOT NULL,"
      " PRIMARY KEY (function, name, fire_us))"},
+    {5, "usage records of every node",
+     // Keyed as each node's own ledger is (start, request id): unique across nodes, and what
+     // makes a batch shipped twice count once.
+     "CREATE TABLE funcd_usage ("
+     " request_id text NOT NULL,"
+     " function text NOT NULL,"
+     " version bigint NOT NULL,"
+     " start_us bigint NOT NULL,"
+     " duration_us bigint NOT NULL,"
+     " billed_ms bigint NOT NULL,"
+     " memory_mb bigint NOT NULL,"
+     " max_memory_used_mb bigint NOT NULL,"
+     " init_duration_us bigint,"
+     " outcome text NOT NULL,"
+     " trace_id text,"
+     " trigger text,"
+     " node text NOT NULL,"
+     " PRIMARY KEY (start_us, request_id));"
+     "CREATE INDEX funcd_usage_function_start ON funcd_usage (function, start_us);"
+     "CREATE INDEX funcd_usage_trace ON funcd_usage (trace_id text_pattern_ops);"
+     "CREATE INDEX funcd_usage_node_start ON funcd_usage (node, start_us)"},
 };
 
 int recorded_version(PgConnection& conn) {

@@ -144,6 +144,29 @@ TEST_F(SharedStateNodes, EachNodeListsBothAndVersionsAreNumberedOnceAcrossThem) 
         })) << d->api("GET", "/v1/functions/numbered").body;
 }
 
+TEST_F(SharedStateNodes, UsageOnEitherNodeAddsUpTheInvocationsOfBoth) {
+    ASSERT_EQ(first_->deploy("counted", python_settings(), python_zip(kSharedEchoPy)).status, 201);
+    ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/counted").status == 200; }));
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(first_->invoke("counted").status, 200);
+    for (int i = 0; i < 7; ++i) ASSERT_EQ(second_->invoke("counted").status, 200);
+    // A node's own invocations are in its answer at once, the other's within about a second
+    // (shipped every 500 ms after its batching window).
+    for (Daemon* d : {first_.get(), second_.get()})
+        EXPECT_TRUE(eventually(
+            [&] { return d->api("GET", "/v1/usage?function=counted").json()["total"]["invocations"] == 12; },
+            std::chrono::seconds(5)));
+    for (Daemon* d : {first_.get(), second_.get()}) {
+        const auto usage = d->api("GET", "/v1/usage?function=counted");
+        ASSERT_EQ(usage.status, 200) << usage.body;
+        const auto doc = usage.json();
+        ASSERT_EQ(doc["functions"].size(), 1u) << usage.body;
+        EXPECT_EQ(doc["functions"][0]["invocations"], 12) << "every invocation answered, on either node, once";
+        EXPECT_EQ(doc["functions"][0]["cold_starts"], 2) << "one per node";
+        const auto records = d->api("GET", "/v1/usage/records?function=counted").json();
+        EXPECT_EQ(records["records"].size(), 12u);
+    }
+}
+
 const char* kSharedQueuedPy = R"(import time
 def handler(event, context):
     time.sleep(0.02)

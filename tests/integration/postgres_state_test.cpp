@@ -3,9 +3,12 @@
 // PostgreSQL backend, shared code zips and the change listener.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <atomic>
-#include <set>
 #include <cctype>
+#include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,9 +22,12 @@
 #include "funcd/state/pg_migrator.hpp"
 #include "funcd/state/postgres_event_store.hpp"
 #include "funcd/state/postgres_lease_store.hpp"
-#include "funcd/state/postgres_trigger_store.hpp"
+#include "funcd/registry/sqlite.hpp"
 #include "funcd/state/postgres_function_store.hpp"
 #include "funcd/state/postgres_node_store.hpp"
+#include "funcd/state/postgres_trigger_store.hpp"
+#include "funcd/state/postgres_usage_ledger.hpp"
+#include "daemon_harness.hpp"
 #include "postgres_server.hpp"
 
 namespace funcd::testing {
@@ -389,6 +395,132 @@ TEST_F(PostgresTriggersAndLeases, ALeaseIsHeldByOneHolderUntilItExpires) {
         });
     for (auto& t : askers) t.join();
     EXPECT_EQ(holders.load(), 1);
+}
+
+}  // namespace
+}  // namespace funcd::testing
+
+namespace funcd::testing {
+namespace {
+
+// Two nodes' usage stores, each with its own data directory and journal, shipping to one
+// shared ledger.
+class PostgresSharedUsage : public PostgresFunctionStoreConformance {
+protected:
+    struct UsageNode {
+        UsageNode(const std::string& conninfo, const std::string& id, const std::filesystem::path& dir)
+            : ledger(conninfo, id, dir / "funcd.db"),
+              store(dir / "funcd.db", dir / "usage.journal", UsageStoreOptions{{}, {}, &ledger}) {
+            ledger.start();
+        }
+        ~UsageNode() {
+            store.stop();
+            ledger.stop();
+        }
+        PostgresUsageLedger ledger;
+        UsageStore store;
+    };
+
+    void SetUp() override {
+        PostgresFunctionStoreConformance::SetUp();
+        std::string tmpl = (std::filesystem::temp_directory_path() / "funcd-usage-XXXXXX").string();
+        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+        dir_ = tmpl;
+    }
+    void TearDown() override {
+        std::filesystem::remove_all(dir_);
+        PostgresFunctionStoreConformance::TearDown();
+    }
+    std::unique_ptr<UsageNode> node(const std::string& id) {
+        std::filesystem::create_directories(dir_ / id);
+        return std::make_unique<UsageNode>(conninfo(), id, dir_ / id);
+    }
+    static UsageRecord record(const std::string& function, int i, Outcome outcome = Outcome::success) {
+        UsageRecord r;
+        r.request_id = function + "-" + std::to_string(i);
+        r.function = function;
+        r.version = 1;
+        r.start = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+        r.duration_us = 1500 + i;
+        r.billed_ms = billed_ms_for(r.duration_us);
+        r.memory_mb = 128;
+        r.max_memory_used_mb = 20;
+        if (i == 0) r.init_duration_us = 50'000;
+        r.outcome = outcome;
+        r.trace_id = "Root=1-00000000-" + std::string(24 - std::to_string(i).size(), '0') + std::to_string(i) +
+                     ";Parent=0000000000000001;Sampled=0";
+        r.trigger = "api";
+        return r;
+    }
+
+    std::filesystem::path dir_;
+};
+
+TEST_F(PostgresSharedUsage, EveryNodeAnswersWithTheRecordsOfAllOfThem) {
+    auto a = node("node-a");
+    auto b = node("node-b");
+    for (int i = 0; i < 30; ++i) a->store.record(record("shared-fn", i));
+    for (int i = 30; i < 50; ++i) b->store.record(record("shared-fn", i, i == 30 ? Outcome::function_error : Outcome::success));
+    b->store.record(record("only-b", 0));
+    b->store.record(record("shared-fn", 99, Outcome::throttled));
+    // A node's query includes its own records at once, the other node's once it has shipped
+    // them (its batching window, then every 500 ms).
+    for (auto* n : {a.get(), b.get()})
+        ASSERT_TRUE(eventually([&] { return n->store.report({}).total.invocations == 51; }, std::chrono::seconds(5)));
+    for (auto* n : {a.get(), b.get()}) {
+        const UsageReport r = n->store.report({});
+        ASSERT_EQ(r.functions.size(), 2u);
+        EXPECT_EQ(r.functions[0].name, "only-b");
+        EXPECT_EQ(r.functions[1].name, "shared-fn");
+        EXPECT_EQ(r.functions[1].invocations, 50) << "30 from a, 20 from b; the throttle is no invocation";
+        EXPECT_EQ(r.functions[1].errors, 1);
+        EXPECT_EQ(r.functions[1].cold_starts, 1);
+        EXPECT_EQ(r.total.invocations, 51);
+        EXPECT_EQ(n->store.records(std::string("shared-fn"), 1000).size(), 50u);
+        EXPECT_EQ(n->store.invocations({"shared-fn", {}, {}, {}, 1000}).size(), 51u) << "throttles included";
+        EXPECT_EQ(n->store.invocations({"shared-fn", {}, {}, Outcome::function_error, 10}).size(), 1u);
+        const auto trace = n->store.trace_invocations("1-00000000-000000000000000000000042", std::nullopt, 10);
+        ASSERT_EQ(trace.size(), 1u);
+        EXPECT_EQ(trace[0].request_id, "shared-fn-42");
+        const auto now = std::chrono::system_clock::now();
+        const auto buckets = n->store.stats({"shared-fn", now - std::chrono::minutes(5), now + std::chrono::minutes(1),
+                                             std::chrono::seconds(60)});
+        std::int64_t counted = 0;
+        for (const auto& bucket : buckets) counted += bucket.invocations;
+        EXPECT_EQ(counted, 50);
+    }
+    EXPECT_EQ(server_->scalar("SELECT count(*) FROM funcd_usage WHERE node = 'node-b'", database_), "22");
+}
+
+TEST_F(PostgresSharedUsage, ABatchShippedAgainCountsOnceAndAStoppedDatabaseLosesNothing) {
+    {
+        auto a = node("node-a");
+        for (int i = 0; i < 10; ++i) a->store.record(record("fn", i));
+        EXPECT_EQ(a->store.report({}).total.invocations, 10);
+    }
+    // As if the node died between shipping and noting it: everything is shipped again.
+    {
+        sqlite::Database local(dir_ / "node-a" / "funcd.db");
+        local.exec("UPDATE usage_shipped SET last_rowid = 0");
+    }
+    {
+        auto a = node("node-a");
+        EXPECT_EQ(a->store.report({}).total.invocations, 10) << "shipped twice, counted once";
+        // The shared database goes away: records stay in the node's own ledger...
+        server_->stop();
+        for (int i = 10; i < 15; ++i) a->store.record(record("fn", i));
+        EXPECT_THROW(a->store.report({}), ApiError) << "a query needs the shared ledger: 503";
+        server_->start();
+        // ...and are shipped once it is back.
+        EXPECT_TRUE(eventually([&] {
+            try {
+                return a->store.report({}).total.invocations == 15;
+            } catch (const ApiError&) {
+                return false;
+            }
+        }));
+    }
+    EXPECT_EQ(server_->scalar("SELECT count(*) FROM funcd_usage", database_), "15");
 }
 
 }  // namespace

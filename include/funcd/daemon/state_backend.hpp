@@ -13,6 +13,7 @@
 #include "funcd/state/function_store.hpp"
 #include "funcd/state/lease_store.hpp"
 #include "funcd/state/node_store.hpp"
+#include "funcd/state/postgres_usage_ledger.hpp"
 #include "funcd/triggers/trigger_store.hpp"
 
 namespace funcd {
@@ -24,6 +25,8 @@ struct StateBackend {
     std::unique_ptr<EventStore> events;
     std::unique_ptr<TriggerStore> triggers;
     std::unique_ptr<LeaseStore> leases;
+    // Every node's usage records; null on a single host (its own ledger is all there is).
+    std::unique_ptr<PostgresUsageLedger> shared_usage;
     std::string shared_url;                      // the PostgreSQL URL; empty on a single host
 
     bool shared() const { return !shared_url.empty(); }

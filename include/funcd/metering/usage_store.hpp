@@ -43,6 +43,11 @@ struct sqlite3;
 
 namespace funcd {
 
+class SharedUsageLedger;
+
+// The most records one query lists (GET /v1/usage/records, .../invocations).
+inline constexpr int kMaxRecordsLimit = 1000;
+
 struct UsageQuery {
     std::optional<std::string> function;
     std::optional<SystemTime> since;  // inclusive, on the record's start time
@@ -88,6 +93,9 @@ struct UsageStoreOptions {
     // Records that started longer ago than this are deleted (in batches, hourly); unset:
     // kept forever.
     std::optional<std::chrono::days> retention;
+    // With state shared by nodes: where queries go (every node's records), after this
+    // node's are shipped there (shared_usage_ledger.hpp). Null: this node's ledger only.
+    SharedUsageLedger* shared = nullptr;
 };
 
 class UsageStore {
@@ -158,6 +166,8 @@ private:
     void commit_records(const std::vector<UsageRecord>& records);
     void replay_journal();
     void flush_until(Clock::time_point deadline);
+    // Before a query: this node's records committed, and shipped to the shared ledger if any.
+    void flush_for_query(Clock::time_point deadline);
     void open_current_segment();
     // Under mutex_.
     bool append_to_journal(std::string_view line);  // true: durable; false: refusal() is set
