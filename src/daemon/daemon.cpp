@@ -390,9 +390,12 @@ int run_daemon(const DaemonOptions& options) {
             trigger_sync.request();
         });
     // This node among the nodes sharing its state: on a single host, itself alone.
-    ClusterMembership membership(io, blocking, *state.nodes, [&pools, &dispatcher] {
-        return nlohmann::json{{"workers", pools.live_workers()}, {"running", dispatcher.running_total()}};
-    });
+    ClusterMembership membership(
+        io, blocking, *state.nodes,
+        [&pools, &dispatcher] {
+            return nlohmann::json{{"workers", pools.live_workers()}, {"running", dispatcher.running_total()}};
+        },
+        [&dispatcher](int live) { dispatcher.set_live_nodes(live); });
     ClusterApi cluster_api(membership);
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, event_source_api,
                    http_trigger, changes, lambda, locations, env.runtimes, opts.prices, token, logs_api, cluster_api,

@@ -47,8 +47,22 @@ FunctionPtr Dispatcher::admit(std::string_view function, const Qualifier* qualif
 }
 
 void Dispatcher::reservations_changed() {
-    reserved_total_ = registry_.reserved_total();
+    reserved_total_ = node_share(registry_.reserved_total());
     capacity_freed();
+}
+
+int Dispatcher::node_share(int cluster_limit) const {
+    // Rounded up: the nodes together allow at least the limit, and a reservation of 1 is
+    // still 1 on each node (a function must be able to run wherever it is invoked).
+    return live_nodes_ <= 1 ? cluster_limit : (cluster_limit + live_nodes_ - 1) / live_nodes_;
+}
+
+void Dispatcher::set_live_nodes(int nodes) {
+    nodes = std::max(1, nodes);
+    if (nodes == live_nodes_) return;
+    spdlog::info("dispatch: {} live nodes; reserved concurrency is shared among them", nodes);
+    live_nodes_ = nodes;
+    reservations_changed();
 }
 
 int Dispatcher::running(const std::string& function) const {
@@ -137,7 +151,7 @@ Dispatcher::Limit Dispatcher::try_start(InvocationPtr& inv) {
     const FunctionConfig& c = inv->function->config;
     if (c.concurrency.reserved) {
         if (*c.concurrency.reserved == 0) return Limit::disabled;
-        if (running(c.name) >= *c.concurrency.reserved) return Limit::reserved;
+        if (running(c.name) >= node_share(*c.concurrency.reserved)) return Limit::reserved;
     } else if (running_unreserved_ >= options_.max_concurrency - reserved_total_) {
         return Limit::global;
     }
@@ -223,6 +237,10 @@ std::string Dispatcher::throttle_message(const FunctionConfig& c, Limit limit) c
         case Limit::disabled:
             return fmt::format("Rate Exceeded: function '{}' has reserved_concurrency 0 (disabled)", c.name);
         case Limit::reserved:
+            if (live_nodes_ > 1)
+                return fmt::format("Rate Exceeded: function '{}' is at its reserved_concurrency of {} ({} on each "
+                                   "of {} nodes)",
+                                   c.name, *c.concurrency.reserved, node_share(*c.concurrency.reserved), live_nodes_);
             return fmt::format("Rate Exceeded: function '{}' is at its reserved_concurrency of {}", c.name,
                                *c.concurrency.reserved);
         case Limit::global:

@@ -7,8 +7,14 @@
 namespace funcd {
 
 ClusterMembership::ClusterMembership(boost::asio::io_context& io, boost::asio::thread_pool& blocking,
-                                     NodeStore& store, std::function<nlohmann::json()> load)
-    : io_(io), blocking_(blocking), store_(store), load_(std::move(load)), timer_(io) {}
+                                     NodeStore& store, std::function<nlohmann::json()> load,
+                                     std::function<void(int)> live_nodes)
+    : io_(io),
+      blocking_(blocking),
+      store_(store),
+      load_(std::move(load)),
+      live_nodes_(std::move(live_nodes)),
+      timer_(io) {}
 
 ClusterMembership::~ClusterMembership() { stop(); }
 
@@ -30,13 +36,18 @@ void ClusterMembership::beat() {
     std::weak_ptr<int> alive = alive_;
     boost::asio::post(blocking_, [this, alive, report = std::move(report)] {
         std::string error;
+        int live = 0;
         try {
             store_.heartbeat(report);
+            if (live_nodes_)
+                for (const NodeRecord& r : store_.nodes())
+                    if (r.heartbeat_age_s < static_cast<double>(kLostAfter.count())) ++live;
         } catch (const std::exception& e) {
             error = e.what();
         }
-        boost::asio::post(io_, [this, alive, error = std::move(error)] {
+        boost::asio::post(io_, [this, alive, live, error = std::move(error)] {
             if (alive.expired()) return;
+            if (error.empty() && live > 0 && live_nodes_) live_nodes_(live);
             if (!error.empty() && !warned_) {
                 spdlog::warn("cluster: node={} could not report its heartbeat: {}", self_.id, error);
                 warned_ = true;

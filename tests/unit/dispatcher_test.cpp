@@ -139,6 +139,34 @@ TEST_F(DispatcherTest, AFunctionAtItsReservedConcurrencyIsThrottledAfterTheQueue
     EXPECT_TRUE(wait_until([this] { return dispatcher_->running("r") == 0 && dispatcher_->in_flight() == 0; }));
 }
 
+// With several nodes, a reservation is the function's limit across them: each node allows
+// its share, rounded up, and goes back to the whole once it is alone again.
+TEST_F(DispatcherTest, AReservationIsSharedAmongTheLiveNodes) {
+    start({.queue_wait = 0ms});
+    deploy("r", {.reserved = 5});
+    on_io([this] {
+        dispatcher_->set_live_nodes(2);
+        return 0;
+    });
+    std::vector<Call> running;
+    for (int i = 0; i < 3; ++i) running.push_back(invoke("r", {.gate = "shared"}));
+    ASSERT_TRUE(eventually([&] { return started("r") == 3; })) << "ceil(5 / 2) = 3 on this node";
+    const InvocationResult excess = invoke("r").wait();
+    ASSERT_TRUE(excess.throttled) << excess.body;
+    EXPECT_EQ(*excess.throttled, kReservedReason);
+    EXPECT_TRUE(contains(excess.body, "reserved_concurrency of 5 (3 on each of 2 nodes)")) << excess.body;
+    // Alone again: the whole reservation is this node's.
+    on_io([this] {
+        dispatcher_->set_live_nodes(1);
+        return 0;
+    });
+    running.push_back(invoke("r", {.gate = "shared"}));
+    running.push_back(invoke("r", {.gate = "shared"}));
+    EXPECT_TRUE(eventually([&] { return started("r") == 5; }));
+    open_gate("shared");
+    for (const Call& c : running) EXPECT_EQ(c.wait().outcome, Outcome::success);
+}
+
 TEST_F(DispatcherTest, UnreservedFunctionsShareWhatTheReservationsLeaveOfTheGlobalLimit) {
     start({.max_concurrency = 3, .queue_wait = 300ms});
     deploy("reserved", {.reserved = 1});

@@ -6,7 +6,9 @@
 // many invocations at once and always has that many available; the others share what
 // is left of the global limit. An invocation over a limit, or one that needs a new
 // worker the memory budget cannot fit, waits in one bounded FIFO for up to the queue
-// wait, then is throttled (429).
+// wait, then is throttled (429). With several nodes sharing the state, a function's
+// reserved concurrency is its limit across them: each node allows its share,
+// ceil(reserved / live nodes) (set_live_nodes).
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -72,6 +74,8 @@ public:
 
     // Reserved concurrency changed (deploy, delete, settings): recount the reservations.
     void reservations_changed();
+    // How many nodes are alive (this one included), as the cluster's heartbeats say.
+    void set_live_nodes(int nodes);
     // A worker became idle or memory was freed: waiting invocations may start now.
     void capacity_freed();
 
@@ -112,7 +116,10 @@ private:
     std::map<std::string, int, std::less<>> running_;  // per function
     int running_total_ = 0;
     int running_unreserved_ = 0;
-    int reserved_total_ = 0;
+    int reserved_total_ = 0;  // this node's share of every function's reservation
+    int live_nodes_ = 1;
+    // This node's share of a limit set for the whole cluster.
+    int node_share(int cluster_limit) const;
     std::deque<Waiting> waiting_;
     boost::asio::steady_timer queue_timer_;
     bool pump_posted_ = false;

@@ -31,8 +31,10 @@ struct ClusterNode {
 class ClusterMembership {
 public:
     // `load`, called on the loop at each heartbeat: what this node reports doing.
+    // `live_nodes`, called on the loop after each heartbeat: how many nodes are alive, this
+    // one included (nothing when the store could not be read).
     ClusterMembership(boost::asio::io_context& io, boost::asio::thread_pool& blocking, NodeStore& store,
-                      std::function<nlohmann::json()> load);
+                      std::function<nlohmann::json()> load, std::function<void(int)> live_nodes = {});
     ~ClusterMembership();
 
     // `self`: this node's id, URL, version and start (known once it listens). The first
@@ -52,6 +54,7 @@ private:
     NodeStore& store_;
     NodeReport self_;
     std::function<nlohmann::json()> load_;
+    std::function<void(int)> live_nodes_;
     boost::asio::steady_timer timer_;
     bool stopped_ = false;
     bool warned_ = false;  // a failed heartbeat was logged; the next success says so
