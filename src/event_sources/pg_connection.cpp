@@ -104,6 +104,8 @@ void route_notices_to_log(PGconn* conn) { PQsetNoticeProcessor(conn, log_notice,
 
 std::string one_line_message(const char* message) { return one_line(message); }
 
+std::int64_t pg_int(const std::optional<std::string>& value) { return value ? std::stoll(*value) : 0; }
+
 std::string pg_unescape_bytea(const std::string& text) {
     std::size_t length = 0;
     unsigned char* bytes = PQunescapeBytea(reinterpret_cast<const unsigned char*>(text.c_str()), &length);

@@ -15,8 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kMaxPageItems = 50;
-
 void check_alias_name(const std::string& name) {
     auto q = Qualifier::parse(name);
     if (!q || q->kind != Qualifier::Kind::alias)

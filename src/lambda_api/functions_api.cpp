@@ -20,9 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-// ListFunctions and ListVersionsByFunction return at most 50 items a page, whatever
-// MaxItems asks (botocore's model documentation).
-constexpr int kMaxPageItems = 50;
 // Lambda's limit on the zip of CreateFunction and UpdateFunctionCode (52,428,800 bytes).
 constexpr std::size_t kMaxZip = limits::kMaxZipBytes;
 

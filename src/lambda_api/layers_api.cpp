@@ -18,7 +18,6 @@ using nlohmann::json;
 // Lambda's limits on a layer version's metadata (botocore's model).
 constexpr std::size_t kMaxCompatibleRuntimes = 15;
 constexpr std::size_t kMaxCompatibleArchitectures = 2;
-constexpr int kMaxPageItems = 50;
 
 std::int64_t layer_number(const std::string& text) {
     std::int64_t n = 0;

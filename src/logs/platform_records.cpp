@@ -13,7 +13,7 @@ namespace funcd {
 namespace {
 
 // Insertion order: the members come out in the order Lambda's records have them.
-using json = nlohmann::ordered_json;
+using ordered_json = nlohmann::ordered_json;
 
 // Lambda's levels of its platform events (docs: "Log-level filtering", the event mapping of
 // system log levels): what happens in every invocation is INFO, its runtimeDone (END's
@@ -29,13 +29,13 @@ constexpr LogLevel kNoticeLevel = LogLevel::warn;
 // Milliseconds as Lambda's records give them: a number with up to three decimals.
 double millis(std::int64_t us) { return static_cast<double>(us) / 1000.0; }
 
-std::string envelope(std::string_view type, json record) {
-    json j{{"time", format_rfc3339(std::chrono::system_clock::now())}, {"type", type}, {"record", std::move(record)}};
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+std::string envelope(std::string_view type, ordered_json record) {
+    ordered_json j{{"time", format_rfc3339(std::chrono::system_clock::now())}, {"type", type}, {"record", std::move(record)}};
+    return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
 // Lambda's tracing member: the id the runtime got, as X-Amzn-Trace-Id.
-void add_tracing(json& record, std::string_view trace_id) {
+void add_tracing(ordered_json& record, std::string_view trace_id) {
     if (trace_id.empty()) return;
     record["tracing"] = {{"type", "X-Amzn-Trace-Id"}, {"value", trace_id}};
 }
@@ -99,7 +99,7 @@ void PlatformRecords::init_failed(FunctionLog& log, std::string_view text, std::
         log.platform_for(request_id, text);
         return;
     }
-    json record{{"initializationType", "on-demand"},
+    ordered_json record{{"initializationType", "on-demand"},
                 {"phase", "init"},
                 {"status", status},
                 {"metrics", {{"durationMs", millis(duration_us)}}}};
@@ -115,7 +115,7 @@ void PlatformRecords::start(FunctionLog* log, std::string* line, std::string_vie
         if (line) *line = fmt::format("START RequestId: {} Version: {}", request_id, version);
         return;
     }
-    json record{{"requestId", request_id}, {"version", version}};
+    ordered_json record{{"requestId", request_id}, {"version", version}};
     add_tracing(record, trace_id);
     emit(log, line, kStartLevel, request_id, envelope("platform.start", std::move(record)));
 }
@@ -127,7 +127,7 @@ void PlatformRecords::end(FunctionLog* log, std::string* line, const InvocationF
         if (line) *line = fmt::format("END RequestId: {}", f.request_id);
         return;
     }
-    json record{{"requestId", f.request_id}, {"status", f.status}, {"metrics", {{"durationMs", millis(f.duration_us)}}}};
+    ordered_json record{{"requestId", f.request_id}, {"status", f.status}, {"metrics", {{"durationMs", millis(f.duration_us)}}}};
     if (!f.error_type.empty()) record["errorType"] = f.error_type;
     add_tracing(record, f.trace_id);
     emit(log, line, kRuntimeDoneLevel, f.request_id, envelope("platform.runtimeDone", std::move(record)));
@@ -144,12 +144,12 @@ void PlatformRecords::report(FunctionLog* log, std::string* line, const Invocati
         }
         return;
     }
-    json metrics{{"durationMs", millis(f.duration_us)},
+    ordered_json metrics{{"durationMs", millis(f.duration_us)},
                  {"billedDurationMs", f.billed_ms},
                  {"memorySizeMB", f.memory_mb},
                  {"maxMemoryUsedMB", f.max_memory_used_mb}};
     if (f.init_duration_us) metrics["initDurationMs"] = millis(*f.init_duration_us);
-    json record{{"requestId", f.request_id}, {"metrics", std::move(metrics)}, {"status", f.status}};
+    ordered_json record{{"requestId", f.request_id}, {"metrics", std::move(metrics)}, {"status", f.status}};
     if (!f.error_type.empty()) record["errorType"] = f.error_type;
     add_tracing(record, f.trace_id);
     emit(log, line, kReportLevel, f.request_id, envelope("platform.report", std::move(record)));
@@ -176,7 +176,7 @@ void PlatformRecords::notice(FunctionLog& log, std::string_view text, std::strin
     }
     // funcd's own: no Lambda event says these. The first word names it, the rest says it.
     const auto space = text.find(' ');
-    json record{{"event", text.substr(0, space)},
+    ordered_json record{{"event", text.substr(0, space)},
                 {"message", space == std::string_view::npos ? std::string_view() : text.substr(space + 1)}};
     if (!request_id.empty()) record["requestId"] = request_id;
     emit(&log, nullptr, kNoticeLevel, request_id, envelope("platform.notice", std::move(record)));

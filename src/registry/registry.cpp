@@ -16,7 +16,7 @@ namespace {
 // function first: each try reads their change, so more than a few means a write storm.
 constexpr int kChangeAttempts = 5;
 
-std::string read_zip(const std::filesystem::path& path) {
+std::string read_stored_zip(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error("cannot read " + path.string());
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -121,7 +121,7 @@ void Registry::share_code(const std::vector<StoredCode>& stored) {
     if (!shared_code_) return;
     for (const auto& s : stored) {
         if (shared_code_->has(s.sha256)) continue;
-        const std::string zip = read_zip(code_.zip_for(s.sha256));
+        const std::string zip = read_stored_zip(code_.zip_for(s.sha256));
         shared_code_->put(s.sha256, zip);
     }
 }

@@ -13,8 +13,6 @@ namespace {
 constexpr const char* kEventColumns =
     "id, function, payload, received_us, next_attempt_us, attempts, throttles, errors_json, source, trace_id";
 
-std::int64_t as_int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
-
 nlohmann::json errors_from(const std::optional<std::string>& text) {
     nlohmann::json errors = nlohmann::json::parse(text.value_or("[]"), nullptr, false);
     return errors.is_array() ? errors : nlohmann::json::array();
@@ -27,10 +25,10 @@ std::vector<AsyncEvent> events_from(const PgRows& rows) {
         e.id = rows.at(i, "id").value_or("");
         e.function = rows.at(i, "function").value_or("");
         e.payload = rows.at(i, "payload").value_or("");
-        e.received = from_unix_us(as_int(rows.at(i, "received_us")));
-        e.next_attempt = from_unix_us(as_int(rows.at(i, "next_attempt_us")));
-        e.attempts = static_cast<int>(as_int(rows.at(i, "attempts")));
-        e.throttles = static_cast<int>(as_int(rows.at(i, "throttles")));
+        e.received = from_unix_us(pg_int(rows.at(i, "received_us")));
+        e.next_attempt = from_unix_us(pg_int(rows.at(i, "next_attempt_us")));
+        e.attempts = static_cast<int>(pg_int(rows.at(i, "attempts")));
+        e.throttles = static_cast<int>(pg_int(rows.at(i, "throttles")));
         e.errors = errors_from(rows.at(i, "errors_json"));
         e.source = rows.at(i, "source").value_or("");
         e.trace_id = rows.at(i, "trace_id").value_or("");
@@ -180,10 +178,10 @@ std::vector<DeadLetter> PostgresEventStore::dead_letters(const std::optional<std
         d.event.id = rows.at(i, "id").value_or("");
         d.event.function = rows.at(i, "function").value_or("");
         d.event.payload = rows.at(i, "payload").value_or("");
-        d.event.received = from_unix_us(as_int(rows.at(i, "received_us")));
-        d.failed = from_unix_us(as_int(rows.at(i, "failed_us")));
+        d.event.received = from_unix_us(pg_int(rows.at(i, "received_us")));
+        d.failed = from_unix_us(pg_int(rows.at(i, "failed_us")));
         d.reason = rows.at(i, "reason").value_or("");
-        d.event.attempts = static_cast<int>(as_int(rows.at(i, "attempts")));
+        d.event.attempts = static_cast<int>(pg_int(rows.at(i, "attempts")));
         d.event.errors = errors_from(rows.at(i, "errors_json"));
         d.event.source = rows.at(i, "source").value_or("");
         d.event.trace_id = rows.at(i, "trace_id").value_or("");

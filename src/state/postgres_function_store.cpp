@@ -13,13 +13,11 @@ struct ChangedSinceRead {};
 // and no single value comes near PostgreSQL's 1 GB limit for a field.
 constexpr std::size_t kCodeChunkBytes = 1 << 20;
 
-std::int64_t to_int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
-
 std::int64_t take_revision(PgConnection& conn) {
     const PgRows r =
         conn.query("UPDATE funcd_revisions SET value = value + 1 WHERE scope = 'functions' RETURNING value");
     if (r.empty()) throw PgError("the state database has no revision counter (funcd_revisions)");
-    return to_int(r.at(0, "value"));
+    return pg_int(r.at(0, "value"));
 }
 
 void notify_functions(PgConnection& conn) {
@@ -37,22 +35,22 @@ FunctionStoreChanges PostgresFunctionStore::changes_since(std::int64_t revision)
         [&](PgConnection& conn) {
             FunctionStoreChanges out;
             out.revision =
-                to_int(conn.query("SELECT value FROM funcd_revisions WHERE scope = 'functions'").at(0, "value"));
+                pg_int(conn.query("SELECT value FROM funcd_revisions WHERE scope = 'functions'").at(0, "value"));
             const std::string since = std::to_string(revision);
             const PgRows functions =
                 conn.query("SELECT name, doc, revision FROM funcd_functions WHERE revision > $1", {since});
             for (std::size_t i = 0; i < functions.rows.size(); ++i) {
                 const auto& doc = functions.at(i, "doc");
                 if (doc)
-                    out.functions.push_back({*functions.at(i, "name"), *doc, to_int(functions.at(i, "revision"))});
+                    out.functions.push_back({*functions.at(i, "name"), *doc, pg_int(functions.at(i, "revision"))});
                 else
                     out.deleted.push_back(*functions.at(i, "name"));
             }
             const PgRows layers = conn.query(
                 "SELECT name, version, doc, revision FROM funcd_layer_versions WHERE revision > $1", {since});
             for (std::size_t i = 0; i < layers.rows.size(); ++i)
-                out.layers.push_back({*layers.at(i, "name"), to_int(layers.at(i, "version")), *layers.at(i, "doc"),
-                                      to_int(layers.at(i, "revision"))});
+                out.layers.push_back({*layers.at(i, "name"), pg_int(layers.at(i, "version")), *layers.at(i, "doc"),
+                                      pg_int(layers.at(i, "revision"))});
             return out;
         },
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -68,7 +66,7 @@ std::optional<std::int64_t> PostgresFunctionStore::put_function(std::string_view
                 conn.query("SELECT revision, doc IS NULL AS deleted FROM funcd_functions WHERE name = $1",
                            {std::string(name)});
             const std::int64_t current =
-                found.empty() || found.at(0, "deleted") == "t" ? 0 : to_int(found.at(0, "revision"));
+                found.empty() || found.at(0, "deleted") == "t" ? 0 : pg_int(found.at(0, "revision"));
             if (current != expected || (!doc && current == 0)) throw ChangedSinceRead{};
             conn.query(
                 "INSERT INTO funcd_functions (name, doc, revision) VALUES ($1, $2, $3) "
@@ -88,7 +86,7 @@ StoredLayer PostgresFunctionStore::add_layer(std::string_view name,
         StoredLayer l;
         l.name = std::string(name);
         l.revision = take_revision(conn);
-        l.version = to_int(conn.query("SELECT coalesce(max(version), 0) + 1 AS next FROM funcd_layer_versions "
+        l.version = pg_int(conn.query("SELECT coalesce(max(version), 0) + 1 AS next FROM funcd_layer_versions "
                                       "WHERE name = $1",
                                       {l.name})
                                .at(0, "next"));
@@ -148,11 +146,11 @@ std::optional<std::string> PostgresCodeBlobStore::get(const std::string& sha256)
             if (head.empty()) return std::nullopt;
             const PgRows chunks =
                 conn.query("SELECT data FROM funcd_code_chunks WHERE sha256 = $1 ORDER BY chunk", {sha256});
-            if (static_cast<std::int64_t>(chunks.rows.size()) != to_int(head.at(0, "chunks")))
+            if (static_cast<std::int64_t>(chunks.rows.size()) != pg_int(head.at(0, "chunks")))
                 throw PgError("the code " + sha256 + " has " + std::to_string(chunks.rows.size()) + " of its " +
                               head.at(0, "chunks").value_or("?") + " chunks");
             std::string zip;
-            zip.reserve(static_cast<std::size_t>(to_int(head.at(0, "size"))));
+            zip.reserve(static_cast<std::size_t>(pg_int(head.at(0, "size"))));
             for (std::size_t i = 0; i < chunks.rows.size(); ++i) zip += pg_unescape_bytea(*chunks.at(i, "data"));
             return zip;
         },

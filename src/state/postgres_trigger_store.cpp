@@ -5,12 +5,10 @@
 namespace funcd {
 namespace {
 
-using json = nlohmann::json;
-
 void notify_triggers(PgConnection& conn) { conn.query("SELECT pg_notify($1, 'triggers')", {std::string(kStateChannel)}); }
 
 void put_row(PgConnection& conn, const std::string& table, const std::string& function, const std::string& name,
-             const json& definition) {
+             const nlohmann::json& definition) {
     conn.query("INSERT INTO " + table + " (function, name, definition_json) VALUES ($1, $2, $3) "
                "ON CONFLICT (function, name) DO UPDATE SET definition_json = excluded.definition_json",
                {function, name, definition.dump()});
@@ -37,7 +35,7 @@ std::vector<ScheduleDefinition> PostgresTriggerStore::schedules() {
     std::vector<ScheduleDefinition> out;
     for (std::size_t i = 0; i < rows.rows.size(); ++i)
         out.push_back(schedule_definition_from_json(*rows.at(i, "function"), *rows.at(i, "name"),
-                                                    json::parse(*rows.at(i, "definition_json"))));
+                                                    nlohmann::json::parse(*rows.at(i, "definition_json"))));
     return out;
 }
 
@@ -70,7 +68,7 @@ std::vector<FileTriggerDefinition> PostgresTriggerStore::file_triggers() {
     std::vector<FileTriggerDefinition> out;
     for (std::size_t i = 0; i < rows.rows.size(); ++i)
         out.push_back(file_trigger_definition_from_json(*rows.at(i, "function"), *rows.at(i, "name"),
-                                                        json::parse(*rows.at(i, "definition_json"))));
+                                                        nlohmann::json::parse(*rows.at(i, "definition_json"))));
     return out;
 }
 
@@ -85,14 +83,14 @@ bool PostgresTriggerStore::delete_file_trigger(const std::string& function, cons
         [&](PgConnection& conn) { return delete_row(conn, "funcd_file_triggers", function, name); });
 }
 
-json PostgresTriggerStore::routes() {
+nlohmann::json PostgresTriggerStore::routes() {
     const PgRows rows =
         session_.run([](PgConnection& conn) { return conn.query("SELECT routes_json FROM funcd_routes WHERE id = 1"); });
-    if (rows.empty()) return json::array();
-    return json::parse(*rows.at(0, "routes_json"));
+    if (rows.empty()) return nlohmann::json::array();
+    return nlohmann::json::parse(*rows.at(0, "routes_json"));
 }
 
-void PostgresTriggerStore::put_routes(const json& routes) {
+void PostgresTriggerStore::put_routes(const nlohmann::json& routes) {
     session_.transaction([&](PgConnection& conn) {
         conn.query("INSERT INTO funcd_routes (id, routes_json) VALUES (1, $1) "
                    "ON CONFLICT (id) DO UPDATE SET routes_json = excluded.routes_json",

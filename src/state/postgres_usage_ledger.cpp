@@ -23,8 +23,6 @@ constexpr const char* kColumns =
     "init_duration_us, outcome, trace_id, trigger";
 constexpr int kColumnCount = 12;
 
-std::int64_t as_int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
-
 std::vector<UsageRecord> records_from(const PgRows& rows) {
     std::vector<UsageRecord> out;
     for (std::size_t i = 0; i < rows.rows.size(); ++i) {
@@ -36,13 +34,13 @@ std::vector<UsageRecord> records_from(const PgRows& rows) {
             continue;
         }
         r.function = rows.at(i, "function").value_or("");
-        r.version = as_int(rows.at(i, "version"));
-        r.start = from_unix_us(as_int(rows.at(i, "start_us")));
-        r.duration_us = as_int(rows.at(i, "duration_us"));
-        r.billed_ms = as_int(rows.at(i, "billed_ms"));
-        r.memory_mb = static_cast<int>(as_int(rows.at(i, "memory_mb")));
-        r.max_memory_used_mb = as_int(rows.at(i, "max_memory_used_mb"));
-        if (rows.at(i, "init_duration_us")) r.init_duration_us = as_int(rows.at(i, "init_duration_us"));
+        r.version = pg_int(rows.at(i, "version"));
+        r.start = from_unix_us(pg_int(rows.at(i, "start_us")));
+        r.duration_us = pg_int(rows.at(i, "duration_us"));
+        r.billed_ms = pg_int(rows.at(i, "billed_ms"));
+        r.memory_mb = static_cast<int>(pg_int(rows.at(i, "memory_mb")));
+        r.max_memory_used_mb = pg_int(rows.at(i, "max_memory_used_mb"));
+        if (rows.at(i, "init_duration_us")) r.init_duration_us = pg_int(rows.at(i, "init_duration_us"));
         r.outcome = *outcome;
         r.trace_id = rows.at(i, "trace_id").value_or("");
         r.trigger = rows.at(i, "trigger").value_or("");
@@ -182,12 +180,12 @@ UsageReport PostgresUsageLedger::report(const UsageQuery& q) {
     for (std::size_t i = 0; i < rows.rows.size(); ++i) {
         UsageTotals t;
         t.name = rows.at(i, "function").value_or("");
-        t.invocations = as_int(rows.at(i, "invocations"));
-        t.errors = as_int(rows.at(i, "errors"));
-        t.cold_starts = as_int(rows.at(i, "cold_starts"));
-        t.duration_us = as_int(rows.at(i, "duration_us"));
-        t.billed_ms = as_int(rows.at(i, "billed_ms"));
-        t.mb_ms = as_int(rows.at(i, "mb_ms"));
+        t.invocations = pg_int(rows.at(i, "invocations"));
+        t.errors = pg_int(rows.at(i, "errors"));
+        t.cold_starts = pg_int(rows.at(i, "cold_starts"));
+        t.duration_us = pg_int(rows.at(i, "duration_us"));
+        t.billed_ms = pg_int(rows.at(i, "billed_ms"));
+        t.mb_ms = pg_int(rows.at(i, "mb_ms"));
         out.total.invocations += t.invocations;
         out.total.errors += t.errors;
         out.total.cold_starts += t.cold_starts;
@@ -266,11 +264,11 @@ std::vector<StatsBucket> PostgresUsageLedger::stats(const StatsQuery& q) {
         const auto outcome = parse_outcome(rows.at(i, "outcome").value_or(""));
         if (!outcome) continue;  // a later version's outcome: not counted
         StatsSample s;
-        s.start_us = as_int(rows.at(i, "start_us"));
-        s.duration_us = as_int(rows.at(i, "duration_us"));
-        s.billed_ms = as_int(rows.at(i, "billed_ms"));
-        s.memory_mb = static_cast<int>(as_int(rows.at(i, "memory_mb")));
-        if (rows.at(i, "init_duration_us")) s.init_duration_us = as_int(rows.at(i, "init_duration_us"));
+        s.start_us = pg_int(rows.at(i, "start_us"));
+        s.duration_us = pg_int(rows.at(i, "duration_us"));
+        s.billed_ms = pg_int(rows.at(i, "billed_ms"));
+        s.memory_mb = static_cast<int>(pg_int(rows.at(i, "memory_mb")));
+        if (rows.at(i, "init_duration_us")) s.init_duration_us = pg_int(rows.at(i, "init_duration_us"));
         s.outcome = *outcome;
         buckets.add(s);
     }

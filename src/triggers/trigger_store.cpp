@@ -2,17 +2,15 @@
 
 namespace funcd {
 
-using json = nlohmann::json;
-
-json schedule_definition_json(const ScheduleDefinition& s) {
+nlohmann::json schedule_definition_json(const ScheduleDefinition& s) {
     return {{"expression", s.expression},
-            {"input", s.input ? *s.input : json(nullptr)},
+            {"input", s.input ? *s.input : nlohmann::json(nullptr)},
             {"has_input", s.input.has_value()},
             {"enabled", s.enabled},
             {"created_us", to_unix_us(s.created)}};
 }
 
-ScheduleDefinition schedule_definition_from_json(std::string function, std::string name, const json& j) {
+ScheduleDefinition schedule_definition_from_json(std::string function, std::string name, const nlohmann::json& j) {
     ScheduleDefinition s;
     s.function = std::move(function);
     s.name = std::move(name);
@@ -23,15 +21,15 @@ ScheduleDefinition schedule_definition_from_json(std::string function, std::stri
     return s;
 }
 
-json file_trigger_definition_json(const FileTriggerDefinition& t) {
+nlohmann::json file_trigger_definition_json(const FileTriggerDefinition& t) {
     return {{"directory", t.directory.string()},
             {"patterns", t.patterns},
             {"events", t.events},
-            {"output_directory", t.output_directory ? json(t.output_directory->string()) : json(nullptr)},
+            {"output_directory", t.output_directory ? nlohmann::json(t.output_directory->string()) : nlohmann::json(nullptr)},
             {"node", t.node}};
 }
 
-FileTriggerDefinition file_trigger_definition_from_json(std::string function, std::string name, const json& j) {
+FileTriggerDefinition file_trigger_definition_from_json(std::string function, std::string name, const nlohmann::json& j) {
     FileTriggerDefinition t;
     t.function = std::move(function);
     t.name = std::move(name);

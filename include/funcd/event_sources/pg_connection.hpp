@@ -6,6 +6,7 @@
 // A connection string holds a password more often than not, so it is never logged and
 // never part of an error: errors carry PostgreSQL's (or libpq's) own message, which names
 // the host, port and user but not the password.
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,8 @@ PgConnectParams pg_connect_params(std::string_view conninfo,
 std::string pg_error_message(const PGconn* conn);
 // A message of libpq's or the server's on one line.
 std::string one_line_message(const char* message);
+// An integer value as query() returns it (text); 0 for NULL.
+std::int64_t pg_int(const std::optional<std::string>& value);
 // A bytea value as query() returns it (PostgreSQL's text form) turned back into its bytes.
 // Throws PgError when it is not in that form.
 std::string pg_unescape_bytea(const std::string& text);

@@ -13,6 +13,10 @@
 
 namespace funcd {
 
+// List operations (ListFunctions, ListVersionsByFunction, ListAliases, ListLayerVersions...)
+// return at most 50 items a page, whatever MaxItems asks (botocore's model documentation).
+inline constexpr int kMaxPageItems = 50;
+
 // The region and account ARNs are shown in (the region is the one the request was signed for).
 struct ArnScope {
     std::string region;

@@ -51,6 +51,7 @@ json deploy_json(const funcd::DeployRequest& req) {
                 {"url_auth", funcd::to_string(c.url_auth)},
                 {"env", c.env}};
     if (c.cors != funcd::CorsSettings{}) doc["cors"] = funcd::to_json(c.cors);
+    if (!c.preload.empty()) doc["preload"] = c.preload;
     if (req.concurrency_given) {
         doc["reserved_concurrency"] = c.concurrency.reserved ? json(*c.concurrency.reserved) : json(nullptr);
         doc["provisioned_concurrency"] = c.concurrency.provisioned;
