@@ -177,9 +177,11 @@ void HttpTrigger::start() {
 }
 
 void HttpTrigger::reload() {
+    const auto mark = local_changes_.quiet();
+    if (!mark) return;
     json stored = store_.routes();
-    boost::asio::post(io_, [this, stored = std::move(stored)] {
-        if (stored == routes_->to_json()) return;
+    boost::asio::post(io_, [this, mark = *mark, stored = std::move(stored)] {
+        if (!local_changes_.none_since(mark) || stored == routes_->to_json()) return;
         try {
             routes_ = std::make_shared<RouteTable>(RouteTable::from_json(stored));
             spdlog::info("triggers: the route table changed through another node ({} routes)", routes_->routes().size());
@@ -207,8 +209,13 @@ void HttpTrigger::put_routes(http::Request& req, http::Responder& respond) {
         if (!registry_.find(r.function))
             throw ApiError::bad_parameter("route '" + r.method + " " + r.path + "': function '" + r.function +
                                           "' does not exist");
+    local_changes_.begin();
     commit_then_apply(
-        io_, blocking_, std::move(respond), [this, doc = table->to_json()] { store_.put_routes(doc); },
+        io_, blocking_, std::move(respond),
+        [this, doc = table->to_json()] {
+            const LocalChanges::StoreCall call(local_changes_);
+            store_.put_routes(doc);
+        },
         [this, table] {
             routes_ = table;
             return json_response(200, {{"routes", table->to_json()}});

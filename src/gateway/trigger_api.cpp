@@ -113,9 +113,12 @@ void TriggerApi::start() {
 }
 
 void TriggerApi::reload() {
+    const auto mark = local_changes_.quiet();
+    if (!mark) return;
     auto schedules = store_.schedules();
     auto files = store_.file_triggers();
-    boost::asio::post(io_, [this, schedules = std::move(schedules), files = std::move(files)]() mutable {
+    boost::asio::post(io_, [this, mark = *mark, schedules = std::move(schedules), files = std::move(files)]() mutable {
+        if (!local_changes_.none_since(mark)) return;
         std::map<std::pair<std::string, std::string>, ScheduleDefinition> wanted;
         for (auto& s : schedules)
             if (registry_.find(s.function)) wanted.emplace(std::pair(s.function, s.name), std::move(s));
@@ -174,8 +177,13 @@ void TriggerApi::put_schedule(const std::string& function, const std::string& na
     require_json(req);
     ScheduleDefinition s = parse_schedule(function, name, req.body);
     const bool existed = scheduler_.get(function, name).has_value();
+    local_changes_.begin();
     commit_then_apply(
-        io_, blocking_, std::move(respond), [this, s] { store_.put_schedule(s); },
+        io_, blocking_, std::move(respond),
+        [this, s] {
+            const LocalChanges::StoreCall call(local_changes_);
+            store_.put_schedule(s);
+        },
         [this, s, existed] {
             scheduler_.set(s);
             return json_response(existed ? 200 : 201, to_json(*scheduler_.get(s.function, s.name)));
@@ -183,7 +191,9 @@ void TriggerApi::put_schedule(const std::string& function, const std::string& na
 }
 
 void TriggerApi::delete_schedule(const std::string& function, const std::string& name, http::Responder& respond) {
+    local_changes_.begin();
     offload(io_, blocking_, std::move(respond), [this, function, name] {
+        const LocalChanges::StoreCall call(local_changes_);
         if (!store_.delete_schedule(function, name))
             throw ApiError::not_found("schedule '" + name + "' of function '" + function + "' does not exist");
         boost::asio::post(io_, [this, function, name] { scheduler_.remove(function, name); });
@@ -299,9 +309,11 @@ bool TriggerApi::handle_file_triggers(const ParsedTarget& t, http::Request& req,
         if (!f) throw ApiError::not_found("file trigger '" + name + "' of function '" + function + "' does not exist");
         respond(json_response(200, to_json(*f)));
     } else if (m == "DELETE") {
+        local_changes_.begin();
         commit_then_apply(
             io_, blocking_, std::move(respond),
             [this, function, name] {
+                const LocalChanges::StoreCall call(local_changes_);
                 if (!store_.delete_file_trigger(function, name))
                     throw ApiError::not_found("file trigger '" + name + "' of function '" + function +
                                               "' does not exist");
@@ -329,8 +341,13 @@ void TriggerApi::put_file_trigger(const std::string& function, const std::string
     } catch (const std::system_error& e) {
         throw ApiError::bad_parameter("directory '" + f.directory.string() + "' cannot be watched: " + e.what());
     }
+    local_changes_.begin();
     commit_then_apply(
-        io_, blocking_, std::move(respond), [this, f] { store_.put_file_trigger(f); },
+        io_, blocking_, std::move(respond),
+        [this, f] {
+            const LocalChanges::StoreCall call(local_changes_);
+            store_.put_file_trigger(f);
+        },
         [this, f, existed] {
             // Workers started before get the new mounts by being replaced.
             pools_.retire_function(f.function);

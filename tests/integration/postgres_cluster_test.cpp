@@ -144,6 +144,35 @@ TEST_F(SharedStateNodes, EachNodeListsBothAndVersionsAreNumberedOnceAcrossThem) 
         })) << d->api("GET", "/v1/functions/numbered").body;
 }
 
+TEST_F(SharedStateNodes, RoutesSchedulesAndFileTriggersSetThroughOneNodeReachTheOther) {
+    ASSERT_EQ(first_->deploy("routed", python_settings(), python_zip(kSharedEchoPy)).status, 201);
+    ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/routed").status == 200; }));
+    auto r = first_->api("PUT", "/v1/routes", R"([{"method": "GET", "path": "/hello", "function": "routed"}])");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(eventually([&] { return second_->api("GET", "/v1/routes").json()["routes"].size() == 1; },
+                           std::chrono::seconds(3)));
+    const auto routed =
+        http_request(second_->port(), "GET", "/api/hello", {}, {{"Authorization", "Bearer " + Daemon::kToken}});
+    EXPECT_EQ(routed.status, 200) << routed.body;
+    r = second_->api("PUT", "/v1/functions/routed/schedules/nightly", R"js({"expression": "cron(0 3 * * ? *)"})js");
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_TRUE(eventually([&] { return first_->api("GET", "/v1/functions/routed/schedules/nightly").status == 200; },
+                           std::chrono::seconds(3)));
+    ASSERT_EQ(second_->api("DELETE", "/v1/functions/routed/schedules/nightly").status, 204);
+    EXPECT_TRUE(eventually([&] { return first_->api("GET", "/v1/functions/routed/schedules/nightly").status == 404; },
+                           std::chrono::seconds(3)));
+    // A file trigger watches a directory of the node it is set through, and says which.
+    const auto inbox = root_ / "inbox";
+    std::filesystem::create_directories(inbox);
+    r = first_->api("PUT", "/v1/functions/routed/file-triggers/inbox",
+                    nlohmann::json{{"directory", inbox.string()}, {"node", "node-2"}}.dump());
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("node-1"), std::string::npos) << r.body;
+    r = first_->api("PUT", "/v1/functions/routed/file-triggers/inbox", nlohmann::json{{"directory", inbox.string()}}.dump());
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(r.json()["node"], "node-1");
+}
+
 TEST_F(SharedStateNodes, UsageOnEitherNodeAddsUpTheInvocationsOfBoth) {
     ASSERT_EQ(first_->deploy("counted", python_settings(), python_zip(kSharedEchoPy)).status, 201);
     ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/counted").status == 200; }));

@@ -12,6 +12,7 @@
 #include "funcd/gateway/api_request.hpp"
 #include "funcd/lambda_api/sigv4.hpp"
 #include "funcd/triggers/route_table.hpp"
+#include "funcd/gateway/local_changes.hpp"
 #include "funcd/triggers/trigger_store.hpp"
 
 #include "funcd/observe/function_metrics_table.hpp"
@@ -66,6 +67,7 @@ private:
     const sigv4::Verifier& verifier_;
     observe::FunctionMetricsTable* metrics_;  // answers by status class; null: not counted
     std::shared_ptr<const RouteTable> routes_ = std::make_shared<RouteTable>();
+    LocalChanges local_changes_;  // route tables put through this node
 };
 
 }  // namespace funcd

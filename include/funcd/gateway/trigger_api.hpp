@@ -7,6 +7,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "funcd/gateway/api_request.hpp"
+#include "funcd/gateway/local_changes.hpp"
 #include "funcd/registry/registry.hpp"
 #include "funcd/pool/pool_manager.hpp"
 #include "funcd/triggers/file_triggers.hpp"
@@ -50,6 +51,7 @@ private:
     FileTriggers& files_;
     PoolManager& pools_;
     const std::string node_id_;
+    LocalChanges local_changes_;  // schedules and file triggers changed through this node
 };
 
 }  // namespace funcd
