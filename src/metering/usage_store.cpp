@@ -732,14 +732,7 @@ UsageReport UsageStore::report(const UsageQuery& q) {
             t.duration_us = stmt.int64(4);
             t.billed_ms = stmt.int64(5);
             t.mb_ms = stmt.int64(6);
-
-            out.total.invocations += t.invocations;
-            out.total.errors += t.errors;
-            out.total.cold_starts += t.cold_starts;
-            out.total.duration_us += t.duration_us;
-            out.total.billed_ms += t.billed_ms;
-            out.total.mb_ms += t.mb_ms;
-            out.functions.push_back(std::move(t));
+            add_function_totals(out, std::move(t));
         }
         return out;
     });

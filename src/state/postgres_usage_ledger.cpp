@@ -49,6 +49,20 @@ std::vector<UsageRecord> records_from(const PgRows& rows) {
     return out;
 }
 
+// `AND start_us >= $n AND start_us < $m` for the bounds that are set, their values added
+// to `params`.
+void add_start_range(std::string& sql, std::vector<std::optional<std::string>>& params,
+                     const std::optional<SystemTime>& since, const std::optional<SystemTime>& until) {
+    if (since) {
+        params.emplace_back(std::to_string(to_unix_us(*since)));
+        sql += fmt::format(" AND start_us >= ${}", params.size());
+    }
+    if (until) {
+        params.emplace_back(std::to_string(to_unix_us(*until)));
+        sql += fmt::format(" AND start_us < ${}", params.size());
+    }
+}
+
 }  // namespace
 
 PostgresUsageLedger::PostgresUsageLedger(std::string conninfo, std::string node_id,
@@ -165,14 +179,7 @@ UsageReport PostgresUsageLedger::report(const UsageQuery& q) {
         params.emplace_back(*q.function);
         sql += fmt::format(" AND function = ${}", params.size());
     }
-    if (q.since) {
-        params.emplace_back(std::to_string(to_unix_us(*q.since)));
-        sql += fmt::format(" AND start_us >= ${}", params.size());
-    }
-    if (q.until) {
-        params.emplace_back(std::to_string(to_unix_us(*q.until)));
-        sql += fmt::format(" AND start_us < ${}", params.size());
-    }
+    add_start_range(sql, params, q.since, q.until);
     // Byte order, as the single host's ledger sorts.
     sql += " GROUP BY function ORDER BY function COLLATE \"C\"";
     const PgRows rows = session_.run([&](PgConnection& conn) { return conn.query(sql, params); });
@@ -186,13 +193,7 @@ UsageReport PostgresUsageLedger::report(const UsageQuery& q) {
         t.duration_us = pg_int(rows.at(i, "duration_us"));
         t.billed_ms = pg_int(rows.at(i, "billed_ms"));
         t.mb_ms = pg_int(rows.at(i, "mb_ms"));
-        out.total.invocations += t.invocations;
-        out.total.errors += t.errors;
-        out.total.cold_starts += t.cold_starts;
-        out.total.duration_us += t.duration_us;
-        out.total.billed_ms += t.billed_ms;
-        out.total.mb_ms += t.mb_ms;
-        out.functions.push_back(std::move(t));
+        add_function_totals(out, std::move(t));
     }
     return out;
 }
@@ -212,14 +213,7 @@ std::vector<UsageRecord> PostgresUsageLedger::records(const std::optional<std::s
 std::vector<UsageRecord> PostgresUsageLedger::invocations(const InvocationQuery& q) {
     std::string sql = std::string("SELECT ") + kColumns + " FROM funcd_usage WHERE function = $1";
     std::vector<std::optional<std::string>> params{q.function};
-    if (q.since) {
-        params.emplace_back(std::to_string(to_unix_us(*q.since)));
-        sql += fmt::format(" AND start_us >= ${}", params.size());
-    }
-    if (q.until) {
-        params.emplace_back(std::to_string(to_unix_us(*q.until)));
-        sql += fmt::format(" AND start_us < ${}", params.size());
-    }
+    add_start_range(sql, params, q.since, q.until);
     if (q.outcome) {
         params.emplace_back(std::string(to_string(*q.outcome)));
         sql += fmt::format(" AND outcome = ${}", params.size());

@@ -21,6 +21,18 @@
 
 namespace funcd {
 
+// Adds one function's totals to a report: its row, and the grand total. Both ledgers build
+// their reports with it.
+inline void add_function_totals(UsageReport& report, UsageTotals t) {
+    report.total.invocations += t.invocations;
+    report.total.errors += t.errors;
+    report.total.cold_starts += t.cold_starts;
+    report.total.duration_us += t.duration_us;
+    report.total.billed_ms += t.billed_ms;
+    report.total.mb_ms += t.mb_ms;
+    report.functions.push_back(std::move(t));
+}
+
 class SharedUsageLedger {
 public:
     virtual ~SharedUsageLedger() = default;
