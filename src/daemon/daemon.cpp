@@ -39,7 +39,6 @@
 #include "funcd/event_sources/postgres_source_factory.hpp"
 #include "funcd/event_sources/dispatcher_delivery.hpp"
 #include "funcd/event_sources/event_source_mappings.hpp"
-#include "funcd/event_sources/mapping_store.hpp"
 #include "funcd/gateway/event_source_api.hpp"
 #include "funcd/gateway/control_api.hpp"
 #include "funcd/gateway/function_changes.hpp"
@@ -298,11 +297,10 @@ int run_daemon(const DaemonOptions& options) {
     CodeStore code(data_dir / "code");
     LayerViews layer_views(data_dir / "opt", code);
     const EnvCipher env_cipher = EnvCipher::load(data_dir / "env.keys");
-    // Before the registry: it re-seals mappings' connections under the current key, and the
-    // registry then drops the keys nothing is sealed with any more.
-    MappingStore mapping_store(data_dir / "funcd.db", env_cipher);
-    // Functions, layers and code: this host's funcd.db, or the database nodes share (--state).
+    // Functions, layers, code, mappings: this host's funcd.db, or the database nodes share
+    // (--state). Before the registry (see open_state_backend).
     StateBackend state = open_state_backend(opts, data_dir, env_cipher);
+    MappingStore& mapping_store = *state.mappings;
     Registry registry(*state.functions, code, layer_views, opts.max_concurrency, env_cipher, state.shared_code.get());
     UsageStore usage(data_dir / "funcd.db", data_dir / "usage.journal",
                      {opts.limits.metering, opts.usage_retention, state.shared_usage.get()});
@@ -348,7 +346,8 @@ int run_daemon(const DaemonOptions& options) {
     DispatcherDelivery mapping_delivery(io, blocking, dispatcher, async, event_store, mapping_store, env.region,
                                         env.account_id, counting);
     EventSourceMappings mappings(io, blocking, mapping_store, change_sources, mapping_delivery,
-                                 {env.region, env.account_id, opts.limits.event_sources, {}});
+                                 {env.region, env.account_id, opts.limits.event_sources, {}, opts.node_id},
+                                 state.shared() ? state.leases.get() : nullptr);
     mappings.start();
     // Mappings of a function deleted while the daemon was stopping go now.
     for (const auto& m : mappings.list())
@@ -378,17 +377,20 @@ int run_daemon(const DaemonOptions& options) {
     // kStatePollInterval in case one was lost. On the bulk threads: a change may bring code to
     // fetch and unpack.
     RegistrySync registry_sync(io, bulk, registry, changes);
-    // Schedules, file triggers and routes other nodes change: read again the same way.
+    // Schedules, file triggers and routes other nodes change: read again the same way; and
+    // event source mappings (EventSourceMappings::reload).
     CoalescedTask trigger_sync(blocking, "triggers: cannot read the shared state's definitions", [&] {
         triggers.reload();
         http_trigger.reload();
     });
     std::optional<PgListener> state_listener;
     if (state.shared())
-        state_listener.emplace(state.shared_url, kStateChannel, kStatePollInterval, [&registry_sync, &trigger_sync] {
-            registry_sync.refresh();
-            trigger_sync.request();
-        });
+        state_listener.emplace(state.shared_url, kStateChannel, kStatePollInterval,
+                               [&registry_sync, &trigger_sync, &mappings] {
+                                   registry_sync.refresh();
+                                   trigger_sync.request();
+                                   mappings.reload();
+                               });
     // This node among the nodes sharing its state: on a single host, itself alone.
     ClusterMembership membership(
         io, blocking, *state.nodes,

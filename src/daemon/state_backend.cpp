@@ -8,10 +8,12 @@
 #include <spdlog/spdlog.h>
 
 #include "funcd/dispatch/sqlite_event_store.hpp"
+#include "funcd/event_sources/sqlite_mapping_store.hpp"
 #include "funcd/registry/legacy_function_table.hpp"
 #include "funcd/state/pg_migrator.hpp"
 #include "funcd/state/postgres_event_store.hpp"
 #include "funcd/state/postgres_lease_store.hpp"
+#include "funcd/state/postgres_mapping_store.hpp"
 #include "funcd/state/postgres_trigger_store.hpp"
 #include "funcd/state/postgres_function_store.hpp"
 #include "funcd/state/postgres_node_store.hpp"
@@ -34,6 +36,7 @@ StateBackend open_state_backend(const DaemonOptions& options, const std::filesys
     StateBackend b;
     if (options.state_url.empty()) {
         const auto db = data_dir / "funcd.db";
+        b.mappings = std::make_unique<SqliteMappingStore>(db, env_cipher);
         b.functions = std::make_unique<SqliteFunctionStore>(db);
         migrate_legacy_function_table(db, *b.functions, env_cipher);
         b.nodes = std::make_unique<SqliteNodeStore>(db);
@@ -54,6 +57,7 @@ StateBackend open_state_backend(const DaemonOptions& options, const std::filesys
         b.events = std::make_unique<PostgresEventStore>(b.shared_url, options.node_id, kEventClaimLease);
         b.triggers = std::make_unique<PostgresTriggerStore>(b.shared_url, options.node_id);
         b.leases = std::make_unique<PostgresLeaseStore>(b.shared_url);
+        b.mappings = std::make_unique<PostgresMappingStore>(b.shared_url, options.node_id, env_cipher);
         b.shared_usage = std::make_unique<PostgresUsageLedger>(b.shared_url, options.node_id, data_dir / "funcd.db");
     } catch (const PgError& e) {
         throw std::runtime_error(std::string("--state: ") + e.what());

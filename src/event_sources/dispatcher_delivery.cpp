@@ -132,7 +132,11 @@ void DispatcherDelivery::save_checkpoint(const MappingConfig& c, ChangePosition 
     boost::asio::post(blocking_, [this, uuid = c.uuid, name = c.name, position, done = std::move(done)] {
         bool ok = true;
         try {
-            store_.save_checkpoint(uuid, position);
+            ok = store_.save_checkpoint(uuid, position);
+            // Tried again until the runner is stopped: that happens once this node learns the
+            // mapping was deleted or is run by another node now.
+            if (!ok) spdlog::warn("event source: mapping={} checkpoint not saved: the mapping is gone, or another "
+                                  "node runs it now", name);
         } catch (const std::exception& ex) {
             spdlog::error("event source: mapping={} cannot save its checkpoint: {}", name, ex.what());
             ok = false;

@@ -14,14 +14,17 @@ namespace funcd {
 
 EventSourceMappings::EventSourceMappings(boost::asio::io_context& io, boost::asio::thread_pool& blocking,
                                          MappingStore& store, ChangeSourceFactory& factory,
-                                         MappingDelivery& delivery, EventSourceMappingsOptions options)
+                                         MappingDelivery& delivery, EventSourceMappingsOptions options,
+                                         LeaseStore* leases)
     : io_(io),
       blocking_(blocking),
       store_(store),
       factory_(factory),
       delivery_(delivery),
       options_(std::move(options)),
-      slot_check_(io) {}
+      slot_check_(io),
+      leases_(leases),
+      lease_timer_(io) {}
 
 std::string EventSourceMappings::arn(const std::string& uuid) const {
     return "arn:aws:lambda:" + options_.region + ":" + options_.account_id + ":event-source-mapping:" + uuid;
@@ -36,14 +39,209 @@ void EventSourceMappings::start() {
         run(e);
         if (e.runner) ++running;
     }
-    spdlog::info("event sources: {} mappings loaded, {} running", entries_.size(), running);
+    if (leases_) {
+        spdlog::info("event sources: {} mappings loaded; each runs on the node that holds its lease", entries_.size());
+        tend_leases();
+    } else {
+        spdlog::info("event sources: {} mappings loaded, {} running", entries_.size(), running);
+    }
     check_disabled_slots();
 }
 
 void EventSourceMappings::stop() {
     stopped_ = true;
     slot_check_.cancel();
-    for (auto& [uuid, e] : entries_) halt(e);
+    lease_timer_.cancel();
+    for (auto& [uuid, e] : entries_) {
+        halt(e);
+        if (e.owned) release_lease(uuid);
+        e.owned = false;
+    }
+}
+
+void EventSourceMappings::release_lease(const std::string& uuid) {
+    if (!leases_) return;
+    boost::asio::post(blocking_, [this, uuid] {
+        try {
+            leases_->release(mapping_lease_name(uuid), options_.node_id);
+        } catch (const std::exception& ex) {
+            // It expires unrenewed instead.
+            spdlog::warn("event source: mapping {}: cannot give its lease up: {}", uuid, ex.what());
+        }
+    });
+}
+
+void EventSourceMappings::reload() {
+    boost::asio::post(io_, [this] {
+        if (stopped_) return;
+        if (reloading_) {
+            reload_again_ = true;
+            return;
+        }
+        // A change under way is read by the reload after it.
+        if (changes_begun_ != changes_done_ || !changing_.empty()) return;
+        reloading_ = true;
+        const std::uint64_t mark = changes_begun_;
+        boost::asio::post(blocking_, [this, mark] {
+            std::optional<std::vector<StoredMapping>> stored;
+            try {
+                stored = store_.list();
+            } catch (const std::exception& ex) {
+                spdlog::warn("event sources: cannot read the shared mappings: {}", ex.what());
+            }
+            boost::asio::post(io_, [this, mark, stored = std::move(stored)]() mutable {
+                reloading_ = false;
+                if (stopped_) return;
+                if (stored && changes_begun_ == mark) apply(std::move(*stored));
+                if (std::exchange(reload_again_, false)) reload();
+            });
+        });
+    });
+}
+
+void EventSourceMappings::apply(std::vector<StoredMapping> stored) {
+    std::set<std::string> seen;
+    for (auto& m : stored) {
+        seen.insert(m.config.uuid);
+        auto [it, added] = entries_.try_emplace(m.config.uuid);
+        Entry& e = it->second;
+        if (added) {
+            e.config = std::move(m.config);
+            e.checkpoint = m.checkpoint;
+            spdlog::info("event source: mapping={} function={} made on another node ({})", e.config.name,
+                         e.config.function, e.config.enabled ? "enabled" : "disabled");
+            run(e);
+            if (!e.config.enabled) read_retained(e.config.uuid, [] {});
+            continue;
+        }
+        // Where the node running it got to: where this one resumes should it take it over.
+        if (!e.runner) e.checkpoint = m.checkpoint;
+        if (to_stored_json(e.config) == to_stored_json(m.config)) continue;
+        halt(e);
+        e.config = std::move(m.config);
+        spdlog::info("event source: mapping={} function={} changed on another node ({})", e.config.name,
+                     e.config.function, e.config.enabled ? "enabled" : "disabled");
+        if (e.config.enabled) {
+            run(e);
+        } else {
+            if (e.owned) release_lease(e.config.uuid);
+            e.owned = false;
+            e.retained = {};
+            read_retained(e.config.uuid, [] {});
+        }
+    }
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        if (seen.contains(it->first)) {
+            ++it;
+            continue;
+        }
+        // Deleted through another node, which drops its source once this runner lets go of it.
+        spdlog::info("event source: mapping={} function={} deleted on another node", it->second.config.name,
+                     it->second.config.function);
+        halt(it->second);
+        release_waiting(it->second);
+        it = entries_.erase(it);
+    }
+}
+
+void EventSourceMappings::tend_leases() {
+    if (stopped_) return;
+    const auto now = std::chrono::steady_clock::now();
+    // A runner whose lease may have expired unrenewed stops, whatever the store answers.
+    for (auto& [uuid, e] : entries_)
+        if (e.owned && now >= e.owned_until) {
+            if (e.runner)
+                spdlog::warn("event source: mapping={} function={} stopped: its lease could not be renewed in time, "
+                             "so another node may run it", e.config.name, e.config.function);
+            halt(e);
+            e.owned = false;
+        }
+    if (!tending_) {
+        std::vector<std::pair<std::string, bool>> wanted;  // (uuid, owned now)
+        for (const auto& [uuid, e] : entries_)
+            if (e.config.enabled && !changing_.contains({e.config.function, e.config.name}))
+                wanted.emplace_back(uuid, e.owned);
+        if (!wanted.empty()) {
+            tending_ = true;
+            boost::asio::post(blocking_, [this, wanted = std::move(wanted), sent = now] {
+                std::vector<LeaseResult> results;
+                bool taken = false;
+                for (const auto& [uuid, owned] : wanted) {
+                    LeaseResult r{uuid};
+                    try {
+                        const std::string name = mapping_lease_name(uuid);
+                        r.held = leases_->acquire(name, options_.node_id, kMappingLease);
+                        r.holder = r.held ? options_.node_id : leases_->holder(name).value_or("");
+                        r.reached = true;
+                        taken = taken || (r.held && !owned);
+                    } catch (const std::exception& ex) {
+                        spdlog::warn("event source: mapping {}: cannot take or renew its lease: {}", uuid, ex.what());
+                    }
+                    results.push_back(std::move(r));
+                }
+                // A mapping taken over resumes where the node before got to: read it now.
+                std::vector<StoredMapping> fresh;
+                if (taken) {
+                    try {
+                        fresh = store_.list();
+                    } catch (const std::exception& ex) {
+                        spdlog::warn("event sources: cannot read the checkpoints of mappings taken over: {}", ex.what());
+                        for (auto& r : results) r.reached = r.reached && !r.held;  // not taken this round
+                    }
+                }
+                boost::asio::post(io_, [this, results = std::move(results), fresh = std::move(fresh), sent]() mutable {
+                    tending_ = false;
+                    apply_leases(std::move(results), std::move(fresh), sent);
+                });
+            });
+        }
+    }
+    lease_timer_.expires_after(options_.lease_renew);
+    lease_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) tend_leases();
+    });
+}
+
+void EventSourceMappings::apply_leases(std::vector<LeaseResult> results, std::vector<StoredMapping> fresh,
+                                       std::chrono::steady_clock::time_point sent) {
+    if (stopped_) {
+        for (const auto& r : results)
+            if (r.held) release_lease(r.uuid);
+        return;
+    }
+    for (auto& r : results) {
+        auto it = entries_.find(r.uuid);
+        const bool wanted = it != entries_.end() && it->second.config.enabled &&
+                            !changing_.contains({it->second.config.function, it->second.config.name});
+        if (!wanted) {
+            // Deleted, disabled or being changed meanwhile: the change decides.
+            if (r.held && (it == entries_.end() || !it->second.config.enabled)) release_lease(r.uuid);
+            continue;
+        }
+        Entry& e = it->second;
+        if (!r.reached) continue;  // an owner keeps running until owned_until
+        if (!r.held) {
+            e.holder = r.holder;
+            if (e.owned || e.runner) {
+                spdlog::warn("event source: mapping={} function={} stopped: node '{}' holds its lease now",
+                             e.config.name, e.config.function, r.holder);
+                halt(e);
+            }
+            e.owned = false;
+            continue;
+        }
+        e.owned_until = sent + kMappingLease - kMappingLeaseMargin;
+        e.holder = options_.node_id;
+        if (e.owned) continue;
+        e.owned = true;
+        for (const auto& m : fresh)
+            if (m.config.uuid == r.uuid) e.checkpoint = m.checkpoint;
+        spdlog::info("event source: mapping={} function={} runs on this node (lease taken), from checkpoint {}",
+                     e.config.name, e.config.function,
+                     e.checkpoint ? format_lsn(e.checkpoint->commit_lsn) + "/" + std::to_string(e.checkpoint->ordinal)
+                                  : std::string("none"));
+        run(e);
+    }
 }
 
 void EventSourceMappings::check_disabled_slots() {
@@ -115,7 +313,8 @@ void EventSourceMappings::release_waiting(Entry& e) {
 
 void EventSourceMappings::run(Entry& e) {
     e.error.clear();
-    if (!e.config.enabled || stopped_) return;
+    if (!e.config.enabled || stopped_ || e.runner) return;
+    if (leases_ && !e.owned) return;  // another node's, or nobody's yet
     std::unique_ptr<ChangeSource> source;
     try {
         source = factory_.make(e.config);
@@ -179,9 +378,15 @@ void EventSourceMappings::put(MappingConfig c, Done done) {
                                      "' is being changed; retry when that is done");
         c.last_modified = std::chrono::system_clock::now();
         const bool created = existing == nullptr;
+        const bool owned = existing && existing->owned;
         changing_.insert(key);
-        boost::asio::post(blocking_, [this, c, created, key, done = std::move(done)]() mutable {
+        ++changes_begun_;
+        boost::asio::post(blocking_, [this, c, created, owned, key, done = std::move(done)]() mutable {
             std::exception_ptr error;
+            // With leases: whether this node runs the mapping from now on, and where from
+            // when it takes it over.
+            bool held = false;
+            std::optional<ChangePosition> resume;
             try {
                 if (created) factory_.provision(c);
                 try {
@@ -200,12 +405,43 @@ void EventSourceMappings::put(MappingConfig c, Done done) {
             } catch (...) {
                 error = std::current_exception();
             }
-            boost::asio::post(io_, [this, c = std::move(c), created, key, error, done = std::move(done)]() mutable {
+            if (!error && leases_ && c.enabled) {
+                // Stored: the change stands whatever the leases say (the mapping then starts on
+                // whichever node takes its lease next).
+                try {
+                    held = leases_->acquire(mapping_lease_name(c.uuid), options_.node_id, kMappingLease);
+                    if (held && !owned && !created)
+                        for (const auto& m : store_.list())
+                            if (m.config.uuid == c.uuid) resume = m.checkpoint;
+                } catch (const std::exception& ex) {
+                    spdlog::warn("event source: mapping={} stored; its lease cannot be taken now: {}", c.name, ex.what());
+                    held = false;
+                }
+            } else if (!error && leases_ && owned) {
+                try {
+                    leases_->release(mapping_lease_name(c.uuid), options_.node_id);
+                } catch (const std::exception& ex) {
+                    spdlog::warn("event source: mapping={} disabled; cannot give its lease up: {}", c.name, ex.what());
+                }
+            }
+            const auto sent = std::chrono::steady_clock::now();
+            boost::asio::post(io_, [this, c = std::move(c), created, key, error, held, resume, sent,
+                                    done = std::move(done)]() mutable {
                 changing_.erase(key);
+                ++changes_done_;
                 if (error) return done(error, std::nullopt, false);
                 Entry& e = entries_[c.uuid];
                 halt(e);
                 e.config = std::move(c);
+                if (leases_) {
+                    if (held && !e.owned && !created) e.checkpoint = resume;
+                    e.owned = held;
+                    // Measured from after the acquire returned: the renewal rounds correct it.
+                    if (held) {
+                        e.owned_until = sent + kMappingLease - kMappingLeaseMargin;
+                        e.holder = options_.node_id;
+                    }
+                }
                 run(e);
                 spdlog::info("event source: mapping={} function={} {} ({})", e.config.name, e.config.function,
                              created ? "created" : "changed", e.config.enabled ? "enabled" : "disabled");
@@ -245,6 +481,7 @@ void EventSourceMappings::remove(const std::string& uuid, std::function<void(std
     MappingConfig c = it->second.config;
     entries_.erase(it);
     changing_.insert(key);
+    ++changes_begun_;
     boost::asio::post(blocking_, [this, c, key, done = std::move(done)] {
         std::exception_ptr error;
         try {
@@ -262,6 +499,7 @@ void EventSourceMappings::remove(const std::string& uuid, std::function<void(std
         }
         boost::asio::post(io_, [this, c, key, error, done] {
             changing_.erase(key);
+            ++changes_done_;
             if (error) {
                 // Not deleted after all: it runs on.
                 Entry& e = entries_[c.uuid];
@@ -285,14 +523,17 @@ void EventSourceMappings::function_deleted(const std::string& function) {
         release_waiting(it->second);
         it = entries_.erase(it);
     }
+    ++changes_begun_;
     boost::asio::post(blocking_, [this, function] {
         std::vector<MappingConfig> dropped;
         try {
             dropped = store_.drop_function(function);
         } catch (const std::exception& ex) {
             spdlog::error("event sources: cannot drop the mappings of deleted function={}: {}", function, ex.what());
+            boost::asio::post(io_, [this] { ++changes_done_; });
             return;
         }
+        boost::asio::post(io_, [this] { ++changes_done_; });
         for (const auto& c : dropped) {
             try {
                 factory_.deprovision(c);
@@ -305,7 +546,13 @@ void EventSourceMappings::function_deleted(const std::string& function) {
 }
 
 MappingView EventSourceMappings::view(const Entry& e) const {
-    MappingView v{e.config, "Enabled", {}, std::nullopt};
+    MappingView v{e.config, "Enabled", {}, std::nullopt, std::nullopt};
+    if (leases_ && e.config.enabled) {
+        if (e.owned)
+            v.node = options_.node_id;
+        else if (!e.holder.empty())
+            v.node = e.holder;
+    }
     if (e.runner) {
         v.status = e.runner->status();
         if (v.status.failing) v.state = "Failing";
@@ -314,6 +561,8 @@ MappingView EventSourceMappings::view(const Entry& e) const {
         if (!e.config.enabled) {
             v.state = "Disabled";
             v.retained_wal_bytes = e.retained.bytes;
+        } else if (leases_ && !e.owned) {
+            // Runs on another node (or will, on whichever takes its lease): its counters are there.
         } else {
             v.state = "Failing";
             v.status.last_error = e.error;
@@ -368,6 +617,7 @@ nlohmann::json to_json(const MappingView& v, const std::string& arn) {
     j["batches"] = {{"succeeded", s.batches_succeeded}, {"failed", s.batches_failed}};
     j["invocation_errors"] = s.invocation_errors;
     j["throttles"] = s.throttles;
+    if (v.node) j["node"] = *v.node;
     if (v.state == "Disabled") {
         j["slot_retained_wal_bytes"] = v.retained_wal_bytes ? json(*v.retained_wal_bytes) : json(nullptr);
         if (v.retained_wal_bytes && *v.retained_wal_bytes > 0)

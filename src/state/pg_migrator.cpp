@@ -128,6 +128,18 @@ constexpr PgMigration kStateMigrations[] = {
      "CREATE INDEX funcd_usage_function_start ON funcd_usage (function, start_us);"
      "CREATE INDEX funcd_usage_trace ON funcd_usage (trace_id text_pattern_ops);"
      "CREATE INDEX funcd_usage_node_start ON funcd_usage (node, start_us)"},
+    {6, "event source mappings and their checkpoints",
+     // As a host's funcd.db keeps them: the config as JSON with its connection sealed, the
+     // checkpoint in columns of its own. The node running a mapping holds lease
+     // "mapping:<uuid>" in funcd_leases.
+     "CREATE TABLE funcd_event_source_mappings ("
+     " uuid text PRIMARY KEY,"
+     " function text NOT NULL,"
+     " name text NOT NULL,"
+     " config_json text NOT NULL,"
+     " checkpoint_commit_lsn bigint,"
+     " checkpoint_ordinal bigint,"
+     " UNIQUE (function, name))"},
 };
 
 int recorded_version(PgConnection& conn) {

@@ -18,4 +18,18 @@ bool PostgresLeaseStore::acquire(const std::string& name, const std::string& hol
     });
 }
 
+std::optional<std::string> PostgresLeaseStore::holder(const std::string& name) {
+    const PgRows rows = session_.run([&](PgConnection& conn) {
+        return conn.query("SELECT holder FROM funcd_leases WHERE name = $1 AND expires_at > now()", {name});
+    });
+    if (rows.empty()) return std::nullopt;
+    return rows.at(0, "holder");
+}
+
+void PostgresLeaseStore::release(const std::string& name, const std::string& holder) {
+    session_.run([&](PgConnection& conn) {
+        conn.query("DELETE FROM funcd_leases WHERE name = $1 AND holder = $2", {name, holder});
+    });
+}
+
 }  // namespace funcd

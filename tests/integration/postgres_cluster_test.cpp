@@ -310,5 +310,114 @@ TEST_F(SharedSchedule, ATickFiresOnceAcrossNodesWhileItsLeaderIsKilled) {
         << survivor.api("GET", "/v1/usage/records?function=ticked").body;
 }
 
+// Prints the id of each row it gets, one line each.
+const char* kSharedSinkPy = R"(import json
+def handler(event, context):
+    for r in event["Records"]:
+        print("ROW " + json.dumps(r["dynamodb"]["Keys"]["id"]))
+    return {}
+)";
+
+std::set<int> rows_delivered(const Daemon& d) {
+    std::set<int> ids;
+    for (const auto& id : logged_json(d, "sink", "ROW ")) ids.insert(id.get<int>());
+    return ids;
+}
+
+std::string inserts(int from, int to) {
+    std::string sql;
+    for (int i = from; i <= to; ++i) sql += "INSERT INTO orders VALUES (" + std::to_string(i) + ");";
+    return sql;
+}
+
+// Its own suite: it waits for a dead node's lease to expire.
+using SharedMapping = SharedStateNodes;
+
+TEST_F(SharedMapping, AMappingRunsOnOneNodeAndMovesToTheOtherWhenItsNodeIsKilled) {
+    pg_->sql("CREATE TABLE orders (id int PRIMARY KEY)");
+    ASSERT_EQ(first_->deploy("sink", python_settings(), python_zip(kSharedSinkPy)).status, 201);
+    ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/sink").status == 200; }));
+    const std::string path = "/v1/functions/sink/event-sources/orders";
+    const auto created = second_->api(
+        "PUT", path,
+        nlohmann::json{{"type", "postgres"}, {"connection", pg_->conninfo()}, {"tables", {"public.orders"}}}.dump());
+    ASSERT_EQ(created.status, 201) << created.body;
+    EXPECT_EQ(created.json()["node"], "node-2") << "the node it is created through takes its lease";
+    // Node 1 learns of it, and of who runs it; the other node neither runs it nor holds its slot.
+    ASSERT_TRUE(eventually([&] { return first_->api("GET", path).json()["node"] == "node-2"; },
+                           std::chrono::seconds(10)))
+        << first_->api("GET", path).body;
+    EXPECT_EQ(first_->api("GET", path).json()["state"], "Enabled");
+
+    pg_->sql(inserts(1, 10));
+    ASSERT_TRUE(eventually([&] { return rows_delivered(*second_).size() == 10; }, std::chrono::seconds(30)))
+        << second_->api("GET", path).body;
+    EXPECT_TRUE(rows_delivered(*first_).empty()) << "one node at a time runs a mapping";
+    // A record counts as delivered once its checkpoint is stored: node 2 dies with all ten saved.
+    ASSERT_TRUE(eventually([&] { return second_->api("GET", path).json()["records_delivered"] == 10; }))
+        << second_->api("GET", path).body;
+    second_->stop(SIGKILL);
+    pg_->sql(inserts(11, 20));
+    // Node 1 takes the lease once node 2's expires (15 s), resumes after the checkpoint and
+    // delivers what came since.
+    ASSERT_TRUE(eventually([&] { return rows_delivered(*first_).size() >= 10; }, std::chrono::seconds(60)))
+        << first_->api("GET", path).body << "\n" << first_->log();
+    std::set<int> expected;
+    for (int i = 11; i <= 20; ++i) expected.insert(i);
+    EXPECT_EQ(rows_delivered(*first_), expected) << "neither a lost nor a repeated row: the checkpoint moved";
+    EXPECT_EQ(first_->api("GET", path).json()["node"], "node-1");
+    EXPECT_EQ(pg_->scalar("SELECT holder FROM funcd_leases WHERE name = 'mapping:" +
+                              created.json()["uuid"].get<std::string>() + "'",
+                          "funcd_state"),
+              "node-1");
+
+    // Deleted through node 1, which runs it: its slot and publication go.
+    ASSERT_EQ(first_->api("DELETE", path).status, 204);
+    EXPECT_TRUE(eventually([&] {
+        return pg_->scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'funcd_%'") == "0";
+    }, std::chrono::seconds(15)));
+    EXPECT_EQ(pg_->scalar("SELECT count(*) FROM funcd_event_source_mappings", "funcd_state"), "0");
+}
+
+TEST_F(SharedMapping, AMappingDeletedThroughTheNodeNotRunningItStopsOnTheOtherAndLosesItsSlot) {
+    pg_->sql("CREATE TABLE orders (id int PRIMARY KEY)");
+    ASSERT_EQ(first_->deploy("sink", python_settings(), python_zip(kSharedSinkPy)).status, 201);
+    ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/sink").status == 200; }));
+    const std::string path = "/v1/functions/sink/event-sources/orders";
+    const auto created = first_->api(
+        "PUT", path,
+        nlohmann::json{{"type", "postgres"}, {"connection", pg_->conninfo()}, {"tables", {"public.orders"}}}.dump());
+    ASSERT_EQ(created.status, 201) << created.body;
+    ASSERT_TRUE(eventually([&] { return second_->api("GET", path).status == 200; }, std::chrono::seconds(5)));
+    // A change through node 2 reaches the runner on node 1: disabled, it stops there.
+    auto r = second_->api("PUT", path,
+                          nlohmann::json{{"type", "postgres"}, {"connection", pg_->conninfo()},
+                                         {"tables", {"public.orders"}}, {"enabled", false}}
+                              .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(eventually([&] { return first_->api("GET", path).json()["state"] == "Disabled"; },
+                           std::chrono::seconds(5)));
+    EXPECT_TRUE(eventually([&] {
+        return pg_->scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'funcd_%' AND active") == "0";
+    }, std::chrono::seconds(10)));
+    // Enabled again through node 2: node 2 now runs it, from where node 1 got to.
+    pg_->sql(inserts(1, 3));
+    r = second_->api("PUT", path,
+                     nlohmann::json{{"type", "postgres"}, {"connection", pg_->conninfo()},
+                                    {"tables", {"public.orders"}}, {"enabled", true}}
+                         .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["node"], "node-2") << r.body;
+    ASSERT_TRUE(eventually([&] { return rows_delivered(*second_).size() == 3; }, std::chrono::seconds(30)))
+        << second_->api("GET", path).body;
+    // Deleted through node 1, which does not run it: node 2 lets the slot go, node 1 drops it.
+    ASSERT_EQ(first_->api("DELETE", path).status, 204) << first_->log();
+    EXPECT_TRUE(eventually([&] { return second_->api("GET", path).status == 404; }, std::chrono::seconds(5)));
+    EXPECT_TRUE(eventually([&] {
+        return pg_->scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'funcd_%'") == "0";
+    }, std::chrono::seconds(15))) << first_->log();
+    EXPECT_EQ(pg_->scalar("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'funcd_%'"), "0");
+}
+
 }  // namespace
 }  // namespace funcd::testing

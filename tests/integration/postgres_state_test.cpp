@@ -15,6 +15,7 @@
 
 #include "../state/event_store_conformance.hpp"
 #include "../state/function_store_conformance.hpp"
+#include "../state/mapping_store_conformance.hpp"
 #include "../state/node_store_conformance.hpp"
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
@@ -22,6 +23,7 @@
 #include "funcd/state/pg_migrator.hpp"
 #include "funcd/state/postgres_event_store.hpp"
 #include "funcd/state/postgres_lease_store.hpp"
+#include "funcd/state/postgres_mapping_store.hpp"
 #include "funcd/registry/sqlite.hpp"
 #include "funcd/state/postgres_function_store.hpp"
 #include "funcd/state/postgres_node_store.hpp"
@@ -312,6 +314,63 @@ TEST_F(PostgresEventStoreConformance, NodesRescuingAtOnceNeverTakeTheSameEvent) 
     }
     EXPECT_EQ(total, 300u) << "each taken once";
     EXPECT_EQ(all.size(), 300u);
+}
+
+}  // namespace
+}  // namespace funcd::testing
+
+namespace funcd::testing {
+namespace {
+
+class PostgresMappingStoreConformance : public FreshDatabase<MappingStoreConformance> {
+protected:
+    void SetUp() override {
+        MappingStoreConformance::SetUp();
+        FreshDatabase::SetUp();
+        PgConnection conn = PgConnection::connect(conninfo());
+        migrate_pg_schema(conn, pg_state_migrations());
+    }
+    std::unique_ptr<MappingStore> open(const EnvCipher& cipher) override { return node("node-a", cipher); }
+    std::unique_ptr<PostgresMappingStore> node(const std::string& id, const EnvCipher& cipher) {
+        return std::make_unique<PostgresMappingStore>(conninfo(), id, cipher);
+    }
+    void hold(const std::string& uuid) override {
+        PostgresLeaseStore leases(conninfo());
+        ASSERT_TRUE(leases.acquire(mapping_lease_name(uuid), "node-a", std::chrono::seconds(30)));
+    }
+    std::string stored_text(const std::string& uuid) override {
+        return server_->scalar("SELECT config_json FROM funcd_event_source_mappings WHERE uuid = '" + uuid + "'",
+                               database_);
+    }
+};
+
+FUNCD_MAPPING_STORE_CONFORMANCE(PostgresMappingStoreConformance)
+
+TEST_F(PostgresMappingStoreConformance, OnlyTheNodeHoldingAMappingsLeaseMovesItsCheckpoint) {
+    auto a = node("node-a", *cipher_);
+    auto b = node("node-b", *cipher_);
+    a->put(mapping("u-1", "resize", "orders"));
+    EXPECT_FALSE(a->save_checkpoint("u-1", ChangePosition{10, 0})) << "nobody holds its lease";
+    PostgresLeaseStore leases(conninfo());
+    ASSERT_TRUE(leases.acquire(mapping_lease_name("u-1"), "node-a", std::chrono::seconds(1)));
+    EXPECT_TRUE(a->save_checkpoint("u-1", ChangePosition{20, 1}));
+    EXPECT_FALSE(b->save_checkpoint("u-1", ChangePosition{30, 0})) << "node a holds it";
+    // Node a's lease expires and node b takes it: node a, not knowing yet, cannot move it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    ASSERT_TRUE(leases.acquire(mapping_lease_name("u-1"), "node-b", std::chrono::seconds(30)));
+    EXPECT_EQ(leases.holder(mapping_lease_name("u-1")), "node-b");
+    EXPECT_FALSE(a->save_checkpoint("u-1", ChangePosition{40, 0}));
+    EXPECT_TRUE(b->save_checkpoint("u-1", ChangePosition{50, 2}));
+    const auto all = a->list();
+    ASSERT_EQ(all.size(), 1u);
+    ASSERT_TRUE(all[0].checkpoint);
+    EXPECT_EQ(all[0].checkpoint->commit_lsn, 50u);
+    EXPECT_EQ(all[0].checkpoint->ordinal, 2u);
+    // Given up, and deleted with its mapping.
+    leases.release(mapping_lease_name("u-1"), "node-a");
+    EXPECT_EQ(leases.holder(mapping_lease_name("u-1")), "node-b") << "only its holder gives a lease up";
+    EXPECT_TRUE(b->remove("u-1"));
+    EXPECT_FALSE(leases.holder(mapping_lease_name("u-1")));
 }
 
 }  // namespace

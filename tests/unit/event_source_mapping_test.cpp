@@ -8,6 +8,7 @@
 #include <fstream>
 #include <atomic>
 #include <functional>
+#include <mutex>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -17,7 +18,7 @@
 #include "funcd/event_sources/dispatcher_delivery.hpp"
 #include "funcd/event_sources/event_source_mappings.hpp"
 #include "funcd/event_sources/mapping_config.hpp"
-#include "funcd/event_sources/mapping_store.hpp"
+#include "funcd/event_sources/sqlite_mapping_store.hpp"
 #include "funcd/event_sources/stream_event.hpp"
 #include "funcd/gateway/event_source_api.hpp"
 #include "funcd/lambda_api/event_source_mapping_shapes.hpp"
@@ -357,7 +358,7 @@ TEST_F(MappingStoreTest, MappingsAndCheckpointsSurviveWithTheConnectionSealed) {
     b.batch_size = 7;
     b.on_failure = "dlq";
     {
-        MappingStore store(dir_ / "funcd.db", *cipher_);
+        SqliteMappingStore store(dir_ / "funcd.db", *cipher_);
         store.put(a);
         store.put(b);
         store.save_checkpoint(a.uuid, {0x16B374D848ull, 3});
@@ -378,7 +379,7 @@ TEST_F(MappingStoreTest, MappingsAndCheckpointsSurviveWithTheConnectionSealed) {
     const std::string bytes((std::istreambuf_iterator<char>(raw)), std::istreambuf_iterator<char>());
     EXPECT_EQ(bytes.find("hunter2"), std::string::npos) << "not in the database file's bytes either";
 
-    MappingStore store(dir_ / "funcd.db", *cipher_);
+    SqliteMappingStore store(dir_ / "funcd.db", *cipher_);
     auto all = store.list();
     ASSERT_EQ(all.size(), 2u);
     EXPECT_EQ(all[0].config.name, "audit");
@@ -395,7 +396,7 @@ TEST_F(MappingStoreTest, MappingsAndCheckpointsSurviveWithTheConnectionSealed) {
 TEST_F(MappingStoreTest, ASealedConnectionOnlyOpensForItsMapping) {
     const MappingConfig a = config("f", "a"), b = config("f", "b");
     {
-        MappingStore store(dir_ / "funcd.db", *cipher_);
+        SqliteMappingStore store(dir_ / "funcd.db", *cipher_);
         store.put(a);
         store.put(b);
     }
@@ -409,7 +410,7 @@ TEST_F(MappingStoreTest, ASealedConnectionOnlyOpensForItsMapping) {
                                 "'$.connection', json(?1)) WHERE uuid = ?2");
         u.bind(1, doc["connection"].dump()).bind(2, b.uuid).run();
     }
-    MappingStore store(dir_ / "funcd.db", *cipher_);
+    SqliteMappingStore store(dir_ / "funcd.db", *cipher_);
     const auto all = store.list();
     ASSERT_EQ(all.size(), 1u) << "b's moved connection does not verify";
     EXPECT_EQ(all[0].config.uuid, a.uuid);
@@ -439,7 +440,7 @@ protected:
 
     void SetUp() override {
         ScratchDir::SetUp();
-        store_ = std::make_unique<MappingStore>(dir_ / "funcd.db", *cipher_);
+        store_ = std::make_unique<SqliteMappingStore>(dir_ / "funcd.db", *cipher_);
         open();
     }
     void TearDown() override {
@@ -545,7 +546,7 @@ TEST_F(MappingsTest, AMappingComesBackAfterARestart) {
     factory_.sources[uuid]->push(testing::orders(1, 2));
     ASSERT_TRUE(run_until([&] { return mappings_->get(uuid)->status.records_delivered == 2; }));
     close();
-    store_ = std::make_unique<MappingStore>(dir_ / "funcd.db", *cipher_);
+    store_ = std::make_unique<SqliteMappingStore>(dir_ / "funcd.db", *cipher_);
     open();
     ASSERT_TRUE(mappings_->get(uuid));
     EXPECT_EQ(factory_.sources[uuid]->started_after, testing::orders(1, 2)[1].position);
@@ -594,6 +595,139 @@ TEST_F(MappingsTest, DeletingAMappingOrItsFunctionDeprovisionsItsSource) {
     mappings_->remove("no-such-uuid", [&](std::exception_ptr e) { unknown = e; });
     ASSERT_TRUE(run_until([&] { return unknown.has_value(); }));
     EXPECT_TRUE(*unknown);
+}
+
+// Nodes sharing a database: another node holds every lease while one is named.
+class OtherNodeLeases final : public LeaseStore {
+public:
+    bool acquire(const std::string&, const std::string&, std::chrono::seconds) override {
+        std::lock_guard lock(mutex_);
+        ++asked;
+        return other_.empty();
+    }
+    std::optional<std::string> holder(const std::string&) override {
+        std::lock_guard lock(mutex_);
+        if (other_.empty()) return std::nullopt;
+        return other_;
+    }
+    void release(const std::string& name, const std::string&) override {
+        std::lock_guard lock(mutex_);
+        released_.push_back(name);
+    }
+    void held_by(std::string node) {
+        std::lock_guard lock(mutex_);
+        other_ = std::move(node);
+    }
+    std::vector<std::string> released() {
+        std::lock_guard lock(mutex_);
+        return released_;
+    }
+
+    std::atomic<int> asked{0};
+
+private:
+    std::mutex mutex_;
+    std::string other_;
+    std::vector<std::string> released_;
+};
+
+class SharedMappingsTest : public MappingsTest {
+protected:
+    void SetUp() override {
+        ScratchDir::SetUp();
+        store_ = std::make_unique<SqliteMappingStore>(dir_ / "funcd.db", *cipher_);
+        delivery_.store = store_.get();
+        EventSourceMappingsOptions o{"us-east-1", "000000000000", {}, {}, "node-a"};
+        o.lease_renew = 20ms;
+        mappings_ = std::make_unique<EventSourceMappings>(io_, blocking_, *store_, factory_, delivery_, o, &leases_);
+        mappings_->start();
+    }
+    void TearDown() override {
+        close();
+        settle();  // the leases given up at stop
+        ScratchDir::TearDown();
+    }
+    // Waits for `n` more leases to be asked for.
+    void rounds(int n) {
+        const int until = leases_.asked.load() + n;
+        ASSERT_TRUE(run_until([&] { return leases_.asked.load() >= until; }));
+        settle();
+    }
+
+    OtherNodeLeases leases_;
+};
+
+TEST_F(SharedMappingsTest, AMappingRunsOnlyWhileThisNodeHoldsItsLeaseAndResumesFromTheStoredCheckpoint) {
+    leases_.held_by("node-b");
+    const Outcome created = put(config("orders-fn", "orders"));
+    ASSERT_FALSE(created.error) << created.error_message();
+    const std::string uuid = created.view->config.uuid;
+    EXPECT_EQ(created.view->state, "Enabled");
+    rounds(2);
+    EXPECT_FALSE(factory_.sources.contains(uuid)) << "node b holds its lease: no source here";
+    EXPECT_EQ(mappings_->get(uuid)->node, "node-b");
+    EXPECT_EQ(mappings_->get(uuid)->state, "Enabled");
+
+    // Node b delivered up to here, then died; its lease expires and this node takes it.
+    const ChangePosition reached = testing::orders(1, 4)[3].position;
+    {
+        std::atomic<bool> saved{false};
+        boost::asio::post(blocking_, [&] { saved = store_->save_checkpoint(uuid, reached); });
+        ASSERT_TRUE(run_until([&] { return saved.load(); }));
+    }
+    mappings_->reload();
+    settle();
+    leases_.held_by("");
+    ASSERT_TRUE(run_until([&] { return factory_.sources.contains(uuid); }));
+    EXPECT_TRUE(factory_.sources[uuid]->started);
+    EXPECT_EQ(factory_.sources[uuid]->started_after, reached) << "resumes after node b's checkpoint";
+    EXPECT_EQ(mappings_->get(uuid)->node, "node-a");
+    factory_.sources[uuid]->push(testing::orders(5, 2));
+    ASSERT_TRUE(run_until([&] { return mappings_->get(uuid)->status.records_delivered == 2; }));
+
+    // Another node took the lease (this one's expired unrenewed): the runner stops at once.
+    leases_.held_by("node-c");
+    ASSERT_TRUE(run_until([&] { return factory_.sources[uuid]->stopped; }));
+    rounds(1);
+    EXPECT_EQ(mappings_->get(uuid)->node, "node-c");
+    EXPECT_EQ(mappings_->get(uuid)->state, "Enabled");
+}
+
+TEST_F(SharedMappingsTest, MappingsOtherNodesCreateChangeAndDeleteAreLearnedAtReload) {
+    MappingConfig elsewhere = config("orders-fn", "orders");
+    elsewhere.uuid = "made-on-node-b";
+    {
+        std::atomic<bool> stored{false};
+        boost::asio::post(blocking_, [&] {
+            store_->put(elsewhere);
+            stored = true;
+        });
+        ASSERT_TRUE(run_until([&] { return stored.load(); }));
+    }
+    EXPECT_FALSE(mappings_->get("made-on-node-b"));
+    mappings_->reload();
+    ASSERT_TRUE(run_until([&] { return mappings_->get("made-on-node-b").has_value(); }));
+    // Nobody runs it: this node takes its lease at its next round.
+    ASSERT_TRUE(run_until([&] { return factory_.sources.contains("made-on-node-b"); }));
+    EXPECT_TRUE(factory_.sources["made-on-node-b"]->started);
+
+    // Disabled on another node: it stops here and its lease is given up.
+    elsewhere.enabled = false;
+    boost::asio::post(blocking_, [&] { store_->put(elsewhere); });
+    settle();
+    mappings_->reload();
+    ASSERT_TRUE(run_until([&] { return mappings_->get("made-on-node-b")->state == "Disabled"; }));
+    EXPECT_TRUE(factory_.sources["made-on-node-b"]->stopped);
+    settle();
+    EXPECT_EQ(leases_.released(), (std::vector<std::string>{mapping_lease_name("made-on-node-b")}));
+
+    // Deleted on another node: gone here, its source left for that node to drop.
+    boost::asio::post(blocking_, [&] { store_->remove("made-on-node-b"); });
+    settle();
+    mappings_->reload();
+    ASSERT_TRUE(run_until([&] { return !mappings_->get("made-on-node-b").has_value(); }));
+    settle();
+    EXPECT_TRUE(factory_.deprovisioned.empty());
 }
 
 // /v1 through its handler, as the control API routes it (the bearer token is checked before).

@@ -14,7 +14,7 @@
 #include <boost/asio/post.hpp>
 
 #include "funcd/common/ids.hpp"
-#include "funcd/event_sources/mapping_store.hpp"
+#include "funcd/event_sources/sqlite_mapping_store.hpp"
 #include "scripted_change_source.hpp"
 
 namespace funcd {
@@ -371,7 +371,7 @@ TEST_F(MappingRunnerTest, AfterARestartDeliveryResumesAfterTheStoredCheckpoint) 
     std::filesystem::create_directories(dir);
     {
         const EnvCipher cipher = EnvCipher::load(dir / "env.keys");
-        MappingStore store(dir / "funcd.db", cipher);
+        SqliteMappingStore store(dir / "funcd.db", cipher);
         store.put(config_);
         delivery_.store = &store;
         config_.batch_size = 2;
@@ -394,7 +394,7 @@ TEST_F(MappingRunnerTest, AfterARestartDeliveryResumesAfterTheStoredCheckpoint) 
         delivery_.store = nullptr;
     }
     const EnvCipher cipher = EnvCipher::load(dir / "env.keys");
-    MappingStore store(dir / "funcd.db", cipher);
+    SqliteMappingStore store(dir / "funcd.db", cipher);
     const auto stored = store.list();
     ASSERT_EQ(stored.size(), 1u);
     ASSERT_TRUE(stored[0].checkpoint);

@@ -8,6 +8,7 @@
 
 #include "funcd/daemon/options.hpp"
 #include "funcd/dispatch/event_store.hpp"
+#include "funcd/event_sources/mapping_store.hpp"
 #include "funcd/registry/env_cipher.hpp"
 #include "funcd/state/code_blob_store.hpp"
 #include "funcd/state/function_store.hpp"
@@ -25,6 +26,7 @@ struct StateBackend {
     std::unique_ptr<EventStore> events;
     std::unique_ptr<TriggerStore> triggers;
     std::unique_ptr<LeaseStore> leases;
+    std::unique_ptr<MappingStore> mappings;
     // Every node's usage records; null on a single host (its own ledger is all there is).
     std::unique_ptr<PostgresUsageLedger> shared_usage;
     std::string shared_url;                      // the PostgreSQL URL; empty on a single host
@@ -32,7 +34,9 @@ struct StateBackend {
     bool shared() const { return !shared_url.empty(); }
 };
 
-// `options.node_id` is set. Throws std::runtime_error naming what failed (never the URL: it
+// `options.node_id` is set. Build it before the Registry: the mapping store seals mappings'
+// connections again under the current key, and the registry then drops the keys nothing is
+// sealed with any more. Throws std::runtime_error naming what failed (never the URL: it
 // may hold a password).
 StateBackend open_state_backend(const DaemonOptions& options, const std::filesystem::path& data_dir,
                                 const EnvCipher& env_cipher);

@@ -2,7 +2,16 @@
 // Every event source mapping of the daemon: its settings (committed to the MappingStore
 // before they take effect), its source (from the ChangeSourceFactory) and its runner.
 // Both APIs (/v1 and Lambda's) create, change and delete mappings through it. Runs on the
-// loop; the store and the factory's provisioning are reached through the blocking pool.
+// loop; the store, the leases and the factory's provisioning are reached through the
+// blocking pool.
+//
+// Nodes sharing a database (given a LeaseStore) know every mapping, but run each on one node
+// at a time: the one holding its lease (mapping_lease_name), renewed every
+// kMappingLeaseRenew. A node that cannot renew stops the runner before the lease could
+// expire; a node whose lease another took (its own expired) stops at once. When the node
+// running a mapping dies, another takes the lease once it expires and resumes after the
+// stored checkpoint, which only the lease's holder can move (PostgresMappingStore).
+// Mappings other nodes create, change and delete are read again at reload().
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -23,6 +32,7 @@
 #include "funcd/event_sources/event_source_limits.hpp"
 #include "funcd/event_sources/mapping_runner.hpp"
 #include "funcd/event_sources/mapping_store.hpp"
+#include "funcd/state/lease_store.hpp"
 
 namespace funcd {
 
@@ -37,6 +47,9 @@ struct MappingView {
     // the server cannot recycle while nothing reads it: how much, as last read (nullopt
     // until read, or when the server could not be asked).
     std::optional<std::uint64_t> retained_wal_bytes;
+    // Nodes sharing a database: the node running it (this one's id, or the lease holder's
+    // as last seen; unset while nobody does).
+    std::optional<std::string> node;
 };
 
 // How often the slots of disabled mappings are looked at and, when they hold WAL, logged as
@@ -45,23 +58,40 @@ struct MappingView {
 inline constexpr std::chrono::seconds kDisabledSlotCheckInterval{60};
 // A GET of a disabled mapping reads its slot afresh when what it shows is older than this.
 inline constexpr std::chrono::seconds kRetainedFreshness{5};
+// A node's lease on a mapping, and how often it is renewed: as the scheduler's leadership
+// (three renewals to a lease), so a dead node's mappings move within 15-20 s.
+inline constexpr std::chrono::seconds kMappingLease{15};
+inline constexpr std::chrono::seconds kMappingLeaseRenew{5};
+// A node that cannot renew stops a runner this long before its lease would expire, measured
+// from before the last renewal was sent: room for the round trip and the runner's stop.
+inline constexpr std::chrono::seconds kMappingLeaseMargin{3};
 
 struct EventSourceMappingsOptions {
     std::string region;
     std::string account_id;
     EventSourceLimits limits;
     DeliveryTiming timing;
+    std::string node_id;  // the lease holder, with a LeaseStore
+    std::chrono::milliseconds lease_renew = kMappingLeaseRenew;  // tests shorten it
 };
 
 class EventSourceMappings {
 public:
+    // `leases`: null on a single host, where every mapping runs here.
     EventSourceMappings(boost::asio::io_context& io, boost::asio::thread_pool& blocking, MappingStore& store,
-                        ChangeSourceFactory& factory, MappingDelivery& delivery, EventSourceMappingsOptions options);
+                        ChangeSourceFactory& factory, MappingDelivery& delivery, EventSourceMappingsOptions options,
+                        LeaseStore* leases = nullptr);
 
-    // Loads the stored mappings and starts the enabled ones after their checkpoints.
+    // Loads the stored mappings and starts the enabled ones after their checkpoints (with
+    // leases: those whose lease this node takes).
     void start();
-    // Shutdown: every runner stops (checkpoints are already stored).
+    // Shutdown: every runner stops (checkpoints are already stored), and the leases held are
+    // given up, so that other nodes take the mappings over at once.
     void stop();
+    // Reads the mappings again: another node may have created, changed or deleted some. Any
+    // thread; coalesced. What is read is applied only if no change of this node's began
+    // since (it would undo it); the next reload reads that change too.
+    void reload();
 
     // `error`: null, or the exception (an ApiError) the change failed with.
     using Done = std::function<void(std::exception_ptr error, std::optional<MappingView> view, bool created)>;
@@ -98,14 +128,35 @@ private:
     };
     struct Entry {
         MappingConfig config;
-        std::shared_ptr<MappingRunner> runner;  // null: disabled, or its source could not be made
-        std::optional<ChangePosition> checkpoint;  // as stored when the runner was made
+        std::shared_ptr<MappingRunner> runner;  // null: disabled, not this node's, or its source could not be made
+        std::optional<ChangePosition> checkpoint;  // as stored when the runner was made (or last read)
         std::string error;  // why the enabled mapping has no runner
         RetainedWal retained;  // while disabled
+        // With leases: whether this node holds the mapping's lease, until when at the latest
+        // (unrenewed), and who held it when this node could not take it.
+        bool owned = false;
+        std::chrono::steady_clock::time_point owned_until{};
+        std::string holder;
+    };
+    // What a lease round found for one mapping.
+    struct LeaseResult {
+        std::string uuid;
+        bool reached = false;  // the lease store answered
+        bool held = false;     // this node holds the lease now
+        std::string holder;    // when not: who does ("" nobody)
     };
 
+    // Starts the runner of an enabled mapping that this node may run.
     void run(Entry& e);
     void halt(Entry& e);
+    // Applies the mappings read from the store (reload).
+    void apply(std::vector<StoredMapping> stored);
+    // Takes or renews the leases of the enabled mappings; every kMappingLeaseRenew.
+    void tend_leases();
+    void apply_leases(std::vector<LeaseResult> results, std::vector<StoredMapping> fresh,
+                      std::chrono::steady_clock::time_point sent);
+    // The lease of `uuid` is given up (on the blocking pool).
+    void release_lease(const std::string& uuid);
     // Reads what the disabled mapping `uuid`'s slot retains, on the blocking pool, and logs
     // it when it holds any (at most once per kDisabledSlotCheckInterval). Then `then`, on the loop.
     void read_retained(const std::string& uuid, std::function<void()> then);
@@ -126,6 +177,15 @@ private:
     std::set<std::pair<std::string, std::string>> changing_;
     boost::asio::steady_timer slot_check_;
     bool stopped_ = false;
+    LeaseStore* leases_;
+    boost::asio::steady_timer lease_timer_;
+    bool tending_ = false;
+    // Changes of this node's (put, remove, function_deleted) begun and done: a reload that
+    // read while one was under way, or that one began after, would undo it.
+    std::uint64_t changes_begun_ = 0;
+    std::uint64_t changes_done_ = 0;
+    bool reloading_ = false;
+    bool reload_again_ = false;
 };
 
 }  // namespace funcd

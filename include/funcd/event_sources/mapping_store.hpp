@@ -1,20 +1,22 @@
 #pragma once
-// Event source mappings and their checkpoints in SQLite (funcd.db). A mapping's connection
-// string is sealed with the environment cipher (EnvCipher) before it is written, so the
-// database, a copy or a backup of it, holds no database password. The checkpoint is the
-// position of the last change delivered; after a restart (a crash included) delivery
-// resumes after it, so a change is delivered at least once.
-// Thread-safe; every call may wait on disk, so the loop calls it through the blocking pool
-// (start-up aside).
-#include <filesystem>
-#include <mutex>
+// Event source mappings and their checkpoints. A mapping's connection string is sealed with
+// the environment cipher (EnvCipher) before it is written, so the database, a copy or a
+// backup of it, holds no database password. The checkpoint is the position of the last
+// change delivered; after a restart (a crash included), or on the node that takes the
+// mapping over, delivery resumes after it, so a change is delivered at least once.
+// One interface, two backends: this host's funcd.db (SqliteMappingStore) or the database
+// nodes share (PostgresMappingStore).
+// Thread-safe; every call may wait on disk or the network, so the loop calls it through the
+// blocking pool (start-up aside).
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "funcd/event_sources/mapping_config.hpp"
 #include "funcd/registry/env_cipher.hpp"
-#include "funcd/registry/sqlite.hpp"
 
 namespace funcd {
 
@@ -25,27 +27,31 @@ struct StoredMapping {
 
 class MappingStore {
 public:
-    // Creates or migrates the table. Mappings sealed under an older key are sealed again
-    // under the current one here, before the registry drops keys nothing else uses (so
-    // build it before the Registry).
-    MappingStore(const std::filesystem::path& db_path, const EnvCipher& cipher);
+    virtual ~MappingStore() = default;
 
-    // Every mapping that can be read; unreadable ones are logged and skipped.
-    std::vector<StoredMapping> list();
-    // Inserts or replaces the mapping's config (its checkpoint stays).
-    void put(const MappingConfig& c);
-    bool remove(const std::string& uuid);
-    void save_checkpoint(const std::string& uuid, ChangePosition position);
+    // Every mapping that can be read, by function then name; unreadable ones are logged and
+    // skipped.
+    virtual std::vector<StoredMapping> list() = 0;
+    // Inserts or replaces the mapping's config (its checkpoint stays). Another mapping of the
+    // same function with the same name: ApiError::conflict.
+    virtual void put(const MappingConfig& c) = 0;
+    virtual bool remove(const std::string& uuid) = 0;
+    // False when this node may not move the mapping's checkpoint: the mapping is gone, or
+    // (nodes sharing a database) another node has taken it over.
+    virtual bool save_checkpoint(const std::string& uuid, ChangePosition position) = 0;
     // The function was deleted: its mappings go; returns them (to tear their sources down).
-    std::vector<MappingConfig> drop_function(const std::string& function);
-
-private:
-    std::optional<StoredMapping> read_row(sqlite::Statement& q, bool* stale);
-    void write(const MappingConfig& c);
-
-    std::mutex mutex_;
-    const EnvCipher& cipher_;
-    sqlite::Database db_;
+    virtual std::vector<MappingConfig> drop_function(const std::string& function) = 0;
 };
+
+// The lease a node holds while it runs a mapping (LeaseStore): one node at a time.
+std::string mapping_lease_name(const std::string& uuid);
+
+// The config as stored: its JSON with the connection sealed for this mapping alone (the
+// mapping's uuid is the sealed value's associated data).
+nlohmann::json sealed_mapping_json(const EnvCipher& cipher, const MappingConfig& c);
+// The config from what sealed_mapping_json stored, and whether its connection should be
+// sealed again (it is sealed under an older key). Throws when it cannot be read or opened.
+std::pair<MappingConfig, bool> open_mapping_json(const EnvCipher& cipher, const std::string& uuid,
+                                                 const std::string& stored);
 
 }  // namespace funcd

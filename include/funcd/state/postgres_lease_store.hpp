@@ -12,6 +12,8 @@ class PostgresLeaseStore final : public LeaseStore {
 public:
     explicit PostgresLeaseStore(std::string conninfo);
     bool acquire(const std::string& name, const std::string& holder, std::chrono::seconds ttl) override;
+    std::optional<std::string> holder(const std::string& name) override;
+    void release(const std::string& name, const std::string& holder) override;
 
 private:
     PgSession session_;
