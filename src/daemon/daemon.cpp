@@ -58,6 +58,7 @@
 #include "funcd/sandbox/process_launcher.hpp"
 #include "funcd/state/cluster_membership.hpp"
 #include "funcd/state/pg_listener.hpp"
+#include "funcd/state/provisioned_placement.hpp"
 #include "funcd/state/postgres_function_store.hpp"
 
 namespace funcd {
@@ -323,6 +324,14 @@ int run_daemon(const DaemonOptions& options) {
     env.region = opts.region;
     env.account_id = aws.account_id;
     env.runtime_api = opts.limits.runtime_api;
+    // Nodes sharing the state keep a function's provisioned workers where its invocations go.
+    ProvisionedPlacement placement(opts.node_id, state.shared());
+    env.provisioned_share = [&placement](const std::string& function, int requested) {
+        return placement.share(function, requested);
+    };
+    env.provisioned_elsewhere = [&placement](const std::string& function, const std::string& label) {
+        return placement.ready_elsewhere(function, label);
+    };
     env.launch_duration = counting ? &counting->launch_duration : nullptr;
     PoolManager pools(env);
     Dispatcher dispatcher(io, registry, pools, usage, {opts.max_concurrency, opts.queue_wait, opts.metering},
@@ -394,10 +403,17 @@ int run_daemon(const DaemonOptions& options) {
     // This node among the nodes sharing its state: on a single host, itself alone.
     ClusterMembership membership(
         io, blocking, *state.nodes,
-        [&pools, &dispatcher] {
-            return nlohmann::json{{"workers", pools.live_workers()}, {"running", dispatcher.running_total()}};
+        [&pools, &dispatcher, &placement] {
+            nlohmann::json load{{"workers", pools.live_workers()}, {"running", dispatcher.running_total()}};
+            load.update(placement.report(dispatcher.started(), pools.provisioned_ready(),
+                                         std::chrono::steady_clock::now()));
+            return load;
         },
-        [&dispatcher](int live) { dispatcher.set_live_nodes(live); });
+        [&dispatcher, &placement, &pools](std::vector<NodeRecord> live) {
+            dispatcher.set_live_nodes(static_cast<int>(live.size()));
+            placement.update(live);
+            pools.rebalance_provisioned();
+        });
     ClusterApi cluster_api(membership);
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, event_source_api,
                    http_trigger, changes, lambda, locations, env.runtimes, opts.prices, token, logs_api, cluster_api,

@@ -163,6 +163,7 @@ Dispatcher::Limit Dispatcher::try_start(InvocationPtr& inv) {
     // Counted only once admitted: a throttled function leaves no entry behind.
     ++running_[c.name];
     ++running_total_;
+    ++started_[c.name];
     if (unreserved) ++running_unreserved_;
     if (pools_.pool_for(inv->function).submit(inv) == WorkerPool::Submit::no_memory) {
         finished(*inv);

@@ -272,7 +272,11 @@ json ControlApi::concurrency_json(const FunctionRecord& fn) const {
     json body{{"reserved_concurrency", fn.reserved_concurrency ? json(*fn.reserved_concurrency) : json(nullptr)},
               {"provisioned_concurrency", fn.default_provisioned}};
     ProvisionedCounts p = pools_.provisioned(fn.name, fn.default_target()->label());
-    body["provisioned"] = {{"requested", fn.default_provisioned}, {"ready", p.ready}};
+    // `ready` counts every node's (nodes sharing the state place them where the function's
+    // invocations go: docs/scaling.md); `this_node` what this one keeps.
+    body["provisioned"] = {{"requested", fn.default_provisioned},
+                           {"ready", p.ready + p.elsewhere},
+                           {"this_node", {{"share", p.here}, {"ready", p.ready}}}};
     return body;
 }
 

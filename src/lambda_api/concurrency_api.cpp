@@ -71,9 +71,11 @@ void LambdaApi::provisioned(const CallPtr& call, const FunctionRef& ref) {
     const std::string& m = call->req.method;
     FunctionRecordPtr r = record_for(*call, ref);
     auto describe = [this, call](const FunctionRecord& rec, const std::string& q, const ProvisionedConfig& p) {
-        // Workers are started for the alias's main version (or the version itself).
+        // Workers are started for the alias's main version (or the version itself), on the
+        // nodes its invocations go to when nodes share the state: ready counts them all.
         FunctionPtr v = resolve(rec, *Qualifier::parse(q), 1.0);
-        const std::size_t ready = v ? pools_.provisioned(rec.name, v->label()).ready : 0;
+        const ProvisionedCounts counts = v ? pools_.provisioned(rec.name, v->label()) : ProvisionedCounts{};
+        const std::size_t ready = counts.ready + counts.elsewhere;
         const std::size_t available = std::min<std::size_t>(ready, static_cast<std::size_t>(p.requested));
         return json{{"FunctionArn", arn(*call, rec.name, q)},
                     {"RequestedProvisionedConcurrentExecutions", p.requested},

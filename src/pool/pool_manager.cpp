@@ -83,6 +83,12 @@ void PoolManager::sync(const std::string& name, const std::vector<FunctionPtr>& 
         if (v->config.concurrency.provisioned > 0) pool_for(v).ensure_provisioned();
 }
 
+void PoolManager::rebalance_provisioned() {
+    for (auto& [name, pools] : pools_)
+        for (auto& [label, p] : pools.current)
+            if (p->function()->config.concurrency.provisioned > 0) p->ensure_provisioned();
+}
+
 void PoolManager::retire_version(const std::string& name, const std::string& label) {
     auto it = pools_.find(name);
     if (it == pools_.end()) return;
@@ -141,10 +147,24 @@ WorkerStates PoolManager::worker_states(const std::string& name) const {
 
 ProvisionedCounts PoolManager::provisioned(const std::string& name, const std::string& label) const {
     auto it = pools_.find(name);
-    if (it == pools_.end()) return {};
+    if (it == pools_.end()) {
+        ProvisionedCounts c;
+        if (env_.provisioned_elsewhere) c.elsewhere = env_.provisioned_elsewhere(name, label);
+        return c;
+    }
     auto p = it->second.current.find(label);
-    if (p == it->second.current.end()) return {};
-    return p->second->provisioned();
+    ProvisionedCounts c;
+    if (p != it->second.current.end()) c = p->second->provisioned();
+    if (env_.provisioned_elsewhere) c.elsewhere = env_.provisioned_elsewhere(name, label);
+    return c;
+}
+
+std::map<std::string, std::map<std::string, std::size_t>> PoolManager::provisioned_ready() const {
+    std::map<std::string, std::map<std::string, std::size_t>> out;
+    for (const auto& [name, pools] : pools_)
+        for (const auto& [label, p] : pools.current)
+            if (const std::size_t ready = p->provisioned().ready; ready > 0) out[name][label] = ready;
+    return out;
 }
 
 std::size_t PoolManager::live_workers() const {

@@ -351,6 +351,7 @@ void WorkerPool::update_function(FunctionPtr fn) {
 ProvisionedCounts WorkerPool::provisioned() const {
     ProvisionedCounts c;
     c.requested = retired_ ? 0 : static_cast<std::size_t>(fn_->config.concurrency.provisioned);
+    c.here = provisioned_target();
     for (const auto& w : workers_)
         if (w->provisioned() && w->ready()) ++c.ready;
     return c;
@@ -373,8 +374,15 @@ WorkerStates WorkerPool::states() const {
     return s;
 }
 
+std::size_t WorkerPool::provisioned_target() const {
+    if (retired_) return 0;
+    const int requested = fn_->config.concurrency.provisioned;
+    return static_cast<std::size_t>(env_.provisioned_share ? env_.provisioned_share(fn_->config.name, requested)
+                                                           : requested);
+}
+
 void WorkerPool::ensure_provisioned() {
-    const std::size_t target = retired_ ? 0 : static_cast<std::size_t>(fn_->config.concurrency.provisioned);
+    const std::size_t target = provisioned_target();
     std::vector<std::shared_ptr<Worker>> live;
     for (const auto& w : workers_)
         if (w->provisioned() && !w->ending()) live.push_back(w);

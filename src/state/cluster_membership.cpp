@@ -8,7 +8,7 @@ namespace funcd {
 
 ClusterMembership::ClusterMembership(boost::asio::io_context& io, boost::asio::thread_pool& blocking,
                                      NodeStore& store, std::function<nlohmann::json()> load,
-                                     std::function<void(int)> live_nodes)
+                                     LiveNodes live_nodes)
     : io_(io),
       blocking_(blocking),
       store_(store),
@@ -36,18 +36,18 @@ void ClusterMembership::beat() {
     std::weak_ptr<int> alive = alive_;
     boost::asio::post(blocking_, [this, alive, report = std::move(report)] {
         std::string error;
-        int live = 0;
+        std::vector<NodeRecord> live;
         try {
             store_.heartbeat(report);
             if (live_nodes_)
-                for (const NodeRecord& r : store_.nodes())
-                    if (r.heartbeat_age_s < static_cast<double>(kLostAfter.count())) ++live;
+                for (NodeRecord& r : store_.nodes())
+                    if (r.heartbeat_age_s < static_cast<double>(kLostAfter.count())) live.push_back(std::move(r));
         } catch (const std::exception& e) {
             error = e.what();
         }
-        boost::asio::post(io_, [this, alive, live, error = std::move(error)] {
+        boost::asio::post(io_, [this, alive, live = std::move(live), error = std::move(error)]() mutable {
             if (alive.expired()) return;
-            if (error.empty() && live > 0 && live_nodes_) live_nodes_(live);
+            if (error.empty() && !live.empty() && live_nodes_) live_nodes_(std::move(live));
             if (!error.empty() && !warned_) {
                 spdlog::warn("cluster: node={} could not report its heartbeat: {}", self_.id, error);
                 warned_ = true;

@@ -419,5 +419,45 @@ TEST_F(SharedMapping, AMappingDeletedThroughTheNodeNotRunningItStopsOnTheOtherAn
     EXPECT_EQ(pg_->scalar("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'funcd_%'"), "0");
 }
 
+const char* kSharedWarmPy = R"(import os
+def handler(event, context):
+    return {"init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")}
+)";
+
+// Its own suite: placement moves at heartbeats (every 5 s).
+using SharedProvisioned = SharedStateNodes;
+
+TEST_F(SharedProvisioned, ProvisionedWorkersRunOnTheNodeTheFunctionsInvocationsGoTo) {
+    ASSERT_EQ(first_->deploy("warm", python_settings({{"provisioned_concurrency", 2}}), python_zip(kSharedWarmPy))
+                  .status,
+              201);
+    auto provisioned = [](Daemon& d) { return d.api("GET", "/v1/functions/warm").json()["provisioned"]; };
+    // Not invoked yet: one node, chosen by the function's name, keeps both; either node
+    // counts both as ready.
+    ASSERT_TRUE(eventually([&] { return provisioned(*first_)["ready"] == 2 && provisioned(*second_)["ready"] == 2; },
+                           std::chrono::seconds(30)))
+        << provisioned(*first_) << provisioned(*second_);
+    const int first_share = provisioned(*first_)["this_node"]["share"];
+    const int second_share = provisioned(*second_)["this_node"]["share"];
+    ASSERT_EQ(first_share + second_share, 2) << "two in all, not two per node";
+    ASSERT_TRUE(first_share == 0 || second_share == 0) << "on one node";
+    // The balancer sends the function to the other node: the workers follow its invocations.
+    Daemon& other = first_share == 0 ? *first_ : *second_;
+    Daemon& home = first_share == 0 ? *second_ : *first_;
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(other.invoke("warm").status, 200);
+    EXPECT_TRUE(eventually(
+        [&] {
+            return provisioned(other)["this_node"] == nlohmann::json({{"share", 2}, {"ready", 2}}) &&
+                   provisioned(home)["this_node"]["share"] == 0;
+        },
+        std::chrono::seconds(40)))
+        << provisioned(other) << provisioned(home);
+    EXPECT_TRUE(eventually([&] { return provisioned(home)["this_node"]["ready"] == 0; }, std::chrono::seconds(10)))
+        << "the node the function left ends its provisioned workers";
+    const auto invoked = other.invoke("warm");
+    ASSERT_EQ(invoked.status, 200) << invoked.body;
+    EXPECT_EQ(invoked.json()["init_type"], "provisioned-concurrency") << "served by a provisioned worker";
+}
+
 }  // namespace
 }  // namespace funcd::testing

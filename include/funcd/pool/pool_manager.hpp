@@ -32,6 +32,9 @@ public:
     // replaced are retired, the others take their new settings, and versions with
     // provisioned concurrency get their workers.
     void sync(const std::string& name, const std::vector<FunctionPtr>& versions);
+    // Every pool with provisioned concurrency starts or ends workers to keep its share again
+    // (nodes sharing the state: the shares moved).
+    void rebalance_provisioned();
     // Retires one version's pool: its idle workers end now, busy ones after their
     // invocation; a later invocation of that version starts a new pool.
     void retire_version(const std::string& name, const std::string& label);
@@ -42,8 +45,10 @@ public:
     InstanceCounts instances(const std::string& name) const;
     // Workers of every version of the function (retired pools included) by state.
     WorkerStates worker_states(const std::string& name) const;
-    // Provisioned workers of one version's pool.
+    // Provisioned workers of one version's pool (and, nodes sharing the state, the others').
     ProvisionedCounts provisioned(const std::string& name, const std::string& label) const;
+    // Provisioned workers ready on this node, per function and version label (none: absent).
+    std::map<std::string, std::map<std::string, std::size_t>> provisioned_ready() const;
     std::size_t live_workers() const;
     // Code hashes and layer views still used by live workers (retired pools included).
     std::set<std::string> code_in_use() const;

@@ -51,6 +51,10 @@ struct PoolEnvironment {
     std::vector<std::string> host_network_env;
     // Bounds on what each worker's runtime may hold through its Runtime API.
     RuntimeApiLimits runtime_api;
+    // Nodes sharing the state: how many of a function's `requested` provisioned workers run
+    // on this node, and how many of a version's are ready on the others. Null: all here.
+    std::function<int(const std::string& function, int requested)> provisioned_share;
+    std::function<std::size_t(const std::string& function, const std::string& label)> provisioned_elsewhere;
 };
 
 // Live workers by what they are doing; every live worker is in exactly one.
@@ -70,8 +74,10 @@ struct WorkerStates {
 };
 
 struct ProvisionedCounts {
-    std::size_t requested = 0;
-    std::size_t ready = 0;
+    std::size_t requested = 0;  // for the whole cluster
+    std::size_t here = 0;       // this node's part of it
+    std::size_t ready = 0;      // ready on this node
+    std::size_t elsewhere = 0;  // ready on the other nodes, as they last reported
 };
 
 class WorkerPool final : public WorkerOwner {
@@ -125,6 +131,8 @@ private:
     // Answers `inv` with an init error of `type`; it never ran.
     void fail_unstarted(InvocationPtr& inv, std::string type, std::string message);
     WorkerSpec make_spec(bool provisioned) const;
+    // How many provisioned workers this pool keeps (this node's share of the setting).
+    std::size_t provisioned_target() const;
     // Launches a worker already charged `charged_mb` of the memory budget. Throws if the
     // launcher fails synchronously.
     std::shared_ptr<Worker> cold_start(bool provisioned, bool report_init, std::int64_t charged_mb);

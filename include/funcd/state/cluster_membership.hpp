@@ -31,10 +31,11 @@ struct ClusterNode {
 class ClusterMembership {
 public:
     // `load`, called on the loop at each heartbeat: what this node reports doing.
-    // `live_nodes`, called on the loop after each heartbeat: how many nodes are alive, this
-    // one included (nothing when the store could not be read).
+    // `live_nodes`, called on the loop after each heartbeat: the nodes alive, this one
+    // included, by id (nothing when the store could not be read).
+    using LiveNodes = std::function<void(std::vector<NodeRecord> live)>;
     ClusterMembership(boost::asio::io_context& io, boost::asio::thread_pool& blocking, NodeStore& store,
-                      std::function<nlohmann::json()> load, std::function<void(int)> live_nodes = {});
+                      std::function<nlohmann::json()> load, LiveNodes live_nodes = {});
     ~ClusterMembership();
 
     // `self`: this node's id, URL, version and start (known once it listens). The first
@@ -54,7 +55,7 @@ private:
     NodeStore& store_;
     NodeReport self_;
     std::function<nlohmann::json()> load_;
-    std::function<void(int)> live_nodes_;
+    LiveNodes live_nodes_;
     boost::asio::steady_timer timer_;
     bool stopped_ = false;
     bool warned_ = false;  // a failed heartbeat was logged; the next success says so
