@@ -120,7 +120,7 @@ void Registry::ensure_code(const std::string& sha256) {
 void Registry::share_code(const std::vector<StoredCode>& stored) {
     if (!shared_code_) return;
     for (const auto& s : stored) {
-        if (shared_code_->has(s.sha256)) continue;
+        if (shared_code_->touch(s.sha256)) continue;
         const std::string zip = read_stored_zip(code_.zip_for(s.sha256));
         shared_code_->put(s.sha256, zip);
     }
@@ -378,21 +378,38 @@ bool Registry::delete_layer(std::string_view name, std::int64_t version) {
 }
 
 void Registry::collect_code_garbage(const std::set<std::string>& also_in_use) {
-    std::lock_guard write_lock(write_mutex_);
-    std::vector<std::string> code;
-    std::set<std::string> views;
-    for (const auto& fn : list()) {
-        fn->collect_code(code);
-        for (const auto& v : fn->all_versions())
-            if (!v->opt_dir.empty()) views.insert(v->opt_dir.filename().string());
+    std::set<std::string> in_use;
+    {
+        std::lock_guard write_lock(write_mutex_);
+        std::vector<std::string> code;
+        std::set<std::string> views;
+        for (const auto& fn : list()) {
+            fn->collect_code(code);
+            for (const auto& v : fn->all_versions())
+                if (!v->opt_dir.empty()) views.insert(v->opt_dir.filename().string());
+        }
+        for (const auto& l : list_layers()) code.push_back(l->code_sha256);
+        in_use.insert(code.begin(), code.end());
+        in_use.insert(unreadable_code_.begin(), unreadable_code_.end());
+        in_use.insert(also_in_use.begin(), also_in_use.end());
+        views.insert(also_in_use.begin(), also_in_use.end());
+        code_.collect_garbage(in_use);
+        views_.collect_garbage(views);
     }
-    for (const auto& l : list_layers()) code.push_back(l->code_sha256);
-    std::set<std::string> in_use(code.begin(), code.end());
-    in_use.insert(unreadable_code_.begin(), unreadable_code_.end());
-    in_use.insert(also_in_use.begin(), also_in_use.end());
-    views.insert(also_in_use.begin(), also_in_use.end());
-    code_.collect_garbage(in_use);
-    views_.collect_garbage(views);
+    // The shared zips, outside the lock (database round trips), at most once per
+    // kSharedCodeCollectInterval on this node: every node collects, and each change brings one.
+    if (!shared_code_) return;
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(shared_collect_mutex_);
+        if (shared_collected_ != std::chrono::steady_clock::time_point{} &&
+            now - shared_collected_ < kSharedCodeCollectInterval)
+            return;
+        shared_collected_ = now;
+    }
+    if (const std::size_t removed = shared_code_->collect(in_use, kSharedCodeGrace); removed > 0)
+        spdlog::info("registry: {} code zips no function or layer names any more removed from the shared state",
+                     removed);
 }
 
 }  // namespace funcd

@@ -118,9 +118,37 @@ std::optional<std::int64_t> PostgresFunctionStore::put_layer(std::string_view na
 
 PostgresCodeBlobStore::PostgresCodeBlobStore(std::string conninfo) : session_(std::move(conninfo)) {}
 
-bool PostgresCodeBlobStore::has(const std::string& sha256) {
-    return session_.run(
-        [&](PgConnection& conn) { return !conn.query("SELECT 1 FROM funcd_code WHERE sha256 = $1", {sha256}).empty(); });
+// funcd_code.created_at is when the zip was last put or touched: what a collection's grace
+// counts from.
+bool PostgresCodeBlobStore::touch(const std::string& sha256) {
+    return session_.run([&](PgConnection& conn) {
+        return !conn.query("UPDATE funcd_code SET created_at = now() WHERE sha256 = $1 RETURNING sha256", {sha256})
+                    .empty();
+    });
+}
+
+std::size_t PostgresCodeBlobStore::collect(const std::set<std::string>& in_use, std::chrono::seconds grace) {
+    const std::string age = std::to_string(grace.count());
+    const PgRows old = session_.run([&](PgConnection& conn) {
+        return conn.query("SELECT sha256 FROM funcd_code WHERE created_at < now() - make_interval(secs => $1)", {age});
+    });
+    std::size_t removed = 0;
+    for (std::size_t i = 0; i < old.rows.size(); ++i) {
+        const std::string sha = old.at(i, "sha256").value_or("");
+        if (in_use.contains(sha)) continue;
+        // One zip per transaction, its age checked again under the row's lock: a deploy that
+        // touched or put it since keeps it (one that comes after finds it gone and puts it anew).
+        removed += session_.transaction([&](PgConnection& conn) {
+            if (conn.query("DELETE FROM funcd_code WHERE sha256 = $1 AND created_at < now() - make_interval(secs => $2) "
+                           "RETURNING sha256",
+                           {sha, age})
+                    .empty())
+                return 0;
+            conn.query("DELETE FROM funcd_code_chunks WHERE sha256 = $1", {sha});
+            return 1;
+        });
+    }
+    return removed;
 }
 
 void PostgresCodeBlobStore::put(const std::string& sha256, std::string_view zip) {

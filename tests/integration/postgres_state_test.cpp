@@ -181,11 +181,11 @@ TEST_F(PostgresSharedCode, AZipComesBackByteForByteAcrossChunksAndIsStoredOnce) 
     std::string zip;
     for (std::size_t i = 0; i < (1u << 20) + 4097; ++i) zip.push_back(static_cast<char>((i * 131 + i / 7) & 0xff));
     const std::string sha = sha256_hex(zip);
-    EXPECT_FALSE(second.has(sha));
+    EXPECT_FALSE(second.touch(sha));
     EXPECT_FALSE(second.get(sha));
     first.put(sha, zip);
     first.put(sha, zip);  // again: nothing changes
-    EXPECT_TRUE(second.has(sha));
+    EXPECT_TRUE(second.touch(sha));
     const auto back = second.get(sha);
     ASSERT_TRUE(back);
     EXPECT_EQ(back->size(), zip.size());
@@ -195,6 +195,30 @@ TEST_F(PostgresSharedCode, AZipComesBackByteForByteAcrossChunksAndIsStoredOnce) 
     const std::string empty_sha = sha256_hex("");
     first.put(empty_sha, "");
     EXPECT_EQ(second.get(empty_sha).value_or("x"), "") << "an empty zip is a zip too";
+}
+
+TEST_F(PostgresSharedCode, ACollectionRemovesUnnamedZipsOnlyOnceTheirGraceSinceTheLastPutOrTouchIsOver) {
+    PostgresCodeBlobStore store(conninfo());
+    const std::string kept = "kept zip", dropped = "dropped zip", touched = "touched zip";
+    for (const auto& z : {kept, dropped, touched}) store.put(sha256_hex(z), z);
+    const std::set<std::string> in_use{sha256_hex(kept)};
+    EXPECT_EQ(store.collect(in_use, std::chrono::seconds(3600)), 0u) << "all within their grace";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_TRUE(store.touch(sha256_hex(touched))) << "a deploy found it there";
+    EXPECT_EQ(store.collect(in_use, std::chrono::seconds(1)), 1u);
+    EXPECT_FALSE(store.get(sha256_hex(dropped)));
+    EXPECT_EQ(server_->scalar("SELECT count(*) FROM funcd_code_chunks WHERE sha256 = '" + sha256_hex(dropped) + "'",
+                              database_),
+              "0")
+        << "its chunks go with it";
+    EXPECT_EQ(store.get(sha256_hex(kept)).value_or(""), kept);
+    EXPECT_EQ(store.get(sha256_hex(touched)).value_or(""), touched) << "touched within its grace";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ(store.collect(in_use, std::chrono::seconds(1)), 1u);
+    EXPECT_FALSE(store.touch(sha256_hex(touched)));
+    // Put again after its removal: whole again.
+    store.put(sha256_hex(touched), touched);
+    EXPECT_EQ(store.get(sha256_hex(touched)).value_or(""), touched);
 }
 
 TEST_F(PostgresSharedCode, AnUnreachableDatabaseIsA503ThatPassesOnceItIsBack) {

@@ -426,10 +426,24 @@ namespace {
 // (the real one runs in tests/integration/postgres_state_test.cpp).
 class MemoryCodeBlobs final : public CodeBlobStore {
 public:
-    bool has(const std::string& sha256) override {
+    bool touch(const std::string& sha256) override {
         std::lock_guard lock(mutex_);
         return zips_.count(sha256) > 0;
     }
+    // Records what it was asked, and removes what `in_use` does not name (no grace: the
+    // real store's is tested on PostgreSQL).
+    std::size_t collect(const std::set<std::string>& in_use, std::chrono::seconds grace) override {
+        std::lock_guard lock(mutex_);
+        ++collections;
+        last_grace = grace;
+        return std::erase_if(zips_, [&](const auto& z) { return !in_use.contains(z.first); });
+    }
+    bool holds(const std::string& sha256) {
+        std::lock_guard lock(mutex_);
+        return zips_.count(sha256) > 0;
+    }
+    int collections = 0;
+    std::chrono::seconds last_grace{0};
     void put(const std::string& sha256, std::string_view zip) override {
         std::lock_guard lock(mutex_);
         zips_.emplace(sha256, std::string(zip));
@@ -514,6 +528,24 @@ TEST_F(TwoNodeRegistryTest, ADeployOnOneNodeIsReadByTheOtherWithItsCode) {
     EXPECT_TRUE(gone.changed.empty());
     EXPECT_EQ(gone.deleted, std::vector<std::string>{"f"});
     EXPECT_FALSE(a_->registry.find("f"));
+}
+
+TEST_F(TwoNodeRegistryTest, SharedZipsNoVersionNamesAreCollectedAtMostOnceAnInterval) {
+    const auto v1 = deploy(a_->registry, "f", app_zip("def handler(e, c): return 1\n"), true);
+    const auto latest = deploy(a_->registry, "f", app_zip("def handler(e, c): return 2\n"), false);
+    const auto gone = deploy(a_->registry, "g", app_zip("def handler(e, c): return 3\n"), false);
+    a_->registry.update("g", [](RecordChange& c) { c.record.reset(); });
+    ASSERT_EQ(blobs_.size(), 3u);
+    b_->registry.refresh();
+    b_->registry.collect_code_garbage({});
+    EXPECT_EQ(blobs_.collections, 1);
+    EXPECT_EQ(blobs_.last_grace, kSharedCodeGrace);
+    EXPECT_TRUE(blobs_.holds(v1->latest->code_sha256)) << "version 1 still names it";
+    EXPECT_TRUE(blobs_.holds(latest->latest->code_sha256));
+    EXPECT_FALSE(blobs_.holds(gone->latest->code_sha256)) << "its function was deleted";
+    b_->registry.collect_code_garbage({});
+    a_->registry.collect_code_garbage({});
+    EXPECT_EQ(blobs_.collections, 2) << "once per node per interval";
 }
 
 TEST_F(TwoNodeRegistryTest, ChangesOfOneFunctionOnBothNodesAreBothKept) {

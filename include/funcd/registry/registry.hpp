@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -23,6 +24,10 @@
 #include "funcd/state/function_store.hpp"
 
 namespace funcd {
+
+// How often a node looks for shared code zips to remove: they wait an hour anyway
+// (kSharedCodeGrace), and every node's changes and drained pools ask for a collection.
+inline constexpr std::chrono::minutes kSharedCodeCollectInterval{10};
 
 class Registry;
 
@@ -95,6 +100,8 @@ public:
     // Removes stored code and layer views that no function version, live layer version
     // or `also_in_use` (code hashes and view names of workers still running) references.
     // Runs under the write lock, so code a change has stored but not yet committed is never taken.
+    // With shared code, then also the shared zips none of those name, past their grace
+    // (code_blob_store.hpp), at most once per kSharedCodeCollectInterval.
     void collect_code_garbage(const std::set<std::string>& also_in_use);
 
     // Reads what other writers changed since the last read (a deploy through another node)
@@ -129,6 +136,8 @@ private:
     const EnvCipher& env_cipher_;
     const int max_concurrency_;
     CodeBlobStore* const shared_code_;
+    std::mutex shared_collect_mutex_;
+    std::chrono::steady_clock::time_point shared_collected_{};  // the last collection of shared zips
     std::mutex write_mutex_;  // one change at a time: versions and revisions are assigned in order
     // Under write_mutex_: the store's revision the mirror is at, each function's revision
     // (what its next write expects), and changes read but not yet returned by refresh().

@@ -34,9 +34,10 @@ class PostgresCodeBlobStore final : public CodeBlobStore {
 public:
     explicit PostgresCodeBlobStore(std::string conninfo);
 
-    bool has(const std::string& sha256) override;
+    bool touch(const std::string& sha256) override;
     void put(const std::string& sha256, std::string_view zip) override;
     std::optional<std::string> get(const std::string& sha256) override;
+    std::size_t collect(const std::set<std::string>& in_use, std::chrono::seconds grace) override;
 
 private:
     PgSession session_;
