@@ -34,6 +34,7 @@
 
 #include <boost/crc.hpp>
 
+#include "balancer_process.hpp"
 #include "daemon_harness.hpp"
 #include "exposition_parser.hpp"
 #include "funcd/lambda_api/sigv4.hpp"
@@ -53,41 +54,6 @@ const sigv4::Credential kBalancerAwsKey{"AKIABALANCERTEST0001", "balancer-test-s
 // The nodes take few connections, so the test can hold all of a node's connections and
 // have it refuse the next one with 503 before reading it, as funcd over its limit does.
 constexpr int kBalancerMaxConnections = 4;
-
-// Where Debian installs them; a PATH without /usr/sbin (a non-root shell) still finds them.
-std::string balancer_binary(const std::string& name) {
-    for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/usr/local/sbin/", "/usr/local/bin/"})
-        if (::access((std::string(dir) + name).c_str(), X_OK) == 0) return dir + name;
-    return {};
-}
-
-unsigned short balancer_free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-        throw std::runtime_error("no free port on loopback");
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
-// An example configuration with each of `edits` ({text, replacement}) applied; each text must
-// be there exactly once, so a changed example fails here rather than running unedited.
-std::string balancer_config(const std::string& example,
-                            const std::vector<std::pair<std::string, std::string>>& edits) {
-    std::string text = read_file(std::filesystem::path(FUNCD_SOURCE_DIR) / "examples" / "cluster" / example);
-    if (text.empty()) throw std::runtime_error("examples/cluster/" + example + " is missing");
-    for (const auto& [from, to] : edits) {
-        const auto at = text.find(from);
-        if (at == std::string::npos || text.find(from, at + 1) != std::string::npos)
-            throw std::runtime_error("examples/cluster/" + example + ": '" + from + "' is not there exactly once");
-        text.replace(at, from.size(), to);
-    }
-    return text;
-}
 
 // A directory of the balancer's own (configuration, logs, pid), removed at the end. nginx's
 // workers run as nobody when it is started as root, so they must be able to enter it.
@@ -109,71 +75,6 @@ public:
 
 private:
     std::filesystem::path path_;
-};
-
-// HAProxy or nginx as the test's child, in a process group of its own (nginx's workers
-// included), its output in a file. Started once it accepts connections; stopped with
-// SIGTERM, then SIGKILL, each wait bounded.
-class BalancerProcess {
-public:
-    BalancerProcess(std::vector<std::string> argv, std::filesystem::path output_file, unsigned short port)
-        : output_(std::move(output_file)) {
-        using namespace std::chrono_literals;
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            ::setpgid(0, 0);
-            ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // not left behind if the test dies
-            const int out = ::open(output_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (out < 0) ::_exit(126);
-            ::dup2(out, 1);
-            ::dup2(out, 2);
-            ::execv(args[0], args.data());
-            ::_exit(127);
-        }
-        ::setpgid(pid_, pid_);
-        const bool up = eventually(
-            [&] {
-                if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-                    pid_ = -1;
-                    return true;
-                }
-                try {
-                    ::close(connect_loopback(port));
-                    return true;
-                } catch (const std::exception&) {
-                    return false;
-                }
-            },
-            10s);
-        if (pid_ < 0 || !up) {
-            stop();
-            throw std::runtime_error(argv[0] + " did not start listening on port " + std::to_string(port) + ":\n" +
-                                     output());
-        }
-    }
-    ~BalancerProcess() { stop(); }
-    BalancerProcess(const BalancerProcess&) = delete;
-    BalancerProcess& operator=(const BalancerProcess&) = delete;
-
-    std::string output() const { return read_file(output_); }
-
-private:
-    void stop() {
-        using namespace std::chrono_literals;
-        if (pid_ <= 0) return;
-        ::kill(-pid_, SIGTERM);
-        const bool exited = eventually([&] { return ::waitpid(pid_, nullptr, WNOHANG) == pid_; }, 5000ms);
-        ::kill(-pid_, SIGKILL);  // what is left of the group (nginx's workers), if anything
-        if (!exited) ::waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-
-    std::filesystem::path output_;
-    pid_t pid_ = -1;
 };
 
 // Every connection `port`'s node will take, held: each has sent part of a request head, so
@@ -466,13 +367,13 @@ private:
     }
 
     void start(const std::string& binary) {
-        port_ = balancer_free_port();
+        port_ = free_loopback_port();
         const std::string listen = "127.0.0.1:" + std::to_string(port_);
         if (kind_ == BalancerKind::haproxy) {
             const auto config = dir_.path() / "haproxy.cfg";
             // Plus a stats socket, for the test to read the health checks' results.
             const std::string log = "log stdout format raw local0 info";
-            std::ofstream(config) << balancer_config("haproxy.cfg",
+            std::ofstream(config) << example_balancer_config("haproxy.cfg",
                                                      {{"bind :8080", "bind " + listen},
                                                       {"127.0.0.1:9001", addresses_["a"]},
                                                       {"127.0.0.1:9002", addresses_["b"]},
@@ -481,7 +382,7 @@ private:
                              port_);
         } else {
             const auto config = dir_.path() / "nginx.conf";
-            std::ofstream(config) << balancer_config("nginx.conf", {{"listen 8080;", "listen " + listen + ";"},
+            std::ofstream(config) << example_balancer_config("nginx.conf", {{"listen 8080;", "listen " + listen + ";"},
                                                                     {"127.0.0.1:9001", addresses_["a"]},
                                                                     {"127.0.0.1:9002", addresses_["b"]}});
             process_.emplace(std::vector<std::string>{binary, "-p", dir_.path().string() + "/", "-c", config.string(),

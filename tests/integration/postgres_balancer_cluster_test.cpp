@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "balancer_process.hpp"
 #include "daemon_harness.hpp"
 #include "exposition_parser.hpp"
 #include "postgres_server.hpp"
@@ -72,98 +73,28 @@ def handler(event, context):
     return {"n": event["n"]}
 )";
 
-// Where Debian installs it; a PATH without /usr/sbin (a non-root shell) still finds it.
-std::string LbHaproxyBinary() {
-    for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/usr/local/sbin/", "/usr/local/bin/"})
-        if (::access((std::string(dir) + "haproxy").c_str(), X_OK) == 0) return std::string(dir) + "haproxy";
-    return {};
-}
-
-unsigned short LbFreePort() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-        throw std::runtime_error("no free port on loopback");
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
-// examples/cluster/haproxy.cfg with each of `edits` applied; each text must be there exactly
-// once, so a changed example fails here rather than running half-edited.
-std::string LbHaproxyConfig(const std::vector<std::pair<std::string, std::string>>& edits) {
-    std::string text = read_file(std::filesystem::path(FUNCD_SOURCE_DIR) / "examples" / "cluster" / "haproxy.cfg");
-    if (text.empty()) throw std::runtime_error("examples/cluster/haproxy.cfg is missing");
-    for (const auto& [from, to] : edits) {
-        const auto at = text.find(from);
-        if (at == std::string::npos || text.find(from, at + 1) != std::string::npos)
-            throw std::runtime_error("examples/cluster/haproxy.cfg: '" + from + "' is not there exactly once");
-        text.replace(at, from.size(), to);
-    }
-    return text;
-}
-
-// HAProxy as the test's child in a process group of its own, logging to a file; up once it
-// accepts connections, stopped with SIGTERM and then SIGKILL.
+// examples/cluster/haproxy.cfg in front of the two nodes, with a stats socket the test reads;
+// up once it accepts connections (BalancerProcess).
 class LbHaproxy {
 public:
     LbHaproxy(const std::filesystem::path& dir, unsigned short port, const std::string& node1,
               const std::string& node2)
         : dir_(dir), port_(port) {
-        using namespace std::chrono_literals;
-        const std::string binary = LbHaproxyBinary();
+        const std::string binary = balancer_binary("haproxy");
         const auto config = dir_ / "haproxy.cfg";
         const std::string log = "log stdout format raw local0 info";
-        std::ofstream(config) << LbHaproxyConfig({{"bind :8080", "bind 127.0.0.1:" + std::to_string(port)},
-                                                  {"127.0.0.1:9001", node1},
-                                                  {"127.0.0.1:9002", node2},
-                                                  {log, log + "\n    stats socket " + stats_socket().string()}});
-        std::vector<std::string> argv = {binary, "-f", config.string(), "-db"};
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        const std::string output = output_path().string();
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            ::setpgid(0, 0);
-            ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // not left behind if the test dies
-            const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (out < 0) ::_exit(126);
-            ::dup2(out, 1);
-            ::dup2(out, 2);
-            ::execv(args[0], args.data());
-            ::_exit(127);
-        }
-        ::setpgid(pid_, pid_);
-        const bool up = eventually(
-            [&] {
-                if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-                    pid_ = -1;
-                    return true;
-                }
-                try {
-                    ::close(connect_loopback(port_));
-                    return true;
-                } catch (const std::exception&) {
-                    return false;
-                }
-            },
-            10s);
-        if (pid_ < 0 || !up) {
-            stop();
-            throw std::runtime_error("haproxy did not start listening:\n" + this->output());
-        }
+        std::ofstream(config) << example_balancer_config(
+            "haproxy.cfg", {{"bind :8080", "bind 127.0.0.1:" + std::to_string(port)},
+                            {"127.0.0.1:9001", node1},
+                            {"127.0.0.1:9002", node2},
+                            {log, log + "\n    stats socket " + stats_socket().string()}});
+        process_.emplace(std::vector<std::string>{binary, "-f", config.string(), "-db"}, output_path(), port);
     }
-    ~LbHaproxy() { stop(); }
     LbHaproxy(const LbHaproxy&) = delete;
     LbHaproxy& operator=(const LbHaproxy&) = delete;
 
     unsigned short port() const { return port_; }
-    std::string output() const { return read_file(output_path()); }
+    std::string output() const { return process_->output(); }
 
     // The last health check of each server ("node1" -> "L7OK 200"), empty when the stats
     // socket does not answer.
@@ -249,21 +180,9 @@ private:
     std::filesystem::path output_path() const { return dir_ / "haproxy.log"; }
     std::filesystem::path stats_socket() const { return dir_ / "stats.sock"; }
 
-    void stop() {
-        using namespace std::chrono_literals;
-        if (pid_ <= 0) return;
-        ::kill(-pid_, SIGTERM);
-        const bool exited = eventually([&] { return ::waitpid(pid_, nullptr, WNOHANG) == pid_; }, 5000ms);
-        if (!exited) {
-            ::kill(-pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-        pid_ = -1;
-    }
-
     std::filesystem::path dir_;
     unsigned short port_ = 0;
-    pid_t pid_ = -1;
+    std::optional<BalancerProcess> process_;
 };
 
 // One answer a client thread got through the balancer, timed from the test's start.
@@ -280,7 +199,7 @@ class LbClusterTest : public ::testing::Test {
 protected:
     void SetUp() override {
         using namespace std::chrono_literals;
-        ASSERT_FALSE(LbHaproxyBinary().empty()) << "haproxy is not installed: scripts/setup --tests installs it";
+        ASSERT_FALSE(balancer_binary("haproxy").empty()) << "haproxy is not installed: scripts/setup --tests installs it";
         pg_ = std::make_unique<PostgresServer>();
         pg_->sql("CREATE DATABASE funcd_state");
         url_ = "postgresql://postgres@127.0.0.1:" + std::to_string(pg_->port()) + "/funcd_state";
@@ -293,7 +212,7 @@ protected:
         std::filesystem::create_directories(root_ / "n2");
         std::filesystem::copy_file(root_ / "n1" / "env.keys", root_ / "n2" / "env.keys");
         start_node(1);
-        lb_ = std::make_unique<LbHaproxy>(root_ / "balancer", LbFreePort(),
+        lb_ = std::make_unique<LbHaproxy>(root_ / "balancer", free_loopback_port(),
                                           "127.0.0.1:" + std::to_string(nodes_[0]->port()),
                                           "127.0.0.1:" + std::to_string(nodes_[1]->port()));
         // Both nodes pass HAProxy's checks before any request, so each name goes to its

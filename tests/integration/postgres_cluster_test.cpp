@@ -330,17 +330,29 @@ std::string inserts(int from, int to) {
     return sql;
 }
 
-// Its own suite: it waits for a dead node's lease to expire.
-using SharedMapping = SharedStateNodes;
+// Its own suite: it waits for a dead node's lease to expire. Both nodes know the function
+// `sink` (printing the ids of the rows it gets) and the table `orders`.
+class SharedMapping : public SharedStateNodes {
+protected:
+    void SetUp() override {
+        SharedStateNodes::SetUp();
+        pg_->sql("CREATE TABLE orders (id int PRIMARY KEY)");
+        ASSERT_EQ(first_->deploy("sink", python_settings(), python_zip(kSharedSinkPy)).status, 201);
+        ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/sink").status == 200; }));
+    }
+    // The mapping of `orders` to `sink`, created or changed through `d`.
+    HttpResult put_mapping(Daemon& d, bool enabled = true) {
+        return d.api("PUT", kPath,
+                     nlohmann::json{{"type", "postgres"}, {"connection", pg_->conninfo()},
+                                    {"tables", {"public.orders"}}, {"enabled", enabled}}
+                         .dump());
+    }
+    static constexpr const char* kPath = "/v1/functions/sink/event-sources/orders";
+};
 
 TEST_F(SharedMapping, AMappingRunsOnOneNodeAndMovesToTheOtherWhenItsNodeIsKilled) {
-    pg_->sql("CREATE TABLE orders (id int PRIMARY KEY)");
-    ASSERT_EQ(first_->deploy("sink", python_settings(), python_zip(kSharedSinkPy)).status, 201);
-    ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/sink").status == 200; }));
-    const std::string path = "/v1/functions/sink/event-sources/orders";
-    const auto created = second_->api(
-        "PUT", path,
-        nlohmann::json{{"type", "postgres"}, {"connection", pg_->conninfo()}, {"tables", {"public.orders"}}}.dump());
+    const std::string path = kPath;
+    const auto created = put_mapping(*second_);
     ASSERT_EQ(created.status, 201) << created.body;
     EXPECT_EQ(created.json()["node"], "node-2") << "the node it is created through takes its lease";
     // Node 1 learns of it, and of who runs it; the other node neither runs it nor holds its slot.
@@ -380,20 +392,12 @@ TEST_F(SharedMapping, AMappingRunsOnOneNodeAndMovesToTheOtherWhenItsNodeIsKilled
 }
 
 TEST_F(SharedMapping, AMappingDeletedThroughTheNodeNotRunningItStopsOnTheOtherAndLosesItsSlot) {
-    pg_->sql("CREATE TABLE orders (id int PRIMARY KEY)");
-    ASSERT_EQ(first_->deploy("sink", python_settings(), python_zip(kSharedSinkPy)).status, 201);
-    ASSERT_TRUE(eventually([&] { return second_->api("GET", "/v1/functions/sink").status == 200; }));
-    const std::string path = "/v1/functions/sink/event-sources/orders";
-    const auto created = first_->api(
-        "PUT", path,
-        nlohmann::json{{"type", "postgres"}, {"connection", pg_->conninfo()}, {"tables", {"public.orders"}}}.dump());
+    const std::string path = kPath;
+    const auto created = put_mapping(*first_);
     ASSERT_EQ(created.status, 201) << created.body;
     ASSERT_TRUE(eventually([&] { return second_->api("GET", path).status == 200; }, std::chrono::seconds(5)));
     // A change through node 2 reaches the runner on node 1: disabled, it stops there.
-    auto r = second_->api("PUT", path,
-                          nlohmann::json{{"type", "postgres"}, {"connection", pg_->conninfo()},
-                                         {"tables", {"public.orders"}}, {"enabled", false}}
-                              .dump());
+    auto r = put_mapping(*second_, false);
     ASSERT_EQ(r.status, 200) << r.body;
     ASSERT_TRUE(eventually([&] { return first_->api("GET", path).json()["state"] == "Disabled"; },
                            std::chrono::seconds(5)));
@@ -402,10 +406,7 @@ TEST_F(SharedMapping, AMappingDeletedThroughTheNodeNotRunningItStopsOnTheOtherAn
     }, std::chrono::seconds(10)));
     // Enabled again through node 2: node 2 now runs it, from where node 1 got to.
     pg_->sql(inserts(1, 3));
-    r = second_->api("PUT", path,
-                     nlohmann::json{{"type", "postgres"}, {"connection", pg_->conninfo()},
-                                    {"tables", {"public.orders"}}, {"enabled", true}}
-                         .dump());
+    r = put_mapping(*second_, true);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.json()["node"], "node-2") << r.body;
     ASSERT_TRUE(eventually([&] { return rows_delivered(*second_).size() == 3; }, std::chrono::seconds(30)))
