@@ -403,9 +403,16 @@ int run_daemon(const DaemonOptions& options) {
     // This node among the nodes sharing its state: on a single host, itself alone.
     ClusterMembership membership(
         io, blocking, *state.nodes,
-        [&pools, &dispatcher, &placement] {
+        [&pools, &dispatcher, &placement, &registry] {
             nlohmann::json load{{"workers", pools.live_workers()}, {"running", dispatcher.running_total()}};
-            load.update(placement.report(dispatcher.started(), pools.provisioned_ready(),
+            const auto placed = [&registry](const std::string& function) {
+                const FunctionRecordPtr fn = registry.find(function);
+                if (!fn) return false;
+                for (const auto& v : fn->all_versions())
+                    if (v->config.concurrency.provisioned > 0) return true;
+                return false;
+            };
+            load.update(placement.report(dispatcher.started(), pools.provisioned_ready(), placed,
                                          std::chrono::steady_clock::now()));
             return load;
         },

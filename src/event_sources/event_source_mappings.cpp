@@ -126,8 +126,12 @@ void EventSourceMappings::apply(std::vector<StoredMapping> stored) {
         } else {
             if (e.owned) release_lease(e.config.uuid);
             e.owned = false;
-            e.retained = {};
-            read_retained(e.config.uuid, [] {});
+            // What its slot retained before belongs to an earlier time (GETs waiting for a
+            // read under way get that one).
+            e.retained.bytes.reset();
+            e.retained.read = {};
+            e.retained.logged = {};
+            if (!e.retained.reading) read_retained(e.config.uuid, [] {});
         }
     }
     for (auto it = entries_.begin(); it != entries_.end();) {

@@ -14,16 +14,11 @@
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
 #include "funcd/registry/code_archive.hpp"
+#include "funcd/registry/temporary_name.hpp"
 
 namespace funcd {
 
 namespace fs = std::filesystem;
-
-namespace {
-constexpr std::string_view kTmpPrefix = ".tmp-";
-// 64 random bits: unique among concurrent unpacks, even across daemon processes sharing a root.
-constexpr std::size_t kTmpSuffixBytes = 8;
-}  // namespace
 
 CodeStore::CodeStore(fs::path root) : root_(std::move(root)) { fs::create_directories(root_); }
 
@@ -32,7 +27,7 @@ namespace {
 // Writes `data` to `path` through a temporary file and a rename, so a file at `path` is
 // always complete.
 void write_file_atomically(const fs::path& path, std::string_view data) {
-    const fs::path tmp = path.parent_path() / (std::string(kTmpPrefix) + random_hex(kTmpSuffixBytes));
+    const fs::path tmp = path.parent_path() / temporary_name();
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0) {
         const int err = errno;
@@ -77,7 +72,7 @@ StoredCode CodeStore::put(std::string_view zip) {
     }
 
     // Unpack beside the final name and rename, so a tree at <sha> is always complete.
-    const fs::path tmp = root_ / (std::string(kTmpPrefix) + random_hex(kTmpSuffixBytes));
+    const fs::path tmp = root_ / temporary_name();
     const auto stats = unpack_zip(zip, tmp);
     try {
         keep_zip();  // only for a zip that unpacked

@@ -10,16 +10,13 @@
 
 #include "funcd/common/ids.hpp"
 #include "funcd/registry/code_archive.hpp"
+#include "funcd/registry/temporary_name.hpp"
 
 namespace funcd {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr std::string_view kTmpPrefix = ".tmp-";
-// 64 random bits: unique among concurrent builds.
-constexpr std::size_t kTmpSuffixBytes = 8;
 
 // Removes whatever is at `p` (file, link or tree) so that a later layer's entry can take its place.
 void clear(const fs::path& p) {
@@ -100,7 +97,7 @@ fs::path LayerViews::build(const std::vector<LayerRef>& layers) {
     if (fs::is_directory(view, ec)) return view;
     std::vector<fs::path> sources;
     for (const auto& l : layers) sources.push_back(code_.dir_for(l.code_sha256));
-    const fs::path tmp = root_ / (std::string(kTmpPrefix) + random_hex(kTmpSuffixBytes));
+    const fs::path tmp = root_ / temporary_name();
     try {
         merge_trees(sources, tmp);
     } catch (...) {

@@ -51,6 +51,7 @@ ProvisionedPlacement::ProvisionedPlacement(std::string self_id, bool shared)
     : self_(std::move(self_id)), shared_(shared) {}
 
 nlohmann::json ProvisionedPlacement::report(const StartedCounts& started, const ReadyCounts& ready,
+                                            const std::function<bool(const std::string&)>& placed,
                                             std::chrono::steady_clock::time_point now) {
     if (decayed_at_ != std::chrono::steady_clock::time_point{}) {
         const double half_lives = std::chrono::duration<double>(now - decayed_at_).count() /
@@ -68,7 +69,8 @@ nlohmann::json ProvisionedPlacement::report(const StartedCounts& started, const 
         counted_[function] = count;
     }
     nlohmann::json traffic = nlohmann::json::object();
-    for (const auto& [function, score] : traffic_) traffic[function] = score;
+    for (const auto& [function, score] : traffic_)
+        if (placed(function)) traffic[function] = score;
     nlohmann::json ready_json = nlohmann::json::object();
     for (const auto& [function, labels] : ready)
         for (const auto& [label, n] : labels)

@@ -83,14 +83,21 @@ TEST(ProvisionedPlacement, TheSplitFollowsWhereEachNodeSaysTheInvocationsWent) {
 TEST(ProvisionedPlacement, ReportsFadeByHalfEveryHalfLifeAndAddWhatStartedSince) {
     ProvisionedPlacement p("a", true);
     const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
-    auto r = p.report({{"f", 10}}, {{"f", {{"$LATEST", 2}}}, {"g", {{"1", 0}}}}, t0);
+    const auto all = [](const std::string&) { return true; };
+    auto r = p.report({{"f", 10}}, {{"f", {{"$LATEST", 2}}}, {"g", {{"1", 0}}}}, all, t0);
     EXPECT_DOUBLE_EQ(r["traffic"]["f"].get<double>(), 10.0);
     EXPECT_EQ(r["provisioned_ready"], nlohmann::json({{"f", {{"$LATEST", 2}}}})) << "none ready: not reported";
-    r = p.report({{"f", 10}}, {}, t0 + kTrafficHalfLife);
+    r = p.report({{"f", 10}}, {}, all, t0 + kTrafficHalfLife);
     EXPECT_DOUBLE_EQ(r["traffic"]["f"].get<double>(), 5.0);
-    r = p.report({{"f", 14}, {"g", 1}}, {}, t0 + 2 * kTrafficHalfLife);
+    r = p.report({{"f", 14}, {"g", 1}}, {}, all, t0 + 2 * kTrafficHalfLife);
     EXPECT_DOUBLE_EQ(r["traffic"]["f"].get<double>(), 6.5);
     EXPECT_DOUBLE_EQ(r["traffic"]["g"].get<double>(), 1.0);
+    // Only functions with provisioned concurrency are reported; the others are still counted.
+    const auto only_g = [](const std::string& f) { return f == "g"; };
+    r = p.report({{"f", 14}, {"g", 1}}, {}, only_g, t0 + 2 * kTrafficHalfLife);
+    EXPECT_EQ(r["traffic"], nlohmann::json({{"g", 1.0}}));
+    r = p.report({{"f", 14}, {"g", 1}}, {}, all, t0 + 3 * kTrafficHalfLife);
+    EXPECT_DOUBLE_EQ(r["traffic"]["f"].get<double>(), 3.25);
 }
 
 TEST(ProvisionedPlacement, ReadyWorkersElsewhereAreTheOtherNodesReports) {

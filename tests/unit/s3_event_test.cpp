@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -11,11 +10,11 @@
 #include "funcd/common/time_format.hpp"
 #include "funcd/triggers/s3_event.hpp"
 
-using namespace funcd;
+namespace funcd {
+namespace {
+
 using namespace std::chrono;
 namespace fs = std::filesystem;
-
-namespace {
 
 // Whether `s` is exactly `digits` upper-case hex digits.
 bool upper_hex(const std::string& s, std::size_t digits) {
@@ -23,7 +22,7 @@ bool upper_hex(const std::string& s, std::size_t digits) {
            std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); });
 }
 
-FileEvent sample_event() {
+FileEvent sample_file_event() {
     FileEvent e;
     e.directory = "/srv/uploads";
     e.key = "images/red flower.jpg";
@@ -33,7 +32,7 @@ FileEvent sample_event() {
 }
 
 TEST(S3Event, RecordHasTheShapeLambdaReceivesFromS3) {
-    const auto event = make_s3_event(sample_event(), "thumbnails", "0123456789abcdef0123456789abcdef", "eu-west-1");
+    const auto event = make_s3_event(sample_file_event(), "thumbnails", "0123456789abcdef0123456789abcdef", "eu-west-1");
     ASSERT_TRUE(event.contains("Records"));
     ASSERT_EQ(event["Records"].size(), 1u);
     const auto& r = event["Records"][0];
@@ -62,7 +61,7 @@ TEST(S3Event, RecordHasTheShapeLambdaReceivesFromS3) {
 }
 
 TEST(S3Event, DefaultRegionIsUsEast1) {
-    EXPECT_EQ(make_s3_event(sample_event(), "t", "e")["Records"][0]["awsRegion"], "us-east-1");
+    EXPECT_EQ(make_s3_event(sample_file_event(), "t", "e")["Records"][0]["awsRegion"], "us-east-1");
 }
 
 TEST(S3Event, KeyIsFormUrlEncodedLikeS3) {
@@ -96,7 +95,7 @@ TEST(S3Event, SequencerIsFixedWidthAndOrdersAsText) {
 }
 
 TEST(S3Event, NamesThatAreNotUtf8StillSerialise) {
-    FileEvent e = sample_event();
+    FileEvent e = sample_file_event();
     e.directory = "/srv/\xFFweird";
     e.key = "bad\xFEname.jpg";
     const auto event = make_s3_event(e, "t\xC0", "etag");
@@ -149,3 +148,4 @@ TEST_F(S3EventFileEtag, DirectoryThrows) {
 }
 
 }  // namespace
+}  // namespace funcd

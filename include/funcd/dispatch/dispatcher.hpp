@@ -10,9 +10,9 @@
 // reserved concurrency is its limit across them: each node allows its share,
 // ceil(reserved / live nodes) (set_live_nodes).
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
-#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>

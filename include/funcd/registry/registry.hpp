@@ -4,10 +4,10 @@
 // mirrored in memory for the invoke path. Thread-safe: changes run off the event loop, one at
 // a time, each committed before it becomes visible; a change that fails leaves everything as
 // it was. Changes other nodes made are read by refresh().
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
-#include <chrono>
 #include <mutex>
 #include <optional>
 #include <set>

@@ -2,7 +2,8 @@
 // Code zips that nodes share, named by their SHA-256: a node that deploys puts the zip here
 // before the record naming it is written, and a node that learns of the record gets the zip
 // and unpacks it into its own code directory (CodeStore, a cache then). On a single host
-// there is none: the code directory is the only copy (postgres_code_blob_store.hpp).
+// there is none: the code directory is the only copy (PostgresCodeBlobStore in
+// postgres_function_store.hpp).
 //
 // A zip no function version or layer names any more is removed by a collection, but only
 // kSharedCodeGrace after it was last put: a deploy puts (or touches) its zip before it writes

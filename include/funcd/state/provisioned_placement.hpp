@@ -15,6 +15,7 @@
 // On a single host every provisioned worker runs here. Runs on the loop.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,8 +43,11 @@ public:
     ProvisionedPlacement(std::string self_id, bool shared);
 
     // This node's part of its heartbeat's load: {"traffic": {function: decayed count},
-    // "provisioned_ready": {function: {label: ready}}}. `started` as Dispatcher::started.
+    // "provisioned_ready": {function: {label: ready}}}. `started` as Dispatcher::started;
+    // traffic is reported only of the functions `placed` says have provisioned concurrency
+    // (the others' need no placing, and a report stays small however many functions run).
     nlohmann::json report(const StartedCounts& started, const ReadyCounts& ready,
+                          const std::function<bool(const std::string&)>& placed,
                           std::chrono::steady_clock::time_point now);
     // After a heartbeat: the live nodes' records, this one's included.
     void update(const std::vector<NodeRecord>& live);
