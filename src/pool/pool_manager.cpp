@@ -146,15 +146,9 @@ WorkerStates PoolManager::worker_states(const std::string& name) const {
 }
 
 ProvisionedCounts PoolManager::provisioned(const std::string& name, const std::string& label) const {
-    auto it = pools_.find(name);
-    if (it == pools_.end()) {
-        ProvisionedCounts c;
-        if (env_.provisioned_elsewhere) c.elsewhere = env_.provisioned_elsewhere(name, label);
-        return c;
-    }
-    auto p = it->second.current.find(label);
     ProvisionedCounts c;
-    if (p != it->second.current.end()) c = p->second->provisioned();
+    if (auto it = pools_.find(name); it != pools_.end())
+        if (auto p = it->second.current.find(label); p != it->second.current.end()) c = p->second->provisioned();
     if (env_.provisioned_elsewhere) c.elsewhere = env_.provisioned_elsewhere(name, label);
     return c;
 }
