@@ -5,9 +5,9 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <iostream>
-#include <filesystem>
 #include <memory>
 #include <set>
 #include <vector>
