@@ -386,20 +386,19 @@ int run_daemon(const DaemonOptions& options) {
     // kStatePollInterval in case one was lost. On the bulk threads: a change may bring code to
     // fetch and unpack.
     RegistrySync registry_sync(io, bulk, registry, changes);
-    // Schedules, file triggers and routes other nodes change: read again the same way; and
-    // event source mappings (EventSourceMappings::reload).
+    // Schedules, file triggers, routes and event source mappings other nodes change: read
+    // again the same way.
     CoalescedTask trigger_sync(blocking, "triggers: cannot read the shared state's definitions", [&] {
         triggers.reload();
         http_trigger.reload();
+        mappings.reload();
     });
     std::optional<PgListener> state_listener;
     if (state.shared())
-        state_listener.emplace(state.shared_url, kStateChannel, kStatePollInterval,
-                               [&registry_sync, &trigger_sync, &mappings] {
-                                   registry_sync.refresh();
-                                   trigger_sync.request();
-                                   mappings.reload();
-                               });
+        state_listener.emplace(state.shared_url, kStateChannel, kStatePollInterval, [&registry_sync, &trigger_sync] {
+            registry_sync.refresh();
+            trigger_sync.request();
+        });
     // This node among the nodes sharing its state: on a single host, itself alone.
     ClusterMembership membership(
         io, blocking, *state.nodes,
@@ -412,14 +411,14 @@ int run_daemon(const DaemonOptions& options) {
                     if (v->config.concurrency.provisioned > 0) return true;
                 return false;
             };
-            load.update(placement.report(dispatcher.started(), pools.provisioned_ready(), placed,
+            load.update(placement.report(pools.submitted(), pools.provisioned_ready(), placed,
                                          std::chrono::steady_clock::now()));
             return load;
         },
-        [&dispatcher, &placement, &pools](std::vector<NodeRecord> live) {
+        // Each pool keeps its provisioned share at its next tick (every kReapInterval).
+        [&dispatcher, &placement](std::vector<NodeRecord> live) {
             dispatcher.set_live_nodes(static_cast<int>(live.size()));
             placement.update(live);
-            pools.rebalance_provisioned();
         });
     ClusterApi cluster_api(membership);
     ControlApi api(io, blocking, bulk, registry, pools, dispatcher, usage, events, triggers, event_source_api,

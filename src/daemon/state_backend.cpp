@@ -22,15 +22,6 @@
 #include "funcd/triggers/sqlite_trigger_store.hpp"
 
 namespace funcd {
-namespace {
-
-// How long a node's claim on its asynchronous events lasts without renewal: three of its
-// renewals (AsyncInvoker, every 5 s), as a heartbeat is declared lost after three
-// (cluster_membership.hpp). A dead node's events wait this long before others take them.
-constexpr std::chrono::seconds kEventClaimLease{15};
-
-}  // namespace
-
 StateBackend open_state_backend(const DaemonOptions& options, const std::filesystem::path& data_dir,
                                 const EnvCipher& env_cipher) {
     StateBackend b;
@@ -54,7 +45,9 @@ StateBackend open_state_backend(const DaemonOptions& options, const std::filesys
         b.functions = std::make_unique<PostgresFunctionStore>(b.shared_url);
         b.shared_code = std::make_unique<PostgresCodeBlobStore>(b.shared_url);
         b.nodes = std::make_unique<PostgresNodeStore>(b.shared_url);
-        b.events = std::make_unique<PostgresEventStore>(b.shared_url, options.node_id, kEventClaimLease);
+        // A node's claim on its asynchronous events: renewed by AsyncInvoker every kLeaseRenewal;
+        // a dead node's events wait kLeaseTerm before others take them.
+        b.events = std::make_unique<PostgresEventStore>(b.shared_url, options.node_id, kLeaseTerm);
         b.triggers = std::make_unique<PostgresTriggerStore>(b.shared_url, options.node_id);
         b.leases = std::make_unique<PostgresLeaseStore>(b.shared_url);
         b.mappings = std::make_unique<PostgresMappingStore>(b.shared_url, options.node_id, env_cipher);

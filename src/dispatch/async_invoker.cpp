@@ -12,6 +12,7 @@
 #include "funcd/common/ids.hpp"
 #include "funcd/common/storage_full.hpp"
 #include "funcd/common/trace_id.hpp"
+#include "funcd/state/lease_store.hpp"
 
 namespace funcd {
 namespace {
@@ -25,10 +26,9 @@ constexpr auto kThrottleBackoffMax = std::chrono::minutes(5);
 // How often dead letters past their retention are removed: retention is counted in days,
 // so hourly keeps the table within an hour of it at the cost of one DELETE an hour.
 constexpr auto kDeadLetterPurgeInterval = std::chrono::hours(1);
-// With a shared store: how often this node renews its claim on its events and looks for
-// events of nodes whose claims expired. A third of the claim's lease (daemon.cpp), so two
-// renewals may fail before others take its events over.
-constexpr auto kClaimInterval = std::chrono::seconds(5);
+// With a shared store: how often this node renews its claim on its events (a lease of
+// kLeaseTerm) and looks for events of nodes whose claims expired.
+constexpr auto kClaimInterval = kLeaseRenewal;
 // Events taken over from dead nodes at each look: a dead node's backlog moves over in
 // batches, so one node does not take all of it while others are idle.
 constexpr std::size_t kRescueBatch = 500;

@@ -47,7 +47,12 @@ FunctionPtr Dispatcher::admit(std::string_view function, const Qualifier* qualif
 }
 
 void Dispatcher::reservations_changed() {
-    reserved_total_ = node_share(registry_.reserved_total());
+    // What try_start lets each reserved function run here, added up: each share is rounded up,
+    // so the sum of the shares can be above the share of the sum.
+    int reserved = 0;
+    for (const auto& fn : registry_.list())
+        if (fn->reserved_concurrency) reserved += node_share(*fn->reserved_concurrency);
+    reserved_total_ = std::min(reserved, options_.max_concurrency);
     capacity_freed();
 }
 
@@ -163,7 +168,6 @@ Dispatcher::Limit Dispatcher::try_start(InvocationPtr& inv) {
     // Counted only once admitted: a throttled function leaves no entry behind.
     ++running_[c.name];
     ++running_total_;
-    ++started_[c.name];
     if (unreserved) ++running_unreserved_;
     if (pools_.pool_for(inv->function).submit(inv) == WorkerPool::Submit::no_memory) {
         finished(*inv);

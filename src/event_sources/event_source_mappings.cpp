@@ -72,30 +72,11 @@ void EventSourceMappings::release_lease(const std::string& uuid) {
 }
 
 void EventSourceMappings::reload() {
-    boost::asio::post(io_, [this] {
-        if (stopped_) return;
-        if (reloading_) {
-            reload_again_ = true;
-            return;
-        }
-        // A change under way is read by the reload after it.
-        if (changes_begun_ != changes_done_ || !changing_.empty()) return;
-        reloading_ = true;
-        const std::uint64_t mark = changes_begun_;
-        boost::asio::post(blocking_, [this, mark] {
-            std::optional<std::vector<StoredMapping>> stored;
-            try {
-                stored = store_.list();
-            } catch (const std::exception& ex) {
-                spdlog::warn("event sources: cannot read the shared mappings: {}", ex.what());
-            }
-            boost::asio::post(io_, [this, mark, stored = std::move(stored)]() mutable {
-                reloading_ = false;
-                if (stopped_) return;
-                if (stored && changes_begun_ == mark) apply(std::move(*stored));
-                if (std::exchange(reload_again_, false)) reload();
-            });
-        });
+    const std::optional<std::uint64_t> mark = local_changes_.quiet();
+    if (!mark) return;
+    std::vector<StoredMapping> stored = store_.list();
+    boost::asio::post(io_, [this, mark = *mark, stored = std::move(stored)]() mutable {
+        if (!stopped_ && local_changes_.none_since(mark)) apply(std::move(stored));
     });
 }
 
@@ -174,7 +155,7 @@ void EventSourceMappings::tend_leases() {
                     LeaseResult r{uuid};
                     try {
                         const std::string name = mapping_lease_name(uuid);
-                        r.held = leases_->acquire(name, options_.node_id, kMappingLease);
+                        r.held = leases_->acquire(name, options_.node_id, kLeaseTerm);
                         r.holder = r.held ? options_.node_id : leases_->holder(name).value_or("");
                         r.reached = true;
                         taken = taken || (r.held && !owned);
@@ -234,7 +215,7 @@ void EventSourceMappings::apply_leases(std::vector<LeaseResult> results, std::ve
             e.owned = false;
             continue;
         }
-        e.owned_until = sent + kMappingLease - kMappingLeaseMargin;
+        e.owned_until = sent + kLeaseTerm - kMappingLeaseMargin;
         e.holder = options_.node_id;
         if (e.owned) continue;
         e.owned = true;
@@ -384,7 +365,7 @@ void EventSourceMappings::put(MappingConfig c, Done done) {
         const bool created = existing == nullptr;
         const bool owned = existing && existing->owned;
         changing_.insert(key);
-        ++changes_begun_;
+        local_changes_.begin();
         boost::asio::post(blocking_, [this, c, created, owned, key, done = std::move(done)]() mutable {
             std::exception_ptr error;
             // With leases: whether this node runs the mapping from now on, and where from
@@ -413,7 +394,7 @@ void EventSourceMappings::put(MappingConfig c, Done done) {
                 // Stored: the change stands whatever the leases say (the mapping then starts on
                 // whichever node takes its lease next).
                 try {
-                    held = leases_->acquire(mapping_lease_name(c.uuid), options_.node_id, kMappingLease);
+                    held = leases_->acquire(mapping_lease_name(c.uuid), options_.node_id, kLeaseTerm);
                     if (held && !owned && !created)
                         for (const auto& m : store_.list())
                             if (m.config.uuid == c.uuid) resume = m.checkpoint;
@@ -432,7 +413,7 @@ void EventSourceMappings::put(MappingConfig c, Done done) {
             boost::asio::post(io_, [this, c = std::move(c), created, key, error, held, resume, sent,
                                     done = std::move(done)]() mutable {
                 changing_.erase(key);
-                ++changes_done_;
+                local_changes_.done();
                 if (error) return done(error, std::nullopt, false);
                 Entry& e = entries_[c.uuid];
                 halt(e);
@@ -442,7 +423,7 @@ void EventSourceMappings::put(MappingConfig c, Done done) {
                     e.owned = held;
                     // Measured from after the acquire returned: the renewal rounds correct it.
                     if (held) {
-                        e.owned_until = sent + kMappingLease - kMappingLeaseMargin;
+                        e.owned_until = sent + kLeaseTerm - kMappingLeaseMargin;
                         e.holder = options_.node_id;
                     }
                 }
@@ -485,7 +466,7 @@ void EventSourceMappings::remove(const std::string& uuid, std::function<void(std
     MappingConfig c = it->second.config;
     entries_.erase(it);
     changing_.insert(key);
-    ++changes_begun_;
+    local_changes_.begin();
     boost::asio::post(blocking_, [this, c, key, done = std::move(done)] {
         std::exception_ptr error;
         try {
@@ -503,7 +484,7 @@ void EventSourceMappings::remove(const std::string& uuid, std::function<void(std
         }
         boost::asio::post(io_, [this, c, key, error, done] {
             changing_.erase(key);
-            ++changes_done_;
+            local_changes_.done();
             if (error) {
                 // Not deleted after all: it runs on.
                 Entry& e = entries_[c.uuid];
@@ -517,7 +498,7 @@ void EventSourceMappings::remove(const std::string& uuid, std::function<void(std
     });
 }
 
-void EventSourceMappings::function_deleted(const std::string& function) {
+void EventSourceMappings::function_deleted(const std::string& function, bool drop_stored) {
     for (auto it = entries_.begin(); it != entries_.end();) {
         if (it->second.config.function != function) {
             ++it;
@@ -527,17 +508,18 @@ void EventSourceMappings::function_deleted(const std::string& function) {
         release_waiting(it->second);
         it = entries_.erase(it);
     }
-    ++changes_begun_;
+    if (!drop_stored) return;
+    local_changes_.begin();
     boost::asio::post(blocking_, [this, function] {
         std::vector<MappingConfig> dropped;
         try {
             dropped = store_.drop_function(function);
         } catch (const std::exception& ex) {
             spdlog::error("event sources: cannot drop the mappings of deleted function={}: {}", function, ex.what());
-            boost::asio::post(io_, [this] { ++changes_done_; });
+            boost::asio::post(io_, [this] { local_changes_.done(); });
             return;
         }
-        boost::asio::post(io_, [this] { ++changes_done_; });
+        boost::asio::post(io_, [this] { local_changes_.done(); });
         for (const auto& c : dropped) {
             try {
                 factory_.deprovision(c);

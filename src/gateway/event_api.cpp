@@ -100,8 +100,9 @@ void EventApi::invoke_async(const std::string& target, std::string payload, http
                     std::move(trace_id));
 }
 
-void EventApi::function_deleted(const std::string& name) {
+void EventApi::function_deleted(const std::string& name, bool drop_stored) {
     invoker_.function_deleted(name);
+    if (!drop_stored) return;
     boost::asio::post(blocking_, [this, name] {
         try {
             store_.drop_function(name);

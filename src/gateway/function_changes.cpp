@@ -27,11 +27,15 @@ void FunctionChanges::changed(const FunctionRecordPtr& record) {
     collect_code_garbage();
 }
 
-void FunctionChanges::deleted(const std::string& name) {
+void FunctionChanges::deleted(const std::string& name) { forget(name, true); }
+
+void FunctionChanges::deleted_elsewhere(const std::string& name) { forget(name, false); }
+
+void FunctionChanges::forget(const std::string& name, bool drop_stored) {
     pools_.retire_function(name);
-    events_.function_deleted(name);
-    triggers_.function_deleted(name);
-    mappings_.function_deleted(name);
+    events_.function_deleted(name, drop_stored);
+    triggers_.function_deleted(name, drop_stored);
+    mappings_.function_deleted(name, drop_stored);
     logs_.remove(name);
     if (metrics_) metrics_->remove(name);
     dispatcher_.reservations_changed();

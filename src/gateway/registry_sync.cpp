@@ -19,8 +19,13 @@ void RegistrySync::read() {
     spdlog::info("registry: {} functions changed and {} deleted by other nodes", found.changed.size(),
                  found.deleted.size());
     boost::asio::post(io_, [this, found = std::move(found)] {
-        for (const auto& record : found.changed) changes_.changed(record);
-        for (const auto& name : found.deleted) changes_.deleted(name);
+        // As the registry has them now: a change this node made since the read is newer.
+        auto follow = [this](const std::string& name) {
+            if (FunctionRecordPtr now = registry_.find(name)) changes_.changed(now);
+            else changes_.deleted_elsewhere(name);
+        };
+        for (const auto& record : found.changed) follow(record->name);
+        for (const auto& name : found.deleted) follow(name);
     });
 }
 

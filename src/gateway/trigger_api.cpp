@@ -355,9 +355,10 @@ void TriggerApi::put_file_trigger(const std::string& function, const std::string
         });
 }
 
-void TriggerApi::function_deleted(const std::string& name) {
+void TriggerApi::function_deleted(const std::string& name, bool drop_stored) {
     files_.function_deleted(name);
     scheduler_.function_deleted(name);
+    if (!drop_stored) return;
     boost::asio::post(blocking_, [this, name] {
         try {
             store_.drop_function(name);

@@ -83,12 +83,6 @@ void PoolManager::sync(const std::string& name, const std::vector<FunctionPtr>& 
         if (v->config.concurrency.provisioned > 0) pool_for(v).ensure_provisioned();
 }
 
-void PoolManager::rebalance_provisioned() {
-    for (auto& [name, pools] : pools_)
-        for (auto& [label, p] : pools.current)
-            if (p->function()->config.concurrency.provisioned > 0) p->ensure_provisioned();
-}
-
 void PoolManager::retire_version(const std::string& name, const std::string& label) {
     auto it = pools_.find(name);
     if (it == pools_.end()) return;
@@ -151,6 +145,17 @@ ProvisionedCounts PoolManager::provisioned(const std::string& name, const std::s
         if (auto p = it->second.current.find(label); p != it->second.current.end()) c = p->second->provisioned();
     if (env_.provisioned_elsewhere) c.elsewhere = env_.provisioned_elsewhere(name, label);
     return c;
+}
+
+std::map<std::string, std::uint64_t, std::less<>> PoolManager::submitted() const {
+    std::map<std::string, std::uint64_t, std::less<>> out;
+    for (const auto& [name, pools] : pools_) {
+        std::uint64_t n = 0;
+        for (const auto& [label, p] : pools.current) n += p->submitted();
+        for (const auto& p : pools.retired) n += p->submitted();
+        out.emplace(name, n);
+    }
+    return out;
 }
 
 std::map<std::string, std::map<std::string, std::size_t>> PoolManager::provisioned_ready() const {

@@ -225,6 +225,7 @@ std::shared_ptr<Worker> WorkerPool::cold_start(bool provisioned, bool report_ini
 WorkerPool::Submit WorkerPool::submit(InvocationPtr& inv) {
     keep_alive_->on_arrival(Clock::now());
     prewarm_at_.reset();
+    ++submitted_;
     return place(inv);
 }
 

@@ -8,6 +8,7 @@
 
 #include "funcd/common/api_error.hpp"
 #include "funcd/common/ids.hpp"
+#include "funcd/common/storage_full.hpp"
 
 namespace funcd {
 namespace {
@@ -112,8 +113,12 @@ void Registry::ensure_code(const std::string& sha256) {
     if (!shared_code_ || std::filesystem::exists(code_.dir_for(sha256))) return;
     std::optional<std::string> zip = shared_code_->get(sha256);
     if (!zip) throw std::runtime_error("the code " + sha256 + " is not in the shared state");
-    if (sha256_hex(*zip) != sha256) throw std::runtime_error("the shared code " + sha256 + " does not match its hash");
-    code_.put(*zip);
+    // put() hashes what it stores: the zip is checked against its name by that hash.
+    const StoredCode stored = code_.put(*zip);
+    if (stored.sha256 != sha256) {
+        code_.discard(stored);
+        throw std::runtime_error("the shared code " + sha256 + " does not match its hash");
+    }
     spdlog::info("registry: code {} fetched from the shared state ({} bytes)", sha256.substr(0, 12), zip->size());
 }
 
@@ -192,6 +197,19 @@ RegistryChanges Registry::refresh() {
     return out;
 }
 
+namespace {
+
+// A change that could not be taken in for a passing reason (the shared database out of reach,
+// this host's disk full): the read fails before the registry's revision moves past it, so the
+// next read (notification or poll) takes it in. Other failures are the record's own.
+bool read_again_later(const std::exception& e) {
+    if (dynamic_cast<const StorageFull*>(&e)) return true;
+    const auto* api = dynamic_cast<const ApiError*>(&e);
+    return api && api->status() == 503;
+}
+
+}  // namespace
+
 void Registry::read_changes() {
     FunctionStoreChanges changes = store_.changes_since(store_revision_);
     for (const auto& stored : changes.layers) {
@@ -201,6 +219,7 @@ void Registry::read_changes() {
             std::lock_guard lock(map_mutex_);
             layers_[l->name][l->version] = l;
         } catch (const std::exception& e) {
+            if (read_again_later(e)) throw;
             spdlog::error("registry: layer {}:{} as another node wrote it is unreadable, skipped: {}", stored.name,
                           stored.version, e.what());
             protect_code_named_in(stored.doc);
@@ -217,6 +236,7 @@ void Registry::read_changes() {
             function_revisions_[stored.name] = stored.revision;
             unannounced_.insert(stored.name);
         } catch (const std::exception& e) {
+            if (read_again_later(e)) throw;
             // Kept at the version this node has; the next change of it is read again.
             spdlog::error("registry: function {} as another node wrote it is unreadable, kept as it was: {}",
                           stored.name, e.what());
@@ -260,6 +280,8 @@ FunctionRecordPtr Registry::update(std::string_view name, const std::function<vo
             continue;
         }
         guard.committed = true;
+        // A retry read another node's change of it: this change, newer, is the caller's to announce.
+        unannounced_.erase(std::string(name));
         {
             std::lock_guard lock(map_mutex_);
             if (after) functions_[std::string(name)] = after;

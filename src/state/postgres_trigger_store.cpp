@@ -28,15 +28,25 @@ bool delete_row(PgConnection& conn, const std::string& table, const std::string&
 PostgresTriggerStore::PostgresTriggerStore(std::string conninfo, std::string node_id)
     : session_(std::move(conninfo)), node_id_(std::move(node_id)) {}
 
-std::vector<ScheduleDefinition> PostgresTriggerStore::schedules() {
-    const PgRows rows = session_.run([](PgConnection& conn) {
-        return conn.query("SELECT function, name, definition_json FROM funcd_schedules ORDER BY function, name");
+namespace {
+
+// Every definition of `table`, by function then name, each made by `from_json`.
+template <class FromJson>
+auto read_definitions(PgSession& session, const std::string& table, FromJson from_json) {
+    const PgRows rows = session.run([&](PgConnection& conn) {
+        return conn.query("SELECT function, name, definition_json FROM " + table + " ORDER BY function, name");
     });
-    std::vector<ScheduleDefinition> out;
+    std::vector<decltype(from_json(std::string(), std::string(), nlohmann::json()))> out;
     for (std::size_t i = 0; i < rows.rows.size(); ++i)
-        out.push_back(schedule_definition_from_json(*rows.at(i, "function"), *rows.at(i, "name"),
-                                                    nlohmann::json::parse(*rows.at(i, "definition_json"))));
+        out.push_back(from_json(*rows.at(i, "function"), *rows.at(i, "name"),
+                                nlohmann::json::parse(*rows.at(i, "definition_json"))));
     return out;
+}
+
+}  // namespace
+
+std::vector<ScheduleDefinition> PostgresTriggerStore::schedules() {
+    return read_definitions(session_, "funcd_schedules", schedule_definition_from_json);
 }
 
 void PostgresTriggerStore::put_schedule(const ScheduleDefinition& s) {
@@ -62,14 +72,7 @@ bool PostgresTriggerStore::claim_fire(const std::string& function, const std::st
 }
 
 std::vector<FileTriggerDefinition> PostgresTriggerStore::file_triggers() {
-    const PgRows rows = session_.run([](PgConnection& conn) {
-        return conn.query("SELECT function, name, definition_json FROM funcd_file_triggers ORDER BY function, name");
-    });
-    std::vector<FileTriggerDefinition> out;
-    for (std::size_t i = 0; i < rows.rows.size(); ++i)
-        out.push_back(file_trigger_definition_from_json(*rows.at(i, "function"), *rows.at(i, "name"),
-                                                        nlohmann::json::parse(*rows.at(i, "definition_json"))));
-    return out;
+    return read_definitions(session_, "funcd_file_triggers", file_trigger_definition_from_json);
 }
 
 void PostgresTriggerStore::put_file_trigger(const FileTriggerDefinition& t) {

@@ -53,6 +53,7 @@ ProvisionedPlacement::ProvisionedPlacement(std::string self_id, bool shared)
 nlohmann::json ProvisionedPlacement::report(const StartedCounts& started, const ReadyCounts& ready,
                                             const std::function<bool(const std::string&)>& placed,
                                             std::chrono::steady_clock::time_point now) {
+    if (!shared_) return nlohmann::json::object();  // nothing to place
     if (decayed_at_ != std::chrono::steady_clock::time_point{}) {
         const double half_lives = std::chrono::duration<double>(now - decayed_at_).count() /
                                   std::chrono::duration<double>(kTrafficHalfLife).count();

@@ -16,13 +16,12 @@ using Clock = std::chrono::system_clock;
 
 namespace {
 
-// The scheduler's leadership: held kLeaderLease, renewed every kLeaderRenewal (a third, so
-// two renewals may fail before another node takes over), as a node's heartbeat is.
-constexpr auto kLeaderLease = std::chrono::seconds(15);
-constexpr auto kLeaderRenewal = std::chrono::seconds(5);
+// The scheduler's leadership: lease kLeaderLease, held kLeaseTerm and renewed every
+// kLeaseRenewal (lease_store.hpp).
+constexpr const char* kLeaderLease = "scheduler";
 // How long after a fire's time a node that does not lead asks for it: past the lease, so a
 // live leader has long taken it, and a dead one's tick is still fired, late by this much.
-constexpr auto kFollowerDelay = kLeaderLease + std::chrono::seconds(5);
+constexpr auto kFollowerDelay = kLeaseTerm + std::chrono::seconds(5);
 
 }  // namespace
 
@@ -44,6 +43,16 @@ void Scheduler::start() { renew_leadership(); }
 void Scheduler::stop() {
     stopped_ = true;
     lease_timer_.cancel();
+    if (!leader_) return;
+    // Given up, so that another node leads from its next renewal rather than after the lease.
+    leader_ = false;
+    boost::asio::post(blocking_, [this] {
+        try {
+            leases_.release(kLeaderLease, node_id_);
+        } catch (const std::exception& e) {
+            spdlog::warn("schedule: cannot give the scheduler's leadership up (it expires instead): {}", e.what());
+        }
+    });
 }
 
 void Scheduler::renew_leadership() {
@@ -51,7 +60,7 @@ void Scheduler::renew_leadership() {
     boost::asio::post(blocking_, [this] {
         bool held = false;
         try {
-            held = leases_.acquire("scheduler", node_id_, kLeaderLease);
+            held = leases_.acquire(kLeaderLease, node_id_, kLeaseTerm);
         } catch (const std::exception& e) {
             spdlog::warn("schedule: cannot renew the scheduler's leadership: {}", e.what());
         }
@@ -60,7 +69,7 @@ void Scheduler::renew_leadership() {
                 spdlog::info("schedule: this node {} the schedules' leader", held ? "is now" : "is no longer");
             leader_ = held;
             if (stopped_) return;
-            lease_timer_.expires_after(kLeaderRenewal);
+            lease_timer_.expires_after(kLeaseRenewal);
             lease_timer_.async_wait([this](const boost::system::error_code& ec) {
                 if (!ec) renew_leadership();
             });

@@ -44,6 +44,15 @@ void put_row(sqlite::Database& db, std::string_view table, const std::string& fu
     q.bind(1, function).bind(2, name).bind(3, definition.dump()).run();
 }
 
+// Every definition of `table`, by function then name, each made by `from_json`.
+template <class FromJson>
+auto read_definitions(sqlite::Database& db, const std::string& table, FromJson from_json) {
+    sqlite::Statement q(db, "SELECT function, name, definition_json FROM " + table + " ORDER BY function, name");
+    std::vector<decltype(from_json(std::string(), std::string(), json()))> out;
+    while (q.step()) out.push_back(from_json(q.column_text(0), q.column_text(1), json::parse(q.column_text(2))));
+    return out;
+}
+
 }  // namespace
 
 SqliteTriggerStore::SqliteTriggerStore(const std::filesystem::path& db_path) : db_(db_path) {
@@ -52,11 +61,7 @@ SqliteTriggerStore::SqliteTriggerStore(const std::filesystem::path& db_path) : d
 
 std::vector<ScheduleDefinition> SqliteTriggerStore::schedules() {
     std::lock_guard lock(mutex_);
-    sqlite::Statement q(db_, "SELECT function, name, definition_json FROM schedules ORDER BY function, name");
-    std::vector<ScheduleDefinition> out;
-    while (q.step())
-        out.push_back(schedule_definition_from_json(q.column_text(0), q.column_text(1), json::parse(q.column_text(2))));
-    return out;
+    return read_definitions(db_, "schedules", schedule_definition_from_json);
 }
 
 void SqliteTriggerStore::put_schedule(const ScheduleDefinition& s) {
@@ -90,12 +95,7 @@ bool SqliteTriggerStore::claim_fire(const std::string& function, const std::stri
 
 std::vector<FileTriggerDefinition> SqliteTriggerStore::file_triggers() {
     std::lock_guard lock(mutex_);
-    sqlite::Statement q(db_, "SELECT function, name, definition_json FROM file_triggers ORDER BY function, name");
-    std::vector<FileTriggerDefinition> out;
-    while (q.step())
-        out.push_back(
-            file_trigger_definition_from_json(q.column_text(0), q.column_text(1), json::parse(q.column_text(2))));
-    return out;
+    return read_definitions(db_, "file_triggers", file_trigger_definition_from_json);
 }
 
 void SqliteTriggerStore::put_file_trigger(const FileTriggerDefinition& t) {

@@ -400,41 +400,12 @@ private:
 
     std::filesystem::path stats_socket() const { return dir_.path() / "stats.sock"; }
 
-    // HAProxy's last health check of each server ("node1" -> "L7OK 200"), from its stats
-    // socket's CSV ("show stat"), or empty when the socket does not answer.
+    // HAProxy's last health check of each server ("node1" -> "L7OK 200"), or empty when the
+    // stats socket does not answer.
     std::map<std::string, std::string> health_checks() const {
         std::map<std::string, std::string> out;
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        const std::string path = stats_socket().string();
-        if (fd < 0 || path.size() >= sizeof addr.sun_path) return out;
-        path.copy(addr.sun_path, path.size());
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-            ::close(fd);
-            return out;
-        }
-        const std::string command = "show stat\n";
-        ::send(fd, command.data(), command.size(), MSG_NOSIGNAL);
-        std::string csv;
-        char buf[4096];
-        for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) csv.append(buf, static_cast<std::size_t>(n));
-        ::close(fd);
-        std::istringstream lines(csv);
-        std::vector<std::string> columns;
-        for (std::string line; std::getline(lines, line);) {
-            std::vector<std::string> fields;
-            std::istringstream cells(line.starts_with("# ") ? line.substr(2) : line);
-            for (std::string cell; std::getline(cells, cell, ',');) fields.push_back(cell);
-            if (line.starts_with("# ")) {
-                columns = fields;
-                continue;
-            }
-            std::map<std::string, std::string> row;
-            for (std::size_t i = 0; i < fields.size() && i < columns.size(); ++i) row[columns[i]] = fields[i];
-            if (row["pxname"] == "funcd" && row["svname"].starts_with("node"))
-                out[row["svname"]] = row["check_status"] + " " + row["check_code"];
-        }
+        for (auto& [server, row] : haproxy_servers(stats_socket()))
+            out[server] = row["check_status"] + " " + row["check_code"];
         return out;
     }
 

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,11 @@ unsigned short free_loopback_port();
 // must be there exactly once, so a changed example fails here rather than running unedited.
 std::string example_balancer_config(const std::string& example,
                                     const std::vector<std::pair<std::string, std::string>>& edits);
+
+// HAProxy's stats socket at `stats_socket` asked "show stat": the rows of the servers of
+// backend "funcd" (named "node..."), by server name, each a column -> value map; empty when
+// the socket does not answer.
+std::map<std::string, std::map<std::string, std::string>> haproxy_servers(const std::filesystem::path& stats_socket);
 
 // The balancer as the test's child, in a process group of its own (nginx's workers
 // included), its output in a file. Started once it accepts connections on `port` (throws,

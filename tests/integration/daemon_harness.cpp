@@ -252,12 +252,17 @@ Daemon::~Daemon() {
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);
     }
-    if (own_data_dir_) {
-        std::error_code ec;
-        // Code trees are read-only; make them writable so they can be removed.
-        std::system(("chmod -R u+w '" + data_dir_.string() + "' 2>/dev/null").c_str());
-        std::filesystem::remove_all(data_dir_, ec);
-    }
+    if (own_data_dir_) remove_tree(data_dir_);
+}
+
+void remove_tree(const std::filesystem::path& p) {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(p, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_directory(ec))
+            std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all,
+                                         std::filesystem::perm_options::add, ec);
+    std::filesystem::remove_all(p, ec);
 }
 
 int Daemon::stop(int sig, std::chrono::seconds wait) {

@@ -44,6 +44,8 @@ nlohmann::json python_settings(nlohmann::json extra = nlohmann::json::object());
 // A zip of an executable `bootstrap` with this content.
 std::string bootstrap_zip(const std::string& bootstrap);
 std::string read_file(const std::filesystem::path& p);
+// Removes the tree at `p`, stored code included (its directories are read-only); errors ignored.
+void remove_tree(const std::filesystem::path& p);
 
 // The JSON documents a function printed after `marker` on its log lines, in order.
 std::vector<nlohmann::json> logged_json(const class Daemon& d, const std::string& function, const std::string& marker);

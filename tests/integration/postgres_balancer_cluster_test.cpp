@@ -143,38 +143,7 @@ private:
     // The stats socket's CSV ("show stat") rows of the funcd backend's servers, by server
     // name, each a column -> value map; empty when the socket does not answer.
     std::map<std::string, std::map<std::string, std::string>> servers() const {
-        std::map<std::string, std::map<std::string, std::string>> out;
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        const std::string path = stats_socket().string();
-        if (fd < 0 || path.size() >= sizeof addr.sun_path) return out;
-        path.copy(addr.sun_path, path.size());
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-            ::close(fd);
-            return out;
-        }
-        const std::string command = "show stat\n";
-        ::send(fd, command.data(), command.size(), MSG_NOSIGNAL);
-        std::string csv;
-        char buf[4096];
-        for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) csv.append(buf, static_cast<std::size_t>(n));
-        ::close(fd);
-        std::istringstream lines(csv);
-        std::vector<std::string> columns;
-        for (std::string line; std::getline(lines, line);) {
-            std::vector<std::string> fields;
-            std::istringstream cells(line.starts_with("# ") ? line.substr(2) : line);
-            for (std::string cell; std::getline(cells, cell, ',');) fields.push_back(cell);
-            if (line.starts_with("# ")) {
-                columns = fields;
-                continue;
-            }
-            std::map<std::string, std::string> row;
-            for (std::size_t i = 0; i < fields.size() && i < columns.size(); ++i) row[columns[i]] = fields[i];
-            if (row["pxname"] == "funcd" && row["svname"].starts_with("node")) out[row["svname"]] = row;
-        }
-        return out;
+        return haproxy_servers(stats_socket());
     }
 
     std::filesystem::path output_path() const { return dir_ / "haproxy.log"; }
@@ -233,14 +202,7 @@ protected:
         lb_.reset();
         for (auto& n : nodes_) n.reset();
         pg_.reset();
-        std::error_code ec;
-        // Stored code is read-only.
-        for (auto it = std::filesystem::recursive_directory_iterator(root_, ec);
-             !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-            if (it->is_directory())
-                std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all,
-                                             std::filesystem::perm_options::add, ec);
-        std::filesystem::remove_all(root_, ec);
+        remove_tree(root_);
     }
 
     // Node i (0 or 1) on its own data directory, with the same arguments at every start.

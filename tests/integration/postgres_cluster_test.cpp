@@ -53,14 +53,7 @@ protected:
         first_.reset();
         second_.reset();
         pg_.reset();
-        std::error_code ec;
-        // Stored code is read-only.
-        for (auto it = std::filesystem::recursive_directory_iterator(root_, ec);
-             !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-            if (it->is_directory())
-                std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all,
-                                             std::filesystem::perm_options::add, ec);
-        std::filesystem::remove_all(root_, ec);
+        remove_tree(root_);
     }
 
     // How long until `pred` holds, polled every 20 ms; nullopt after `limit`.

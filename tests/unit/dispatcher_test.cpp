@@ -167,6 +167,29 @@ TEST_F(DispatcherTest, AReservationIsSharedAmongTheLiveNodes) {
     for (const Call& c : running) EXPECT_EQ(c.wait().outcome, Outcome::success);
 }
 
+// Each reserved function's share is rounded up on its own, so what the unreserved ones may
+// use is the limit less the sum of the shares (not less the share of the sum).
+TEST_F(DispatcherTest, AmongNodesUnreservedFunctionsLeaveEachReservationItsRoundedUpShare) {
+    start({.max_concurrency = 5, .queue_wait = 0ms});
+    for (const char* name : {"r1", "r2", "r3"}) deploy(name, {.reserved = 1});
+    deploy("u");
+    on_io([this] {
+        dispatcher_->set_live_nodes(2);
+        return 0;
+    });
+    // 5 - (1 + 1 + 1): two unreserved invocations here; ceil(3 / 2) would have let three run.
+    std::vector<Call> running;
+    for (int i = 0; i < 2; ++i) running.push_back(invoke("u", {.gate = "u"}));
+    ASSERT_TRUE(eventually([&] { return started("u") == 2; }));
+    const InvocationResult third = invoke("u").wait();
+    ASSERT_TRUE(third.throttled) << third.body;
+    EXPECT_EQ(*third.throttled, kGlobalReason);
+    // Each reserved function still has its one.
+    for (const char* name : {"r1", "r2", "r3"}) EXPECT_EQ(invoke(name).wait().outcome, Outcome::success) << name;
+    open_gate("u");
+    for (const Call& c : running) EXPECT_EQ(c.wait().outcome, Outcome::success);
+}
+
 TEST_F(DispatcherTest, UnreservedFunctionsShareWhatTheReservationsLeaveOfTheGlobalLimit) {
     start({.max_concurrency = 3, .queue_wait = 300ms});
     deploy("reserved", {.reserved = 1});

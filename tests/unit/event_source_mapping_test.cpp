@@ -647,6 +647,10 @@ protected:
         settle();  // the leases given up at stop
         ScratchDir::TearDown();
     }
+    // What the daemon does when the shared state changed: the read on the blocking pool.
+    void reload() {
+        boost::asio::post(blocking_, [this] { mappings_->reload(); });
+    }
     // Waits for `n` more leases to be asked for.
     void rounds(int n) {
         const int until = leases_.asked.load() + n;
@@ -675,7 +679,7 @@ TEST_F(SharedMappingsTest, AMappingRunsOnlyWhileThisNodeHoldsItsLeaseAndResumesF
         boost::asio::post(blocking_, [&] { saved = store_->save_checkpoint(uuid, reached); });
         ASSERT_TRUE(run_until([&] { return saved.load(); }));
     }
-    mappings_->reload();
+    reload();
     settle();
     leases_.held_by("");
     ASSERT_TRUE(run_until([&] { return factory_.sources.contains(uuid); }));
@@ -705,7 +709,7 @@ TEST_F(SharedMappingsTest, MappingsOtherNodesCreateChangeAndDeleteAreLearnedAtRe
         ASSERT_TRUE(run_until([&] { return stored.load(); }));
     }
     EXPECT_FALSE(mappings_->get("made-on-node-b"));
-    mappings_->reload();
+    reload();
     ASSERT_TRUE(run_until([&] { return mappings_->get("made-on-node-b").has_value(); }));
     // Nobody runs it: this node takes its lease at its next round.
     ASSERT_TRUE(run_until([&] { return factory_.sources.contains("made-on-node-b"); }));
@@ -715,7 +719,7 @@ TEST_F(SharedMappingsTest, MappingsOtherNodesCreateChangeAndDeleteAreLearnedAtRe
     elsewhere.enabled = false;
     boost::asio::post(blocking_, [&] { store_->put(elsewhere); });
     settle();
-    mappings_->reload();
+    reload();
     ASSERT_TRUE(run_until([&] { return mappings_->get("made-on-node-b")->state == "Disabled"; }));
     EXPECT_TRUE(factory_.sources["made-on-node-b"]->stopped);
     settle();
@@ -724,7 +728,7 @@ TEST_F(SharedMappingsTest, MappingsOtherNodesCreateChangeAndDeleteAreLearnedAtRe
     // Deleted on another node: gone here, its source left for that node to drop.
     boost::asio::post(blocking_, [&] { store_->remove("made-on-node-b"); });
     settle();
-    mappings_->reload();
+    reload();
     ASSERT_TRUE(run_until([&] { return !mappings_->get("made-on-node-b").has_value(); }));
     settle();
     EXPECT_TRUE(factory_.deprovisioned.empty());

@@ -10,7 +10,6 @@
 // reserved concurrency is its limit across them: each node allows its share,
 // ceil(reserved / live nodes) (set_live_nodes).
 #include <chrono>
-#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -87,9 +86,6 @@ public:
     int running(const std::string& function) const;
     // Invocations of every function running now.
     int running_total() const { return running_total_; }
-    // Invocations started per function since the daemon started (where a function's traffic
-    // lands: ProvisionedPlacement).
-    const std::map<std::string, std::uint64_t, std::less<>>& started() const { return started_; }
 
 private:
     enum class Limit { none, disabled, reserved, global, memory, storage };
@@ -119,7 +115,6 @@ private:
 
     std::map<std::string, int, std::less<>> running_;  // per function
     int running_total_ = 0;
-    std::map<std::string, std::uint64_t, std::less<>> started_;
     int running_unreserved_ = 0;
     int reserved_total_ = 0;  // this node's share of every function's reservation
     int live_nodes_ = 1;

@@ -7,7 +7,7 @@
 //
 // Nodes sharing a database (given a LeaseStore) know every mapping, but run each on one node
 // at a time: the one holding its lease (mapping_lease_name), renewed every
-// kMappingLeaseRenew. A node that cannot renew stops the runner before the lease could
+// kLeaseRenewal. A node that cannot renew stops the runner before the lease could
 // expire; a node whose lease another took (its own expired) stops at once. When the node
 // running a mapping dies, another takes the lease once it expires and resumes after the
 // stored checkpoint, which only the lease's holder can move (PostgresMappingStore).
@@ -28,6 +28,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "funcd/common/local_changes.hpp"
 #include "funcd/event_sources/change_source_factory.hpp"
 #include "funcd/event_sources/event_source_limits.hpp"
 #include "funcd/event_sources/mapping_runner.hpp"
@@ -58,10 +59,6 @@ struct MappingView {
 inline constexpr std::chrono::seconds kDisabledSlotCheckInterval{60};
 // A GET of a disabled mapping reads its slot afresh when what it shows is older than this.
 inline constexpr std::chrono::seconds kRetainedFreshness{5};
-// A node's lease on a mapping, and how often it is renewed: as the scheduler's leadership
-// (three renewals to a lease), so a dead node's mappings move within 15-20 s.
-inline constexpr std::chrono::seconds kMappingLease{15};
-inline constexpr std::chrono::seconds kMappingLeaseRenew{5};
 // A node that cannot renew stops a runner this long before its lease would expire, measured
 // from before the last renewal was sent: room for the round trip and the runner's stop.
 inline constexpr std::chrono::seconds kMappingLeaseMargin{3};
@@ -72,7 +69,7 @@ struct EventSourceMappingsOptions {
     EventSourceLimits limits;
     DeliveryTiming timing;
     std::string node_id;  // the lease holder, with a LeaseStore
-    std::chrono::milliseconds lease_renew = kMappingLeaseRenew;  // tests shorten it
+    std::chrono::milliseconds lease_renew = kLeaseRenewal;  // tests shorten it
 };
 
 class EventSourceMappings {
@@ -88,9 +85,10 @@ public:
     // Shutdown: every runner stops (checkpoints are already stored), and the leases held are
     // given up, so that other nodes take the mappings over at once.
     void stop();
-    // Reads the mappings again: another node may have created, changed or deleted some. Any
-    // thread; coalesced. What is read is applied only if no change of this node's began
-    // since (it would undo it); the next reload reads that change too.
+    // Reads the mappings again: another node may have created, changed or deleted some. Off
+    // the loop (it reads the store; the daemon calls it with the triggers' reload). Nothing is
+    // read while a change of this node's is under way, and what is read is applied (on the
+    // loop) only if none began since: it would undo it. The next reload reads that change.
     void reload();
 
     // `error`: null, or the exception (an ApiError) the change failed with.
@@ -102,7 +100,9 @@ public:
     void put(MappingConfig c, Done done);
     void remove(const std::string& uuid, std::function<void(std::exception_ptr)> done);
     // After the function was deleted: its mappings stop and go, their sources deprovisioned.
-    void function_deleted(const std::string& function);
+    // `drop_stored`: false when the deletion came through another node, which drops the
+    // stored mappings and their sources (this node only stops its runners).
+    void function_deleted(const std::string& function, bool drop_stored = true);
 
     std::optional<MappingView> get(const std::string& uuid) const;
     std::optional<MappingView> find(const std::string& function, const std::string& name) const;
@@ -151,7 +151,7 @@ private:
     void halt(Entry& e);
     // Applies the mappings read from the store (reload).
     void apply(std::vector<StoredMapping> stored);
-    // Takes or renews the leases of the enabled mappings; every kMappingLeaseRenew.
+    // Takes or renews the leases of the enabled mappings; every options_.lease_renew.
     void tend_leases();
     void apply_leases(std::vector<LeaseResult> results, std::vector<StoredMapping> fresh,
                       std::chrono::steady_clock::time_point sent);
@@ -180,12 +180,8 @@ private:
     LeaseStore* leases_;
     boost::asio::steady_timer lease_timer_;
     bool tending_ = false;
-    // Changes of this node's (put, remove, function_deleted) begun and done: a reload that
-    // read while one was under way, or that one began after, would undo it.
-    std::uint64_t changes_begun_ = 0;
-    std::uint64_t changes_done_ = 0;
-    bool reloading_ = false;
-    bool reload_again_ = false;
+    // Changes of this node's (put, remove, function_deleted), each done once applied on the loop.
+    LocalChanges local_changes_;
 };
 
 }  // namespace funcd

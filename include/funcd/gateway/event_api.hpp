@@ -20,8 +20,10 @@ public:
     // name:qualifier (see AsyncTarget).
     void invoke_async(const std::string& target, std::string payload, http::Responder& respond,
                       std::string trace_id = {});
-    // The function was deleted: its queued events and config go.
-    void function_deleted(const std::string& name);
+    // The function was deleted: its queued events and config go. `drop_stored`: from the
+    // store too; not when the deletion came through another node (it dropped them there, and
+    // the function may be there again by now, with new ones).
+    void function_deleted(const std::string& name, bool drop_stored = true);
     AsyncQueueStats queue_stats(const std::string& name) const { return invoker_.stats(name); }
 
 private:

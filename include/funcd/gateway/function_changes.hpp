@@ -29,10 +29,16 @@ public:
     void changed(const FunctionRecordPtr& record);
     // Call on the loop once function `name` is deleted.
     void deleted(const std::string& name);
+    // Call on the loop once this node learns that another node deleted `name`: what this node
+    // runs of it goes; the shared stores' rows of it are that node's to drop (and may be the
+    // rows of the function made again under the name by now).
+    void deleted_elsewhere(const std::string& name);
     // Removes code no version and no live worker references (off the loop).
     void collect_code_garbage();
 
 private:
+    void forget(const std::string& name, bool drop_stored);
+
     boost::asio::io_context& io_;
     boost::asio::thread_pool& blocking_;
     Registry& registry_;

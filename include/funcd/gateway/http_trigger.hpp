@@ -12,7 +12,7 @@
 #include "funcd/gateway/api_request.hpp"
 #include "funcd/lambda_api/sigv4.hpp"
 #include "funcd/triggers/route_table.hpp"
-#include "funcd/gateway/local_changes.hpp"
+#include "funcd/common/local_changes.hpp"
 #include "funcd/triggers/trigger_store.hpp"
 
 #include "funcd/observe/function_metrics_table.hpp"

@@ -7,7 +7,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "funcd/gateway/api_request.hpp"
-#include "funcd/gateway/local_changes.hpp"
+#include "funcd/common/local_changes.hpp"
 #include "funcd/registry/registry.hpp"
 #include "funcd/pool/pool_manager.hpp"
 #include "funcd/triggers/file_triggers.hpp"
@@ -31,7 +31,9 @@ public:
     void reload();
     // Handles /v1/functions/{name}/schedules... and .../file-triggers...; false for other routes.
     bool handle(const api::ParsedTarget& t, http::Request& req, http::Responder& respond);
-    void function_deleted(const std::string& name);
+    // The function was deleted: its schedules and file triggers stop; `drop_stored` as
+    // EventApi::function_deleted's.
+    void function_deleted(const std::string& name, bool drop_stored = true);
 
 private:
     // Throws ApiError: 400 for a bad name, 404 for a function that does not exist.

@@ -32,9 +32,6 @@ public:
     // replaced are retired, the others take their new settings, and versions with
     // provisioned concurrency get their workers.
     void sync(const std::string& name, const std::vector<FunctionPtr>& versions);
-    // Every pool with provisioned concurrency starts or ends workers to keep its share again
-    // (nodes sharing the state: the shares moved).
-    void rebalance_provisioned();
     // Retires one version's pool: its idle workers end now, busy ones after their
     // invocation; a later invocation of that version starts a new pool.
     void retire_version(const std::string& name, const std::string& label);
@@ -47,6 +44,9 @@ public:
     WorkerStates worker_states(const std::string& name) const;
     // Provisioned workers of one version's pool (and, nodes sharing the state, the others').
     ProvisionedCounts provisioned(const std::string& name, const std::string& label) const;
+    // Invocations submitted per function to its pools that are still there (a retired pool's
+    // go with it): where a function's traffic lands (ProvisionedPlacement).
+    std::map<std::string, std::uint64_t, std::less<>> submitted() const;
     // Provisioned workers ready on this node, per function and version label (none: absent).
     std::map<std::string, std::map<std::string, std::size_t>> provisioned_ready() const;
     std::size_t live_workers() const;

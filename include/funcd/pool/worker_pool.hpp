@@ -5,6 +5,7 @@
 // run on N workers. Provisioned workers are started ahead of demand and never reaped;
 // on-demand ones are kept by the function's keep-alive policy.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -111,6 +112,8 @@ public:
     const FunctionPtr& function() const { return fn_; }
     std::size_t idle() const { return idle_.size() + idle_provisioned_.size(); }
     std::size_t live() const { return workers_.size(); }
+    // Invocations submitted to this pool since it was made.
+    std::uint64_t submitted() const { return submitted_; }
     std::size_t busy() const { return workers_.size() - idle(); }
     ProvisionedCounts provisioned() const;
     WorkerStates states() const;
@@ -169,6 +172,7 @@ private:
     KeepAliveDecision decision_;
     std::optional<Worker::Clock::time_point> prewarm_at_;
     bool warned_provisioned_ = false;
+    std::uint64_t submitted_ = 0;
     bool retired_ = false;
 };
 

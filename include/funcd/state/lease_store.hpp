@@ -14,6 +14,13 @@
 
 namespace funcd {
 
+// How long a lease lasts unrenewed, and how often its holder renews it: a third, so that two
+// renewals may fail before another node takes over, as a node is lost after three missed
+// heartbeats (cluster_membership.hpp). The scheduler's leadership, mappings and each node's
+// claim on its asynchronous events all use them.
+inline constexpr std::chrono::seconds kLeaseTerm{15};
+inline constexpr std::chrono::seconds kLeaseRenewal{5};
+
 class LeaseStore {
 public:
     virtual ~LeaseStore() = default;

@@ -32,7 +32,8 @@ namespace funcd {
 // its workers follow within a few minutes.
 inline constexpr std::chrono::minutes kTrafficHalfLife{2};
 
-// Invocations started per function on this node since it started (Dispatcher::started).
+// Invocations submitted per function on this node (PoolManager::submitted): counts that grow,
+// and drop when a retired pool goes (such a drop adds nothing).
 using StartedCounts = std::map<std::string, std::uint64_t, std::less<>>;
 // Provisioned workers ready per function and version label.
 using ReadyCounts = std::map<std::string, std::map<std::string, std::size_t>>;
@@ -43,9 +44,10 @@ public:
     ProvisionedPlacement(std::string self_id, bool shared);
 
     // This node's part of its heartbeat's load: {"traffic": {function: decayed count},
-    // "provisioned_ready": {function: {label: ready}}}. `started` as Dispatcher::started;
+    // "provisioned_ready": {function: {label: ready}}}. `started` as PoolManager::submitted;
     // traffic is reported only of the functions `placed` says have provisioned concurrency
     // (the others' need no placing, and a report stays small however many functions run).
+    // On a single host: nothing.
     nlohmann::json report(const StartedCounts& started, const ReadyCounts& ready,
                           const std::function<bool(const std::string&)>& placed,
                           std::chrono::steady_clock::time_point now);

@@ -42,8 +42,8 @@ public:
 
     // Starts taking and renewing the leadership. Call once the loop is about to run.
     void start();
+    // Stops firing; the leadership, when held, is given up.
     void stop();
-    bool leader() const { return leader_; }
 
     // Adds or replaces a schedule (its expression already validated).
     void set(ScheduleDefinition definition);

@@ -1,6 +1,6 @@
 #pragma once
 // Changes this node makes to definitions that other nodes change too (schedules, file
-// triggers, routes), counted so that reading the shared store again cannot undo one: a
+// triggers, routes, event source mappings), counted so that reading the shared store again cannot undo one: a
 // reload that read while a change was under way, or before one began, would see the store
 // without it. A reload marks the counts before it reads (none under way), and applies what it
 // read only if no change began since. Thread-safe.
@@ -16,7 +16,7 @@ public:
     class StoreCall {
     public:
         explicit StoreCall(LocalChanges& changes) : changes_(changes) {}
-        ~StoreCall() { ++changes_.done_; }
+        ~StoreCall() { changes_.done(); }
         StoreCall(const StoreCall&) = delete;
         StoreCall& operator=(const StoreCall&) = delete;
 
@@ -26,6 +26,9 @@ public:
 
     // On the loop, before the change's store call is sent off.
     void begin() { ++begun_; }
+    // The change is done: its store call returned or threw (StoreCall says so), or, for an
+    // owner that applies the change on the loop after the call, once it has.
+    void done() { ++done_; }
 
     // Before a reload reads: its mark, or nullopt when a change is under way (the next
     // reload reads it once it is stored).
