@@ -672,8 +672,18 @@ std::int64_t UsageStore::apply_retention(SystemTime now) {
     if (total > 0)
         spdlog::info("usage store: deleted {} records that started before {} (retention {} days)", total,
                      format_rfc3339(cutoff), options_.retention->count());
-    // This node's records in the shared ledger go by the same rule (each node its own).
-    if (options_.shared) total += options_.shared->apply_retention(cutoff);
+    // This node's records in the shared ledger go by the same rule (each node its own); they
+    // are copies of the ones counted above, and a database out of reach fails only this part.
+    if (options_.shared) {
+        try {
+            if (const std::int64_t shared = options_.shared->apply_retention(cutoff); shared > 0)
+                spdlog::info("usage store: deleted this node's {} records in the shared ledger that started before {}",
+                             shared, format_rfc3339(cutoff));
+        } catch (const std::exception& e) {
+            spdlog::warn("usage store: cannot delete this node's records past the retention in the shared ledger "
+                         "(tried again in an hour): {}", e.what());
+        }
+    }
     return total;
 }
 
